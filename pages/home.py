@@ -1,0 +1,72 @@
+"""Home: what each lens shows, and a gallery of sample images with the model's predictions."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from sia_app import cache
+from sia_core.data.images import decode_image
+from sia_core.errors import SiaError
+from sia_core.figures import probability_bars, to_pil
+
+GALLERY_SIZE = 12
+
+st.title("SIA Explorer")
+st.markdown(
+    "See, explain and teach how image classifiers break. SIA Explorer looks at one model through four lenses:\n\n"
+    "1. **Semantic Image Attack** — move named attributes (brightness, contrast, hue, rotation, …) and watch the "
+    "prediction change; let an attack search those attributes plus a tiny pixel change, and learn which attributes "
+    "make the model fail.\n"
+    "2. **Region of Importance vs Region of Attack** — where the model looks, where an attack changes pixels, how much "
+    "the two overlap, and whether blanking the vulnerable-but-unimportant part defends the model.\n"
+    "3. **Margin consistency** — how far each input is from the decision boundary, and whether the free logit margin "
+    "can flag brittle decisions without running an attack.\n"
+    "4. **Robust vs non-robust features** — datasets whose labels look wrong to a person but still teach a model, "
+    "and what a model trained on them learns.\n\n"
+    "The lenses arrive as pages in the navigation as each one is built; this page shows the chosen model at work."
+)
+
+selection = st.session_state.get("selection")
+if selection is None:
+    st.info("Choose a dataset and a model that fits it in the sidebar.")
+    st.stop()
+
+model, dataset = selection.model, selection.dataset
+probabilities, accuracy = cache.cached_predictions(selection.model_key, selection.dataset_key, model, dataset)
+st.subheader(f"{model.model_id} on {dataset.name}")
+st.caption(f"{dataset.source}. Accuracy of this model on these {len(dataset)} images, computed in this run: "
+           f"**{accuracy:.1%}**.")
+
+if "gallery_seed" not in st.session_state:
+    st.session_state["gallery_seed"] = 0
+if st.button("Show other images", key="shuffle_gallery"):
+    st.session_state["gallery_seed"] += 1
+generator = torch.Generator().manual_seed(st.session_state["gallery_seed"])
+indices = torch.randperm(len(dataset), generator=generator)[:GALLERY_SIZE].tolist()
+
+st.markdown("**Sample predictions** — green: correct, red: wrong; the percentage is the model's confidence.")
+columns = st.columns(6)
+for position, index in enumerate(indices):
+    predicted = int(probabilities[index].argmax())
+    confidence = float(probabilities[index, predicted])
+    true_label = int(dataset.labels[index])
+    mark = ":green[✓]" if predicted == true_label else ":red[✗]"
+    with columns[position % 6]:
+        st.image(to_pil(dataset.images[index], upscale=4), width="stretch")
+        st.markdown(f"{mark} **{dataset.class_names[predicted]}** {confidence:.0%}  \n"
+                    f"<small>true: {dataset.class_names[true_label]} · #{index}</small>", unsafe_allow_html=True)
+
+st.divider()
+st.subheader("Try your own image")
+upload = st.file_uploader("PNG, JPEG or WebP", type=["png", "jpg", "jpeg", "webp"], key="home_upload")
+if upload is not None:
+    try:
+        image = decode_image(upload.getvalue(), model.input_shape)
+    except SiaError as error:
+        st.error(f"{error}")
+    else:
+        left, right = st.columns([1, 2])
+        left.image(to_pil(image, upscale=6), caption=f"resized to {model.input_shape[1]}×{model.input_shape[2]}")
+        right.plotly_chart(probability_bars(model.predict_proba(image)[0], model.class_names,
+                                            title="Class probabilities"), width="stretch")

@@ -1,0 +1,127 @@
+"""The shared sidebar: choose a dataset and a model, see the model card.
+
+Returns a `Selection` every page uses; a bad choice shows a clear message and falls back to the
+embedded default so nothing already computed is lost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import streamlit as st
+
+from sia_app import cache
+from sia_core.data.base import ImageDataset
+from sia_core.data.fashion_mnist import default_fashion_mnist_root
+from sia_core.errors import SiaError
+from sia_core.models.registry import ModelCard
+from sia_core.models.wrapper import ClassifierWrapper
+
+DATASET_CHOICES: dict[str, str] = {
+    "Fashion-MNIST test subset (embedded)": "fashion-mnist-subset",
+    "Shapes test split (generated)": "shapes",
+    "Fashion-MNIST from a folder": "fashion-mnist",
+    "CIFAR-10 from a folder or .npz": "cifar10",
+}
+DEFAULT_MODEL_ID = "fmnist-standard"
+SHAPES_TEST_N = 2000
+
+
+@dataclass(frozen=True)
+class Selection:
+    dataset: ImageDataset
+    dataset_key: str
+    model: ClassifierWrapper
+    model_key: str
+    card: ModelCard
+
+
+def _load_dataset() -> tuple[ImageDataset, str]:
+    label = st.sidebar.selectbox("Dataset", list(DATASET_CHOICES), key="dataset_choice",
+                                 help="Images the lenses work on. The embedded subset needs nothing else.")
+    name = DATASET_CHOICES[label]
+    root: Optional[str] = None
+    if name == "fashion-mnist":
+        root = st.sidebar.text_input("Fashion-MNIST folder", value=str(default_fashion_mnist_root()), key="fmnist_root")
+    elif name == "cifar10":
+        root = st.sidebar.text_input("CIFAR-10 folder or .npz", value="", key="cifar_root",
+                                     placeholder="/path/to/cifar-10-batches-py")
+    n = SHAPES_TEST_N if name == "shapes" else None
+    try:
+        if name == "cifar10" and not root:
+            raise SiaError("Enter the path of CIFAR-10 python batches, an ImageFolder tree or an .npz file.")
+        return cache.cached_dataset(name, root, n), f"{name}|{root}|{n}"
+    except SiaError as error:
+        st.sidebar.error(f"{error} Showing the embedded Fashion-MNIST subset instead.")
+        return cache.cached_dataset("fashion-mnist-subset"), "fashion-mnist-subset|None|None"
+
+
+def _compatible_cards(dataset: ImageDataset) -> list[ModelCard]:
+    cards = [ModelCard.from_dict(data) for data in cache.cached_model_cards()]
+    return [c for c in cards if c.input_shape == dataset.image_shape and len(c.class_names) == dataset.num_classes]
+
+
+def render_model_card(card: ModelCard) -> None:
+    with st.sidebar.expander("Model card", expanded=True):
+        st.markdown(f"**{card.id}** · `{card.architecture}` · trained on **{card.dataset}**")
+        if card.description:
+            st.caption(card.description)
+        training = card.training
+        if training:
+            recipe = training.get("recipe", "?")
+            detail = f" at L∞ ε = {training.get('eps')}" if recipe != "standard" else ""
+            st.markdown(f"Recipe: **{recipe}**{detail}, {training.get('epochs')} epochs, seed {training.get('seed')}")
+        for evaluation in card.evaluations:
+            lines = [f"Clean accuracy: **{evaluation['clean_accuracy']:.1%}**"]
+            if evaluation.get("robust_accuracy") is not None:
+                lines.append(f"Robust accuracy ({evaluation['attack']}, ε = {evaluation['eps']}, "
+                             f"{evaluation['steps']} steps): **{evaluation['robust_accuracy']:.1%}**")
+            st.markdown("  \n".join(lines))
+            st.caption(f"Measured by this repo's evaluation code on {evaluation['n']} images of {evaluation['test_set']}.")
+        if training.get("command"):
+            st.code(training["command"], language="bash")
+
+
+def _custom_weights(card: ModelCard) -> Optional[ClassifierWrapper]:
+    with st.sidebar.expander("Use your own weights"):
+        st.caption(f"A state_dict for the `{card.architecture}` architecture of {card.id} "
+                   "(.safetensors, or .pt/.pth loaded with weights_only=True).")
+        upload = st.file_uploader("Weights file", type=["safetensors", "pt", "pth"], key="custom_weights")
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    try:
+        return cache.cached_custom_model(json.dumps(card.to_dict()), cache.digest(data), data, Path(upload.name).suffix)
+    except SiaError as error:
+        st.sidebar.error(f"{error} Keeping the shipped weights of {card.id}.")
+        return None
+
+
+def render_sidebar() -> Optional[Selection]:
+    """Draw the sidebar and return the current selection, or None when no model fits the dataset."""
+    dataset, dataset_key = _load_dataset()
+    cards = _compatible_cards(dataset)
+    if not cards:
+        st.sidebar.warning(f"No shipped model takes {dataset.image_shape} images with {dataset.num_classes} classes.")
+        return None
+    ids = [card.id for card in cards]
+    default = ids.index(DEFAULT_MODEL_ID) if DEFAULT_MODEL_ID in ids else 0
+    if st.session_state.get("model_id") not in ids:
+        st.session_state["model_id"] = ids[default]
+    model_id = st.sidebar.selectbox("Model", ids, key="model_id")
+    card = cards[ids.index(model_id)]
+    try:
+        model = cache.cached_model(model_id)
+    except SiaError as error:
+        st.sidebar.error(str(error))
+        return None
+    custom = _custom_weights(card)
+    model_key = model_id
+    if custom is not None:
+        model, model_key = custom, custom.model_id
+        st.sidebar.success(f"Using uploaded weights: {custom.model_id}")
+    render_model_card(card)
+    return Selection(dataset=dataset, dataset_key=dataset_key, model=model, model_key=model_key, card=card)

@@ -1,0 +1,90 @@
+"""What every attack returns: a frozen result whose success is recomputed on the returned images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Optional
+
+import torch
+
+Norm = Literal["linf", "l2"]
+ProgressCallback = Callable[[int, int, dict], None]
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """Outcome of one attack on a batch.
+
+    Attributes:
+        images: (N, C, H, W) adversarial images in [0, 1], exactly the tensor the metrics use.
+        clean_images: the inputs.
+        labels: true labels (N,).
+        target: target labels (N,) for a targeted attack, else None.
+        clean_logits, adversarial_logits: (N, K) on the CPU.
+        success: (N,) bool; untargeted: prediction != label; targeted: prediction == target.
+        success_after_rounding: the same after quantizing the images to 8 bits (what a PNG keeps).
+        perturbation_linf, perturbation_l2: (N,) norms of images - clean_images.
+        history: per-step scalars (e.g. "loss", "success_rate"), one list each.
+        attack: a short description with its parameters.
+    """
+
+    images: torch.Tensor
+    clean_images: torch.Tensor
+    labels: torch.Tensor
+    target: Optional[torch.Tensor]
+    clean_logits: torch.Tensor
+    adversarial_logits: torch.Tensor
+    success: torch.Tensor
+    success_after_rounding: torch.Tensor
+    perturbation_linf: torch.Tensor
+    perturbation_l2: torch.Tensor
+    history: dict[str, list[float]] = field(default_factory=dict)
+    attack: str = ""
+
+    @property
+    def success_rate(self) -> float:
+        return float(self.success.float().mean()) if self.success.numel() else 0.0
+
+    @property
+    def adversarial_predictions(self) -> torch.Tensor:
+        return self.adversarial_logits.argmax(dim=1)
+
+
+def is_success(logits: torch.Tensor, labels: torch.Tensor, target: Optional[torch.Tensor]) -> torch.Tensor:
+    """The success criterion shared by all attacks."""
+    predictions = logits.argmax(dim=1)
+    return predictions == target if target is not None else predictions != labels
+
+
+def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
+    """Round to the 256 levels an 8-bit PNG stores."""
+    return torch.round(images.clamp(0, 1) * 255) / 255
+
+
+def finalize_result(model: torch.nn.Module, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor,
+                    target: Optional[torch.Tensor], history: dict[str, list[float]], description: str,
+                    clean_logits: Optional[torch.Tensor] = None) -> AttackResult:
+    """Recompute logits and success on the exact returned tensor (and on its 8-bit version)."""
+    adversarial = adversarial.detach()
+    with torch.no_grad():
+        if clean_logits is None:
+            clean_logits = model(clean)
+        adversarial_logits = model(adversarial)
+        rounded_logits = model(quantize_8bit(adversarial))
+    labels_cpu = labels.cpu()
+    target_cpu = target.cpu() if target is not None else None
+    delta = (adversarial - clean).flatten(1)
+    return AttackResult(
+        images=adversarial.cpu(),
+        clean_images=clean.detach().cpu(),
+        labels=labels_cpu,
+        target=target_cpu,
+        clean_logits=clean_logits.detach().cpu(),
+        adversarial_logits=adversarial_logits.cpu(),
+        success=is_success(adversarial_logits.cpu(), labels_cpu, target_cpu),
+        success_after_rounding=is_success(rounded_logits.cpu(), labels_cpu, target_cpu),
+        perturbation_linf=delta.abs().amax(dim=1).cpu(),
+        perturbation_l2=delta.norm(dim=1).cpu(),
+        history=history,
+        attack=description,
+    )

@@ -1,0 +1,201 @@
+"""The command line: `python -m sia_core models|train|evaluate|build-subset ...`.
+
+Every command that takes `--json` prints exactly one JSON object on stdout; progress goes to
+stderr; a user error prints one clear line and exits with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from sia_core.errors import SiaError
+
+Handler = Callable[[argparse.Namespace], dict[str, Any]]
+
+
+def _stderr_progress(label: str) -> Callable[[int, int, dict], None]:
+    def report(step: int, total: int, info: dict) -> None:
+        details = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
+        print(f"[{label}] {step}/{total} {details}", file=sys.stderr, flush=True)
+    return report
+
+
+def _models(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.models.registry import list_model_cards
+
+    return {"models": [card.to_dict() for card in list_model_cards()]}
+
+
+def _test_set_for(dataset_name: str, data_dir: Optional[str], n: Optional[int]):
+    """The test split a model of `dataset_name` is evaluated on; Fashion-MNIST falls back to the embedded subset."""
+    from sia_core.data.catalog import load_dataset
+    from sia_core.data.fashion_mnist import default_fashion_mnist_root
+
+    if dataset_name == "fashion-mnist" and data_dir is None and not default_fashion_mnist_root().is_dir():
+        return load_dataset("fashion-mnist-subset", n=n)
+    return load_dataset(dataset_name, "test", root=data_dir, n=n)
+
+
+def _evaluation_entry(model, test_set, attack_name: Optional[str], eps: float, steps: int,
+                      progress_label: str) -> dict[str, Any]:
+    from sia_core.attacks import make_attack
+    from sia_core.evaluation import evaluate
+
+    attack = make_attack(attack_name, eps=eps, steps=steps) if attack_name else None
+    report = evaluate(model, test_set, attack=attack, progress=_stderr_progress(progress_label))
+    return {"test_set": test_set.name, "test_source": test_set.source, "n": report.n,
+            "clean_accuracy": round(report.clean_accuracy, 4),
+            "robust_accuracy": None if report.robust_accuracy is None else round(report.robust_accuracy, 4),
+            "attack": attack_name, "eps": eps if attack_name else None, "steps": steps if attack_name else None}
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.data.catalog import load_dataset
+    from sia_core.models.registry import ModelCard, build_model, save_model
+    from sia_core.paths import MODELS_DIR
+    from sia_core.training import TrainConfig, channel_statistics, train
+
+    config = TrainConfig(recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.lr, eps=args.eps, attack_steps=args.attack_steps,
+                         eps_warmup_epochs=args.eps_warmup_epochs, seed=args.seed)
+    train_set = load_dataset(args.dataset, "train", root=args.data_dir, spurious=args.spurious,
+                             spurious_strength=args.spurious_strength, n=args.train_n, seed=args.seed)
+    mean, std = channel_statistics(train_set)
+    card = ModelCard(id=args.id, dataset=args.dataset, architecture=args.architecture,
+                     input_shape=train_set.image_shape, class_names=train_set.class_names,
+                     mean=tuple(mean), std=tuple(std))
+    model = build_model(card)
+    started = time.perf_counter()
+    history = train(model, train_set, config, progress=_stderr_progress(f"train {args.id}"))
+    seconds = time.perf_counter() - started
+    test_set = _test_set_for(args.dataset, args.data_dir, args.eval_n)
+    evaluations = [_evaluation_entry(model, test_set, args.eval_attack, args.eval_eps, args.eval_steps, "evaluate")]
+    card = ModelCard(
+        **{**card.__dict__,
+           "training": {**config.__dict__, "train_set": train_set.name, "train_source": train_set.source,
+                        "train_n": len(train_set), "seconds": round(seconds, 1), "history": history.to_dict(),
+                        "command": "python -m sia_core " + shlex.join(args.argv)},
+           "evaluations": tuple(evaluations), "description": args.description})
+    out = Path(args.out) if args.out else MODELS_DIR / args.id
+    save_model(model, card, out)
+    return {"model": args.id, "out": str(out), "seconds": round(seconds, 1), "evaluations": evaluations}
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.data.catalog import load_dataset
+    from sia_core.models.registry import load_model, read_card
+    from sia_core.paths import MODELS_DIR
+
+    model = load_model(args.model)
+    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    dataset_name = args.dataset or read_card(folder).dataset
+    test_set = (_test_set_for(dataset_name, args.data_dir, args.n) if args.dataset in (None, dataset_name)
+                else load_dataset(dataset_name, "test", root=args.data_dir, n=args.n))
+    entry = _evaluation_entry(model, test_set, args.attack, args.eps, args.steps, "evaluate")
+    return {"model": model.model_id, **entry}
+
+
+def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from sia_core.data.fashion_mnist import (EMBEDDED_SUBSET_FILE, balanced_subset_indices, find_idx_files,
+                                             read_idx)
+
+    images_path, labels_path = find_idx_files(args.data_dir, "test")
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    index = balanced_subset_indices(labels, args.per_class, seed=args.seed)
+    out = Path(args.out) if args.out else EMBEDDED_SUBSET_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, x=images[index], y=labels[index].astype(np.int64), index=index.astype(np.int64))
+    return {"out": str(out), "n": int(index.size), "per_class": args.per_class, "source": str(images_path.parent)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sia_core.attacks import ATTACK_NAMES
+    from sia_core.data.catalog import DATASET_NAMES
+    from sia_core.models.architectures import ARCHITECTURES
+    from sia_core.training import RECIPES
+
+    parser = argparse.ArgumentParser(prog="python -m sia_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="list the registered models and their cards")
+    models.set_defaults(handler=_models)
+
+    trainer = commands.add_parser("train", help="train a model and write its weights and card")
+    trainer.add_argument("--id", required=True, help="model id, also the folder name under assets/models")
+    trainer.add_argument("--dataset", choices=DATASET_NAMES, required=True)
+    trainer.add_argument("--data-dir", help="dataset folder (default: the Debian package for Fashion-MNIST)")
+    trainer.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="tiny-cnn")
+    trainer.add_argument("--recipe", choices=RECIPES, default="standard")
+    trainer.add_argument("--epochs", type=int, default=10)
+    trainer.add_argument("--batch-size", type=int, default=128)
+    trainer.add_argument("--lr", type=float, default=1e-3)
+    trainer.add_argument("--eps", type=float, default=0.0, help="L-inf radius for adversarial recipes")
+    trainer.add_argument("--attack-steps", type=int, default=7)
+    trainer.add_argument("--eps-warmup-epochs", type=float, default=0.0)
+    trainer.add_argument("--seed", type=int, default=0)
+    trainer.add_argument("--spurious", choices=("hue", "background_brightness", "size"),
+                         help="Shapes only: correlate this attribute with the class in the training split")
+    trainer.add_argument("--spurious-strength", type=float, default=0.95)
+    trainer.add_argument("--train-n", type=int, help="use only the first N training images")
+    trainer.add_argument("--eval-attack", choices=ATTACK_NAMES, help="also report robust accuracy under this attack")
+    trainer.add_argument("--eval-eps", type=float, default=0.1)
+    trainer.add_argument("--eval-steps", type=int, default=20)
+    trainer.add_argument("--eval-n", type=int, help="evaluate on the first N test images only")
+    trainer.add_argument("--description", default="")
+    trainer.add_argument("--out", help="output folder (default assets/models/<id>)")
+    trainer.set_defaults(handler=_train)
+
+    evaluator = commands.add_parser("evaluate", help="clean and robust accuracy of a model")
+    evaluator.add_argument("--model", required=True, help="model id or model folder")
+    evaluator.add_argument("--dataset", choices=DATASET_NAMES, help="default: the model's own dataset")
+    evaluator.add_argument("--data-dir")
+    evaluator.add_argument("--attack", choices=ATTACK_NAMES)
+    evaluator.add_argument("--eps", type=float, default=0.1)
+    evaluator.add_argument("--steps", type=int, default=20)
+    evaluator.add_argument("--n", type=int, help="evaluate on the first N test images only")
+    evaluator.set_defaults(handler=_evaluate)
+
+    subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")
+    subset.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    subset.add_argument("--per-class", type=int, default=250)
+    subset.add_argument("--seed", type=int, default=0)
+    subset.add_argument("--out")
+    subset.set_defaults(handler=_build_subset)
+
+    for sub in (models, trainer, evaluator, subset):
+        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return parser
+
+
+def _print_human(result: dict[str, Any]) -> None:
+    for key, value in result.items():
+        print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        result = args.handler(args)
+    except SiaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # bad parameter combinations from the engine's own checks
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_human(result)
+    return 0

@@ -1,0 +1,128 @@
+"""CIFAR-10 from torchvision's python batches, an ImageFolder tree (one folder per class), or an `.npz`.
+
+The python batches are pickles; they are read with an unpickler that admits only the numpy
+types those files contain, so a tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from sia_core.data.base import ImageDataset
+from sia_core.errors import DataError
+
+CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
+                                     "dog", "frog", "horse", "ship", "truck")
+Split = Literal["train", "test"]
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits the few globals that CIFAR's python batches need, nothing else."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as handle:
+            batch = _NumpyOnlyUnpickler(io.BytesIO(handle.read()), encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch.get(b"labels", batch.get(b"fine_labels")), dtype=np.int64)
+    except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise DataError(f"{path} is not a readable CIFAR-10 python batch ({error}).") from error
+    if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
+        raise DataError(f"{path}: expected (N, 3072) uint8 data and N labels, got {data.shape} and {labels.shape}.")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _dataset(images_nchw: np.ndarray, labels: np.ndarray, split: str, source: str) -> ImageDataset:
+    if labels.size and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)):
+        raise DataError(f"{source}: labels outside 0..9.")
+    return ImageDataset(name=f"cifar10-{split}",
+                        images=torch.from_numpy(np.ascontiguousarray(images_nchw)).float().div_(255.0),
+                        labels=torch.from_numpy(labels.astype(np.int64)),
+                        class_names=CIFAR10_CLASSES, source=source)
+
+
+def load_cifar10_batches(root: str | Path, split: Split = "test") -> ImageDataset:
+    """torchvision's layout: `root/cifar-10-batches-py/{data_batch_1..5,test_batch}` (or those files in `root`)."""
+    root = Path(root)
+    folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    names = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
+    paths = [folder / name for name in names if (folder / name).is_file()]
+    if not paths:
+        raise DataError(f"No CIFAR-10 {split} batches ({', '.join(names)}) in {folder}.")
+    parts = [_read_batch(path) for path in paths]
+    return _dataset(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), split,
+                    f"CIFAR-10 {split} python batches from {folder}")
+
+
+def load_cifar10_npz(path: str | Path, split: Split = "test") -> ImageDataset:
+    """An `.npz` with `x` uint8 (N, 32, 32, 3) and `y` int labels; no pickled objects allowed."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images, labels = archive["x"], archive["y"]
+    except (OSError, KeyError, ValueError) as error:
+        raise DataError(f"{path} is not a CIFAR-10 .npz with arrays 'x' and 'y' ({error}).") from error
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or images.dtype != np.uint8:
+        raise DataError(f"{path}: 'x' must be uint8 of shape (N, 32, 32, 3), got {images.dtype} {images.shape}.")
+    if labels.shape != (images.shape[0],):
+        raise DataError(f"{path}: 'y' must hold one label per image.")
+    return _dataset(images.transpose(0, 3, 1, 2), labels, split, f"CIFAR-10 images from {path.name}")
+
+
+def load_cifar10_image_folder(root: str | Path, split: Split = "test") -> ImageDataset:
+    """An ImageFolder tree `root/[split/]<class>/*.png|jpg`; class folders must be CIFAR-10's names."""
+    from PIL import Image
+
+    root = Path(root)
+    folder = root / split if (root / split).is_dir() else root
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir())
+    unknown = [p.name for p in class_dirs if p.name not in CIFAR10_CLASSES]
+    if not class_dirs or unknown:
+        raise DataError(f"{folder} must hold one folder per CIFAR-10 class "
+                        f"({', '.join(CIFAR10_CLASSES)}); found {', '.join(p.name for p in class_dirs) or 'none'}.")
+    images, labels = [], []
+    for class_dir in class_dirs:
+        label = CIFAR10_CLASSES.index(class_dir.name)
+        for file in sorted(class_dir.iterdir()):
+            if file.suffix.lower() not in _IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(file) as image:
+                    array = np.asarray(image.convert("RGB").resize((32, 32)), dtype=np.uint8)
+            except OSError as error:
+                raise DataError(f"Could not decode {file}: {error}") from error
+            images.append(array)
+            labels.append(label)
+    if not images:
+        raise DataError(f"No images under {folder}.")
+    return _dataset(np.stack(images).transpose(0, 3, 1, 2), np.asarray(labels), split,
+                    f"CIFAR-10 {split} ImageFolder tree at {folder}")
+
+
+def load_cifar10(root: str | Path, split: Split = "test") -> ImageDataset:
+    """Dispatch on what `root` is: an `.npz` file, a folder of python batches, or an ImageFolder tree."""
+    root = Path(root).expanduser()
+    if root.is_file() and root.suffix == ".npz":
+        return load_cifar10_npz(root, split)
+    if not root.is_dir():
+        raise DataError(f"CIFAR-10 path not found: {root}")
+    batches = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    if (batches / "test_batch").is_file() or (batches / "data_batch_1").is_file():
+        return load_cifar10_batches(root, split)
+    return load_cifar10_image_folder(root, split)

@@ -1,0 +1,73 @@
+"""Small convolutional classifiers sized for 28x28 and 32x32 images on a CPU.
+
+Every architecture splits into `features` (input -> penultimate vector) and a linear `head`,
+which the margin and feature lenses need.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+ArchitectureBuilder = Callable[[int, int, int], "SplitClassifier"]
+
+
+class SplitClassifier(nn.Module):
+    """`features` maps normalized images to a vector; `head` is the final linear layer."""
+
+    def __init__(self, features: nn.Sequential, head: nn.Linear) -> None:
+        super().__init__()
+        self.features = features
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def small_cnn(in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:
+    """Four 3x3 convs (32-32-64-64) with two max-pools, then 128 hidden units: ~0.5M parameters."""
+    pooled = image_size // 4
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * pooled * pooled, 128), nn.ReLU(),
+    )
+    return SplitClassifier(features, nn.Linear(128, num_classes))
+
+
+def tiny_cnn(in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:
+    """Two strided 5x5 convs (32-64) and 128 hidden units: fast enough for adversarial training on a CPU."""
+    reduced = (image_size + 3) // 4
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, 32, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv2d(32, 64, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * reduced * reduced, 128), nn.ReLU(),
+    )
+    return SplitClassifier(features, nn.Linear(128, num_classes))
+
+
+def mlp(in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:
+    """A two-hidden-layer perceptron; a contrast to the CNNs in transfer studies."""
+    features = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(in_channels * image_size * image_size, 256), nn.ReLU(),
+        nn.Linear(256, 128), nn.ReLU(),
+    )
+    return SplitClassifier(features, nn.Linear(128, num_classes))
+
+
+ARCHITECTURES: dict[str, ArchitectureBuilder] = {"small-cnn": small_cnn, "tiny-cnn": tiny_cnn, "mlp": mlp}
+
+
+def build_architecture(name: str, in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:
+    if name not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name](in_channels, image_size, num_classes)

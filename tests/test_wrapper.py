@@ -1,0 +1,68 @@
+"""The model wrapper: normalization, shapes, device and the eval/no-grad context."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sia_core.models.wrapper import default_device, frozen_eval
+from tests.conftest import make_wrapper
+
+
+def test_forward_normalizes_inside_and_returns_logits(tiny_model, tiny_batch):
+    images, _ = tiny_batch
+    logits = tiny_model(images)
+    assert logits.shape == (16, 4)
+    expected = tiny_model.network((images - 0.5) / 0.25)
+    torch.testing.assert_close(logits, expected)
+
+
+def test_single_image_without_batch_dimension_is_accepted(tiny_model, tiny_batch):
+    images, _ = tiny_batch
+    assert tiny_model(images[0]).shape == (1, 4)
+
+
+def test_wrong_input_shape_names_the_expected_shape(tiny_model):
+    with pytest.raises(ValueError, match=r"expects images of shape \(N, 1, 8, 8\)"):
+        tiny_model(torch.rand(2, 3, 8, 8))
+
+
+def test_features_feed_the_head(tiny_model, tiny_batch):
+    images, _ = tiny_batch
+    torch.testing.assert_close(tiny_model.head(tiny_model.features(images)), tiny_model(images))
+
+
+def test_predict_proba_sums_to_one_and_keeps_training_mode(tiny_model, tiny_batch):
+    tiny_model.train()
+    probabilities = tiny_model.predict_proba(tiny_batch[0], batch_size=5)
+    assert probabilities.shape == (16, 4)
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(16))
+    assert tiny_model.training
+
+
+def test_frozen_eval_restores_mode_and_grad_flags_even_on_error():
+    model = make_wrapper()
+    model.train()
+    first = next(model.parameters())
+    first.requires_grad_(False)  # a mixed state must come back exactly
+    with pytest.raises(RuntimeError):
+        with frozen_eval(model):
+            assert not model.training
+            assert not any(p.requires_grad for p in model.parameters())
+            raise RuntimeError("boom")
+    assert model.training
+    assert not first.requires_grad
+    assert all(p.requires_grad for p in list(model.parameters())[1:])
+
+
+def test_default_device_follows_cuda_availability():
+    assert default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_mean_std_must_match_channels():
+    from sia_core.models.architectures import build_architecture
+    from sia_core.models.wrapper import ClassifierWrapper
+
+    with pytest.raises(ValueError, match="one per channel"):
+        ClassifierWrapper(build_architecture("mlp", 3, 8, 2), mean=[0.5], std=[0.2], input_shape=(3, 8, 8),
+                          class_names=["a", "b"])
