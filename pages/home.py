@@ -6,6 +6,7 @@ import streamlit as st
 import torch
 
 from sia_app import cache
+from sia_app.sidebar import render_sidebar
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
@@ -27,7 +28,7 @@ st.markdown(
     "The lenses arrive as pages in the navigation as each one is built; this page shows the chosen model at work."
 )
 
-selection = st.session_state.get("selection")
+selection = render_sidebar()
 if selection is None:
     st.info("Choose a dataset and a model that fits it in the sidebar.")
     st.stop()

@@ -82,7 +82,7 @@ def render_model_card(card: ModelCard) -> None:
             st.markdown("  \n".join(lines))
             st.caption(f"Measured by this repo's evaluation code on {evaluation['n']} images of {evaluation['test_set']}.")
         if training.get("command"):
-            st.code(training["command"], language="bash")
+            st.code(training["command"], language="bash", wrap_lines=True)
 
 
 def _custom_weights(card: ModelCard) -> Optional[ClassifierWrapper]:

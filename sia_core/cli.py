@@ -1,4 +1,4 @@
-"""The command line: `python -m sia_core models|train|evaluate|build-subset ...`.
+"""The command line: `python -m sia_core models|train|evaluate|predict|build-subset ...`.
 
 Every command that takes `--json` prints exactly one JSON object on stdout; progress goes to
 stderr; a user error prints one clear line and exits with status 2, never a traceback.
@@ -102,6 +102,23 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return {"model": model.model_id, **entry}
 
 
+def _predict(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.data.images import decode_image
+    from sia_core.errors import ImageDecodeError
+    from sia_core.models.registry import load_model
+
+    model = load_model(args.model)
+    try:
+        data = Path(args.image).read_bytes()
+    except OSError as error:
+        raise ImageDecodeError(f"Could not read {args.image}: {error.strerror}") from error
+    probabilities = model.predict_proba(decode_image(data, model.input_shape))[0]
+    predicted = int(probabilities.argmax())
+    return {"model": model.model_id, "image": args.image, "predicted_class": model.class_names[predicted],
+            "confidence": round(float(probabilities[predicted]), 4),
+            "probabilities": {name: round(float(p), 4) for name, p in zip(model.class_names, probabilities)}}
+
+
 def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
@@ -164,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--n", type=int, help="evaluate on the first N test images only")
     evaluator.set_defaults(handler=_evaluate)
 
+    predictor = commands.add_parser("predict", help="classify one PNG/JPEG/WebP image")
+    predictor.add_argument("--model", required=True, help="model id or model folder")
+    predictor.add_argument("--image", required=True)
+    predictor.set_defaults(handler=_predict)
+
     subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")
     subset.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     subset.add_argument("--per-class", type=int, default=250)
@@ -171,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
 
-    for sub in (models, trainer, evaluator, subset):
+    for sub in (models, trainer, evaluator, predictor, subset):
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 

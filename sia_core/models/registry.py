@@ -115,8 +115,11 @@ def build_model(card: ModelCard, state: Optional[dict[str, torch.Tensor]] = None
         raise CheckpointError(f"Model {card.id!r} uses unknown architecture {card.architecture!r}.")
     channels, height, _ = card.input_shape
     network = build_architecture(card.architecture, channels, height, len(card.class_names))
-    wrapper = ClassifierWrapper(network, mean=card.mean, std=card.std, input_shape=card.input_shape,
-                                class_names=card.class_names, model_id=card.id)
+    try:
+        wrapper = ClassifierWrapper(network, mean=card.mean, std=card.std, input_shape=card.input_shape,
+                                    class_names=card.class_names, model_id=card.id)
+    except ValueError as error:
+        raise CheckpointError(f"The card of {card.id!r} is inconsistent: {error}.") from error
     if state is not None:
         # accept both the wrapper's keys ("network.features.0.weight") and the bare network's
         state = {key.removeprefix("network."): value for key, value in state.items()

@@ -1,0 +1,88 @@
+"""Benchmarks that print numbers: `python bench/run.py --json` prints one JSON object with every figure.
+
+Each lens adds its keys here. Not timed tests: run it on a quiet machine and quote the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from sia_core.data.catalog import load_dataset  # noqa: E402
+from sia_core.models.registry import load_model  # noqa: E402
+
+DEFAULT_MODEL = "fmnist-standard"
+
+
+def median_ms(function, repeats: int, warmup: int = 20) -> float:
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def predict_latency_ms() -> float:
+    """The default model classifying one image, as the app does (eval mode, inference mode, softmax)."""
+    model = load_model(DEFAULT_MODEL)
+    image = load_dataset("fashion-mnist-subset").images[:1]
+    return median_ms(lambda: model.predict_proba(image), repeats=300)
+
+
+def app_ready_seconds() -> float | None:
+    """From `streamlit run app.py` to the home page showing predictions in Chromium (None without Chromium)."""
+    from sia_app.server import CHROMIUM_FLAGS, PREDICTION_SELECTOR, chromium_path, running_app, wait_for_health
+
+    executable = chromium_path()
+    if executable is None:
+        return None
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            started = time.perf_counter()
+            with running_app() as url:
+                wait_for_health(url)
+                page = browser.new_page()
+                page.goto(url, wait_until="domcontentloaded")
+                page.wait_for_selector("text=true:", timeout=180_000)
+                page.wait_for_selector(PREDICTION_SELECTOR, timeout=180_000)
+                return time.perf_counter() - started
+        finally:
+            browser.close()
+
+
+BENCHMARKS = {
+    "predict_latency_ms": predict_latency_ms,
+    "app_ready_seconds": app_ready_seconds,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    args = parser.parse_args()
+    results: dict[str, object] = {"torch_threads": torch.get_num_threads(),
+                                  "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    for name in args.only or BENCHMARKS:
+        value = BENCHMARKS[name]()
+        results[name] = round(value, 3) if isinstance(value, float) else value
+    print(json.dumps(results) if args.json else "\n".join(f"{k}: {v}" for k, v in results.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the Python requirements; with `dev`, also the test requirements and the
+# Debian packages the tests use (chromium for the browser test, dataset-fashion-mnist for the loaders).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-app}
+VENV=${SIA_VENV:-.venv}
+
+if [[ ! -x $VENV/bin/python ]]; then
+  python3 -m venv "$VENV"
+fi
+requirements=requirements.txt
+[[ $mode == dev ]] && requirements=requirements-dev.txt
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+
+if [[ $mode == dev ]]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  [[ -d /usr/share/datasets/fashion-mnist ]] || missing+=(dataset-fashion-mnist)
+  if ((${#missing[@]})); then
+    if [[ $(id -u) == 0 ]]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+  fi
+fi

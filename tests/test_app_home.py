@@ -1,0 +1,86 @@
+"""The app shell and home page, driven through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PROJECT_ROOT
+
+TIMEOUT = 120
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _markdown(at: AppTest) -> str:
+    return "\n".join(element.value for element in at.markdown)
+
+
+def _sidebar_markdown(at: AppTest) -> str:
+    return "\n".join(element.value for element in at.sidebar.markdown)
+
+
+def test_home_renders_model_card_and_predictions(app):
+    assert app.sidebar.selectbox(key="model_id").value == "fmnist-standard"
+    card = _sidebar_markdown(app)
+    assert "**fmnist-standard**" in card and "Clean accuracy" in card and "Robust accuracy" in card
+    assert len(app.image) == 12
+    text = _markdown(app)
+    assert "Semantic Image Attack" in text and "Margin consistency" in text
+    assert text.count("true: ") == 12
+    assert any("Accuracy of this model on these 2500 images" in c.value for c in app.caption)
+
+
+def test_shuffle_shows_other_images(app):
+    before = [m.value for m in app.markdown if "#" in m.value and "true:" in m.value]
+    app.button(key="shuffle_gallery").click().run()
+    after = [m.value for m in app.markdown if "#" in m.value and "true:" in m.value]
+    assert before != after and len(after) == 12
+
+
+def test_switching_to_shapes_offers_only_shapes_models(app):
+    app.sidebar.selectbox(key="dataset_choice").set_value("Shapes test split (generated)").run()
+    assert not app.exception
+    models = app.sidebar.selectbox(key="model_id")
+    assert set(models.options) == {"shapes-standard", "shapes-spurious-hue"}
+    assert "**shapes-standard**" in _sidebar_markdown(app)
+    assert any("2000 images" in c.value for c in app.caption)
+
+
+def test_missing_folder_gives_a_clear_message_and_keeps_working(app):
+    app.sidebar.selectbox(key="dataset_choice").set_value("Fashion-MNIST from a folder").run()
+    app.sidebar.text_input(key="fmnist_root").set_value("/no/such/folder").run()
+    assert not app.exception
+    assert any("Fashion-MNIST folder not found: /no/such/folder" in e.value for e in app.sidebar.error)
+    assert _markdown(app).count("true: ") == 12  # fell back to the embedded subset
+
+
+def test_corrupt_image_upload_gives_a_clear_message(app):
+    app.file_uploader(key="home_upload").upload("broken.png", b"\x89PNG\r\n\x1a\nnot really", "image/png").run()
+    assert not app.exception
+    assert any("corrupt or not an image" in e.value for e in app.error)
+
+
+def test_valid_image_upload_shows_probabilities(app):
+    buffer = io.BytesIO()
+    Image.new("L", (50, 50), 30).save(buffer, format="PNG")
+    app.file_uploader(key="home_upload").upload("shirt.png", buffer.getvalue(), "image/png").run()
+    assert not app.exception and not app.error
+    assert len(app.get("plotly_chart")) == 1
+
+
+def test_bad_weights_upload_keeps_the_shipped_model(app):
+    app.file_uploader(key="custom_weights").upload("w.safetensors", b"\x00" * 32, "application/octet-stream").run()
+    assert not app.exception
+    assert any("not a valid safetensors file" in e.value and "Keeping the shipped weights" in e.value
+               for e in app.sidebar.error)
+    assert _markdown(app).count("true: ") == 12

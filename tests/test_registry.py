@@ -1,0 +1,93 @@
+"""Model cards and checkpoints: round trips, and clear messages for every kind of bad file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from sia_core.errors import CheckpointError
+from sia_core.models.registry import (CARD_FILE, WEIGHTS_FILE, ModelCard, build_model, list_model_cards, load_model,
+                                      read_card, read_state_dict, save_model)
+
+CARD = ModelCard(id="unit", dataset="fashion-mnist", architecture="tiny-cnn", input_shape=(1, 28, 28),
+                 class_names=tuple(str(i) for i in range(10)), mean=(0.286,), std=(0.353,),
+                 training={"recipe": "standard", "seed": 0},
+                 evaluations=({"test_set": "t", "n": 1, "clean_accuracy": 1.0},))
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(CARD)
+    save_model(model, CARD, tmp_path / "unit")
+    return model, tmp_path
+
+
+def test_save_and_load_round_trip(saved):
+    model, models_dir = saved
+    loaded = load_model("unit", models_dir=models_dir)
+    x = torch.rand(3, 1, 28, 28)
+    torch.testing.assert_close(loaded(x), model(x))
+    assert read_card(models_dir / "unit") == CARD
+    assert [c.id for c in list_model_cards(models_dir)] == ["unit"]
+
+
+def test_pt_state_dict_loads_with_weights_only(saved, tmp_path):
+    model, _ = saved
+    path = tmp_path / "weights.pt"
+    torch.save({"state_dict": model.state_dict()}, path)  # wrapper keys, nested: both accepted
+    rebuilt = build_model(CARD, read_state_dict(path))
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"weights": torch.zeros(1), "extra": object()}, path)
+    with pytest.raises(CheckpointError, match="not a valid PyTorch weights-only file"):
+        read_state_dict(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a valid safetensors file"),
+    (b"\x00" * 64, "not a valid safetensors file"),
+])
+def test_corrupt_safetensors(tmp_path, content, message):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        read_state_dict(path)
+
+
+def test_wrong_shaped_checkpoint_names_the_architecture(saved, tmp_path):
+    rgb_card = ModelCard(**{**CARD.__dict__, "input_shape": (3, 32, 32), "mean": (0.5,) * 3, "std": (0.2,) * 3})
+    state = read_state_dict(saved[1] / "unit" / WEIGHTS_FILE)
+    with pytest.raises(CheckpointError, match="do not fit the tiny-cnn architecture"):
+        build_model(rgb_card, state)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        build_model(CARD, {"features.0.weight": torch.zeros(1)})
+
+
+def test_missing_and_malformed_cards(saved):
+    _, models_dir = saved
+    with pytest.raises(CheckpointError, match="Unknown model 'nope'. Known models: unit"):
+        load_model("nope", models_dir=models_dir)
+    (models_dir / "unit" / CARD_FILE).write_text("{not json")
+    with pytest.raises(CheckpointError, match="not readable JSON"):
+        load_model("unit", models_dir=models_dir)
+    (models_dir / "unit" / CARD_FILE).write_text(json.dumps({"id": "unit"}))
+    with pytest.raises(CheckpointError, match="incomplete or malformed"):
+        load_model("unit", models_dir=models_dir)
+    assert list_model_cards(models_dir) == []  # an unreadable card hides the model instead of breaking the list
+
+
+def test_inconsistent_card_is_a_checkpoint_error():
+    with pytest.raises(CheckpointError, match="inconsistent: mean/std need 3 values"):
+        build_model(ModelCard(**{**CARD.__dict__, "input_shape": (3, 32, 32)}))
+
+
+def test_unknown_architecture(tmp_path):
+    with pytest.raises(CheckpointError, match="unknown architecture"):
+        build_model(ModelCard(**{**CARD.__dict__, "architecture": "resnet-9000"}))
