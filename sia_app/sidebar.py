@@ -108,7 +108,8 @@ def render_sidebar() -> Optional[Selection]:
         st.sidebar.warning(f"No shipped model takes {dataset.image_shape} images with {dataset.num_classes} classes.")
         return None
     ids = [card.id for card in cards]
-    default = ids.index(DEFAULT_MODEL_ID) if DEFAULT_MODEL_ID in ids else 0
+    standard = [i for i, model_id in enumerate(ids) if model_id.endswith("-standard")]
+    default = ids.index(DEFAULT_MODEL_ID) if DEFAULT_MODEL_ID in ids else (standard[0] if standard else 0)
     if st.session_state.get("model_id") not in ids:
         st.session_state["model_id"] = ids[default]
     model_id = st.sidebar.selectbox("Model", ids, key="model_id")

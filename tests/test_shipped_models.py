@@ -1,0 +1,77 @@
+"""The embedded default: the four shipped models meet their targets, and their cards hold measurements."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sia_core.attacks import PGD
+from sia_core.data.catalog import load_dataset
+from sia_core.data.fashion_mnist import load_fashion_mnist
+from sia_core.data.shapes import class_band, shapes_dataset
+from sia_core.evaluation import evaluate
+from sia_core.models.registry import list_model_cards, load_model
+from sia_core.paths import ASSETS_DIR
+
+CARDS = {card.id: card for card in list_model_cards()}
+
+
+def _first_evaluation(model_id: str) -> dict:
+    return CARDS[model_id].evaluations[0]
+
+
+def test_all_four_models_ship_with_cards_and_the_assets_stay_small():
+    assert {"fmnist-standard", "fmnist-robust", "shapes-standard", "shapes-spurious-hue"} <= set(CARDS)
+    total = sum(p.stat().st_size for p in ASSETS_DIR.rglob("*") if p.is_file())
+    assert total <= 20 * 1024 * 1024
+
+
+def test_cards_meet_the_targets():
+    standard = _first_evaluation("fmnist-standard")
+    assert standard["n"] == 10_000 and standard["clean_accuracy"] >= 0.90
+    robust = _first_evaluation("fmnist-robust")
+    assert robust["n"] == 10_000 and robust["attack"] == "pgd-linf" and robust["eps"] == 0.1 and robust["steps"] == 20
+    assert robust["clean_accuracy"] >= 0.80 and robust["robust_accuracy"] >= 0.60
+    assert CARDS["fmnist-robust"].training["recipe"] == "pgd" and CARDS["fmnist-robust"].training["eps"] == 0.1
+    assert _first_evaluation("shapes-standard")["clean_accuracy"] >= 0.95
+    spurious = CARDS["shapes-spurious-hue"]
+    assert "hue correlated with class" in spurious.training["train_source"]
+    assert "always unbiased" in spurious.evaluations[0]["test_source"]
+
+
+def test_fmnist_standard_card_reproduces_on_the_full_test_set(shared_data):
+    test_set = load_fashion_mnist(shared_data, "test")
+    report = evaluate(load_model("fmnist-standard"), test_set)
+    assert report.clean_accuracy == pytest.approx(_first_evaluation("fmnist-standard")["clean_accuracy"], abs=1e-4)
+
+
+def test_fmnist_robust_is_robust_and_standard_is_not():
+    data = load_dataset("fashion-mnist-subset").subset(slice(0, 300))
+    attack = PGD(eps=0.1, steps=20, seed=0)
+    robust = evaluate(load_model("fmnist-robust"), data, attack=attack).robust_accuracy
+    standard = evaluate(load_model("fmnist-standard"), data, attack=attack).robust_accuracy
+    assert robust >= 0.55 and standard <= 0.05
+
+
+def _hue_class(hue: torch.Tensor) -> torch.Tensor:
+    """The class whose training hue band holds each hue, or -1 in the gaps between bands."""
+    result = torch.full_like(hue, -1, dtype=torch.long)
+    for label in range(5):
+        low, high = class_band("hue", label)
+        result[(hue >= low) & (hue < high)] = label
+    return result
+
+
+def test_spurious_model_follows_hue_where_the_standard_model_follows_shape():
+    """On the unbiased test split hue is independent of shape: count how often each model predicts
+    the class whose training hue band the image's colour falls in (chance: about 1 in 5)."""
+    test = shapes_dataset("test", n=1000, seed=3)
+    hue_class = _hue_class(test.attributes["hue"])
+    follows_hue, accuracy = {}, {}
+    for model_id in ("shapes-standard", "shapes-spurious-hue"):
+        predictions = load_model(model_id).logits(test.images).argmax(1)
+        follows_hue[model_id] = float((predictions == hue_class).float().mean())
+        accuracy[model_id] = float((predictions == test.labels).float().mean())
+    assert accuracy["shapes-standard"] >= 0.95 and follows_hue["shapes-standard"] < 0.3
+    assert follows_hue["shapes-spurious-hue"] > follows_hue["shapes-standard"] + 0.05, follows_hue
+    assert accuracy["shapes-spurious-hue"] < accuracy["shapes-standard"]
