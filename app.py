@@ -9,5 +9,7 @@ st.set_page_config(page_title="SIA Explorer", page_icon="🔍", layout="wide")
 
 navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/sia_explore.py", title="Semantic attack: explore", icon="🎛️", url_path="sia-explore"),
+    st.Page("pages/sia_diagnosis.py", title="Semantic attack: diagnosis", icon="📊", url_path="sia-diagnosis"),
 ])
 navigation.run()

@@ -1,4 +1,4 @@
-"""The command line: `python -m sia_core models|train|evaluate|predict|build-subset ...`.
+"""The command line: `python -m sia_core models|train|evaluate|predict|sia|build-subset ...`.
 
 Every command that takes `--json` prints exactly one JSON object on stdout; progress goes to
 stderr; a user error prints one clear line and exits with status 2, never a traceback.
@@ -119,6 +119,20 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
             "probabilities": {name: round(float(p), 4) for name, p in zip(model.class_names, probabilities)}}
 
 
+def _sia(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.diagnosis import DiagnosisConfig, diagnose
+    from sia_core.models.registry import load_model, read_card
+    from sia_core.paths import MODELS_DIR
+
+    model = load_model(args.model)
+    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    dataset = _test_set_for(read_card(folder).dataset, args.data_dir, None)
+    config = DiagnosisConfig(n=args.n, eps_img=args.eps_img, steps=args.steps, seed=args.seed,
+                             attributes=tuple(args.attributes) if args.attributes else None)
+    report = diagnose(model, dataset, config, progress=_stderr_progress("sia"))
+    return report.to_dict()
+
+
 def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
@@ -186,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     predictor.add_argument("--image", required=True)
     predictor.set_defaults(handler=_predict)
 
+    sia = commands.add_parser("sia", help="diagnose a model with the Semantic Image Attack")
+    sia.add_argument("--model", required=True, help="model id or model folder")
+    sia.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
+    sia.add_argument("--n", type=int, default=256, help="correctly classified test images to attack")
+    sia.add_argument("--eps-img", type=float, default=2 / 255, help="L-inf pixel budget shared by all attacks")
+    sia.add_argument("--steps", type=int, default=30)
+    sia.add_argument("--seed", type=int, default=0)
+    sia.add_argument("--attributes", nargs="*", help="attribute names (default: all that apply)")
+    sia.set_defaults(handler=_sia)
+
     subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")
     subset.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     subset.add_argument("--per-class", type=int, default=250)
@@ -193,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
 
-    for sub in (models, trainer, evaluator, predictor, subset):
+    for sub in (models, trainer, evaluator, predictor, sia, subset):
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 

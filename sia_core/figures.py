@@ -34,3 +34,50 @@ def probability_bars(probabilities: torch.Tensor, class_names: Sequence[str], *,
     figure.update_layout(title=title or None, xaxis_range=[0, 1], xaxis_title="probability",
                          yaxis_autorange="reversed", height=40 + 24 * len(values), margin=dict(l=10, r=10, t=30, b=10))
     return figure
+
+
+def attribute_bars(values: dict[str, float], *, title: str, value_label: str, highlight: str | None = None,
+                   secondary: dict[str, float] | None = None, secondary_label: str = "") -> go.Figure:
+    """Bars per attribute, tallest first; an optional second series beside them (e.g. success rate)."""
+    names = sorted(values, key=values.get, reverse=True)
+    figure = go.Figure(go.Bar(x=names, y=[values[n] for n in names], name=value_label,
+                              marker_color=["#d62728" if n == highlight else "#1f4e79" for n in names],
+                              hovertemplate="%{x}: %{y:.3f}<extra>" + value_label + "</extra>"))
+    if secondary:
+        figure.add_bar(x=names, y=[secondary.get(n, 0.0) for n in names], name=secondary_label, marker_color="#9db4cf",
+                       hovertemplate="%{x}: %{y:.3f}<extra>" + secondary_label + "</extra>")
+    figure.update_layout(title=title, yaxis_title=value_label, barmode="group", height=360,
+                         margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.1))
+    return figure
+
+
+def success_rate_bars(rates: dict[str, float], labels: dict[str, str], *, title: str) -> go.Figure:
+    figure = go.Figure(go.Bar(x=[labels.get(k, k) for k in rates], y=list(rates.values()),
+                              text=[f"{v:.0%}" for v in rates.values()], textposition="outside",
+                              marker_color=["#d62728" if k == "sia" else "#1f4e79" for k in rates]))
+    figure.update_layout(title=title, yaxis_range=[0, 1.1], yaxis_title="attack success rate", height=340,
+                         margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def attack_history_figure(history: dict[str, list[float]], attribute_names: Sequence[str]) -> go.Figure:
+    """Per-step loss and true-class probability (top), and each attribute's value (bottom)."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                           subplot_titles=("loss and true-class probability", "attribute values"))
+    steps = list(range(len(history.get("loss", []))))
+    figure.add_scatter(x=steps, y=history.get("loss", []), name="loss (cross-entropy)", row=1, col=1)
+    figure.add_scatter(x=steps, y=history.get("true_class_probability", []), name="p(true class)", row=1, col=1)
+    for name in attribute_names:
+        figure.add_scatter(x=steps, y=history.get(f"attribute/{name}", []), name=name, row=2, col=1,
+                           line=dict(dash="dot"))
+    figure.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10))
+    figure.update_xaxes(title_text="step", row=2, col=1)
+    return figure
+
+
+def amplified_perturbation(delta: torch.Tensor, eps: float) -> torch.Tensor:
+    """Map a perturbation in [-eps, eps] to [0, 1] (gray = unchanged) so a tiny delta becomes visible."""
+    scale = 0.5 / eps if eps > 0 else 1.0
+    return (0.5 + delta * scale).clamp(0, 1)

@@ -204,12 +204,39 @@ def _tints(images: Tensor, red: Tensor, green: Tensor, blue: Tensor) -> Tensor:
     return images + torch.stack([red, green, blue], dim=1).view(-1, 3, 1, 1)
 
 
+_BLUR_ANCHORS = (0.0, 0.4, 0.8, 1.2)  # sigma of the fixed kernels that blur mixes between
+
+
+def _blur_kernels(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(len(_BLUR_ANCHORS), 7) Gaussian kernels, radius 3; the sigma = 0 kernel is a delta."""
+    k = torch.arange(-_BLUR_RADIUS, _BLUR_RADIUS + 1, device=device, dtype=dtype)
+    kernels = [torch.exp(-(k ** 2) / (2.0 * sigma ** 2 + _BLUR_EPS)) for sigma in _BLUR_ANCHORS]
+    stacked = torch.stack(kernels)
+    return stacked / stacked.sum(dim=1, keepdim=True)
+
+
+def _blur_weights(p: Tensor) -> Tensor:
+    """(N, 7) taps: piecewise-linear mix of the anchor kernels at sigma = p.
+
+    Mixing fixed kernels (rather than exp(-k^2 / 2 sigma^2)) keeps sigma = 0 the exact identity
+    while giving a non-zero gradient there, so an attack starting at neutral can discover blur.
+    """
+    kernels = _blur_kernels(p.dtype, p.device)
+    spacing = _BLUR_ANCHORS[1]
+    t = p / spacing
+    # torch.where instead of clamp: clamp's gradient is 0 at the bound itself, i.e. at sigma = 0
+    t = torch.where(t < 0, torch.zeros_like(t), torch.where(t > len(_BLUR_ANCHORS) - 1.0,
+                                                           torch.full_like(t, len(_BLUR_ANCHORS) - 1.0), t))
+    index = t.detach().floor().clamp(max=len(_BLUR_ANCHORS) - 2).long()
+    fraction = (t - index.to(p.dtype)).view(-1, 1)
+    return (1.0 - fraction) * kernels[index] + fraction * kernels[index + 1]
+
+
 def _blur_matrix(p: Tensor, size: int) -> Tensor:
-    """(N, size, size) banded matrix: Gaussian weights, radius 3, replicate padding folded in."""
+    """(N, size, size) banded matrix of the blur taps, replicate padding folded in."""
     r = _BLUR_RADIUS
     k = torch.arange(-r, r + 1, device=p.device)
-    weights = torch.exp(-(k.to(p.dtype) ** 2) / (2.0 * p.view(-1, 1) ** 2 + _BLUR_EPS))
-    weights = weights / weights.sum(dim=1, keepdim=True)  # (N, 7)
+    weights = _blur_weights(p)  # (N, 7)
     # row i takes weight w_k from pixel clamp(i + k): replicate padding keeps constants constant
     idx = (torch.arange(size, device=p.device).view(-1, 1) + k).clamp_(0, size - 1)
     n = p.shape[0]
@@ -271,8 +298,9 @@ tint_green = _public(
 tint_blue = _public(_single_tint(2), "Add `param` to the blue channel only; RGB only.", "tint_blue")
 gaussian_blur = _public(
     _blur,
-    "Separable Gaussian blur, std `param` px, radius 3, replicate padding. Weights are\n"
-    "exp(-k^2 / (2 sigma^2 + 1e-6)), so sigma = 0 is exactly the identity with finite gradients.",
+    "Separable Gaussian blur of width `param` px (radius 3, replicate padding): a piecewise-linear\n"
+    "mix of fixed kernels at sigma 0, 0.4, 0.8 and 1.2, so 0 is exactly the identity and the\n"
+    "gradient at 0 is non-zero.",
 )
 
 _PHOTOMETRIC_OPS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
@@ -352,8 +380,9 @@ _REGISTRY: tuple[Attribute, ...] = (
         adjust_saturation,
     ),
     Attribute(
-        "hue", "Hue shift", -0.5, 0.5, 0.0, "rad", "photometric", True, 0.01,
-        "Turns every colour around the colour wheel while keeping its brightness.", shift_hue,
+        # the full wheel: hue is circular, and "any colour" is the semantic question a user asks
+        "hue", "Hue shift", -math.pi, math.pi, 0.0, "rad", "photometric", True, 0.02,
+        "Turns every colour around the colour wheel (±π is a half turn) while keeping its brightness.", shift_hue,
     ),
     Attribute(
         "tint_red", "Red tint", -0.15, 0.15, 0.0, "", "photometric", True, 0.005,

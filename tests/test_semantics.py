@@ -331,3 +331,18 @@ def test_gradient_flows_through_apply_attributes() -> None:
     for name, p in params.items():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert params["brightness"].grad.abs().sum() > 0
+
+
+def test_blur_gradient_is_non_zero_at_neutral_so_attacks_can_find_it() -> None:
+    x = torch.zeros(1, 1, 7, 7)
+    x[0, 0, 3, 3] = 1.0  # a point: blurring lowers the centre, so d(centre)/d(sigma) < 0 at sigma = 0
+    p = torch.zeros(1, requires_grad=True)
+    ATTRIBUTES["blur"].fn(x, p)[0, 0, 3, 3].backward()
+    assert p.grad is not None and float(p.grad) < -0.1
+
+
+def test_blur_is_monotone_in_sigma() -> None:
+    x = torch.zeros(1, 1, 9, 9)
+    x[0, 0, 4, 4] = 1.0
+    centres = [float(ATTRIBUTES["blur"].fn(x, torch.tensor([s]))[0, 0, 4, 4]) for s in (0.0, 0.2, 0.4, 0.7, 1.0, 1.2)]
+    assert centres[0] == 1.0 and all(a > b for a, b in zip(centres, centres[1:]))

@@ -1,0 +1,172 @@
+"""Semantic Image Attack — explore: attribute sliders with a live prediction, and the joint attack on one image."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import streamlit as st
+import torch
+
+from sia_app import cache
+from sia_app.sidebar import render_sidebar
+from sia_core.attacks.semantic import SemanticAttack
+from sia_core.data.images import decode_image
+from sia_core.errors import SiaError
+from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
+from sia_core.semantics import applicable_attributes, apply_attributes
+
+SLIDER_KEY = "sia_attr_{}"
+RESULT_KEY = "sia_attack_result"
+
+st.title("Semantic Image Attack — explore")
+st.caption("Move named attributes and watch the prediction; then let the attack search the same attributes plus a "
+           "tiny pixel change (PAPERS.md §1.5; every number on this page is computed in this run).")
+
+selection = render_sidebar()
+if selection is None:
+    st.info("Choose a dataset and a model that fits it in the sidebar.")
+    st.stop()
+model, dataset = selection.model, selection.dataset
+attributes = applicable_attributes(model.input_shape[0])
+
+
+# --- the image -------------------------------------------------------------------------------
+source = st.radio("Image", ["Dataset image", "Upload"], horizontal=True, key="sia_image_source")
+label: int | None
+if source == "Upload":
+    upload = st.file_uploader("PNG, JPEG or WebP", type=["png", "jpg", "jpeg", "webp"], key="sia_upload")
+    if upload is None:
+        st.info("Upload an image, or switch to a dataset image.")
+        st.stop()
+    try:
+        image = decode_image(upload.getvalue(), model.input_shape)
+    except SiaError as error:
+        st.error(str(error))
+        st.stop()
+    image_key, label = f"upload|{cache.digest(upload.getvalue())}", None
+else:
+    left, right = st.columns([3, 1])
+    if right.button("Random image", key="sia_random"):
+        st.session_state["sia_index"] = int(torch.randint(len(dataset), (1,)))
+    index = left.number_input("Index in the dataset", 0, len(dataset) - 1, key="sia_index", step=1)
+    image, label = dataset.images[index:index + 1], int(dataset.labels[index])
+    image_key = f"{selection.dataset_key}|{index}"
+if label is None:  # an upload has no label: attack the model's own prediction
+    label = int(model.predict_proba(image).argmax())
+    st.caption(f"No label for an upload: the attack targets the model's prediction, **{model.class_names[label]}**.")
+
+
+def reset_sliders() -> None:
+    for attribute in attributes:
+        st.session_state[SLIDER_KEY.format(attribute.name)] = attribute.neutral
+
+
+def load_into_sliders(values: dict[str, float]) -> None:
+    for attribute in attributes:
+        value = min(max(values.get(attribute.name, attribute.neutral), attribute.low), attribute.high)
+        st.session_state[SLIDER_KEY.format(attribute.name)] = value
+
+
+# --- live sliders: only this fragment reruns on a slider change --------------------------------
+@st.fragment
+def slider_panel() -> None:
+    st.subheader("Attribute sliders")
+    controls, picture, bars = st.columns([2, 1, 2])
+    with controls:
+        params = {}
+        for attribute in attributes:
+            key = SLIDER_KEY.format(attribute.name)
+            st.session_state.setdefault(key, attribute.neutral)
+            params[attribute.name] = st.slider(f"{attribute.label} ({attribute.unit})" if attribute.unit else attribute.label,
+                                               attribute.low, attribute.high, step=attribute.step, key=key,
+                                               help=attribute.description)
+        st.button("Reset", on_click=reset_sliders, key="sia_reset")
+    with torch.inference_mode():
+        edited = apply_attributes(image, {name: float(value) for name, value in params.items()})
+        logits = model.logits(edited)[0]
+    probabilities = torch.softmax(logits, 0)
+    top = torch.topk(logits, 2)
+    predicted = int(top.indices[0])
+    picture.image(to_pil(edited, upscale=6), caption="edited image", width="stretch")
+    picture.metric("Prediction", model.class_names[predicted], f"{float(probabilities[predicted]):.0%} confident",
+                   delta_color="off")
+    picture.metric("Logit margin (top-1 − top-2)", f"{float(top.values[0] - top.values[1]):.2f}")
+    picture.metric(f"p({model.class_names[label]})", f"{float(probabilities[label]):.3f}")
+    bars.plotly_chart(probability_bars(probabilities, model.class_names, true_label=label,
+                                       title="Class probabilities (red outline: the label)"),
+                      width="stretch", key="sia_slider_bars")
+
+
+slider_panel()
+
+# --- the attack --------------------------------------------------------------------------------
+st.divider()
+st.subheader("Semantic Image Attack")
+with st.form("sia_attack_form"):
+    names = [a.name for a in attributes]
+    chosen = st.multiselect("Attributes the attack may move", names, default=names, key="sia_attack_attributes")
+    c1, c2, c3, c4 = st.columns(4)
+    steps = c1.slider("Steps", 5, 100, 30, key="sia_steps")
+    eps_255 = c2.slider("Pixel budget ε_img (/255, L∞)", 0.0, 16.0, 2.0, step=0.5, key="sia_eps")
+    sparsity = c3.slider("Sparsity weight λ", 0.0, 2.0, 0.0, step=0.1, key="sia_sparsity",
+                         help="Larger values make the attack use fewer attributes, so a failure is easier to trace.")
+    early_stop = c4.checkbox("Stop at the first flip", value=False, key="sia_early_stop")
+    targeted = st.selectbox("Goal", ["untargeted"] + [f"target: {name}" for name in model.class_names], key="sia_goal")
+    run = st.form_submit_button("Run the attack", type="primary")
+
+if run:
+    if not chosen:
+        st.error("Choose at least one attribute, or use pixel-only PGD instead.")
+    else:
+        attack = SemanticAttack(attributes=tuple(chosen), steps=steps, eps_img=eps_255 / 255, sparsity_weight=sparsity,
+                                early_stop=early_stop)
+        target = None
+        if targeted != "untargeted":
+            target = torch.tensor([list(model.class_names).index(targeted.removeprefix("target: "))])
+        bar = st.progress(0.0, text="Attacking…")
+        result = attack(model, image, torch.tensor([label]), target=target,
+                        progress=lambda step, total, info: bar.progress(step / total, text=f"step {step}/{total}"))
+        bar.empty()
+        st.session_state[RESULT_KEY] = {"image_key": image_key, "model_key": selection.model_key, "result": result,
+                                        "eps": eps_255 / 255, "config": attack.description}
+
+stored = st.session_state.get(RESULT_KEY)
+if stored is not None and (stored["image_key"] != image_key or stored["model_key"] != selection.model_key):
+    st.info("The last attack ran on another image or model; run it again to see this one.")
+elif stored is not None:
+    result = stored["result"]
+    predicted_clean = int(result.clean_logits[0].argmax())
+    predicted_adversarial = int(result.adversarial_logits[0].argmax())
+    predicted_edit = int(model.logits(result.edited_images).argmax(1)[0])
+    verdict = "succeeded" if bool(result.success[0]) else "did not succeed"
+    st.markdown(f"**The attack {verdict}**: {model.class_names[predicted_clean]} → "
+                f"**{model.class_names[predicted_adversarial]}** · first flip at step "
+                f"{int(result.first_success_step[0]) if int(result.first_success_step[0]) >= 0 else '—'} · "
+                f"survives 8-bit rounding (PNG): **{'yes' if bool(result.success_after_rounding[0]) else 'no'}** · "
+                f"‖δ‖∞ = {float(result.perturbation_linf[0]) * 255:.1f}/255 from the original")
+    columns = st.columns(4)
+    panels = [(result.clean_images, f"original — {model.class_names[predicted_clean]}"),
+              (result.edited_images, f"attributes only — {model.class_names[predicted_edit]}"),
+              (result.images, f"adversarial — {model.class_names[predicted_adversarial]}"),
+              (amplified_perturbation(result.pixel_perturbation, stored["eps"]), "pixel term δ, amplified (gray = 0)")]
+    for column, (picture, caption) in zip(columns, panels):
+        column.image(to_pil(picture, upscale=6), caption=caption, width="stretch")
+    values = result.attributes_of(0)
+    table, actions = st.columns([2, 1])
+    table.dataframe([{"attribute": name, "value": round(value, 4)} for name, value in values.items()],
+                    hide_index=True, width="stretch")
+    actions.button("Load these values into the sliders", on_click=load_into_sliders, args=(values,), key="sia_load")
+    buffer = io.BytesIO()
+    to_pil(result.images).save(buffer, format="PNG")
+    actions.download_button("Adversarial image (PNG)", buffer.getvalue(), file_name="sia_adversarial.png",
+                            mime="image/png", key="sia_download_png")
+    parameters = {"model": selection.model_key, "image": image_key, "label": model.class_names[label],
+                  "attack": stored["config"], "attributes": values, "eps_img": stored["eps"],
+                  "success": bool(result.success[0]), "success_after_8bit_rounding": bool(result.success_after_rounding[0]),
+                  "adversarial_prediction": model.class_names[predicted_adversarial]}
+    actions.download_button("Parameters (JSON)", json.dumps(parameters, indent=2), file_name="sia_parameters.json",
+                            mime="application/json", key="sia_download_json")
+    st.plotly_chart(attack_history_figure(result.history, result.attribute_names), width="stretch",
+                    key="sia_history")
+    st.caption("Each step climbs the loss; watch the true-class probability fall and which attributes move to get there.")

@@ -1,0 +1,206 @@
+"""The Semantic Image Attack (SIA-lite, PAPERS.md §1.5): gradient ascent on named attributes and pixels together.
+
+The attribute space is `sia_core.semantics`; the pixel term is a small L-inf perturbation on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from sia_core.attacks.base import AttackResult, ProgressCallback, finalize_result, is_success
+from sia_core.models.wrapper import frozen_eval
+from sia_core.semantics import ATTRIBUTES, apply_attributes, applicable_attributes
+
+_TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class SemanticAttackResult(AttackResult):
+    """An `AttackResult` plus what the semantic attack found.
+
+    Attributes:
+        attribute_names: the attributes the attack could move, in composition order.
+        attribute_values: (N, K) final value of each attribute, in its own unit.
+        edited_images: (N, C, H, W) the attribute edit alone, T(x; alpha), before the pixel term.
+        first_success_step: (N,) the first step whose images succeeded (0 = before any step), -1 if never.
+    """
+
+    attribute_names: tuple[str, ...] = ()
+    attribute_values: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    edited_images: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    first_success_step: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+
+    @property
+    def pixel_perturbation(self) -> torch.Tensor:
+        """images - edited_images: the pixel term as it survives the final clamp to [0, 1]."""
+        return self.images - self.edited_images
+
+    def attributes_of(self, index: int) -> dict[str, float]:
+        """The attribute values found for sample `index`, by name."""
+        return {name: float(self.attribute_values[index, k]) for k, name in enumerate(self.attribute_names)}
+
+    def normalized_magnitudes(self) -> torch.Tensor:
+        """(N, K) |alpha_k| / max(|low_k|, |high_k|): how far each attribute went, 0..1, comparable across attributes."""
+        scale = torch.tensor([max(abs(ATTRIBUTES[n].low), abs(ATTRIBUTES[n].high)) for n in self.attribute_names])
+        return self.attribute_values.abs() / scale
+
+
+@dataclass(frozen=True, kw_only=True)
+class SemanticAttack:
+    """Semantic Image Attack: climb a named attribute space and a small pixel perturbation together.
+
+    Threat model: each attribute in `attributes` may take any value in its registered range
+    (`sia_core.semantics.ATTRIBUTES`: e.g. rotation ±20°, brightness ±0.25), composed in the one
+    documented order; on top, a pixel perturbation with ‖δ‖∞ ≤ `eps_img`; the result is clamped
+    to [0, 1]. Untargeted (raise the loss of the true label) unless the call gets a `target`.
+
+    Objective, maximized: CE(f(x_adv), y) − λ Σ_k |α_k| / width_k, with x_adv = clip(T(x; α) + δ).
+    Each step: α ← Proj(α + η_α · g / ‖g‖₂) in range-normalized coordinates (η_α =
+    `attribute_step` × width), δ ← Proj(δ + η_δ · sign(∇δ)) with η_δ = `pixel_step` (default ε/4).
+
+    Args:
+        attributes: names to search; None = every attribute that applies to the images' channels.
+        steps: gradient steps (default 30).
+        eps_img: L-inf radius of the pixel term in [0, 1] units; 0 = attributes only.
+        sparsity_weight: λ above; larger values use fewer attributes (easier to trace).
+        attribute_step: step as a fraction of each attribute's range width (default 0.1).
+        pixel_step: step of the pixel term; default eps_img / 4.
+        warmup_fraction: share of the steps that move attributes only, before δ switches on.
+        early_stop: freeze each sample at its first success (else keep climbing, recording the first flip).
+        random_init: start the attributes uniformly at random in their ranges (seeded).
+        optimize_attributes: False keeps the attributes at their start (with random_init: the
+            "random attributes + PGD" control).
+        seed: seeds random_init.
+
+    Call: ``SemanticAttack()(model, x, y, target=None, progress=None)`` with x (N, C, H, W) in
+    [0, 1]; returns a `SemanticAttackResult`.
+    """
+
+    attributes: Optional[tuple[str, ...]] = None
+    steps: int = 30
+    eps_img: float = 2 / 255
+    sparsity_weight: float = 0.0
+    attribute_step: float = 0.1
+    pixel_step: Optional[float] = None
+    warmup_fraction: float = 0.0
+    early_stop: bool = False
+    random_init: bool = False
+    optimize_attributes: bool = True
+    seed: Optional[int] = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.eps_img < 0 or self.sparsity_weight < 0:
+            raise ValueError("steps, eps_img and sparsity_weight must be non-negative")
+        if not 0 <= self.warmup_fraction <= 1:
+            raise ValueError("warmup_fraction must be in [0, 1]")
+        unknown = [name for name in self.attributes or () if name not in ATTRIBUTES]
+        if unknown:
+            raise ValueError(f"Unknown attributes: {', '.join(unknown)}; known: {', '.join(ATTRIBUTES)}")
+
+    @property
+    def description(self) -> str:
+        return (f"SIA steps={self.steps} eps_img={self.eps_img:.4g} λ={self.sparsity_weight:g}"
+                + (" random-init" if self.random_init else "") + ("" if self.optimize_attributes else " fixed-attributes"))
+
+    def attribute_names(self, num_channels: int) -> tuple[str, ...]:
+        available = [a.name for a in applicable_attributes(num_channels)]
+        if self.attributes is None:
+            return tuple(available)
+        not_applicable = [name for name in self.attributes if name not in available]
+        if not_applicable:
+            raise ValueError(f"{', '.join(not_applicable)} do not apply to {num_channels}-channel images")
+        return tuple(name for name in available if name in self.attributes)
+
+    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> SemanticAttackResult:
+        device = next(model.parameters()).device
+        x, y = x.to(device), y.to(device)
+        target = target.to(device) if target is not None else None
+        names = self.attribute_names(x.shape[1])
+        with frozen_eval(model):
+            alpha, delta, history, first_success = self._climb(model, x, y, target, names, progress)
+            with torch.no_grad():
+                edited = apply_attributes(x, _params(names, alpha))
+            adversarial = (edited + delta).clamp(0, 1)
+            base = finalize_result(model, x, adversarial, y, target, history,
+                                   self.description + (" targeted" if target is not None else ""))
+        return SemanticAttackResult(**base.__dict__, attribute_names=names, attribute_values=alpha.detach().cpu(),
+                                    edited_images=edited.detach().cpu(), first_success_step=first_success.cpu())
+
+    def _initial_alpha(self, names: Sequence[str], n: int, x: torch.Tensor) -> torch.Tensor:
+        low, high = _bounds(names, x)
+        if not self.random_init:
+            return torch.zeros(n, len(names), device=x.device, dtype=x.dtype)
+        generator = torch.Generator().manual_seed(self.seed if self.seed is not None else 0)
+        uniform = torch.rand(n, len(names), generator=generator).to(x.device, x.dtype)
+        return low + uniform * (high - low)
+
+    def _climb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
+               names: tuple[str, ...], progress: Optional[ProgressCallback]):
+        n = x.shape[0]
+        low, high = _bounds(names, x)
+        width = high - low
+        alpha = self._initial_alpha(names, n, x)
+        delta = torch.zeros_like(x)
+        pixel_step = self.pixel_step if self.pixel_step is not None else self.eps_img / 4
+        warmup_steps = int(round(self.steps * self.warmup_fraction))
+        goal, sign = (target, -1.0) if target is not None else (y, 1.0)
+        first_success = torch.full((n,), -1, dtype=torch.long, device=x.device)
+        history: dict[str, list[float]] = {}
+        move_attributes = self.optimize_attributes and len(names) > 0
+        for step in range(self.steps + 1):
+            move_pixels = self.eps_img > 0 and step >= warmup_steps
+            alpha.requires_grad_(move_attributes)
+            delta.requires_grad_(move_pixels)
+            adversarial = (apply_attributes(x, _params(names, alpha)) + delta).clamp(0, 1)
+            logits = model(adversarial)
+            cross_entropy = F.cross_entropy(logits, goal, reduction="none")
+            with torch.no_grad():
+                success = is_success(logits, y, target)
+                first_success[(first_success < 0) & success] = step
+                probabilities = torch.softmax(logits, dim=1)
+                _record(history, cross_entropy, probabilities.gather(1, y.view(-1, 1)), success, names, alpha)
+            if step == self.steps:  # the last pass only measures the final point
+                break
+            trainable = [t for t in (alpha, delta) if t.requires_grad]
+            if trainable:
+                objective = sign * cross_entropy - self.sparsity_weight * (alpha.abs() / width).sum(1)
+                gradients = torch.autograd.grad(objective.sum(), trainable)
+                with torch.no_grad():
+                    active = (~success if self.early_stop else torch.ones_like(success)).to(x.dtype)
+                    gradient_iter = iter(gradients)
+                    if move_attributes:
+                        scaled = next(gradient_iter) * width  # gradient in range-normalized coordinates
+                        direction = scaled / (scaled.norm(dim=1, keepdim=True) + _TINY)
+                        alpha = torch.max(torch.min(alpha + active.view(-1, 1) * self.attribute_step * width * direction,
+                                                    high), low)
+                    if move_pixels:
+                        delta = delta + active.view(-1, 1, 1, 1) * pixel_step * next(gradient_iter).sign()
+                        delta = delta.clamp(-self.eps_img, self.eps_img)
+            alpha, delta = alpha.detach(), delta.detach()
+            if progress is not None:
+                progress(step + 1, self.steps, {"loss": history["loss"][-1], "success_rate": history["success_rate"][-1]})
+        return alpha.detach(), delta.detach(), history, first_success
+
+
+def _bounds(names: Sequence[str], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    low = torch.tensor([ATTRIBUTES[n].low for n in names], device=x.device, dtype=x.dtype).view(1, -1)
+    high = torch.tensor([ATTRIBUTES[n].high for n in names], device=x.device, dtype=x.dtype).view(1, -1)
+    return low, high
+
+
+def _params(names: Sequence[str], alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {name: alpha[:, k] for k, name in enumerate(names)}
+
+
+def _record(history: dict[str, list[float]], cross_entropy: torch.Tensor, true_probability: torch.Tensor,
+            success: torch.Tensor, names: Sequence[str], alpha: torch.Tensor) -> None:
+    history.setdefault("loss", []).append(float(cross_entropy.mean()))
+    history.setdefault("true_class_probability", []).append(float(true_probability.mean()))
+    history.setdefault("success_rate", []).append(float(success.float().mean()))
+    for k, name in enumerate(names):
+        history.setdefault(f"attribute/{name}", []).append(float(alpha[:, k].mean()))

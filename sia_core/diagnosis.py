@@ -1,0 +1,222 @@
+"""Model diagnosis with the Semantic Image Attack: which attributes make a model fail (PAPERS.md §1.5).
+
+Two histograms (sensitivity: one attribute at a time; dominance: who leads a joint attack), the
+attack-success baselines at a matched pixel budget, globally and per class.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+from sia_core.attacks import PGD
+from sia_core.attacks.base import ProgressCallback
+from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
+from sia_core.data.base import ImageDataset
+from sia_core.models.wrapper import ClassifierWrapper
+
+BASELINES: tuple[str, ...] = ("pgd", "attributes", "random_attributes_pgd", "sia")
+BASELINE_LABELS = {"pgd": "pixel-only PGD", "attributes": "attributes only",
+                   "random_attributes_pgd": "random attributes + PGD", "sia": "SIA (joint)"}
+
+
+@dataclass(frozen=True)
+class DiagnosisConfig:
+    """What a diagnosis runs: n images, the pixel budget shared by all attacks, steps, seed.
+
+    `sensitivity_steps` serves the one-attribute searches: in one dimension a normalized step is
+    0.1 of the range, so 10 steps already reach either bound from neutral.
+    """
+
+    n: int = 256
+    eps_img: float = 2 / 255
+    steps: int = 30
+    sensitivity_steps: int = 10
+    sparsity_weight: float = 0.0
+    attributes: Optional[tuple[str, ...]] = None
+    seed: int = 0
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class DiagnosisReport:
+    """Per-attribute histograms and baseline success rates over `n` correctly classified images.
+
+    sensitivity[k]: mean |p_y(x) - p_y(x_adv)| when attribute k alone is attacked (no pixel term).
+    sensitivity_success[k]: share of those single-attribute attacks that flip the prediction.
+    dominance[k]: among successful joint SIA attacks, the share in which k moved furthest
+        (|alpha_k| over its largest allowed magnitude); dominance_magnitude[k]: mean of that
+        normalized magnitude over successful attacks.
+    The per_class_* tables are (num_classes, K), by true class.
+    """
+
+    model_id: str
+    dataset: str
+    n: int
+    eps_img: float
+    steps: int
+    attribute_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    success_rate: dict[str, float]
+    sensitivity: torch.Tensor
+    sensitivity_success: torch.Tensor
+    dominance: torch.Tensor
+    dominance_magnitude: torch.Tensor
+    per_class_sensitivity: torch.Tensor
+    per_class_dominance: torch.Tensor
+    class_counts: torch.Tensor
+    sample_indices: torch.Tensor
+    joint: Optional[SemanticAttackResult] = field(default=None, repr=False)
+
+    def ranking(self) -> list[str]:
+        """Attributes by sensitivity, most harmful first."""
+        order = torch.argsort(self.sensitivity, descending=True).tolist()
+        return [self.attribute_names[k] for k in order]
+
+    def to_dict(self) -> dict:
+        names = self.attribute_names
+        return {
+            "model": self.model_id, "dataset": self.dataset, "n": self.n, "eps_img": self.eps_img,
+            "steps": self.steps,
+            "success_rate": {k: round(v, 4) for k, v in self.success_rate.items()},
+            "sensitivity": {a: round(float(v), 4) for a, v in zip(names, self.sensitivity)},
+            "sensitivity_success_rate": {a: round(float(v), 4) for a, v in zip(names, self.sensitivity_success)},
+            "dominance": {a: round(float(v), 4) for a, v in zip(names, self.dominance)},
+            "dominance_magnitude": {a: round(float(v), 4) for a, v in zip(names, self.dominance_magnitude)},
+            "ranking": self.ranking(),
+        }
+
+    def to_csv(self) -> str:
+        """One row per (scope, attribute): scope is "all" or a class name."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["scope", "n", "attribute", "sensitivity", "sensitivity_success_rate",
+                         "dominance_share", "dominance_magnitude"])
+        for k, name in enumerate(self.attribute_names):
+            writer.writerow(["all", self.n, name, f"{float(self.sensitivity[k]):.5f}",
+                             f"{float(self.sensitivity_success[k]):.5f}", f"{float(self.dominance[k]):.5f}",
+                             f"{float(self.dominance_magnitude[k]):.5f}"])
+        for c, class_name in enumerate(self.class_names):
+            for k, name in enumerate(self.attribute_names):
+                writer.writerow([class_name, int(self.class_counts[c]), name,
+                                 f"{float(self.per_class_sensitivity[c, k]):.5f}", "",
+                                 f"{float(self.per_class_dominance[c, k]):.5f}", ""])
+        return buffer.getvalue()
+
+
+def select_correct(model: ClassifierWrapper, dataset: ImageDataset, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of up to `n` images the model classifies correctly, in a seeded random order.
+
+    Attacks are scored on these only: an image already misclassified says nothing about an attack.
+    """
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    chosen: list[torch.Tensor] = []
+    found = 0
+    for start in range(0, len(order), 1024):
+        block = order[start:start + 1024]
+        correct = model.logits(dataset.images[block]).argmax(1) == dataset.labels[block]
+        chosen.append(block[correct])
+        found += int(correct.sum())
+        if found >= n:
+            break
+    return torch.cat(chosen)[:n] if chosen else torch.empty(0, dtype=torch.long)
+
+
+def _batched(attack, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, batch_size: int):
+    results = [attack(model, x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
+    return results
+
+
+def _true_probability(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits, dim=1).gather(1, y.view(-1, 1)).squeeze(1)
+
+
+def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisConfig = DiagnosisConfig(),
+             progress: Optional[ProgressCallback] = None) -> DiagnosisReport:
+    """Run the sensitivity and joint attacks and the baselines on `config.n` correctly classified images."""
+    indices = select_correct(model, dataset, config.n, config.seed)
+    x, y = dataset.images[indices], dataset.labels[indices]
+    joint_config = SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
+                                  sparsity_weight=config.sparsity_weight, seed=config.seed)
+    names = joint_config.attribute_names(x.shape[1])
+    total = len(names) + len(BASELINES)
+    done = 0
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, {"stage": label})
+
+    sensitivity = torch.zeros(len(names))
+    sensitivity_success = torch.zeros(len(names))
+    per_sample_sensitivity = torch.zeros(len(y), len(names))
+    for k, name in enumerate(names):
+        single = SemanticAttack(attributes=(name,), steps=config.sensitivity_steps, eps_img=0.0, seed=config.seed)
+        parts = _batched(single, model, x, y, config.batch_size)
+        change = torch.cat([(_true_probability(r.clean_logits, r.labels) - _true_probability(r.adversarial_logits, r.labels)).abs()
+                            for r in parts])
+        per_sample_sensitivity[:, k] = change
+        sensitivity[k] = change.mean() if len(change) else 0.0
+        sensitivity_success[k] = torch.cat([r.success for r in parts]).float().mean() if parts else 0.0
+        tick(f"sensitivity: {name}")
+
+    attacks = {
+        "pgd": PGD(eps=config.eps_img, norm="linf", steps=config.steps, seed=config.seed),
+        "attributes": SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=0.0,
+                                     sparsity_weight=config.sparsity_weight, seed=config.seed),
+        "random_attributes_pgd": SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
+                                                random_init=True, optimize_attributes=False, seed=config.seed),
+        "sia": joint_config,
+    }
+    success_rate: dict[str, float] = {}
+    joint: Optional[SemanticAttackResult] = None
+    for label, attack in attacks.items():
+        parts = _batched(attack, model, x, y, config.batch_size)
+        success_rate[label] = float(torch.cat([r.success for r in parts]).float().mean()) if parts else 0.0
+        if label == "sia":
+            joint = _concatenate(parts)
+        tick(label)
+
+    assert joint is not None
+    magnitudes = joint.normalized_magnitudes()
+    successful = joint.success
+    dominant = magnitudes.argmax(1)
+    dominance = torch.zeros(len(names))
+    dominance_magnitude = torch.zeros(len(names))
+    if successful.any():
+        dominance = torch.bincount(dominant[successful], minlength=len(names)).float() / successful.sum()
+        dominance_magnitude = magnitudes[successful].mean(0)
+    num_classes = dataset.num_classes
+    class_counts = torch.bincount(y, minlength=num_classes)
+    per_class_sensitivity = torch.zeros(num_classes, len(names))
+    per_class_dominance = torch.zeros(num_classes, len(names))
+    for c in range(num_classes):
+        members = y == c
+        if members.any():
+            per_class_sensitivity[c] = per_sample_sensitivity[members].mean(0)
+        winners = members & successful
+        if winners.any():
+            per_class_dominance[c] = torch.bincount(dominant[winners], minlength=len(names)).float() / winners.sum()
+    return DiagnosisReport(
+        model_id=model.model_id, dataset=dataset.name, n=len(y), eps_img=config.eps_img, steps=config.steps,
+        attribute_names=names, class_names=dataset.class_names, success_rate=success_rate,
+        sensitivity=sensitivity, sensitivity_success=sensitivity_success, dominance=dominance,
+        dominance_magnitude=dominance_magnitude, per_class_sensitivity=per_class_sensitivity,
+        per_class_dominance=per_class_dominance, class_counts=class_counts, sample_indices=indices, joint=joint,
+    )
+
+
+def _concatenate(parts: list[SemanticAttackResult]) -> SemanticAttackResult:
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    tensors = {name: torch.cat([getattr(p, name) for p in parts])
+               for name, value in first.__dict__.items() if isinstance(value, torch.Tensor)}
+    history = {key: [sum(p.history[key][i] * len(p.labels) for p in parts) / sum(len(p.labels) for p in parts)
+                     for i in range(len(first.history[key]))] for key in first.history}
+    return SemanticAttackResult(**{**first.__dict__, **tensors, "history": history})
