@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from sia_app.navigation import mark_frame_ready
+
 st.set_page_config(page_title="SIA Explorer", page_icon="🔍", layout="wide")
 
 navigation = st.navigation([
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/sia_explore.py", title="Semantic attack: explore", icon="🎛️", url_path="sia-explore"),
-    st.Page("pages/sia_diagnosis.py", title="Semantic attack: diagnosis", icon="📊", url_path="sia-diagnosis"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/sia_explore.py", title="Semantic attack: explore", icon=":material/tune:"),
+    st.Page("pages/sia_diagnosis.py", title="Semantic attack: diagnosis", icon=":material/bar_chart:"),
 ])
+mark_frame_ready()
 navigation.run()

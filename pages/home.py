@@ -6,6 +6,7 @@ import streamlit as st
 import torch
 
 from sia_app import cache
+from sia_app.navigation import require_app_frame
 from sia_app.sidebar import render_sidebar
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
@@ -13,6 +14,7 @@ from sia_core.figures import probability_bars, to_pil
 
 GALLERY_SIZE = 12
 
+require_app_frame("pages/home.py")
 st.title("SIA Explorer")
 st.markdown(
     "See, explain and teach how image classifiers break. SIA Explorer looks at one model through four lenses:\n\n"

@@ -6,6 +6,7 @@ import dataclasses
 
 import streamlit as st
 
+from sia_app.navigation import require_app_frame
 from sia_app.sidebar import render_sidebar
 from sia_core.diagnosis import BASELINE_LABELS, DiagnosisConfig, diagnose
 from sia_core.figures import attribute_bars, success_rate_bars
@@ -13,6 +14,7 @@ from sia_core.semantics import applicable_attributes
 
 REPORTS_KEY = "sia_diagnosis_reports"
 
+require_app_frame("pages/sia_diagnosis.py")
 st.title("Semantic Image Attack — diagnosis")
 st.caption("Attack many correctly classified images and count which attributes break the model "
            "(the attribute histogram of PAPERS.md §1.5). All numbers come from this run, not from a paper.")

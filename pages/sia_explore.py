@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from sia_app import cache
+from sia_app.navigation import require_app_frame
 from sia_app.sidebar import render_sidebar
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.images import decode_image
@@ -19,6 +20,7 @@ from sia_core.semantics import applicable_attributes, apply_attributes
 SLIDER_KEY = "sia_attr_{}"
 RESULT_KEY = "sia_attack_result"
 
+require_app_frame("pages/sia_explore.py")
 st.title("Semantic Image Attack — explore")
 st.caption("Move named attributes and watch the prediction; then let the attack search the same attributes plus a "
            "tiny pixel change (PAPERS.md §1.5; every number on this page is computed in this run).")

@@ -1,0 +1,80 @@
+"""The Semantic Image Attack pages, driven through AppTest: sliders move the prediction, the attack and the
+diagnosis run and render, and a malformed upload gives a clear message."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sia_core.semantics import ATTRIBUTES
+from tests.conftest import PROJECT_ROOT
+
+TIMEOUT = 300
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at: AppTest, label_start: str):
+    return next(m for m in at.metric if m.label.startswith(label_start))
+
+
+@pytest.fixture
+def explore() -> AppTest:
+    return open_page("pages/sia_explore.py")
+
+
+def test_sliders_change_the_prediction_shown(explore):
+    explore.number_input(key="sia_index").set_value(0).run()
+    names = {s.key for s in explore.slider if s.key.startswith("sia_attr_")}
+    assert names == {f"sia_attr_{n}" for n in ("rotation", "translate_x", "translate_y", "scale", "brightness",
+                                               "contrast", "gamma", "blur")}
+    before = (_metric(explore, "Prediction").value, _metric(explore, "Logit margin").value)
+    explore.slider(key="sia_attr_brightness").set_value(0.25)
+    explore.slider(key="sia_attr_rotation").set_value(20.0)
+    explore.slider(key="sia_attr_scale").set_value(ATTRIBUTES["scale"].high)
+    explore.run()
+    assert not explore.exception
+    after = (_metric(explore, "Prediction").value, _metric(explore, "Logit margin").value)
+    assert after != before
+    explore.button(key="sia_reset").click().run()
+    assert explore.slider(key="sia_attr_brightness").value == 0.0
+    assert (_metric(explore, "Prediction").value, _metric(explore, "Logit margin").value) == before
+
+
+def test_attack_runs_renders_and_loads_into_sliders(explore):
+    explore.number_input(key="sia_index").set_value(3).run()
+    explore.slider(key="sia_steps").set_value(10)
+    next(b for b in explore.button if b.label == "Run the attack").click().run()
+    assert not explore.exception
+    text = "\n".join(m.value for m in explore.markdown)
+    assert "**The attack" in text and "survives 8-bit rounding" in text
+    assert len(explore.image) >= 5  # the slider view + original, edited, adversarial, amplified delta
+    assert len(explore.get("download_button")) == 2
+    values = {row["attribute"]: row["value"] for row in explore.dataframe[0].value.to_dict("records")}
+    explore.button(key="sia_load").click().run()
+    assert explore.slider(key="sia_attr_rotation").value == pytest.approx(values["rotation"], abs=1e-3)
+
+
+def test_malformed_upload_gives_a_clear_message(explore):
+    explore.radio(key="sia_image_source").set_value("Upload").run()
+    explore.file_uploader(key="sia_upload").upload("x.png", b"definitely not a png", "image/png").run()
+    assert not explore.exception
+    assert any("corrupt or not an image" in e.value for e in explore.error)
+
+
+def test_diagnosis_renders_its_histograms():
+    at = open_page("pages/sia_diagnosis.py")
+    at.slider(key="diag_n").set_value(16)
+    at.slider(key="diag_steps").set_value(5)
+    next(b for b in at.button if b.label == "Run the diagnosis").click().run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3  # sensitivity, dominance, baselines
+    assert "Most harmful attributes" in "\n".join(m.value for m in at.markdown)
+    at.selectbox(key="diag_scope").set_value("Trouser").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 3
