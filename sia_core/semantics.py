@@ -5,6 +5,7 @@ Each attribute maps (images, per-sample param) to images and is the exact identi
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,11 +72,24 @@ def _is_inactive(p: Tensor) -> bool:
     return not p.requires_grad and not bool(torch.any(p != 0))
 
 
+@functools.lru_cache(maxsize=16)
+def _constant(name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Fixed tensors (luma weights, hue basis, blur kernels) on a dtype/device, built once each."""
+    if name == "luma":
+        return torch.tensor(_LUMA, dtype=dtype, device=device).view(1, 3, 1, 1)
+    if name == "hue_a":
+        return _HUE_A.to(device=device, dtype=dtype)
+    if name == "hue_b":
+        return _HUE_B.to(device=device, dtype=dtype)
+    if name == "blur_kernels":
+        return _blur_kernels(dtype, device)
+    raise KeyError(name)
+
+
 def _luma(images: Tensor) -> Tensor:
     """(N, 1, H, W) grayscale: Rec. 601 luma for RGB, the image itself for one channel."""
     if images.shape[1] == 3:
-        w = torch.tensor(_LUMA, device=images.device, dtype=images.dtype)
-        return (images * w.view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+        return (images * _constant("luma", images.dtype, images.device)).sum(dim=1, keepdim=True)
     return images.mean(dim=1, keepdim=True)
 
 
@@ -193,8 +207,8 @@ _HUE_A, _HUE_B = _yiq_hue_basis()
 
 
 def _hue(images: Tensor, p: Tensor) -> Tensor:
-    a = _HUE_A.to(device=images.device, dtype=images.dtype)
-    b = _HUE_B.to(device=images.device, dtype=images.dtype)
+    a = _constant("hue_a", images.dtype, images.device)
+    b = _constant("hue_b", images.dtype, images.device)
     k = (torch.cos(p) - 1.0).view(-1, 1, 1) * a + torch.sin(p).view(-1, 1, 1) * b
     return images + torch.einsum("nij,njhw->nihw", k, images)
 
@@ -221,7 +235,7 @@ def _blur_weights(p: Tensor) -> Tensor:
     Mixing fixed kernels (rather than exp(-k^2 / 2 sigma^2)) keeps sigma = 0 the exact identity
     while giving a non-zero gradient there, so an attack starting at neutral can discover blur.
     """
-    kernels = _blur_kernels(p.dtype, p.device)
+    kernels = _constant("blur_kernels", p.dtype, p.device)
     spacing = _BLUR_ANCHORS[1]
     t = p / spacing
     # torch.where instead of clamp: clamp's gradient is 0 at the bound itself, i.e. at sigma = 0

@@ -128,6 +128,12 @@ class SemanticAttack:
             adversarial = (edited + delta).clamp(0, 1)
             base = finalize_result(model, x, adversarial, y, target, history,
                                    self.description + (" targeted" if target is not None else ""))
+        # the final point's history entry reuses the logits finalize_result already computed
+        goal = (target if target is not None else y).cpu()
+        first_success[(first_success < 0) & base.success.to(first_success.device)] = self.steps
+        _record(history, F.cross_entropy(base.adversarial_logits, goal, reduction="none"),
+                torch.softmax(base.adversarial_logits, 1).gather(1, base.labels.view(-1, 1)), base.success,
+                names, alpha.cpu())
         return SemanticAttackResult(**base.__dict__, attribute_names=names, attribute_values=alpha.detach().cpu(),
                                     edited_images=edited.detach().cpu(), first_success_step=first_success.cpu())
 
@@ -152,7 +158,7 @@ class SemanticAttack:
         first_success = torch.full((n,), -1, dtype=torch.long, device=x.device)
         history: dict[str, list[float]] = {}
         move_attributes = self.optimize_attributes and len(names) > 0
-        for step in range(self.steps + 1):
+        for step in range(self.steps):
             move_pixels = self.eps_img > 0 and step >= warmup_steps
             alpha.requires_grad_(move_attributes)
             delta.requires_grad_(move_pixels)
@@ -164,8 +170,6 @@ class SemanticAttack:
                 first_success[(first_success < 0) & success] = step
                 probabilities = torch.softmax(logits, dim=1)
                 _record(history, cross_entropy, probabilities.gather(1, y.view(-1, 1)), success, names, alpha)
-            if step == self.steps:  # the last pass only measures the final point
-                break
             trainable = [t for t in (alpha, delta) if t.requires_grad]
             if trainable:
                 objective = sign * cross_entropy - self.sparsity_weight * (alpha.abs() / width).sum(1)
@@ -199,8 +203,12 @@ def _params(names: Sequence[str], alpha: torch.Tensor) -> dict[str, torch.Tensor
 
 def _record(history: dict[str, list[float]], cross_entropy: torch.Tensor, true_probability: torch.Tensor,
             success: torch.Tensor, names: Sequence[str], alpha: torch.Tensor) -> None:
-    history.setdefault("loss", []).append(float(cross_entropy.mean()))
-    history.setdefault("true_class_probability", []).append(float(true_probability.mean()))
-    history.setdefault("success_rate", []).append(float(success.float().mean()))
+    # one stacked transfer per step instead of one sync per scalar
+    means = torch.cat([cross_entropy.mean().view(1), true_probability.mean().view(1),
+                       success.float().mean().view(1).to(cross_entropy.device),
+                       alpha.mean(0).to(cross_entropy.device)]).tolist()
+    history.setdefault("loss", []).append(means[0])
+    history.setdefault("true_class_probability", []).append(means[1])
+    history.setdefault("success_rate", []).append(means[2])
     for k, name in enumerate(names):
-        history.setdefault(f"attribute/{name}", []).append(float(alpha[:, k].mean()))
+        history.setdefault(f"attribute/{name}", []).append(means[3 + k])
