@@ -13,6 +13,7 @@ navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/sia_explore.py", title="Semantic attack: explore", icon=":material/tune:"),
     st.Page("pages/sia_diagnosis.py", title="Semantic attack: diagnosis", icon=":material/bar_chart:"),
+    st.Page("pages/regions.py", title="RoI vs RoA", icon=":material/join_inner:"),
 ])
 mark_frame_ready()
 navigation.run()

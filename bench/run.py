@@ -113,12 +113,23 @@ def sia_step_cost_ratio_vs_pgd() -> float:
     return statistics.median(sia_ms) / statistics.median(pgd_ms)
 
 
+def regions_panel_seconds() -> float:
+    """The RoI vs RoA one-image panel: occlusion RoI + effect-weighted PGD RoA + masks and metrics."""
+    from sia_core.regions.panel import region_panel
+
+    model = load_model(DEFAULT_MODEL)
+    data = load_dataset("fashion-mnist-subset")
+    image, label = data.images[:1], int(data.labels[0])
+    return median_ms(lambda: region_panel(model, image, label), repeats=15, warmup=3) / 1000
+
+
 BENCHMARKS = {
     "predict_latency_ms": predict_latency_ms,
     "app_ready_seconds": app_ready_seconds,
     "slider_update_ms": slider_update_ms,
     "sia_single_image_seconds": sia_single_image_seconds,
     "sia_step_cost_ratio_vs_pgd": sia_step_cost_ratio_vs_pgd,
+    "regions_panel_seconds": regions_panel_seconds,
 }
 
 

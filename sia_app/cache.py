@@ -59,3 +59,20 @@ def cached_predictions(model_key: str, dataset_key: str, _model: ClassifierWrapp
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@st.cache_data(max_entries=64, show_spinner="Computing the maps…")
+def cached_region_maps(model_key: str, dataset_key: str, index: int, roi_method: str, roi_options_json: str,
+                       roa_method: str, target: str, _model: ClassifierWrapper, _image: torch.Tensor,
+                       label: int) -> dict:
+    """RoI and RoA maps of one image, keyed by strings; the top-q threshold is applied outside, so moving
+    the q slider never recomputes them."""
+    import json
+
+    from sia_core.regions.panel import region_panel
+
+    explained: str | int = int(target) if target.isdigit() else target
+    panel = region_panel(_model, _image, label, roi_method=roi_method, roa_method=roa_method, target=explained,
+                         roi_options=json.loads(roi_options_json))
+    return {"importance": panel.importance, "attack": panel.attack, "explained_class": panel.explained_class,
+            "adversarial_prediction": panel.adversarial_prediction}

@@ -1,4 +1,4 @@
-"""The command line: `python -m sia_core models|train|evaluate|predict|sia|build-subset ...`.
+"""The command line: `python -m sia_core models|train|evaluate|predict|sia|regions|build-subset ...`.
 
 Every command that takes `--json` prints exactly one JSON object on stdout; progress goes to
 stderr; a user error prints one clear line and exits with status 2, never a traceback.
@@ -133,6 +133,20 @@ def _sia(args: argparse.Namespace) -> dict[str, Any]:
     return report.to_dict()
 
 
+def _regions(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.models.registry import load_model, read_card
+    from sia_core.paths import MODELS_DIR
+    from sia_core.regions.neutralization import NeutralizationConfig, neutralization_study
+
+    model = load_model(args.model)
+    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    dataset = _test_set_for(read_card(folder).dataset, args.data_dir, None)
+    config = NeutralizationConfig(n=args.n, n_fit=args.n_fit, fraction=args.fraction, eps=args.eps,
+                                  attack_steps=args.steps, fill=args.fill, seed=args.seed)
+    report = neutralization_study(model, dataset, config, progress=_stderr_progress("regions"))
+    return report.to_dict()
+
+
 def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
@@ -210,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     sia.add_argument("--attributes", nargs="*", help="attribute names (default: all that apply)")
     sia.set_defaults(handler=_sia)
 
+    regions = commands.add_parser("regions", help="RoI vs RoA overlap and neutralization as a defense")
+    regions.add_argument("--model", required=True, help="model id or model folder")
+    regions.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
+    regions.add_argument("--n", type=int, default=256, help="evaluation images")
+    regions.add_argument("--n-fit", type=int, default=256, help="held-out images that learn the dataset/class masks")
+    regions.add_argument("--fraction", type=float, default=0.2, help="top-q share of pixels in each region")
+    regions.add_argument("--eps", type=float, default=8 / 255, help="L-inf radius of the PGD attack")
+    regions.add_argument("--steps", type=int, default=10)
+    regions.add_argument("--fill", choices=("zero", "mean", "blur"), default="zero")
+    regions.add_argument("--seed", type=int, default=0)
+    regions.set_defaults(handler=_regions)
+
     subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")
     subset.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     subset.add_argument("--per-class", type=int, default=250)
@@ -217,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
 
-    for sub in (models, trainer, evaluator, predictor, sia, subset):
+    for sub in (models, trainer, evaluator, predictor, sia, regions, subset):
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 

@@ -81,3 +81,54 @@ def amplified_perturbation(delta: torch.Tensor, eps: float) -> torch.Tensor:
     """Map a perturbation in [-eps, eps] to [0, 1] (gray = unchanged) so a tiny delta becomes visible."""
     scale = 0.5 / eps if eps > 0 else 1.0
     return (0.5 + delta * scale).clamp(0, 1)
+
+
+ZONE_COLORS = ("#f0f0f0", "#d62728", "#1f77b4", "#9467bd")  # neither, attacked only, important only, both
+ZONE_NAMES = ("neither", "attacked only (vulnerable, unimportant)", "important only", "important and attacked")
+
+
+def heatmap(values: torch.Tensor, *, title: str, zmax: float | None = None, colorscale: str = "Viridis") -> go.Figure:
+    """An (H, W) map as a square heatmap; pass `zmax` to share one colour scale between maps."""
+    figure = go.Figure(go.Heatmap(z=values.detach().cpu().numpy(), colorscale=colorscale, zmin=0,
+                                  zmax=zmax if zmax is not None else float(values.max()) or 1.0,
+                                  hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>"))
+    figure.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10),
+                         yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False),
+                         xaxis=dict(showticklabels=False))
+    return figure
+
+
+def zone_overlay(zone_map: torch.Tensor, image: torch.Tensor, *, title: str) -> go.Figure:
+    """The four zones as colours over the gray image, so the regions stay readable against the picture."""
+
+    gray = image.detach().cpu()
+    gray = gray.mean(0) if gray.ndim == 3 else gray
+    figure = go.Figure()
+    figure.add_trace(go.Heatmap(z=gray.numpy(), colorscale="gray", showscale=False, hoverinfo="skip"))
+    z = zone_map.detach().cpu().numpy().astype(float)
+    scale = [[i / 3, ZONE_COLORS[i]] for i in range(4)]
+    figure.add_trace(go.Heatmap(z=z, colorscale=scale, zmin=0, zmax=3, opacity=0.55, showscale=False,
+                                customdata=[[ZONE_NAMES[int(v)] for v in row] for row in z],
+                                hovertemplate="row %{y}, col %{x}: %{customdata}<extra></extra>"))
+    figure.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10),
+                         yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False),
+                         xaxis=dict(showticklabels=False))
+    return figure
+
+
+def histogram(values: torch.Tensor, *, title: str, x_label: str, bins: int = 20) -> go.Figure:
+    figure = go.Figure(go.Histogram(x=values.detach().cpu().numpy(), nbinsx=bins, marker_color="#1f4e79"))
+    figure.update_layout(title=title, xaxis_title=x_label, yaxis_title="images", height=300,
+                         margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def curves(series: dict[str, list[tuple[float, float]]], labels: dict[str, str], *, title: str, x_label: str,
+           y_label: str) -> go.Figure:
+    figure = go.Figure()
+    for key, points in series.items():
+        figure.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                           name=labels.get(key, key))
+    figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, height=380,
+                         margin=dict(l=10, r=10, t=40, b=10))
+    return figure

@@ -1,0 +1,91 @@
+"""DeepFool (Moosavi-Dezfooli et al. 2016): a minimal-norm L2 attack that steps to the linearized boundary.
+
+Its perturbations vary in magnitude across pixels, unlike sign-based PGD, which makes them a map of
+where the model is easiest to push (the RoA lens) and an estimate of the L2 input margin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from sia_core.attacks.base import AttackResult, ProgressCallback, finalize_result
+from sia_core.models.wrapper import frozen_eval
+
+_TINY = 1e-8
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeepFool:
+    """Untargeted minimal-L2 attack to the nearest linearized decision boundary.
+
+    Threat model: any L2 perturbation (no budget), images kept in [0, 1]; it stops at the first
+    label flip, so the perturbation's norm estimates the distance to the boundary of the *current*
+    prediction (pass the model's predictions as `y` for an input-margin estimate).
+
+    Args:
+        steps: maximum linearization steps per image.
+        overshoot: push (1 + overshoot) times the accumulated step, to land just across the boundary.
+        candidates: only the `candidates` classes with the highest logits are considered (speed).
+
+    Call: ``DeepFool()(model, x, y)``; returns an `AttackResult` (attack "DeepFool-l2").
+    """
+
+    steps: int = 50
+    overshoot: float = 0.02
+    candidates: int = 10
+
+    @property
+    def description(self) -> str:
+        return f"DeepFool-l2 steps={self.steps} overshoot={self.overshoot:g}"
+
+    def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros_like(x)
+        adversarial = x.clone()
+        active = torch.ones(len(y), dtype=torch.bool, device=x.device)
+        for _ in range(self.steps):
+            if not active.any():
+                break
+            index = active.nonzero().squeeze(1)
+            point = adversarial[index].clone().requires_grad_(True)
+            logits = model(point)
+            still = logits.argmax(1) == y[index]
+            active[index[~still]] = False
+            if not still.any():
+                break
+            k = min(self.candidates, logits.shape[1])
+            others = logits.topk(k, dim=1).indices  # (M, k): the closest classes, plus possibly y itself
+            own = logits.gather(1, y[index].view(-1, 1))
+            own_gradient = torch.autograd.grad(own.sum(), point, retain_graph=True)[0]
+            best_distance = torch.full((len(index),), float("inf"), device=x.device)
+            best_step = torch.zeros_like(point)
+            for j in range(k):
+                other = others[:, j]
+                valid = other != y[index]
+                other_logit = logits.gather(1, other.view(-1, 1)).squeeze(1)
+                gradient = torch.autograd.grad(other_logit.sum(), point, retain_graph=j < k - 1)[0]
+                w = gradient - own_gradient
+                f = (other_logit - own.squeeze(1)).detach()
+                w_norm = w.flatten(1).norm(dim=1)
+                distance = f.abs() / (w_norm + _TINY)
+                better = valid & (distance < best_distance)
+                step = ((f.abs() + 1e-4) / (w_norm ** 2 + _TINY)).view(-1, *[1] * (x.ndim - 1)) * w
+                best_distance = torch.where(better, distance, best_distance)
+                best_step = torch.where(better.view(-1, *[1] * (x.ndim - 1)), step, best_step)
+            with torch.no_grad():
+                moving = index[still]
+                total[moving] += best_step[still]
+                adversarial[moving] = (x[moving] + (1 + self.overshoot) * total[moving]).clamp(0, 1)
+        return adversarial.detach()
+
+    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
+        if target is not None:
+            raise ValueError("DeepFool is untargeted")
+        device = next(model.parameters()).device
+        x, y = x.to(device), y.to(device)
+        with frozen_eval(model):
+            adversarial = self.perturb(model, x, y)
+            return finalize_result(model, x, adversarial, y, None, {}, self.description)

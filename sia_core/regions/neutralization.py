@@ -1,0 +1,233 @@
+"""Neutralization as a post-hoc defense: blank the vulnerable-but-unimportant region and re-classify.
+
+Masks: the per-image oracle (RoA minus RoI from the image's own attack), a dataset-level mask and
+class-level masks learned on a held-out split, and two controls (a random mask of equal area, the
+RoI itself). Every mask is scored on adversarial *and* clean inputs, and against an adaptive attack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sia_core.attacks import PGD
+from sia_core.attacks.base import ProgressCallback
+from sia_core.data.base import ImageDataset
+from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.regions.attack_maps import EffectWeightedMap
+from sia_core.regions.importance import Occlusion
+from sia_core.regions.overlap import normalize_maps, overlap_metrics, top_fraction_mask
+
+Fill = Literal["zero", "mean", "blur"]
+MaskKind = Literal["oracle", "dataset", "class", "random", "roi"]
+MASK_KINDS: tuple[str, ...] = ("oracle", "dataset", "class", "random", "roi")
+MASK_LABELS = {"oracle": "oracle: RoA \\ RoI of the image's own attack", "dataset": "dataset-level mask",
+               "class": "class-level mask (by predicted class)", "random": "random mask, equal area (control)",
+               "roi": "the RoI itself (control)"}
+MaskProvider = Callable[[torch.Tensor], torch.Tensor]
+
+
+def fill_images(images: torch.Tensor, masks: torch.Tensor, fill: Fill,
+                channel_mean: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Replace the pixels where `masks` (N, H, W) is True: with 0, the dataset's channel mean, or a blurred copy."""
+    if fill == "zero":
+        replacement = torch.zeros_like(images)
+    elif fill == "mean":
+        if channel_mean is None:
+            raise ValueError("fill='mean' needs the dataset's per-channel mean")
+        replacement = channel_mean.to(images).view(1, -1, 1, 1).expand_as(images)
+    elif fill == "blur":
+        # a 5x5 box blur keeps the coarse shape and removes the fine, high-frequency perturbation
+        replacement = F.avg_pool2d(F.pad(images, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    else:
+        raise ValueError(f"Unknown fill {fill!r}; choose zero, mean or blur")
+    keep = (~masks).unsqueeze(1).to(images.dtype)
+    return images * keep + replacement * (1 - keep)
+
+
+class NeutralizedClassifier(nn.Module):
+    """model ∘ neutralize: the defended pipeline an adaptive attacker differentiates through.
+
+    The mask comes from `mask_for(images)` without gradient (a straight-through choice): gradients
+    flow through the pixels that stay.
+    """
+
+    def __init__(self, model: ClassifierWrapper, mask_for: MaskProvider, fill: Fill,
+                 channel_mean: Optional[torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.mask_for = mask_for
+        self.fill: Fill = fill
+        self.channel_mean = channel_mean
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            masks = self.mask_for(images).to(images.device)
+        return self.model(fill_images(images, masks, self.fill, self.channel_mean))
+
+
+@dataclass(frozen=True)
+class NeutralizationConfig:
+    """One study: n evaluation images, a held-out split to learn the deployable masks, the mask area."""
+
+    n: int = 256
+    n_fit: int = 256
+    fraction: float = 0.2
+    eps: float = 8 / 255
+    attack_steps: int = 10
+    fill: Fill = "zero"  # Fashion-MNIST's background is black: zero is "nothing here"
+    seed: int = 0
+    curve_fractions: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+@dataclass(frozen=True)
+class NeutralizationRow:
+    mask: str
+    mean_area: float
+    adversarial_accuracy_before: float
+    adversarial_accuracy_after: float
+    clean_accuracy_before: float
+    clean_accuracy_after: float
+    adaptive_accuracy: float
+
+    def to_dict(self) -> dict:
+        return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class RegionsReport:
+    """What the dataset view shows: overlap statistics, class-averaged maps, the neutralization table and curve."""
+
+    model_id: str
+    dataset: str
+    n: int
+    fraction: float
+    eps: float
+    fill: str
+    overlap_means: dict[str, float]
+    iou_per_image: torch.Tensor
+    class_importance: torch.Tensor   # (K, H, W) mean normalized RoI per true class
+    class_attack: torch.Tensor       # (K, H, W) mean normalized RoA per true class
+    class_names: tuple[str, ...]
+    rows: tuple[NeutralizationRow, ...]
+    curve: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # kind -> [(mean area, adv. acc. after)]
+
+    def to_dict(self) -> dict:
+        return {"model": self.model_id, "dataset": self.dataset, "n": self.n, "fraction": self.fraction,
+                "eps": self.eps, "fill": self.fill,
+                "overlap": {k: round(v, 4) for k, v in self.overlap_means.items()},
+                "neutralization": [row.to_dict() for row in self.rows],
+                "curve": {k: [[round(a, 4), round(b, 4)] for a, b in v] for k, v in self.curve.items()}}
+
+
+def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, config: NeutralizationConfig,
+          importance: Occlusion, attack_map: EffectWeightedMap, batch_size: int = 128):
+    roi, roa, adversarial = [], [], []
+    for start in range(0, len(labels), batch_size):
+        x, y = images[start:start + batch_size], labels[start:start + batch_size]
+        roi.append(importance(model, x, y))
+        result = attack_map(model, x, y)
+        roa.append(result.maps)
+        adversarial.append(result.attack.images)
+    return torch.cat(roi), torch.cat(roa), torch.cat(adversarial)
+
+
+def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((model(images.to(labels.device)).argmax(1) == labels).float().mean())
+
+
+def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
+                         config: NeutralizationConfig = NeutralizationConfig(),
+                         progress: Optional[ProgressCallback] = None) -> RegionsReport:
+    """RoI (occlusion) and RoA (effect-weighted PGD) on a fit split and an evaluation split, then every mask kind."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(config.seed))
+    fit_index, eval_index = order[:config.n_fit], order[config.n_fit:config.n_fit + config.n]
+    importance = Occlusion(fill="mean", fill_value=tuple(dataset.images.mean(dim=(0, 2, 3)).tolist()))
+    attack_map = EffectWeightedMap(eps=config.eps, steps=config.attack_steps, seed=config.seed)
+    channel_mean = dataset.images.mean(dim=(0, 2, 3))
+    total_stages = 3 + len(MASK_KINDS)
+    stage = 0
+
+    def tick(label: str) -> None:
+        nonlocal stage
+        stage += 1
+        if progress is not None:
+            progress(stage, total_stages, {"stage": label})
+
+    fit_x, fit_y = dataset.images[fit_index], dataset.labels[fit_index]
+    fit_roi, fit_roa, _ = _maps(model, fit_x, fit_y, config, importance, attack_map)
+    tick("maps on the held-out split")
+    x, y = dataset.images[eval_index], dataset.labels[eval_index]
+    roi, roa, x_adv = _maps(model, x, y, config, importance, attack_map)
+    tick("maps on the evaluation split")
+
+    # deployable masks: where the held-out attack maps are high and the importance maps low
+    fit_roi_n, fit_roa_n = normalize_maps(fit_roi), normalize_maps(fit_roa)
+    dataset_score = fit_roa_n.mean(0) - fit_roi_n.mean(0)
+    classes = dataset.num_classes
+    class_score = torch.stack([(fit_roa_n[fit_y == c].mean(0) - fit_roi_n[fit_y == c].mean(0))
+                               if (fit_y == c).any() else dataset_score for c in range(classes)])
+    roi_n, roa_n = normalize_maps(roi), normalize_maps(roa)
+
+    def masks_at(fraction: float) -> dict[str, MaskProvider | torch.Tensor]:
+        roi_mask = top_fraction_mask(roi, fraction)
+        oracle = top_fraction_mask(roa, fraction) & ~roi_mask
+        area = oracle.flatten(1).sum(1)
+        generator = torch.Generator().manual_seed(config.seed + 1)
+        scores = torch.rand(oracle.shape, generator=generator).flatten(1)
+        ranks = scores.argsort(1).argsort(1)  # a random pixel order per image
+        random = (ranks < area.view(-1, 1)).view_as(oracle)
+        dataset_mask = top_fraction_mask(dataset_score.unsqueeze(0), fraction)[0]
+        class_masks = top_fraction_mask(class_score, fraction)
+
+        def by_class(images: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                predicted = model(images.to(model.device)).argmax(1).cpu()
+            return class_masks[predicted]
+
+        return {"oracle": oracle, "dataset": dataset_mask.expand(len(y), -1, -1), "class": by_class,
+                "random": random, "roi": roi_mask}
+
+    def resolve(mask: MaskProvider | torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        return mask(images) if callable(mask) else mask
+
+    device_y = y.to(model.device)
+    rows = []
+    with frozen_eval(model):
+        adversarial_before = _accuracy(model, x_adv, device_y)
+        clean_before = _accuracy(model, x, device_y)
+        tick("baseline accuracies")
+        for kind, mask in masks_at(config.fraction).items():
+            adversarial_masks, clean_masks = resolve(mask, x_adv), resolve(mask, x)
+            pipeline = NeutralizedClassifier(model, (lambda images, m=mask: resolve(m, images)), config.fill, channel_mean)
+            adaptive = PGD(eps=config.eps, steps=config.attack_steps, seed=config.seed).perturb(
+                pipeline, x.to(model.device), device_y)
+            rows.append(NeutralizationRow(
+                mask=kind, mean_area=float(adversarial_masks.float().mean()),
+                adversarial_accuracy_before=adversarial_before,
+                adversarial_accuracy_after=_accuracy(model, fill_images(x_adv, adversarial_masks, config.fill, channel_mean), device_y),
+                clean_accuracy_before=clean_before,
+                clean_accuracy_after=_accuracy(model, fill_images(x, clean_masks, config.fill, channel_mean), device_y),
+                adaptive_accuracy=_accuracy(pipeline, adaptive, device_y)))
+            tick(f"mask: {kind}")
+        curve: dict[str, list[tuple[float, float]]] = {kind: [] for kind in MASK_KINDS}
+        for fraction in config.curve_fractions:
+            for kind, mask in masks_at(fraction).items():
+                masks = resolve(mask, x_adv)
+                after = _accuracy(model, fill_images(x_adv, masks, config.fill, channel_mean), device_y)
+                curve[kind].append((float(masks.float().mean()), after))
+
+    class_importance = torch.stack([roi_n[y == c].mean(0) if (y == c).any() else torch.zeros_like(roi_n[0])
+                                    for c in range(classes)])
+    class_attack = torch.stack([roa_n[y == c].mean(0) if (y == c).any() else torch.zeros_like(roa_n[0])
+                                for c in range(classes)])
+    metrics = overlap_metrics(roi, roa, config.fraction)
+    return RegionsReport(model_id=model.model_id, dataset=dataset.name, n=len(y), fraction=config.fraction,
+                         eps=config.eps, fill=config.fill, overlap_means=metrics.means(), iou_per_image=metrics.iou,
+                         class_importance=class_importance, class_attack=class_attack, class_names=dataset.class_names,
+                         rows=tuple(rows), curve=curve)

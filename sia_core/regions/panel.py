@@ -1,0 +1,41 @@
+"""The one-image panel of the RoI vs RoA lens: both maps, the top-q masks, the four zones and their metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.regions.attack_maps import make_roa_method
+from sia_core.regions.importance import make_roi_method, resolve_targets
+from sia_core.regions.overlap import OverlapMetrics, overlap_metrics, top_fraction_mask, zones
+
+
+@dataclass(frozen=True)
+class RegionPanel:
+    """Everything the one-image view draws; maps are (H, W) on the CPU."""
+
+    importance: torch.Tensor
+    attack: torch.Tensor
+    zones: torch.Tensor
+    metrics: OverlapMetrics
+    explained_class: int
+    adversarial_image: torch.Tensor | None
+    adversarial_prediction: int | None
+
+
+def region_panel(model: ClassifierWrapper, image: torch.Tensor, label: int, *, roi_method: str = "occlusion",
+                 roa_method: str = "effect_weighted", target: str | int = "true", fraction: float = 0.2,
+                 roi_options: dict | None = None, roa_options: dict | None = None) -> RegionPanel:
+    """RoI and RoA of one (1, C, H, W) image, with their top-`fraction` masks and overlap metrics."""
+    labels = torch.tensor([label])
+    targets = resolve_targets(model, image, labels, target)
+    importance = make_roi_method(roi_method, **(roi_options or {}))(model, image, targets)
+    attack = make_roa_method(roa_method, **(roa_options or {}))(model, image, labels)
+    metrics = overlap_metrics(importance, attack.maps, fraction)
+    zone_map = zones(top_fraction_mask(importance, fraction), top_fraction_mask(attack.maps, fraction))
+    adversarial = attack.attack.images if attack.attack is not None else None
+    prediction = int(attack.attack.adversarial_predictions[0]) if attack.attack is not None else None
+    return RegionPanel(importance=importance[0], attack=attack.maps[0], zones=zone_map[0], metrics=metrics,
+                       explained_class=int(targets[0]), adversarial_image=adversarial, adversarial_prediction=prediction)

@@ -1,0 +1,38 @@
+"""The RoI vs RoA page through AppTest: it renders, reacts to the method and to q, and runs the study."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PROJECT_ROOT
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_regions_page_reacts_to_method_and_q_and_runs_the_study():
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/regions.py").run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3  # RoI, RoA, zones
+    before = _metrics(at)
+    assert set(before) == {"IoU of the regions", "Dice", "Attack energy inside the RoI", "Spearman of the two maps"}
+
+    at.slider(key="regions_q").set_value(40).run()
+    after_q = _metrics(at)
+    assert after_q["IoU of the regions"] != before["IoU of the regions"]
+    assert after_q["Spearman of the two maps"] == before["Spearman of the two maps"]  # q does not touch the maps
+
+    at.selectbox(key="regions_roi_method").set_value("gradcam").run()
+    assert not at.exception and at.selectbox(key="regions_layer").value == "network.features.2"
+    assert _metrics(at)["Spearman of the two maps"] != after_q["Spearman of the two maps"]
+
+    at.slider(key="regions_n").set_value(32)
+    at.slider(key="regions_n_fit").set_value(32)
+    next(b for b in at.button if b.label == "Run the study").click().run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 5 and "adaptive attack" in table.columns
+    assert len(at.get("plotly_chart")) == 3 + 3 + 1  # + class maps and IoU histogram, + the curve
