@@ -7,7 +7,7 @@ import torch
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
-from sia_app.sidebar import render_sidebar
+from sia_app.sidebar import require_selection
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
@@ -30,10 +30,7 @@ st.markdown(
     "The lenses arrive as pages in the navigation as each one is built; this page shows the chosen model at work."
 )
 
-selection = render_sidebar()
-if selection is None:
-    st.info("Choose a dataset and a model that fits it in the sidebar.")
-    st.stop()
+selection = require_selection()
 
 model, dataset = selection.model, selection.dataset
 probabilities, accuracy = cache.cached_predictions(selection.model_key, selection.dataset_key, model, dataset)

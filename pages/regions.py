@@ -9,7 +9,7 @@ import torch
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
-from sia_app.sidebar import render_sidebar
+from sia_app.sidebar import require_selection
 from sia_core.figures import ZONE_NAMES, curves, heatmap, histogram, to_pil, zone_overlay
 from sia_core.regions.attack_maps import ROA_METHODS
 from sia_core.regions.importance import ROI_METHODS, conv_layer_names
@@ -24,10 +24,7 @@ st.caption("Where the model looks (RoI), where an attack changes the image to ef
            "and whether blanking the vulnerable-but-unimportant part defends the model (PAPERS.md §2.4; the paper's "
            "own recipe is not public, so every number here is from this run).")
 
-selection = render_sidebar()
-if selection is None:
-    st.info("Choose a dataset and a model that fits it in the sidebar.")
-    st.stop()
+selection = require_selection()
 model, dataset = selection.model, selection.dataset
 
 # --- one image ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import dataclasses
 import streamlit as st
 
 from sia_app.navigation import require_app_frame
-from sia_app.sidebar import render_sidebar
+from sia_app.sidebar import require_selection
 from sia_core.diagnosis import BASELINE_LABELS, DiagnosisConfig, diagnose
 from sia_core.figures import attribute_bars, success_rate_bars
 from sia_core.semantics import applicable_attributes
@@ -19,10 +19,7 @@ st.title("Semantic Image Attack — diagnosis")
 st.caption("Attack many correctly classified images and count which attributes break the model "
            "(the attribute histogram of PAPERS.md §1.5). All numbers come from this run, not from a paper.")
 
-selection = render_sidebar()
-if selection is None:
-    st.info("Choose a dataset and a model that fits it in the sidebar.")
-    st.stop()
+selection = require_selection()
 model, dataset = selection.model, selection.dataset
 names = [a.name for a in applicable_attributes(model.input_shape[0])]
 

@@ -10,7 +10,7 @@ import torch
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
-from sia_app.sidebar import render_sidebar
+from sia_app.sidebar import require_selection
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
@@ -25,10 +25,7 @@ st.title("Semantic Image Attack — explore")
 st.caption("Move named attributes and watch the prediction; then let the attack search the same attributes plus a "
            "tiny pixel change (PAPERS.md §1.5; every number on this page is computed in this run).")
 
-selection = render_sidebar()
-if selection is None:
-    st.info("Choose a dataset and a model that fits it in the sidebar.")
-    st.stop()
+selection = require_selection()
 model, dataset = selection.model, selection.dataset
 attributes = applicable_attributes(model.input_shape[0])
 

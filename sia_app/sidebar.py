@@ -126,3 +126,12 @@ def render_sidebar() -> Optional[Selection]:
         st.sidebar.success(f"Using uploaded weights: {custom.model_id}")
     render_model_card(card)
     return Selection(dataset=dataset, dataset_key=dataset_key, model=model, model_key=model_key, card=card)
+
+
+def require_selection() -> Selection:
+    """The sidebar's selection, or a note and a stop when no model fits the chosen dataset."""
+    selection = render_sidebar()
+    if selection is None:
+        st.info("Choose a dataset and a model that fits it in the sidebar.")
+        st.stop()
+    return selection

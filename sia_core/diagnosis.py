@@ -18,6 +18,7 @@ from sia_core.attacks.base import ProgressCallback
 from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.progress import StageProgress
 
 BASELINES: tuple[str, ...] = ("pgd", "attributes", "random_attributes_pgd", "sia")
 BASELINE_LABELS = {"pgd": "pixel-only PGD", "attributes": "attributes only",
@@ -143,14 +144,7 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
     joint_config = SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
                                   sparsity_weight=config.sparsity_weight, seed=config.seed)
     names = joint_config.attribute_names(x.shape[1])
-    total = len(names) + len(BASELINES)
-    done = 0
-
-    def tick(label: str) -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total, {"stage": label})
+    tick = StageProgress(len(names) + len(BASELINES), progress)
 
     sensitivity = torch.zeros(len(names))
     sensitivity_success = torch.zeros(len(names))

@@ -18,6 +18,7 @@ from sia_core.attacks import PGD
 from sia_core.attacks.base import ProgressCallback
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.progress import StageProgress
 from sia_core.regions.attack_maps import EffectWeightedMap
 from sia_core.regions.importance import Occlusion
 from sia_core.regions.overlap import normalize_maps, overlap_metrics, top_fraction_mask
@@ -124,8 +125,7 @@ class RegionsReport:
                 "curve": {k: [[round(a, 4), round(b, 4)] for a, b in v] for k, v in self.curve.items()}}
 
 
-def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, config: NeutralizationConfig,
-          importance: Occlusion, attack_map: EffectWeightedMap, batch_size: int = 128):
+def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, importance: Occlusion, attack_map: EffectWeightedMap, batch_size: int = 128):
     roi, roa, adversarial = [], [], []
     for start in range(0, len(labels), batch_size):
         x, y = images[start:start + batch_size], labels[start:start + batch_size]
@@ -147,23 +147,16 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
     """RoI (occlusion) and RoA (effect-weighted PGD) on a fit split and an evaluation split, then every mask kind."""
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(config.seed))
     fit_index, eval_index = order[:config.n_fit], order[config.n_fit:config.n_fit + config.n]
-    importance = Occlusion(fill="mean", fill_value=tuple(dataset.images.mean(dim=(0, 2, 3)).tolist()))
-    attack_map = EffectWeightedMap(eps=config.eps, steps=config.attack_steps, seed=config.seed)
     channel_mean = dataset.images.mean(dim=(0, 2, 3))
-    total_stages = 3 + len(MASK_KINDS)
-    stage = 0
-
-    def tick(label: str) -> None:
-        nonlocal stage
-        stage += 1
-        if progress is not None:
-            progress(stage, total_stages, {"stage": label})
+    importance = Occlusion(fill="mean", fill_value=tuple(channel_mean.tolist()))
+    attack_map = EffectWeightedMap(eps=config.eps, steps=config.attack_steps, seed=config.seed)
+    tick = StageProgress(3 + len(MASK_KINDS), progress)
 
     fit_x, fit_y = dataset.images[fit_index], dataset.labels[fit_index]
-    fit_roi, fit_roa, _ = _maps(model, fit_x, fit_y, config, importance, attack_map)
+    fit_roi, fit_roa, _ = _maps(model, fit_x, fit_y, importance, attack_map)
     tick("maps on the held-out split")
     x, y = dataset.images[eval_index], dataset.labels[eval_index]
-    roi, roa, x_adv = _maps(model, x, y, config, importance, attack_map)
+    roi, roa, x_adv = _maps(model, x, y, importance, attack_map)
     tick("maps on the evaluation split")
 
     # deployable masks: where the held-out attack maps are high and the importance maps low

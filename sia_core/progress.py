@@ -1,0 +1,21 @@
+"""Progress through named stages, reported through the engine's optional `(step, total, info)` callback."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from sia_core.attacks.base import ProgressCallback
+
+
+class StageProgress:
+    """Call with a stage label when a stage finishes; forwards (done, total, {"stage": label})."""
+
+    def __init__(self, total: int, callback: Optional[ProgressCallback]) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = callback
+
+    def __call__(self, label: str) -> None:
+        self.done += 1
+        if self.callback is not None:
+            self.callback(self.done, self.total, {"stage": label})
