@@ -125,7 +125,8 @@ class RegionsReport:
                 "curve": {k: [[round(a, 4), round(b, 4)] for a, b in v] for k, v in self.curve.items()}}
 
 
-def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, importance: Occlusion, attack_map: EffectWeightedMap, batch_size: int = 128):
+def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, importance: Occlusion,
+          attack_map: EffectWeightedMap, batch_size: int = 128):
     roi, roa, adversarial = [], [], []
     for start in range(0, len(labels), batch_size):
         x, y = images[start:start + batch_size], labels[start:start + batch_size]
