@@ -1,4 +1,4 @@
-"""DeepFool (Moosavi-Dezfooli et al. 2016): a minimal-norm L2 attack that steps to the linearized boundary.
+"""DeepFool (Moosavi-Dezfooli et al. 2016): a minimal-norm attack that steps to the linearized boundary.
 
 Its perturbations vary in magnitude across pixels, unlike sign-based PGD, which makes them a map of
 where the model is easiest to push (the RoA lens) and an estimate of the L2 input margin.
@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from sia_core.attacks.base import AttackResult, ProgressCallback, finalize_result
+from sia_core.attacks.base import AttackResult, Norm, ProgressCallback, finalize_result
 from sia_core.models.wrapper import frozen_eval
 
 _TINY = 1e-8
@@ -19,13 +19,14 @@ _TINY = 1e-8
 
 @dataclass(frozen=True, kw_only=True)
 class DeepFool:
-    """Untargeted minimal-L2 attack to the nearest linearized decision boundary.
+    """Untargeted minimal-norm attack to the nearest linearized decision boundary.
 
-    Threat model: any L2 perturbation (no budget), images kept in [0, 1]; it stops at the first
+    Threat model: any L2 (or L-inf) perturbation, no budget, images kept in [0, 1]; it stops at the first
     label flip, so the perturbation's norm estimates the distance to the boundary of the *current*
     prediction (pass the model's predictions as `y` for an input-margin estimate).
 
     Args:
+        norm: "l2" (steps along w) or "linf" (steps along sign(w), distances in the dual L1 norm).
         steps: maximum linearization steps per image.
         overshoot: push (1 + overshoot) times the accumulated step, to land just across the boundary.
         candidates: only the `candidates` classes with the highest logits are considered (speed).
@@ -33,13 +34,14 @@ class DeepFool:
     Call: ``DeepFool()(model, x, y)``; returns an `AttackResult` (attack "DeepFool-l2").
     """
 
+    norm: Norm = "l2"
     steps: int = 50
     overshoot: float = 0.02
     candidates: int = 10
 
     @property
     def description(self) -> str:
-        return f"DeepFool-l2 steps={self.steps} overshoot={self.overshoot:g}"
+        return f"DeepFool-{self.norm} steps={self.steps} overshoot={self.overshoot:g}"
 
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         total = torch.zeros_like(x)
@@ -68,10 +70,15 @@ class DeepFool:
                 gradient = torch.autograd.grad(other_logit.sum(), point, retain_graph=j < k - 1)[0]
                 w = gradient - own_gradient
                 f = (other_logit - own.squeeze(1)).detach()
-                w_norm = w.flatten(1).norm(dim=1)
+                shape = (-1, *[1] * (x.ndim - 1))
+                if self.norm == "l2":
+                    w_norm = w.flatten(1).norm(dim=1)
+                    step = ((f.abs() + 1e-4) / (w_norm ** 2 + _TINY)).view(shape) * w
+                else:  # L-inf: the closest point of the hyperplane moves every pixel by |f| / ||w||_1
+                    w_norm = w.flatten(1).abs().sum(1)
+                    step = ((f.abs() + 1e-4) / (w_norm + _TINY)).view(shape) * w.sign()
                 distance = f.abs() / (w_norm + _TINY)
                 better = valid & (distance < best_distance)
-                step = ((f.abs() + 1e-4) / (w_norm ** 2 + _TINY)).view(-1, *[1] * (x.ndim - 1)) * w
                 best_distance = torch.where(better, distance, best_distance)
                 best_step = torch.where(better.view(-1, *[1] * (x.ndim - 1)), step, best_step)
             with torch.no_grad():
