@@ -12,6 +12,7 @@ import streamlit as st
 
 FRAME_READY_KEY = "_app_frame_ready"
 PENDING_PAGE_KEY = "_pending_page"
+CURRENT_PAGE_KEY = "_current_page"
 
 
 def require_app_frame(page_path: str) -> None:
@@ -19,6 +20,7 @@ def require_app_frame(page_path: str) -> None:
     if not st.session_state.get(FRAME_READY_KEY):
         st.session_state[PENDING_PAGE_KEY] = page_path
         st.switch_page("app.py")
+    st.session_state[CURRENT_PAGE_KEY] = page_path
 
 
 def mark_frame_ready() -> None:

@@ -14,6 +14,7 @@ from typing import Optional
 import streamlit as st
 
 from sia_app import cache
+from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.data.base import ImageDataset
 from sia_core.data.fashion_mnist import default_fashion_mnist_root
 from sia_core.errors import SiaError
@@ -30,6 +31,23 @@ DEFAULT_MODEL_ID = "fmnist-standard"
 SHAPES_TEST_N = 2000
 
 
+PERSISTED_PREFIX = "_kept_"
+SIDEBAR_PAGE_KEY = "_sidebar_page"
+
+
+def _restore(key: str, page_changed: bool) -> None:
+    """Widgets with the same key on two pages are two widgets to Streamlit, and the new page's widget starts
+    from its default: on a page change (and whenever the key is missing) copy the last kept value back in
+    before drawing, so the sidebar choice follows the user from lens to lens."""
+    kept = PERSISTED_PREFIX + key
+    if kept in st.session_state and (page_changed or key not in st.session_state):
+        st.session_state[key] = st.session_state[kept]
+
+
+def _keep(key: str) -> None:
+    st.session_state[PERSISTED_PREFIX + key] = st.session_state.get(key)
+
+
 @dataclass(frozen=True)
 class Selection:
     dataset: ImageDataset
@@ -39,16 +57,24 @@ class Selection:
     card: ModelCard
 
 
-def _load_dataset() -> tuple[ImageDataset, str]:
-    label = st.sidebar.selectbox("Dataset", list(DATASET_CHOICES), key="dataset_choice",
+def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
+    _restore("dataset_choice", page_changed)
+    label = st.sidebar.selectbox("Dataset", list(DATASET_CHOICES), key="dataset_choice", on_change=_keep,
+                                 args=("dataset_choice",),
                                  help="Images the lenses work on. The embedded subset needs nothing else.")
+    _keep("dataset_choice")
     name = DATASET_CHOICES[label]
     root: Optional[str] = None
     if name == "fashion-mnist":
-        root = st.sidebar.text_input("Fashion-MNIST folder", value=str(default_fashion_mnist_root()), key="fmnist_root")
+        _restore("fmnist_root", page_changed)
+        st.session_state.setdefault("fmnist_root", str(default_fashion_mnist_root()))
+        root = st.sidebar.text_input("Fashion-MNIST folder", key="fmnist_root")
+        _keep("fmnist_root")
     elif name == "cifar10":
-        root = st.sidebar.text_input("CIFAR-10 folder or .npz", value="", key="cifar_root",
+        _restore("cifar_root", page_changed)
+        root = st.sidebar.text_input("CIFAR-10 folder or .npz", key="cifar_root",
                                      placeholder="/path/to/cifar-10-batches-py")
+        _keep("cifar_root")
     n = SHAPES_TEST_N if name == "shapes" else None
     try:
         if name == "cifar10" and not root:
@@ -59,7 +85,8 @@ def _load_dataset() -> tuple[ImageDataset, str]:
         return cache.cached_dataset("fashion-mnist-subset"), "fashion-mnist-subset|None|None"
 
 
-def _compatible_cards(dataset: ImageDataset) -> list[ModelCard]:
+def compatible_cards(dataset: ImageDataset) -> list[ModelCard]:
+    """Shipped models whose input shape and class count fit the dataset."""
     cards = [ModelCard.from_dict(data) for data in cache.cached_model_cards()]
     return [c for c in cards if c.input_shape == dataset.image_shape and len(c.class_names) == dataset.num_classes]
 
@@ -102,17 +129,21 @@ def _custom_weights(card: ModelCard) -> Optional[ClassifierWrapper]:
 
 def render_sidebar() -> Optional[Selection]:
     """Draw the sidebar and return the current selection, or None when no model fits the dataset."""
-    dataset, dataset_key = _load_dataset()
-    cards = _compatible_cards(dataset)
+    page_changed = st.session_state.get(SIDEBAR_PAGE_KEY) != st.session_state.get(CURRENT_PAGE_KEY)
+    st.session_state[SIDEBAR_PAGE_KEY] = st.session_state.get(CURRENT_PAGE_KEY)
+    dataset, dataset_key = _load_dataset(page_changed)
+    cards = compatible_cards(dataset)
     if not cards:
         st.sidebar.warning(f"No shipped model takes {dataset.image_shape} images with {dataset.num_classes} classes.")
         return None
     ids = [card.id for card in cards]
     standard = [i for i, model_id in enumerate(ids) if model_id.endswith("-standard")]
     default = ids.index(DEFAULT_MODEL_ID) if DEFAULT_MODEL_ID in ids else (standard[0] if standard else 0)
+    _restore("model_id", page_changed)
     if st.session_state.get("model_id") not in ids:
         st.session_state["model_id"] = ids[default]
     model_id = st.sidebar.selectbox("Model", ids, key="model_id")
+    _keep("model_id")
     card = cards[ids.index(model_id)]
     try:
         model = cache.cached_model(model_id)

@@ -1,4 +1,4 @@
-"""The command line: `python -m sia_core models|train|evaluate|predict|sia|regions|build-subset ...`.
+"""The command line: `python -m sia_core models|train|evaluate|predict|sia|regions|margins|build-subset ...`.
 
 Every command that takes `--json` prints exactly one JSON object on stdout; progress goes to
 stderr; a user error prints one clear line and exits with status 2, never a traceback.
@@ -147,6 +147,21 @@ def _regions(args: argparse.Namespace) -> dict[str, Any]:
     return report.to_dict()
 
 
+def _margins(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.margins import InputMarginEstimator, margin_study
+    from sia_core.models.registry import load_model, read_card
+    from sia_core.paths import MODELS_DIR
+
+    model = load_model(args.model)
+    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    dataset = _test_set_for(read_card(folder).dataset, args.data_dir, args.n)
+    estimator = InputMarginEstimator(norm=args.norm, bisection_steps=args.bisection_steps, pgd_steps=args.pgd_steps)
+    study = margin_study(model, dataset.images, dataset.labels, norm=args.norm, eps=args.eps, estimator=estimator,
+                         dataset=dataset.name, progress=_stderr_progress("margins"))
+    summary = study.summary(attacked=args.attacked, seed=args.seed)
+    return {key: (round(value, 5) if isinstance(value, float) else value) for key, value in summary.items()}
+
+
 def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
@@ -236,6 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     regions.add_argument("--seed", type=int, default=0)
     regions.set_defaults(handler=_regions)
 
+    margins = commands.add_parser("margins", help="logit margin against input-space margin, and detection")
+    margins.add_argument("--model", required=True, help="model id or model folder")
+    margins.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
+    margins.add_argument("--n", type=int, default=1000, help="first N test images")
+    margins.add_argument("--norm", choices=("linf", "l2"), default="linf")
+    margins.add_argument("--eps", type=float, default=8 / 255, help="non-robust means input margin <= eps")
+    margins.add_argument("--bisection-steps", type=int, default=8)
+    margins.add_argument("--pgd-steps", type=int, default=20)
+    margins.add_argument("--attacked", type=int, default=100,
+                         help="samples attacked for the sample-efficient robust-accuracy estimate")
+    margins.add_argument("--seed", type=int, default=0)
+    margins.set_defaults(handler=_margins)
+
     subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")
     subset.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     subset.add_argument("--per-class", type=int, default=250)
@@ -243,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
 
-    for sub in (models, trainer, evaluator, predictor, sia, regions, subset):
+    for sub in (models, trainer, evaluator, predictor, sia, regions, margins, subset):
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 

@@ -84,3 +84,15 @@ def test_bad_weights_upload_keeps_the_shipped_model(app):
     assert any("not a valid safetensors file" in e.value and "Keeping the shipped weights" in e.value
                for e in app.sidebar.error)
     assert _markdown(app).count("true: ") == 12
+
+
+def test_the_sidebar_choice_follows_the_user_across_pages(app):
+    app.sidebar.selectbox(key="model_id").set_value("fmnist-robust").run()
+    app.switch_page("pages/regions.py").run()
+    assert app.sidebar.selectbox(key="model_id").value == "fmnist-robust"
+    app.sidebar.selectbox(key="dataset_choice").set_value("Shapes test split (generated)").run()
+    app.sidebar.selectbox(key="model_id").set_value("shapes-spurious-hue").run()
+    app.switch_page("pages/home.py").run()
+    assert not app.exception
+    assert app.sidebar.selectbox(key="dataset_choice").value == "Shapes test split (generated)"
+    assert app.sidebar.selectbox(key="model_id").value == "shapes-spurious-hue"
