@@ -10,7 +10,7 @@ from sia_app.navigation import require_app_frame
 from sia_app.sidebar import compatible_cards, require_selection
 from sia_core.figures import to_pil
 from sia_core.margins import (InputMarginEstimator, binned_median_curve, detection_metrics, fit_pseudo_margin,
-                              margin_study, model_inputs_for_pseudo_margin)
+                              margin_study, model_inputs_for_pseudo_margin, pseudo_margin_fit_images)
 
 STUDIES_KEY = "margin_studies"
 PSEUDO_KEY = "margin_pseudo"
@@ -137,18 +137,16 @@ fit_n = p3.slider("Held-out images", 50, 1000, 200, step=50, key="margins_pseudo
 if st.button("Learn the pseudo-margin", key="margins_pseudo_run"):
     study = ready[pseudo_model]
     model = cache.cached_model(pseudo_model)
-    held_out = slice(n, n + fit_n)  # images after the evaluated ones: disjoint from them
-    fit_images = dataset.images[held_out]
+    fit_images, split = pseudo_margin_fit_images(selection.card.dataset, fit_n, dataset.images, n)
     if len(fit_images) < 20:
-        st.error("Not enough images after the evaluated N to hold out; lower N.")
+        st.error("Not enough held-out images (no training split here, and too few test images after N); lower N.")
     else:
         with st.spinner("Input margins of the held-out images, then training…"):
             fit_margins = InputMarginEstimator(norm=norm)(model, fit_images).margins
             result = fit_pseudo_margin(model_inputs_for_pseudo_margin(model, fit_images, source), fit_margins,
                                        model_inputs_for_pseudo_margin(model, dataset.images[:n], source),
                                        study.input.margins, study.scores.logit_margin, eps, source=source)
-        st.session_state[PSEUDO_KEY] = {"key": keys[pseudo_model], "eps": eps, "result": result,
-                                        "held_out": len(fit_images)}
+        st.session_state[PSEUDO_KEY] = {"key": keys[pseudo_model], "eps": eps, "result": result, "split": split}
 stored = st.session_state.get(PSEUDO_KEY)
 if stored is not None and stored["key"] == keys.get(pseudo_model):
     result = stored["result"]
@@ -157,5 +155,4 @@ if stored is not None and stored["key"] == keys.get(pseudo_model):
               f"{result.kendall_tau_after - result.kendall_tau_before:+.3f} from {result.kendall_tau_before:.3f}")
     q2.metric(f"AUROC at ε = {stored['eps']:.4f}", f"{result.auroc_after:.3f}",
               f"{result.auroc_after - result.auroc_before:+.3f} from {result.auroc_before:.3f}")
-    st.caption(f"Learned from {result.source} of {stored['held_out']} held-out test images (the embedded default has "
-               "no training split), evaluated on the N images above.")
+    st.caption(f"Learned from the {result.source} of {stored['split']}; evaluated on the N images above.")

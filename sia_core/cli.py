@@ -159,7 +159,23 @@ def _margins(args: argparse.Namespace) -> dict[str, Any]:
     study = margin_study(model, dataset.images, dataset.labels, norm=args.norm, eps=args.eps, estimator=estimator,
                          dataset=dataset.name, progress=_stderr_progress("margins"))
     summary = study.summary(attacked=args.attacked, seed=args.seed)
+    if args.pseudo_fit > 0:
+        summary.update(_pseudo_margin(model, read_card(folder).dataset, args, study, estimator, dataset))
     return {key: (round(value, 5) if isinstance(value, float) else value) for key, value in summary.items()}
+
+
+def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, estimator, test_set) -> dict[str, Any]:
+    from sia_core.margins import fit_pseudo_margin, model_inputs_for_pseudo_margin, pseudo_margin_fit_images
+
+    full_test = _test_set_for(dataset_name, args.data_dir, args.n + args.pseudo_fit)
+    fit_images, split = pseudo_margin_fit_images(dataset_name, args.pseudo_fit, full_test.images, args.n, args.data_dir)
+    fit_margins = estimator(model, fit_images).margins
+    result = fit_pseudo_margin(model_inputs_for_pseudo_margin(model, fit_images, args.pseudo_input), fit_margins,
+                               model_inputs_for_pseudo_margin(model, test_set.images, args.pseudo_input),
+                               study.input.margins, study.scores.logit_margin, args.eps, source=args.pseudo_input)
+    return {"pseudo_fit_split": split, "pseudo_fit_n": len(fit_images), "pseudo_input": args.pseudo_input,
+            "pseudo_kendall_tau_before": result.kendall_tau_before, "pseudo_kendall_tau_after": result.kendall_tau_after,
+            "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
 
 
 def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
@@ -262,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     margins.add_argument("--attacked", type=int, default=100,
                          help="samples attacked for the sample-efficient robust-accuracy estimate")
     margins.add_argument("--seed", type=int, default=0)
+    margins.add_argument("--pseudo-fit", type=int, default=0,
+                         help="also learn a pseudo-margin on this many held-out training images (0: skip)")
+    margins.add_argument("--pseudo-input", choices=("logits", "features"), default="logits")
     margins.set_defaults(handler=_margins)
 
     subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")

@@ -288,6 +288,21 @@ def model_inputs_for_pseudo_margin(model: ClassifierWrapper, images: torch.Tenso
     return torch.cat(parts)
 
 
+def pseudo_margin_fit_images(dataset_name: str, count: int, test_images: torch.Tensor, skip: int,
+                             root: Optional[str] = None) -> tuple[torch.Tensor, str]:
+    """Images to learn the pseudo-margin on: a random held-out part of the training split (seed 1380, as in the
+    paper's code) when it can be loaded, else the test images after the first `skip` (disjoint from those)."""
+    from sia_core.data.catalog import load_dataset
+    from sia_core.errors import SiaError
+
+    try:
+        train = load_dataset(dataset_name, "train", root=root)
+    except SiaError:
+        return test_images[skip:skip + count], f"test images {skip}..{skip + count - 1} (no training split here)"
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(1380))
+    return train.images[order[:count]], f"{count} random images of {train.name}"
+
+
 @dataclass(frozen=True)
 class PseudoMarginResult:
     source: str

@@ -90,3 +90,15 @@ def test_train_writes_weights_and_a_card_with_measured_accuracy(tmp_path):
     assert card["training"]["command"].endswith("--json") and card["training"]["train_n"] == 300
     evaluated = json.loads(run_cli("evaluate", "--model", str(tmp_path / "tiny"), "--n", "100", "--json").stdout)
     assert evaluated["clean_accuracy"] == card["evaluations"][0]["clean_accuracy"]  # the card holds a measurement
+
+
+def test_margins_json_has_the_issue_keys(tmp_path):
+    result = run_cli("margins", "--model", "fmnist-standard", "--n", "40", "--eps", "0.0078", "--bisection-steps", "4",
+                     "--pgd-steps", "5", "--pseudo-fit", "40", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("model", "n", "norm", "eps", "kendall_tau", "pearson", "auroc", "aupr", "fpr_at_95_tpr",
+                "seconds_logit_margins", "seconds_input_margins", "robust_accuracy_attack", "robust_accuracy_estimate",
+                "pseudo_kendall_tau_before", "pseudo_kendall_tau_after"):
+        assert key in report, key
+    assert report["n"] == 40 and report["seconds_input_margins"] > report["seconds_logit_margins"]

@@ -88,3 +88,28 @@ def test_binned_median_curve_is_monotone_for_a_consistent_score():
     curve = binned_median_curve(margins, 3 * margins + 1, bins=10)
     assert len(curve["centers"]) == 10 and curve["median"] == sorted(curve["median"])
     assert min(curve["median"]) >= 0 and max(curve["median"]) <= 1
+
+
+def test_pseudo_margin_learns_a_monotone_target_from_inputs():
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(400, 5, generator=generator)
+    margins = (inputs[:, 0] - inputs[:, 0].min() + 0.01) ** 2 * 0.01  # depends on feature 0 only
+    scrambled_logit_margin = torch.rand(200, generator=generator)     # a useless "logit margin"
+    from sia_core.margins import fit_pseudo_margin
+
+    result = fit_pseudo_margin(inputs[:200], margins[:200], inputs[200:], margins[200:], scrambled_logit_margin,
+                               eps=float(margins.median()), epochs=200)
+    assert result.kendall_tau_after > 0.8 > abs(result.kendall_tau_before) + 0.5
+    assert result.auroc_after > 0.9
+
+
+def test_sample_efficient_estimate_matches_a_consistent_score():
+    from sia_core.margins import robust_accuracy_from_margins, sample_efficient_robust_accuracy
+
+    generator = torch.Generator().manual_seed(1)
+    margins = torch.rand(1000, generator=generator) * 0.1
+    logit_margin = margins * 50  # perfectly consistent
+    correct = torch.rand(1000, generator=generator) > 0.1
+    attacked = torch.randperm(1000, generator=generator)[:200]
+    estimate, _ = sample_efficient_robust_accuracy(logit_margin, correct, attacked, margins[attacked], eps=0.03)
+    assert abs(estimate - robust_accuracy_from_margins(margins, correct, 0.03)) < 0.03
