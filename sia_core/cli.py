@@ -1,4 +1,4 @@
-"""The command line: `python -m sia_core models|train|evaluate|predict|sia|regions|margins|build-subset ...`.
+"""The command line: `python -m sia_core models|train|evaluate|predict|sia|regions|margins|features|build-subset ...`.
 
 Every command that takes `--json` prints exactly one JSON object on stdout; progress goes to
 stderr; a user error prints one clear line and exits with status 2, never a traceback.
@@ -178,6 +178,65 @@ def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, es
             "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
 
 
+def _features(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.data.catalog import load_dataset
+    from sia_core.features import ConstructedSet, ConstructionConfig, build_constructed_set, train_on_constructed
+    from sia_core.models.registry import load_model, read_card
+    from sia_core.paths import MODELS_DIR
+
+    if args.action == "build":
+        if not args.model or not args.out:
+            raise SiaError("features build needs --kind, --model and --out.")
+        model = load_model(args.model)
+        folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+        train_set = load_dataset(read_card(folder).dataset, "train", root=args.data_dir)
+        config = ConstructionConfig(kind=args.kind, n=args.n, eps=args.eps, steps=args.steps, step_size=args.step_size,
+                                    seed=args.seed)
+        built = build_constructed_set(model, train_set, config, out=args.out, progress=_stderr_progress("build"))
+        built.save(args.out)
+        return {"kind": args.kind, "n": len(built), "out": args.out, "source_model": built.source_model,
+                **{key: round(value, 5) for key, value in built.metric.items()}}
+    if args.action == "train":
+        if not args.data:
+            raise SiaError("features train needs --data FILE.npz (from features build).")
+        constructed = ConstructedSet.load(args.data)
+        dataset_name = read_card(MODELS_DIR / constructed.source_model).dataset if (
+            MODELS_DIR / constructed.source_model).is_dir() else args.dataset
+        test_set = _test_set_for(dataset_name, args.data_dir, None)
+        model, result = train_on_constructed(constructed.as_dataset(), test_set, kind=constructed.config.kind,
+                                             epochs=args.epochs, seed=args.seed, eval_eps=args.eval_eps,
+                                             eval_n=args.eval_n, progress=_stderr_progress("train"))
+        if args.out:
+            from sia_core.models.registry import ModelCard, save_model
+
+            card = ModelCard(id=Path(args.out).name, dataset=dataset_name, architecture="tiny-cnn",
+                             input_shape=model.input_shape, class_names=model.class_names,
+                             mean=tuple(model.mean.flatten().tolist()), std=tuple(model.std.flatten().tolist()),
+                             training={"recipe": "standard", "train_set": f"{constructed.config.kind} from {args.data}",
+                                       "epochs": args.epochs, "seed": args.seed,
+                                       "command": "python -m sia_core " + shlex.join(args.argv)},
+                             evaluations=({"test_set": test_set.name, "n": len(test_set),
+                                           "clean_accuracy": round(result.test_accuracy, 4),
+                                           "robust_accuracy": round(result.robust_accuracy, 4), "attack": "pgd-l2",
+                                           "eps": args.eval_eps, "steps": 20},))
+            save_model(model, card, Path(args.out))
+        return {**result.to_dict(), "test_set": test_set.name}
+    # evaluate
+    from sia_core.attacks import PGD
+    from sia_core.evaluation import evaluate
+
+    if not args.model:
+        raise SiaError("features evaluate needs --model (an id or a model folder).")
+    model = load_model(args.model)
+    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    test_set = _test_set_for(read_card(folder).dataset, args.data_dir, None)
+    clean = evaluate(model, test_set).clean_accuracy
+    robust = evaluate(model, test_set, attack=PGD(eps=args.eval_eps, norm="l2", steps=20, seed=args.seed),
+                      n=args.eval_n).robust_accuracy
+    return {"model": model.model_id, "test_set": test_set.name, "test_accuracy": round(clean, 4),
+            "robust_accuracy": round(robust or 0.0, 4), "eps": args.eval_eps, "norm": "l2", "robust_n": args.eval_n}
+
+
 def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
@@ -283,6 +342,24 @@ def build_parser() -> argparse.ArgumentParser:
     margins.add_argument("--pseudo-input", choices=("logits", "features"), default="logits")
     margins.set_defaults(handler=_margins)
 
+    features = commands.add_parser("features", help="robust / non-robust feature datasets: build, train, evaluate")
+    features.add_argument("action", choices=("build", "train", "evaluate"))
+    features.add_argument("--kind", choices=("d_rand", "d_det", "d_r", "d_nr"), default="d_det")
+    features.add_argument("--model", help="build: the source model; evaluate: the model to score")
+    features.add_argument("--data", help="train: a constructed .npz from `features build`")
+    features.add_argument("--dataset", default="fashion-mnist", help="train: the original dataset, if not on the card")
+    features.add_argument("--data-dir")
+    features.add_argument("--n", type=int, default=2000)
+    features.add_argument("--eps", type=float, default=2.0, help="build d_rand/d_det: L2 radius of the targeted PGD")
+    features.add_argument("--steps", type=int, default=100)
+    features.add_argument("--step-size", type=float, default=0.1)
+    features.add_argument("--epochs", type=int, default=10)
+    features.add_argument("--eval-eps", type=float, default=0.5, help="L2 radius for robust accuracy")
+    features.add_argument("--eval-n", type=int, default=1000, help="test images attacked for robust accuracy")
+    features.add_argument("--seed", type=int, default=0)
+    features.add_argument("--out", help="build: the .npz to write (resumable); train: a model folder to save")
+    features.set_defaults(handler=_features)
+
     subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")
     subset.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     subset.add_argument("--per-class", type=int, default=250)
@@ -290,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
 
-    for sub in (models, trainer, evaluator, predictor, sia, regions, margins, subset):
+    for sub in (models, trainer, evaluator, predictor, sia, regions, margins, features, subset):
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
