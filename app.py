@@ -15,6 +15,7 @@ navigation = st.navigation([
     st.Page("pages/sia_diagnosis.py", title="Semantic attack: diagnosis", icon=":material/bar_chart:"),
     st.Page("pages/regions.py", title="RoI vs RoA", icon=":material/join_inner:"),
     st.Page("pages/margins.py", title="Margin consistency", icon=":material/scatter_plot:"),
+    st.Page("pages/features.py", title="Robust vs non-robust features", icon=":material/layers:"),
 ])
 mark_frame_ready()
 navigation.run()

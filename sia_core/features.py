@@ -182,8 +182,11 @@ def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, con
             partial.save(out)
         if progress is not None:
             progress(batch_start // config.batch_size + 1, batches, {"built": len(partial)})
-    return _assemble(model, train_set, config, torch.cat(done_images) if done_images else
-                     torch.empty(0, *train_set.image_shape), order, starts, targets, final=True)
+    final = _assemble(model, train_set, config, torch.cat(done_images) if done_images else
+                      torch.empty(0, *train_set.image_shape), order, starts, targets, final=True)
+    if out is not None:
+        final.save(out)  # with its metric, which the partial saves do not compute
+    return final
 
 
 def _assemble(model: ClassifierWrapper, train_set: ImageDataset, config: ConstructionConfig, images: torch.Tensor,
