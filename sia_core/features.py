@@ -25,6 +25,7 @@ ConstructionKind = Literal["d_rand", "d_det", "d_r", "d_nr"]
 KINDS: tuple[str, ...] = ("d_rand", "d_det", "d_r", "d_nr")
 KIND_LABELS = {"d": "D (original)", "d_rand": "D̂_rand", "d_det": "D̂_det", "d_r": "D̂_R", "d_nr": "D̂_NR"}
 FORMAT_VERSION = 1
+CHECKPOINT_EVERY_BATCHES = 8
 
 # The paper's CIFAR-10 numbers (PAPERS.md §3.6), shown beside ours and labelled as the paper's.
 PAPER_CIFAR10 = {
@@ -177,11 +178,12 @@ def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, con
             images = match_representation(model, train_set.images[starts[batch_start:batch_start + len(index)]], goal,
                                           steps=config.steps, step_size=config.step_size)
         done_images.append(images)
-        partial = _assemble(model, train_set, config, torch.cat(done_images), order, starts, targets)
-        if out is not None:
-            partial.save(out)
+        batch_number = batch_start // config.batch_size + 1
+        # checkpoint every few batches: re-saving the whole growing set after each one is quadratic work
+        if out is not None and batch_number % CHECKPOINT_EVERY_BATCHES == 0:
+            _assemble(model, train_set, config, torch.cat(done_images), order, starts, targets).save(out)
         if progress is not None:
-            progress(batch_start // config.batch_size + 1, batches, {"built": len(partial)})
+            progress(batch_number, batches, {"built": sum(len(part) for part in done_images)})
     final = _assemble(model, train_set, config, torch.cat(done_images) if done_images else
                       torch.empty(0, *train_set.image_shape), order, starts, targets, final=True)
     if out is not None:
