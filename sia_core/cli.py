@@ -178,58 +178,88 @@ def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, es
             "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
 
 
+def _model_folder(reference: str) -> Path:
+    from sia_core.paths import MODELS_DIR
+
+    return Path(reference) if Path(reference).is_dir() else MODELS_DIR / reference
+
+
+def _constructed_origin(constructed, args: argparse.Namespace) -> tuple[str, str]:
+    """(source model reference, dataset name) of a constructed set: its source's card, else --model / --dataset."""
+    from sia_core.models.registry import read_card
+
+    reference = args.model or constructed.source_model
+    if _model_folder(reference).is_dir():
+        return reference, read_card(_model_folder(reference)).dataset
+    if args.dataset:
+        return reference, args.dataset
+    raise SiaError(f"The source model {constructed.source_model!r} is not in assets/models: pass --model FOLDER "
+                   "or --dataset NAME (and --data-dir).")
+
+
 def _features(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.catalog import load_dataset
-    from sia_core.features import ConstructedSet, ConstructionConfig, build_constructed_set, train_on_constructed
+    from sia_core.features import (ConstructedSet, ConstructionConfig, build_constructed_set, train_on_constructed,
+                                   transfer_study)
     from sia_core.models.registry import load_model, read_card
-    from sia_core.paths import MODELS_DIR
 
     if args.action == "build":
         if not args.model or not args.out:
             raise SiaError("features build needs --kind, --model and --out.")
         model = load_model(args.model)
-        folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
-        train_set = load_dataset(read_card(folder).dataset, "train", root=args.data_dir)
+        train_set = load_dataset(read_card(_model_folder(args.model)).dataset, "train", root=args.data_dir)
         config = ConstructionConfig(kind=args.kind, n=args.n, eps=args.eps, steps=args.steps, step_size=args.step_size,
                                     seed=args.seed)
         built = build_constructed_set(model, train_set, config, out=args.out, progress=_stderr_progress("build"))
         built.save(args.out)
         return {"kind": args.kind, "n": len(built), "out": args.out, "source_model": built.source_model,
                 **{key: round(value, 5) for key, value in built.metric.items()}}
-    if args.action == "train":
-        if not args.data:
-            raise SiaError("features train needs --data FILE.npz (from features build).")
-        constructed = ConstructedSet.load(args.data)
-        dataset_name = read_card(MODELS_DIR / constructed.source_model).dataset if (
-            MODELS_DIR / constructed.source_model).is_dir() else args.dataset
-        test_set = _test_set_for(dataset_name, args.data_dir, None)
-        model, result = train_on_constructed(constructed.as_dataset(), test_set, kind=constructed.config.kind,
-                                             epochs=args.epochs, seed=args.seed, eval_eps=args.eval_eps,
-                                             eval_n=args.eval_n, progress=_stderr_progress("train"))
-        if args.out:
-            from sia_core.models.registry import ModelCard, save_model
+    if args.action == "evaluate":
+        return _features_evaluate(args)
+    if not args.data:
+        raise SiaError(f"features {args.action} needs --data FILE.npz (from features build).")
+    constructed = ConstructedSet.load(args.data)
+    source_reference, dataset_name = _constructed_origin(constructed, args)
+    test_set = _test_set_for(dataset_name, args.data_dir, None)
+    if args.action == "transfer":
+        points = transfer_study(load_model(source_reference), constructed,
+                                load_dataset(dataset_name, "train", root=args.data_dir), test_set,
+                                tuple(args.architectures), epochs=args.epochs, attack_eps=args.eval_eps,
+                                attack_n=args.eval_n, seed=args.seed, progress=_stderr_progress("transfer"))
+        return {"source_model": constructed.source_model, "data": args.data, "test_set": test_set.name,
+                "attack": f"untargeted L2 PGD, eps {args.eval_eps}, 20 steps", "epochs": args.epochs,
+                "points": [{key: round(value, 4) if isinstance(value, float) else value
+                            for key, value in point.to_dict().items()} for point in points]}
+    model, result = train_on_constructed(constructed.as_dataset(), test_set, kind=constructed.config.kind,
+                                         architecture=args.architecture, epochs=args.epochs, seed=args.seed,
+                                         eval_eps=args.eval_eps, eval_n=args.eval_n,
+                                         progress=_stderr_progress("train"))
+    if args.out:
+        from sia_core.models.registry import ModelCard, save_model
 
-            card = ModelCard(id=Path(args.out).name, dataset=dataset_name, architecture="tiny-cnn",
-                             input_shape=model.input_shape, class_names=model.class_names,
-                             mean=tuple(model.mean.flatten().tolist()), std=tuple(model.std.flatten().tolist()),
-                             training={"recipe": "standard", "train_set": f"{constructed.config.kind} from {args.data}",
-                                       "epochs": args.epochs, "seed": args.seed,
-                                       "command": "python -m sia_core " + shlex.join(args.argv)},
-                             evaluations=({"test_set": test_set.name, "n": len(test_set),
-                                           "clean_accuracy": round(result.test_accuracy, 4),
-                                           "robust_accuracy": round(result.robust_accuracy, 4), "attack": "pgd-l2",
-                                           "eps": args.eval_eps, "steps": 20},))
-            save_model(model, card, Path(args.out))
-        return {**result.to_dict(), "test_set": test_set.name}
-    # evaluate
+        card = ModelCard(id=Path(args.out).name, dataset=dataset_name, architecture=args.architecture,
+                         input_shape=model.input_shape, class_names=model.class_names,
+                         mean=tuple(model.mean.flatten().tolist()), std=tuple(model.std.flatten().tolist()),
+                         training={"recipe": "standard", "train_set": f"{constructed.config.kind} from {args.data}",
+                                   "epochs": args.epochs, "seed": args.seed,
+                                   "command": "python -m sia_core " + shlex.join(args.argv)},
+                         evaluations=({"test_set": test_set.name, "n": len(test_set),
+                                       "clean_accuracy": round(result.test_accuracy, 4),
+                                       "robust_accuracy": round(result.robust_accuracy, 4), "attack": "pgd-l2",
+                                       "eps": args.eval_eps, "steps": 20},))
+        save_model(model, card, Path(args.out))
+    return {**result.to_dict(), "architecture": args.architecture, "test_set": test_set.name}
+
+
+def _features_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.attacks import PGD
     from sia_core.evaluation import evaluate
+    from sia_core.models.registry import load_model, read_card
 
     if not args.model:
         raise SiaError("features evaluate needs --model (an id or a model folder).")
     model = load_model(args.model)
-    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
-    test_set = _test_set_for(read_card(folder).dataset, args.data_dir, None)
+    test_set = _test_set_for(read_card(_model_folder(args.model)).dataset, args.data_dir, None)
     clean = evaluate(model, test_set).clean_accuracy
     robust = evaluate(model, test_set, attack=PGD(eps=args.eval_eps, norm="l2", steps=20, seed=args.seed),
                       n=args.eval_n).robust_accuracy
@@ -342,20 +372,28 @@ def build_parser() -> argparse.ArgumentParser:
     margins.add_argument("--pseudo-input", choices=("logits", "features"), default="logits")
     margins.set_defaults(handler=_margins)
 
-    features = commands.add_parser("features", help="robust / non-robust feature datasets: build, train, evaluate")
-    features.add_argument("action", choices=("build", "train", "evaluate"))
+    features = commands.add_parser("features", help="robust / non-robust feature datasets: build, train, evaluate, "
+                                                     "transfer")
+    features.add_argument("action", choices=("build", "train", "evaluate", "transfer"))
     features.add_argument("--kind", choices=("d_rand", "d_det", "d_r", "d_nr"), default="d_det")
-    features.add_argument("--model", help="build: the source model; evaluate: the model to score")
-    features.add_argument("--data", help="train: a constructed .npz from `features build`")
-    features.add_argument("--dataset", default="fashion-mnist", help="train: the original dataset, if not on the card")
-    features.add_argument("--data-dir")
+    features.add_argument("--model", help="build: the source model; evaluate: the model to score; train/transfer: "
+                                          "the source model, if not in assets/models")
+    features.add_argument("--data", help="train/transfer: a constructed .npz from `features build`")
+    features.add_argument("--dataset", choices=DATASET_NAMES,
+                          help="train/transfer: the original dataset, if the source model's card is not at hand")
+    features.add_argument("--data-dir", help="the original dataset's folder or file (CIFAR-10: required)")
     features.add_argument("--n", type=int, default=2000)
     features.add_argument("--eps", type=float, default=2.0, help="build d_rand/d_det: L2 radius of the targeted PGD")
     features.add_argument("--steps", type=int, default=100)
     features.add_argument("--step-size", type=float, default=0.1)
+    features.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="tiny-cnn",
+                          help="train: the fresh model's architecture")
+    features.add_argument("--architectures", nargs="+", choices=sorted(ARCHITECTURES),
+                          default=["mlp", "tiny-cnn", "small-cnn"], help="transfer: the architectures to compare")
     features.add_argument("--epochs", type=int, default=10)
-    features.add_argument("--eval-eps", type=float, default=0.5, help="L2 radius for robust accuracy")
-    features.add_argument("--eval-n", type=int, default=1000, help="test images attacked for robust accuracy")
+    features.add_argument("--eval-eps", type=float, default=0.5,
+                          help="L2 radius for robust accuracy (transfer: of the source model's attack)")
+    features.add_argument("--eval-n", type=int, default=1000, help="test images attacked")
     features.add_argument("--seed", type=int, default=0)
     features.add_argument("--out", help="build: the .npz to write (resumable); train: a model folder to save")
     features.set_defaults(handler=_features)

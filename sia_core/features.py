@@ -247,18 +247,17 @@ def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, *, kin
     card = ModelCard(id=f"trained-on-{kind}", dataset=test_set.name, architecture=architecture,
                      input_shape=test_set.image_shape, class_names=test_set.class_names, mean=mean, std=std)
     model = build_model(card)
-    train_accuracy: list[float] = []
     test_accuracy: list[float] = []
     probe = test_set.subset(slice(0, 2000))
-    for epoch in range(epochs):
-        # one epoch at a time, same schedule as one run: the learning rate is set per epoch
-        config = TrainConfig(epochs=1, learning_rate=learning_rate * 0.5 * (1 + np.cos(np.pi * epoch / epochs)),
-                             seed=seed + epoch)
-        history = train(model, train_set, config)
-        train_accuracy.append(history.epoch_train_accuracy[-1])
-        test_accuracy.append(evaluate(model, probe).clean_accuracy)
+
+    def after_epoch(epoch: int, total: int, info: dict) -> None:
+        test_accuracy.append(evaluate(model, probe).clean_accuracy)  # the curve: first 2,000 test images
         if progress is not None:
-            progress(epoch + 1, epochs, {"train_accuracy": train_accuracy[-1], "test_accuracy": test_accuracy[-1]})
+            progress(epoch, total, {**info, "test_accuracy": test_accuracy[-1]})
+
+    history = train(model, train_set, TrainConfig(epochs=epochs, learning_rate=learning_rate, seed=seed),
+                    progress=after_epoch)
+    train_accuracy = history.epoch_train_accuracy
     clean = evaluate(model, test_set).clean_accuracy
     attack = PGD(eps=eval_eps, norm="l2", steps=eval_steps, seed=seed)
     robust = evaluate(model, test_set, attack=attack, n=eval_n).robust_accuracy or 0.0
@@ -266,3 +265,66 @@ def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, *, kin
                                         eps=eval_eps, attack=attack.description,
                                         epoch_train_accuracy=tuple(train_accuracy),
                                         epoch_test_accuracy=tuple(test_accuracy))
+
+
+@dataclass(frozen=True)
+class TransferPoint:
+    """One architecture of the transfer study (PAPERS.md §3.6, Figure 3)."""
+
+    architecture: str
+    accuracy_from_det: float   # trained on D̂_det, tested on the original test set
+    transfer_success: float    # share of the source model's adversarial examples that fool a standard model of it
+    standard_accuracy: float   # that standard model (trained on the same source images with their true labels)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train_set: ImageDataset,
+                   test_set: ImageDataset, architectures: tuple[str, ...], *, epochs: int = 5, attack_eps: float = 0.5,
+                   attack_steps: int = 20, attack_n: int = 1000, seed: int = 0,
+                   progress: Optional[ProgressCallback] = None) -> tuple[TransferPoint, ...]:
+    """For each architecture: train one copy on `constructed` (D̂_det) and one on the same source images with their
+    true labels; x = the first's test accuracy, y = untargeted transfer success of the source model's L2-PGD
+    examples (first `attack_n` test images) to the second, counted on images both models classify correctly.
+
+    The paper's claim: architectures that learn more from D̂_det are also the ones the source's attacks transfer to.
+    """
+    from sia_core.models.registry import ModelCard, build_model
+    from sia_core.training import TrainConfig, channel_statistics, train
+
+    if constructed.config.kind != "d_det":
+        raise DataError(f"The transfer study trains on D̂_det; this set is {KIND_LABELS[constructed.config.kind]}.")
+    originals = train_set.subset(constructed.source_indices)
+    attacked = test_set.subset(slice(0, attack_n))
+    attack = PGD(eps=attack_eps, norm="l2", steps=attack_steps, seed=seed)
+    with frozen_eval(source):
+        adversarial = torch.cat([attack.perturb(source, attacked.images[i:i + 250].to(source.device),
+                                                attacked.labels[i:i + 250].to(source.device)).cpu()
+                                 for i in range(0, len(attacked), 250)])
+    source_correct = _predict_all(source, attacked.images) == attacked.labels
+    mean, std = channel_statistics(test_set)
+    points: list[TransferPoint] = []
+    for number, architecture in enumerate(architectures, start=1):
+        card = ModelCard(id=f"transfer-{architecture}", dataset=test_set.name, architecture=architecture,
+                         input_shape=test_set.image_shape, class_names=test_set.class_names, mean=tuple(mean),
+                         std=tuple(std))
+        from_det, standard = build_model(card), build_model(card)
+        train(from_det, constructed.as_dataset(), TrainConfig(epochs=epochs, learning_rate=2e-3, seed=seed))
+        train(standard, originals, TrainConfig(epochs=epochs, learning_rate=2e-3, seed=seed))
+        standard_correct = _predict_all(standard, attacked.images) == attacked.labels
+        fooled = _predict_all(standard, adversarial) != attacked.labels
+        counted = source_correct & standard_correct
+        points.append(TransferPoint(
+            architecture=architecture,
+            accuracy_from_det=float((_predict_all(from_det, test_set.images) == test_set.labels).float().mean()),
+            transfer_success=float(fooled[counted].float().mean()) if counted.any() else 0.0,
+            standard_accuracy=float(standard_correct.float().mean())))
+        if progress is not None:
+            progress(number, len(architectures), points[-1].to_dict())
+    return tuple(points)
+
+
+
+def _predict_all(model: ClassifierWrapper, images: torch.Tensor) -> torch.Tensor:
+    return model.logits(images).argmax(1)

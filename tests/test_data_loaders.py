@@ -119,6 +119,16 @@ def test_cifar_npz_round_trip(tmp_path):
     assert dataset.labels.tolist() == y.tolist()
 
 
+def test_cifar_folder_with_train_and_test_npz_picks_the_split(tmp_path):
+    x, y = _fake_cifar()
+    np.savez(tmp_path / "my_train_part.npz", x=x[:8], y=y[:8])
+    np.savez(tmp_path / "my_test_part.npz", x=x[8:], y=y[8:])
+    assert len(load_cifar10(tmp_path, "train")) == 8 and len(load_cifar10(tmp_path, "test")) == 4
+    np.savez(tmp_path / "other_test.npz", x=x[8:], y=y[8:])
+    with pytest.raises(DataError, match="several test .npz"):
+        load_cifar10(tmp_path, "test")
+
+
 def test_cifar_python_batches_round_trip_and_refuse_code(tmp_path):
     x, y = _fake_cifar()
     folder = tmp_path / "cifar-10-batches-py"
@@ -154,6 +164,8 @@ def test_real_cifar_subset_npz(shared_data):
     dataset = load_cifar10(shared_data / "cifar10-subset" / "cifar10_test_first1017.npz")
     assert dataset.images.shape == (1017, 3, 32, 32)
     assert dataset.labels[:4].tolist() == [3, 8, 8, 0]  # cat, ship, ship, airplane: CIFAR-10's first test images
+    folder = shared_data / "cifar10-subset"
+    assert len(load_cifar10(folder, "train")) == 5085 and len(load_cifar10(folder, "test")) == 1017
 
 
 def test_real_cifar_jpeg_image_folder(shared_data, tmp_path):

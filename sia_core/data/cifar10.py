@@ -115,13 +115,26 @@ def load_cifar10_image_folder(root: str | Path, split: Split = "test") -> ImageD
                     f"CIFAR-10 {split} ImageFolder tree at {folder}")
 
 
+def _split_npz_in(folder: Path, split: Split) -> Path | None:
+    """The one `.npz` in `folder` whose name holds the split ("train" / "test"), e.g. a released subset."""
+    candidates = sorted(path for path in folder.glob("*.npz") if split in path.name.lower())
+    if len(candidates) > 1:
+        raise DataError(f"{folder} holds several {split} .npz files ({', '.join(p.name for p in candidates)}); "
+                        "point to one of them.")
+    return candidates[0] if candidates else None
+
+
 def load_cifar10(root: str | Path, split: Split = "test") -> ImageDataset:
-    """Dispatch on what `root` is: an `.npz` file, a folder of python batches, or an ImageFolder tree."""
+    """Dispatch on what `root` is: an `.npz` file, a folder with `*train*.npz` / `*test*.npz`, a folder of python
+    batches, or an ImageFolder tree."""
     root = Path(root).expanduser()
     if root.is_file() and root.suffix == ".npz":
         return load_cifar10_npz(root, split)
     if not root.is_dir():
         raise DataError(f"CIFAR-10 path not found: {root}")
+    split_archive = _split_npz_in(root, split)
+    if split_archive is not None:
+        return load_cifar10_npz(split_archive, split)
     batches = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
     if (batches / "test_batch").is_file() or (batches / "data_batch_1").is_file():
         return load_cifar10_batches(root, split)
