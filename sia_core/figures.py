@@ -132,3 +132,16 @@ def curves(series: dict[str, list[tuple[float, float]]], labels: dict[str, str],
     figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, height=380,
                          margin=dict(l=10, r=10, t=40, b=10))
     return figure
+
+
+def transfer_scatter(points: Sequence[dict], *, title: str) -> go.Figure:
+    """One labelled point per architecture: accuracy when trained on D̂_det (x) against transfer success (y)."""
+    figure = go.Figure(go.Scatter(
+        x=[p["accuracy_from_det"] for p in points], y=[p["transfer_success"] for p in points],
+        mode="markers+text", text=[p["architecture"] for p in points], textposition="top center",
+        marker=dict(size=12, color="#1f4e79"),
+        hovertemplate="%{text}: D̂_det accuracy %{x:.1%}, transfer %{y:.1%}<extra></extra>"))
+    figure.update_layout(title=title, xaxis_title="test accuracy of the model trained on D̂_det",
+                         yaxis_title="transfer success of the source's attack", xaxis_tickformat=".0%",
+                         yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=40, b=10))
+    return figure

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from sia_core.data.catalog import load_dataset
+from sia_core.data.fashion_mnist import default_fashion_mnist_root
 from sia_core.features import ConstructionConfig, build_constructed_set
 from sia_core.models.registry import load_model
 from tests.conftest import PROJECT_ROOT
@@ -33,7 +36,16 @@ def test_features_page_loads_a_saved_set_and_trains_on_it(tmp_path):
     assert not at.exception
     row = at.dataframe[0].value.to_dict("records")[0]
     assert row["trained on"] == "D̂_det" and row["paper, CIFAR-10 test accuracy"] == "43.7%"
+    assert row["accuracy on (y + 1) mod C labels"].endswith("%")
     assert len(at.get("plotly_chart")) == 2
+
+    if default_fashion_mnist_root().is_dir():  # the transfer study trains on the original training split
+        at.multiselect(key="features_transfer_architectures").set_value(["mlp", "tiny-cnn"])
+        at.slider(key="features_transfer_epochs").set_value(1)
+        at.button(key="features_transfer").click().run()
+        assert not at.exception and len(at.get("plotly_chart")) == 3
+        scatter = json.loads(at.get("plotly_chart")[2].proto.spec)["data"][0]
+        assert scatter["text"] == ["mlp", "tiny-cnn"] and all(0 <= v <= 1 for v in scatter["x"] + scatter["y"])
 
     at.text_input(key="features_path").set_value(str(tmp_path / "missing.npz"))
     at.button(key="features_load").click().run()

@@ -10,7 +10,7 @@ import torch
 from sia_core.data.base import ImageDataset
 from sia_core.errors import DataError
 from sia_core.features import (ConstructedSet, ConstructionConfig, build_constructed_set, relabel_targets,
-                               train_on_constructed)
+                               train_on_constructed, transfer_study)
 from tests.conftest import make_wrapper
 
 
@@ -85,3 +85,27 @@ def test_training_on_a_constructed_set_reports_original_test_accuracy(tiny_model
     assert result.n_train == 40 and len(result.epoch_test_accuracy) == 2
     assert 0 <= result.robust_accuracy <= result.test_accuracy <= 1
     assert model.input_shape == (1, 8, 8)
+
+
+def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_attack():
+    from sia_core.training import TrainConfig, train
+
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.arange(400) % 4
+    images = (labels.float().view(-1, 1, 1, 1) / 4 + 0.1 * torch.rand(400, 1, 8, 8, generator=generator)).clamp(0, 1)
+    data = ImageDataset("levels", images, labels, ("a", "b", "c", "d"))
+    source = make_wrapper(channels=1, size=8, classes=4, seed=5, architecture="mlp")
+    train(source, data, TrainConfig(epochs=30))
+    det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=400, eps=1.0, steps=10))
+    kwargs = dict(epochs=30, attack_steps=10, attack_n=100)
+    weak = transfer_study(source, det, data, data, ("mlp", "tiny-cnn"), attack_eps=1e-4, **kwargs)
+    strong = transfer_study(source, det, data, data, ("mlp", "tiny-cnn"), attack_eps=3.0, **kwargs)
+    assert [p.architecture for p in weak] == ["mlp", "tiny-cnn"]
+    for low, high in zip(weak, strong):
+        assert low.standard_accuracy == high.standard_accuracy > 0.9  # same seed, same training: same model
+        assert low.transfer_success == 0.0  # a 1e-4 step cannot flip a confident, correct decision
+        assert high.transfer_success > 0.5  # an L2 step of 3 moves these images into another class's intensity
+        assert 0 <= high.accuracy_from_det <= 1
+    with pytest.raises(DataError, match="trains on D̂_det"):
+        transfer_study(source, build_constructed_set(source, data, ConstructionConfig(kind="d_nr", n=8, steps=2)),
+                       data, data, ("mlp",))
