@@ -228,8 +228,7 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
                                 attack_n=args.eval_n, seed=args.seed, progress=_stderr_progress("transfer"))
         return {"source_model": constructed.source_model, "data": args.data, "test_set": test_set.name,
                 "attack": f"untargeted L2 PGD, eps {args.eval_eps}, 20 steps", "epochs": args.epochs,
-                "points": [{key: round(value, 4) if isinstance(value, float) else value
-                            for key, value in point.to_dict().items()} for point in points]}
+                "points": [_rounded(point.to_dict()) for point in points]}
     model, result = train_on_constructed(constructed.as_dataset(), test_set, kind=constructed.config.kind,
                                          architecture=args.architecture, epochs=args.epochs, seed=args.seed,
                                          eval_eps=args.eval_eps, eval_n=args.eval_n,
@@ -248,7 +247,16 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
                                        "robust_accuracy": round(result.robust_accuracy, 4), "attack": "pgd-l2",
                                        "eps": args.eval_eps, "steps": 20},))
         save_model(model, card, Path(args.out))
-    return {**result.to_dict(), "architecture": args.architecture, "test_set": test_set.name}
+    return {**_rounded(result.to_dict()), "architecture": args.architecture, "test_set": test_set.name}
+
+
+def _rounded(values: dict[str, Any], digits: int = 4) -> dict[str, Any]:
+    """Floats (and tuples of them) rounded for JSON a person reads."""
+    def one(value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value, digits)
+        return [one(item) for item in value] if isinstance(value, (list, tuple)) else value
+    return {key: one(value) for key, value in values.items()}
 
 
 def _features_evaluate(args: argparse.Namespace) -> dict[str, Any]:
