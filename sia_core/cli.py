@@ -90,11 +90,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.catalog import load_dataset
-    from sia_core.models.registry import load_model, read_card
-    from sia_core.paths import MODELS_DIR
+    from sia_core.models.registry import load_model, model_folder, read_card
 
     model = load_model(args.model)
-    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    folder = model_folder(args.model)
     dataset_name = args.dataset or read_card(folder).dataset
     test_set = (_test_set_for(dataset_name, args.data_dir, args.n) if args.dataset in (None, dataset_name)
                 else load_dataset(dataset_name, "test", root=args.data_dir, n=args.n))
@@ -121,11 +120,10 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
 
 def _sia(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.diagnosis import DiagnosisConfig, diagnose
-    from sia_core.models.registry import load_model, read_card
-    from sia_core.paths import MODELS_DIR
+    from sia_core.models.registry import load_model, model_folder, read_card
 
     model = load_model(args.model)
-    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    folder = model_folder(args.model)
     dataset = _test_set_for(read_card(folder).dataset, args.data_dir, None)
     config = DiagnosisConfig(n=args.n, eps_img=args.eps_img, steps=args.steps, seed=args.seed,
                              attributes=tuple(args.attributes) if args.attributes else None)
@@ -134,12 +132,11 @@ def _sia(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _regions(args: argparse.Namespace) -> dict[str, Any]:
-    from sia_core.models.registry import load_model, read_card
-    from sia_core.paths import MODELS_DIR
+    from sia_core.models.registry import load_model, model_folder, read_card
     from sia_core.regions.neutralization import NeutralizationConfig, neutralization_study
 
     model = load_model(args.model)
-    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    folder = model_folder(args.model)
     dataset = _test_set_for(read_card(folder).dataset, args.data_dir, None)
     config = NeutralizationConfig(n=args.n, n_fit=args.n_fit, fraction=args.fraction, eps=args.eps,
                                   attack_steps=args.steps, fill=args.fill, seed=args.seed)
@@ -149,11 +146,10 @@ def _regions(args: argparse.Namespace) -> dict[str, Any]:
 
 def _margins(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.margins import InputMarginEstimator, margin_study
-    from sia_core.models.registry import load_model, read_card
-    from sia_core.paths import MODELS_DIR
+    from sia_core.models.registry import load_model, model_folder, read_card
 
     model = load_model(args.model)
-    folder = Path(args.model) if Path(args.model).is_dir() else MODELS_DIR / args.model
+    folder = model_folder(args.model)
     dataset = _test_set_for(read_card(folder).dataset, args.data_dir, args.n)
     estimator = InputMarginEstimator(norm=args.norm, bisection_steps=args.bisection_steps, pgd_steps=args.pgd_steps)
     study = margin_study(model, dataset.images, dataset.labels, norm=args.norm, eps=args.eps, estimator=estimator,
@@ -178,19 +174,14 @@ def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, es
             "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
 
 
-def _model_folder(reference: str) -> Path:
-    from sia_core.paths import MODELS_DIR
-
-    return Path(reference) if Path(reference).is_dir() else MODELS_DIR / reference
-
-
 def _constructed_origin(constructed, args: argparse.Namespace) -> tuple[str, str]:
     """(source model reference, dataset name) of a constructed set: its source's card, else --model / --dataset."""
-    from sia_core.models.registry import read_card
+    from sia_core.models.registry import model_folder, read_card
 
     reference = args.model or constructed.source_model
-    if _model_folder(reference).is_dir():
-        return reference, read_card(_model_folder(reference)).dataset
+    folder = model_folder(reference)
+    if folder.is_dir():
+        return reference, read_card(folder).dataset
     if args.dataset:
         return reference, args.dataset
     raise SiaError(f"The source model {constructed.source_model!r} is not in assets/models: pass --model FOLDER "
@@ -201,13 +192,13 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.catalog import load_dataset
     from sia_core.features import (ConstructedSet, ConstructionConfig, build_constructed_set, train_on_constructed,
                                    transfer_study)
-    from sia_core.models.registry import load_model, read_card
+    from sia_core.models.registry import load_model, model_folder, read_card
 
     if args.action == "build":
         if not args.model or not args.out:
             raise SiaError("features build needs --kind, --model and --out.")
         model = load_model(args.model)
-        train_set = load_dataset(read_card(_model_folder(args.model)).dataset, "train", root=args.data_dir)
+        train_set = load_dataset(read_card(model_folder(args.model)).dataset, "train", root=args.data_dir)
         config = ConstructionConfig(kind=args.kind, n=args.n, eps=args.eps, steps=args.steps, step_size=args.step_size,
                                     seed=args.seed)
         built = build_constructed_set(model, train_set, config, out=args.out, progress=_stderr_progress("build"))
@@ -262,12 +253,12 @@ def _rounded(values: dict[str, Any], digits: int = 4) -> dict[str, Any]:
 def _features_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.attacks import PGD
     from sia_core.evaluation import evaluate
-    from sia_core.models.registry import load_model, read_card
+    from sia_core.models.registry import load_model, model_folder, read_card
 
     if not args.model:
         raise SiaError("features evaluate needs --model (an id or a model folder).")
     model = load_model(args.model)
-    test_set = _test_set_for(read_card(_model_folder(args.model)).dataset, args.data_dir, None)
+    test_set = _test_set_for(read_card(model_folder(args.model)).dataset, args.data_dir, None)
     clean = evaluate(model, test_set).clean_accuracy
     robust = evaluate(model, test_set, attack=PGD(eps=args.eval_eps, norm="l2", steps=20, seed=args.seed),
                       n=args.eval_n).robust_accuracy

@@ -198,8 +198,7 @@ def _assemble(model: ClassifierWrapper, train_set: ImageDataset, config: Constru
     metric: dict[str, float] = {}
     if count and final:
         if config.kind in ("d_rand", "d_det"):
-            predictions = torch.cat([model.logits(images[i:i + 512]).argmax(1) for i in range(0, count, 512)])
-            metric["targeted_success_rate"] = float((predictions == targets[:count]).float().mean())
+            metric["targeted_success_rate"] = float((_predict_all(model, images) == targets[:count]).float().mean())
         else:
             with frozen_eval(model), torch.no_grad():
                 goal = torch.cat([model.features(train_set.images[index[i:i + 512]].to(model.device)).cpu()
@@ -241,15 +240,9 @@ def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, *, kin
     """Standard training on `train_set` (no augmentation), tracking test accuracy per epoch; then clean accuracy on
     the whole test set and L2-PGD robust accuracy on its first `eval_n` images."""
     from sia_core.evaluation import evaluate
-    from sia_core.models.registry import ModelCard, build_model
-    from sia_core.training import TrainConfig, channel_statistics, train
+    from sia_core.training import TrainConfig, train
 
-    if mean is None or std is None:
-        computed_mean, computed_std = channel_statistics(test_set)  # the test set's, not the constructed set's
-        mean, std = tuple(computed_mean), tuple(computed_std)
-    card = ModelCard(id=f"trained-on-{kind}", dataset=test_set.name, architecture=architecture,
-                     input_shape=test_set.image_shape, class_names=test_set.class_names, mean=mean, std=std)
-    model = build_model(card)
+    model = _fresh_model(f"trained-on-{kind}", architecture, test_set, mean, std)
     test_accuracy: list[float] = []
     probe = test_set.subset(slice(0, 2000))
 
@@ -261,7 +254,7 @@ def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, *, kin
     history = train(model, train_set, TrainConfig(epochs=epochs, learning_rate=learning_rate, seed=seed),
                     progress=after_epoch)
     train_accuracy = history.epoch_train_accuracy
-    predictions = model.logits(test_set.images).argmax(1)
+    predictions = _predict_all(model, test_set.images)
     clean = float((predictions == test_set.labels).float().mean())
     relabelled = (float((predictions == (test_set.labels + 1) % test_set.num_classes).float().mean())
                   if kind == "d_det" else None)
@@ -297,7 +290,6 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
 
     The paper's claim: architectures that learn more from D̂_det are also the ones the source's attacks transfer to.
     """
-    from sia_core.models.registry import ModelCard, build_model
     from sia_core.training import TrainConfig, channel_statistics, train
 
     if constructed.config.kind != "d_det":
@@ -313,10 +305,8 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
     mean, std = channel_statistics(test_set)
     points: list[TransferPoint] = []
     for number, architecture in enumerate(architectures, start=1):
-        card = ModelCard(id=f"transfer-{architecture}", dataset=test_set.name, architecture=architecture,
-                         input_shape=test_set.image_shape, class_names=test_set.class_names, mean=tuple(mean),
-                         std=tuple(std))
-        from_det, standard = build_model(card), build_model(card)
+        from_det, standard = (_fresh_model(f"transfer-{architecture}", architecture, test_set, tuple(mean), tuple(std))
+                              for _ in range(2))
         train(from_det, constructed.as_dataset(), TrainConfig(epochs=epochs, learning_rate=2e-3, seed=seed))
         train(standard, originals, TrainConfig(epochs=epochs, learning_rate=2e-3, seed=seed))
         standard_correct = _predict_all(standard, attacked.images) == attacked.labels
@@ -333,5 +323,19 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
 
 
 
+def _fresh_model(model_id: str, architecture: str, test_set: ImageDataset, mean: tuple[float, ...] | None = None,
+                 std: tuple[float, ...] | None = None) -> ClassifierWrapper:
+    """An untrained model shaped for `test_set`, normalized by its statistics (not the constructed set's)."""
+    from sia_core.models.registry import ModelCard, build_model
+    from sia_core.training import channel_statistics
+
+    if mean is None or std is None:
+        computed_mean, computed_std = channel_statistics(test_set)
+        mean, std = tuple(computed_mean), tuple(computed_std)
+    return build_model(ModelCard(id=model_id, dataset=test_set.name, architecture=architecture,
+                                 input_shape=test_set.image_shape, class_names=test_set.class_names, mean=mean,
+                                 std=std))
+
+
 def _predict_all(model: ClassifierWrapper, images: torch.Tensor) -> torch.Tensor:
-    return model.logits(images).argmax(1)
+    return model.logits(images).argmax(1)  # `logits` batches and runs without autograd

@@ -134,9 +134,14 @@ def build_model(card: ModelCard, state: Optional[dict[str, torch.Tensor]] = None
     return wrapper.to(device or default_device())
 
 
+def model_folder(model: str | Path, models_dir: Path = MODELS_DIR) -> Path:
+    """Where a model lives: `model` itself when it is a folder, else its id's folder under `models_dir`."""
+    return Path(model) if Path(model).is_dir() else models_dir / str(model)
+
+
 def load_model(model: str | Path, device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR) -> ClassifierWrapper:
     """Load a registered model by id (a folder under `models_dir`) or by folder path."""
-    folder = Path(model) if Path(model).is_dir() else models_dir / str(model)
+    folder = model_folder(model, models_dir)
     if not folder.is_dir():
         known = ", ".join(card.id for card in list_model_cards(models_dir)) or "none"
         raise CheckpointError(f"Unknown model {str(model)!r}. Known models: {known}.")
