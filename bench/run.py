@@ -42,7 +42,7 @@ def predict_latency_ms() -> float:
 
 def app_ready_seconds() -> float | None:
     """From `streamlit run app.py` to the home page showing predictions in Chromium (None without Chromium)."""
-    from sia_app.server import CHROMIUM_FLAGS, PREDICTION_SELECTOR, chromium_path, running_app, wait_for_health
+    from tests.app_server import CHROMIUM_FLAGS, PREDICTION_SELECTOR, chromium_path, running_app, wait_for_health
 
     executable = chromium_path()
     if executable is None:

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from sia_core.attacks import PGD
-from sia_core.attacks.base import ProgressCallback
+from sia_core.progress import ProgressCallback
 from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper

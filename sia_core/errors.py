@@ -21,3 +21,7 @@ class CheckpointError(SiaError):
 
 class ImageDecodeError(SiaError):
     """An uploaded image could not be decoded safely."""
+
+
+class ConfigError(SiaError):
+    """A configuration value is out of range or unknown (a negative eps, an unknown method name)."""

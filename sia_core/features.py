@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from sia_core.attacks import PGD
-from sia_core.attacks.base import ProgressCallback
+from sia_core.progress import ProgressCallback
 from sia_core.data.base import ImageDataset
 from sia_core.errors import DataError
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval

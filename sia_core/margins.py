@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import kendalltau, pearsonr
 
-from sia_core.attacks.base import Norm, ProgressCallback
+from sia_core.attacks.base import Norm
+from sia_core.progress import ProgressCallback
 from sia_core.attacks.deepfool import DeepFool
-from sia_core.attacks.gradient import _ascent_direction, project
+from sia_core.attacks.pgd import ascent_direction as _ascent_direction, project
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 
 _TINY = 1e-12

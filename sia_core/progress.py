@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
-from sia_core.attacks.base import ProgressCallback
+# (step, total, info): how every long engine call reports progress; the app drives st.progress with it
+ProgressCallback = Callable[[int, int, dict], None]
 
 
 class StageProgress:

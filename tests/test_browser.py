@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from sia_app.server import CHROMIUM_FLAGS, PREDICTION_SELECTOR, chromium_path, running_app, wait_for_health
+from tests.app_server import CHROMIUM_FLAGS, PREDICTION_SELECTOR, chromium_path, running_app, wait_for_health
 from tests.conftest import PROJECT_ROOT
 
 SCREENSHOT = PROJECT_ROOT / "artifacts" / "browser-home.png"

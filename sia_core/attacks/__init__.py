@@ -1,7 +1,7 @@
 """Attacks: configured objects called with (model, x, y) that return an `AttackResult`."""
 
 from sia_core.attacks.base import AttackResult, Norm, quantize_8bit
-from sia_core.attacks.gradient import FGSM, PGD, project
+from sia_core.attacks.pgd import FGSM, PGD, project, projected_gradient_ascent
 
 ATTACK_NAMES = ("fgsm", "pgd-linf", "pgd-l2")
 

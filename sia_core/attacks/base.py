@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional
+from typing import Literal, Optional
 
 import torch
 
 Norm = Literal["linf", "l2"]
-ProgressCallback = Callable[[int, int, dict], None]
 
 
 @dataclass(frozen=True)

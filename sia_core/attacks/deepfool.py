@@ -11,7 +11,8 @@ from typing import Optional
 
 import torch
 
-from sia_core.attacks.base import AttackResult, Norm, ProgressCallback, finalize_result
+from sia_core.attacks.base import AttackResult, Norm, finalize_result
+from sia_core.progress import ProgressCallback
 from sia_core.models.wrapper import frozen_eval
 
 _TINY = 1e-8

@@ -11,7 +11,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks.base import AttackResult, ProgressCallback, finalize_result, is_success
+from sia_core.attacks.base import AttackResult, finalize_result, is_success
+from sia_core.progress import ProgressCallback
 from sia_core.models.wrapper import frozen_eval
 from sia_core.semantics import ATTRIBUTES, apply_attributes, applicable_attributes
 

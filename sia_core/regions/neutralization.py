@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sia_core.attacks import PGD
-from sia_core.attacks.base import ProgressCallback
+from sia_core.progress import ProgressCallback
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import StageProgress

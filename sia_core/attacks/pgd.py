@@ -1,14 +1,16 @@
-"""FGSM and PGD under L-inf or L2, untargeted or targeted, with optional random start."""
+"""Projected gradient attacks: the one projected-gradient core, and FGSM and PGD (L-inf or L2, untargeted or
+targeted, optional random start) built on it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks.base import AttackResult, Norm, ProgressCallback, finalize_result
+from sia_core.attacks.base import AttackResult, Norm, finalize_result
+from sia_core.progress import ProgressCallback
 from sia_core.models.wrapper import frozen_eval
 
 _TINY = 1e-12
@@ -18,8 +20,17 @@ def _per_sample_l2(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).clamp_min(_TINY).view(-1, *([1] * (t.ndim - 1)))
 
 
-def project(delta: torch.Tensor, norm: Norm, eps: float) -> torch.Tensor:
-    """Project a perturbation onto the eps-ball of `norm`."""
+Radius = Union[float, torch.Tensor]  # one radius for the batch, or (N,) per sample
+
+
+def _per_sample(radius: Radius, ndim: int) -> Radius:
+    """A float as is; an (N,) tensor viewed as (N, 1, 1, 1) to broadcast over images."""
+    return radius.view(-1, *([1] * (ndim - 1))) if isinstance(radius, torch.Tensor) else radius
+
+
+def project(delta: torch.Tensor, norm: Norm, eps: Radius) -> torch.Tensor:
+    """Project a perturbation onto the eps-ball of `norm`; `eps` is a float or an (N,) tensor of radii."""
+    eps = _per_sample(eps, delta.ndim)
     if norm == "linf":
         return delta.clamp(-eps, eps)
     return delta * (eps / _per_sample_l2(delta)).clamp(max=1.0)
@@ -38,8 +49,51 @@ def random_in_ball(shape: torch.Size, norm: Norm, eps: float, *, device: torch.d
     return (direction / _per_sample_l2(direction) * eps * radius).to(device)
 
 
-def _ascent_direction(gradient: torch.Tensor, norm: Norm) -> torch.Tensor:
+def ascent_direction(gradient: torch.Tensor, norm: Norm) -> torch.Tensor:
+    """The steepest-ascent unit step of `norm`: sign(g) for L-inf, g / ||g||_2 for L2."""
     return gradient.sign() if norm == "linf" else gradient / _per_sample_l2(gradient)
+
+
+StepObserver = Callable[[int, torch.Tensor], None]  # (step index, objective value) after each step
+
+
+def projected_gradient_ascent(x: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor], *, norm: Norm,
+                              steps: int, step_size: Radius, radius: Optional[Radius] = None,
+                              start: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
+                              observe: Optional[StepObserver] = None) -> torch.Tensor:
+    """The one projected-gradient loop every attack and lens uses; returns the final images, detached.
+
+    Each step: delta += step_size * ascent_direction(grad objective(x + delta)) [* mask], projected onto
+    the `radius` ball of `norm` (no projection when None) [* mask], and clipped so x + delta stays in [0, 1].
+
+    Args:
+        x: (N, C, H, W) images in [0, 1].
+        objective: maps the perturbed images to the scalar to *maximize* (negate a loss to descend it).
+        norm: "linf" or "l2"; sets both the step direction and the projection.
+        steps: gradient steps.
+        step_size: a float, or an (N,) tensor of per-sample sizes.
+        radius: a float, an (N,) tensor of per-sample radii, or None (unbounded: only [0, 1] holds).
+        start: the initial perturbation (default zeros); it is not projected.
+        mask: optional (N or 1, 1 or C, H, W) 0/1 tensor of the pixels that may change.
+        observe: called after each step with the step index and the objective at the pre-step point.
+    """
+    step_size = _per_sample(step_size, x.ndim)
+    delta = torch.zeros_like(x) if start is None else start
+    for step in range(steps):
+        delta.requires_grad_(True)
+        value = objective(x + delta)
+        (gradient,) = torch.autograd.grad(value, delta)
+        with torch.no_grad():
+            move = step_size * ascent_direction(gradient, norm)
+            delta = delta + (move if mask is None else move * mask)
+            if radius is not None:
+                delta = project(delta, norm, radius)
+            if mask is not None:
+                delta = delta * mask
+            delta = (x + delta).clamp(0, 1) - x
+        if observe is not None:
+            observe(step, value.detach())
+    return (x + delta).detach()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,24 +143,29 @@ class PGD:
         if self.random_start and self.eps > 0:
             delta = random_in_ball(x.shape, self.norm, self.eps, device=x.device, generator=generator)
             delta = (x + delta).clamp(0, 1) - x
-        sign = -1.0 if target is not None else 1.0
         goal = target if target is not None else y
-        for step in range(self.steps):
-            delta.requires_grad_(True)
-            logits = model(x + delta)
-            loss = F.cross_entropy(logits, goal)
-            (gradient,) = torch.autograd.grad(loss, delta)
-            with torch.no_grad():
-                delta = delta + sign * step_size * _ascent_direction(gradient, self.norm)
-                delta = project(delta, self.norm, self.eps)
-                delta = (x + delta).clamp(0, 1) - x
+        last_logits: list[torch.Tensor] = []
+
+        def objective(images: torch.Tensor) -> torch.Tensor:
+            logits = model(images)
             if history is not None:
-                history.setdefault("loss", []).append(loss.item())
-                reached = logits.argmax(1) == goal if target is not None else logits.argmax(1) != goal
+                last_logits[:] = [logits.detach()]
+            loss = F.cross_entropy(logits, goal)
+            return -loss if target is not None else loss  # targeted: descend the target's loss
+
+        def observe(step: int, value: torch.Tensor) -> None:
+            loss = -value.item() if target is not None else value.item()
+            if history is not None:
+                predictions = last_logits[0].argmax(1)
+                reached = predictions == goal if target is not None else predictions != goal
+                history.setdefault("loss", []).append(loss)
                 history.setdefault("success_rate", []).append(float(reached.float().mean()))
             if progress is not None:
-                progress(step + 1, self.steps, {"loss": loss.item()})
-        return (x + delta).detach()
+                progress(step + 1, self.steps, {"loss": loss})
+
+        return projected_gradient_ascent(x, objective, norm=self.norm, steps=self.steps, step_size=step_size,
+                                         radius=self.eps, start=delta,
+                                         observe=observe if history is not None or progress is not None else None)
 
     def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                  target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:

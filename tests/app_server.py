@@ -1,4 +1,4 @@
-"""Start `streamlit run app.py` on a loopback port and wait for it: shared by the browser test and the bench."""
+"""Test and benchmark infrastructure: start `streamlit run app.py` on a loopback port and wait for it."""
 
 from __future__ import annotations
 
