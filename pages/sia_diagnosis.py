@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import streamlit as st
 
+from sia_app import cache
 from sia_app.navigation import require_app_frame
 from sia_app.sidebar import require_selection
-from sia_core.diagnosis import BASELINE_LABELS, DiagnosisConfig, diagnose
+from sia_core.diagnosis import BASELINES, DiagnosisConfig
+from sia_core.errors import SiaError
 from sia_core.figures import attribute_bars, success_rate_bars
-from sia_core.semantics import applicable_attributes
+from sia_core.semantics import ATTRIBUTES, applicable_attributes
 
-REPORTS_KEY = "sia_diagnosis_reports"
+RUNS_KEY = "sia_diagnosis_runs"
 
 require_app_frame("pages/sia_diagnosis.py")
 st.title("Semantic Image Attack — diagnosis")
@@ -29,22 +29,19 @@ with st.form("sia_diagnosis_form"):
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞), shared by all attacks", 0.0, 16.0, 2.0, step=0.5, key="diag_eps")
     steps = c3.slider("Steps", 5, 60, 30, key="diag_steps")
     seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed")
-    chosen = st.multiselect("Attributes", names, default=names, key="diag_attributes")
+    chosen = st.multiselect("Attributes", names, default=names, key="diag_attributes",
+                            format_func=lambda name: ATTRIBUTES[name].label)
     run = st.form_submit_button("Run the diagnosis", type="primary")
 
 config = DiagnosisConfig(n=n, eps_img=eps_255 / 255, steps=steps, attributes=tuple(chosen) or None, seed=int(seed))
-report_key = f"{selection.model_key}|{selection.dataset_key}|{config}"
-reports: dict = st.session_state.setdefault(REPORTS_KEY, {})
-if run:
-    bar = st.progress(0.0, text="Diagnosing…")
-    report = diagnose(model, dataset, config,
-                      progress=lambda step, total, info: bar.progress(step / total, text=f"{info['stage']} ({step}/{total})"))
-    bar.empty()
-    reports[report_key] = dataclasses.replace(report, joint=None)  # keep session state small
-
-report = reports.get(report_key)
-if report is None:
+config_key = repr(config)  # names every field
+if not cache.remember_run(RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|{config_key}", just_ran=run):
     st.info("Set N, the pixel budget and the steps, then run the diagnosis (about a minute for N = 256 on a CPU).")
+    st.stop()
+try:
+    report = cache.cached_diagnosis(selection.model_key, selection.dataset_key, config_key, model, dataset, config)
+except SiaError as error:  # e.g. a model that gets no image right
+    st.error(str(error))
     st.stop()
 
 summary = report.to_dict()
@@ -76,11 +73,9 @@ right.caption("After the joint attack, the attribute that moved furthest (relati
               "attack.")
 
 st.subheader("Attack success at the same pixel budget")
-st.plotly_chart(success_rate_bars(report.success_rate, BASELINE_LABELS, title="Success rate (this run)"),
+st.plotly_chart(success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (this run)"),
                 width="stretch", key="diag_baselines")
-st.dataframe([{"attack": BASELINE_LABELS[k], "success rate": round(v, 4)} for k, v in report.success_rate.items()],
-             hide_index=True)
-st.caption("Pixel-only PGD uses only δ; 'attributes only' has no δ; the random-attributes control draws attributes "
-           "at random and then runs PGD; SIA climbs both together.")
+st.dataframe([{"attack": BASELINES[k].label, "success rate": round(v, 4), "what it may change": BASELINES[k].description}
+              for k, v in report.success_rate.items()], hide_index=True)
 st.download_button("Histograms (CSV)", report.to_csv(), file_name=f"sia_diagnosis_{report.model_id}.csv",
                    mime="text/csv", key="diag_csv")

@@ -15,7 +15,7 @@ from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
-from sia_core.semantics import applicable_attributes, apply_attributes
+from sia_core.semantics import ATTRIBUTES, applicable_attributes, apply_attributes
 
 SLIDER_KEY = "sia_attr_{}"
 RESULT_KEY = "sia_attack_result"
@@ -104,7 +104,8 @@ st.divider()
 st.subheader("Semantic Image Attack")
 with st.form("sia_attack_form"):
     names = [a.name for a in attributes]
-    chosen = st.multiselect("Attributes the attack may move", names, default=names, key="sia_attack_attributes")
+    chosen = st.multiselect("Attributes the attack may move", names, default=names, key="sia_attack_attributes",
+                            format_func=lambda name: ATTRIBUTES[name].label)
     c1, c2, c3, c4 = st.columns(4)
     steps = c1.slider("Steps", 5, 100, 30, key="sia_steps")
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞)", 0.0, 16.0, 2.0, step=0.5, key="sia_eps")

@@ -7,15 +7,17 @@ strings and paths); computed results use `st.cache_data` keyed by explicit strin
 from __future__ import annotations
 
 import hashlib
-from typing import Optional
+import json
+from typing import TYPE_CHECKING, Any, Optional
 
 import streamlit as st
 import torch
 
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset
-from sia_core.models.registry import ModelCard, build_model, list_model_cards, load_model, read_state_dict
+from sia_core.models.registry import MODEL_SOURCES, ModelCard, list_model_cards, load_model
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.regions.panel import region_panel
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading model…")
@@ -25,22 +27,20 @@ def cached_model(model_id: str) -> ClassifierWrapper:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading your weights…")
 def cached_custom_model(card_json: str, weights_digest: str, _weights: bytes, suffix: str) -> ClassifierWrapper:
-    """A registered architecture with user-supplied weights; keyed by the card and the file's digest."""
-    import json
-    import tempfile
-    from pathlib import Path
-
+    """A shipped architecture with user-supplied weights; keyed by the card and the file's digest."""
     card = ModelCard.from_dict(json.loads(card_json))
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"weights{suffix}"
-        path.write_bytes(_weights)
-        state = read_state_dict(path)
-    return build_model(ModelCard(**{**card.__dict__, "id": f"{card.id} + uploaded weights {weights_digest[:8]}"}), state)
+    return MODEL_SOURCES.build("weights", card=card, weights=_weights, suffix=suffix)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset…")
 def cached_dataset(name: str, root: Optional[str] = None, n: Optional[int] = None) -> ImageDataset:
     return load_dataset(name, "test", root=root, n=n)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the training split…")
+def cached_train_split(name: str, root: Optional[str] = None) -> ImageDataset:
+    """A training split (60,000 Fashion-MNIST images are 190 MB): shared by every session, at most two held."""
+    return load_dataset(name, "train", root=root)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -67,12 +67,167 @@ def cached_region_maps(model_key: str, dataset_key: str, index: int, roi_method:
                        label: int) -> dict:
     """RoI and RoA maps of one image, keyed by strings; the top-q threshold is applied outside, so moving
     the q slider never recomputes them."""
-    import json
-
-    from sia_core.regions.panel import region_panel
-
     explained: str | int = int(target) if target.isdigit() else target
     panel = region_panel(_model, _image, label, roi_method=roi_method, roa_method=roa_method, target=explained,
                          roi_options=json.loads(roi_options_json))
     return {"importance": panel.importance, "attack": panel.attack, "explained_class": panel.explained_class,
             "adversarial_prediction": panel.adversarial_prediction}
+
+
+def remember_run(state_key: str, run_key: str, *, just_ran: bool, keep: int = 4) -> bool:
+    """Whether this session asked for the run `run_key`: now (`just_ran`) or among its last `keep` runs.
+
+    Session state keeps only these short keys; the results stay in a bounded `st.cache_data`, so a page
+    asks the cache again (a hit, or a recomputation if it was evicted) instead of holding them itself.
+    """
+    runs: list[str] = st.session_state.setdefault(state_key, [])
+    if just_ran:
+        if run_key in runs:
+            runs.remove(run_key)
+        runs.append(run_key)
+        del runs[:-keep]
+    return run_key in runs
+
+
+if TYPE_CHECKING:  # the engine modules below load lazily, when a page first runs them
+    from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport
+    from sia_core.progress import ProgressCallback
+    from sia_core.regions.neutralization import NeutralizationConfig, RegionsReport
+
+
+def _stage_progress_bar(text: str) -> tuple[Any, ProgressCallback]:
+    """A progress bar and the engine callback that moves it; on a cache hit Streamlit replays it instantly."""
+    bar = st.progress(0.0, text=text)
+    return bar, lambda step, total, info: bar.progress(step / total, text=f"{info['stage']} ({step}/{total})")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_neutralization_study(model_key: str, dataset_key: str, config_key: str, _model: ClassifierWrapper,
+                                _dataset: ImageDataset, _config: NeutralizationConfig) -> RegionsReport:
+    """The RoI vs RoA study and neutralization table (`sia_core.regions.neutralization`), keyed by
+    `config_key`, a string that names every field of `_config`."""
+    from sia_core.regions.neutralization import neutralization_study
+
+    bar, progress = _stage_progress_bar("Running…")
+    report = neutralization_study(_model, _dataset, _config, progress=progress)
+    bar.empty()
+    return report
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_diagnosis(model_key: str, dataset_key: str, config_key: str, _model: ClassifierWrapper,
+                     _dataset: ImageDataset, _config: DiagnosisConfig) -> DiagnosisReport:
+    """The SIA diagnosis (`sia_core.diagnosis`) without the joint attack's images, keyed by `config_key`."""
+    import dataclasses
+
+    from sia_core.diagnosis import diagnose
+
+    bar, progress = _stage_progress_bar("Diagnosing…")
+    report = diagnose(_model, _dataset, _config, progress=progress)
+    bar.empty()
+    return dataclasses.replace(report, joint=None)  # the per-image attack results are not shown: keep the entry small
+
+
+# --- margins and features (pages/margins.py, pages/features.py) ------------------------------------------------
+
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from sia_core.features import ConstructedSet, FeatureTrainingResult, TransferPoint
+    from sia_core.margins import MarginStudy, PseudoMarginStudy
+
+
+def _progress_bar(text: str, describe: Callable[[int, int, dict], str]) -> tuple[Any, ProgressCallback]:
+    """A progress bar drawn inside a cached function (so a hit replays it, instantly) and the engine callback
+    that moves it; `describe(step, total, info)` writes its text."""
+    bar = st.progress(0.0, text=text)
+    return bar, lambda step, total, info: bar.progress(step / total, text=describe(step, total, info))
+
+
+@st.cache_data(max_entries=6, show_spinner=False)
+def cached_margin_study(model_id: str, dataset_key: str, n: int, norm: str, _model: ClassifierWrapper,
+                        _dataset: ImageDataset) -> MarginStudy:
+    """Scores and input margins of the first `n` images of the dataset `dataset_key`, in `norm`."""
+    from sia_core.margins import InputMarginEstimator, margin_study
+
+    bar, progress = _progress_bar(f"Input margins of {model_id}…",
+                                  lambda step, total, info: f"{model_id}: {info['images']} images")
+    study = margin_study(_model, _dataset.images[:n], _dataset.labels[:n], norm=norm,  # type: ignore[arg-type]
+                         estimator=InputMarginEstimator(norm=norm), dataset=_dataset.name,  # type: ignore[arg-type]
+                         progress=progress)
+    bar.empty()
+    return study
+
+
+@st.cache_data(max_entries=8, show_spinner="Input margins of the held-out images, then training…")
+def cached_pseudo_margin_study(model_id: str, dataset_key: str, n: int, norm: str, source: str, fit_n: int,
+                               eps: float, _model: ClassifierWrapper, _dataset: ImageDataset, _study: MarginStudy,
+                               training_split: str) -> PseudoMarginStudy:
+    """The pseudo-margin of the margin study (model_id, dataset_key, n, norm), learned from `source` on `fit_n`
+    held-out images of the training split `training_split` (or of the test set after the first n without one)."""
+    from sia_core.errors import SiaError
+    from sia_core.margins import InputMarginEstimator, pseudo_margin_study
+
+    try:
+        train_set: Optional[ImageDataset] = cached_train_split(training_split)
+    except SiaError:
+        train_set = None
+    return pseudo_margin_study(_model, _study, _dataset.images, train_set=train_set,
+                               estimator=InputMarginEstimator(norm=norm), fit_n=fit_n,  # type: ignore[arg-type]
+                               source=source, eps=eps)  # type: ignore[arg-type]
+
+
+def constructed_set_key(config_key: str, model_id: str, train_name: str) -> str:
+    """The key of a built set: its construction (`ConstructionConfig` as sorted JSON), source model and split."""
+    return f"build|{model_id}|{train_name}|{config_key}"
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_constructed_set(config_key: str, model_id: str, train_name: str, _model: ClassifierWrapper,
+                           _train_set: ImageDataset) -> ConstructedSet:
+    """A constructed set built from `_model` on the training split `train_name`; `config_key` is the
+    `ConstructionConfig` as sorted JSON. A shared resource, not copied per read: 10,000 images are large."""
+    from sia_core.features import ConstructionConfig, build_constructed_set
+
+    bar, progress = _progress_bar("Building…", lambda step, total, info: f"{info['built']} images")
+    built = build_constructed_set(_model, _train_set, ConstructionConfig(**json.loads(config_key)), progress=progress)
+    bar.empty()
+    return built
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the constructed set…")
+def cached_constructed_file(path: str, modified_ns: int, size: int) -> ConstructedSet:
+    """A constructed set saved by `python -m sia_core features build`, keyed by its path, time and size."""
+    from sia_core.features import ConstructedSet
+
+    return ConstructedSet.load(path)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_feature_training(set_key: str, dataset_key: str, epochs: int, eval_eps: float, eval_n: int,
+                            _constructed: ConstructedSet, _test_set: ImageDataset) -> FeatureTrainingResult:
+    """A fresh model trained on the constructed set `set_key` and scored on the test set `dataset_key`
+    (the model itself is not kept: the page shows its numbers only)."""
+    from sia_core.features import train_on_constructed
+
+    bar, progress = _progress_bar(f"Training on {_constructed.label}…", lambda step, total, info: (
+        f"epoch {step}/{total}: test {info['test_accuracy']:.1%}"))
+    _, result = train_on_constructed(_constructed.as_dataset(), _test_set, kind=_constructed.config.kind,
+                                     epochs=epochs, eval_eps=eval_eps, eval_n=eval_n, progress=progress)
+    bar.empty()
+    return result
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_transfer_study(set_key: str, dataset_key: str, architectures: tuple[str, ...], epochs: int,
+                          attack_eps: float, attack_n: int, _source: ClassifierWrapper, _det: ConstructedSet,
+                          _train_set: ImageDataset, _test_set: ImageDataset) -> tuple[TransferPoint, ...]:
+    """The transfer study of the D̂_det set `set_key` against the test set `dataset_key`."""
+    from sia_core.features import transfer_study
+
+    bar, progress = _progress_bar("Training and attacking…",
+                                  lambda step, total, info: f"{info['architecture']} done")
+    points = transfer_study(_source, _det, _train_set, _test_set, architectures, epochs=epochs,
+                            attack_eps=attack_eps, attack_n=attack_n, progress=progress)
+    bar.empty()
+    return points

@@ -16,19 +16,13 @@ import streamlit as st
 from sia_app import cache
 from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.data.base import ImageDataset
-from sia_core.data.fashion_mnist import default_fashion_mnist_root
+from sia_core.data.catalog import DATASETS
 from sia_core.errors import SiaError
 from sia_core.models.registry import ModelCard
 from sia_core.models.wrapper import ClassifierWrapper
 
-DATASET_CHOICES: dict[str, str] = {
-    "Fashion-MNIST test subset (embedded)": "fashion-mnist-subset",
-    "Shapes test split (generated)": "shapes",
-    "Fashion-MNIST from a folder": "fashion-mnist",
-    "CIFAR-10 from a folder or .npz": "cifar10",
-}
+DEFAULT_DATASET = "fashion-mnist-subset"  # ships with the app, so the first page works with nothing else
 DEFAULT_MODEL_ID = "fmnist-standard"
-SHAPES_TEST_N = 2000
 
 
 PERSISTED_PREFIX = "_kept_"
@@ -59,30 +53,27 @@ class Selection:
 
 def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
     _restore("dataset_choice", page_changed)
-    label = st.sidebar.selectbox("Dataset", list(DATASET_CHOICES), key="dataset_choice", on_change=_keep,
-                                 args=("dataset_choice",),
-                                 help="Images the lenses work on. The embedded subset needs nothing else.")
+    labels = DATASETS.labels()
+    name = st.sidebar.selectbox("Dataset", DATASETS.names(), format_func=labels.__getitem__, key="dataset_choice",
+                                on_change=_keep, args=("dataset_choice",),
+                                help="Images the lenses work on. The embedded subset needs nothing else.")
     _keep("dataset_choice")
-    name = DATASET_CHOICES[label]
+    entry = DATASETS[name]
     root: Optional[str] = None
-    if name == "fashion-mnist":
-        _restore("fmnist_root", page_changed)
-        st.session_state.setdefault("fmnist_root", str(default_fashion_mnist_root()))
-        root = st.sidebar.text_input("Fashion-MNIST folder", key="fmnist_root")
-        _keep("fmnist_root")
-    elif name == "cifar10":
-        _restore("cifar_root", page_changed)
-        root = st.sidebar.text_input("CIFAR-10 folder or .npz", key="cifar_root",
-                                     placeholder="/path/to/cifar-10-batches-py")
-        _keep("cifar_root")
-    n = SHAPES_TEST_N if name == "shapes" else None
+    if "path_label" in entry.traits:
+        key = f"{name}_root"
+        _restore(key, page_changed)
+        if entry.traits.get("default_root") is not None:
+            st.session_state.setdefault(key, str(entry.traits["default_root"]))
+        root = st.sidebar.text_input(entry.traits["path_label"], key=key,
+                                     placeholder=entry.traits.get("path_placeholder", "")) or None
+        _keep(key)
+    n = entry.traits.get("app_test_n")
     try:
-        if name == "cifar10" and not root:
-            raise SiaError("Enter the path of CIFAR-10 python batches, an ImageFolder tree or an .npz file.")
         return cache.cached_dataset(name, root, n), f"{name}|{root}|{n}"
     except SiaError as error:
         st.sidebar.error(f"{error} Showing the embedded Fashion-MNIST subset instead.")
-        return cache.cached_dataset("fashion-mnist-subset"), "fashion-mnist-subset|None|None"
+        return cache.cached_dataset(DEFAULT_DATASET), f"{DEFAULT_DATASET}|None|None"
 
 
 def compatible_cards(dataset: ImageDataset) -> list[ModelCard]:

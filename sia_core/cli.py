@@ -27,6 +27,26 @@ def _stderr_progress(label: str) -> Callable[[int, int, dict], None]:
     return report
 
 
+def _whole_number(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    """argparse type of a count (images, epochs, steps): at least 1, so `--n 0` or `--n -5` is refused up front."""
+    return _whole_number(text, 1)
+
+
+def _count_or_zero(text: str) -> int:
+    """argparse type of a count where 0 means "skip" (e.g. --pseudo-fit)."""
+    return _whole_number(text, 0)
+
+
 def _models(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.models.registry import list_model_cards
 
@@ -34,21 +54,23 @@ def _models(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _test_set_for(dataset_name: str, data_dir: Optional[str], n: Optional[int]):
-    """The test split a model of `dataset_name` is evaluated on; Fashion-MNIST falls back to the embedded subset."""
-    from sia_core.data.catalog import load_dataset
-    from sia_core.data.fashion_mnist import default_fashion_mnist_root
+    """The test split a model of `dataset_name` is evaluated on, or the dataset's shipped fallback (Fashion-MNIST's
+    embedded subset) when no folder was given and the default one is absent."""
+    from sia_core.data.catalog import load_dataset, resolve_dataset
 
-    if dataset_name == "fashion-mnist" and data_dir is None and not default_fashion_mnist_root().is_dir():
-        return load_dataset("fashion-mnist-subset", n=n)
+    entry, root = resolve_dataset(dataset_name, data_dir)
+    default_root_absent = root is not None and root == entry.traits.get("default_root") and not root.exists()
+    if "test_fallback" in entry.traits and default_root_absent:
+        return load_dataset(entry.traits["test_fallback"], n=n)
     return load_dataset(dataset_name, "test", root=data_dir, n=n)
 
 
 def _evaluation_entry(model, test_set, attack_name: Optional[str], eps: float, steps: int,
                       progress_label: str) -> dict[str, Any]:
-    from sia_core.attacks import make_attack
+    from sia_core.attacks import ATTACKS
     from sia_core.evaluation import evaluate
 
-    attack = make_attack(attack_name, eps=eps, steps=steps) if attack_name else None
+    attack = ATTACKS.build(attack_name, eps=eps, steps=steps) if attack_name else None
     report = evaluate(model, test_set, attack=attack, progress=_stderr_progress(progress_label))
     return {"test_set": test_set.name, "test_source": test_set.source, "n": report.n,
             "clean_accuracy": round(report.clean_accuracy, 4),
@@ -58,10 +80,11 @@ def _evaluation_entry(model, test_set, attack_name: Optional[str], eps: float, s
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.catalog import load_dataset
-    from sia_core.models.registry import ModelCard, build_model, save_model
+    from sia_core.models.registry import ModelCard, build_model, require_model_id, save_model
     from sia_core.paths import MODELS_DIR
     from sia_core.training import TrainConfig, channel_statistics, train
 
+    require_model_id(args.id)
     config = TrainConfig(recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, eps=args.eps, attack_steps=args.attack_steps,
                          eps_warmup_epochs=args.eps_warmup_epochs, seed=args.seed)
@@ -91,12 +114,14 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.catalog import load_dataset
     from sia_core.models.registry import load_model, model_folder, read_card
+    from sia_core.models.wrapper import require_fit
 
     model = load_model(args.model)
     folder = model_folder(args.model)
     dataset_name = args.dataset or read_card(folder).dataset
     test_set = (_test_set_for(dataset_name, args.data_dir, args.n) if args.dataset in (None, dataset_name)
                 else load_dataset(dataset_name, "test", root=args.data_dir, n=args.n))
+    require_fit(model, test_set)
     entry = _evaluation_entry(model, test_set, args.attack, args.eps, args.steps, "evaluate")
     return {"model": model.model_id, **entry}
 
@@ -148,28 +173,31 @@ def _margins(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.margins import InputMarginEstimator, margin_study
     from sia_core.models.registry import load_model, model_folder, read_card
 
-    model = load_model(args.model)
-    folder = model_folder(args.model)
-    dataset = _test_set_for(read_card(folder).dataset, args.data_dir, args.n)
     estimator = InputMarginEstimator(norm=args.norm, bisection_steps=args.bisection_steps, pgd_steps=args.pgd_steps)
+    model = load_model(args.model)
+    dataset_name = read_card(model_folder(args.model)).dataset
+    dataset = _test_set_for(dataset_name, args.data_dir, args.n)
     study = margin_study(model, dataset.images, dataset.labels, norm=args.norm, eps=args.eps, estimator=estimator,
                          dataset=dataset.name, progress=_stderr_progress("margins"))
-    summary = study.summary(attacked=args.attacked, seed=args.seed)
+    summary = study.summary(attacked=args.attacked, seed=args.seed).to_dict()
     if args.pseudo_fit > 0:
-        summary.update(_pseudo_margin(model, read_card(folder).dataset, args, study, estimator, dataset))
+        summary.update(_pseudo_margin(model, dataset_name, args, study, estimator))
     return {key: (round(value, 5) if isinstance(value, float) else value) for key, value in summary.items()}
 
 
-def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, estimator, test_set) -> dict[str, Any]:
-    from sia_core.margins import fit_pseudo_margin, model_inputs_for_pseudo_margin, pseudo_margin_fit_images
+def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, estimator) -> dict[str, Any]:
+    from sia_core.data.catalog import load_dataset
+    from sia_core.margins import pseudo_margin_study
 
-    full_test = _test_set_for(dataset_name, args.data_dir, args.n + args.pseudo_fit)
-    fit_images, split = pseudo_margin_fit_images(dataset_name, args.pseudo_fit, full_test.images, args.n, args.data_dir)
-    fit_margins = estimator(model, fit_images).margins
-    result = fit_pseudo_margin(model_inputs_for_pseudo_margin(model, fit_images, args.pseudo_input), fit_margins,
-                               model_inputs_for_pseudo_margin(model, test_set.images, args.pseudo_input),
-                               study.input.margins, study.scores.logit_margin, args.eps, source=args.pseudo_input)
-    return {"pseudo_fit_split": split, "pseudo_fit_n": len(fit_images), "pseudo_input": args.pseudo_input,
+    try:
+        train_set = load_dataset(dataset_name, "train", root=args.data_dir)
+    except SiaError:
+        train_set = None  # held-out test images after the first N instead
+    test_images = _test_set_for(dataset_name, args.data_dir, args.n + args.pseudo_fit).images
+    pseudo = pseudo_margin_study(model, study, test_images, train_set=train_set, estimator=estimator,
+                                 fit_n=args.pseudo_fit, source=args.pseudo_input, eps=args.eps)
+    result = pseudo.result
+    return {"pseudo_fit_split": pseudo.fit_split, "pseudo_fit_n": pseudo.fit_n, "pseudo_input": result.source,
             "pseudo_kendall_tau_before": result.kendall_tau_before, "pseudo_kendall_tau_after": result.kendall_tau_after,
             "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
 
@@ -190,19 +218,17 @@ def _constructed_origin(constructed, args: argparse.Namespace) -> tuple[str, str
 
 def _features(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.catalog import load_dataset
-    from sia_core.features import (ConstructedSet, ConstructionConfig, build_constructed_set, train_on_constructed,
-                                   transfer_study)
+    from sia_core.features import KINDS, ConstructedSet, build_constructed_set, train_on_constructed, transfer_study
     from sia_core.models.registry import load_model, model_folder, read_card
 
     if args.action == "build":
         if not args.model or not args.out:
             raise SiaError("features build needs --kind, --model and --out.")
+        config = KINDS.build(args.kind, n=args.n, eps=args.eps, steps=args.steps, step_size=args.step_size,
+                             seed=args.seed)  # bad values fail here, before the training split loads
         model = load_model(args.model)
         train_set = load_dataset(read_card(model_folder(args.model)).dataset, "train", root=args.data_dir)
-        config = ConstructionConfig(kind=args.kind, n=args.n, eps=args.eps, steps=args.steps, step_size=args.step_size,
-                                    seed=args.seed)
         built = build_constructed_set(model, train_set, config, out=args.out, progress=_stderr_progress("build"))
-        built.save(args.out)
         return {"kind": args.kind, "n": len(built), "out": args.out, "source_model": built.source_model,
                 **{key: round(value, 5) for key, value in built.metric.items()}}
     if args.action == "evaluate":
@@ -282,11 +308,18 @@ def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sia_core.attacks import ATTACK_NAMES
-    from sia_core.data.catalog import DATASET_NAMES
+    # every choice list reads the registry of its family, so a new entry shows up here by itself
+    from sia_core.attacks import ATTACKS, NORMS
+    from sia_core.data.catalog import DATASETS
+    from sia_core.data.fashion_mnist import DEBIAN_PACKAGE_DIR
+    from sia_core.data.shapes import SPURIOUS_ATTRIBUTES
+    from sia_core.features import KINDS
+    from sia_core.margins import PSEUDO_INPUTS
     from sia_core.models.architectures import ARCHITECTURES
+    from sia_core.regions.neutralization import FILLS
     from sia_core.training import RECIPES
 
+    architectures = sorted(ARCHITECTURES)
     parser = argparse.ArgumentParser(prog="python -m sia_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -295,37 +328,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     trainer = commands.add_parser("train", help="train a model and write its weights and card")
     trainer.add_argument("--id", required=True, help="model id, also the folder name under assets/models")
-    trainer.add_argument("--dataset", choices=DATASET_NAMES, required=True)
+    trainer.add_argument("--dataset", choices=DATASETS.names(), required=True)
     trainer.add_argument("--data-dir", help="dataset folder (default: the Debian package for Fashion-MNIST)")
-    trainer.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="tiny-cnn")
-    trainer.add_argument("--recipe", choices=RECIPES, default="standard")
-    trainer.add_argument("--epochs", type=int, default=10)
-    trainer.add_argument("--batch-size", type=int, default=128)
+    trainer.add_argument("--architecture", choices=architectures, default="tiny-cnn")
+    trainer.add_argument("--recipe", choices=RECIPES.names(), default="standard")
+    trainer.add_argument("--epochs", type=_count, default=10)
+    trainer.add_argument("--batch-size", type=_count, default=128)
     trainer.add_argument("--lr", type=float, default=1e-3)
     trainer.add_argument("--eps", type=float, default=0.0, help="L-inf radius for adversarial recipes")
-    trainer.add_argument("--attack-steps", type=int, default=7)
+    trainer.add_argument("--attack-steps", type=_count, default=7)
     trainer.add_argument("--eps-warmup-epochs", type=float, default=0.0)
     trainer.add_argument("--seed", type=int, default=0)
-    trainer.add_argument("--spurious", choices=("hue", "background_brightness", "size"),
+    trainer.add_argument("--spurious", choices=SPURIOUS_ATTRIBUTES,
                          help="Shapes only: correlate this attribute with the class in the training split")
     trainer.add_argument("--spurious-strength", type=float, default=0.95)
-    trainer.add_argument("--train-n", type=int, help="use only the first N training images")
-    trainer.add_argument("--eval-attack", choices=ATTACK_NAMES, help="also report robust accuracy under this attack")
+    trainer.add_argument("--train-n", type=_count, help="use only the first N training images")
+    trainer.add_argument("--eval-attack", choices=ATTACKS.names(), help="also report robust accuracy under this attack")
     trainer.add_argument("--eval-eps", type=float, default=0.1)
-    trainer.add_argument("--eval-steps", type=int, default=20)
-    trainer.add_argument("--eval-n", type=int, help="evaluate on the first N test images only")
+    trainer.add_argument("--eval-steps", type=_count, default=20)
+    trainer.add_argument("--eval-n", type=_count, help="evaluate on the first N test images only")
     trainer.add_argument("--description", default="")
     trainer.add_argument("--out", help="output folder (default assets/models/<id>)")
     trainer.set_defaults(handler=_train)
 
     evaluator = commands.add_parser("evaluate", help="clean and robust accuracy of a model")
     evaluator.add_argument("--model", required=True, help="model id or model folder")
-    evaluator.add_argument("--dataset", choices=DATASET_NAMES, help="default: the model's own dataset")
+    evaluator.add_argument("--dataset", choices=DATASETS.names(), help="default: the model's own dataset")
     evaluator.add_argument("--data-dir")
-    evaluator.add_argument("--attack", choices=ATTACK_NAMES)
+    evaluator.add_argument("--attack", choices=ATTACKS.names())
     evaluator.add_argument("--eps", type=float, default=0.1)
-    evaluator.add_argument("--steps", type=int, default=20)
-    evaluator.add_argument("--n", type=int, help="evaluate on the first N test images only")
+    evaluator.add_argument("--steps", type=_count, default=20)
+    evaluator.add_argument("--n", type=_count, help="evaluate on the first N test images only")
     evaluator.set_defaults(handler=_evaluate)
 
     predictor = commands.add_parser("predict", help="classify one PNG/JPEG/WebP image")
@@ -336,9 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     sia = commands.add_parser("sia", help="diagnose a model with the Semantic Image Attack")
     sia.add_argument("--model", required=True, help="model id or model folder")
     sia.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
-    sia.add_argument("--n", type=int, default=256, help="correctly classified test images to attack")
+    sia.add_argument("--n", type=_count, default=256, help="correctly classified test images to attack")
     sia.add_argument("--eps-img", type=float, default=2 / 255, help="L-inf pixel budget shared by all attacks")
-    sia.add_argument("--steps", type=int, default=30)
+    sia.add_argument("--steps", type=_count, default=30)
     sia.add_argument("--seed", type=int, default=0)
     sia.add_argument("--attributes", nargs="*", help="attribute names (default: all that apply)")
     sia.set_defaults(handler=_sia)
@@ -346,60 +379,61 @@ def build_parser() -> argparse.ArgumentParser:
     regions = commands.add_parser("regions", help="RoI vs RoA overlap and neutralization as a defense")
     regions.add_argument("--model", required=True, help="model id or model folder")
     regions.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
-    regions.add_argument("--n", type=int, default=256, help="evaluation images")
-    regions.add_argument("--n-fit", type=int, default=256, help="held-out images that learn the dataset/class masks")
+    regions.add_argument("--n", type=_count, default=256, help="evaluation images")
+    regions.add_argument("--n-fit", type=_count, default=256,
+                         help="held-out images that learn the dataset/class masks")
     regions.add_argument("--fraction", type=float, default=0.2, help="top-q share of pixels in each region")
     regions.add_argument("--eps", type=float, default=8 / 255, help="L-inf radius of the PGD attack")
-    regions.add_argument("--steps", type=int, default=10)
-    regions.add_argument("--fill", choices=("zero", "mean", "blur"), default="zero")
+    regions.add_argument("--steps", type=_count, default=10)
+    regions.add_argument("--fill", choices=FILLS.names(), default="zero")
     regions.add_argument("--seed", type=int, default=0)
     regions.set_defaults(handler=_regions)
 
     margins = commands.add_parser("margins", help="logit margin against input-space margin, and detection")
     margins.add_argument("--model", required=True, help="model id or model folder")
     margins.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
-    margins.add_argument("--n", type=int, default=1000, help="first N test images")
-    margins.add_argument("--norm", choices=("linf", "l2"), default="linf")
+    margins.add_argument("--n", type=_count, default=1000, help="first N test images")
+    margins.add_argument("--norm", choices=NORMS, default="linf")
     margins.add_argument("--eps", type=float, default=8 / 255, help="non-robust means input margin <= eps")
-    margins.add_argument("--bisection-steps", type=int, default=8)
-    margins.add_argument("--pgd-steps", type=int, default=20)
-    margins.add_argument("--attacked", type=int, default=100,
+    margins.add_argument("--bisection-steps", type=_count, default=8)
+    margins.add_argument("--pgd-steps", type=_count, default=20)
+    margins.add_argument("--attacked", type=_count, default=100,
                          help="samples attacked for the sample-efficient robust-accuracy estimate")
     margins.add_argument("--seed", type=int, default=0)
-    margins.add_argument("--pseudo-fit", type=int, default=0,
+    margins.add_argument("--pseudo-fit", type=_count_or_zero, default=0,
                          help="also learn a pseudo-margin on this many held-out training images (0: skip)")
-    margins.add_argument("--pseudo-input", choices=("logits", "features"), default="logits")
+    margins.add_argument("--pseudo-input", choices=PSEUDO_INPUTS, default="logits")
     margins.set_defaults(handler=_margins)
 
     features = commands.add_parser("features", help="robust / non-robust feature datasets: build, train, evaluate, "
                                                      "transfer")
     features.add_argument("action", choices=("build", "train", "evaluate", "transfer"))
-    features.add_argument("--kind", choices=("d_rand", "d_det", "d_r", "d_nr"), default="d_det")
+    features.add_argument("--kind", choices=KINDS.names(), default="d_det")
     features.add_argument("--model", help="build: the source model; evaluate: the model to score; train/transfer: "
                                           "the source model, if not in assets/models")
     features.add_argument("--data", help="train/transfer: a constructed .npz from `features build`")
-    features.add_argument("--dataset", choices=DATASET_NAMES,
+    features.add_argument("--dataset", choices=DATASETS.names(),
                           help="train/transfer: the original dataset, if the source model's card is not at hand")
     features.add_argument("--data-dir", help="the original dataset's folder or file (CIFAR-10: required)")
-    features.add_argument("--n", type=int, default=2000)
+    features.add_argument("--n", type=_count, default=2000)
     features.add_argument("--eps", type=float, default=2.0, help="build d_rand/d_det: L2 radius of the targeted PGD")
-    features.add_argument("--steps", type=int, default=100)
+    features.add_argument("--steps", type=_count, default=100)
     features.add_argument("--step-size", type=float, default=0.1)
-    features.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="tiny-cnn",
+    features.add_argument("--architecture", choices=architectures, default="tiny-cnn",
                           help="train: the fresh model's architecture")
-    features.add_argument("--architectures", nargs="+", choices=sorted(ARCHITECTURES),
+    features.add_argument("--architectures", nargs="+", choices=architectures,
                           default=["mlp", "tiny-cnn", "small-cnn"], help="transfer: the architectures to compare")
-    features.add_argument("--epochs", type=int, default=10)
+    features.add_argument("--epochs", type=_count, default=10)
     features.add_argument("--eval-eps", type=float, default=0.5,
                           help="L2 radius for robust accuracy (transfer: of the source model's attack)")
-    features.add_argument("--eval-n", type=int, default=1000, help="test images attacked")
+    features.add_argument("--eval-n", type=_count, default=1000, help="test images attacked")
     features.add_argument("--seed", type=int, default=0)
     features.add_argument("--out", help="build: the .npz to write (resumable); train: a model folder to save")
     features.set_defaults(handler=_features)
 
     subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")
-    subset.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    subset.add_argument("--per-class", type=int, default=250)
+    subset.add_argument("--data-dir", default=str(DEBIAN_PACKAGE_DIR))
+    subset.add_argument("--per-class", type=_count, default=250)
     subset.add_argument("--seed", type=int, default=0)
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
@@ -421,10 +455,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv
     try:
         result = args.handler(args)
-    except SiaError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except ValueError as error:  # bad parameter combinations from the engine's own checks
+    except SiaError as error:  # the user's input; anything else is a bug and keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:

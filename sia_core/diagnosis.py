@@ -14,15 +14,15 @@ from typing import Optional
 import torch
 
 from sia_core.attacks import PGD
-from sia_core.progress import ProgressCallback
+from sia_core.attacks.base import check_seed
 from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
 from sia_core.data.base import ImageDataset
+from sia_core.errors import SiaError
 from sia_core.models.wrapper import ClassifierWrapper
-from sia_core.progress import StageProgress
-
-BASELINES: tuple[str, ...] = ("pgd", "attributes", "random_attributes_pgd", "sia")
-BASELINE_LABELS = {"pgd": "pixel-only PGD", "attributes": "attributes only",
-                   "random_attributes_pgd": "random attributes + PGD", "sia": "SIA (joint)"}
+from sia_core.progress import ProgressCallback, StageProgress
+from sia_core.registry import Entry, Registry
+from sia_core.semantics import ATTRIBUTES
+from sia_core.validation import non_negative, one_of, positive_int, require
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,37 @@ class DiagnosisConfig:
     attributes: Optional[tuple[str, ...]] = None
     seed: int = 0
     batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        positive_int("n", self.n)
+        non_negative("eps_img", self.eps_img)
+        positive_int("steps", self.steps)
+        positive_int("sensitivity_steps", self.sensitivity_steps)
+        non_negative("sparsity_weight", self.sparsity_weight)
+        check_seed("seed", self.seed)
+        positive_int("batch_size", self.batch_size)
+        if self.attributes is not None:
+            require(isinstance(self.attributes, tuple) and len(self.attributes) > 0,
+                    f"attributes must be None (all) or a non-empty tuple of names, got {self.attributes!r}.")
+            for name in self.attributes:
+                one_of("each of attributes", name, ATTRIBUTES)
+
+
+# The attacks a diagnosis compares at the same pixel budget; each factory is called with the config.
+BASELINES: Registry[PGD | SemanticAttack] = Registry("diagnosis baseline", [
+    Entry("pgd", "pixel-only PGD", "Pixel-only PGD (L∞) uses only the pixel change δ, within ε_img.",
+          lambda config: PGD(eps=config.eps_img, norm="linf", steps=config.steps, seed=config.seed)),
+    Entry("attributes", "attributes only", "The attributes alone climb the loss, with no pixel change.",
+          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=0.0,
+                                        sparsity_weight=config.sparsity_weight, seed=config.seed)),
+    Entry("random_attributes_pgd", "random attributes + PGD",
+          "A control: attributes drawn at random and left there, then PGD on the pixels within ε_img.",
+          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
+                                        random_init=True, optimize_attributes=False, seed=config.seed)),
+    Entry("sia", "SIA (joint)", "The Semantic Image Attack: attributes and pixels (within ε_img) climb together.",
+          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
+                                        sparsity_weight=config.sparsity_weight, seed=config.seed)),
+])
 
 
 @dataclass(frozen=True)
@@ -140,10 +171,11 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
              progress: Optional[ProgressCallback] = None) -> DiagnosisReport:
     """Run the sensitivity and joint attacks and the baselines on `config.n` correctly classified images."""
     indices = select_correct(model, dataset, config.n, config.seed)
+    if len(indices) == 0:
+        raise SiaError(f"{model.model_id or 'The model'} classifies none of the {len(dataset)} images of "
+                        f"{dataset.name} correctly: there is nothing to attack.")
     x, y = dataset.images[indices], dataset.labels[indices]
-    joint_config = SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
-                                  sparsity_weight=config.sparsity_weight, seed=config.seed)
-    names = joint_config.attribute_names(x.shape[1])
+    names = BASELINES.build("sia", config=config).attribute_names(x.shape[1])
     tick = StageProgress(len(names) + len(BASELINES), progress)
 
     sensitivity = torch.zeros(len(names))
@@ -159,22 +191,14 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         sensitivity_success[k] = torch.cat([r.success for r in parts]).float().mean() if parts else 0.0
         tick(f"sensitivity: {name}")
 
-    attacks = {
-        "pgd": PGD(eps=config.eps_img, norm="linf", steps=config.steps, seed=config.seed),
-        "attributes": SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=0.0,
-                                     sparsity_weight=config.sparsity_weight, seed=config.seed),
-        "random_attributes_pgd": SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
-                                                random_init=True, optimize_attributes=False, seed=config.seed),
-        "sia": joint_config,
-    }
     success_rate: dict[str, float] = {}
     joint: Optional[SemanticAttackResult] = None
-    for label, attack in attacks.items():
-        parts = _batched(attack, model, x, y, config.batch_size)
-        success_rate[label] = float(torch.cat([r.success for r in parts]).float().mean()) if parts else 0.0
-        if label == "sia":
+    for baseline in BASELINES.names():
+        parts = _batched(BASELINES.build(baseline, config=config), model, x, y, config.batch_size)
+        success_rate[baseline] = float(torch.cat([r.success for r in parts]).float().mean()) if parts else 0.0
+        if baseline == "sia":
             joint = _concatenate(parts)
-        tick(label)
+        tick(baseline)
 
     assert joint is not None
     magnitudes = joint.normalized_magnitudes()

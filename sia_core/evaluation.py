@@ -7,10 +7,11 @@ from typing import Optional
 
 import torch
 
-from sia_core.attacks import FGSM, PGD
-from sia_core.progress import ProgressCallback
+from sia_core.attacks.base import Attack
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.progress import ProgressCallback
+from sia_core.validation import optional, positive_int
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,17 @@ class EvaluationReport:
         return asdict(self)
 
 
-def evaluate(model: ClassifierWrapper, dataset: ImageDataset, *, attack: FGSM | PGD | None = None,
+def evaluate(model: ClassifierWrapper, dataset: ImageDataset, *, attack: Optional[Attack] = None,
              n: Optional[int] = None, batch_size: int = 500,
              progress: Optional[ProgressCallback] = None) -> EvaluationReport:
-    """Accuracy on the first `n` images (all when None), and under `attack` when given.
+    """Accuracy on the first `n` images (all when None), and under `attack` (any `Attack`) when given.
 
     Robust accuracy counts a sample as robust when it is classified correctly both clean and
     after the attack (the attack starts from the clean image, so a misclassified clean image
     counts as broken).
     """
+    optional(positive_int, "n", n)
+    positive_int("batch_size", batch_size)
     count = len(dataset) if n is None else min(n, len(dataset))
     correct_clean = 0
     correct_robust = 0

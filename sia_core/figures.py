@@ -145,3 +145,59 @@ def transfer_scatter(points: Sequence[dict], *, title: str) -> go.Figure:
                          yaxis_title="transfer success of the source's attack", xaxis_tickformat=".0%",
                          yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=40, b=10))
     return figure
+
+
+def margin_scatter(input_margins: torch.Tensor, logit_margins: torch.Tensor, correct: torch.Tensor,
+                   labels: torch.Tensor, class_names: Sequence[str], *, eps: float, norm: str) -> go.Figure:
+    """Input margin (x) against logit margin (y), one point per image, misclassified in red; each point carries
+    its sample index as `customdata[0]` (what a selection reads) and a dashed line marks eps."""
+    figure = go.Figure()
+    for is_correct, color, name in ((True, "#1f4e79", "correct"), (False, "#d62728", "misclassified")):
+        members = (correct == is_correct).nonzero().squeeze(1)
+        figure.add_scatter(
+            x=input_margins[members].numpy(), y=logit_margins[members].numpy(), mode="markers", name=name,
+            marker=dict(color=color, size=5, opacity=0.6),
+            customdata=[[int(i), class_names[int(labels[i])]] for i in members],
+            hovertemplate="sample %{customdata[0]} (%{customdata[1]})<br>input margin %{x:.4f}<br>"
+                          "logit margin %{y:.3f}<extra></extra>")
+    figure.add_vline(x=eps, line_dash="dash", line_color="gray")
+    figure.update_layout(xaxis_title=f"input margin ({norm})", yaxis_title="logit margin", height=360,
+                         margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.08))
+    return figure
+
+
+def binned_margin_curves(curves_by_name: dict[str, dict[str, list]]) -> go.Figure:
+    """Median normalized logit margin per input-margin bin with its standard error, one line per model
+    (`curves_by_name`: legend name -> `sia_core.margins.binned_median_curve`'s dict)."""
+    figure = go.Figure()
+    for name, curve in curves_by_name.items():
+        figure.add_scatter(x=curve["centers"], y=curve["median"], error_y=dict(array=curve["stderr"]),
+                           mode="lines+markers", name=name)
+    figure.update_layout(title="Median normalized logit margin per input-margin bin (5–95% kept)",
+                         xaxis_title="input margin", yaxis_title="normalized logit margin", height=360,
+                         margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def roc_curves(rocs: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str) -> go.Figure:
+    """ROC curves (`rocs`: legend name -> (FPR, TPR)) with the chance diagonal."""
+    figure = go.Figure()
+    for name, (fpr, tpr) in rocs.items():
+        figure.add_scatter(x=fpr, y=tpr, mode="lines", name=name)
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="gray"), name="chance")
+    figure.update_layout(title=title, xaxis_title="FPR", yaxis_title="TPR", height=360,
+                         margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def accuracy_bars(names: Sequence[str], series: dict[str, Sequence[float]], *, title: str,
+                  grey: Sequence[str] = ()) -> go.Figure:
+    """Grouped accuracy bars in [0, 1], one group per name and one bar per series (those in `grey` drawn grey,
+    e.g. a paper's numbers beside this run's)."""
+    figure = go.Figure()
+    for series_name, values in series.items():
+        figure.add_bar(x=list(names), y=list(values), name=series_name,
+                       marker_color="#bbbbbb" if series_name in grey else None)
+    figure.update_layout(barmode="group", yaxis_range=[0, 1], height=380, margin=dict(l=10, r=10, t=30, b=10),
+                         title=title)
+    return figure

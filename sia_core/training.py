@@ -6,22 +6,50 @@ and writes weights plus a model card whose accuracies come from `sia_core.evalua
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Optional
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
 
 from sia_core.attacks import FGSM, PGD
-from sia_core.progress import ProgressCallback
+from sia_core.attacks.base import Attack, check_seed
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.progress import ProgressCallback
+from sia_core.registry import Entry, Registry
+from sia_core.validation import non_negative, positive, positive_int, require
 
-Recipe = Literal["standard", "pgd", "fgsm-rs"]
-RECIPES: tuple[str, ...] = ("standard", "pgd", "fgsm-rs")
 logger = logging.getLogger(__name__)
+
+
+def _clean_images(*, eps: float, steps: int, seed: int) -> None:
+    return None  # standard training: no adversary
+
+
+def _pgd_adversary(*, eps: float, steps: int, seed: int) -> PGD:
+    return PGD(eps=eps, norm="linf", steps=steps, seed=seed)
+
+
+def _fgsm_rs_adversary(*, eps: float, steps: int, seed: int) -> FGSM:
+    return FGSM(eps=eps, random_start=True, seed=seed)
+
+
+# Each factory builds the per-batch adversary, called as RECIPES.build(name, eps=, steps=, seed=): None trains on
+# the clean images. The trait "adversarial" says whether the recipe needs eps > 0.
+RECIPES: Registry[Optional[Attack]] = Registry("recipe", [
+    Entry("standard", "Standard", "Clean images only: the most accurate model, and the easiest to attack.",
+          _clean_images, traits={"adversarial": False}),
+    Entry("pgd", "PGD adversarial training", "Every batch is replaced by its PGD-L∞ adversarial examples "
+          "(Madry et al. 2018): the most robust recipe here, and the slowest, one gradient per attack step.",
+          _pgd_adversary, traits={"adversarial": True}),
+    Entry("fgsm-rs", "FGSM with random start", "Every batch is replaced by one FGSM step from a random start "
+          "(Wong et al. 2020): most of PGD training's robustness for the cost of one extra gradient.",
+          _fgsm_rs_adversary, traits={"adversarial": True}),
+])
 
 
 @dataclass(frozen=True)
@@ -34,7 +62,7 @@ class TrainConfig:
     ramps up linearly over `eps_warmup_epochs`, which keeps small CNNs from collapsing early.
     """
 
-    recipe: Recipe = "standard"
+    recipe: str = "standard"
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
@@ -45,10 +73,16 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise ValueError(f"Unknown recipe {self.recipe!r}; choose one of {', '.join(RECIPES)}")
-        if self.recipe != "standard" and self.eps <= 0:
-            raise ValueError(f"Recipe {self.recipe!r} needs eps > 0")
+        recipe = RECIPES[self.recipe]  # unknown names raise, listing the choices
+        positive_int("epochs", self.epochs)
+        positive_int("batch_size", self.batch_size)
+        positive("learning_rate", self.learning_rate)
+        non_negative("weight_decay", self.weight_decay)
+        non_negative("eps", self.eps)
+        require(not recipe.traits["adversarial"] or self.eps > 0, f"Recipe {self.recipe!r} needs eps > 0.")
+        positive_int("attack_steps", self.attack_steps)
+        non_negative("eps_warmup_epochs", self.eps_warmup_epochs)
+        check_seed("seed", self.seed)
 
 
 @dataclass
@@ -63,18 +97,35 @@ class TrainHistory:
 
 def _adversarial_batch(model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
                        eps: float, generator_seed: int) -> torch.Tensor:
-    if config.recipe == "standard" or eps <= 0:
+    adversary = RECIPES.build(config.recipe, eps=eps, steps=config.attack_steps, seed=generator_seed)
+    if adversary is None:
         return x
-    attack = (PGD(eps=eps, norm="linf", steps=config.attack_steps, seed=generator_seed) if config.recipe == "pgd"
-              else FGSM(eps=eps, random_start=True, seed=generator_seed))
     with frozen_eval(model):
-        return attack.perturb(model, x, y)
+        return adversary.perturb(model, x, y)
+
+
+@contextlib.contextmanager
+def _seeded_global_generators(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed the generators that layers like dropout draw from (the CPU's, and the model's GPU's), and restore
+    them on exit: training is reproducible without reseeding every other user of the process."""
+    gpus = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.random.default_generator.manual_seed(seed)
+        for gpu in gpus:
+            with torch.cuda.device(gpu):
+                torch.cuda.manual_seed(seed)
+        yield
 
 
 def train(model: ClassifierWrapper, train_set: ImageDataset, config: TrainConfig,
           progress: Optional[ProgressCallback] = None) -> TrainHistory:
     """Train `model` in place on `train_set` with Adam and a cosine learning-rate schedule."""
-    torch.manual_seed(config.seed)
+    with _seeded_global_generators(config.seed, model.device):
+        return _train(model, train_set, config, progress)
+
+
+def _train(model: ClassifierWrapper, train_set: ImageDataset, config: TrainConfig,
+           progress: Optional[ProgressCallback]) -> TrainHistory:
     generator = torch.Generator().manual_seed(config.seed)
     device = model.device
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)

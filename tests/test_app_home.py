@@ -48,7 +48,7 @@ def test_shuffle_shows_other_images(app):
 
 
 def test_switching_to_shapes_offers_only_shapes_models(app):
-    app.sidebar.selectbox(key="dataset_choice").set_value("Shapes test split (generated)").run()
+    app.sidebar.selectbox(key="dataset_choice").set_value("shapes").run()
     assert not app.exception
     models = app.sidebar.selectbox(key="model_id")
     assert set(models.options) == {"shapes-standard", "shapes-spurious-hue"}
@@ -57,11 +57,34 @@ def test_switching_to_shapes_offers_only_shapes_models(app):
 
 
 def test_missing_folder_gives_a_clear_message_and_keeps_working(app):
-    app.sidebar.selectbox(key="dataset_choice").set_value("Fashion-MNIST from a folder").run()
-    app.sidebar.text_input(key="fmnist_root").set_value("/no/such/folder").run()
+    app.sidebar.selectbox(key="dataset_choice").set_value("fashion-mnist").run()
+    app.sidebar.text_input(key="fashion-mnist_root").set_value("/no/such/folder").run()
     assert not app.exception
     assert any("Fashion-MNIST folder not found: /no/such/folder" in e.value for e in app.sidebar.error)
     assert _markdown(app).count("true: ") == 12  # fell back to the embedded subset
+
+
+def test_the_dataset_choices_are_the_catalog(app):
+    from sia_core.data.catalog import DATASETS
+
+    choice = app.sidebar.selectbox(key="dataset_choice")
+    assert choice.options == list(DATASETS.labels().values()) and choice.value == "fashion-mnist-subset"
+    app.sidebar.selectbox(key="dataset_choice").set_value("cifar10").run()
+    assert not app.exception
+    assert app.sidebar.text_input(key="cifar10_root").label == "CIFAR-10 folder or .npz"
+    assert any("needs a path" in e.value and "embedded Fashion-MNIST subset instead" in e.value
+               for e in app.sidebar.error)
+
+
+def test_session_state_does_not_grow_with_use(app):
+    app.button(key="shuffle_gallery").click().run()
+    keys = set(app.session_state.keys())
+    for _ in range(3):
+        app.button(key="shuffle_gallery").click().run()
+    app.sidebar.selectbox(key="dataset_choice").set_value("shapes").run()
+    app.sidebar.selectbox(key="dataset_choice").set_value("fashion-mnist-subset").run()
+    assert not app.exception
+    assert set(app.session_state.keys()) <= keys  # small fixed keys only; results live in the bounded caches
 
 
 def test_corrupt_image_upload_gives_a_clear_message(app):
@@ -90,9 +113,9 @@ def test_the_sidebar_choice_follows_the_user_across_pages(app):
     app.sidebar.selectbox(key="model_id").set_value("fmnist-robust").run()
     app.switch_page("pages/regions.py").run()
     assert app.sidebar.selectbox(key="model_id").value == "fmnist-robust"
-    app.sidebar.selectbox(key="dataset_choice").set_value("Shapes test split (generated)").run()
+    app.sidebar.selectbox(key="dataset_choice").set_value("shapes").run()
     app.sidebar.selectbox(key="model_id").set_value("shapes-spurious-hue").run()
     app.switch_page("pages/home.py").run()
     assert not app.exception
-    assert app.sidebar.selectbox(key="dataset_choice").value == "Shapes test split (generated)"
+    assert app.sidebar.selectbox(key="dataset_choice").value == "shapes"
     assert app.sidebar.selectbox(key="model_id").value == "shapes-spurious-hue"

@@ -32,10 +32,15 @@ def test_margins_page_end_to_end():
     at.slider(key="margins_eps").set_value(16.0).run()
     table_after = at.dataframe[0].value.to_dict("records")
     assert table_before[0]["non-robust share"] != table_after[0]["non-robust share"]
-    assert float(table_after[0]["input margins (s)"]) > float(table_after[0]["logit margins (s)"])
+    # what it costs is measured by bench/run.py (margins_n1000), not asserted here
 
     at.slider(key="margins_pseudo_n").set_value(50)
     at.button(key="margins_pseudo_run").click().run()
-    assert not at.exception
+    assert not at.exception, at.exception
     labels = [m.label for m in at.metric]
     assert any(label.startswith("Kendall τ: logit margin → pseudo-margin") for label in labels)
+
+    # results live in the cache layer: session state keeps only short keys, however many runs
+    assert all(isinstance(key, str) for key in at.session_state["margin_study_runs"])
+    at.slider(key="margins_eps").set_value(2.0).run()  # another ε: the pseudo-margin was learned for 16/255
+    assert not at.exception and not [m for m in at.metric if m.label.startswith("Kendall τ")]

@@ -36,3 +36,9 @@ def test_regions_page_reacts_to_method_and_q_and_runs_the_study():
     table = at.dataframe[0].value
     assert len(table) == 5 and "adaptive attack" in table.columns
     assert len(at.get("plotly_chart")) == 3 + 3 + 1  # + class maps and IoU histogram, + the curve
+
+    # the report lives in the cache: a rerun finds it again, and the session keeps only the run's key
+    at.selectbox(key="regions_class").set_value(at.selectbox(key="regions_class").options[1]).run()
+    assert not at.exception and len(at.dataframe) == 1
+    runs = at.session_state["regions_study_runs"]
+    assert len(runs) == 1 and isinstance(runs[0], str) and "n=32" in runs[0]

@@ -78,3 +78,4 @@ def test_diagnosis_renders_its_histograms():
     assert "Most harmful attributes" in "\n".join(m.value for m in at.markdown)
     at.selectbox(key="diag_scope").set_value("Trouser").run()
     assert not at.exception and len(at.get("plotly_chart")) == 3
+    assert [type(key) for key in at.session_state["sia_diagnosis_runs"]] == [str]  # the report stays in the cache

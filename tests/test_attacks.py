@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sia_core.attacks import FGSM, PGD, make_attack, quantize_8bit
+from sia_core.attacks import ATTACKS, FGSM, PGD, DeepFool, SemanticAttack, quantize_8bit
+from sia_core.errors import ConfigError
 from tests.conftest import linear_wrapper, make_wrapper
 
 CONFIGS = [
@@ -115,11 +116,65 @@ def test_attack_leaves_model_state_untouched():
     assert model.training and all(p.requires_grad for p in model.parameters())
 
 
-def test_make_attack_and_bad_parameters():
-    assert isinstance(make_attack("pgd-l2", eps=0.5), PGD)
-    with pytest.raises(ValueError):
-        make_attack("cw", eps=0.1)
-    with pytest.raises(ValueError):
-        PGD(eps=-1.0)
-    with pytest.raises(ValueError):
-        PGD(eps=0.1, norm="l1")  # type: ignore[arg-type]
+def test_registry_builds_every_attack_from_one_call():
+    for entry in ATTACKS:
+        attack = ATTACKS.build(entry.name, eps=0.25, steps=3, seed=1)
+        assert attack.eps == 0.25 and attack.seed == 1
+        assert getattr(attack, "norm", "linf") == entry.traits["norm"]
+        assert getattr(attack, "steps", 1) == (3 if entry.traits["uses_steps"] else 1)
+        assert entry.label and entry.description
+    assert ATTACKS.names() == ("fgsm", "pgd-linf", "pgd-l2")
+    assert ATTACKS.build("pgd-l2", eps=0.5) == PGD(eps=0.5, norm="l2", steps=20, seed=0)  # the CLI's defaults
+    with pytest.raises(ConfigError, match="choose one of fgsm, pgd-linf, pgd-l2"):
+        ATTACKS.build("cw", eps=0.1)
+
+
+BAD_CONFIGS = [
+    (PGD, {"eps": -0.1}), (PGD, {"eps": float("nan")}), (PGD, {"eps": 0.1, "norm": "l1"}),
+    (PGD, {"eps": 0.1, "steps": -1}), (PGD, {"eps": 0.1, "steps": 2.5}), (PGD, {"eps": 0.1, "step_size": 0.0}),
+    (PGD, {"eps": 0.1, "step_size": -0.01}), (PGD, {"eps": 0.1, "seed": 1.5}),
+    (FGSM, {"eps": -1}), (FGSM, {"eps": "0.1"}), (FGSM, {"eps": 0.1, "step_size": 0}), (FGSM, {"eps": 0.1, "seed": "0"}),
+    (DeepFool, {"steps": -3, "candidates": 0}), (DeepFool, {"steps": 0}), (DeepFool, {"candidates": 1}),
+    (DeepFool, {"candidates": 2.0}), (DeepFool, {"overshoot": -0.02}), (DeepFool, {"norm": "l1"}),
+    (SemanticAttack, {"attributes": ("smile",)}), (SemanticAttack, {"attributes": "brightness"}),
+    (SemanticAttack, {"steps": -1}), (SemanticAttack, {"steps": 3.0}), (SemanticAttack, {"eps_img": -1.0}),
+    (SemanticAttack, {"sparsity_weight": -0.5}), (SemanticAttack, {"attribute_step": 0.0}),
+    (SemanticAttack, {"pixel_step": 0.0}), (SemanticAttack, {"warmup_fraction": 1.5}),
+    (SemanticAttack, {"warmup_fraction": -0.1}), (SemanticAttack, {"seed": 0.5}),
+]
+
+
+@pytest.mark.parametrize("config, options", BAD_CONFIGS, ids=lambda v: v.__name__ if isinstance(v, type) else repr(v))
+def test_bad_values_are_refused_when_constructed(config, options):
+    with pytest.raises(ConfigError):
+        config(**options)
+
+
+GOOD_CONFIGS = [
+    (PGD, {"eps": 0.0, "steps": 0}), (PGD, {"eps": 0.5, "norm": "l2", "step_size": 0.1, "seed": 3}),
+    (FGSM, {"eps": 0.0}), (FGSM, {"eps": 1, "seed": None}), (DeepFool, {}),
+    (DeepFool, {"norm": "linf", "steps": 1, "candidates": 2, "overshoot": 0.0}), (SemanticAttack, {}),
+    (SemanticAttack, {"attributes": (), "steps": 0, "eps_img": 0.0, "warmup_fraction": 1.0, "seed": None}),
+]
+
+
+@pytest.mark.parametrize("config, options", GOOD_CONFIGS, ids=lambda v: v.__name__ if isinstance(v, type) else repr(v))
+def test_defaults_and_edge_values_construct(config, options):
+    assert config(**options).description
+
+
+def test_fgsm_without_budget_changes_nothing(tiny_batch):
+    images, labels = tiny_batch
+    for attack in (FGSM(eps=0.0), FGSM(eps=0.0, random_start=True, seed=0)):
+        torch.testing.assert_close(attack(make_wrapper(), images, labels).images, images)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to put the model elsewhere than the data")
+@pytest.mark.parametrize("attack", [PGD(eps=0.1, steps=2), FGSM(eps=0.1), DeepFool(steps=3),
+                                    SemanticAttack(steps=2)], ids=lambda a: type(a).__name__)
+def test_attacks_move_the_data_to_the_models_device(attack, tiny_batch):
+    model = make_wrapper().to("cuda")
+    images, labels = tiny_batch
+    result = attack(model, images, labels)  # the data stays on the CPU: the attack reads model.device
+    with torch.no_grad():
+        assert torch.equal(result.adversarial_predictions, model(result.images).argmax(1).cpu())

@@ -12,12 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from sia_core.data.catalog import load_dataset
+from sia_core.data.base import ImageDataset
+from sia_core.data.catalog import DATASETS, load_dataset
 from sia_core.data.cifar10 import CIFAR10_CLASSES, load_cifar10
 from sia_core.data.fashion_mnist import (DEBIAN_PACKAGE_DIR, FASHION_MNIST_CLASSES, balanced_subset_indices,
                                          find_idx_files, load_embedded_subset, load_fashion_mnist, read_idx)
 from sia_core.data.images import decode_image
-from sia_core.errors import DataError, ImageDecodeError
+from sia_core.errors import ConfigError, DataError, ImageDecodeError
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:
@@ -182,10 +183,50 @@ def test_real_cifar_jpeg_image_folder(shared_data, tmp_path):
 
 def test_catalog_names_and_errors():
     assert load_dataset("shapes", "test", n=10).image_shape == (3, 32, 32)
-    with pytest.raises(DataError, match="Unknown dataset"):
+    with pytest.raises(ConfigError, match="Unknown dataset 'imagenet'; choose one of fashion-mnist-subset, shapes"):
         load_dataset("imagenet")
     with pytest.raises(DataError, match="needs a path"):
         load_dataset("cifar10")
+    with pytest.raises(DataError, match="no train split"):  # the embedded subset is test images: never train on it
+        load_dataset("fashion-mnist-subset", "train")
+    with pytest.raises(ConfigError, match="applies to generated datasets only"):
+        load_dataset("fashion-mnist-subset", spurious="hue")
+    with pytest.raises(ConfigError, match="n must be a whole number > 0"):
+        load_dataset("fashion-mnist-subset", n=0)
+    with pytest.raises(ConfigError, match="split must be one of"):
+        load_dataset("shapes", "validation", n=10)  # type: ignore[arg-type]
+
+
+def test_every_catalog_entry_declares_what_the_sidebar_and_cli_read():
+    for entry in DATASETS:
+        assert entry.label and entry.description and set(entry.traits["splits"]) <= {"train", "test"}
+        if entry.traits.get("needs_path"):
+            assert entry.traits["path_label"]
+
+
+def test_a_spec_names_the_dataset_and_its_path(tmp_path):
+    x, y = _fake_cifar()
+    np.savez(tmp_path / "c.npz", x=x, y=y)
+    by_spec = load_dataset(f"cifar10:{tmp_path / 'c.npz'}", n=5)
+    by_root = load_dataset("cifar10", root=tmp_path / "c.npz", n=5)
+    assert len(by_spec) == 5 and torch.equal(by_spec.images, by_root.images)
+    with pytest.raises(ConfigError, match="give it once"):
+        load_dataset(f"cifar10:{tmp_path / 'c.npz'}", root=tmp_path / "other.npz")
+
+
+def test_loaders_keep_the_first_n_images_in_order():
+    full = load_dataset("fashion-mnist-subset")
+    first = load_dataset("fashion-mnist-subset", n=7)
+    assert torch.equal(first.images, full.images[:7]) and torch.equal(first.labels, full.labels[:7])
+
+
+@pytest.mark.parametrize("images, labels, message", [
+    (torch.zeros(2, 8, 8), torch.zeros(2, dtype=torch.long), "images must be"),
+    (torch.zeros(2, 1, 8, 8), torch.zeros(3, dtype=torch.long), "labels must be"),
+])
+def test_a_malformed_dataset_is_a_data_error(images, labels, message):
+    with pytest.raises(DataError, match=message):
+        ImageDataset("bad", images, labels, ("a",))
 
 
 # --- uploaded images --------------------------------------------------------------------------

@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 import torch
 
+from sia_core.attacks import PGD
+from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.base import ImageDataset
 from sia_core.diagnosis import BASELINES, DiagnosisConfig, diagnose, select_correct
+from sia_core.errors import ConfigError, SiaError
 from tests.test_semantic_attack import brightness_model
 
 
@@ -27,7 +31,7 @@ def test_a_brightness_reader_is_diagnosed_as_brightness_sensitive():
     assert float(report.sensitivity_success[k]) == 1.0
     assert float(report.dominance[k]) > 0.5
     assert report.success_rate["pgd"] == 0.0 and report.success_rate["sia"] == 1.0
-    assert set(report.success_rate) == set(BASELINES)
+    assert tuple(report.success_rate) == BASELINES.names()
     assert report.per_class_sensitivity.shape == (2, len(report.attribute_names))
 
 
@@ -45,3 +49,37 @@ def test_only_correctly_classified_images_are_attacked():
     flipped = ImageDataset("mixed", data.images, torch.cat([1 - data.labels[:10], data.labels[10:]]), data.class_names)
     chosen = select_correct(brightness_model(), flipped, n=100)
     assert len(chosen) == 30 and torch.all(chosen >= 10)
+
+
+def test_the_baselines_share_the_pixel_budget_and_differ_where_they_should():
+    config = DiagnosisConfig(eps_img=3 / 255, steps=7, seed=2, sparsity_weight=0.5)
+    assert BASELINES.names() == ("pgd", "attributes", "random_attributes_pgd", "sia")
+    assert all(entry.label and entry.description for entry in BASELINES)
+    attacks = {name: BASELINES.build(name, config=config) for name in BASELINES.names()}
+    assert attacks["pgd"] == PGD(eps=3 / 255, norm="linf", steps=7, seed=2)
+    assert attacks["attributes"].eps_img == 0.0 and attacks["attributes"].sparsity_weight == 0.5
+    assert attacks["random_attributes_pgd"].random_init and not attacks["random_attributes_pgd"].optimize_attributes
+    assert attacks["sia"] == SemanticAttack(steps=7, eps_img=3 / 255, sparsity_weight=0.5, seed=2)
+
+
+BAD_VALUES = [{"n": 0}, {"n": -5}, {"n": 2.5}, {"eps_img": -1 / 255}, {"eps_img": float("nan")}, {"steps": 0},
+              {"sensitivity_steps": 0}, {"sparsity_weight": -0.1}, {"batch_size": 0}, {"seed": 1.5},
+              {"attributes": ()}, {"attributes": ("brightness", "sparkle")}, {"attributes": "brightness"}]
+
+
+@pytest.mark.parametrize("options", BAD_VALUES, ids=str)
+def test_the_config_refuses_bad_values(options: dict):
+    with pytest.raises(ConfigError):
+        DiagnosisConfig(**options)
+
+
+def test_the_default_config_constructs():
+    assert DiagnosisConfig() == DiagnosisConfig(attributes=None)
+    assert DiagnosisConfig(attributes=("brightness",)).attributes == ("brightness",)
+
+
+def test_a_model_that_gets_nothing_right_is_told_so():
+    data = _near_boundary_dataset(8)
+    wrong = ImageDataset("wrong", data.images, 1 - brightness_model().logits(data.images).argmax(1), data.class_names)
+    with pytest.raises(SiaError, match="none of the 8 images"):
+        diagnose(brightness_model(), wrong, DiagnosisConfig(n=8, steps=2))

@@ -1,5 +1,6 @@
-"""Constructed datasets: exact relabelling, images in [0, 1] and in the ε-ball, representation matching works,
-saved sets round-trip and resume, and training on them reports accuracies on the original test set."""
+"""Constructed datasets: the KINDS registry, exact relabelling, targeted PGD that reaches its targets inside the
+ε-ball, representation matching that lowers the error, saved sets that round-trip and resume, training whose
+robust accuracy at ε = 0 is its clean accuracy, the transfer study, and configs that refuse bad values."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ import pytest
 import torch
 
 from sia_core.data.base import ImageDataset
-from sia_core.errors import DataError
-from sia_core.features import (ConstructedSet, ConstructionConfig, build_constructed_set, relabel_targets,
+from sia_core.errors import ConfigError, DataError
+from sia_core.features import (KINDS, ConstructedSet, ConstructionConfig, build_constructed_set, relabel_targets,
                                train_on_constructed, transfer_study)
 from tests.conftest import make_wrapper
 
 
+def _levels(count: int, seed: int) -> ImageDataset:
+    """Four classes told apart by mean intensity (0, 0.25, 0.5, 0.75) plus a little noise: separable."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 4
+    images = (labels.float().view(-1, 1, 1, 1) / 4 + 0.1 * torch.rand(count, 1, 8, 8, generator=generator)).clamp(0, 1)
+    return ImageDataset("levels", images, labels, ("a", "b", "c", "d"))
+
+
 @pytest.fixture(scope="module")
 def tiny_train() -> ImageDataset:
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.arange(40) % 4
-    images = (labels.float().view(-1, 1, 1, 1) / 4 + 0.1 * torch.rand(40, 1, 8, 8, generator=generator)).clamp(0, 1)
-    return ImageDataset("tiny-train", images, labels, ("a", "b", "c", "d"))
+    return _levels(40, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -27,24 +33,58 @@ def tiny_model():
     return make_wrapper(channels=1, size=8, classes=4, seed=3, architecture="mlp")
 
 
+@pytest.fixture(scope="module")
+def separable():
+    """A model trained to near-perfect accuracy on the separable levels set, and that set."""
+    from sia_core.training import TrainConfig, train
+
+    data = _levels(400, seed=1)
+    source = make_wrapper(channels=1, size=8, classes=4, seed=5, architecture="mlp")
+    train(source, data, TrainConfig(epochs=30))
+    return source, data
+
+
+def test_kinds_registry_names_labels_and_the_papers_defaults():
+    assert KINDS.names() == ("d_rand", "d_det", "d_r", "d_nr")
+    assert KINDS.labels() == {"d_rand": "D̂_rand", "d_det": "D̂_det", "d_r": "D̂_R", "d_nr": "D̂_NR"}
+    assert KINDS.build("d_det", n=10) == ConstructionConfig(kind="d_det", n=10, eps=0.5, steps=100, step_size=0.1)
+    assert KINDS.build("d_r").steps == 1000 and KINDS["d_r"].traits["source"] == "robust"
+    assert [entry.traits["relabel"] is None for entry in KINDS] == [False, False, True, True]
+    with pytest.raises(ConfigError, match="choose one of d_rand, d_det, d_r, d_nr"):
+        KINDS["d"]  # the original set is a row label on the page, not a kind
+
+
 def test_relabelling_is_exact():
     labels = torch.tensor([0, 1, 2, 3, 3])
     assert relabel_targets(labels, "d_det", 4, seed=0).tolist() == [1, 2, 3, 0, 0]
     first, second = relabel_targets(labels, "d_rand", 4, seed=5), relabel_targets(labels, "d_rand", 4, seed=5)
     assert torch.equal(first, second) and int(first.min()) >= 0 and int(first.max()) < 4
+    assert not torch.equal(relabel_targets(torch.zeros(50, dtype=torch.long), "d_rand", 4, seed=5),
+                           relabel_targets(torch.zeros(50, dtype=torch.long), "d_rand", 4, seed=6))
+    with pytest.raises(ConfigError, match="not a relabelled set"):
+        relabel_targets(labels, "d_nr", 4, seed=0)
 
 
 @pytest.mark.parametrize("kind", ["d_det", "d_rand"])
-def test_relabelled_sets_stay_in_the_box_and_the_ball(tiny_model, tiny_train, kind):
-    config = ConstructionConfig(kind=kind, n=24, eps=0.5, steps=10, step_size=0.1, batch_size=10)
-    built = build_constructed_set(tiny_model, tiny_train, config)
-    assert len(built) == 24 and built.images.min() >= 0 and built.images.max() <= 1
-    sources = tiny_train.images[built.source_indices]
-    assert torch.all((built.images - sources).flatten(1).norm(dim=1) <= 0.5 + 1e-5)
-    assert torch.equal(built.original_labels, tiny_train.labels[built.source_indices])
-    expected = relabel_targets(built.original_labels, kind, 4, seed=0)
-    assert torch.equal(built.labels, expected)
-    assert 0 <= built.metric["targeted_success_rate"] <= 1
+def test_relabelled_sets_reach_their_targets_inside_the_ball(separable, kind):
+    source, data = separable
+    config = ConstructionConfig(kind=kind, n=40, eps=3.0, steps=20, step_size=0.3, batch_size=16)
+    built = build_constructed_set(source, data, config)
+    assert len(built) == 40 and built.images.min() >= 0 and built.images.max() <= 1
+    sources = data.images[built.source_indices]
+    assert torch.all((built.images - sources).flatten(1).norm(dim=1) <= 3.0 + 1e-5)
+    assert torch.equal(built.original_labels, data.labels[built.source_indices])
+    if kind == "d_det":
+        assert torch.equal(built.labels, (built.original_labels + 1) % 4)
+    assert torch.equal(built.labels, relabel_targets(built.original_labels, kind, 4, seed=0))
+    # an L2 step of 3 moves an 8x8 image's mean by up to 0.375: any other level is reachable, and the model follows
+    predicted = source.logits(built.images).argmax(1)
+    assert built.metric["targeted_success_rate"] == pytest.approx(float((predicted == built.labels).float().mean()))
+    assert built.metric["targeted_success_rate"] > 0.9
+    tight = build_constructed_set(source, data, ConstructionConfig(kind=kind, n=40, eps=0.01, steps=20, batch_size=16))
+    # a 0.01 ball cannot cross a 0.25 intensity gap: only targets the model already predicts count as reached
+    already = source.logits(data.images[tight.source_indices]).argmax(1) == tight.labels
+    assert tight.metric["targeted_success_rate"] == pytest.approx(float(already.float().mean()), abs=0.05)
 
 
 @pytest.mark.parametrize("kind", ["d_r", "d_nr"])
@@ -74,28 +114,46 @@ def test_bad_files_give_clear_errors(tmp_path):
     np.savez(bad, x=np.zeros(3))
     with pytest.raises(DataError, match="not a constructed dataset"):
         ConstructedSet.load(bad)
-    with pytest.raises(ValueError, match="Unknown kind"):
-        ConstructionConfig(kind="d_x")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="Unknown constructed-set kind 'd_x'"):
+        ConstructionConfig(kind="d_x")
 
 
-def test_training_on_a_constructed_set_reports_original_test_accuracy(tiny_model, tiny_train):
-    built = build_constructed_set(tiny_model, tiny_train, ConstructionConfig(kind="d_nr", n=40, steps=20))
-    model, result = train_on_constructed(built.as_dataset(), tiny_train, kind="d_nr", architecture="mlp", epochs=2,
-                                         eval_eps=0.1, eval_steps=3, eval_n=20)
-    assert result.n_train == 40 and len(result.epoch_test_accuracy) == 2
-    assert 0 <= result.robust_accuracy <= result.test_accuracy <= 1
-    assert model.input_shape == (1, 8, 8)
+@pytest.mark.parametrize("options", [dict(kind="d"), dict(n=0), dict(n=-5), dict(n=2.5), dict(eps=0.0),
+                                     dict(eps=-1.0), dict(steps=-1), dict(step_size=0.0), dict(batch_size=0),
+                                     dict(seed=1.5)])
+def test_construction_config_refuses_bad_values(options):
+    with pytest.raises(ConfigError):
+        ConstructionConfig(**{"kind": "d_det", **options})
 
 
-def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_attack():
-    from sia_core.training import TrainConfig, train
+def test_training_on_a_constructed_set_reports_original_test_accuracy(separable):
+    source, data = separable
+    built = build_constructed_set(source, data, ConstructionConfig(kind="d_nr", n=80, steps=20))
+    test_set = _levels(60, seed=7)
+    model, result = train_on_constructed(built.as_dataset(), test_set, kind="d_nr", architecture="mlp", epochs=3,
+                                         eval_eps=0.0, eval_steps=3, eval_n=None)
+    assert result.n_train == 80 and len(result.epoch_test_accuracy) == len(result.epoch_train_accuracy) == 3
+    assert model.input_shape == (1, 8, 8) and result.relabelled_test_accuracy is None
+    clean = float((model.logits(test_set.images).argmax(1) == test_set.labels).float().mean())
+    assert result.test_accuracy == clean
+    assert result.robust_accuracy == result.test_accuracy  # a radius-0 attack changes nothing
+    assert result.epoch_test_accuracy[-1] == clean  # the curve's last point is the final model on these 60 images
+    det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=40, eps=0.5, steps=5))
+    _, det_result = train_on_constructed(det.as_dataset(), test_set, kind="d_det", architecture="mlp", epochs=1,
+                                         eval_eps=0.5, eval_steps=3, eval_n=20)
+    assert det_result.relabelled_test_accuracy is not None and det_result.eps == 0.5
 
-    generator = torch.Generator().manual_seed(1)
-    labels = torch.arange(400) % 4
-    images = (labels.float().view(-1, 1, 1, 1) / 4 + 0.1 * torch.rand(400, 1, 8, 8, generator=generator)).clamp(0, 1)
-    data = ImageDataset("levels", images, labels, ("a", "b", "c", "d"))
-    source = make_wrapper(channels=1, size=8, classes=4, seed=5, architecture="mlp")
-    train(source, data, TrainConfig(epochs=30))
+
+@pytest.mark.parametrize("options", [dict(kind="d"), dict(architecture="resnet"), dict(epochs=0),
+                                     dict(learning_rate=0.0), dict(eval_eps=-0.1), dict(eval_steps=0),
+                                     dict(eval_n=0)])
+def test_training_refuses_bad_values(tiny_train, options):
+    with pytest.raises(ConfigError):
+        train_on_constructed(tiny_train, tiny_train, **{"kind": "d_nr", "architecture": "mlp", **options})
+
+
+def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_attack(separable):
+    source, data = separable
     det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=400, eps=1.0, steps=10))
     kwargs = dict(epochs=30, attack_steps=10, attack_n=100)
     weak = transfer_study(source, det, data, data, ("mlp", "tiny-cnn"), attack_eps=1e-4, **kwargs)
@@ -105,7 +163,11 @@ def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_atta
         assert low.standard_accuracy == high.standard_accuracy > 0.9  # same seed, same training: same model
         assert low.transfer_success == 0.0  # a 1e-4 step cannot flip a confident, correct decision
         assert high.transfer_success > 0.5  # an L2 step of 3 moves these images into another class's intensity
-        assert 0 <= high.accuracy_from_det <= 1
+        assert low.accuracy_from_det == high.accuracy_from_det  # the D̂_det model does not depend on the attack
     with pytest.raises(DataError, match="trains on D̂_det"):
         transfer_study(source, build_constructed_set(source, data, ConstructionConfig(kind="d_nr", n=8, steps=2)),
                        data, data, ("mlp",))
+    for options in (dict(architectures=()), dict(architectures=("resnet",)), dict(epochs=0), dict(attack_eps=-1.0),
+                    dict(attack_steps=0), dict(attack_n=0)):
+        with pytest.raises(ConfigError):
+            transfer_study(source, det, data, data, **{"architectures": ("mlp",), **options})

@@ -5,16 +5,16 @@ The hand-built models make the truth analytic: a linear model that reads one pat
 
 from __future__ import annotations
 
-from typing import get_args
-
 import pytest
 import torch
 from torch import nn
 
+from sia_core.errors import ConfigError
 from sia_core.models.architectures import SplitClassifier
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.regions.fills import FILLS
 from sia_core.regions.importance import (ROI_METHODS, GradCAM, GradientSaliency, IntegratedGradients, Occlusion,
-                                         RoIMethodName, conv_layer_names, make_roi_method, resolve_targets)
+                                         conv_layer_names, resolve_targets)
 from tests.conftest import linear_wrapper, make_wrapper
 
 PATCH_ROWS, PATCH_COLS = slice(2, 6), slice(6, 10)
@@ -87,17 +87,27 @@ def test_occlusion_covers_the_last_row_and_column_when_the_stride_skips_them() -
 
 
 def test_occlusion_mean_fill_needs_values_and_uses_them() -> None:
-    with pytest.raises(ValueError, match="fill_value"):
+    with pytest.raises(ConfigError, match="fill_value"):
         Occlusion(fill="mean")
     model, images = _patch_model(), _patch_images(1)
-    with pytest.raises(ValueError, match="one per channel"):
+    with pytest.raises(ConfigError, match="one per channel"):
         Occlusion(fill="mean", fill_value=(0.5, 0.5))(model, images, torch.tensor([0]))
     # filling with the image's own constant value changes nothing, so the map is zero
     flat = torch.full((1, 1, 12, 12), 0.3)
     maps = Occlusion(fill="mean", fill_value=(0.3,))(model, flat, torch.tensor([0]))
     assert torch.all(maps == 0)
-    with pytest.raises(ValueError, match="stride"):
+    with pytest.raises(ConfigError, match="stride"):
         Occlusion(patch_size=2, stride=3)
+
+
+def test_blur_fill_and_baseline_follow_the_image() -> None:
+    model, flat = _patch_model(), torch.full((1, 1, 12, 12), 0.3)
+    # a constant image is its own blur: hiding a patch behind its blur changes nothing
+    assert Occlusion(fill="blur")(model, flat, torch.tensor([0])).abs().max() < 1e-6
+    assert IntegratedGradients(steps=4, baseline="blur").attributions(model, flat, torch.tensor([0])).abs().max() < 1e-6
+    # on a convex ramp the blur brightens the patch, which lowers class 1 (it reads the patch with negative weights)
+    ramp = torch.linspace(0, 1, 144).view(1, 1, 12, 12) ** 2
+    assert Occlusion(fill="blur")(model, ramp, torch.tensor([1]))[0, _inside_patch()].sum() > 0
 
 
 def test_integrated_gradients_on_a_linear_model_is_input_times_weight() -> None:
@@ -112,13 +122,13 @@ def test_integrated_gradients_on_a_linear_model_is_input_times_weight() -> None:
     assert torch.all(maps[:, _inside_patch()] > 0)
 
 
-@pytest.mark.parametrize("baseline", ["zero", "mean"])
+@pytest.mark.parametrize("baseline", ["zero", "mean", "blur"])
 def test_integrated_gradients_completeness(baseline: str) -> None:
     model = make_wrapper(channels=3, size=8, classes=4, seed=3)
     images = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     method = IntegratedGradients(steps=64, baseline=baseline,  # type: ignore[arg-type]
                                  baseline_value=(0.3, 0.4, 0.5) if baseline == "mean" else None)
-    baseline_images = method.baseline_image(model).cpu().expand_as(images)
+    baseline_images = method.baseline_images(images).expand_as(images)
     all_differences = model.logits(images) - model.logits(baseline_images)
     # explain the class that moves most, so that a 2% relative tolerance is meaningful
     targets = all_differences.abs().argmax(1)
@@ -185,9 +195,9 @@ def test_gradcam_layer_choice_and_errors() -> None:
     torch.testing.assert_close(GradCAM(layer="network.features.2")(model, images, targets), default)
     first = GradCAM(layer="network.features.0")(model, images, targets)
     assert first.shape == default.shape and not torch.allclose(first, default)
-    with pytest.raises(ValueError, match="network.features.0, network.features.2"):
+    with pytest.raises(ConfigError, match="network.features.0, network.features.2"):
         GradCAM(layer="features.9")(model, images, targets)
-    with pytest.raises(ValueError, match="convolutional"):
+    with pytest.raises(ConfigError, match="convolutional"):
         GradCAM()(make_wrapper(size=8), torch.rand(1, 1, 8, 8), torch.tensor([0]))
 
 
@@ -202,23 +212,57 @@ def test_resolve_targets() -> None:
     with pytest.raises(ValueError, match="labels"):
         resolve_targets(model, images, None, "true")
     for bad in (4, -1):
-        with pytest.raises(ValueError, match="outside"):
+        with pytest.raises(ConfigError, match="outside"):
             resolve_targets(model, images, labels, bad)
-    with pytest.raises(ValueError):
-        resolve_targets(model, images, labels, "best")  # type: ignore[arg-type]
+    for bad_name in ("best", True):
+        with pytest.raises(ConfigError, match="predicted"):
+            resolve_targets(model, images, labels, bad_name)  # type: ignore[arg-type]
 
 
-def test_make_roi_method_and_descriptions() -> None:
-    assert set(ROI_METHODS) == set(get_args(RoIMethodName))
-    assert make_roi_method("smoothgrad") == GradientSaliency(smoothgrad_samples=16, noise_std=0.1)
-    assert make_roi_method("smoothgrad", smoothgrad_samples=4, seed=3) == GradientSaliency(
+def test_the_registry_builds_every_method_with_its_defaults() -> None:
+    assert ROI_METHODS.names() == ("occlusion", "gradient", "smoothgrad", "gradcam", "integrated_gradients")
+    assert all(entry.label and entry.description for entry in ROI_METHODS)
+    assert ROI_METHODS.build("smoothgrad") == GradientSaliency(smoothgrad_samples=16, noise_std=0.1)
+    assert ROI_METHODS.build("smoothgrad", smoothgrad_samples=4, seed=3) == GradientSaliency(
         smoothgrad_samples=4, noise_std=0.1, seed=3)
-    assert make_roi_method("occlusion", patch_size=6) == Occlusion(patch_size=6)
-    assert isinstance(make_roi_method("gradient"), GradientSaliency)
-    assert isinstance(make_roi_method("gradcam"), GradCAM)
-    assert isinstance(make_roi_method("integrated_gradients"), IntegratedGradients)
-    with pytest.raises(ValueError, match="occlusion"):
-        make_roi_method("lime")  # type: ignore[arg-type]
+    assert ROI_METHODS.build("occlusion", patch_size=6) == Occlusion(patch_size=6)
+    assert ROI_METHODS.build("gradient") == GradientSaliency()
+    assert ROI_METHODS.build("gradcam") == GradCAM()
+    assert ROI_METHODS.build("integrated_gradients") == IntegratedGradients()
+    with pytest.raises(ConfigError, match="occlusion"):
+        ROI_METHODS.build("lime")
+
+
+BAD_CONFIGS = [
+    (Occlusion, {"patch_size": 0}), (Occlusion, {"patch_size": 2.5}), (Occlusion, {"stride": 0}),
+    (Occlusion, {"stride": -1}), (Occlusion, {"patch_size": 2, "stride": 3}), (Occlusion, {"fill": "purple"}),
+    (Occlusion, {"fill": "mean"}), (Occlusion, {"batch_size": 0}),
+    (GradientSaliency, {"smoothgrad_samples": -1}), (GradientSaliency, {"noise_std": -0.1}),
+    (GradientSaliency, {"noise_std": float("nan")}), (GradientSaliency, {"batch_size": 0}),
+    (GradientSaliency, {"seed": 1.5}),
+    (GradCAM, {"batch_size": 0}), (GradCAM, {"layer": ""}),
+    (IntegratedGradients, {"steps": 0}), (IntegratedGradients, {"steps": -4}),
+    (IntegratedGradients, {"baseline": "noise"}), (IntegratedGradients, {"baseline": "mean"}),
+    (IntegratedGradients, {"batch_size": 0}),
+]
+
+
+@pytest.mark.parametrize("config, options", BAD_CONFIGS, ids=lambda value: str(value))
+def test_configs_refuse_bad_values(config: type, options: dict) -> None:
+    with pytest.raises(ConfigError):
+        config(**options)
+
+
+@pytest.mark.parametrize("name", ROI_METHODS.names())
+def test_default_configs_construct(name: str) -> None:
+    assert ROI_METHODS.build(name) is not None
+
+
+@pytest.mark.parametrize("fill", FILLS.names())
+def test_every_fill_is_accepted(fill: str) -> None:
+    value = (0.5,) if FILLS[fill].traits.get("needs_channel_mean") else None
+    assert Occlusion(fill=fill, fill_value=value).fill == fill
+    assert IntegratedGradients(baseline=fill, baseline_value=value).baseline == fill
 
 
 METHODS = [Occlusion(), GradientSaliency(), GradientSaliency(smoothgrad_samples=4), GradCAM(),

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset
+from sia_core.errors import ConfigError
 from sia_core.models.registry import load_model
-from sia_core.regions.attack_maps import EffectWeightedMap, LocalizedAttackMap, MinimalPerturbationMap, make_roa_method
-from sia_core.regions.neutralization import NeutralizationConfig, NeutralizedClassifier, fill_images, neutralization_study
+from sia_core.regions.attack_maps import ROA_METHODS, EffectWeightedMap, LocalizedAttackMap, MinimalPerturbationMap
+from sia_core.regions.neutralization import (FILLS, MASK_KINDS, NeutralizationConfig, NeutralizationRow,
+                                             NeutralizedClassifier, RegionsReport, fill_images, neutralization_study)
 from sia_core.regions.overlap import (Zone, dice, energy_inside, iou, normalize_maps, overlap_metrics, spearman,
                                       top_fraction_mask, zones)
 from sia_core.regions.panel import region_panel
@@ -91,8 +94,10 @@ def test_fill_images_and_the_defended_pipeline():
     mean = fill_images(images, masks, "mean", torch.tensor([0.1, 0.2, 0.3]))
     assert mean[1, :, 0, 0].tolist() == pytest.approx([0.1, 0.2, 0.3])
     assert torch.allclose(fill_images(images, masks, "blur"), images)  # blurring a constant image changes nothing
-    with pytest.raises(ValueError, match="needs the dataset's per-channel mean"):
+    with pytest.raises(ConfigError, match="needs the dataset's per-channel mean"):
         fill_images(images, masks, "mean")
+    with pytest.raises(ConfigError, match="zero, mean, blur"):
+        fill_images(images, masks, "purple")
     model = patch_reader()
     everything = NeutralizedClassifier(model, lambda x: torch.ones(len(x), 12, 12, dtype=torch.bool), "zero", None)
     logits = everything(torch.rand(2, 1, 12, 12))
@@ -105,8 +110,10 @@ def test_region_panel_on_the_shipped_model():
     panel = region_panel(model, data.images[:1], int(data.labels[0]), fraction=0.2)
     assert panel.importance.shape == panel.attack.shape == panel.zones.shape == (28, 28)
     assert int((panel.zones == Zone.BOTH).sum() + (panel.zones == Zone.IMPORTANT_ONLY).sum()) == round(0.2 * 784)
-    with pytest.raises(ValueError, match="Unknown RoA method"):
-        make_roa_method("saliency")
+    with pytest.raises(ConfigError, match="Unknown RoA method"):
+        region_panel(model, data.images[:1], int(data.labels[0]), roa_method="saliency")
+    with pytest.raises(ConfigError, match="fraction"):
+        region_panel(model, data.images[:1], int(data.labels[0]), fraction=1.5)
 
 
 def test_neutralizing_roa_minus_roi_beats_a_random_mask_on_fmnist_standard():
@@ -119,6 +126,105 @@ def test_neutralizing_roa_minus_roi_beats_a_random_mask_on_fmnist_standard():
     assert rows["oracle"].adversarial_accuracy_after > rows["random"].adversarial_accuracy_after + 0.1
     assert rows["oracle"].adversarial_accuracy_after > rows["oracle"].adversarial_accuracy_before + 0.2
     assert rows["roi"].clean_accuracy_after < rows["oracle"].clean_accuracy_after - 0.2
-    assert all(0 <= row.adaptive_accuracy <= 1 for row in rows.values())
-    assert set(report.curve) == {"oracle", "dataset", "class", "random", "roi"}
-    assert 0 <= report.overlap_means["iou"] <= 1
+    # the curve's point at the table's fraction is the table's row, for every mask kind
+    at_table = NeutralizationConfig().curve_fractions.index(report.fraction)
+    for kind, row in rows.items():
+        assert report.curve[kind][at_table] == pytest.approx((row.mean_area, row.adversarial_accuracy_after))
+    assert report.overlap_means["iou"] == pytest.approx(float(report.iou_per_image.mean()))
+
+
+def boundary_reader() -> "torch.nn.Module":
+    """Two classes on 1x12x12 images: class 0 when the 4x4 patch is brighter than 0.5 on average, else class 1.
+    A black image reads as class 1."""
+    weight = torch.zeros(2, 1, 12, 12)
+    weight[0, 0, PATCH[0], PATCH[1]] = 0.1
+    weight[1, 0, PATCH[0], PATCH[1]] = -0.1
+    return linear_wrapper(weight.flatten(1), torch.tensor([-0.8, 0.8]), (1, 12, 12))
+
+
+def _boundary_dataset(n: int = 64) -> ImageDataset:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(n, 1, 12, 12, generator=generator)
+    labels = boundary_reader().logits(images).argmax(1)
+    labels[:8] = 1 - labels[:8]  # a few mislabelled images, so clean accuracy is not trivially 1
+    return ImageDataset("boundary", images, labels, ("bright", "dark"))
+
+
+def _study(fraction: float) -> tuple[RegionsReport, dict[str, NeutralizationRow]]:
+    config = NeutralizationConfig(n=32, n_fit=32, fraction=fraction, eps=0.1, curve_fractions=(fraction,))
+    report = neutralization_study(boundary_reader(), _boundary_dataset(), config)
+    return report, {row.mask: row for row in report.rows}
+
+
+def test_masks_of_every_pixel_leave_only_what_the_fill_image_says():
+    """At q = 100% the dataset, class and RoI masks blank the whole image: the model sees black and says class 1,
+    whatever the input, attacked or not; the oracle RoA minus RoI is then empty and changes nothing."""
+    report, rows = _study(1.0)
+    data = _boundary_dataset()
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
+    evaluation_labels = data.labels[order[32:64]]
+    all_black_accuracy = float((evaluation_labels == 1).float().mean())
+    for kind in ("dataset", "class", "roi"):
+        assert rows[kind].mean_area == 1.0
+        assert rows[kind].adversarial_accuracy_after == pytest.approx(all_black_accuracy)
+        assert rows[kind].clean_accuracy_after == pytest.approx(all_black_accuracy)
+        assert rows[kind].adaptive_accuracy == pytest.approx(all_black_accuracy)  # nothing left to attack
+    for kind in ("oracle", "random"):
+        assert rows[kind].mean_area == 0.0
+        assert rows[kind].adversarial_accuracy_after == rows[kind].adversarial_accuracy_before
+        assert rows[kind].clean_accuracy_after == rows[kind].clean_accuracy_before
+    assert report.overlap_means["iou"] == 1.0 and bool(torch.all(report.iou_per_image == 1.0))
+    assert rows["oracle"].adversarial_accuracy_before < rows["oracle"].clean_accuracy_before  # the attack bites
+
+
+def test_masks_of_no_pixel_change_nothing_and_the_adaptive_attack_is_the_plain_one():
+    _, rows = _study(0.001)  # 0.001 of 144 pixels rounds to none
+    for row in rows.values():
+        assert row.mean_area == 0.0
+        assert row.adversarial_accuracy_after == row.adversarial_accuracy_before
+        assert row.clean_accuracy_after == row.clean_accuracy_before
+        # an empty mask makes the defended pipeline the bare model: the same seeded PGD finds the same images
+        assert row.adaptive_accuracy == row.adversarial_accuracy_before
+
+
+def test_the_registries_name_every_method_fill_and_mask_kind():
+    assert ROA_METHODS.names() == ("effect_weighted", "minimal_perturbation", "localized")
+    assert ROA_METHODS.build("localized", patch_size=7) == LocalizedAttackMap(patch_size=7)
+    assert ROA_METHODS.build("effect_weighted") == EffectWeightedMap()
+    assert ROA_METHODS.build("minimal_perturbation") == MinimalPerturbationMap()
+    assert FILLS.names() == ("zero", "mean", "blur")
+    assert MASK_KINDS.names() == ("oracle", "dataset", "class", "random", "roi")
+    for registry in (ROA_METHODS, FILLS, MASK_KINDS):
+        assert all(entry.label and entry.description for entry in registry)
+
+
+BAD_CONFIGS = [
+    (EffectWeightedMap, {"eps": -0.1}), (EffectWeightedMap, {"steps": -1}), (EffectWeightedMap, {"steps": 2.5}),
+    (EffectWeightedMap, {"seed": None}),
+    (MinimalPerturbationMap, {"steps": 0}), (MinimalPerturbationMap, {"overshoot": -0.5}),
+    (LocalizedAttackMap, {"patch_size": 0}), (LocalizedAttackMap, {"patch_size": -4}),
+    (LocalizedAttackMap, {"eps": -1.0}), (LocalizedAttackMap, {"steps": -1}),
+    (NeutralizationConfig, {"n": 0}), (NeutralizationConfig, {"n": -5}), (NeutralizationConfig, {"n_fit": 0}),
+    (NeutralizationConfig, {"fraction": 0.0}), (NeutralizationConfig, {"fraction": 3.0}),
+    (NeutralizationConfig, {"fraction": float("nan")}), (NeutralizationConfig, {"fill": "purple"}),
+    (NeutralizationConfig, {"eps": -1 / 255}), (NeutralizationConfig, {"attack_steps": -1}),
+    (NeutralizationConfig, {"curve_fractions": (0.1, 1.5)}), (NeutralizationConfig, {"curve_fractions": (0.0,)}),
+    (NeutralizationConfig, {"seed": "0"}),
+]
+
+
+@pytest.mark.parametrize("config, options", BAD_CONFIGS, ids=lambda value: str(value))
+def test_configs_refuse_bad_values(config: type, options: dict) -> None:
+    with pytest.raises(ConfigError):
+        config(**options)
+
+
+@pytest.mark.parametrize("config", [EffectWeightedMap, MinimalPerturbationMap, LocalizedAttackMap,
+                                    NeutralizationConfig])
+def test_default_configs_construct(config: type) -> None:
+    assert config() == config()
+
+
+def test_a_dataset_too_small_for_the_held_out_split_is_refused():
+    with pytest.raises(ConfigError, match="n_fit"):
+        neutralization_study(boundary_reader(), _boundary_dataset(16), NeutralizationConfig(n=8, n_fit=16))

@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
-from sia_core.errors import CheckpointError
-from sia_core.models.registry import (CARD_FILE, WEIGHTS_FILE, ModelCard, build_model, list_model_cards, load_model,
-                                      read_card, read_state_dict, save_model)
+from sia_core.errors import CheckpointError, ConfigError
+from sia_core.models.registry import (CARD_FILE, MODEL_SOURCES, WEIGHTS_FILE, ModelCard, build_model,
+                                      list_model_cards, load_model, model_folder, read_card, read_state_dict,
+                                      require_model_id, resolve_model_spec, save_model)
 
 CARD = ModelCard(id="unit", dataset="fashion-mnist", architecture="tiny-cnn", input_shape=(1, 28, 28),
                  class_names=tuple(str(i) for i in range(10)), mean=(0.286,), std=(0.353,),
@@ -83,11 +84,67 @@ def test_missing_and_malformed_cards(saved):
     assert list_model_cards(models_dir) == []  # an unreadable card hides the model instead of breaking the list
 
 
-def test_inconsistent_card_is_a_checkpoint_error():
-    with pytest.raises(CheckpointError, match="inconsistent: mean/std need 3 values"):
-        build_model(ModelCard(**{**CARD.__dict__, "input_shape": (3, 32, 32)}))
+@pytest.mark.parametrize("changes, message", [
+    ({"input_shape": (3, 32, 32)}, "mean and std need 3 values"),
+    ({"input_shape": (1, 28)}, "input_shape must be"),
+    ({"input_shape": (1, 0, 28)}, "input_shape height"),
+    ({"std": (0.0,)}, "std must be > 0"),
+    ({"class_names": ()}, "class_names must hold at least one name"),
+    ({"id": ""}, "needs an id"),
+])
+def test_inconsistent_card_is_refused_when_made(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        ModelCard(**{**CARD.__dict__, **changes})
+
+
+def test_inconsistent_card_on_disk_is_a_checkpoint_error(saved):
+    _, models_dir = saved
+    data = {**CARD.to_dict(), "mean": [0.5, 0.5, 0.5]}
+    (models_dir / "unit" / CARD_FILE).write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="incomplete or malformed.*mean and std need 1 values"):
+        load_model("unit", models_dir=models_dir)
 
 
 def test_unknown_architecture(tmp_path):
     with pytest.raises(CheckpointError, match="unknown architecture"):
         build_model(ModelCard(**{**CARD.__dict__, "architecture": "resnet-9000"}))
+
+
+def test_a_spec_resolves_to_one_model_source(saved, tmp_path):
+    _, models_dir = saved
+    folder = models_dir / "unit"
+    assert [(entry.name, reference) for entry, reference in (
+        resolve_model_spec("unit", models_dir), resolve_model_spec(str(folder), models_dir),
+        resolve_model_spec(f"folder:{folder}", models_dir), resolve_model_spec("shipped:unit", models_dir))] == [
+        ("shipped", "unit"), ("folder", str(folder)), ("folder", str(folder)), ("shipped", "unit")]
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(load_model(f"folder:{folder}")(x), load_model("unit", models_dir=models_dir)(x))
+    assert model_folder("unit", models_dir) == folder and model_folder(str(folder), models_dir) == folder
+    with pytest.raises(CheckpointError, match="Model folder not found"):
+        load_model(f"folder:{tmp_path / 'absent'}")
+
+
+def test_a_shipped_id_cannot_leave_the_models_folder(saved):
+    _, models_dir = saved
+    (models_dir / "inner").mkdir()
+    with pytest.raises(CheckpointError, match="Unknown model '../unit'"):
+        load_model("../unit", models_dir=models_dir / "inner")
+
+
+@pytest.mark.parametrize("model_id", ["../x", "a/b", "a\\b", "..", "", "folder:x"])
+def test_model_ids_that_are_not_plain_folder_names_are_refused(model_id):
+    with pytest.raises(ConfigError, match="plain folder name"):
+        require_model_id(model_id)
+
+
+def test_uploaded_weights_source_builds_the_card_with_those_weights(saved, tmp_path):
+    model, models_dir = saved
+    weights = (models_dir / "unit" / WEIGHTS_FILE).read_bytes()
+    other = build_model(CARD)  # fresh random weights: the upload must replace them
+    loaded = MODEL_SOURCES.build("weights", card=CARD, weights=weights, suffix=".safetensors")
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(loaded(x), model(x))
+    assert not torch.allclose(other(x), model(x))
+    assert loaded.model_id.startswith("unit + uploaded weights ")
+    with pytest.raises(CheckpointError, match="not a valid safetensors file"):
+        MODEL_SOURCES.build("weights", card=CARD, weights=b"\x00" * 32, suffix=".safetensors")

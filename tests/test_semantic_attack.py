@@ -6,8 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from sia_core.attacks import PGD
-from sia_core.attacks.semantic import SemanticAttack
+from sia_core.attacks import PGD, SemanticAttack
+from sia_core.data.base import ImageDataset
+from sia_core.errors import ConfigError
+from sia_core.evaluation import evaluate
 from sia_core.models.architectures import SplitClassifier
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.semantics import ATTRIBUTES, apply_attributes
@@ -114,9 +116,29 @@ def test_history_records_every_step_and_each_attribute(rgb_batch):
 
 
 def test_bad_configurations():
-    with pytest.raises(ValueError, match="Unknown attributes"):
+    # every numeric field is walked in tests/test_attacks.py; here the names and their fit to the images
+    with pytest.raises(ConfigError, match="Unknown attributes: smile"):
         SemanticAttack(attributes=("smile",))
-    with pytest.raises(ValueError, match="do not apply to 1-channel"):
+    with pytest.raises(ConfigError, match="do not apply to 1-channel"):
         SemanticAttack(attributes=("hue",))(make_wrapper(), torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))
-    with pytest.raises(ValueError):
-        SemanticAttack(eps_img=-1.0)
+
+
+def test_perturb_returns_the_images_of_the_full_call(rgb_batch):
+    model = make_wrapper(channels=3, size=8, seed=1)
+    x, y = rgb_batch
+    attack = SemanticAttack(steps=6, eps_img=8 / 255, random_init=True, seed=2)
+    torch.testing.assert_close(attack.perturb(model, x, y), attack(model, x, y).images)
+
+
+def test_evaluate_accepts_the_semantic_attack():
+    # a brightness reader: bright images 0.12 above its boundary survive pixel PGD but not a brightness edit
+    model = brightness_model()
+    x = torch.cat([torch.full((6, 1, 8, 8), 0.62), torch.full((4, 1, 8, 8), 0.9)])
+    y = torch.ones(10, dtype=torch.long)
+    data = ImageDataset("bright", x, y, model.class_names)
+    attack = SemanticAttack(attributes=("brightness",), steps=20, eps_img=0.0)
+    report = evaluate(model, data, attack=attack, batch_size=4)
+    assert report.clean_accuracy == 1.0
+    assert report.robust_accuracy == pytest.approx(0.4)  # 0.9 - 0.25 stays bright, 0.62 - 0.25 does not
+    assert report.attack == attack.description
+    assert evaluate(model, data, attack=PGD(eps=2 / 255, steps=10)).robust_accuracy == 1.0

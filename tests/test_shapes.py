@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sia_core.data.base import ImageDataset
+from sia_core.errors import ConfigError
 from sia_core.data.shapes import (
     ATTRIBUTE_NAMES,
     ATTRIBUTE_RANGES,
@@ -143,23 +144,27 @@ def test_shapes_are_distinguishable() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "kwargs, message",
     [
-        {"n": 0},
-        {"n": 10, "spurious": "hue", "spurious_strength": -0.1},
-        {"n": 10, "spurious": "hue", "spurious_strength": 1.5},
-        {"n": 10, "spurious": "rotation", "spurious_strength": 0.5},
+        ({"n": 0}, "n must be"),
+        ({"n": 10, "spurious": "hue", "spurious_strength": -0.1}, "spurious_strength"),
+        ({"n": 10, "spurious": "hue", "spurious_strength": 1.5}, "spurious_strength"),
+        ({"n": 10, "spurious": "rotation", "spurious_strength": 0.5}, "spurious must be one of"),
+        ({"n": 10, "seed": -1}, "seed"),
+        ({"n": 10, "image_size": 8}, "image_size must be at least 16"),
     ],
 )
-def test_invalid_config_raises(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
-        generate_shapes(ShapesConfig(**kwargs))  # type: ignore[arg-type]
+def test_invalid_config_is_refused_when_made(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ShapesConfig(**kwargs)  # type: ignore[arg-type]
 
 
 def test_invalid_split_arguments_raise() -> None:
-    with pytest.raises(ValueError, match="split"):
+    with pytest.raises(ConfigError, match="split"):
         shapes_dataset("val")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ConfigError, match="n must be"):
         shapes_dataset("train", n=0)
-    with pytest.raises(ValueError, match="unknown spurious"):
+    with pytest.raises(ConfigError, match="spurious must be one of"):
         shapes_dataset("train", n=10, spurious="colour")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="spurious must be one of"):  # the test split ignores it, but a typo is a typo
+        shapes_dataset("test", n=10, spurious="colour")  # type: ignore[arg-type]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sia_core.attacks import PGD
+from sia_core.attacks import FGSM, PGD
 from sia_core.data.base import ImageDataset
+from sia_core.errors import ConfigError
 from sia_core.evaluation import evaluate
-from sia_core.training import TrainConfig, channel_statistics, train
+from sia_core.training import RECIPES, TrainConfig, channel_statistics, train
 from tests.conftest import make_wrapper
 
 
@@ -57,11 +58,44 @@ def test_training_is_reproducible_with_a_seed():
     torch.testing.assert_close(outputs[0], outputs[1])
 
 
-def test_config_checks_and_channel_statistics():
-    with pytest.raises(ValueError, match="needs eps > 0"):
+def test_training_leaves_the_global_generator_alone():
+    data, model = _two_blob_dataset(64), make_wrapper(classes=2)  # make_wrapper seeds the global generator itself
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(model, data, TrainConfig(epochs=1, batch_size=32, seed=7))
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_recipes_build_their_per_batch_adversary():
+    assert RECIPES.names() == ("standard", "pgd", "fgsm-rs")
+    assert RECIPES.build("standard", eps=0.1, steps=3, seed=5) is None
+    assert RECIPES.build("pgd", eps=0.1, steps=3, seed=5) == PGD(eps=0.1, norm="linf", steps=3, seed=5)
+    assert RECIPES.build("fgsm-rs", eps=0.1, steps=3, seed=5) == FGSM(eps=0.1, random_start=True, seed=5)
+    for entry in RECIPES:
+        assert entry.label and entry.description and entry.traits["adversarial"] == (entry.name != "standard")
+
+
+BAD_TRAIN_CONFIGS = [
+    {"recipe": "trades"}, {"recipe": "pgd", "eps": 0.0}, {"recipe": "fgsm-rs"}, {"eps": -0.1}, {"epochs": 0},
+    {"epochs": 2.5}, {"batch_size": 0}, {"learning_rate": 0.0}, {"learning_rate": -1e-3}, {"weight_decay": -1e-4},
+    {"attack_steps": 0}, {"eps_warmup_epochs": -1.0}, {"seed": 0.5},
+]
+
+
+@pytest.mark.parametrize("options", BAD_TRAIN_CONFIGS, ids=repr)
+def test_bad_train_configs_are_refused(options):
+    with pytest.raises(ConfigError):
+        TrainConfig(**options)
+
+
+def test_config_messages_and_channel_statistics():
+    for good in (TrainConfig(), TrainConfig(recipe="fgsm-rs", eps=0.1, eps_warmup_epochs=2)):
+        assert good.seed == 0
+    with pytest.raises(ConfigError, match="needs eps > 0"):
         TrainConfig(recipe="pgd", eps=0.0)
-    with pytest.raises(ValueError, match="Unknown recipe"):
-        TrainConfig(recipe="trades")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="Unknown recipe 'trades'; choose one of standard, pgd, fgsm-rs"):
+        TrainConfig(recipe="trades")
     mean, std = channel_statistics(ImageDataset("c", torch.full((4, 2, 3, 3), 0.25), torch.zeros(4, dtype=torch.long), ("a",)))
     assert mean == [0.25, 0.25] and std == [0.001, 0.001]
 
@@ -76,3 +110,6 @@ def test_evaluate_counts_and_progress(tiny_model, tiny_batch):
     assert report.n == 10 and report.clean_accuracy == pytest.approx(expected)
     assert report.robust_accuracy == pytest.approx(expected)  # eps = 0 cannot change anything
     assert seen == [(1, 3), (2, 3), (3, 3)]
+    for bad in ({"n": 0}, {"n": -5}, {"batch_size": 0}):
+        with pytest.raises(ConfigError):
+            evaluate(tiny_model, data, **bad)

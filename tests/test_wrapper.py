@@ -55,8 +55,18 @@ def test_frozen_eval_restores_mode_and_grad_flags_even_on_error():
     assert all(p.requires_grad for p in list(model.parameters())[1:])
 
 
-def test_default_device_follows_cuda_availability():
-    assert default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+@pytest.mark.parametrize("cuda, expected", [(True, "cuda"), (False, "cpu")])
+def test_default_device_is_the_gpu_when_there_is_one(monkeypatch, cuda, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert default_device() == torch.device(expected)
+
+
+def test_the_wrapper_moves_inputs_to_its_device(tiny_batch):
+    # the meta device stands in for a GPU: tensors with shapes and no data, available everywhere
+    model = make_wrapper().to("meta")
+    assert model.device.type == "meta" and model.mean.device.type == "meta"
+    assert model(tiny_batch[0]).device.type == "meta"  # CPU images in, computed where the weights live
+    assert model.features(tiny_batch[0]).device.type == "meta"
 
 
 def test_mean_std_must_match_channels():

@@ -1,18 +1,42 @@
-"""Attacks: configured objects called with (model, x, y) that return an `AttackResult`."""
+"""Attacks: configured objects called with (model, x, y) that return an `AttackResult`, and `ATTACKS`, the pixel
+attacks the CLI and the pages pick by name."""
 
-from sia_core.attacks.base import AttackResult, Norm, quantize_8bit
+from __future__ import annotations
+
+from typing import Callable, Optional, Union
+
+from sia_core.attacks.base import NORMS, Attack, AttackResult, Norm, quantize_8bit
+from sia_core.attacks.deepfool import DeepFool
 from sia_core.attacks.pgd import FGSM, PGD, project, projected_gradient_ascent
+from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
+from sia_core.registry import Entry, Registry
 
-ATTACK_NAMES = ("fgsm", "pgd-linf", "pgd-l2")
-
-
-def make_attack(name: str, *, eps: float, steps: int = 20, seed: int | None = 0) -> FGSM | PGD:
-    """Build an attack from a CLI/UI name: "fgsm", "pgd-linf" or "pgd-l2"."""
-    if name == "fgsm":
-        return FGSM(eps=eps, seed=seed)
-    if name in ("pgd-linf", "pgd-l2"):
-        return PGD(eps=eps, norm="linf" if name == "pgd-linf" else "l2", steps=steps, seed=seed)
-    raise ValueError(f"Unknown attack {name!r}; choose one of {', '.join(ATTACK_NAMES)}")
+PixelAttack = Union[FGSM, PGD]
 
 
-__all__ = ["ATTACK_NAMES", "AttackResult", "FGSM", "Norm", "PGD", "make_attack", "project", "quantize_8bit"]
+def _fgsm(*, eps: float, steps: int, seed: Optional[int]) -> FGSM:
+    del steps  # one step by definition; accepted so every entry builds from the same call
+    return FGSM(eps=eps, seed=seed)
+
+
+def _pgd(norm: Norm) -> Callable[..., PGD]:
+    def build(*, eps: float, steps: int, seed: Optional[int]) -> PGD:
+        return PGD(eps=eps, norm=norm, steps=steps, seed=seed)
+    return build
+
+
+# Every factory is called as ATTACKS.build(name, eps=..., steps=..., seed=...). DeepFool is not listed: it has no
+# budget, so an `eps` would mean nothing to it.
+ATTACKS: Registry[PixelAttack] = Registry("attack", [
+    Entry("fgsm", "FGSM (L∞)", "One signed gradient step of size ε: fast, and the weakest attack here.",
+          _fgsm, defaults={"steps": 1, "seed": 0}, traits={"norm": "linf", "uses_steps": False}),
+    Entry("pgd-linf", "PGD (L∞)", "Repeated signed gradient steps from a random start, each pixel kept within ε "
+          "of the original: the standard strong attack.", _pgd("linf"), defaults={"steps": 20, "seed": 0},
+          traits={"norm": "linf", "uses_steps": True}),
+    Entry("pgd-l2", "PGD (L2)", "Repeated gradient steps from a random start, the whole change kept within an L2 "
+          "length of ε: a few pixels may move a lot.", _pgd("l2"), defaults={"steps": 20, "seed": 0},
+          traits={"norm": "l2", "uses_steps": True}),
+])
+
+__all__ = ["ATTACKS", "Attack", "AttackResult", "DeepFool", "FGSM", "NORMS", "Norm", "PGD", "SemanticAttack",
+           "SemanticAttackResult", "project", "projected_gradient_ascent", "quantize_8bit"]

@@ -1,13 +1,19 @@
-"""What every attack returns: a frozen result whose success is recomputed on the returned images."""
+"""What every attack is and returns: the `Attack` protocol, and a frozen result whose success is recomputed on
+the returned images."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, Protocol, get_args
 
 import torch
 
+from sia_core.progress import ProgressCallback
+from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.validation import require
+
 Norm = Literal["linf", "l2"]
+NORMS: tuple[Norm, ...] = get_args(Norm)
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,14 @@ def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
     return torch.round(images.clamp(0, 1) * 255) / 255
 
 
-def finalize_result(model: torch.nn.Module, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor,
+def on_model_device(model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor]
+                    ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """Images, labels and target moved to the device the model lives on (the wrapper owns the device)."""
+    device = model.device
+    return x.to(device), y.to(device), target.to(device) if target is not None else None
+
+
+def finalize_result(model: ClassifierWrapper, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor,
                     target: Optional[torch.Tensor], history: dict[str, list[float]], description: str,
                     clean_logits: Optional[torch.Tensor] = None) -> AttackResult:
     """Recompute logits and success on the exact returned tensor (and on its 8-bit version)."""
@@ -87,3 +100,27 @@ def finalize_result(model: torch.nn.Module, clean: torch.Tensor, adversarial: to
         history=history,
         attack=description,
     )
+
+
+class Attack(Protocol):
+    """What `evaluate`, training and the lenses need of an attack: a configured object called with data.
+
+    `__call__` moves the data to `model.device`, freezes the model and returns an honest `AttackResult`;
+    `perturb` returns the adversarial images only, on the inputs' device, for callers (training, evaluation)
+    that already hold the model frozen and need no result.
+    """
+
+    @property
+    def description(self) -> str: ...
+
+    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
+                 target: Optional[torch.Tensor] = None,
+                 progress: Optional[ProgressCallback] = None) -> AttackResult: ...
+
+    def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
+                target: Optional[torch.Tensor] = None) -> torch.Tensor: ...
+
+
+def check_seed(name: str, value: Any) -> None:
+    """A seed is a whole number (use with `validation.optional` where None means unseeded)."""
+    require(isinstance(value, int) and not isinstance(value, bool), f"{name} must be a whole number, got {value!r}.")

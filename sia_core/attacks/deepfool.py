@@ -11,9 +11,10 @@ from typing import Optional
 
 import torch
 
-from sia_core.attacks.base import AttackResult, Norm, finalize_result
+from sia_core.attacks.base import NORMS, AttackResult, Norm, finalize_result, on_model_device
+from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
-from sia_core.models.wrapper import frozen_eval
+from sia_core.validation import non_negative, one_of, positive_int, require
 
 _TINY = 1e-8
 
@@ -30,7 +31,8 @@ class DeepFool:
         norm: "l2" (steps along w) or "linf" (steps along sign(w), distances in the dual L1 norm).
         steps: maximum linearization steps per image.
         overshoot: push (1 + overshoot) times the accumulated step, to land just across the boundary.
-        candidates: only the `candidates` classes with the highest logits are considered (speed).
+        candidates: only the `candidates` classes with the highest logits are considered (speed; at least 2,
+            the current class and one other).
 
     Call: ``DeepFool()(model, x, y)``; returns an `AttackResult` (attack "DeepFool-l2").
     """
@@ -40,11 +42,21 @@ class DeepFool:
     overshoot: float = 0.02
     candidates: int = 10
 
+    def __post_init__(self) -> None:
+        one_of("norm", self.norm, NORMS)
+        positive_int("steps", self.steps)
+        non_negative("overshoot", self.overshoot)
+        positive_int("candidates", self.candidates)
+        require(self.candidates >= 2, f"candidates must be at least 2 (the current class and one other), "
+                                      f"got {self.candidates!r}.")
+
     @property
     def description(self) -> str:
         return f"DeepFool-{self.norm} steps={self.steps} overshoot={self.overshoot:g}"
 
-    def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
+                target: Optional[torch.Tensor] = None) -> torch.Tensor:
+        _refuse_target(target)
         total = torch.zeros_like(x)
         adversarial = x.clone()
         active = torch.ones(len(y), dtype=torch.bool, device=x.device)
@@ -88,12 +100,15 @@ class DeepFool:
                 adversarial[moving] = (x[moving] + (1 + self.overshoot) * total[moving]).clamp(0, 1)
         return adversarial.detach()
 
-    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                  target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
-        if target is not None:
-            raise ValueError("DeepFool is untargeted")
-        device = next(model.parameters()).device
-        x, y = x.to(device), y.to(device)
+        _refuse_target(target)
+        x, y, _ = on_model_device(model, x, y, None)
         with frozen_eval(model):
             adversarial = self.perturb(model, x, y)
             return finalize_result(model, x, adversarial, y, None, {}, self.description)
+
+
+def _refuse_target(target: Optional[torch.Tensor]) -> None:
+    if target is not None:
+        raise ValueError("DeepFool is untargeted: it steps to the nearest boundary, whichever class lies behind it")

@@ -9,9 +9,10 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks.base import AttackResult, Norm, finalize_result
+from sia_core.attacks.base import NORMS, AttackResult, Norm, check_seed, finalize_result, on_model_device
+from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
-from sia_core.models.wrapper import frozen_eval
+from sia_core.validation import non_negative, non_negative_int, one_of, optional, positive
 
 _TINY = 1e-12
 
@@ -124,16 +125,17 @@ class PGD:
     seed: Optional[int] = None
 
     def __post_init__(self) -> None:
-        if self.eps < 0 or self.steps < 0:
-            raise ValueError("eps and steps must be non-negative")
-        if self.norm not in ("linf", "l2"):
-            raise ValueError(f"norm must be 'linf' or 'l2', got {self.norm!r}")
+        non_negative("eps", self.eps)
+        one_of("norm", self.norm, NORMS)
+        non_negative_int("steps", self.steps)
+        optional(positive, "step_size", self.step_size)
+        optional(check_seed, "seed", self.seed)
 
     @property
     def description(self) -> str:
         return f"PGD-{self.norm} eps={self.eps:g} steps={self.steps}"
 
-    def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+    def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None,
                 history: Optional[dict[str, list[float]]] = None) -> torch.Tensor:
         """The adversarial images only (used inside training loops, where no result is needed)."""
@@ -167,11 +169,9 @@ class PGD:
                                          radius=self.eps, start=delta,
                                          observe=observe if history is not None or progress is not None else None)
 
-    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                  target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
-        device = next(model.parameters()).device
-        x, y = x.to(device), y.to(device)
-        target = target.to(device) if target is not None else None
+        x, y, target = on_model_device(model, x, y, target)
         history: dict[str, list[float]] = {}
         with frozen_eval(model):
             adversarial = self.perturb(model, x, y, target, progress, history)
@@ -193,19 +193,26 @@ class FGSM:
     step_size: Optional[float] = None
     seed: Optional[int] = None
 
+    def __post_init__(self) -> None:
+        non_negative("eps", self.eps)
+        optional(positive, "step_size", self.step_size)
+        optional(check_seed, "seed", self.seed)
+
     def _as_pgd(self) -> PGD:
         step = self.step_size if self.step_size is not None else (1.25 * self.eps if self.random_start else self.eps)
-        return PGD(eps=self.eps, norm="linf", steps=1, step_size=step, random_start=self.random_start, seed=self.seed)
+        # eps = 0 gives a zero step, which PGD refuses; its own default is then zero too
+        return PGD(eps=self.eps, norm="linf", steps=1, step_size=step or None, random_start=self.random_start,
+                   seed=self.seed)
 
     @property
     def description(self) -> str:
         return f"FGSM eps={self.eps:g}" + (" random start" if self.random_start else "")
 
-    def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+    def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                 target: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self._as_pgd().perturb(model, x, y, target)
 
-    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                  target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
         result = self._as_pgd()(model, x, y, target, progress)
         return AttackResult(**{**result.__dict__, "attack": self.description})

@@ -11,10 +11,12 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks.base import AttackResult, finalize_result, is_success
+from sia_core.attacks.base import AttackResult, check_seed, finalize_result, is_success, on_model_device
+from sia_core.errors import ConfigError
+from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
-from sia_core.models.wrapper import frozen_eval
 from sia_core.semantics import ATTRIBUTES, apply_attributes, applicable_attributes
+from sia_core.validation import in_range, non_negative, non_negative_int, optional, positive, require
 
 _TINY = 1e-12
 
@@ -94,13 +96,18 @@ class SemanticAttack:
     seed: Optional[int] = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.eps_img < 0 or self.sparsity_weight < 0:
-            raise ValueError("steps, eps_img and sparsity_weight must be non-negative")
-        if not 0 <= self.warmup_fraction <= 1:
-            raise ValueError("warmup_fraction must be in [0, 1]")
-        unknown = [name for name in self.attributes or () if name not in ATTRIBUTES]
-        if unknown:
-            raise ValueError(f"Unknown attributes: {', '.join(unknown)}; known: {', '.join(ATTRIBUTES)}")
+        if self.attributes is not None:
+            require(not isinstance(self.attributes, str),
+                    f"attributes must be a tuple of names, got the string {self.attributes!r}.")
+            unknown = [name for name in self.attributes if name not in ATTRIBUTES]
+            require(not unknown, f"Unknown attributes: {', '.join(map(str, unknown))}; known: {', '.join(ATTRIBUTES)}.")
+        non_negative_int("steps", self.steps)
+        non_negative("eps_img", self.eps_img)
+        non_negative("sparsity_weight", self.sparsity_weight)
+        positive("attribute_step", self.attribute_step)
+        optional(positive, "pixel_step", self.pixel_step)
+        in_range("warmup_fraction", self.warmup_fraction, 0.0, 1.0)
+        optional(check_seed, "seed", self.seed)
 
     @property
     def description(self) -> str:
@@ -113,20 +120,23 @@ class SemanticAttack:
             return tuple(available)
         not_applicable = [name for name in self.attributes if name not in available]
         if not_applicable:
-            raise ValueError(f"{', '.join(not_applicable)} do not apply to {num_channels}-channel images")
+            raise ConfigError(f"{', '.join(not_applicable)} do not apply to {num_channels}-channel images.")
         return tuple(name for name in available if name in self.attributes)
 
-    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+    def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
+                target: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The adversarial images only, on the inputs' device (for `evaluate`, which holds the model frozen)."""
+        names = self.attribute_names(x.shape[1])
+        alpha, delta, _, _ = self._climb(model, x, y, target, names, None)
+        return _compose(x, names, alpha, delta)[1]
+
+    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                  target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> SemanticAttackResult:
-        device = next(model.parameters()).device
-        x, y = x.to(device), y.to(device)
-        target = target.to(device) if target is not None else None
+        x, y, target = on_model_device(model, x, y, target)
         names = self.attribute_names(x.shape[1])
         with frozen_eval(model):
             alpha, delta, history, first_success = self._climb(model, x, y, target, names, progress)
-            with torch.no_grad():
-                edited = apply_attributes(x, _params(names, alpha))
-            adversarial = (edited + delta).clamp(0, 1)
+            edited, adversarial = _compose(x, names, alpha, delta)
             base = finalize_result(model, x, adversarial, y, target, history,
                                    self.description + (" targeted" if target is not None else ""))
         # the final point's history entry reuses the logits finalize_result already computed
@@ -146,7 +156,7 @@ class SemanticAttack:
         uniform = torch.rand(n, len(names), generator=generator).to(x.device, x.dtype)
         return low + uniform * (high - low)
 
-    def _climb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
+    def _climb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
                names: tuple[str, ...], progress: Optional[ProgressCallback]):
         n = x.shape[0]
         low, high = _bounds(names, x)
@@ -200,6 +210,14 @@ def _bounds(names: Sequence[str], x: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 def _params(names: Sequence[str], alpha: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: alpha[:, k] for k, name in enumerate(names)}
+
+
+def _compose(x: torch.Tensor, names: Sequence[str], alpha: torch.Tensor,
+             delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attribute edit T(x; alpha) alone, and the adversarial images clip(T(x; alpha) + delta)."""
+    with torch.no_grad():
+        edited = apply_attributes(x, _params(names, alpha))
+    return edited, (edited + delta).clamp(0, 1)
 
 
 def _record(history: dict[str, list[float]], cross_entropy: torch.Tensor, true_probability: torch.Tensor,

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from sia_core.errors import DataError
+
 
 @dataclass(frozen=True)
 class ImageDataset:
@@ -33,10 +35,14 @@ class ImageDataset:
     source: str = ""
 
     def __post_init__(self) -> None:
+        # a user's own files reach this constructor, so a bad shape is their data's fault, not a bug
         if self.images.ndim != 4:
-            raise ValueError(f"images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+            raise DataError(f"{self.name}: images must be (N, C, H, W), got shape {tuple(self.images.shape)}.")
         if self.labels.shape != (self.images.shape[0],):
-            raise ValueError("labels must be (N,) and match the number of images")
+            raise DataError(f"{self.name}: labels must be (N,) and match the {self.images.shape[0]} images, "
+                            f"got shape {tuple(self.labels.shape)}.")
+        if not self.class_names:
+            raise DataError(f"{self.name}: a dataset needs at least one class name.")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

@@ -1,45 +1,116 @@
-"""Datasets by name, so a model card, the CLI and the app can say "fashion-mnist" and mean the same thing."""
+"""Datasets by name, so a model card, the CLI and the app can say "fashion-mnist" and mean the same thing.
+
+`DATASETS` is the one list of them: the CLI's choices, the sidebar's selectbox and `load_dataset` all read it.
+Adding a dataset is one `Entry` whose factory is a `DatasetLoader`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Callable, Literal, Optional, Protocol
 
 from sia_core.data.base import ImageDataset
-from sia_core.errors import DataError
+from sia_core.data.cifar10 import load_cifar10
+from sia_core.data.fashion_mnist import default_fashion_mnist_root, load_embedded_subset, load_fashion_mnist
+from sia_core.data.shapes import SPURIOUS_ATTRIBUTES, shapes_dataset
+from sia_core.errors import ConfigError, DataError
+from sia_core.registry import Entry, Registry
+from sia_core.validation import one_of, optional, positive_int
 
-DatasetName = Literal["fashion-mnist", "fashion-mnist-subset", "shapes", "cifar10"]
-DATASET_NAMES: tuple[str, ...] = ("fashion-mnist", "fashion-mnist-subset", "shapes", "cifar10")
+Split = Literal["train", "test"]
+SPLITS: tuple[str, ...] = ("train", "test")
 
 
-def load_dataset(name: str, split: Literal["train", "test"] = "test", *, root: Optional[str | Path] = None,
+class DatasetLoader(Protocol):
+    """What an entry's factory is called with; `root` is None for datasets that need no path, and the options
+    are the entry's `options` trait (e.g. Shapes' spurious attribute)."""
+
+    def __call__(self, *, split: Split, root: Optional[Path], n: Optional[int], seed: int,
+                 **options: Any) -> ImageDataset: ...
+
+
+def _read_from_files(read: Callable[[Path, Split], ImageDataset]) -> DatasetLoader:
+    """A loader for a dataset stored in files: read the split at `root`, keep the first `n` images."""
+    def load(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
+        dataset = read(root, split)  # type: ignore[arg-type]  # load_dataset has checked that a path is there
+        return dataset if n is None else dataset.subset(slice(0, n))
+    return load
+
+
+def _embedded_subset(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
+    dataset = load_embedded_subset()
+    return dataset if n is None else dataset.subset(slice(0, n))
+
+
+def _generated_shapes(*, split: Split, root: Optional[Path], n: Optional[int], seed: int,
+                      spurious: Optional[str] = None, spurious_strength: float = 0.95) -> ImageDataset:
+    return shapes_dataset(split, n=n, seed=seed, spurious=spurious,  # type: ignore[arg-type]
+                          spurious_strength=spurious_strength)
+
+
+# Traits, read by `load_dataset`, the CLI and the sidebar:
+#   splits        the splits the dataset has (the embedded subset is a test set only: never train on it)
+#   needs_path    a folder or file is required (`default_root`, when set, is used if none is given)
+#   test_fallback the dataset the CLI evaluates on when the default root is absent (a subset that ships)
+#   path_label    the sidebar's label for the path field, for datasets read from files
+#   options       extra keyword options the loader takes beyond split/root/n/seed
+#   app_test_n    how many test images the app loads (generated sets are sized on demand)
+DATASETS: Registry[ImageDataset] = Registry("dataset", [
+    Entry("fashion-mnist-subset", "Fashion-MNIST test subset (embedded)",
+          "A balanced subset of the Fashion-MNIST test split that ships with the app: 250 images per class.",
+          _embedded_subset, traits={"splits": ("test",)}),
+    Entry("shapes", "Shapes test split (generated)",
+          "Generated 32x32 RGB shapes (circle, square, triangle, cross, ring) with known attributes; the train split "
+          "can correlate one attribute with the class on purpose.",
+          _generated_shapes, traits={"splits": SPLITS, "options": ("spurious", "spurious_strength"),
+                                     "app_test_n": 2000}),
+    Entry("fashion-mnist", "Fashion-MNIST from a folder",
+          "The full Fashion-MNIST (60,000 train, 10,000 test images) from idx files: torchvision's layout, the Debian "
+          "package dataset-fashion-mnist, or a bare folder.",
+          _read_from_files(load_fashion_mnist),
+          traits={"splits": SPLITS, "needs_path": True, "default_root": default_fashion_mnist_root(),
+                  "test_fallback": "fashion-mnist-subset", "path_label": "Fashion-MNIST folder"}),
+    Entry("cifar10", "CIFAR-10 from a folder or .npz",
+          "CIFAR-10 from torchvision's python batches, an ImageFolder tree (one folder per class) or an .npz with "
+          "x (N, 32, 32, 3) uint8 and y.",
+          _read_from_files(load_cifar10),
+          traits={"splits": SPLITS, "needs_path": True, "path_label": "CIFAR-10 folder or .npz",
+                  "path_placeholder": "/path/to/cifar-10-batches-py"}),
+])
+
+
+def resolve_dataset(spec: str, root: Optional[str | Path] = None) -> tuple[Entry[ImageDataset], Optional[Path]]:
+    """The entry and path a dataset spec names: a name ("cifar10") with `root`, or "name:path" ("cifar10:/data")."""
+    prefix, separator, path = spec.partition(":")
+    if separator and prefix in DATASETS:
+        if root is not None and Path(root) != Path(path):
+            raise ConfigError(f"The dataset {spec!r} names a path and another one was given ({root}); give it once.")
+        entry, root = DATASETS[prefix], path
+    else:
+        entry = DATASETS[spec]
+    if root is None or str(root) == "":
+        root = entry.traits.get("default_root")
+    return entry, None if root is None else Path(root).expanduser()
+
+
+def load_dataset(name: str, split: Split = "test", *, root: Optional[str | Path] = None,
                  spurious: Optional[str] = None, spurious_strength: float = 0.95,
                  n: Optional[int] = None, seed: int = 0) -> ImageDataset:
-    """Load a dataset by name.
+    """Load split `split` of the dataset `name` (a `DATASETS` name, or "name:path"), the first `n` images if given.
 
-    fashion-mnist: idx files under `root` (default: the Debian package `dataset-fashion-mnist`).
-    fashion-mnist-subset: the balanced test subset embedded in `assets/` (test split only).
-    shapes: generated; `spurious` correlates one attribute with the class in the train split.
-    cifar10: python batches, an `.npz` (x uint8 NHWC, y) or an ImageFolder tree at `root`.
+    Each entry's description says what it reads; `spurious` (Shapes only) correlates an attribute with the class
+    in the train split. A bad name, split, count or option raises a `ConfigError`, missing data a `DataError`.
     """
-    if name == "fashion-mnist":
-        from sia_core.data.fashion_mnist import default_fashion_mnist_root, load_fashion_mnist
-
-        dataset = load_fashion_mnist(root or default_fashion_mnist_root(), split)
-    elif name == "fashion-mnist-subset":
-        from sia_core.data.fashion_mnist import load_embedded_subset
-
-        dataset = load_embedded_subset()
-    elif name == "shapes":
-        from sia_core.data.shapes import shapes_dataset
-
-        return shapes_dataset(split, n=n, seed=seed, spurious=spurious, spurious_strength=spurious_strength)  # type: ignore[arg-type]
-    elif name == "cifar10":
-        from sia_core.data.cifar10 import load_cifar10
-
-        if root is None:
-            raise DataError("CIFAR-10 needs a path: a folder of python batches, an ImageFolder tree or an .npz file.")
-        dataset = load_cifar10(root, split)
-    else:
-        raise DataError(f"Unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
-    return dataset if n is None else dataset.subset(slice(0, n))
+    entry, path = resolve_dataset(name, root)
+    one_of("split", split, SPLITS)
+    optional(positive_int, "n", n)
+    if split not in entry.traits["splits"]:
+        raise DataError(f"The dataset {entry.name} has no {split} split, only {', '.join(entry.traits['splits'])}.")
+    if entry.traits.get("needs_path") and path is None:
+        raise DataError(f"The dataset {entry.name} needs a path ({entry.traits['path_label']}).")
+    takes_spurious = "spurious" in entry.traits.get("options", ())
+    if spurious is not None and not takes_spurious:
+        raise ConfigError(f"A spurious attribute ({', '.join(SPURIOUS_ATTRIBUTES)}) applies to generated datasets "
+                          f"only, not to {entry.name}.")
+    options = {"spurious": spurious, "spurious_strength": spurious_strength} if takes_spurious else {}
+    return entry.build(split=split, root=path, n=n, seed=seed, **options)

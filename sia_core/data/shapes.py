@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sia_core.data.base import ImageDataset
+from sia_core.validation import in_range, non_negative_int, one_of, optional, positive_int, require
 
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "ring")
 ATTRIBUTE_NAMES: tuple[str, ...] = (
@@ -60,28 +61,24 @@ class ShapesConfig:
     spurious_strength: float = 0.0  # in [0, 1]: probability that a sample's attribute is drawn from its class's band
     image_size: int = 32
 
+    def __post_init__(self) -> None:
+        positive_int("n", self.n)
+        non_negative_int("seed", self.seed)  # numpy refuses negative seeds
+        optional(one_of, "spurious", self.spurious, SPURIOUS_ATTRIBUTES)
+        in_range("spurious_strength", self.spurious_strength, 0.0, 1.0)
+        positive_int("image_size", self.image_size)
+        require(self.image_size >= MIN_IMAGE_SIZE, f"image_size must be at least {MIN_IMAGE_SIZE}, got {self.image_size}.")
+
 
 def class_band(attribute: str, label: int) -> tuple[float, float]:
     """The narrow range ``[low, high)`` that ``attribute`` is drawn from for class ``label`` when biased."""
-    if attribute not in SPURIOUS_ATTRIBUTES:
-        raise ValueError(f"unknown spurious attribute {attribute!r}; choose one of {SPURIOUS_ATTRIBUTES}")
+    one_of("spurious attribute", attribute, SPURIOUS_ATTRIBUTES)
     k = len(SHAPE_CLASSES)
     if attribute == "hue":
         return label / k + HUE_BAND_MARGIN, (label + 1) / k - HUE_BAND_MARGIN
     low, high = ATTRIBUTE_RANGES[attribute]
     width = (high - low) / k
     return low + label * width, low + (label + 1) * width
-
-
-def _validate(n: int, spurious: str | None, strength: float, image_size: int = 32) -> None:
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if spurious is not None and spurious not in SPURIOUS_ATTRIBUTES:
-        raise ValueError(f"unknown spurious attribute {spurious!r}; choose one of {SPURIOUS_ATTRIBUTES} or None")
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"spurious_strength must be in [0, 1], got {strength}")
-    if image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE}, got {image_size}")
 
 
 def _hsv_to_rgb(hue: np.ndarray) -> np.ndarray:
@@ -173,7 +170,6 @@ def _describe(config: ShapesConfig) -> str:
 
 def generate_shapes(config: ShapesConfig) -> ImageDataset:
     """Generate ``config.n`` labelled images with their true attributes, deterministically from ``config.seed``."""
-    _validate(config.n, config.spurious, config.spurious_strength, config.image_size)
     n, size = config.n, config.image_size
     k = len(SHAPE_CLASSES)
     rng = np.random.default_rng(config.seed)
@@ -232,11 +228,10 @@ def shapes_dataset(
     ignored, so a model that learned the shortcut shows it as a drop in test accuracy.
     The two splits use different seeds derived from ``seed``, so they never share images.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    default_n = 20_000 if split == "train" else 5_000
-    count = default_n if n is None else n
-    _validate(count, spurious, spurious_strength)
+    one_of("split", split, ("train", "test"))
+    count = (20_000 if split == "train" else 5_000) if n is None else n
+    # validates every argument, the ones the test split ignores included, so a typo never passes silently
+    ShapesConfig(n=count, seed=seed, spurious=spurious, spurious_strength=spurious_strength)
     if split == "train":
         config = ShapesConfig(
             n=count,

@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from sia_core.errors import ConfigError
+
 ArchitectureBuilder = Callable[[int, int, int], "SplitClassifier"]
 
 
@@ -69,5 +71,5 @@ ARCHITECTURES: dict[str, ArchitectureBuilder] = {"small-cnn": small_cnn, "tiny-c
 
 def build_architecture(name: str, in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:
     if name not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+        raise ConfigError(f"Unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}.")
     return ARCHITECTURES[name](in_channels, image_size, num_classes)

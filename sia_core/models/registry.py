@@ -1,22 +1,28 @@
-"""Model cards and the registry of shipped models: find, describe, save and load them safely.
+"""Model cards and `MODEL_SOURCES`, where a model can come from: find, describe, save and load models safely.
 
 A model lives in a folder `<id>/` with `weights.safetensors` and `card.json`; weights never go
 through unrestricted pickle (safetensors, or `torch.load(weights_only=True)` for `.pt` files).
+`load_model(spec)` resolves a spec ("fmnist-standard", "/path/to/folder", "folder:/path") through
+`MODEL_SOURCES`; a new kind of model is one entry there, addressed by its name as a prefix ("name:...").
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
-from sia_core.errors import CheckpointError
+from sia_core.errors import CheckpointError, ConfigError
 from sia_core.models.architectures import ARCHITECTURES, build_architecture
 from sia_core.models.wrapper import ClassifierWrapper, default_device
 from sia_core.paths import MODELS_DIR
+from sia_core.registry import Entry, Registry
+from sia_core.validation import positive, positive_int, require
 
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -37,6 +43,18 @@ class ModelCard:
     evaluations: tuple[dict[str, Any], ...] = ()
     description: str = ""
 
+    def __post_init__(self) -> None:
+        require(bool(self.id), "A model card needs an id.")
+        require(len(self.input_shape) == 3, f"input_shape must be (channels, height, width), got {self.input_shape!r}.")
+        for name, value in zip(("channels", "height", "width"), self.input_shape):
+            positive_int(f"input_shape {name}", value)
+        channels = self.input_shape[0]
+        require(len(self.mean) == channels and len(self.std) == channels,
+                f"mean and std need {channels} values, one per channel, got {len(self.mean)} and {len(self.std)}.")
+        for value in self.std:
+            positive("std", value)
+        require(len(self.class_names) > 0, "class_names must hold at least one name, got none.")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
         try:
@@ -48,7 +66,7 @@ class ModelCard:
                 training=dict(data.get("training", {})), evaluations=tuple(data.get("evaluations", ())),
                 description=str(data.get("description", "")),
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, ConfigError) as error:
             raise CheckpointError(f"The model card is incomplete or malformed ({error!r}).") from error
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,11 +133,9 @@ def build_model(card: ModelCard, state: Optional[dict[str, torch.Tensor]] = None
         raise CheckpointError(f"Model {card.id!r} uses unknown architecture {card.architecture!r}.")
     channels, height, _ = card.input_shape
     network = build_architecture(card.architecture, channels, height, len(card.class_names))
-    try:
-        wrapper = ClassifierWrapper(network, mean=card.mean, std=card.std, input_shape=card.input_shape,
-                                    class_names=card.class_names, model_id=card.id)
-    except ValueError as error:
-        raise CheckpointError(f"The card of {card.id!r} is inconsistent: {error}.") from error
+    # the card checked mean/std against the channels when it was made
+    wrapper = ClassifierWrapper(network, mean=card.mean, std=card.std, input_shape=card.input_shape,
+                                class_names=card.class_names, model_id=card.id)
     if state is not None:
         # accept both the wrapper's keys ("network.features.0.weight") and the bare network's
         state = {key.removeprefix("network."): value for key, value in state.items()
@@ -134,19 +150,97 @@ def build_model(card: ModelCard, state: Optional[dict[str, torch.Tensor]] = None
     return wrapper.to(device or default_device())
 
 
+_NOT_IN_AN_ID = ("/", "\\", "..", ":")
+
+
+def _plain_id(model_id: str) -> bool:
+    return bool(model_id) and not any(part in model_id for part in _NOT_IN_AN_ID)
+
+
+def require_model_id(model_id: str) -> None:
+    """A model id names a folder under assets/models: no path separators or '..' (it would write elsewhere), no ':'
+    (it would read as a "source:" prefix)."""
+    require(_plain_id(model_id), f"A model id is a plain folder name under assets/models (without "
+                                 f"{', '.join(repr(part) for part in _NOT_IN_AN_ID)}), got {model_id!r}.")
+
+
+def _load_folder(folder: Path, device: Optional[torch.device]) -> ClassifierWrapper:
+    return build_model(read_card(folder), read_state_dict(folder / WEIGHTS_FILE), device)
+
+
+def _shipped_folder(reference: str, models_dir: Path) -> Path:
+    return models_dir / reference
+
+
+def _user_folder(reference: str, models_dir: Path) -> Path:
+    return Path(reference).expanduser()
+
+
+def _load_shipped(reference: str, *, device: Optional[torch.device] = None,
+                  models_dir: Path = MODELS_DIR) -> ClassifierWrapper:
+    folder = _shipped_folder(reference, models_dir)
+    if not (_plain_id(reference) and folder.is_dir()):  # an id that would leave models_dir is unknown too
+        known = ", ".join(card.id for card in list_model_cards(models_dir)) or "none"
+        raise CheckpointError(f"Unknown model {reference!r}. Known models: {known}.")
+    return _load_folder(folder, device)
+
+
+def _load_user_folder(reference: str, *, device: Optional[torch.device] = None,
+                      models_dir: Path = MODELS_DIR) -> ClassifierWrapper:
+    folder = _user_folder(reference, models_dir)
+    if not folder.is_dir():
+        raise CheckpointError(f"Model folder not found: {folder}")
+    return _load_folder(folder, device)
+
+
+def load_with_weights(card: ModelCard, weights: bytes, suffix: str,
+                      device: Optional[torch.device] = None) -> ClassifierWrapper:
+    """`card`'s architecture with a user's weights file (its bytes and suffix: .safetensors, .pt or .pth)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"weights{suffix}"
+        path.write_bytes(weights)
+        state = read_state_dict(path)
+    digest = hashlib.sha256(weights).hexdigest()
+    return build_model(ModelCard(**{**card.__dict__, "id": f"{card.id} + uploaded weights {digest[:8]}"}), state,
+                       device)
+
+
+# An entry with a `spec` trait is addressed by a string: "name:reference", or without a prefix a folder path
+# (when it is a folder) or a shipped id. Its factory takes (reference, *, device, models_dir); its `folder`
+# trait says where the card lies, for the commands that read the model's dataset from it.
+MODEL_SOURCES: Registry[ClassifierWrapper] = Registry("model source", [
+    Entry("shipped", "Shipped model", "A model that ships with the app under assets/models, by id.",
+          _load_shipped, traits={"spec": "an id, e.g. fmnist-standard", "folder": _shipped_folder}),
+    Entry("folder", "Model folder", "A folder of your own holding card.json and weights.safetensors "
+                                    "(as `python -m sia_core train` writes them).",
+          _load_user_folder, traits={"spec": "a folder path", "folder": _user_folder}),
+    Entry("weights", "Shipped architecture, your weights",
+          "A shipped model's architecture and card with a state_dict you provide (.safetensors, or .pt/.pth "
+          "loaded with weights_only=True).", load_with_weights),
+])
+
+
+def resolve_model_spec(spec: str | Path, models_dir: Path = MODELS_DIR) -> tuple[Entry[ClassifierWrapper], str]:
+    """The source entry and reference a spec names: "source:reference", else a folder path, else a shipped id."""
+    text = str(spec)
+    prefix, separator, reference = text.partition(":")
+    if separator and prefix in MODEL_SOURCES and "spec" in MODEL_SOURCES[prefix].traits:
+        return MODEL_SOURCES[prefix], reference
+    return MODEL_SOURCES["folder" if Path(text).expanduser().is_dir() else "shipped"], text
+
+
 def model_folder(model: str | Path, models_dir: Path = MODELS_DIR) -> Path:
-    """Where a model lives: `model` itself when it is a folder, else its id's folder under `models_dir`."""
-    return Path(model) if Path(model).is_dir() else models_dir / str(model)
+    """Where a model's card lies (it may not exist: an unknown id gives a path that is not a folder)."""
+    entry, reference = resolve_model_spec(model, models_dir)
+    if "folder" not in entry.traits:
+        raise CheckpointError(f"A {entry.label.lower()} has no model folder with a card.")
+    return entry.traits["folder"](reference, models_dir)
 
 
 def load_model(model: str | Path, device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR) -> ClassifierWrapper:
-    """Load a registered model by id (a folder under `models_dir`) or by folder path."""
-    folder = model_folder(model, models_dir)
-    if not folder.is_dir():
-        known = ", ".join(card.id for card in list_model_cards(models_dir)) or "none"
-        raise CheckpointError(f"Unknown model {str(model)!r}. Known models: {known}.")
-    card = read_card(folder)
-    return build_model(card, read_state_dict(folder / WEIGHTS_FILE), device)
+    """Load a model by spec: a shipped id (a folder under `models_dir`), a folder path, or "source:reference"."""
+    entry, reference = resolve_model_spec(model, models_dir)
+    return entry.build(reference=reference, device=device, models_dir=models_dir)
 
 
 def save_model(wrapper: ClassifierWrapper, card: ModelCard, folder: Path) -> None:

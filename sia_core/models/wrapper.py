@@ -11,6 +11,8 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
+from sia_core.data.base import ImageDataset
+from sia_core.errors import ConfigError
 from sia_core.models.architectures import SplitClassifier
 
 
@@ -85,6 +87,13 @@ class ClassifierWrapper(nn.Module):
         with frozen_eval(self), torch.inference_mode():
             chunks = [self(images[i:i + batch_size]).cpu() for i in range(0, images.shape[0], batch_size)]
         return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes)
+
+
+def require_fit(model: ClassifierWrapper, dataset: ImageDataset) -> None:
+    """Refuse a dataset the model cannot classify: other image shape, or labels beyond the model's classes."""
+    if dataset.image_shape != model.input_shape or dataset.num_classes != model.num_classes:
+        raise ConfigError(f"{model.model_id or 'The model'} takes {model.input_shape} images in {model.num_classes} "
+                          f"classes; {dataset.name} has {dataset.image_shape} images in {dataset.num_classes} classes.")
 
 
 @contextlib.contextmanager

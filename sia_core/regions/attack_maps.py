@@ -7,25 +7,18 @@ perturbation |δ ⊙ ∇loss|, and a localized-attack map that attacks one patch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Union
 
 import torch
 import torch.nn.functional as F
 
 from sia_core.attacks import PGD
-from sia_core.attacks.base import AttackResult
+from sia_core.attacks.base import AttackResult, check_seed
 from sia_core.attacks.deepfool import DeepFool
+from sia_core.attacks.pgd import projected_gradient_ascent
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
-
-RoAMethodName = Literal["minimal_perturbation", "effect_weighted", "localized"]
-ROA_METHODS: dict[str, str] = {
-    "effect_weighted": "Effect-weighted perturbation: how much each pixel's change (from PGD) raises the loss, "
-                       "|δ × gradient|.",
-    "minimal_perturbation": "Minimal perturbation: the size of the smallest change (DeepFool, L2) that flips the "
-                            "prediction, pixel by pixel.",
-    "localized": "Localized attack: attack one small square at a time and score each square by the loss it alone "
-                 "can add.",
-}
+from sia_core.registry import Entry, Registry
+from sia_core.validation import non_negative, non_negative_int, positive_int
 
 
 @dataclass(frozen=True)
@@ -48,6 +41,11 @@ class EffectWeightedMap:
     steps: int = 10
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        non_negative("eps", self.eps)
+        non_negative_int("steps", self.steps)
+        check_seed("seed", self.seed)
+
     def __call__(self, model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor) -> RoAResult:
         attack = PGD(eps=self.eps, steps=self.steps, seed=self.seed)(model, images, labels)
         with frozen_eval(model):
@@ -65,6 +63,10 @@ class MinimalPerturbationMap:
     steps: int = 50
     overshoot: float = 0.02
 
+    def __post_init__(self) -> None:
+        positive_int("steps", self.steps)
+        non_negative("overshoot", self.overshoot)
+
     def __call__(self, model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor) -> RoAResult:
         attack = DeepFool(steps=self.steps, overshoot=self.overshoot)(model, images, labels)
         return RoAResult((attack.images - attack.clean_images).abs().sum(1), attack)
@@ -78,6 +80,11 @@ class LocalizedAttackMap:
     patch_size: int = 4
     eps: float = 8 / 255
     steps: int = 10
+
+    def __post_init__(self) -> None:
+        positive_int("patch_size", self.patch_size)
+        non_negative("eps", self.eps)
+        non_negative_int("steps", self.steps)
 
     def patch_masks(self, height: int, width: int) -> torch.Tensor:
         """(P, H, W) disjoint squares tiling the image (edge squares may be smaller)."""
@@ -96,31 +103,30 @@ class LocalizedAttackMap:
         maps = []
         with frozen_eval(model):
             for image, label in zip(images.to(model.device), labels.to(model.device)):
-                copies = image.unsqueeze(0).expand(len(masks), -1, -1, -1)
+                copies = image.unsqueeze(0).expand(len(masks), -1, -1, -1)  # copy p may change only in patch p
                 targets = label.expand(len(masks))
-                region = masks.unsqueeze(1)
                 with torch.no_grad():
                     base_loss = F.cross_entropy(model(image.unsqueeze(0)), label.view(1))
-                delta = torch.zeros_like(copies)
-                for _ in range(self.steps):
-                    delta.requires_grad_(True)
-                    loss = F.cross_entropy(model(copies + delta), targets, reduction="sum")
-                    (gradient,) = torch.autograd.grad(loss, delta)
-                    with torch.no_grad():
-                        delta = ((delta + step * gradient.sign() * region).clamp(-self.eps, self.eps) * region)
-                        delta = (copies + delta).clamp(0, 1) - copies
+                attacked = projected_gradient_ascent(
+                    copies, lambda inputs: F.cross_entropy(model(inputs), targets, reduction="sum"), norm="linf",
+                    steps=self.steps, step_size=step, radius=self.eps, mask=masks.unsqueeze(1))
                 with torch.no_grad():
-                    gain = (F.cross_entropy(model(copies + delta), targets, reduction="none") - base_loss).clamp_min(0)
+                    gain = (F.cross_entropy(model(attacked), targets, reduction="none") - base_loss).clamp_min(0)
                 maps.append((gain.view(-1, 1, 1) * masks).sum(0))
         return RoAResult(torch.stack(maps).cpu(), None)
 
 
 RoAMethod = Union[EffectWeightedMap, MinimalPerturbationMap, LocalizedAttackMap]
 
-
-def make_roa_method(name: str, **options) -> RoAMethod:
-    builders = {"effect_weighted": EffectWeightedMap, "minimal_perturbation": MinimalPerturbationMap,
-                "localized": LocalizedAttackMap}
-    if name not in builders:
-        raise ValueError(f"Unknown RoA method {name!r}; choose one of {', '.join(builders)}")
-    return builders[name](**options)
+# `ROA_METHODS.build("localized", patch_size=7)`: the UI and CLI name, its defaults overridden by the options
+ROA_METHODS: Registry[RoAMethod] = Registry("RoA method", [
+    Entry("effect_weighted", "Effect-weighted perturbation",
+          "Effect-weighted perturbation: how much each pixel's change (from PGD) raises the loss, |δ × gradient|.",
+          EffectWeightedMap),
+    Entry("minimal_perturbation", "Minimal perturbation",
+          "Minimal perturbation: the size of the smallest change (DeepFool, L2) that flips the prediction, "
+          "pixel by pixel.", MinimalPerturbationMap),
+    Entry("localized", "Localized attack",
+          "Localized attack: attack one small square at a time and score each square by the loss it alone can add.",
+          LocalizedAttackMap),
+])

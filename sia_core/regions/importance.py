@@ -13,22 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sia_core.attacks.base import check_seed
+from sia_core.errors import ConfigError
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.registry import Entry, Registry
+from sia_core.regions.fills import FILLS
+from sia_core.validation import non_negative, non_negative_int, one_of, positive_int, require
 
 Target = Literal["true", "predicted"] | int
-RoIMethodName = Literal["occlusion", "gradient", "smoothgrad", "gradcam", "integrated_gradients"]
-
-ROI_METHODS: dict[str, str] = {
-    "occlusion": "Occlusion: grey out a small square at every position and see how much the model's confidence "
-                 "in the class drops; big drops mark the regions the decision relies on.",
-    "gradient": "Gradient: how strongly each pixel, nudged a tiny bit, would change the class score.",
-    "smoothgrad": "SmoothGrad: the gradient map averaged over many slightly noisy copies of the image, "
-                  "which removes speckle and keeps the pixels that matter consistently.",
-    "gradcam": "Grad-CAM: which parts of the last convolutional layer's feature maps push the class score up, "
-               "shown as a coarse heat map stretched to the image size.",
-    "integrated_gradients": "Integrated gradients: fade the image in from a blank baseline and add up how much "
-                            "each pixel contributed to the class score along the way.",
-}
 
 
 def resolve_targets(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor | None,
@@ -41,12 +33,12 @@ def resolve_targets(model: ClassifierWrapper, images: torch.Tensor, labels: torc
             return labels.detach().to("cpu", torch.long).reshape(-1)
         if target == "predicted":
             return model.logits(images).argmax(dim=1)
-        raise ValueError(f'target must be "true", "predicted" or a class index, got {target!r}')
+        raise ConfigError(f'target must be "true", "predicted" or a class index, got {target!r}.')
     # bool is an int subclass; True as a class index is almost surely a bug upstream
     if isinstance(target, bool) or not isinstance(target, int):
-        raise ValueError(f'target must be "true", "predicted" or a class index, got {target!r}')
+        raise ConfigError(f'target must be "true", "predicted" or a class index, got {target!r}.')
     if not 0 <= target < model.num_classes:
-        raise ValueError(f"class index {target} is outside [0, {model.num_classes})")
+        raise ConfigError(f"class index {target} is outside [0, {model.num_classes}).")
     return torch.full((images.shape[0] if images.ndim == 4 else 1,), target, dtype=torch.long)
 
 
@@ -70,10 +62,10 @@ def _checked_inputs(model: ClassifierWrapper, images: torch.Tensor,
     return images.detach(), targets
 
 
-def _per_channel(values: tuple[float, ...], channels: int, what: str, device: torch.device) -> torch.Tensor:
-    if len(values) != channels:
-        raise ValueError(f"{what} needs {channels} values, one per channel, got {len(values)}")
-    return torch.tensor(values, dtype=torch.float32, device=device).view(1, channels, 1, 1)
+def _check_fill(field: str, fill: str, value_field: str, value: tuple[float, ...] | None) -> None:
+    one_of(field, fill, FILLS.names())
+    require(not FILLS[fill].traits.get("needs_channel_mean") or value is not None,
+            f'{field}="{fill}" needs {value_field}, the per-channel dataset mean.')
 
 
 def _empty_maps(images: torch.Tensor) -> torch.Tensor:
@@ -122,7 +114,7 @@ class Occlusion:
     Args:
         patch_size: side of the square patch, in pixels.
         stride: step between patch positions (at most `patch_size`, so every pixel is covered).
-        fill: "zero" (black) or "mean" (the per-channel dataset mean in `fill_value`).
+        fill: a name of `FILLS`: "zero" (black), "mean" (the per-channel dataset mean in `fill_value`) or "blur".
         fill_value: per-channel values in [0, 1], required when fill == "mean".
         batch_size: occluded copies per forward pass.
 
@@ -132,19 +124,18 @@ class Occlusion:
 
     patch_size: int = 4
     stride: int = 2
-    fill: Literal["zero", "mean"] = "zero"
+    fill: str = "zero"
     fill_value: tuple[float, ...] | None = None
     batch_size: int = 512
 
     def __post_init__(self) -> None:
-        if self.patch_size < 1 or self.stride < 1 or self.batch_size < 1:
-            raise ValueError("patch_size, stride and batch_size must be positive")
-        if self.stride > self.patch_size:
-            raise ValueError("stride must not exceed patch_size, or some pixels would never be occluded")
-        if self.fill not in ("zero", "mean"):
-            raise ValueError(f'fill must be "zero" or "mean", got {self.fill!r}')
-        if self.fill == "mean" and self.fill_value is None:
-            raise ValueError('fill="mean" needs fill_value, the per-channel dataset mean')
+        positive_int("patch_size", self.patch_size)
+        positive_int("stride", self.stride)
+        positive_int("batch_size", self.batch_size)
+        require(self.stride <= self.patch_size,
+                f"stride ({self.stride}) must not exceed patch_size ({self.patch_size}), or some pixels would "
+                "never be occluded.")
+        _check_fill("fill", self.fill, "fill_value", self.fill_value)
 
     def __call__(self, model: ClassifierWrapper, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         images, targets = _checked_inputs(model, images, targets)
@@ -152,8 +143,6 @@ class Occlusion:
             return _empty_maps(images)
         device = model.device
         channels, height, width = model.input_shape
-        fill = (torch.zeros(1, channels, 1, 1, device=device) if self.fill == "zero"
-                else _per_channel(self.fill_value or (), channels, "fill_value", device))
         masks = _patch_masks(height, width, self.patch_size, self.stride, device)
         num_patches = masks.shape[0]
         flat_masks = masks.view(num_patches, -1).float()
@@ -164,8 +153,9 @@ class Occlusion:
             for start in range(0, images.shape[0], images_per_chunk):
                 chunk = images[start:start + images_per_chunk].to(device, torch.float32)
                 chunk_targets = targets[start:start + images_per_chunk].to(device).view(-1, 1)
+                fill = FILLS.build(self.fill, channel_mean=self.fill_value)(chunk)  # (1 or n, C, 1 or H, 1 or W)
                 # (n, P, C, H, W): every occluded copy of every image in the chunk, one batch
-                occluded = torch.where(masks[None, :, None], fill.unsqueeze(0), chunk.unsqueeze(1))
+                occluded = torch.where(masks[None, :, None], fill.unsqueeze(1), chunk.unsqueeze(1))
                 occluded = occluded.view(-1, channels, height, width)
                 occluded_probs = torch.cat([torch.softmax(model(occluded[i:i + self.batch_size]), dim=1)
                                             for i in range(0, occluded.shape[0], self.batch_size)])
@@ -199,8 +189,10 @@ class GradientSaliency:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.smoothgrad_samples < 0 or self.noise_std < 0 or self.batch_size < 1:
-            raise ValueError("smoothgrad_samples and noise_std must be non-negative, batch_size positive")
+        non_negative_int("smoothgrad_samples", self.smoothgrad_samples)
+        non_negative("noise_std", self.noise_std)
+        check_seed("seed", self.seed)
+        positive_int("batch_size", self.batch_size)
 
     def __call__(self, model: ClassifierWrapper, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         images, targets = _checked_inputs(model, images, targets)
@@ -262,17 +254,18 @@ class GradCAM:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be positive")
+        require(self.layer is None or (isinstance(self.layer, str) and bool(self.layer)),
+                f"layer must be a layer name or None, got {self.layer!r}.")
+        positive_int("batch_size", self.batch_size)
 
     def resolve_layer(self, model: ClassifierWrapper) -> str:
         names = conv_layer_names(model)
         if not names:
-            raise ValueError(f"Grad-CAM needs a convolutional layer; {model.model_id or 'this model'} has none")
+            raise ConfigError(f"Grad-CAM needs a convolutional layer; {model.model_id or 'this model'} has none.")
         if self.layer is None:
             return names[-1]
         if self.layer not in names:
-            raise ValueError(f"Unknown layer {self.layer!r}; available convolutional layers: {', '.join(names)}")
+            raise ConfigError(f"Unknown layer {self.layer!r}; available convolutional layers: {', '.join(names)}.")
         return self.layer
 
     def __call__(self, model: ClassifierWrapper, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -306,7 +299,8 @@ class IntegratedGradients:
 
     Args:
         steps: points on the path.
-        baseline: "zero" (a black image) or "mean" (the per-channel dataset mean in `baseline_value`).
+        baseline: a name of `FILLS`: "zero" (a black image), "mean" (the per-channel dataset mean in
+            `baseline_value`) or "blur" (a blurred copy of each image).
         baseline_value: per-channel values in [0, 1], required when baseline == "mean".
         batch_size: forward passes per backward (images times steps).
 
@@ -315,31 +309,24 @@ class IntegratedGradients:
     """
 
     steps: int = 32
-    baseline: Literal["zero", "mean"] = "zero"
+    baseline: str = "zero"
     baseline_value: tuple[float, ...] | None = None
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be positive")
-        if self.baseline not in ("zero", "mean"):
-            raise ValueError(f'baseline must be "zero" or "mean", got {self.baseline!r}')
-        if self.baseline == "mean" and self.baseline_value is None:
-            raise ValueError('baseline="mean" needs baseline_value, the per-channel dataset mean')
+        positive_int("steps", self.steps)
+        _check_fill("baseline", self.baseline, "baseline_value", self.baseline_value)
+        positive_int("batch_size", self.batch_size)
 
-    def baseline_image(self, model: ClassifierWrapper) -> torch.Tensor:
-        """The (1, C, 1, 1) baseline on the model's device, broadcast over the image."""
-        channels = model.input_shape[0]
-        if self.baseline == "zero":
-            return torch.zeros(1, channels, 1, 1, device=model.device)
-        return _per_channel(self.baseline_value or (), channels, "baseline_value", model.device)
+    def baseline_images(self, images: torch.Tensor) -> torch.Tensor:
+        """The baseline of each image, on the images' device: (1, C, 1, 1) for a constant one, else (N, C, H, W)."""
+        return FILLS.build(self.baseline, channel_mean=self.baseline_value)(images)
 
     def attributions(self, model: ClassifierWrapper, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         images, targets = _checked_inputs(model, images, targets)
         if images.shape[0] == 0:
             return torch.zeros(0, *model.input_shape)
         device = model.device
-        baseline = self.baseline_image(model)
         alphas = ((torch.arange(self.steps, dtype=torch.float32, device=device) + 0.5) / self.steps)
         alphas = alphas.view(-1, 1, 1, 1, 1)
         images_per_chunk = max(1, self.batch_size // self.steps)
@@ -348,6 +335,7 @@ class IntegratedGradients:
             for start in range(0, images.shape[0], images_per_chunk):
                 chunk = images[start:start + images_per_chunk].to(device, torch.float32)
                 chunk_targets = targets[start:start + images_per_chunk].to(device)
+                baseline = self.baseline_images(chunk)
                 difference = chunk - baseline
                 path = (baseline.unsqueeze(0) + alphas * difference.unsqueeze(0)).reshape(-1, *chunk.shape[1:])
                 gradient = _target_logit_gradient(model, path, chunk_targets.repeat(self.steps))
@@ -361,17 +349,21 @@ class IntegratedGradients:
 
 RoIMethod = Occlusion | GradientSaliency | GradCAM | IntegratedGradients
 
-
-def make_roi_method(name: RoIMethodName, **options: object) -> RoIMethod:
-    """Build a method from its UI/CLI name; `options` override the defaults (e.g. patch_size=6)."""
-    if name == "occlusion":
-        return Occlusion(**options)  # type: ignore[arg-type]
-    if name == "gradient":
-        return GradientSaliency(**options)  # type: ignore[arg-type]
-    if name == "smoothgrad":
-        return GradientSaliency(**{"smoothgrad_samples": 16, "noise_std": 0.1, **options})  # type: ignore[arg-type]
-    if name == "gradcam":
-        return GradCAM(**options)  # type: ignore[arg-type]
-    if name == "integrated_gradients":
-        return IntegratedGradients(**options)  # type: ignore[arg-type]
-    raise ValueError(f"Unknown RoI method {name!r}; choose one of {', '.join(ROI_METHODS)}")
+# `ROI_METHODS.build("smoothgrad", seed=3)`: the UI and CLI name, its defaults overridden by the options
+ROI_METHODS: Registry[RoIMethod] = Registry("RoI method", [
+    Entry("occlusion", "Occlusion",
+          "Occlusion: grey out a small square at every position and see how much the model's confidence in the "
+          "class drops; big drops mark the regions the decision relies on.", Occlusion),
+    Entry("gradient", "Gradient",
+          "Gradient: how strongly each pixel, nudged a tiny bit, would change the class score.", GradientSaliency),
+    Entry("smoothgrad", "SmoothGrad",
+          "SmoothGrad: the gradient map averaged over many slightly noisy copies of the image, which removes "
+          "speckle and keeps the pixels that matter consistently.", GradientSaliency,
+          defaults={"smoothgrad_samples": 16, "noise_std": 0.1}),
+    Entry("gradcam", "Grad-CAM",
+          "Grad-CAM: which parts of the last convolutional layer's feature maps push the class score up, shown as "
+          "a coarse heat map stretched to the image size.", GradCAM, traits={"needs_conv_layer": True}),
+    Entry("integrated_gradients", "Integrated gradients",
+          "Integrated gradients: fade the image in from a blank baseline and add up how much each pixel "
+          "contributed to the class score along the way.", IntegratedGradients),
+])

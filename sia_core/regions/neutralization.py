@@ -8,46 +8,90 @@ RoI itself). Every mask is scored on adversarial *and* clean inputs, and against
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional
+from typing import Callable, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sia_core.attacks import PGD
-from sia_core.progress import ProgressCallback
+from sia_core.attacks.base import check_seed
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
-from sia_core.progress import StageProgress
+from sia_core.progress import ProgressCallback, StageProgress
+from sia_core.registry import Entry, Registry
 from sia_core.regions.attack_maps import EffectWeightedMap
+from sia_core.regions.fills import FILLS, fill_images
 from sia_core.regions.importance import Occlusion
 from sia_core.regions.overlap import normalize_maps, overlap_metrics, top_fraction_mask
+from sia_core.validation import in_range, non_negative, non_negative_int, one_of, positive_int, require
 
-Fill = Literal["zero", "mean", "blur"]
-MaskKind = Literal["oracle", "dataset", "class", "random", "roi"]
-MASK_KINDS: tuple[str, ...] = ("oracle", "dataset", "class", "random", "roi")
-MASK_LABELS = {"oracle": "oracle: RoA \\ RoI of the image's own attack", "dataset": "dataset-level mask",
-               "class": "class-level mask (by predicted class)", "random": "random mask, equal area (control)",
-               "roi": "the RoI itself (control)"}
-MaskProvider = Callable[[torch.Tensor], torch.Tensor]
+__all__ = ["FILLS", "MASK_KINDS", "MaskInputs", "NeutralizationConfig", "NeutralizationRow", "NeutralizedClassifier",
+           "RegionsReport", "fill_images", "neutralization_study"]
+
+MaskProvider = Callable[[torch.Tensor], torch.Tensor]  # images -> (N, H, W) bool masks, for masks that read the input
+Mask = MaskProvider | torch.Tensor
 
 
-def fill_images(images: torch.Tensor, masks: torch.Tensor, fill: Fill,
-                channel_mean: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Replace the pixels where `masks` (N, H, W) is True: with 0, the dataset's channel mean, or a blurred copy."""
-    if fill == "zero":
-        replacement = torch.zeros_like(images)
-    elif fill == "mean":
-        if channel_mean is None:
-            raise ValueError("fill='mean' needs the dataset's per-channel mean")
-        replacement = channel_mean.to(images).view(1, -1, 1, 1).expand_as(images)
-    elif fill == "blur":
-        # a 5x5 box blur keeps the coarse shape and removes the fine, high-frequency perturbation
-        replacement = F.avg_pool2d(F.pad(images, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
-    else:
-        raise ValueError(f"Unknown fill {fill!r}; choose zero, mean or blur")
-    keep = (~masks).unsqueeze(1).to(images.dtype)
-    return images * keep + replacement * (1 - keep)
+@dataclass(frozen=True)
+class MaskInputs:
+    """What every mask kind is built from: the evaluation split's maps and the scores learned on the fit split."""
+
+    model: ClassifierWrapper
+    importance: torch.Tensor      # (N, H, W) RoI maps of the evaluation images
+    attack: torch.Tensor          # (N, H, W) RoA maps of the evaluation images
+    dataset_score: torch.Tensor   # (H, W) mean normalized RoA - RoI on the fit split
+    class_score: torch.Tensor     # (K, H, W) the same per true class
+    seed: int
+
+
+def _oracle_mask(inputs: MaskInputs, fraction: float) -> torch.Tensor:
+    return top_fraction_mask(inputs.attack, fraction) & ~top_fraction_mask(inputs.importance, fraction)
+
+
+def _dataset_mask(inputs: MaskInputs, fraction: float) -> torch.Tensor:
+    return top_fraction_mask(inputs.dataset_score.unsqueeze(0), fraction)[0].expand(len(inputs.attack), -1, -1)
+
+
+def _class_mask(inputs: MaskInputs, fraction: float) -> MaskProvider:
+    class_masks = top_fraction_mask(inputs.class_score, fraction)
+
+    def by_predicted_class(images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            predicted = inputs.model(images.to(inputs.model.device)).argmax(1).cpu()
+        return class_masks[predicted]
+
+    return by_predicted_class
+
+
+def _random_mask(inputs: MaskInputs, fraction: float) -> torch.Tensor:
+    area = _oracle_mask(inputs, fraction).flatten(1).sum(1)  # the oracle's area, image by image
+    generator = torch.Generator().manual_seed(inputs.seed + 1)
+    scores = torch.rand(inputs.attack.shape, generator=generator).flatten(1)
+    ranks = scores.argsort(1).argsort(1)  # a random pixel order per image
+    return (ranks < area.view(-1, 1)).view_as(inputs.attack)
+
+
+def _roi_mask(inputs: MaskInputs, fraction: float) -> torch.Tensor:
+    return top_fraction_mask(inputs.importance, fraction)
+
+
+# each factory is called as `MASK_KINDS.build(kind, inputs=..., fraction=...)` and returns the masks or a provider
+MASK_KINDS: Registry[Mask] = Registry("mask kind", [
+    Entry("oracle", "oracle: RoA \\ RoI of the image's own attack",
+          "The top-q attack region minus the top-q importance region of each image's own attack: not deployable "
+          "(it needs the attack), the upper bound of the idea.", _oracle_mask),
+    Entry("dataset", "dataset-level mask",
+          "One mask for every image: where the held-out split's attack maps are high and importance maps low.",
+          _dataset_mask),
+    Entry("class", "class-level mask (by predicted class)",
+          "One mask per class, learned like the dataset mask on each class; chosen by the model's prediction.",
+          _class_mask),
+    Entry("random", "random mask, equal area (control)",
+          "Random pixels, as many as the oracle blanks in each image: does the place matter, or only the area?",
+          _random_mask),
+    Entry("roi", "the RoI itself (control)",
+          "Blank the top-q importance region: what blanking where the model looks costs.", _roi_mask),
+])
 
 
 class NeutralizedClassifier(nn.Module):
@@ -57,12 +101,13 @@ class NeutralizedClassifier(nn.Module):
     flow through the pixels that stay.
     """
 
-    def __init__(self, model: ClassifierWrapper, mask_for: MaskProvider, fill: Fill,
+    def __init__(self, model: ClassifierWrapper, mask_for: MaskProvider, fill: str,
                  channel_mean: Optional[torch.Tensor]) -> None:
         super().__init__()
+        FILLS[fill]  # an unknown fill fails here, not in the middle of an attack
         self.model = model
         self.mask_for = mask_for
-        self.fill: Fill = fill
+        self.fill = fill
         self.channel_mean = channel_mean
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -80,9 +125,21 @@ class NeutralizationConfig:
     fraction: float = 0.2
     eps: float = 8 / 255
     attack_steps: int = 10
-    fill: Fill = "zero"  # Fashion-MNIST's background is black: zero is "nothing here"
+    fill: str = "zero"  # a name of FILLS; Fashion-MNIST's background is black: zero is "nothing here"
     seed: int = 0
     curve_fractions: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+    def __post_init__(self) -> None:
+        positive_int("n", self.n)
+        positive_int("n_fit", self.n_fit)
+        in_range("fraction", self.fraction, 0, 1, low_open=True)
+        non_negative("eps", self.eps)
+        non_negative_int("attack_steps", self.attack_steps)
+        one_of("fill", self.fill, FILLS.names())
+        check_seed("seed", self.seed)
+        require(isinstance(self.curve_fractions, tuple), f"curve_fractions must be a tuple, got {self.curve_fractions!r}.")
+        for fraction in self.curve_fractions:
+            in_range("each of curve_fractions", fraction, 0, 1, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -146,6 +203,9 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
                          config: NeutralizationConfig = NeutralizationConfig(),
                          progress: Optional[ProgressCallback] = None) -> RegionsReport:
     """RoI (occlusion) and RoA (effect-weighted PGD) on a fit split and an evaluation split, then every mask kind."""
+    require(len(dataset) > config.n_fit,
+            f"{dataset.name} has {len(dataset)} images: too few to hold out n_fit = {config.n_fit} and still "
+            "evaluate; lower n_fit.")
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(config.seed))
     fit_index, eval_index = order[:config.n_fit], order[config.n_fit:config.n_fit + config.n]
     channel_mean = dataset.images.mean(dim=(0, 2, 3))
@@ -168,26 +228,13 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
                                if (fit_y == c).any() else dataset_score for c in range(classes)])
     roi_n, roa_n = normalize_maps(roi), normalize_maps(roa)
 
-    def masks_at(fraction: float) -> dict[str, MaskProvider | torch.Tensor]:
-        roi_mask = top_fraction_mask(roi, fraction)
-        oracle = top_fraction_mask(roa, fraction) & ~roi_mask
-        area = oracle.flatten(1).sum(1)
-        generator = torch.Generator().manual_seed(config.seed + 1)
-        scores = torch.rand(oracle.shape, generator=generator).flatten(1)
-        ranks = scores.argsort(1).argsort(1)  # a random pixel order per image
-        random = (ranks < area.view(-1, 1)).view_as(oracle)
-        dataset_mask = top_fraction_mask(dataset_score.unsqueeze(0), fraction)[0]
-        class_masks = top_fraction_mask(class_score, fraction)
+    mask_inputs = MaskInputs(model=model, importance=roi, attack=roa, dataset_score=dataset_score,
+                             class_score=class_score, seed=config.seed)
 
-        def by_class(images: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                predicted = model(images.to(model.device)).argmax(1).cpu()
-            return class_masks[predicted]
+    def masks_at(fraction: float) -> dict[str, Mask]:
+        return {entry.name: entry.build(inputs=mask_inputs, fraction=fraction) for entry in MASK_KINDS}
 
-        return {"oracle": oracle, "dataset": dataset_mask.expand(len(y), -1, -1), "class": by_class,
-                "random": random, "roi": roi_mask}
-
-    def resolve(mask: MaskProvider | torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    def resolve(mask: Mask, images: torch.Tensor) -> torch.Tensor:
         return mask(images) if callable(mask) else mask
 
     device_y = y.to(model.device)
@@ -209,7 +256,7 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
                 clean_accuracy_after=_accuracy(model, fill_images(x, clean_masks, config.fill, channel_mean), device_y),
                 adaptive_accuracy=_accuracy(pipeline, adaptive, device_y)))
             tick(f"mask: {kind}")
-        curve: dict[str, list[tuple[float, float]]] = {kind: [] for kind in MASK_KINDS}
+        curve: dict[str, list[tuple[float, float]]] = {kind: [] for kind in MASK_KINDS.names()}
         for fraction in config.curve_fractions:
             for kind, mask in masks_at(fraction).items():
                 masks = resolve(mask, x_adv)

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
+from sia_core.validation import in_range
+
 _TINY = 1e-12
 
 
@@ -34,8 +36,7 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
 
 def top_fraction_mask(maps: torch.Tensor, fraction: float) -> torch.Tensor:
     """Exactly round(fraction * H * W) pixels per map: the highest-scoring ones (ties broken by position)."""
-    if not 0 <= fraction <= 1:
-        raise ValueError("fraction must be in [0, 1]")
+    in_range("fraction", fraction, 0, 1)
     flat = maps.flatten(1)
     count = int(round(fraction * flat.shape[1]))
     mask = torch.zeros_like(flat, dtype=torch.bool)

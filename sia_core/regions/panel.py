@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from sia_core.models.wrapper import ClassifierWrapper
-from sia_core.regions.attack_maps import make_roa_method
-from sia_core.regions.importance import make_roi_method, resolve_targets
+from sia_core.regions.attack_maps import ROA_METHODS
+from sia_core.regions.importance import ROI_METHODS, resolve_targets
 from sia_core.regions.overlap import OverlapMetrics, overlap_metrics, top_fraction_mask, zones
 
 
@@ -29,10 +29,12 @@ def region_panel(model: ClassifierWrapper, image: torch.Tensor, label: int, *, r
                  roa_method: str = "effect_weighted", target: str | int = "true", fraction: float = 0.2,
                  roi_options: dict | None = None, roa_options: dict | None = None) -> RegionPanel:
     """RoI and RoA of one (1, C, H, W) image, with their top-`fraction` masks and overlap metrics."""
+    roi = ROI_METHODS.build(roi_method, **(roi_options or {}))  # unknown names and bad options fail before any work
+    roa = ROA_METHODS.build(roa_method, **(roa_options or {}))
     labels = torch.tensor([label])
     targets = resolve_targets(model, image, labels, target)
-    importance = make_roi_method(roi_method, **(roi_options or {}))(model, image, targets)
-    attack = make_roa_method(roa_method, **(roa_options or {}))(model, image, labels)
+    importance = roi(model, image, targets)
+    attack = roa(model, image, labels)
     metrics = overlap_metrics(importance, attack.maps, fraction)
     zone_map = zones(top_fraction_mask(importance, fraction), top_fraction_mask(attack.maps, fraction))
     adversarial = attack.attack.images if attack.attack is not None else None

@@ -1,0 +1,17 @@
+"""Robust vs non-robust features (Ilyas et al. 2019, PAPERS.md §3): build the constructed datasets, save and
+reload them, train fresh models on them and test those on the *original* test set.
+
+constructed: the kinds (KINDS), ConstructionConfig and ConstructedSet. build: relabelling, representation
+matching and build_constructed_set. training: train_on_constructed. transfer: the transfer study. paper: the
+paper's numbers.
+"""
+
+from sia_core.features.build import build_constructed_set, match_representation, representation_error
+from sia_core.features.constructed import KINDS, ConstructedSet, ConstructionConfig, relabel_targets
+from sia_core.features.paper import PAPER_CIFAR10
+from sia_core.features.training import FeatureTrainingResult, fresh_model, train_on_constructed
+from sia_core.features.transfer import TransferPoint, transfer_study
+
+__all__ = ["KINDS", "PAPER_CIFAR10", "ConstructedSet", "ConstructionConfig", "FeatureTrainingResult", "TransferPoint",
+           "build_constructed_set", "fresh_model", "match_representation", "relabel_targets", "representation_error",
+           "train_on_constructed", "transfer_study"]

@@ -1,0 +1,83 @@
+"""The transfer study (PAPERS.md §3.6, Figure 3): do architectures that learn more from D̂_det also take more of
+the source model's adversarial examples?"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+
+from sia_core.attacks.pgd import PGD
+from sia_core.data.base import ImageDataset
+from sia_core.errors import DataError
+from sia_core.features.constructed import ConstructedSet
+from sia_core.features.training import fresh_model
+from sia_core.models.architectures import ARCHITECTURES
+from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.progress import ProgressCallback
+from sia_core.validation import non_negative, one_of, positive_int, require
+
+ATTACK_BATCH = 250
+
+
+@dataclass(frozen=True)
+class TransferPoint:
+    """One architecture of the transfer study (PAPERS.md §3.6, Figure 3)."""
+
+    architecture: str
+    accuracy_from_det: float   # trained on D̂_det, tested on the original test set
+    transfer_success: float    # share of the source model's adversarial examples that fool a standard model of it
+    standard_accuracy: float   # that standard model (trained on the same source images with their true labels)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train_set: ImageDataset,
+                   test_set: ImageDataset, architectures: tuple[str, ...], *, epochs: int = 5, attack_eps: float = 0.5,
+                   attack_steps: int = 20, attack_n: int = 1000, seed: int = 0,
+                   progress: Optional[ProgressCallback] = None) -> tuple[TransferPoint, ...]:
+    """For each architecture: train one copy on `constructed` (D̂_det) and one on the same source images with their
+    true labels; x = the first's test accuracy, y = untargeted transfer success of the source model's L2-PGD
+    examples (first `attack_n` test images) to the second, counted on images both models classify correctly.
+
+    The paper's claim: architectures that learn more from D̂_det are also the ones the source's attacks transfer to.
+    """
+    from sia_core.training import TrainConfig, channel_statistics, train
+
+    if constructed.config.kind != "d_det":
+        raise DataError(f"The transfer study trains on D̂_det; this set is {constructed.label}.")
+    require(len(architectures) > 0, "The transfer study needs at least one architecture.")
+    for architecture in architectures:
+        one_of("architecture", architecture, ARCHITECTURES)
+    config = TrainConfig(epochs=epochs, learning_rate=2e-3, seed=seed)  # checks epochs and seed
+    non_negative("attack_eps", attack_eps)
+    positive_int("attack_steps", attack_steps)
+    positive_int("attack_n", attack_n)
+    originals = train_set.subset(constructed.source_indices)
+    attacked = test_set.subset(slice(0, attack_n))
+    attack = PGD(eps=attack_eps, norm="l2", steps=attack_steps, seed=seed)
+    with frozen_eval(source):
+        adversarial = torch.cat([attack.perturb(source, attacked.images[i:i + ATTACK_BATCH].to(source.device),
+                                                attacked.labels[i:i + ATTACK_BATCH].to(source.device)).cpu()
+                                 for i in range(0, len(attacked), ATTACK_BATCH)])
+    source_correct = source.logits(attacked.images).argmax(1) == attacked.labels
+    mean, std = channel_statistics(test_set)
+    points: list[TransferPoint] = []
+    for number, architecture in enumerate(architectures, start=1):
+        from_det, standard = (fresh_model(f"transfer-{architecture}", architecture, test_set, tuple(mean), tuple(std))
+                              for _ in range(2))
+        train(from_det, constructed.as_dataset(), config)
+        train(standard, originals, config)
+        standard_correct = standard.logits(attacked.images).argmax(1) == attacked.labels
+        fooled = standard.logits(adversarial).argmax(1) != attacked.labels
+        counted = source_correct & standard_correct
+        points.append(TransferPoint(
+            architecture=architecture,
+            accuracy_from_det=float((from_det.logits(test_set.images).argmax(1) == test_set.labels).float().mean()),
+            transfer_success=float(fooled[counted].float().mean()) if counted.any() else 0.0,
+            standard_accuracy=float(standard_correct.float().mean())))
+        if progress is not None:
+            progress(number, len(architectures), points[-1].to_dict())
+    return tuple(points)

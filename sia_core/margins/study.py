@@ -1,0 +1,150 @@
+"""The whole margin study for one model, norm and eps, as the page and the CLI report it: free scores and input
+margins timed side by side, their summary, and the pseudo-margin learned on held-out images."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+
+from sia_core.attacks.base import NORMS, Norm
+from sia_core.data.base import ImageDataset
+from sia_core.errors import DataError
+from sia_core.margins.input_margins import InputMarginEstimator, InputMargins
+from sia_core.margins.metrics import consistency, detection_metrics
+from sia_core.margins.pseudo_margin import (PseudoInput, PseudoMarginResult, fit_pseudo_margin,
+                                            model_inputs_for_pseudo_margin, pseudo_margin_fit_images)
+from sia_core.margins.robust_accuracy import robust_accuracy_from_margins, sample_efficient_robust_accuracy
+from sia_core.margins.scores import MarginScores, margin_scores
+from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.progress import ProgressCallback
+from sia_core.validation import non_negative, one_of, positive_int, require
+
+_TINY = 1e-12
+MIN_PSEUDO_FIT_IMAGES = 20  # fewer held-out images cannot teach the pseudo-margin network anything
+
+
+@dataclass(frozen=True)
+class MarginSummary:
+    """The figures of one margin study at one eps (the CLI's JSON, the page's table)."""
+
+    model: str
+    dataset: str
+    n: int
+    norm: str
+    eps: float
+    kendall_tau: float                # between the input margin and the logit margin
+    pearson: float
+    auroc: float                      # detecting input margin <= eps with the negative logit margin
+    aupr: float
+    fpr_at_95_tpr: float
+    non_robust_share: float           # share of images with input margin <= eps
+    seconds_logit_margins: float
+    seconds_input_margins: float
+    speedup: float                    # seconds_input_margins / seconds_logit_margins
+    robust_accuracy_attack: float     # correct and input margin > eps, every image attacked
+    robust_accuracy_estimate: float   # from the logit margin, with only `estimate_attacked_samples` attacked
+    estimate_attacked_samples: int
+    estimate_logit_threshold: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MarginStudy:
+    """Everything the page and the CLI report for one model, norm and eps."""
+
+    model_id: str
+    dataset: str
+    norm: str
+    eps: float
+    indices: torch.Tensor
+    labels: torch.Tensor
+    scores: MarginScores
+    input: InputMargins
+    seconds_logit_margins: float
+    seconds_input_margins: float
+
+    @property
+    def correct(self) -> torch.Tensor:
+        return self.scores.predictions == self.labels
+
+    def summary(self, eps: Optional[float] = None, attacked: int = 100, seed: int = 0) -> MarginSummary:
+        """The study's figures at `eps` (default: the study's); the robust-accuracy estimate attacks a seeded
+        random subset of `attacked` images."""
+        eps = self.eps if eps is None else eps
+        non_negative("eps", eps)
+        positive_int("attacked", attacked)
+        detection = detection_metrics(self.input.margins, -self.scores.logit_margin, eps)
+        generator = torch.Generator().manual_seed(seed)
+        subset = torch.randperm(len(self.labels), generator=generator)[:min(attacked, len(self.labels))]
+        estimate, threshold = sample_efficient_robust_accuracy(self.scores.logit_margin, self.correct, subset,
+                                                               self.input.margins[subset], eps)
+        rank = consistency(self.input.margins, self.scores.logit_margin)
+        return MarginSummary(
+            model=self.model_id, dataset=self.dataset, n=len(self.labels), norm=self.norm, eps=eps,
+            kendall_tau=rank["kendall_tau"], pearson=rank["pearson"], auroc=detection.auroc, aupr=detection.aupr,
+            fpr_at_95_tpr=detection.fpr_at_95_tpr, non_robust_share=detection.positives / max(len(self.labels), 1),
+            seconds_logit_margins=self.seconds_logit_margins, seconds_input_margins=self.seconds_input_margins,
+            speedup=self.seconds_input_margins / max(self.seconds_logit_margins, _TINY),
+            robust_accuracy_attack=robust_accuracy_from_margins(self.input.margins, self.correct, eps),
+            robust_accuracy_estimate=estimate, estimate_attacked_samples=len(subset),
+            estimate_logit_threshold=threshold)
+
+
+def margin_study(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, *, norm: Norm = "linf",
+                 eps: float = 8 / 255, estimator: Optional[InputMarginEstimator] = None, dataset: str = "",
+                 indices: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> MarginStudy:
+    """Free scores and input margins for the same images, each timed (the "for free" claim, measured)."""
+    one_of("norm", norm, NORMS)
+    non_negative("eps", eps)
+    require(len(images) > 0 and len(images) == len(labels),
+            f"The margin study needs images and as many labels, got {len(images)} images and {len(labels)} labels.")
+    estimator = estimator or InputMarginEstimator(norm=norm)
+    require(estimator.norm == norm, f"The estimator measures {estimator.norm} margins, the study asks for {norm}.")
+    started = time.perf_counter()
+    scores = margin_scores(model, images, labels)
+    seconds_logit = time.perf_counter() - started
+    started = time.perf_counter()
+    margins = estimator(model, images, progress=progress)
+    seconds_input = time.perf_counter() - started
+    return MarginStudy(model_id=model.model_id, dataset=dataset, norm=norm, eps=eps,
+                       indices=indices if indices is not None else torch.arange(len(labels)), labels=labels.cpu(),
+                       scores=scores, input=margins, seconds_logit_margins=seconds_logit,
+                       seconds_input_margins=seconds_input)
+
+
+@dataclass(frozen=True)
+class PseudoMarginStudy:
+    """A pseudo-margin learned on held-out images and scored on a margin study's images."""
+
+    fit_split: str  # where the held-out images came from
+    fit_n: int
+    eps: float
+    result: PseudoMarginResult
+
+
+def pseudo_margin_study(model: ClassifierWrapper, study: MarginStudy, test_images: torch.Tensor, *,
+                        train_set: Optional[ImageDataset], estimator: InputMarginEstimator, fit_n: int,
+                        source: PseudoInput, eps: float) -> PseudoMarginStudy:
+    """Input margins of `fit_n` held-out images, a pseudo-margin network fitted to them, and its Kendall τ and
+    AUROC against the logit margin's on the study's images.
+
+    Args:
+        test_images: the test images the study ran on first (its first `len(study.labels)`), then any more;
+            without a `train_set`, the held-out images are taken from those after the study's.
+        train_set: the model's training split, or None where it cannot be loaded.
+    """
+    evaluated = len(study.labels)
+    fit_images, split = pseudo_margin_fit_images(train_set, fit_n, test_images, skip=evaluated)
+    if len(fit_images) < MIN_PSEUDO_FIT_IMAGES:
+        raise DataError(f"Only {len(fit_images)} held-out images ({split}); the pseudo-margin needs at least "
+                        f"{MIN_PSEUDO_FIT_IMAGES}. Load the training split, or study fewer images.")
+    fit_margins = estimator(model, fit_images).margins
+    result = fit_pseudo_margin(model_inputs_for_pseudo_margin(model, fit_images, source), fit_margins,
+                               model_inputs_for_pseudo_margin(model, test_images[:evaluated], source),
+                               study.input.margins, study.scores.logit_margin, eps, source=source)
+    return PseudoMarginStudy(fit_split=split, fit_n=len(fit_images), eps=eps, result=result)
