@@ -23,6 +23,6 @@ fi
 for kind in $KINDS; do
   $PYTHON -m sia_core features build --kind $kind --model "$OUT/cifar10-standard" --data-dir "$CIFAR_DIR" \
     --n 5085 --eps "$EPS" --steps 100 --step-size 0.1 --out "$OUT/${kind}_eps$EPS.npz" --json | tee -a "$OUT/results.jsonl"
-  $PYTHON -m sia_core features train --data "$OUT/${kind}_eps$EPS.npz" --model "$OUT/cifar10-standard" --data-dir "$CIFAR_DIR" \
+  $PYTHON -m sia_core features train --constructed "$OUT/${kind}_eps$EPS.npz" --model "$OUT/cifar10-standard" --data-dir "$CIFAR_DIR" \
     --architecture small-cnn --epochs "$EPOCHS" --eval-eps 0.25 --eval-n 1017 --json | tee -a "$OUT/results.jsonl"
 done

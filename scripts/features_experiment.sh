@@ -16,7 +16,7 @@ build d_rand fmnist-standard 10000 50 | tee -a "$OUT/results.jsonl"
 build d_nr fmnist-standard 5000 300 | tee -a "$OUT/results.jsonl"
 build d_r fmnist-robust 5000 300 | tee -a "$OUT/results.jsonl"
 for kind in d_det d_rand d_nr d_r; do
-  $PYTHON -m sia_core features train --data "$OUT/$kind.npz" --epochs 10 --eval-eps 0.5 --eval-n 1000 --json \
+  $PYTHON -m sia_core features train --constructed "$OUT/$kind.npz" --epochs 10 --eval-eps 0.5 --eval-n 1000 --json \
     | tee -a "$OUT/results.jsonl"
 done
 for model in fmnist-standard fmnist-robust; do

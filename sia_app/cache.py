@@ -29,7 +29,7 @@ def cached_model(model_id: str) -> ClassifierWrapper:
 def cached_custom_model(card_json: str, weights_digest: str, _weights: bytes, suffix: str) -> ClassifierWrapper:
     """A shipped architecture with user-supplied weights; keyed by the card and the file's digest."""
     card = ModelCard.from_dict(json.loads(card_json))
-    return MODEL_SOURCES.build("weights", card=card, weights=_weights, suffix=suffix)
+    return MODEL_SOURCES.build("weights", card=card, weights=_weights, suffix=suffix).model
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset…")

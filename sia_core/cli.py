@@ -53,16 +53,43 @@ def _models(args: argparse.Namespace) -> dict[str, Any]:
     return {"models": [card.to_dict() for card in list_model_cards()]}
 
 
-def _test_set_for(dataset_name: str, data_dir: Optional[str], n: Optional[int]):
-    """The test split a model of `dataset_name` is evaluated on, or the dataset's shipped fallback (Fashion-MNIST's
-    embedded subset) when no folder was given and the default one is absent."""
+def _test_set_for(dataset_name: str, data_dir: Optional[str], n: Optional[int],
+                  image_shape: Optional[tuple[int, int, int]] = None):
+    """The test split a model of `dataset_name` is evaluated on (as `image_shape`, the model's input, when given),
+    or the dataset's shipped fallback (Fashion-MNIST's embedded subset) when no folder was given and the default
+    one is absent."""
     from sia_core.data.catalog import load_dataset, resolve_dataset
 
     entry, root = resolve_dataset(dataset_name, data_dir)
     default_root_absent = root is not None and root == entry.traits.get("default_root") and not root.exists()
     if "test_fallback" in entry.traits and default_root_absent:
-        return load_dataset(entry.traits["test_fallback"], n=n)
-    return load_dataset(dataset_name, "test", root=data_dir, n=n)
+        return load_dataset(entry.traits["test_fallback"], n=n, image_shape=image_shape)
+    return load_dataset(dataset_name, "test", root=None if ":" in dataset_name else data_dir, n=n,
+                        image_shape=image_shape)
+
+
+def _model_options(args: argparse.Namespace):
+    from sia_core.models.user_models import ModelOptions
+
+    return ModelOptions.parse(weights=args.weights, input_shape=args.input_shape, mean=args.mean, std=args.std,
+                              classes=args.classes, download=args.download, random_init=args.random_init)
+
+
+def _load(args: argparse.Namespace, n: Optional[int] = None, reference: Optional[str] = None):
+    """The model a command names (any spec, with its options) and the test set it runs on: --data, else the
+    dataset on the model's card. Returns (LoadedModel, test set, dataset spec)."""
+    from sia_core.models.registry import load_model_and_card, with_dataset_class_names
+    from sia_core.models.wrapper import require_fit
+
+    loaded = load_model_and_card(reference or args.model, _model_options(args))
+    dataset_spec = getattr(args, "data", None) or loaded.card.dataset
+    if not dataset_spec:
+        raise SiaError(f"{loaded.card.id} has no dataset of its own: pass --data SPEC, e.g. mnist:/path/to/data, "
+                       "imagefolder:/path/to/images or npz:/path/to/file.npz.")
+    test_set = _test_set_for(dataset_spec, args.data_dir, n, loaded.model.input_shape)
+    loaded = with_dataset_class_names(loaded, test_set.class_names)
+    require_fit(loaded.model, test_set)
+    return loaded, test_set, dataset_spec
 
 
 def _evaluation_entry(model, test_set, attack_name: Optional[str], eps: float, steps: int,
@@ -112,26 +139,17 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from sia_core.data.catalog import load_dataset
-    from sia_core.models.registry import load_model, model_folder, read_card
-    from sia_core.models.wrapper import require_fit
-
-    model = load_model(args.model)
-    folder = model_folder(args.model)
-    dataset_name = args.dataset or read_card(folder).dataset
-    test_set = (_test_set_for(dataset_name, args.data_dir, args.n) if args.dataset in (None, dataset_name)
-                else load_dataset(dataset_name, "test", root=args.data_dir, n=args.n))
-    require_fit(model, test_set)
-    entry = _evaluation_entry(model, test_set, args.attack, args.eps, args.steps, "evaluate")
-    return {"model": model.model_id, **entry}
+    loaded, test_set, _ = _load(args, args.n)
+    entry = _evaluation_entry(loaded.model, test_set, args.attack, args.eps, args.steps, "evaluate")
+    return {"model": loaded.card.id, **entry}
 
 
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.images import decode_image
     from sia_core.errors import ImageDecodeError
-    from sia_core.models.registry import load_model
+    from sia_core.models.registry import load_model_and_card
 
-    model = load_model(args.model)
+    model = load_model_and_card(args.model, _model_options(args)).model
     try:
         data = Path(args.image).read_bytes()
     except OSError as error:
@@ -145,11 +163,9 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
 
 def _sia(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.diagnosis import DiagnosisConfig, diagnose
-    from sia_core.models.registry import load_model, model_folder, read_card
 
-    model = load_model(args.model)
-    folder = model_folder(args.model)
-    dataset = _test_set_for(read_card(folder).dataset, args.data_dir, None)
+    loaded, dataset, _ = _load(args)
+    model = loaded.model
     config = DiagnosisConfig(n=args.n, eps_img=args.eps_img, steps=args.steps, seed=args.seed,
                              attributes=tuple(args.attributes) if args.attributes else None)
     report = diagnose(model, dataset, config, progress=_stderr_progress("sia"))
@@ -157,12 +173,10 @@ def _sia(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _regions(args: argparse.Namespace) -> dict[str, Any]:
-    from sia_core.models.registry import load_model, model_folder, read_card
     from sia_core.regions.neutralization import NeutralizationConfig, neutralization_study
 
-    model = load_model(args.model)
-    folder = model_folder(args.model)
-    dataset = _test_set_for(read_card(folder).dataset, args.data_dir, None)
+    loaded, dataset, _ = _load(args)
+    model = loaded.model
     config = NeutralizationConfig(n=args.n, n_fit=args.n_fit, fraction=args.fraction, eps=args.eps,
                                   attack_steps=args.steps, fill=args.fill, seed=args.seed)
     report = neutralization_study(model, dataset, config, progress=_stderr_progress("regions"))
@@ -171,12 +185,10 @@ def _regions(args: argparse.Namespace) -> dict[str, Any]:
 
 def _margins(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.margins import InputMarginEstimator, margin_study
-    from sia_core.models.registry import load_model, model_folder, read_card
 
     estimator = InputMarginEstimator(norm=args.norm, bisection_steps=args.bisection_steps, pgd_steps=args.pgd_steps)
-    model = load_model(args.model)
-    dataset_name = read_card(model_folder(args.model)).dataset
-    dataset = _test_set_for(dataset_name, args.data_dir, args.n)
+    loaded, dataset, dataset_name = _load(args, args.n)
+    model = loaded.model
     study = margin_study(model, dataset.images, dataset.labels, norm=args.norm, eps=args.eps, estimator=estimator,
                          dataset=dataset.name, progress=_stderr_progress("margins"))
     summary = study.summary(attacked=args.attacked, seed=args.seed).to_dict()
@@ -189,11 +201,12 @@ def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, es
     from sia_core.data.catalog import load_dataset
     from sia_core.margins import pseudo_margin_study
 
+    root = None if ":" in dataset_name else args.data_dir
     try:
-        train_set = load_dataset(dataset_name, "train", root=args.data_dir)
+        train_set = load_dataset(dataset_name, "train", root=root, image_shape=model.input_shape)
     except SiaError:
         train_set = None  # held-out test images after the first N instead
-    test_images = _test_set_for(dataset_name, args.data_dir, args.n + args.pseudo_fit).images
+    test_images = _test_set_for(dataset_name, args.data_dir, args.n + args.pseudo_fit, model.input_shape).images
     pseudo = pseudo_margin_study(model, study, test_images, train_set=train_set, estimator=estimator,
                                  fit_n=args.pseudo_fit, source=args.pseudo_input, eps=args.eps)
     result = pseudo.result
@@ -202,48 +215,59 @@ def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, es
             "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
 
 
-def _constructed_origin(constructed, args: argparse.Namespace) -> tuple[str, str]:
-    """(source model reference, dataset name) of a constructed set: its source's card, else --model / --dataset."""
-    from sia_core.models.registry import model_folder, read_card
+def _split(dataset_spec: str, split: str, args: argparse.Namespace, image_shape: tuple[int, int, int]):
+    from sia_core.data.catalog import load_dataset
 
-    reference = args.model or constructed.source_model
-    folder = model_folder(reference)
-    if folder.is_dir():
-        return reference, read_card(folder).dataset
-    if args.dataset:
-        return reference, args.dataset
-    raise SiaError(f"The source model {constructed.source_model!r} is not in assets/models: pass --model FOLDER "
-                   "or --dataset NAME (and --data-dir).")
+    return load_dataset(dataset_spec, split, root=None if ":" in dataset_spec else args.data_dir,  # type: ignore[arg-type]
+                        image_shape=image_shape)
+
+
+def _constructed_origin(constructed, args: argparse.Namespace):
+    """(source model or None, dataset spec) of a constructed set: --model (else the source recorded in the set)
+    and --data (else the source's card)."""
+    from sia_core.models.registry import load_model_and_card
+
+    try:
+        loaded = load_model_and_card(args.model or constructed.source_model, _model_options(args))
+    except SiaError:
+        if args.data:
+            return None, args.data
+        raise SiaError(f"The source model {constructed.source_model!r} is not at hand: pass --model SPEC, or "
+                       "--data SPEC for the original dataset.") from None
+    if not (args.data or loaded.card.dataset):
+        raise SiaError(f"{loaded.card.id} has no dataset of its own: pass --data SPEC.")
+    return loaded, args.data or loaded.card.dataset
 
 
 def _features(args: argparse.Namespace) -> dict[str, Any]:
-    from sia_core.data.catalog import load_dataset
     from sia_core.features import KINDS, ConstructedSet, build_constructed_set, train_on_constructed, transfer_study
-    from sia_core.models.registry import load_model, model_folder, read_card
 
     if args.action == "build":
         if not args.model or not args.out:
             raise SiaError("features build needs --kind, --model and --out.")
         config = KINDS.build(args.kind, n=args.n, eps=args.eps, steps=args.steps, step_size=args.step_size,
                              seed=args.seed)  # bad values fail here, before the training split loads
-        model = load_model(args.model)
-        train_set = load_dataset(read_card(model_folder(args.model)).dataset, "train", root=args.data_dir)
-        built = build_constructed_set(model, train_set, config, out=args.out, progress=_stderr_progress("build"))
+        loaded, _, dataset_spec = _load(args, n=1)
+        train_set = _split(dataset_spec, "train", args, loaded.model.input_shape)
+        built = build_constructed_set(loaded.model, train_set, config, out=args.out,
+                                      progress=_stderr_progress("build"))
         return {"kind": args.kind, "n": len(built), "out": args.out, "source_model": built.source_model,
                 **{key: round(value, 5) for key, value in built.metric.items()}}
     if args.action == "evaluate":
         return _features_evaluate(args)
-    if not args.data:
-        raise SiaError(f"features {args.action} needs --data FILE.npz (from features build).")
-    constructed = ConstructedSet.load(args.data)
-    source_reference, dataset_name = _constructed_origin(constructed, args)
-    test_set = _test_set_for(dataset_name, args.data_dir, None)
+    if not args.constructed:
+        raise SiaError(f"features {args.action} needs --constructed FILE.npz (from features build).")
+    constructed = ConstructedSet.load(args.constructed)
+    source, dataset_name = _constructed_origin(constructed, args)
+    image_shape = constructed.as_dataset().image_shape
+    test_set = _test_set_for(dataset_name, args.data_dir, None, image_shape)
     if args.action == "transfer":
-        points = transfer_study(load_model(source_reference), constructed,
-                                load_dataset(dataset_name, "train", root=args.data_dir), test_set,
+        if source is None:
+            raise SiaError("features transfer attacks the source model: pass --model SPEC.")
+        points = transfer_study(source.model, constructed, _split(dataset_name, "train", args, image_shape), test_set,
                                 tuple(args.architectures), epochs=args.epochs, attack_eps=args.eval_eps,
                                 attack_n=args.eval_n, seed=args.seed, progress=_stderr_progress("transfer"))
-        return {"source_model": constructed.source_model, "data": args.data, "test_set": test_set.name,
+        return {"source_model": constructed.source_model, "constructed": args.constructed, "test_set": test_set.name,
                 "attack": f"untargeted L2 PGD, eps {args.eval_eps}, 20 steps", "epochs": args.epochs,
                 "points": [_rounded(point.to_dict()) for point in points]}
     model, result = train_on_constructed(constructed.as_dataset(), test_set, kind=constructed.config.kind,
@@ -256,7 +280,8 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
         card = ModelCard(id=Path(args.out).name, dataset=dataset_name, architecture=args.architecture,
                          input_shape=model.input_shape, class_names=model.class_names,
                          mean=tuple(model.mean.flatten().tolist()), std=tuple(model.std.flatten().tolist()),
-                         training={"recipe": "standard", "train_set": f"{constructed.config.kind} from {args.data}",
+                         training={"recipe": "standard",
+                                   "train_set": f"{constructed.config.kind} from {args.constructed}",
                                    "epochs": args.epochs, "seed": args.seed,
                                    "command": "python -m sia_core " + shlex.join(args.argv)},
                          evaluations=({"test_set": test_set.name, "n": len(test_set),
@@ -279,12 +304,11 @@ def _rounded(values: dict[str, Any], digits: int = 4) -> dict[str, Any]:
 def _features_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.attacks import PGD
     from sia_core.evaluation import evaluate
-    from sia_core.models.registry import load_model, model_folder, read_card
 
     if not args.model:
-        raise SiaError("features evaluate needs --model (an id or a model folder).")
-    model = load_model(args.model)
-    test_set = _test_set_for(read_card(model_folder(args.model)).dataset, args.data_dir, None)
+        raise SiaError("features evaluate needs --model (an id, a model folder or a spec).")
+    loaded, test_set, _ = _load(args)
+    model = loaded.model
     clean = evaluate(model, test_set).clean_accuracy
     robust = evaluate(model, test_set, attack=PGD(eps=args.eval_eps, norm="l2", steps=20, seed=args.seed),
                       n=args.eval_n).robust_accuracy
@@ -305,6 +329,29 @@ def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, x=images[index], y=labels[index].astype(np.int64), index=index.astype(np.int64))
     return {"out": str(out), "n": int(index.size), "per_class": args.per_class, "source": str(images_path.parent)}
+
+
+MODEL_HELP = ("a shipped id (fmnist-standard), a model folder, torchvision:NAME, python:FILE.py:FACTORY or "
+              "exported:FILE.pt2")
+DATA_HELP = ("a dataset spec: a name (fashion-mnist-subset, shapes) or name:PATH (fashion-mnist:DIR, mnist:DIR, "
+             "cifar10:DIR, imagefolder:DIR, npz:FILE); default: the model's own dataset")
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser, *, required: bool = True, data: bool = True) -> None:
+    """--model SPEC with the options a user model needs, and --data SPEC: the same flags on every lens."""
+    parser.add_argument("--model", required=required, help=MODEL_HELP)
+    parser.add_argument("--weights", help="weights file for the model (.safetensors, or .pt/.pth read with "
+                                           "weights_only=True)")
+    parser.add_argument("--input-shape", help="C,H,W the model takes (python: and exported: models), e.g. 1,28,28")
+    parser.add_argument("--mean", help="per-channel normalization mean, e.g. 0.1307 or 0.485,0.456,0.406")
+    parser.add_argument("--std", help="per-channel normalization std")
+    parser.add_argument("--classes", help="class names separated by commas (default: the dataset's)")
+    parser.add_argument("--download", action="store_true",
+                        help="torchvision: download the pretrained weights if not cached (needs internet)")
+    parser.add_argument("--random-init", action="store_true",
+                        help="use an untrained network (for timing and trying the app, not for predictions)")
+    if data:
+        parser.add_argument("--data", "--dataset", dest="data", help=DATA_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -328,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     trainer = commands.add_parser("train", help="train a model and write its weights and card")
     trainer.add_argument("--id", required=True, help="model id, also the folder name under assets/models")
-    trainer.add_argument("--dataset", choices=DATASETS.names(), required=True)
+    trainer.add_argument("--dataset", required=True,
+                         help=f"one of {', '.join(DATASETS.names())}, or name:PATH")
     trainer.add_argument("--data-dir", help="dataset folder (default: the Debian package for Fashion-MNIST)")
     trainer.add_argument("--architecture", choices=architectures, default="tiny-cnn")
     trainer.add_argument("--recipe", choices=RECIPES.names(), default="standard")
@@ -352,9 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.set_defaults(handler=_train)
 
     evaluator = commands.add_parser("evaluate", help="clean and robust accuracy of a model")
-    evaluator.add_argument("--model", required=True, help="model id or model folder")
-    evaluator.add_argument("--dataset", choices=DATASETS.names(), help="default: the model's own dataset")
-    evaluator.add_argument("--data-dir")
+    _add_model_arguments(evaluator)
+    evaluator.add_argument("--data-dir", help="folder of the model's own dataset (when --data is a bare name)")
     evaluator.add_argument("--attack", choices=ATTACKS.names())
     evaluator.add_argument("--eps", type=float, default=0.1)
     evaluator.add_argument("--steps", type=_count, default=20)
@@ -362,12 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.set_defaults(handler=_evaluate)
 
     predictor = commands.add_parser("predict", help="classify one PNG/JPEG/WebP image")
-    predictor.add_argument("--model", required=True, help="model id or model folder")
+    _add_model_arguments(predictor, data=False)
     predictor.add_argument("--image", required=True)
     predictor.set_defaults(handler=_predict)
 
     sia = commands.add_parser("sia", help="diagnose a model with the Semantic Image Attack")
-    sia.add_argument("--model", required=True, help="model id or model folder")
+    _add_model_arguments(sia)
     sia.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
     sia.add_argument("--n", type=_count, default=256, help="correctly classified test images to attack")
     sia.add_argument("--eps-img", type=float, default=2 / 255, help="L-inf pixel budget shared by all attacks")
@@ -377,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     sia.set_defaults(handler=_sia)
 
     regions = commands.add_parser("regions", help="RoI vs RoA overlap and neutralization as a defense")
-    regions.add_argument("--model", required=True, help="model id or model folder")
+    _add_model_arguments(regions)
     regions.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
     regions.add_argument("--n", type=_count, default=256, help="evaluation images")
     regions.add_argument("--n-fit", type=_count, default=256,
@@ -390,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     regions.set_defaults(handler=_regions)
 
     margins = commands.add_parser("margins", help="logit margin against input-space margin, and detection")
-    margins.add_argument("--model", required=True, help="model id or model folder")
+    _add_model_arguments(margins)
     margins.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
     margins.add_argument("--n", type=_count, default=1000, help="first N test images")
     margins.add_argument("--norm", choices=NORMS, default="linf")
@@ -409,11 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "transfer")
     features.add_argument("action", choices=("build", "train", "evaluate", "transfer"))
     features.add_argument("--kind", choices=KINDS.names(), default="d_det")
-    features.add_argument("--model", help="build: the source model; evaluate: the model to score; train/transfer: "
-                                          "the source model, if not in assets/models")
-    features.add_argument("--data", help="train/transfer: a constructed .npz from `features build`")
-    features.add_argument("--dataset", choices=DATASETS.names(),
-                          help="train/transfer: the original dataset, if the source model's card is not at hand")
+    _add_model_arguments(features, required=False)
+    features.add_argument("--constructed", help="train/transfer: a constructed .npz from `features build`")
     features.add_argument("--data-dir", help="the original dataset's folder or file (CIFAR-10: required)")
     features.add_argument("--n", type=_count, default=2000)
     features.add_argument("--eps", type=float, default=2.0, help="build d_rand/d_det: L2 radius of the targeted PGD")

@@ -141,7 +141,7 @@ def test_uploaded_weights_source_builds_the_card_with_those_weights(saved, tmp_p
     model, models_dir = saved
     weights = (models_dir / "unit" / WEIGHTS_FILE).read_bytes()
     other = build_model(CARD)  # fresh random weights: the upload must replace them
-    loaded = MODEL_SOURCES.build("weights", card=CARD, weights=weights, suffix=".safetensors")
+    loaded = MODEL_SOURCES.build("weights", card=CARD, weights=weights, suffix=".safetensors").model
     x = torch.rand(2, 1, 28, 28)
     torch.testing.assert_close(loaded(x), model(x))
     assert not torch.allclose(other(x), model(x))

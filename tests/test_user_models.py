@@ -119,8 +119,8 @@ def test_exported_program_round_trip(tmp_path):
     network = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
     x = torch.rand(2, 3, 2, 2)
     torch.export.save(torch.export.export(network, (x,)), tmp_path / "model.pt2")
-    loaded = load_exported_program(tmp_path / "model.pt2")
-    assert torch.allclose(loaded(x), network(x))
+    loaded, example_shape = load_exported_program(tmp_path / "model.pt2")
+    assert torch.allclose(loaded(x), network(x)) and example_shape == (3, 2, 2)
     (tmp_path / "junk.pt2").write_bytes(b"not an archive")
     with pytest.raises(CheckpointError, match="not a loadable exported program"):
         load_exported_program(tmp_path / "junk.pt2")

@@ -12,6 +12,28 @@ import torch
 
 from sia_core.errors import DataError
 
+LUMINANCE = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's convert("L")
+RESIZE_CHUNK = 256  # images resized per call: a 224x224 RGB chunk is 154 MB of float32, not the whole set at once
+
+
+def resize_images(images: torch.Tensor, image_shape: tuple[int, int, int]) -> torch.Tensor:
+    """(N, C, H, W) images in [0, 1] as (N, *image_shape), converting 1 <-> 3 channels and resizing."""
+    channels, height, width = image_shape
+    if images.shape[1] not in (1, 3) or channels not in (1, 3):
+        raise DataError(f"Only 1- and 3-channel images convert; got {images.shape[1]} to {channels} channels.")
+    chunks = []
+    for start in range(0, images.shape[0], RESIZE_CHUNK):
+        chunk = images[start:start + RESIZE_CHUNK].float()
+        if chunk.shape[1] == 3 and channels == 1:
+            chunk = (chunk * torch.tensor(LUMINANCE).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        elif chunk.shape[1] == 1 and channels == 3:
+            chunk = chunk.expand(-1, 3, -1, -1)
+        if tuple(chunk.shape[2:]) != (height, width):
+            chunk = torch.nn.functional.interpolate(chunk, size=(height, width), mode="bilinear", align_corners=False,
+                                                    antialias=True)
+        chunks.append(chunk.clamp(0, 1).contiguous())
+    return torch.cat(chunks) if chunks else images.new_zeros((0, *image_shape))
+
 
 @dataclass(frozen=True)
 class ImageDataset:
@@ -55,6 +77,15 @@ class ImageDataset:
     def image_shape(self) -> tuple[int, int, int]:
         c, h, w = self.images.shape[1:]
         return int(c), int(h), int(w)
+
+    def resized(self, image_shape: tuple[int, int, int]) -> "ImageDataset":
+        """The same images as `image_shape` (C, H, W): gray to RGB by repeating, RGB to gray by luminance, and
+        an antialiased bilinear resize. The same dataset when it already has that shape."""
+        if self.image_shape == tuple(image_shape):
+            return self
+        return ImageDataset(name=self.name, images=resize_images(self.images, image_shape), labels=self.labels,
+                            class_names=self.class_names, attributes=self.attributes,
+                            source=f"{self.source} (resized to {'x'.join(map(str, image_shape))})")
 
     def subset(self, indices: Any, name: str | None = None) -> "ImageDataset":
         """A new dataset holding only ``indices`` (a slice, list or index tensor)."""

@@ -11,7 +11,9 @@ from typing import Any, Callable, Literal, Optional, Protocol
 
 from sia_core.data.base import ImageDataset
 from sia_core.data.cifar10 import load_cifar10
-from sia_core.data.fashion_mnist import default_fashion_mnist_root, load_embedded_subset, load_fashion_mnist
+from sia_core.data.fashion_mnist import (default_fashion_mnist_root, load_embedded_subset, load_fashion_mnist,
+                                         load_mnist)
+from sia_core.data.folders import load_image_folder, load_npz
 from sia_core.data.shapes import SPURIOUS_ATTRIBUTES, shapes_dataset
 from sia_core.errors import ConfigError, DataError
 from sia_core.registry import Entry, Registry
@@ -37,6 +39,16 @@ def _read_from_files(read: Callable[[Path, Split], ImageDataset]) -> DatasetLoad
     return load
 
 
+def _image_folder(*, split: Split, root: Optional[Path], n: Optional[int], seed: int,
+                  image_shape: Optional[tuple[int, int, int]] = None) -> ImageDataset:
+    # resized while decoding: 5,000 images at 224x224 would not fit in memory at their own size first
+    return load_image_folder(root, split, image_shape=image_shape, n=n)  # type: ignore[arg-type]
+
+
+def _npz_file(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
+    return load_npz(root, n=n)  # type: ignore[arg-type]
+
+
 def _embedded_subset(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
     dataset = load_embedded_subset()
     return dataset if n is None else dataset.subset(slice(0, n))
@@ -55,6 +67,7 @@ def _generated_shapes(*, split: Split, root: Optional[Path], n: Optional[int], s
 #   path_label    the sidebar's label for the path field, for datasets read from files
 #   options       extra keyword options the loader takes beyond split/root/n/seed
 #   app_test_n    how many test images the app loads (generated sets are sized on demand)
+#   one_split     the same images serve both splits (a folder without train/ and test/, one .npz file)
 DATASETS: Registry[ImageDataset] = Registry("dataset", [
     Entry("fashion-mnist-subset", "Fashion-MNIST test subset (embedded)",
           "A balanced subset of the Fashion-MNIST test split that ships with the app: 250 images per class.",
@@ -76,6 +89,25 @@ DATASETS: Registry[ImageDataset] = Registry("dataset", [
           _read_from_files(load_cifar10),
           traits={"splits": SPLITS, "needs_path": True, "path_label": "CIFAR-10 folder or .npz",
                   "path_placeholder": "/path/to/cifar-10-batches-py"}),
+    Entry("mnist", "MNIST from a folder",
+          "MNIST handwritten digits (classes 0-9) from idx files: torchvision's layout (<folder>/MNIST/raw) or a "
+          "bare folder.",
+          _read_from_files(load_mnist),
+          traits={"splits": SPLITS, "needs_path": True, "path_label": "MNIST folder",
+                  "path_placeholder": "/path/to/data (holding MNIST/raw)"}),
+    Entry("imagefolder", "Image folder (one sub-folder per class)",
+          "Your own images: <folder>/<class name>/<image files>, or with train/ and test/ inside; any size (resized "
+          "to the model's input), class names from the folder names, at most 5,000 images taken across the classes.",
+          _image_folder,
+          traits={"splits": SPLITS, "needs_path": True, "path_label": "Image folder",
+                  "path_placeholder": "/path/to/images", "options": ("image_shape",), "one_split": True,
+                  "app_test_n": 1000}),
+    Entry("npz", "NumPy .npz file",
+          "Arrays in an .npz: x (uint8 or [0, 1] floats, NHWC or NCHW, 1 or 3 channels), y (integer labels) and "
+          "optionally class_names.",
+          _npz_file,
+          traits={"splits": SPLITS, "needs_path": True, "path_label": ".npz file",
+                  "path_placeholder": "/path/to/data.npz", "one_split": True}),
 ])
 
 
@@ -95,8 +127,10 @@ def resolve_dataset(spec: str, root: Optional[str | Path] = None) -> tuple[Entry
 
 def load_dataset(name: str, split: Split = "test", *, root: Optional[str | Path] = None,
                  spurious: Optional[str] = None, spurious_strength: float = 0.95,
-                 n: Optional[int] = None, seed: int = 0) -> ImageDataset:
-    """Load split `split` of the dataset `name` (a `DATASETS` name, or "name:path"), the first `n` images if given.
+                 n: Optional[int] = None, seed: int = 0,
+                 image_shape: Optional[tuple[int, int, int]] = None) -> ImageDataset:
+    """Load split `split` of the dataset `name` (a `DATASETS` name, or "name:path"), the first `n` images if given,
+    as `image_shape` (C, H, W) when given (a model's input: resized and converted between gray and RGB).
 
     Each entry's description says what it reads; `spurious` (Shapes only) correlates an attribute with the class
     in the train split. A bad name, split, count or option raises a `ConfigError`, missing data a `DataError`.
@@ -113,4 +147,7 @@ def load_dataset(name: str, split: Split = "test", *, root: Optional[str | Path]
         raise ConfigError(f"A spurious attribute ({', '.join(SPURIOUS_ATTRIBUTES)}) applies to generated datasets "
                           f"only, not to {entry.name}.")
     options = {"spurious": spurious, "spurious_strength": spurious_strength} if takes_spurious else {}
-    return entry.build(split=split, root=path, n=n, seed=seed, **options)
+    if "image_shape" in entry.traits.get("options", ()):
+        options["image_shape"] = image_shape
+    dataset = entry.build(split=split, root=path, n=n, seed=seed, **options)
+    return dataset if image_shape is None else dataset.resized(image_shape)

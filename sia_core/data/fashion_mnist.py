@@ -1,7 +1,7 @@
-"""Fashion-MNIST from idx / idx.gz files: torchvision's layout, the Debian package's, or a bare folder.
+"""Fashion-MNIST and MNIST from idx / idx.gz files: torchvision's layout, the Debian package's, or a bare folder.
 
 Also the embedded balanced test subset that ships in `assets/` and torchvision's downloader
-for users who have internet.
+for users who have internet. The two datasets share the file format and names, not the classes.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
+MNIST_CLASSES: tuple[str, ...] = tuple(str(digit) for digit in range(10))
 Split = Literal["train", "test"]
 DEBIAN_PACKAGE_DIR = Path("/usr/share/datasets/fashion-mnist")
 EMBEDDED_SUBSET_FILE = ASSETS_DIR / "data" / "fashion_mnist_test_subset.npz"
@@ -51,38 +52,40 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(dims)
 
 
-def find_idx_files(root: str | Path, split: Split) -> tuple[Path, Path]:
+def find_idx_files(root: str | Path, split: Split, *, title: str = "Fashion-MNIST",
+                   torchvision_folder: str = "FashionMNIST") -> tuple[Path, Path]:
     """Locate the (images, labels) idx files of `split` under `root`.
 
-    Accepts `root` itself, `root/raw`, `root/FashionMNIST/raw` (torchvision) and the Debian
+    Accepts `root` itself, `root/raw`, `root/<torchvision_folder>/raw` (torchvision) and the Debian
     package folder layout; plain and `.gz` files both work.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataError(f"Fashion-MNIST folder not found: {root}")
+        raise DataError(f"{title} folder not found: {root}")
     stem = _FILE_STEMS[split]
-    for folder in (root, root / "raw", root / "FashionMNIST" / "raw", root / "fashion-mnist"):
+    for folder in (root, root / "raw", root / torchvision_folder / "raw", root / title.lower()):
         for suffix in ("", ".gz"):
             images = folder / f"{stem}-images-idx3-ubyte{suffix}"
             labels = folder / f"{stem}-labels-idx1-ubyte{suffix}"
             if images.is_file() and labels.is_file():
                 return images, labels
     raise DataError(
-        f"No Fashion-MNIST {split} files in {root}: expected {stem}-images-idx3-ubyte[.gz] and "
-        f"{stem}-labels-idx1-ubyte[.gz] there, in raw/ or in FashionMNIST/raw/."
+        f"No {title} {split} files in {root}: expected {stem}-images-idx3-ubyte[.gz] and "
+        f"{stem}-labels-idx1-ubyte[.gz] there, in raw/ or in {torchvision_folder}/raw/."
     )
 
 
-def _to_dataset(images: np.ndarray, labels: np.ndarray, name: str, source: str) -> ImageDataset:
+def _to_dataset(images: np.ndarray, labels: np.ndarray, name: str, source: str,
+                class_names: tuple[str, ...] = FASHION_MNIST_CLASSES) -> ImageDataset:
     if images.ndim != 3 or images.shape[0] != labels.shape[0]:
         raise DataError(f"{source}: images {images.shape} and labels {labels.shape} do not match.")
-    if labels.size and (labels.min() < 0 or labels.max() >= len(FASHION_MNIST_CLASSES)):
-        raise DataError(f"{source}: labels outside 0..9.")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(class_names)):
+        raise DataError(f"{source}: labels outside 0..{len(class_names) - 1}.")
     return ImageDataset(
         name=name,
         images=torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1),
         labels=torch.from_numpy(labels.astype(np.int64)),
-        class_names=FASHION_MNIST_CLASSES,
+        class_names=class_names,
         source=source,
     )
 
@@ -100,6 +103,13 @@ def load_fashion_mnist(root: str | Path, split: Split = "test", *, download: boo
     images_path, labels_path = find_idx_files(root, split)
     return _to_dataset(read_idx(images_path), read_idx(labels_path),
                        name=f"fashion-mnist-{split}", source=f"Fashion-MNIST {split} split from {images_path.parent}")
+
+
+def load_mnist(root: str | Path, split: Split = "test") -> ImageDataset:
+    """MNIST digits `split` from the idx files under `root` (torchvision's `MNIST/raw` layout or a bare folder)."""
+    images_path, labels_path = find_idx_files(root, split, title="MNIST", torchvision_folder="MNIST")
+    return _to_dataset(read_idx(images_path), read_idx(labels_path), name=f"mnist-{split}",
+                       source=f"MNIST {split} split from {images_path.parent}", class_names=MNIST_CLASSES)
 
 
 def default_fashion_mnist_root() -> Path:

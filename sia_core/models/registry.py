@@ -1,9 +1,11 @@
 """Model cards and `MODEL_SOURCES`, where a model can come from: find, describe, save and load models safely.
 
-A model lives in a folder `<id>/` with `weights.safetensors` and `card.json`; weights never go
+A shipped model lives in a folder `<id>/` with `weights.safetensors` and `card.json`; weights never go
 through unrestricted pickle (safetensors, or `torch.load(weights_only=True)` for `.pt` files).
-`load_model(spec)` resolves a spec ("fmnist-standard", "/path/to/folder", "folder:/path") through
-`MODEL_SOURCES`; a new kind of model is one entry there, addressed by its name as a prefix ("name:...").
+`load_model_and_card(spec, options)` resolves a spec ("fmnist-standard", "/path/to/folder", "folder:/path",
+"torchvision:resnet18", "python:lenet.py:LeNet", "exported:model.pt2") through `MODEL_SOURCES`; a new kind of
+model is one entry there, addressed by its name as a prefix ("name:..."). Sources with the `code` trait import or
+unpickle code: only the person starting the CLI or the server names them, never an upload.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import torch
 
 from sia_core.errors import CheckpointError, ConfigError
 from sia_core.models.architectures import ARCHITECTURES, build_architecture
+from sia_core.models.user_models import (HeadSplit, LogitsOnly, ModelOptions, check_forward, clean_state_dict,
+                                         final_linear_name, import_factory, load_exported_program, load_weights_into,
+                                         torchvision_network)
 from sia_core.models.wrapper import ClassifierWrapper, default_device
 from sia_core.paths import MODELS_DIR
 from sia_core.registry import Entry, Registry
@@ -164,8 +169,22 @@ def require_model_id(model_id: str) -> None:
                                  f"{', '.join(repr(part) for part in _NOT_IN_AN_ID)}), got {model_id!r}.")
 
 
-def _load_folder(folder: Path, device: Optional[torch.device]) -> ClassifierWrapper:
-    return build_model(read_card(folder), read_state_dict(folder / WEIGHTS_FILE), device)
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for every lens, and the card that says what it is."""
+
+    model: ClassifierWrapper
+    card: ModelCard
+
+
+NUMBERED_CLASSES = "numbered"  # card.training["class_names"] of a model whose names wait for a dataset's
+
+
+def _load_folder(folder: Path, options: ModelOptions, device: Optional[torch.device]) -> LoadedModel:
+    card = read_card(folder)
+    if options.weights is not None:  # the folder's architecture and card with the user's weights
+        return load_with_weights(card, options.weights.read_bytes(), options.weights.suffix, device)
+    return LoadedModel(build_model(card, read_state_dict(folder / WEIGHTS_FILE), device), card)
 
 
 def _shipped_folder(reference: str, models_dir: Path) -> Path:
@@ -176,51 +195,170 @@ def _user_folder(reference: str, models_dir: Path) -> Path:
     return Path(reference).expanduser()
 
 
-def _load_shipped(reference: str, *, device: Optional[torch.device] = None,
-                  models_dir: Path = MODELS_DIR) -> ClassifierWrapper:
+def _load_shipped(reference: str, *, options: ModelOptions = ModelOptions(), device: Optional[torch.device] = None,
+                  models_dir: Path = MODELS_DIR) -> LoadedModel:
     folder = _shipped_folder(reference, models_dir)
     if not (_plain_id(reference) and folder.is_dir()):  # an id that would leave models_dir is unknown too
         known = ", ".join(card.id for card in list_model_cards(models_dir)) or "none"
-        raise CheckpointError(f"Unknown model {reference!r}. Known models: {known}.")
-    return _load_folder(folder, device)
+        raise CheckpointError(f"Unknown model {reference!r}. Known models: {known}; or a spec such as "
+                              "torchvision:resnet18 or python:FILE.py:FACTORY.")
+    return _load_folder(folder, options, device)
 
 
-def _load_user_folder(reference: str, *, device: Optional[torch.device] = None,
-                      models_dir: Path = MODELS_DIR) -> ClassifierWrapper:
+def _load_user_folder(reference: str, *, options: ModelOptions = ModelOptions(),
+                      device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR) -> LoadedModel:
     folder = _user_folder(reference, models_dir)
     if not folder.is_dir():
         raise CheckpointError(f"Model folder not found: {folder}")
-    return _load_folder(folder, device)
+    return _load_folder(folder, options, device)
 
 
 def load_with_weights(card: ModelCard, weights: bytes, suffix: str,
-                      device: Optional[torch.device] = None) -> ClassifierWrapper:
+                      device: Optional[torch.device] = None) -> LoadedModel:
     """`card`'s architecture with a user's weights file (its bytes and suffix: .safetensors, .pt or .pth)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"weights{suffix}"
         path.write_bytes(weights)
-        state = read_state_dict(path)
+        state = clean_state_dict(read_state_dict(path))
     digest = hashlib.sha256(weights).hexdigest()
-    return build_model(ModelCard(**{**card.__dict__, "id": f"{card.id} + uploaded weights {digest[:8]}"}), state,
-                       device)
+    card = ModelCard(**{**card.__dict__, "id": f"{card.id} + uploaded weights {digest[:8]}", "evaluations": ()})
+    return LoadedModel(build_model(card, state, device), card)
+
+
+def _weights_digest(path: Optional[Path]) -> str:
+    if path is None:
+        return "random-init"
+    if not path.is_file():
+        raise CheckpointError(f"Weights file not found: {path}")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _user_model(spec: str, network: torch.nn.Module, options: ModelOptions, *, input_shape: tuple[int, int, int],
+                meta: dict[str, Any], device: Optional[torch.device], description: str) -> LoadedModel:
+    """Wrap a user's network once it is built and its weights are in: check one forward, find the head, name the
+    classes (given > the weights enum's > numbered, until a dataset names them) and write a card."""
+    channels = input_shape[0]
+    mean = options.mean or meta.get("mean") or (0.0,) * channels
+    std = options.std or meta.get("std") or (1.0,) * channels
+    if len(mean) != channels or len(std) != channels:
+        raise CheckpointError(f"--mean and --std need {channels} values (one per channel of {input_shape}), got "
+                              f"{len(mean)} and {len(std)}.")
+    network = network.to(device or default_device()).eval()
+    count = check_forward(network, input_shape, len(options.class_names) if options.class_names else None, spec)
+    names, origin = options.class_names, "given"
+    if names is None:
+        known = meta.get("class_names")
+        names, origin = (known, "weights enum") if known and len(known) == count else (
+            tuple(f"class {k}" for k in range(count)), NUMBERED_CLASSES)
+    split: torch.nn.Module = network
+    if not isinstance(network, LogitsOnly):
+        try:
+            split = HeadSplit(network, final_linear_name(network, count))
+        except CheckpointError:
+            split = LogitsOnly(network, spec)
+    weights_id = _weights_digest(options.weights) if options.weights or options.random_init else "pretrained"
+    card = ModelCard(id=spec, dataset="", architecture=type(network).__name__, input_shape=input_shape,
+                     class_names=tuple(names), mean=tuple(mean), std=tuple(std),
+                     training={"source": spec, **options.to_dict(), "weights_sha256": weights_id,
+                               "class_names": origin,
+                               "head": getattr(split, "head_name", None)},
+                     description=description)
+    wrapper = ClassifierWrapper(split, mean=mean, std=std, input_shape=input_shape,  # type: ignore[arg-type]
+                                class_names=names, model_id=f"{spec}@{weights_id}")
+    return LoadedModel(wrapper.eval().to(device or default_device()), card)
+
+
+def _state_from(options: ModelOptions) -> dict[str, torch.Tensor]:
+    return clean_state_dict(read_state_dict(options.weights))  # type: ignore[arg-type]
+
+
+def _load_torchvision(reference: str, *, options: ModelOptions = ModelOptions(),
+                      device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR) -> LoadedModel:
+    state = _state_from(options) if options.weights is not None else None
+    classes = len(options.class_names) if options.class_names else None
+    if state is not None:
+        # a fine-tuned head says its class count in its weights: build the network to fit them
+        probe, _ = torchvision_network(reference, num_classes=classes, weights_file=None, pretrained=False,
+                                       download=False)
+        head_weight = state.get(final_linear_name(probe) + ".weight")
+        classes = int(head_weight.shape[0]) if head_weight is not None else classes
+    network, meta = torchvision_network(reference, num_classes=classes, weights_file=options.weights,
+                                        pretrained=state is None and not options.random_init,
+                                        download=options.download)
+    if state is not None:
+        load_weights_into(network, state, f"torchvision's {reference}")
+    size = meta.get("size", 224)
+    input_shape = options.input_shape or (3, size, size)
+    how = ("your weights " + options.weights.name if options.weights else
+           "random initial weights (for timing and tests, not for predictions)" if options.random_init else
+           "torchvision's pretrained weights")
+    return _user_model(f"torchvision:{reference}", network, options, input_shape=input_shape, meta=meta,
+                       device=device, description=f"torchvision's {reference} architecture with {how}.")
+
+
+def _load_python(reference: str, *, options: ModelOptions = ModelOptions(), device: Optional[torch.device] = None,
+                 models_dir: Path = MODELS_DIR) -> LoadedModel:
+    spec = f"python:{reference}"
+    if options.input_shape is None:
+        raise CheckpointError(f"{spec} needs --input-shape C,H,W (e.g. 1,28,28): the code does not say it.")
+    if options.weights is None and not options.random_init:
+        raise CheckpointError(f"{spec} needs --weights FILE (.safetensors, .pt or .pth), or --random-init to look "
+                              "at an untrained network.")
+    factory = import_factory(reference)
+    try:
+        network = factory()
+    except Exception as error:  # the user's code: report it, do not crash
+        raise CheckpointError(f"Calling {reference} failed: {type(error).__name__}: {error}") from error
+    if not isinstance(network, torch.nn.Module):
+        raise CheckpointError(f"{reference} returned a {type(network).__name__}, not a torch.nn.Module.")
+    if options.weights is not None:
+        load_weights_into(network, _state_from(options), reference)
+    weights = options.weights.name if options.weights else "random initial weights"
+    return _user_model(spec, network, options, input_shape=options.input_shape, meta={}, device=device,
+                       description=f"Your {type(network).__name__} from {reference} with {weights}.")
+
+
+def _load_exported(reference: str, *, options: ModelOptions = ModelOptions(), device: Optional[torch.device] = None,
+                   models_dir: Path = MODELS_DIR) -> LoadedModel:
+    path = Path(reference).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"Exported program not found: {path}")
+    network, example_shape = load_exported_program(path)
+    input_shape = options.input_shape or example_shape
+    if input_shape is None:
+        raise CheckpointError(f"{path.name} does not record an input shape: pass --input-shape C,H,W.")
+    return _user_model(f"exported:{reference}", LogitsOnly(network, path.name), options, input_shape=input_shape, meta={}, device=device,
+                       description=f"The exported program {path.name} (torch.export).")
 
 
 # An entry with a `spec` trait is addressed by a string: "name:reference", or without a prefix a folder path
-# (when it is a folder) or a shipped id. Its factory takes (reference, *, device, models_dir); its `folder`
-# trait says where the card lies, for the commands that read the model's dataset from it.
-MODEL_SOURCES: Registry[ClassifierWrapper] = Registry("model source", [
+# (when it is a folder) or a shipped id. Its factory takes (reference, *, options, device, models_dir) and returns
+# a LoadedModel; its `folder` trait says where the card lies. `code`: loading runs code from the reference, so
+# only the operator's command line or config file may name it, never an upload or a field in the app.
+MODEL_SOURCES: Registry[LoadedModel] = Registry("model source", [
     Entry("shipped", "Shipped model", "A model that ships with the app under assets/models, by id.",
           _load_shipped, traits={"spec": "an id, e.g. fmnist-standard", "folder": _shipped_folder}),
     Entry("folder", "Model folder", "A folder of your own holding card.json and weights.safetensors "
                                     "(as `python -m sia_core train` writes them).",
           _load_user_folder, traits={"spec": "a folder path", "folder": _user_folder}),
+    Entry("torchvision", "torchvision architecture",
+          "A torchvision classification architecture (resnet18, mobilenet_v3_small, ...): your --weights, or "
+          "torchvision's ImageNet weights from the torch hub cache (or --download), or --random-init.",
+          _load_torchvision, traits={"spec": "torchvision:resnet18"}),
+    Entry("python", "Your own architecture",
+          "A callable in your Python file or module that returns an nn.Module, with --weights, --input-shape, "
+          "--mean/--std and --classes.",
+          _load_python, traits={"spec": "python:lenet.py:LeNet", "code": True}),
+    Entry("exported", "Exported program",
+          "A whole model saved by torch.export.save (.pt2), exported with a dynamic batch dimension.",
+          _load_exported, traits={"spec": "exported:model.pt2", "code": True}),
     Entry("weights", "Shipped architecture, your weights",
           "A shipped model's architecture and card with a state_dict you provide (.safetensors, or .pt/.pth "
           "loaded with weights_only=True).", load_with_weights),
 ])
 
 
-def resolve_model_spec(spec: str | Path, models_dir: Path = MODELS_DIR) -> tuple[Entry[ClassifierWrapper], str]:
+def resolve_model_spec(spec: str | Path, models_dir: Path = MODELS_DIR) -> tuple[Entry[LoadedModel], str]:
     """The source entry and reference a spec names: "source:reference", else a folder path, else a shipped id."""
     text = str(spec)
     prefix, separator, reference = text.partition(":")
@@ -237,10 +375,31 @@ def model_folder(model: str | Path, models_dir: Path = MODELS_DIR) -> Path:
     return entry.traits["folder"](reference, models_dir)
 
 
-def load_model(model: str | Path, device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR) -> ClassifierWrapper:
-    """Load a model by spec: a shipped id (a folder under `models_dir`), a folder path, or "source:reference"."""
+def load_model_and_card(model: str | Path, options: ModelOptions = ModelOptions(), *,
+                        device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR) -> LoadedModel:
+    """Load a model by spec (a shipped id, a folder path, or "source:reference") with its card."""
     entry, reference = resolve_model_spec(model, models_dir)
-    return entry.build(reference=reference, device=device, models_dir=models_dir)
+    return entry.build(reference=reference, options=options, device=device, models_dir=models_dir)
+
+
+def load_model(model: str | Path, device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR,
+               options: ModelOptions = ModelOptions()) -> ClassifierWrapper:
+    """Load a model by spec: a shipped id (a folder under `models_dir`), a folder path, or "source:reference"."""
+    return load_model_and_card(model, options, device=device, models_dir=models_dir).model
+
+
+def with_dataset_class_names(loaded: LoadedModel, class_names: tuple[str, ...]) -> LoadedModel:
+    """A user model whose classes were only numbered takes the dataset's names when the counts match (the network
+    is shared, not copied)."""
+    card = loaded.card
+    if card.training.get("class_names") != NUMBERED_CLASSES or len(class_names) != len(card.class_names):
+        return loaded
+    model = loaded.model
+    wrapper = ClassifierWrapper(model.network, mean=card.mean, std=card.std, input_shape=card.input_shape,
+                                class_names=class_names, model_id=model.model_id).eval().to(model.device)
+    named = ModelCard(**{**card.__dict__, "class_names": tuple(class_names),
+                         "training": {**card.training, "class_names": "from the dataset"}})
+    return LoadedModel(wrapper, named)
 
 
 def save_model(wrapper: ClassifierWrapper, card: ModelCard, folder: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -20,6 +21,83 @@ from torch import nn
 from sia_core.errors import CheckpointError
 
 STATE_PREFIXES = ("module.", "model.", "network.")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What a model spec may need beyond its name: the CLI flags (--weights, --input-shape, --mean, --std,
+    --classes, --download, --random-init) and the keys of a model in sia_explorer.toml."""
+
+    weights: Optional[Path] = None
+    input_shape: Optional[tuple[int, int, int]] = None
+    mean: Optional[tuple[float, ...]] = None
+    std: Optional[tuple[float, ...]] = None
+    class_names: Optional[tuple[str, ...]] = None
+    download: bool = False
+    random_init: bool = False
+
+    @classmethod
+    def parse(cls, *, weights: Optional[str | Path] = None, input_shape: Optional[str | Sequence[int]] = None,
+              mean: Optional[str | Sequence[float]] = None, std: Optional[str | Sequence[float]] = None,
+              classes: Optional[str | Sequence[str]] = None, download: bool = False,
+              random_init: bool = False) -> "ModelOptions":
+        """Options from command-line text ("1,28,28", "0.5", "a,b,c") or config-file lists alike."""
+        shape = None
+        if input_shape is not None:
+            shape = parse_shape(input_shape if isinstance(input_shape, str) else ",".join(map(str, input_shape)))
+        channels = shape[0] if shape else None
+        names = None
+        if classes is not None:
+            names = tuple(name.strip() for name in (classes.split(",") if isinstance(classes, str) else classes))
+            if len(names) < 2 or not all(names):
+                raise CheckpointError(f"--classes needs two or more non-empty names separated by commas, got {classes!r}.")
+        return cls(weights=None if weights in (None, "") else Path(weights).expanduser(), input_shape=shape,
+                   mean=_channel_values(mean, channels, "mean"), std=_channel_values(std, channels, "std"),
+                   class_names=names, download=bool(download), random_init=bool(random_init))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a card records them (paths as text, unset ones left out)."""
+        values = {"weights": None if self.weights is None else str(self.weights), "input_shape": self.input_shape,
+                  "mean": self.mean, "std": self.std, "classes": self.class_names,
+                  "download": self.download or None, "random_init": self.random_init or None}
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()
+                if value is not None}
+
+
+def _channel_values(values: Optional[str | Sequence[float]], channels: Optional[int], what: str
+                    ) -> Optional[tuple[float, ...]]:
+    """Per-channel numbers; before the input shape is known, as many as given (checked again on load)."""
+    if values is None:
+        return None
+    count = len(values.split(",")) if isinstance(values, str) else len(values)
+    return parse_floats(values, channels or count, what)
+
+
+class LogitsOnly(nn.Module):
+    """A network seen only through its logits (an exported program): the lenses that need the penultimate
+    layer say so instead of guessing one."""
+
+    def __init__(self, network: nn.Module, what: str) -> None:
+        super().__init__()
+        self.network = network
+        self.what = what
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+    def train(self, mode: bool = True) -> "LogitsOnly":
+        # an exported program refuses train()/eval(): it was exported in the mode it runs in
+        self.training = mode
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise CheckpointError(f"{self.what} exposes only its logits: this view needs the input of the final linear "
+                              "layer. Load the model from its Python code (python:FILE.py:FACTORY) instead.")
+
+    @property
+    def head(self) -> nn.Linear:
+        self.features(torch.empty(0))
+        raise AssertionError("unreachable")
 
 
 class HeadSplit(nn.Module):
@@ -131,8 +209,10 @@ def load_weights_into(network: nn.Module, state: dict[str, torch.Tensor], what: 
     network.load_state_dict(state, strict=True)
 
 
-def check_forward(network: nn.Module, input_shape: tuple[int, int, int], num_classes: int, what: str) -> None:
-    """One forward pass on a blank (2, C, H, W) batch: it must run and return (2, num_classes) finite logits."""
+def check_forward(network: nn.Module, input_shape: tuple[int, int, int], num_classes: Optional[int],
+                  what: str) -> int:
+    """One forward pass on a blank (2, C, H, W) batch: it must run and return (2, num_classes) finite logits.
+    Returns the number of logits (any count when `num_classes` is None)."""
     was_training = network.training
     network.eval()
     try:
@@ -146,10 +226,11 @@ def check_forward(network: nn.Module, input_shape: tuple[int, int, int], num_cla
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise CheckpointError(f"{what} must return logits shaped (N, classes); it returned {shape}.")
-    if logits.shape[1] != num_classes:
+    if num_classes is not None and logits.shape[1] != num_classes:
         raise CheckpointError(f"{what} returns {logits.shape[1]} logits, but there are {num_classes} class names.")
     if not bool(torch.isfinite(logits).all()):
         raise CheckpointError(f"{what} returns NaN or Inf logits on a blank image.")
+    return int(logits.shape[1])
 
 
 def torchvision_network(name: str, *, num_classes: Optional[int], weights_file: Optional[Path],
@@ -173,20 +254,24 @@ def torchvision_network(name: str, *, num_classes: Optional[int], weights_file: 
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
         if not cached.is_file() and not download:
             raise CheckpointError(f"The ImageNet weights of {name} are not in the torch hub cache ({cached}); pass "
-                                  "--download (needs internet) or --weights FILE.")
+                                  "--download (needs internet), --weights FILE, or --random-init.")
         return models.get_model(name, weights=enum), meta
     classes = num_classes if num_classes is not None else len(meta.get("class_names", ())) or 1000
     return models.get_model(name, weights=None, num_classes=classes), meta
 
 
-def load_exported_program(path: Path) -> nn.Module:
-    """A `torch.export.save` archive as a module. `torch.export.load` unpickles parts of the archive (it can run
-    code), so this is reached only from a path the operator typed, never from an upload."""
+def load_exported_program(path: Path) -> tuple[nn.Module, Optional[tuple[int, int, int]]]:
+    """A `torch.export.save` archive as a module, and the (C, H, W) of its example input when it has one.
+    `torch.export.load` unpickles parts of the archive (it can run code), so this is reached only from a path the
+    operator typed, never from an upload."""
     try:
         program = torch.export.load(str(path))
-        return program.module()
+        module = program.module()
     except Exception as error:
         raise CheckpointError(f"{path.name} is not a loadable exported program ({type(error).__name__}).") from error
+    example = program.example_inputs[0] if program.example_inputs else ()
+    shape = tuple(int(v) for v in example[0].shape[1:]) if example and example[0].ndim == 4 else None
+    return module, shape  # type: ignore[return-value]
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
