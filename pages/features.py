@@ -33,19 +33,23 @@ selection = require_selection()
 cards = {card.id: card for card in compatible_cards(selection.dataset)}
 ids = list(cards)
 c1, c2 = st.columns(2)
+# the model chosen in the sidebar is the standard source unless it is a shipped robust one
+standard = next((i for i in (selection.card.id, "fmnist-standard") if i in ids and not i.endswith("-robust")), ids[0])
 source_ids = {"standard": c1.selectbox("Standard source model (D̂_rand, D̂_det, D̂_NR)", ids,
-                                       index=ids.index("fmnist-standard") if "fmnist-standard" in ids else 0,
-                                       key="features_std"),
+                                       index=ids.index(standard), key="features_std"),
               "robust": c2.selectbox("Robust source model (D̂_R)", ids,
                                      index=ids.index("fmnist-robust") if "fmnist-robust" in ids else 0,
                                      key="features_robust")}
 set_refs: dict[str, dict] = st.session_state.setdefault(SETS_KEY, {})
 
 
-def training_split(dataset_name: str) -> Optional[ImageDataset]:
-    """The original training split, or None after saying why (building and the transfer study need it)."""
+def training_split(dataset_name: str, image_shape: tuple[int, int, int]) -> Optional[ImageDataset]:
+    """The original training split, as the source model's input, or None after saying why (building and the
+    transfer study need it)."""
     try:
-        return cache.cached_train_split(dataset_name)
+        if not dataset_name:
+            raise SiaError("This model came without a dataset of its own (start the app with --data for it).")
+        return cache.cached_train_split(dataset_name, image_shape=image_shape)
     except SiaError as error:
         st.error(f"{error} This step needs the training split; load a saved set instead.")
         return None
@@ -56,7 +60,7 @@ def fetch(ref: dict) -> Optional[ConstructedSet]:
     try:
         if ref["how"] == "file":
             return cache.cached_constructed_file(ref["path"], ref["modified_ns"], ref["size"])
-        train_set = training_split(ref["train_name"])
+        train_set = training_split(ref["train_name"], cache.cached_model(ref["model_id"]).input_shape)
         if train_set is None:
             return None
         return cache.cached_constructed_set(ref["config_key"], ref["model_id"], ref["train_name"],
@@ -181,7 +185,7 @@ run_transfer = st.button("Run the transfer study", key="features_transfer") and 
 transfer_key = f"{set_refs['d_det']['key']}|{selection.dataset_key}|{architectures}|{transfer_epochs}|{transfer_eps}"
 if cache.remember_run(TRANSFER_RUNS_KEY, transfer_key, just_ran=run_transfer, keep=2):
     source_card = cards.get(det.source_model)
-    train_set = training_split(source_card.dataset) if source_card else None
+    train_set = training_split(source_card.dataset, source_card.input_shape) if source_card else None
     if source_card is None:
         st.error(f"The source model of this D̂_det ({det.source_model}) is not installed.")
     elif train_set is not None:

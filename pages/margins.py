@@ -25,7 +25,9 @@ selection = require_selection()
 dataset = selection.dataset
 cards = {card.id: card for card in compatible_cards(dataset)}
 ids = list(cards)
-defaults = [i for i in ("fmnist-standard", "fmnist-robust") if i in ids] or ids[:1]
+# the sidebar's model first, then a shipped one to compare it with
+defaults = list(dict.fromkeys(i for i in (selection.card.id, "fmnist-standard", "fmnist-robust") if i in ids))[:2]
+defaults = defaults or ids[:1]
 
 with st.form("margins_form"):
     c1, c2, c3 = st.columns(3)

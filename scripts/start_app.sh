@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Sets up .venv and starts the app on the embedded default (no download, no GPU needed).
+# Your own model: bash scripts/start_app.sh -- --model python:lenet.py:LeNet --weights lenet.pt --input-shape 1,28,28
+#   --data mnist:./data   (paths are relative to the folder you start it in; or a sia_explorer.toml there)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup.sh app
-exec "${SIA_VENV:-.venv}/bin/python" -m streamlit run app.py "$@"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+bash "$repo/scripts/setup.sh" app
+venv=${SIA_VENV:-$repo/.venv}
+[[ $venv == /* ]] || venv="$repo/$venv"
+exec "$venv/bin/python" -m streamlit run "$repo/app.py" "$@"

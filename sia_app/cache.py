@@ -6,23 +6,91 @@ strings and paths); computed results use `st.cache_data` keyed by explicit strin
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Optional
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import streamlit as st
 import torch
 
+# the engine is imported here, when the server starts, not inside a session: two sessions' first imports race
+from sia_app.launch import LaunchConfig, launch_config
+from sia_core.data.archive import extract_image_archive
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset
-from sia_core.models.registry import MODEL_SOURCES, ModelCard, list_model_cards, load_model
+from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport, diagnose
+from sia_core.errors import SiaError
+from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingResult, TransferPoint,
+                               build_constructed_set, train_on_constructed, transfer_study)
+from sia_core.margins import InputMarginEstimator, MarginStudy, PseudoMarginStudy, margin_study, pseudo_margin_study
+from sia_core.models.measured import measured_card
+from sia_core.models.registry import (MODEL_SOURCES, LoadedModel, ModelCard, list_model_cards,
+                                      load_model_and_card, with_dataset_class_names)
+from sia_core.models.user_models import ModelOptions
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.progress import ProgressCallback
+from sia_core.regions.neutralization import NeutralizationConfig, RegionsReport, neutralization_study
 from sia_core.regions.panel import region_panel
 
 
+def cached_launch_config() -> LaunchConfig:
+    """The models and datasets the person who started the server named. Read on every run (a few bytes of argv
+    and one small file), so an edited config file shows on the next rerun."""
+    return launch_config()
+
+
 @st.cache_resource(max_entries=6, show_spinner="Loading model…")
+def _cached_load(spec: str, options_key: str, _options: ModelOptions) -> LoadedModel:
+    return load_model_and_card(spec, _options)
+
+
+def cached_loaded_model(model_id: str) -> LoadedModel:
+    """A shipped model by id, or one the operator named at start-up by its spec (never a spec from a visitor: the
+    launch config is the only source of specs that run code)."""
+    operator_model = cached_launch_config().model(model_id)
+    if operator_model is not None:
+        options = operator_model.options
+        loaded = _cached_load(operator_model.spec, json.dumps(options.to_dict(), sort_keys=True), options)
+        # the dataset the operator named with the model is its own: the lenses that need a training split read it
+        card = dataclasses.replace(loaded.card, dataset=operator_model.data or "")
+        return LoadedModel(loaded.model, card)
+    if ":" in model_id:
+        raise SiaError(f"{model_id!r} is not a model this server was started with.")
+    return _cached_load(model_id, "{}", ModelOptions())
+
+
 def cached_model(model_id: str) -> ClassifierWrapper:
-    return load_model(model_id)
+    return cached_loaded_model(model_id).model
+
+
+def cached_named_model(model_id: str, class_names: tuple[str, ...]) -> LoadedModel:
+    """`cached_loaded_model`, with the dataset's class names when the model's were only numbered (a new wrapper
+    around the same cached network: nothing is copied)."""
+    return with_dataset_class_names(cached_loaded_model(model_id), class_names)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Resizing the images to the model's input…")
+def cached_resized(dataset_key: str, image_shape: tuple[int, int, int], _dataset: ImageDataset) -> ImageDataset:
+    return _dataset.resized(image_shape)
+
+
+@st.cache_data(max_entries=32, show_spinner="Measuring the model on the first images…")
+def cached_measured_card(model_key: str, dataset_key: str, _loaded: LoadedModel, _dataset: ImageDataset) -> dict:
+    """A user model's card with its clean accuracy measured on this dataset (kept on disk for the next start)."""
+    return measured_card(_loaded, _dataset, dataset_key).to_dict()
+
+
+@st.cache_resource(max_entries=8, show_spinner="Checking and unpacking the archive…")
+def cached_uploaded_folder(archive_digest: str, _data: bytes) -> str:
+    """An uploaded .zip of an image folder, checked against the archive limits and unpacked into a server
+    temporary folder named by its digest (the same upload is unpacked once)."""
+    destination = Path(tempfile.gettempdir()) / "sia-explorer-uploads" / archive_digest
+    if not destination.is_dir():
+        extract_image_archive(_data, destination)
+    return str(destination)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading your weights…")
@@ -38,9 +106,11 @@ def cached_dataset(name: str, root: Optional[str] = None, n: Optional[int] = Non
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the training split…")
-def cached_train_split(name: str, root: Optional[str] = None) -> ImageDataset:
-    """A training split (60,000 Fashion-MNIST images are 190 MB): shared by every session, at most two held."""
-    return load_dataset(name, "train", root=root)
+def cached_train_split(name: str, root: Optional[str] = None,
+                       image_shape: Optional[tuple[int, int, int]] = None) -> ImageDataset:
+    """A training split (60,000 Fashion-MNIST images are 190 MB), as `image_shape` (a model's input) when given:
+    shared by every session, at most two held."""
+    return load_dataset(name, "train", root=root, image_shape=image_shape)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -89,16 +159,15 @@ def remember_run(state_key: str, run_key: str, *, just_ran: bool, keep: int = 4)
     return run_key in runs
 
 
-if TYPE_CHECKING:  # the engine modules below load lazily, when a page first runs them
-    from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport
-    from sia_core.progress import ProgressCallback
-    from sia_core.regions.neutralization import NeutralizationConfig, RegionsReport
-
-
-def _stage_progress_bar(text: str) -> tuple[Any, ProgressCallback]:
-    """A progress bar and the engine callback that moves it; on a cache hit Streamlit replays it instantly."""
+def _progress_bar(text: str, describe: Callable[[int, int, dict], str]) -> tuple[Any, ProgressCallback]:
+    """A progress bar drawn inside a cached function (so a hit replays it, instantly) and the engine callback
+    that moves it; `describe(step, total, info)` writes its text."""
     bar = st.progress(0.0, text=text)
-    return bar, lambda step, total, info: bar.progress(step / total, text=f"{info['stage']} ({step}/{total})")
+    return bar, lambda step, total, info: bar.progress(step / total, text=describe(step, total, info))
+
+
+def _stage(step: int, total: int, info: dict) -> str:
+    return f"{info['stage']} ({step}/{total})"
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -106,9 +175,7 @@ def cached_neutralization_study(model_key: str, dataset_key: str, config_key: st
                                 _dataset: ImageDataset, _config: NeutralizationConfig) -> RegionsReport:
     """The RoI vs RoA study and neutralization table (`sia_core.regions.neutralization`), keyed by
     `config_key`, a string that names every field of `_config`."""
-    from sia_core.regions.neutralization import neutralization_study
-
-    bar, progress = _stage_progress_bar("Running…")
+    bar, progress = _progress_bar("Running…", _stage)
     report = neutralization_study(_model, _dataset, _config, progress=progress)
     bar.empty()
     return report
@@ -118,11 +185,7 @@ def cached_neutralization_study(model_key: str, dataset_key: str, config_key: st
 def cached_diagnosis(model_key: str, dataset_key: str, config_key: str, _model: ClassifierWrapper,
                      _dataset: ImageDataset, _config: DiagnosisConfig) -> DiagnosisReport:
     """The SIA diagnosis (`sia_core.diagnosis`) without the joint attack's images, keyed by `config_key`."""
-    import dataclasses
-
-    from sia_core.diagnosis import diagnose
-
-    bar, progress = _stage_progress_bar("Diagnosing…")
+    bar, progress = _progress_bar("Diagnosing…", _stage)
     report = diagnose(_model, _dataset, _config, progress=progress)
     bar.empty()
     return dataclasses.replace(report, joint=None)  # the per-image attack results are not shown: keep the entry small
@@ -130,26 +193,11 @@ def cached_diagnosis(model_key: str, dataset_key: str, config_key: str, _model: 
 
 # --- margins and features (pages/margins.py, pages/features.py) ------------------------------------------------
 
-if TYPE_CHECKING:
-    from typing import Callable
-
-    from sia_core.features import ConstructedSet, FeatureTrainingResult, TransferPoint
-    from sia_core.margins import MarginStudy, PseudoMarginStudy
-
-
-def _progress_bar(text: str, describe: Callable[[int, int, dict], str]) -> tuple[Any, ProgressCallback]:
-    """A progress bar drawn inside a cached function (so a hit replays it, instantly) and the engine callback
-    that moves it; `describe(step, total, info)` writes its text."""
-    bar = st.progress(0.0, text=text)
-    return bar, lambda step, total, info: bar.progress(step / total, text=describe(step, total, info))
-
 
 @st.cache_data(max_entries=6, show_spinner=False)
 def cached_margin_study(model_id: str, dataset_key: str, n: int, norm: str, _model: ClassifierWrapper,
                         _dataset: ImageDataset) -> MarginStudy:
     """Scores and input margins of the first `n` images of the dataset `dataset_key`, in `norm`."""
-    from sia_core.margins import InputMarginEstimator, margin_study
-
     bar, progress = _progress_bar(f"Input margins of {model_id}…",
                                   lambda step, total, info: f"{model_id}: {info['images']} images")
     study = margin_study(_model, _dataset.images[:n], _dataset.labels[:n], norm=norm,  # type: ignore[arg-type]
@@ -165,11 +213,8 @@ def cached_pseudo_margin_study(model_id: str, dataset_key: str, n: int, norm: st
                                training_split: str) -> PseudoMarginStudy:
     """The pseudo-margin of the margin study (model_id, dataset_key, n, norm), learned from `source` on `fit_n`
     held-out images of the training split `training_split` (or of the test set after the first n without one)."""
-    from sia_core.errors import SiaError
-    from sia_core.margins import InputMarginEstimator, pseudo_margin_study
-
     try:
-        train_set: Optional[ImageDataset] = cached_train_split(training_split)
+        train_set: Optional[ImageDataset] = cached_train_split(training_split, image_shape=_model.input_shape)
     except SiaError:
         train_set = None
     return pseudo_margin_study(_model, _study, _dataset.images, train_set=train_set,
@@ -187,8 +232,6 @@ def cached_constructed_set(config_key: str, model_id: str, train_name: str, _mod
                            _train_set: ImageDataset) -> ConstructedSet:
     """A constructed set built from `_model` on the training split `train_name`; `config_key` is the
     `ConstructionConfig` as sorted JSON. A shared resource, not copied per read: 10,000 images are large."""
-    from sia_core.features import ConstructionConfig, build_constructed_set
-
     bar, progress = _progress_bar("Building…", lambda step, total, info: f"{info['built']} images")
     built = build_constructed_set(_model, _train_set, ConstructionConfig(**json.loads(config_key)), progress=progress)
     bar.empty()
@@ -198,8 +241,6 @@ def cached_constructed_set(config_key: str, model_id: str, train_name: str, _mod
 @st.cache_resource(max_entries=4, show_spinner="Loading the constructed set…")
 def cached_constructed_file(path: str, modified_ns: int, size: int) -> ConstructedSet:
     """A constructed set saved by `python -m sia_core features build`, keyed by its path, time and size."""
-    from sia_core.features import ConstructedSet
-
     return ConstructedSet.load(path)
 
 
@@ -208,8 +249,6 @@ def cached_feature_training(set_key: str, dataset_key: str, epochs: int, eval_ep
                             _constructed: ConstructedSet, _test_set: ImageDataset) -> FeatureTrainingResult:
     """A fresh model trained on the constructed set `set_key` and scored on the test set `dataset_key`
     (the model itself is not kept: the page shows its numbers only)."""
-    from sia_core.features import train_on_constructed
-
     bar, progress = _progress_bar(f"Training on {_constructed.label}…", lambda step, total, info: (
         f"epoch {step}/{total}: test {info['test_accuracy']:.1%}"))
     _, result = train_on_constructed(_constructed.as_dataset(), _test_set, kind=_constructed.config.kind,
@@ -223,8 +262,6 @@ def cached_transfer_study(set_key: str, dataset_key: str, architectures: tuple[s
                           attack_eps: float, attack_n: int, _source: ClassifierWrapper, _det: ConstructedSet,
                           _train_set: ImageDataset, _test_set: ImageDataset) -> tuple[TransferPoint, ...]:
     """The transfer study of the D̂_det set `set_key` against the test set `dataset_key`."""
-    from sia_core.features import transfer_study
-
     bar, progress = _progress_bar("Training and attacking…",
                                   lambda step, total, info: f"{info['architecture']} done")
     points = transfer_study(_source, _det, _train_set, _test_set, architectures, epochs=epochs,

@@ -14,10 +14,12 @@ from typing import Optional
 import streamlit as st
 
 from sia_app import cache
+from sia_app.launch import short_spec
 from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import DATASETS
 from sia_core.errors import SiaError
+from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.registry import ModelCard
 from sia_core.models.wrapper import ClassifierWrapper
 
@@ -51,16 +53,52 @@ class Selection:
     card: ModelCard
 
 
+UPLOADS_KEY = "_uploaded_datasets"   # this session's unpacked uploads, as specs (the images stay in the cache)
+UPLOAD_ERROR_KEY = "_upload_error"
+LAST_GOOD_KEY = "_last_good_dataset"  # (choice, root, n) of the last dataset that loaded: the fallback on an error
+MAX_UPLOADS = 3
+
+
+def _dataset_label(choice: str) -> str:
+    if choice in DATASETS:
+        return DATASETS[choice].label
+    if choice in st.session_state.get(UPLOADS_KEY, []):
+        return f"Uploaded: {Path(choice.partition(':')[2]).name[:12]}…"
+    return f"Yours: {short_spec(choice)}"
+
+
+def _unpack_upload() -> None:
+    """The zip uploader's callback: check and unpack the archive, then choose it (callbacks run before the
+    widgets are drawn, so the selectbox can be set here)."""
+    upload = st.session_state.get("dataset_zip")
+    st.session_state.pop(UPLOAD_ERROR_KEY, None)
+    if upload is None:
+        return
+    data = upload.getvalue()
+    try:
+        folder = cache.cached_uploaded_folder(cache.digest(data), data)
+    except SiaError as error:
+        st.session_state[UPLOAD_ERROR_KEY] = f"{upload.name}: {error}"
+        return
+    spec = f"imagefolder:{folder}"
+    uploads = [s for s in st.session_state.get(UPLOADS_KEY, []) if s != spec] + [spec]
+    st.session_state[UPLOADS_KEY] = uploads[-MAX_UPLOADS:]
+    st.session_state["dataset_choice"] = st.session_state[PERSISTED_PREFIX + "dataset_choice"] = spec
+
+
 def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
+    config = cache.cached_launch_config()
+    choices = list(dict.fromkeys([*config.datasets, *DATASETS.names(), *st.session_state.get(UPLOADS_KEY, [])]))
     _restore("dataset_choice", page_changed)
-    labels = DATASETS.labels()
-    name = st.sidebar.selectbox("Dataset", DATASETS.names(), format_func=labels.__getitem__, key="dataset_choice",
+    if st.session_state.get("dataset_choice") not in choices:
+        st.session_state["dataset_choice"] = choices[0] if config.datasets else DEFAULT_DATASET
+    name = st.sidebar.selectbox("Dataset", choices, format_func=_dataset_label, key="dataset_choice",
                                 on_change=_keep, args=("dataset_choice",),
                                 help="Images the lenses work on. The embedded subset needs nothing else.")
     _keep("dataset_choice")
-    entry = DATASETS[name]
+    entry = DATASETS[name.partition(":")[0]] if name.partition(":")[0] in DATASETS else None
     root: Optional[str] = None
-    if "path_label" in entry.traits:
+    if name in DATASETS and entry is not None and "path_label" in entry.traits:
         key = f"{name}_root"
         _restore(key, page_changed)
         if entry.traits.get("default_root") is not None:
@@ -68,37 +106,79 @@ def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
         root = st.sidebar.text_input(entry.traits["path_label"], key=key,
                                      placeholder=entry.traits.get("path_placeholder", "")) or None
         _keep(key)
-    n = entry.traits.get("app_test_n")
+    with st.sidebar.expander("Upload an image folder (.zip)"):
+        st.caption("A .zip of <class name>/<image files> folders, at least two classes; any image size (resized to "
+                   "the model's input). Limits: 200 MB, 20,000 files, 4096×4096 pixels an image.")
+        st.file_uploader("Image folder archive", type=["zip"], key="dataset_zip", on_change=_unpack_upload)
+    if st.session_state.get(UPLOAD_ERROR_KEY):
+        st.sidebar.error(st.session_state[UPLOAD_ERROR_KEY])
+    n = entry.traits.get("app_test_n") if entry is not None else None
     try:
-        return cache.cached_dataset(name, root, n), f"{name}|{root}|{n}"
+        dataset = cache.cached_dataset(name, root, n)
+        st.session_state[LAST_GOOD_KEY] = (name, root, n)
+        return dataset, f"{name}|{root}|{n}"
     except SiaError as error:
-        st.sidebar.error(f"{error} Showing the embedded Fashion-MNIST subset instead.")
-        return cache.cached_dataset(DEFAULT_DATASET), f"{DEFAULT_DATASET}|None|None"
+        name, root, n = st.session_state.get(LAST_GOOD_KEY, (DEFAULT_DATASET, None, None))
+        st.sidebar.error(f"{error} Keeping {_dataset_label(name)}.")
+        return cache.cached_dataset(name, root, n), f"{name}|{root}|{n}"
 
 
 def compatible_cards(dataset: ImageDataset) -> list[ModelCard]:
-    """Shipped models whose input shape and class count fit the dataset."""
-    cards = [ModelCard.from_dict(data) for data in cache.cached_model_cards()]
+    """Models whose input shape and class count fit the dataset: the shipped ones, then the operator's."""
+    cards = [ModelCard.from_dict(data) for data in cache.cached_model_cards()] + _operator_cards()
     return [c for c in cards if c.input_shape == dataset.image_shape and len(c.class_names) == dataset.num_classes]
+
+
+def _operator_cards(show_problems: bool = False) -> list[ModelCard]:
+    """Cards of the models the server was started with; one that does not load is a message, not a crash."""
+    config = cache.cached_launch_config()
+    cards = []
+    for model in config.models:
+        try:
+            cards.append(cache.cached_loaded_model(model.spec).card)
+        except SiaError as error:
+            if show_problems:
+                st.sidebar.error(f"{model.spec} did not load: {error}")
+    if show_problems:
+        for problem in config.problems:
+            st.sidebar.error(problem)
+    return cards
+
+
+def _selectable_cards(dataset: ImageDataset) -> list[ModelCard]:
+    """The sidebar's models: shipped ones that fit the dataset exactly, and the operator's whose class count
+    fits (the images are resized to their input)."""
+    shipped = [ModelCard.from_dict(data) for data in cache.cached_model_cards()]
+    fits = [c for c in shipped if c.input_shape == dataset.image_shape and len(c.class_names) == dataset.num_classes]
+    return [c for c in _operator_cards(show_problems=True) if len(c.class_names) == dataset.num_classes] + fits
 
 
 def render_model_card(card: ModelCard) -> None:
     with st.sidebar.expander("Model card", expanded=True):
-        st.markdown(f"**{card.id}** · `{card.architecture}` · trained on **{card.dataset}**")
+        source = card.training.get("source")
+        st.markdown(f"**{card.id}** · `{card.architecture}`" + ("" if source else f" · trained on **{card.dataset}**"))
         if card.description:
             st.caption(card.description)
         training = card.training
-        if training:
+        if training and not source:
             recipe = training.get("recipe", "?")
             detail = f" at L∞ ε = {training.get('eps')}" if recipe != "standard" else ""
             st.markdown(f"Recipe: **{recipe}**{detail}, {training.get('epochs')} epochs, seed {training.get('seed')}")
+        if source:
+            st.markdown(f"Input {'×'.join(map(str, card.input_shape))}, {len(card.class_names)} classes "
+                        f"(names {training.get('class_names')}), mean {list(card.mean)}, std {list(card.std)}")
         for evaluation in card.evaluations:
             lines = [f"Clean accuracy: **{evaluation['clean_accuracy']:.1%}**"]
             if evaluation.get("robust_accuracy") is not None:
                 lines.append(f"Robust accuracy ({evaluation['attack']}, ε = {evaluation['eps']}, "
                              f"{evaluation['steps']} steps): **{evaluation['robust_accuracy']:.1%}**")
             st.markdown("  \n".join(lines))
-            st.caption(f"Measured by this repo's evaluation code on {evaluation['n']} images of {evaluation['test_set']}.")
+            if evaluation.get("measured"):
+                st.caption(f"Measured now (first measured {evaluation['measured']}) by this repo's evaluation code on "
+                           f"the first {evaluation['n']} images of {evaluation['test_set']}.")
+            else:
+                st.caption(f"Measured by this repo's evaluation code on {evaluation['n']} images of "
+                           f"{evaluation['test_set']}.")
         if training.get("command"):
             st.code(training["command"], language="bash", wrap_lines=True)
 
@@ -123,29 +203,41 @@ def render_sidebar() -> Optional[Selection]:
     page_changed = st.session_state.get(SIDEBAR_PAGE_KEY) != st.session_state.get(CURRENT_PAGE_KEY)
     st.session_state[SIDEBAR_PAGE_KEY] = st.session_state.get(CURRENT_PAGE_KEY)
     dataset, dataset_key = _load_dataset(page_changed)
-    cards = compatible_cards(dataset)
+    cards = _selectable_cards(dataset)
     if not cards:
-        st.sidebar.warning(f"No shipped model takes {dataset.image_shape} images with {dataset.num_classes} classes.")
+        st.sidebar.warning(f"No model takes {dataset.image_shape} images with {dataset.num_classes} classes.")
         return None
     ids = [card.id for card in cards]
+    operator = [i for i, card in enumerate(cards) if card.training.get("source")]
     standard = [i for i, model_id in enumerate(ids) if model_id.endswith("-standard")]
-    default = ids.index(DEFAULT_MODEL_ID) if DEFAULT_MODEL_ID in ids else (standard[0] if standard else 0)
+    default = (operator[0] if operator else ids.index(DEFAULT_MODEL_ID) if DEFAULT_MODEL_ID in ids
+               else (standard[0] if standard else 0))
     _restore("model_id", page_changed)
     if st.session_state.get("model_id") not in ids:
         st.session_state["model_id"] = ids[default]
-    model_id = st.sidebar.selectbox("Model", ids, key="model_id")
+    model_id = st.sidebar.selectbox("Model", ids, key="model_id", format_func=short_spec)
     _keep("model_id")
     card = cards[ids.index(model_id)]
     try:
-        model = cache.cached_model(model_id)
+        loaded = cache.cached_named_model(model_id, dataset.class_names)
     except SiaError as error:
         st.sidebar.error(str(error))
         return None
-    custom = _custom_weights(card)
-    model_key = model_id
-    if custom is not None:
-        model, model_key = custom, custom.model_id
-        st.sidebar.success(f"Using uploaded weights: {custom.model_id}")
+    model, model_key = loaded.model, loaded.model.model_id
+    if dataset.image_shape != model.input_shape:
+        dataset = cache.cached_resized(dataset_key, model.input_shape, dataset)
+        dataset_key = f"{dataset_key}|{'x'.join(map(str, model.input_shape))}"
+    if card.training.get("source"):
+        try:
+            card = ModelCard.from_dict(cache.cached_measured_card(model_key, dataset_key, loaded, dataset))
+        except SiaError as error:
+            st.sidebar.error(f"Could not measure {model_id} on {dataset.name}: {error}")
+            card = loaded.card
+    elif card.architecture in ARCHITECTURES:
+        custom = _custom_weights(card)
+        if custom is not None:
+            model, model_key = custom, custom.model_id
+            st.sidebar.success(f"Using uploaded weights: {custom.model_id}")
     render_model_card(card)
     return Selection(dataset=dataset, dataset_key=dataset_key, model=model, model_key=model_key, card=card)
 

@@ -337,7 +337,7 @@ DATA_HELP = ("a dataset spec: a name (fashion-mnist-subset, shapes) or name:PATH
              "cifar10:DIR, imagefolder:DIR, npz:FILE); default: the model's own dataset")
 
 
-def _add_model_arguments(parser: argparse.ArgumentParser, *, required: bool = True, data: bool = True) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool = True, data: bool = True) -> None:
     """--model SPEC with the options a user model needs, and --data SPEC: the same flags on every lens."""
     parser.add_argument("--model", required=required, help=MODEL_HELP)
     parser.add_argument("--weights", help="weights file for the model (.safetensors, or .pt/.pth read with "
@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.set_defaults(handler=_train)
 
     evaluator = commands.add_parser("evaluate", help="clean and robust accuracy of a model")
-    _add_model_arguments(evaluator)
+    add_model_arguments(evaluator)
     evaluator.add_argument("--data-dir", help="folder of the model's own dataset (when --data is a bare name)")
     evaluator.add_argument("--attack", choices=ATTACKS.names())
     evaluator.add_argument("--eps", type=float, default=0.1)
@@ -409,12 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.set_defaults(handler=_evaluate)
 
     predictor = commands.add_parser("predict", help="classify one PNG/JPEG/WebP image")
-    _add_model_arguments(predictor, data=False)
+    add_model_arguments(predictor, data=False)
     predictor.add_argument("--image", required=True)
     predictor.set_defaults(handler=_predict)
 
     sia = commands.add_parser("sia", help="diagnose a model with the Semantic Image Attack")
-    _add_model_arguments(sia)
+    add_model_arguments(sia)
     sia.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
     sia.add_argument("--n", type=_count, default=256, help="correctly classified test images to attack")
     sia.add_argument("--eps-img", type=float, default=2 / 255, help="L-inf pixel budget shared by all attacks")
@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     sia.set_defaults(handler=_sia)
 
     regions = commands.add_parser("regions", help="RoI vs RoA overlap and neutralization as a defense")
-    _add_model_arguments(regions)
+    add_model_arguments(regions)
     regions.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
     regions.add_argument("--n", type=_count, default=256, help="evaluation images")
     regions.add_argument("--n-fit", type=_count, default=256,
@@ -437,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     regions.set_defaults(handler=_regions)
 
     margins = commands.add_parser("margins", help="logit margin against input-space margin, and detection")
-    _add_model_arguments(margins)
+    add_model_arguments(margins)
     margins.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
     margins.add_argument("--n", type=_count, default=1000, help="first N test images")
     margins.add_argument("--norm", choices=NORMS, default="linf")
@@ -456,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "transfer")
     features.add_argument("action", choices=("build", "train", "evaluate", "transfer"))
     features.add_argument("--kind", choices=KINDS.names(), default="d_det")
-    _add_model_arguments(features, required=False)
+    add_model_arguments(features, required=False)
     features.add_argument("--constructed", help="train/transfer: a constructed .npz from `features build`")
     features.add_argument("--data-dir", help="the original dataset's folder or file (CIFAR-10: required)")
     features.add_argument("--n", type=_count, default=2000)

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,13 +37,16 @@ def wait_for_health(url: str, timeout: float = 120.0) -> None:
 
 
 @contextlib.contextmanager
-def running_app(port: int | None = None) -> Iterator[str]:
-    """`streamlit run app.py` on 127.0.0.1; yields its URL and stops it afterwards."""
+def running_app(port: int | None = None, app_args: Sequence[str] = (), cwd: Path = PROJECT_ROOT,
+                env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """`streamlit run app.py [-- app_args]` on 127.0.0.1, started in `cwd`; yields its URL and stops it afterwards."""
     port = port or free_port()
     command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"), "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if app_args:
+        command += ["--", *app_args]
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

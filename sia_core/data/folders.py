@@ -15,6 +15,7 @@ from sia_core.data.archive import IMAGE_SUFFIXES
 from sia_core.data.base import ImageDataset
 from sia_core.errors import DataError
 
+MAX_SIDE = 224
 DEFAULT_MAX_IMAGES = 5000  # 224x224 RGB float32 is 0.6 MB an image: bound what one load may hold in memory
 
 
@@ -54,7 +55,10 @@ def load_image_folder(root: str | Path, split: str = "test", *, image_shape: Opt
              for label, (_, files) in enumerate(classes) if rank < len(files)][:limit]
     if image_shape is None:
         with Image.open(queue[0][1]) as first:
-            image_shape = (1 if first.mode in ("L", "I", "I;16", "1") else 3, first.height, first.width)
+            # no model to fit yet: the first image's size, at most MAX_SIDE a side (memory stays bounded)
+            scale = min(1.0, MAX_SIDE / max(first.height, first.width))
+            image_shape = (1 if first.mode in ("L", "I", "I;16", "1") else 3, max(1, round(first.height * scale)),
+                           max(1, round(first.width * scale)))
     channels, height, width = image_shape
     array = np.empty((len(queue), height, width, channels), dtype=np.uint8)
     for row, (_, file) in enumerate(queue):

@@ -1,0 +1,68 @@
+"""A user's own model in a real browser: `streamlit run app.py -- --model python:lenet.py:LeNet --weights lenet.pt
+...` started in the user's folder (relative paths, as a person types them), then one action on every page."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sia_core.data.fashion_mnist import DEBIAN_PACKAGE_DIR
+from tests.app_server import CHROMIUM_FLAGS, chromium_path, running_app, wait_for_health
+from tests.conftest import PROJECT_ROOT
+from tests.user_model_case import write_lenet
+
+SCREENSHOTS = PROJECT_ROOT / "artifacts"
+REGIONS_SLIDERS = ("Evaluation images", "Held-out images (learn the deployable masks)")
+# (url path, sliders set to their minimum to keep the test short, button to press, text of the action's result)
+ACTIONS = [
+    ("sia_explore", (), "Run the attack", "text=The attack"),
+    ("sia_diagnosis", ("Images (N)",), "Run the diagnosis", "text=Attack success at the same pixel budget"),
+    ("regions", REGIONS_SLIDERS, "Run the study", "text=This run:"),
+    ("margins", ("Images (N)",), "Compute the margins", "text=Kendall τ"),
+    ("features", ("Training images (N)", "Steps"), "Build", "text=What the sets look like"),
+]
+
+
+def test_every_page_works_on_a_model_given_on_the_command_line(tmp_path):
+    executable = chromium_path()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    write_lenet(tmp_path)
+    # the full Fashion-MNIST (Debian package) has a training split, which the features lens builds from
+    data = "fashion-mnist" if DEBIAN_PACKAGE_DIR.is_dir() else "fashion-mnist-subset"
+    args = ["--model", "python:lenet.py:LeNet", "--weights", "lenet.pt", "--input-shape", "1,28,28",
+            "--mean", "0.3", "--std", "0.35", "--data", data]
+    spec = f"python:{tmp_path}/lenet.py:LeNet"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    bodies = {}
+    with running_app(app_args=args, cwd=tmp_path, env={"SIA_EXPLORER_HOME": str(tmp_path / "home")}) as url:
+        wait_for_health(url)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url, wait_until="domcontentloaded")
+                page.wait_for_selector("text=Measured now", timeout=180_000)
+                page.wait_for_selector("text=true:", timeout=60_000)
+                bodies["home"] = page.inner_text("body")
+                for path, sliders, button, result in ACTIONS:
+                    page.goto(f"{url}/{path}", wait_until="domcontentloaded")
+                    for label in sliders:  # keyboard Home moves a slider to its minimum, as a person can
+                        slider = page.locator(f'input[type=range][aria-label="{label}"]')
+                        slider.focus(timeout=120_000)
+                        page.keyboard.press("Home")
+                    page.get_by_role("button", name=button, exact=True).click(timeout=120_000)
+                    page.wait_for_selector(result, timeout=300_000)
+                    bodies[path] = page.inner_text("body")
+                    page.screenshot(path=str(SCREENSHOTS / f"browser-user-model-{path}.png"), full_page=True)
+            finally:
+                browser.close()
+    for path, body in bodies.items():
+        assert spec in body, path  # the sidebar still shows the user's model on every page
+        assert "Traceback" not in body, path
+    assert bodies["home"].count("true:") == 12
