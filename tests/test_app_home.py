@@ -72,8 +72,32 @@ def test_the_dataset_choices_are_the_catalog(app):
     app.sidebar.selectbox(key="dataset_choice").set_value("cifar10").run()
     assert not app.exception
     assert app.sidebar.text_input(key="cifar10_root").label == "CIFAR-10 folder or .npz"
-    assert any("needs a path" in e.value and "embedded Fashion-MNIST subset instead" in e.value
+    assert any("needs a path" in e.value and "Keeping Fashion-MNIST test subset (embedded)" in e.value
                for e in app.sidebar.error)
+
+
+def test_an_image_folder_by_path_and_a_bad_one_keeps_the_last_good(app, tmp_path):
+    """Ten class folders of 28x28 gray PNGs: the class names come from the folders and the shipped Fashion-MNIST
+    models take the images; then a folder with one class is a message, and the image folder stays."""
+    import numpy as np
+
+    generator = np.random.default_rng(0)
+    for name in [f"kind{k}" for k in range(10)]:
+        (tmp_path / "ten" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(generator.integers(0, 255, (28, 28), dtype=np.uint8)).save(tmp_path / "ten" / name / f"{i}.png")
+    (tmp_path / "one" / "only").mkdir(parents=True)
+    Image.new("L", (28, 28)).save(tmp_path / "one" / "only" / "0.png")
+
+    app.sidebar.selectbox(key="dataset_choice").set_value("imagefolder").run()
+    app.sidebar.text_input(key="imagefolder_root").set_value(str(tmp_path / "ten")).run()
+    assert not app.exception and not app.sidebar.error
+    assert app.sidebar.selectbox(key="model_id").value == "fmnist-standard"
+    assert "true: kind" in _markdown(app) and any("these 30 images" in c.value for c in app.caption)
+    app.sidebar.text_input(key="imagefolder_root").set_value(str(tmp_path / "one")).run()
+    assert not app.exception
+    assert any("at least two class folders" in e.value and "Keeping" in e.value for e in app.sidebar.error)
+    assert "true: kind" in _markdown(app)
 
 
 def test_session_state_does_not_grow_with_use(app):
