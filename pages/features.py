@@ -11,12 +11,14 @@ import streamlit as st
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
+from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
 from sia_core.data.base import ImageDataset
 from sia_core.errors import SiaError
 from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet
 from sia_core.figures import accuracy_bars, curves, to_pil, transfer_scatter
 from sia_core.models.architectures import ARCHITECTURES
+from sia_core.references import REFERENCES
 
 SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
 TRAINING_RUNS_KEY = "feature_training_runs"
@@ -25,9 +27,11 @@ ORIGINAL_LABEL = "D (original)"  # the row of the original test images: a label 
 
 require_app_frame("pages/features.py")
 st.title("Robust vs non-robust features")
-st.caption("Reproduces, at this machine's scale, “Adversarial examples are not bugs, they are features” (Ilyas et al. "
-           "2019; PAPERS.md §3): datasets whose labels look wrong to a person still teach a model. Our numbers are "
-           "from this run; the paper's CIFAR-10 numbers are shown beside them and labelled as the paper's.")
+st.caption("Reproduces, at this machine's scale, “Adversarial examples are not bugs, they are features” (" +
+           REFERENCES["features"].short() + "): datasets whose labels look wrong to a person still teach a model. "
+           "Our numbers are from this run; the paper's CIFAR-10 numbers are shown beside them and labelled as the "
+           "paper's.")
+render_references(('features', 'pgd'))
 
 selection = require_selection()
 cards = {card.id: card for card in compatible_cards(selection.dataset)}

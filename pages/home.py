@@ -7,10 +7,12 @@ import torch
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
+from sia_app.references import render_references
 from sia_app.sidebar import require_selection
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
+from sia_core.references import REFERENCES
 
 GALLERY_SIZE = 12
 
@@ -18,17 +20,19 @@ require_app_frame("pages/home.py")
 st.title("SIA Explorer")
 st.markdown(
     "See, explain and teach how image classifiers break. SIA Explorer looks at one model through four lenses:\n\n"
-    "1. **Semantic Image Attack** — move named attributes (brightness, contrast, hue, rotation, …) and watch the "
-    "prediction change; let an attack search those attributes plus a tiny pixel change, and learn which attributes "
-    "make the model fail.\n"
-    "2. **Region of Importance vs Region of Attack** — where the model looks, where an attack changes pixels, how much "
-    "the two overlap, and whether blanking the vulnerable-but-unimportant part defends the model.\n"
-    "3. **Margin consistency** — how far each input is from the decision boundary, and whether the free logit margin "
-    "can flag brittle decisions without running an attack.\n"
-    "4. **Robust vs non-robust features** — datasets whose labels look wrong to a person but still teach a model, "
-    "and what a model trained on them learns.\n\n"
-    "The lenses arrive as pages in the navigation as each one is built; this page shows the chosen model at work."
+    f"1. **Semantic Image Attack** ({REFERENCES['sia'].short()}) — move named attributes (brightness, contrast, "
+    "hue, rotation, …) and watch the prediction change; let an attack search those attributes plus a tiny pixel "
+    "change, and learn which attributes make the model fail.\n"
+    f"2. **Region of Importance vs Region of Attack** ({REFERENCES['roi-roa'].short()}) — where the model looks, "
+    "where an attack changes pixels, how much the two overlap, and whether blanking the vulnerable-but-unimportant "
+    "part defends the model.\n"
+    f"3. **Margin consistency** ({REFERENCES['margins'].short()}) — how far each input is from the decision "
+    "boundary, and whether the free logit margin can flag brittle decisions without running an attack.\n"
+    f"4. **Robust vs non-robust features** ({REFERENCES['features'].short()}) — datasets whose labels look wrong to "
+    "a person but still teach a model, and what a model trained on them learns.\n\n"
+    "Each lens is a page in the navigation; this page shows the chosen model at work."
 )
+render_references(tuple(REFERENCES))
 
 selection = require_selection()
 

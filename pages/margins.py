@@ -6,11 +6,13 @@ import streamlit as st
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
+from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
 from sia_core.attacks.base import NORMS
 from sia_core.errors import SiaError
 from sia_core.figures import binned_margin_curves, margin_scatter, roc_curves, to_pil
 from sia_core.margins import PSEUDO_INPUTS, binned_median_curve, detection_metrics
+from sia_core.references import REFERENCES
 
 STUDY_RUNS_KEY = "margin_study_runs"    # the keys of the studies this session computed (results stay in the cache)
 PSEUDO_RUNS_KEY = "margin_pseudo_runs"
@@ -18,8 +20,9 @@ PSEUDO_RUNS_KEY = "margin_pseudo_runs"
 require_app_frame("pages/margins.py")
 st.title("Margin consistency")
 st.caption("How far is each input from the decision boundary (input margin, found by an attack), and does the free "
-           "logit margin rank inputs the same way? (PAPERS.md §4; the paper's figures are on CIFAR-10 — every number "
-           "here is from this run.)")
+           "logit margin rank inputs the same way? After " + REFERENCES["margins"].short() + " (its figures are on "
+           "CIFAR-10; every number here is from this run.)")
+render_references(('margins', 'deepfool', 'pgd'))
 
 selection = require_selection()
 dataset = selection.dataset

@@ -9,9 +9,11 @@ import torch
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
+from sia_app.references import render_references
 from sia_app.sidebar import require_selection
 from sia_core.errors import SiaError
 from sia_core.figures import ZONE_NAMES, curves, heatmap, histogram, to_pil, zone_overlay
+from sia_core.references import REFERENCES
 from sia_core.regions.attack_maps import ROA_METHODS
 from sia_core.regions.importance import ROI_METHODS, conv_layer_names
 from sia_core.regions.neutralization import FILLS, MASK_KINDS, NeutralizationConfig
@@ -22,8 +24,10 @@ STUDY_RUNS_KEY = "regions_study_runs"
 require_app_frame("pages/regions.py")
 st.title("Region of Importance vs Region of Attack")
 st.caption("Where the model looks (RoI), where an attack changes the image to effect (RoA), how much they overlap, "
-           "and whether blanking the vulnerable-but-unimportant part defends the model (PAPERS.md §2.4; the paper's "
-           "own recipe is not public, so every number here is from this run).")
+           "and whether blanking the vulnerable-but-unimportant part defends the model, after " +
+           REFERENCES["roi-roa"].short() + " (its exact recipe is not public, so every number here is from this run).")
+render_references(('roi-roa', 'occlusion', 'saliency', 'smoothgrad', 'gradcam', 'integrated-gradients',
+                   'pgd'))
 
 selection = require_selection()
 model, dataset = selection.model, selection.dataset

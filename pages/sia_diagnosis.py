@@ -6,10 +6,12 @@ import streamlit as st
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
+from sia_app.references import render_references
 from sia_app.sidebar import require_selection
 from sia_core.diagnosis import BASELINES, DiagnosisConfig
 from sia_core.errors import SiaError
 from sia_core.figures import attribute_bars, success_rate_bars
+from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES, applicable_attributes
 
 RUNS_KEY = "sia_diagnosis_runs"
@@ -17,7 +19,9 @@ RUNS_KEY = "sia_diagnosis_runs"
 require_app_frame("pages/sia_diagnosis.py")
 st.title("Semantic Image Attack — diagnosis")
 st.caption("Attack many correctly classified images and count which attributes break the model "
-           "(the attribute histogram of PAPERS.md §1.5). All numbers come from this run, not from a paper.")
+           "(the attribute histogram of " + REFERENCES["sia"].short() + "). All numbers come from this run, not from "
+           "a paper.")
+render_references(('sia', 'fgsm', 'pgd'))
 
 selection = require_selection()
 model, dataset = selection.model, selection.dataset

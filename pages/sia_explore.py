@@ -10,11 +10,13 @@ import torch
 
 from sia_app import cache
 from sia_app.navigation import require_app_frame
+from sia_app.references import render_references
 from sia_app.sidebar import require_selection
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
+from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES, applicable_attributes, apply_attributes
 
 SLIDER_KEY = "sia_attr_{}"
@@ -23,7 +25,8 @@ RESULT_KEY = "sia_attack_result"
 require_app_frame("pages/sia_explore.py")
 st.title("Semantic Image Attack — explore")
 st.caption("Move named attributes and watch the prediction; then let the attack search the same attributes plus a "
-           "tiny pixel change (PAPERS.md §1.5; every number on this page is computed in this run).")
+           "tiny pixel change, after " + REFERENCES["sia"].short() + ". Every number on this page is computed in this run.")
+render_references(('sia', 'pgd'))
 
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
