@@ -7,4 +7,4 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$repo/scripts/setup.sh" app
 venv=${SIA_VENV:-$repo/.venv}
 [[ $venv == /* ]] || venv="$repo/$venv"
-exec "$venv/bin/python" -m streamlit run "$repo/app.py" "$@"
+exec "$venv/bin/python" "$repo/sia_app/serve.py" "$@"

@@ -38,23 +38,27 @@ def wait_for_health(url: str, timeout: float = 120.0) -> None:
 
 @contextlib.contextmanager
 def running_app(port: int | None = None, app_args: Sequence[str] = (), cwd: Path = PROJECT_ROOT,
-                env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """`streamlit run app.py [-- app_args]` on 127.0.0.1, started in `cwd`; yields its URL and stops it afterwards."""
+                env: Mapping[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
+    """The app served as `scripts/start_app.sh` serves it (sia_app/serve.py: libraries imported before the first
+    session) on 127.0.0.1, started in `cwd` with `-- app_args`; yields its URL and stops it afterwards. The
+    server's output goes to `log` when given."""
     port = port or free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"), "--server.port", str(port),
+    command = [sys.executable, str(PROJECT_ROOT / "sia_app" / "serve.py"), "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     if app_args:
         command += ["--", *app_args]
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
+    with contextlib.ExitStack() as stack:
+        output = stack.enter_context(open(log, "wb")) if log is not None else subprocess.DEVNULL
+        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def chromium_path() -> str | None:

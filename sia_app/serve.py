@@ -1,0 +1,43 @@
+"""Start the Streamlit server with every library and the engine imported first, in the main thread.
+
+Streamlit runs `app.py` on one thread per session; when six sessions open a fresh server at once, their first
+imports run concurrently and one can see a partially initialized module (pandas under plotly). Importing
+everything here, before the server accepts a session, leaves the sessions nothing to import.
+
+    python sia_app/serve.py [streamlit options] [-- app arguments]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+import numpy  # noqa: E402,F401
+import pandas  # noqa: E402,F401
+import plotly.express  # noqa: E402,F401
+import plotly.graph_objects  # noqa: E402,F401
+import plotly.subplots  # noqa: E402,F401
+import pyarrow  # noqa: E402,F401
+import safetensors.torch  # noqa: E402,F401
+import scipy.stats  # noqa: E402,F401
+import sklearn.metrics  # noqa: E402,F401
+import torch  # noqa: E402,F401
+import torchvision.models  # noqa: E402,F401
+from PIL import Image, ImageOps  # noqa: E402,F401
+from streamlit.web import cli  # noqa: E402
+
+import sia_app.cache  # noqa: E402,F401  (imports the whole engine)
+import sia_app.references  # noqa: E402,F401
+import sia_app.sidebar  # noqa: E402,F401
+
+
+def main(argv: list[str]) -> int:
+    sys.argv = ["streamlit", "run", str(PROJECT_ROOT / "app.py"), *argv]
+    return cli.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
