@@ -7,7 +7,7 @@ import json
 import streamlit as st
 import torch
 
-from sia_app import cache
+from sia_app import cache, url_state
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
@@ -29,13 +29,19 @@ st.caption("Where the model looks (RoI), where an attack changes the image to ef
 render_references(('roi-roa', 'occlusion', 'saliency', 'smoothgrad', 'gradcam', 'integrated-gradients',
                    'pgd'))
 
+url_state.seed_from_url({"regions_index": url_state.integer(0, 10**7),
+                          "regions_roi_method": url_state.choice(ROI_METHODS.names()),
+                          "regions_roa_method": url_state.choice(ROA_METHODS.names()),
+                          "regions_q": url_state.integer(5, 50)})
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
 
 # --- one image ----------------------------------------------------------------------------------
 st.subheader("One image")
 c1, c2, c3, c4 = st.columns(4)
-index = c1.number_input("Index in the dataset", 0, len(dataset) - 1, 0, key="regions_index")
+if st.session_state.get("regions_index", 0) >= len(dataset):  # a link made on a larger dataset
+    st.session_state["regions_index"] = 0
+index = c1.number_input("Index in the dataset", 0, len(dataset) - 1, key="regions_index")
 roi_method = c2.selectbox("RoI method", ROI_METHODS.names(), key="regions_roi_method",
                           format_func=ROI_METHODS.labels().__getitem__,
                           help="\n\n".join(ROI_METHODS.descriptions().values()))
@@ -48,7 +54,8 @@ roi_options: dict = {}
 layers = conv_layer_names(model) if ROI_METHODS[roi_method].traits.get("needs_conv_layer") else []
 if layers:  # a model without one gets the method's own clear error below
     roi_options["layer"] = st.selectbox("Grad-CAM layer", layers, index=len(layers) - 1, key="regions_layer")
-q_percent = st.slider("Region size q (% of pixels in each region)", 5, 50, 20, key="regions_q")
+st.session_state.setdefault("regions_q", 20)
+q_percent = st.slider("Region size q (% of pixels in each region)", 5, 50, key="regions_q")
 shared_scale = st.toggle("One colour scale for both maps", value=False, key="regions_shared_scale",
                          help="Off: each map is scaled to its own maximum. On: both use the larger maximum.")
 

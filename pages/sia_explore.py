@@ -8,7 +8,7 @@ import json
 import streamlit as st
 import torch
 
-from sia_app import cache
+from sia_app import cache, url_state
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
@@ -28,9 +28,13 @@ st.caption("Move named attributes and watch the prediction; then let the attack 
            "tiny pixel change, after " + REFERENCES["sia"].short() + ". Every number on this page is computed in this run.")
 render_references(('sia', 'pgd'))
 
+url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7),
+                          **{SLIDER_KEY.format(a.name): url_state.number(a.low, a.high) for a in ATTRIBUTES.values()}})
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
 attributes = applicable_attributes(model.input_shape[0])
+if st.session_state.get("sia_index", 0) >= len(dataset):  # a link made on a larger dataset
+    st.session_state["sia_index"] = 0
 
 
 # --- the image -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import streamlit as st
 
 FRAME_READY_KEY = "_app_frame_ready"
 PENDING_PAGE_KEY = "_pending_page"
+PENDING_QUERY_KEY = "_pending_query"  # a deep link's query (the view it names) survives the hand-over
 CURRENT_PAGE_KEY = "_current_page"
 
 
@@ -19,7 +20,8 @@ def require_app_frame(page_path: str) -> None:
     """Hand over to app.py when this page was started without it (only ever in a session's first run)."""
     if not st.session_state.get(FRAME_READY_KEY):
         st.session_state[PENDING_PAGE_KEY] = page_path
-        st.switch_page("app.py")
+        st.session_state[PENDING_QUERY_KEY] = st.query_params.to_dict()
+        st.switch_page("app.py", query_params=st.query_params.to_dict())
     st.session_state[CURRENT_PAGE_KEY] = page_path
 
 
@@ -27,5 +29,6 @@ def mark_frame_ready() -> None:
     """Called by app.py after `st.navigation`: resume a deep link that arrived before the frame."""
     st.session_state[FRAME_READY_KEY] = True
     pending = st.session_state.pop(PENDING_PAGE_KEY, None)
+    query = st.session_state.pop(PENDING_QUERY_KEY, None)
     if pending:
-        st.switch_page(pending)
+        st.switch_page(pending, query_params=query or None)

@@ -13,7 +13,7 @@ from typing import Optional
 
 import streamlit as st
 
-from sia_app import cache
+from sia_app import cache, url_state
 from sia_app.launch import short_spec
 from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.data.base import ImageDataset
@@ -202,6 +202,8 @@ def render_sidebar() -> Optional[Selection]:
     """Draw the sidebar and return the current selection, or None when no model fits the dataset."""
     page_changed = st.session_state.get(SIDEBAR_PAGE_KEY) != st.session_state.get(CURRENT_PAGE_KEY)
     st.session_state[SIDEBAR_PAGE_KEY] = st.session_state.get(CURRENT_PAGE_KEY)
+    # a shared link names the dataset and model: seeded once a session, then checked against the choices below
+    url_state.seed_from_url({key: str for key in url_state.SIDEBAR_FIELDS}, scope="sidebar")
     dataset, dataset_key = _load_dataset(page_changed)
     cards = _selectable_cards(dataset)
     if not cards:
@@ -239,6 +241,7 @@ def render_sidebar() -> Optional[Selection]:
             model, model_key = custom, custom.model_id
             st.sidebar.success(f"Using uploaded weights: {custom.model_id}")
     render_model_card(card)
+    url_state.publish_view()
     return Selection(dataset=dataset, dataset_key=dataset_key, model=model, model_key=model_key, card=card)
 
 

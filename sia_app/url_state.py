@@ -1,0 +1,93 @@
+"""The view in the URL: chosen widget values mirrored into the query string, so a copied link opens the same view.
+
+A page names its fields with a parser each; `seed_from_url` copies the link's values into the widgets once per
+session and page (before they are drawn), `publish` writes the current values back after they are drawn. A bad
+value in a link is ignored: the widget keeps its default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from sia_app.navigation import CURRENT_PAGE_KEY
+
+Parser = Callable[[str], Any]
+SEEDED_KEY = "_url_seeded_pages"
+PAGE_KEYS = "_url_page_keys"  # the current page's fields, published with the sidebar's
+SIDEBAR_FIELDS = ("dataset_choice", "model_id")
+
+
+def integer(low: int, high: int) -> Parser:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"{value} outside {low}..{high}")
+        return value
+    return parse
+
+
+def number(low: float, high: float) -> Parser:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not low <= value <= high:
+            raise ValueError(f"{value} outside {low}..{high}")
+        return value
+    return parse
+
+
+def choice(options: Sequence[str]) -> Parser:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(f"{text!r} is not one of the choices")
+        return text
+    return parse
+
+
+def seed_from_url(fields: Mapping[str, Parser], *, scope: str = "") -> None:
+    """Copy the link's values of `fields` into session state, once per session and page (or `scope`). A page calls
+    it before the sidebar, which then keeps these fields in the URL."""
+    if not scope:
+        st.session_state.setdefault(PAGE_KEYS, {})[str(st.session_state.get(CURRENT_PAGE_KEY))] = list(fields)
+    seeded: set = st.session_state.setdefault(SEEDED_KEY, set())
+    marker = scope or str(st.session_state.get(CURRENT_PAGE_KEY))
+    if marker in seeded:
+        return
+    seeded.add(marker)
+    for key, parse in fields.items():
+        if key in st.query_params:
+            try:
+                st.session_state[key] = parse(st.query_params[key])
+            except (ValueError, TypeError):
+                pass  # a hand-edited or stale link: keep the widget's default
+
+
+def publish(keys: Sequence[str]) -> None:
+    """Write the current values of `keys` into the URL (rounded floats keep links short)."""
+    for key in keys:
+        value = st.session_state.get(key)
+        if value is None:
+            continue
+        text = f"{value:.6g}" if isinstance(value, float) else str(value)
+        if st.query_params.get(key) != text:
+            st.query_params[key] = text
+
+
+def share_link() -> str:
+    """This view's address: the page's URL with the current query."""
+    base = (st.context.url or "").split("?")[0]
+    query = urlencode(st.query_params.to_dict())
+    return f"{base}?{query}" if query else base
+
+
+def publish_view() -> None:
+    """The sidebar's and the page's fields into the URL, and the link to copy. Widget values are already current
+    when the sidebar runs (Streamlit updates them before the run), so the link matches what the page will show."""
+    page_keys = st.session_state.get(PAGE_KEYS, {}).get(str(st.session_state.get(CURRENT_PAGE_KEY)), [])
+    publish([*SIDEBAR_FIELDS, *page_keys])
+    with st.sidebar.expander("Copy link to this view"):
+        st.caption("Opens this page with the same dataset, model, image and settings (the copy button is at the "
+                   "right of the box).")
+        st.code(share_link(), language=None, wrap_lines=True)

@@ -1,0 +1,44 @@
+"""Share a view: the URL holds the dataset, the model and the page's settings, and opening it restores them."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PROJECT_ROOT
+
+
+def _open(query: dict[str, str], page: str) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_link_restores_the_regions_view_and_the_page_keeps_it_in_the_url():
+    at = _open({"model_id": "fmnist-robust", "regions_index": "7", "regions_q": "35",
+                "regions_roi_method": "gradcam"}, "pages/regions.py")
+    assert at.sidebar.selectbox(key="model_id").value == "fmnist-robust"
+    assert at.number_input(key="regions_index").value == 7 and at.slider(key="regions_q").value == 35
+    assert at.selectbox(key="regions_roi_method").value == "gradcam" and not at.warning
+    # moving a widget moves the URL, and the link to copy says the same
+    at.slider(key="regions_q").set_value(12).run()
+    assert at.query_params["regions_q"] == "12"
+    link = [c.value for c in at.sidebar.code if "regions_q=" in c.value]
+    assert link and "regions_q=12" in link[-1] and "model_id=fmnist-robust" in link[-1]
+
+
+def test_a_link_restores_the_sliders_of_the_semantic_attack():
+    at = _open({"sia_index": "42", "sia_attr_brightness": "0.2", "sia_attr_rotation": "-10"}, "pages/sia_explore.py")
+    assert at.number_input(key="sia_index").value == 42
+    assert at.slider(key="sia_attr_brightness").value == 0.2 and at.slider(key="sia_attr_rotation").value == -10
+
+
+def test_a_bad_or_foreign_link_is_ignored_not_a_crash():
+    at = _open({"model_id": "../../etc/passwd", "dataset_choice": "python:evil.py:Run", "regions_index": "999999",
+                "regions_q": "500", "regions_roi_method": "nonsense"}, "pages/regions.py")
+    assert at.sidebar.selectbox(key="model_id").value == "fmnist-standard"
+    assert at.sidebar.selectbox(key="dataset_choice").value == "fashion-mnist-subset"
+    assert at.number_input(key="regions_index").value == 0 and at.slider(key="regions_q").value == 20
