@@ -10,6 +10,7 @@ from typing import Optional
 import streamlit as st
 
 from sia_app import cache
+from sia_app.explain import explain
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
@@ -19,6 +20,7 @@ from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet
 from sia_core.figures import accuracy_bars, curves, to_pil, transfer_scatter
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.references import REFERENCES
+from sia_core.takeaways import features_takeaway
 
 SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
 TRAINING_RUNS_KEY = "feature_training_runs"
@@ -170,6 +172,14 @@ if results:
     st.caption(f"Chance is {1 / selection.dataset.num_classes:.0%}. D̂_det teaches only through non-robust features: "
                "its labels are wrong for every robust feature. If its model scores high on the (y + 1) mod C labels, "
                "it learned the label permutation from robust features instead (the paper's Table 10 check).")
+    explain(features_takeaway({k: r.test_accuracy for k, r in results.items()}, labels,
+                              selection.dataset.num_classes),
+            "Each set was made from the training images by a source model. **D̂_rand / D̂_det**: every image is "
+            "nudged by an imperceptible attack toward a new class and *relabelled* as that class, so to a person the "
+            "labels look wrong. **D̂_R**: images that keep only what a robust model sees; **D̂_NR**: what a standard "
+            "model sees. A fresh model trains on each set and is tested on the untouched original test images: if "
+            "it scores well above chance after training on 'wrong' labels, the attack's invisible patterns are real, "
+            "predictive features of the class.")
 
 # --- transfer study -------------------------------------------------------------------------------------------
 st.subheader("Transfer: do architectures that learn from D̂_det also take the source's attacks?")

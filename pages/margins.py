@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from sia_app import cache
+from sia_app.explain import explain
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
@@ -13,6 +14,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import binned_margin_curves, margin_scatter, roc_curves, to_pil
 from sia_core.margins import PSEUDO_INPUTS, binned_median_curve, detection_metrics
 from sia_core.references import REFERENCES
+from sia_core.takeaways import margins_takeaway
 
 STUDY_RUNS_KEY = "margin_study_runs"    # the keys of the studies this session computed (results stay in the cache)
 PSEUDO_RUNS_KEY = "margin_pseudo_runs"
@@ -90,6 +92,13 @@ right.plotly_chart(roc_curves({f"{model_id} (AUROC {detection.auroc:.3f})": (det
                                for model_id, detection in detections.items()},
                               title="Detecting non-robust inputs with the negative logit margin"),
                    width="stretch", key="margins_roc")
+explain(" ".join(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share)
+                 for model_id, summary in summaries.items()),
+        "Each dot is one test image. Across: its **input margin**, the smallest change (found by an attack) that "
+        "flips the model's decision: how robust that one decision is, and expensive to compute. Up: its **logit "
+        "margin**, the gap between the top two scores: free, from one forward pass. If the dots climb together "
+        "(high Kendall τ) the free number can stand in for the expensive one. The ROC curve asks how well the "
+        "logit margin alone picks out the inputs an attack within ε breaks (the dots left of the dashed line).")
 st.markdown("**Detection and cost** — the logit margin needs one forward pass; the input margin needs an attack per "
             "image (DeepFool in the chosen norm, then PGD bisection).")
 st.dataframe([{"model": model_id, "non-robust share": f"{summary.non_robust_share:.1%}",

@@ -8,12 +8,14 @@ import streamlit as st
 import torch
 
 from sia_app import cache, url_state
+from sia_app.explain import explain
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
 from sia_core.errors import SiaError
 from sia_core.figures import ZONE_NAMES, curves, heatmap, histogram, to_pil, zone_overlay
 from sia_core.references import REFERENCES
+from sia_core.takeaways import neutralization_takeaway, overlap_takeaway
 from sia_core.regions.attack_maps import ROA_METHODS
 from sia_core.regions.importance import ROI_METHODS, conv_layer_names
 from sia_core.regions.neutralization import FILLS, MASK_KINDS, NeutralizationConfig
@@ -92,6 +94,12 @@ m1.metric("IoU of the regions", f"{means['iou']:.3f}")
 m2.metric("Dice", f"{means['dice']:.3f}")
 m3.metric("Attack energy inside the RoI", f"{means['energy_in_roi']:.1%}")
 m4.metric("Spearman of the two maps", f"{means['spearman']:.3f}")
+explain(overlap_takeaway(means["iou"], means["energy_in_roi"]),
+        "The left map shows **where the model looks**: pixels whose change moves its decision most (the Region of "
+        "Importance). The next map shows **where an attack puts its effort**: pixels an adversarial attack changes "
+        "to flip the decision (the Region of Attack). The zones picture keeps the top q% of each map and colours "
+        "their overlap. If the attack works mostly *outside* the important region, blanking that outside part "
+        "(neutralization, below) could undo the attack without hurting the model.")
 
 # --- the dataset view -----------------------------------------------------------------------------
 st.divider()
@@ -139,4 +147,10 @@ st.dataframe([{"mask": mask_labels[row.mask], "area": f"{row.mean_area:.1%}",
 st.plotly_chart(curves(report.curve, mask_labels, title="Recovered adversarial accuracy against mask area",
                        x_label="share of pixels blanked", y_label="accuracy on adversarial inputs"),
                 width="stretch", key="regions_curve")
+explain(neutralization_takeaway([row.__dict__ for row in report.rows], mask_labels),
+        "Each row blanks one mask in every image, clean and attacked, then classifies again. **Before/after** "
+        "compare accuracy with and without the mask; **area** is the share of pixels blanked; the **oracle** mask "
+        "is computed from each image's own attack (not deployable), the others are learned on held-out images. "
+        "The **adaptive attack** column attacks the defended pipeline itself: a defense is only as good as that "
+        "number.")
 st.caption(f"This run: {report.n} evaluation images, PGD-L∞ ε = {report.eps * 255:.0f}/255, fill = {FILLS[report.fill].label}.")

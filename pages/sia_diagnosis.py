@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from sia_app import cache
+from sia_app.explain import explain
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
@@ -13,6 +14,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import attribute_bars, success_rate_bars
 from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES, applicable_attributes
+from sia_core.takeaways import diagnosis_takeaway
 
 RUNS_KEY = "sia_diagnosis_runs"
 
@@ -75,6 +77,15 @@ right.plotly_chart(attribute_bars(dominance, title="(b) Dominance in joint attac
                    width="stretch", key="diag_dominance")
 right.caption("After the joint attack, the attribute that moved furthest (relative to its range) in each successful "
               "attack.")
+
+explain(diagnosis_takeaway(summary["dominance"], report.success_rate,
+                           {name: ATTRIBUTES[name].label for name in report.attribute_names}),
+        "Every image here was classified correctly before the attack. **(a)** pushes one attribute at a time (say, "
+        "only brightness) as far as its range allows in the direction that hurts the model, and measures how much "
+        "the probability of the true class drops: a tall bar is an attribute the model is sensitive to. **(b)** "
+        "runs the full attack (all attributes plus a tiny pixel change) and, for each image it fools, records which "
+        "attribute moved furthest: the share of wins each attribute leads. Choose a class in *Scope* to see one "
+        "class only.")
 
 st.subheader("Attack success at the same pixel budget")
 st.plotly_chart(success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (this run)"),

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from sia_app import cache, url_state
+from sia_app.explain import explain
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
@@ -18,6 +19,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES, applicable_attributes, apply_attributes
+from sia_core.takeaways import attack_takeaway
 
 SLIDER_KEY = "sia_attr_{}"
 RESULT_KEY = "sia_attack_result"
@@ -160,6 +162,16 @@ elif stored is not None:
     for column, (picture, caption) in zip(columns, panels):
         column.image(to_pil(picture, upscale=6), caption=caption, width="stretch")
     values = result.attributes_of(0)
+    moved = result.normalized_magnitudes()[0]
+    top = result.attribute_names[int(moved.argmax())] if len(moved) and float(moved.max()) > 0 else None
+    explain(attack_takeaway(bool(result.success[0]), model.class_names[predicted_clean],
+                            model.class_names[predicted_adversarial], ATTRIBUTES[top].label.lower() if top else None,
+                            bool(result.success_after_rounding[0])),
+            "Four pictures: the **original**; the **attributes only** (the named edits the attack chose, such as a "
+            "little more contrast or a small turn, without the pixel term); the **adversarial** image (those edits "
+            "plus a tiny pixel change, at most ε_img per pixel); and that **pixel change**, amplified so it can be "
+            "seen. The table lists the value the attack chose for each attribute; *Load these values into the "
+            "sliders* lets you replay and tweak the edit by hand.")
     table, actions = st.columns([2, 1])
     table.dataframe([{"attribute": name, "value": round(value, 4)} for name, value in values.items()],
                     hide_index=True, width="stretch")

@@ -16,7 +16,7 @@ def test_margins_page_end_to_end():
     at.slider(key="margins_n").set_value(50)
     next(b for b in at.button if b.label == "Compute the margins").click().run()
     assert not at.exception
-    headers = [m.value for m in at.markdown if "Kendall τ" in m.value]
+    headers = [m.value for m in at.markdown if "Kendall τ" in m.value and "Pearson r" in m.value]
     assert len(headers) == 2 and headers[0].startswith("**fmnist-standard**")
     assert len(at.get("plotly_chart")) == 4  # two scatters, the binned curve, the ROC
 

@@ -33,6 +33,7 @@ def test_regions_page_reacts_to_method_and_q_and_runs_the_study():
     at.slider(key="regions_n_fit").set_value(32)
     next(b for b in at.button if b.label == "Run the study").click().run()
     assert not at.exception
+    assert any(m.value.startswith("**Takeaway.** Blanking the") for m in at.markdown)
     table = at.dataframe[0].value
     assert len(table) == 5 and "adaptive attack" in table.columns
     assert len(at.get("plotly_chart")) == 3 + 3 + 1  # + class maps and IoU histogram, + the curve

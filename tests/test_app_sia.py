@@ -75,7 +75,9 @@ def test_diagnosis_renders_its_histograms():
     next(b for b in at.button if b.label == "Run the diagnosis").click().run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 3  # sensitivity, dominance, baselines
-    assert "Most harmful attributes" in "\n".join(m.value for m in at.markdown)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "Most harmful attributes" in text
+    assert "**Takeaway.**" in text and ("dominates" in text or "No joint attack succeeded" in text)
     at.selectbox(key="diag_scope").set_value("Trouser").run()
     assert not at.exception and len(at.get("plotly_chart")) == 3
     assert [type(key) for key in at.session_state["sia_diagnosis_runs"]] == [str]  # the report stays in the cache

@@ -1,0 +1,79 @@
+"""One sentence of takeaway per result, computed from the numbers on screen, in plain words for a demo or a lesson.
+
+Pure functions of plain numbers (no Streamlit, no report types), so a page, a report and a test can all call them.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def strength(tau: float) -> str:
+    """How closely a Kendall τ ties two rankings, in words."""
+    return "closely" if tau >= 0.7 else "moderately" if tau >= 0.4 else "weakly" if tau >= 0.15 else "hardly"
+
+
+def diagnosis_takeaway(dominance: Mapping[str, float], success_rate: Mapping[str, float],
+                       labels: Mapping[str, str]) -> str:
+    """Which attribute leads the successful joint attacks, and how the attack compares with pixels alone."""
+    if not dominance or max(dominance.values()) <= 0:
+        return "No joint attack succeeded at this budget: no attribute breaks this model here."
+    leader = max(dominance, key=dominance.__getitem__)
+    sentence = (f"{labels.get(leader, leader)} is the attribute that breaks this model most: it dominates "
+                f"{_percent(dominance[leader])} of successful attacks.")
+    if "sia" in success_rate and "pgd" in success_rate:
+        sentence += (f" With the attributes the attack succeeds on {_percent(success_rate['sia'])} of the images, "
+                     f"against {_percent(success_rate['pgd'])} for pixels alone at the same budget.")
+    return sentence
+
+
+def attack_takeaway(success: bool, clean_class: str, adversarial_class: str, top_attribute: Optional[str],
+                    survives_rounding: bool) -> str:
+    if not success:
+        return f"The model held on to {clean_class}: no mix of these attributes within their ranges fooled it."
+    how = f", mostly through {top_attribute}" if top_attribute else ""
+    saved = "and it still works once saved as a PNG" if survives_rounding else "but 8-bit rounding (a PNG) undoes it"
+    return f"A natural-looking edit{how} turns {clean_class} into {adversarial_class}, {saved}."
+
+
+def overlap_takeaway(iou: float, energy_in_roi: float) -> str:
+    where = ("mostly where the model looks" if energy_in_roi >= 0.5 else "mostly outside where the model looks")
+    return (f"The attack changes pixels {where}: {_percent(energy_in_roi)} of its effect lies in the region of "
+            f"importance, and the two regions overlap with IoU {iou:.2f}.")
+
+
+def neutralization_takeaway(rows: Sequence[Mapping[str, float | str]], labels: Mapping[str, str]) -> str:
+    """The deployable mask that recovers most adversarial accuracy, and what an attacker who knows it does."""
+    deployable = [row for row in rows if row["mask"] != "oracle"] or list(rows)
+    if not deployable:
+        return ""
+    best = max(deployable, key=lambda row: float(row["adversarial_accuracy_after"]))
+    name = labels.get(str(best["mask"]), str(best["mask"]))
+    return (f"Blanking the {name.lower()} ({_percent(float(best['mean_area']))} of the pixels) lifts accuracy on "
+            f"attacked images from {_percent(float(best['adversarial_accuracy_before']))} to "
+            f"{_percent(float(best['adversarial_accuracy_after']))}, at a clean-accuracy cost of "
+            f"{_percent(float(best['clean_accuracy_before']) - float(best['clean_accuracy_after']))}; an attacker who "
+            f"knows the mask brings it back to {_percent(float(best['adaptive_accuracy']))}.")
+
+
+def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_share: float) -> str:
+    return (f"For {model}, the free logit margin ranks inputs {strength(kendall_tau)} like their distance to the "
+            f"decision boundary (Kendall τ = {kendall_tau:.2f}), and flags the {_percent(non_robust_share)} of inputs "
+            f"that an attack within ε breaks with AUROC {auroc:.2f}, without running any attack.")
+
+
+def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, str], num_classes: int) -> str:
+    """The set whose labels look wrong to a person but still teaches the most."""
+    mislabelled = {k: v for k, v in test_accuracy.items() if k in ("d_det", "d_rand")}
+    if not mislabelled:
+        best = max(test_accuracy, key=test_accuracy.__getitem__)
+        return (f"A fresh model trained on {labels.get(best, best)} reaches {_percent(test_accuracy[best])} on the "
+                "original test images.")
+    kind = max(mislabelled, key=mislabelled.__getitem__)
+    return (f"Trained only on {labels.get(kind, kind)}, whose labels look wrong to a person, a fresh model still "
+            f"scores {_percent(mislabelled[kind])} on the original test images (chance: {_percent(1 / num_classes)}): "
+            "the attack's imperceptible features carry the label.")
