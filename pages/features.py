@@ -11,6 +11,7 @@ import streamlit as st
 
 from sia_app import cache
 from sia_app.explain import explain
+from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
@@ -20,6 +21,7 @@ from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet
 from sia_core.figures import accuracy_bars, curves, to_pil, transfer_scatter
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.references import REFERENCES
+from sia_core.report import PageReport
 from sia_core.takeaways import features_takeaway
 
 SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
@@ -148,38 +150,53 @@ results = {kind_name: cache.cached_feature_training(set_refs[kind_name]["key"], 
                                                     f"{eval_eps}|{eval_n}", just_ran=train_all, keep=8)}
 if results:
     labels = {kind_name: KINDS[kind_name].label for kind_name in results}
-    st.dataframe([{"trained on": labels[kind_name], "N": result.n_train,
-                   "test accuracy (this run)": f"{result.test_accuracy:.1%}",
-                   f"robust accuracy, L2 ε = {result.eps:g} (this run)": f"{result.robust_accuracy:.1%}",
-                   "paper, CIFAR-10 test accuracy": f"{PAPER_CIFAR10[kind_name]['test_accuracy']:.1%}",
-                   "paper, CIFAR-10 robust acc. L2 0.25": (
-                       "—" if PAPER_CIFAR10[kind_name]["robust_accuracy_l2_0.25"] is None
-                       else f"{PAPER_CIFAR10[kind_name]['robust_accuracy_l2_0.25']:.1%}"),
-                   "paper source": PAPER_CIFAR10[kind_name]["source"],
-                   "accuracy on (y + 1) mod C labels": ("—" if result.relabelled_test_accuracy is None
-                                                        else f"{result.relabelled_test_accuracy:.1%}")}
-                  for kind_name, result in results.items()], hide_index=True, width="stretch")
+    training_table = [{"trained on": labels[kind_name], "N": result.n_train,
+                       "test accuracy (this run)": f"{result.test_accuracy:.1%}",
+                       f"robust accuracy, L2 ε = {result.eps:g} (this run)": f"{result.robust_accuracy:.1%}",
+                       "paper, CIFAR-10 test accuracy": f"{PAPER_CIFAR10[kind_name]['test_accuracy']:.1%}",
+                       "paper, CIFAR-10 robust acc. L2 0.25": (
+                           "—" if PAPER_CIFAR10[kind_name]["robust_accuracy_l2_0.25"] is None
+                           else f"{PAPER_CIFAR10[kind_name]['robust_accuracy_l2_0.25']:.1%}"),
+                       "paper source": PAPER_CIFAR10[kind_name]["source"],
+                       "accuracy on (y + 1) mod C labels": ("—" if result.relabelled_test_accuracy is None
+                                                            else f"{result.relabelled_test_accuracy:.1%}")}
+                      for kind_name, result in results.items()]
+    st.dataframe(training_table, hide_index=True, width="stretch")
     left, right = st.columns(2)
-    left.plotly_chart(accuracy_bars(list(labels.values()), {
+    bars_figure = accuracy_bars(list(labels.values()), {
         "test accuracy (this run)": [r.test_accuracy for r in results.values()],
         "robust accuracy (this run)": [r.robust_accuracy for r in results.values()],
         "paper: CIFAR-10 test acc.": [PAPER_CIFAR10[k]["test_accuracy"] for k in results]},
-        title="Accuracy on the ORIGINAL test set", grey=("paper: CIFAR-10 test acc.",)),
-        width="stretch", key="features_bars")
-    right.plotly_chart(curves({k: list(enumerate(r.epoch_test_accuracy, start=1)) for k, r in results.items()}, labels,
-                              title="Test accuracy per epoch (first 2,000 test images)", x_label="epoch",
-                              y_label="accuracy"), width="stretch", key="features_curves")
+        title="Accuracy on the ORIGINAL test set", grey=("paper: CIFAR-10 test acc.",))
+    curves_figure = curves({k: list(enumerate(r.epoch_test_accuracy, start=1)) for k, r in results.items()}, labels,
+                           title="Test accuracy per epoch (first 2,000 test images)", x_label="epoch",
+                           y_label="accuracy")
+    left.plotly_chart(bars_figure, width="stretch", key="features_bars")
+    right.plotly_chart(curves_figure, width="stretch", key="features_curves")
     st.caption(f"Chance is {1 / selection.dataset.num_classes:.0%}. D̂_det teaches only through non-robust features: "
                "its labels are wrong for every robust feature. If its model scores high on the (y + 1) mod C labels, "
                "it learned the label permutation from robust features instead (the paper's Table 10 check).")
-    explain(features_takeaway({k: r.test_accuracy for k, r in results.items()}, labels,
-                              selection.dataset.num_classes),
+    takeaway = features_takeaway({k: r.test_accuracy for k, r in results.items()}, labels,
+                                 selection.dataset.num_classes)
+    explain(takeaway,
             "Each set was made from the training images by a source model. **D̂_rand / D̂_det**: every image is "
             "nudged by an imperceptible attack toward a new class and *relabelled* as that class, so to a person the "
             "labels look wrong. **D̂_R**: images that keep only what a robust model sees; **D̂_NR**: what a standard "
             "model sees. A fresh model trains on each set and is tested on the untouched original test images: if "
             "it scores well above chance after training on 'wrong' labels, the attack's invisible patterns are real, "
             "predictive features of the class.")
+    report_button(lambda: PageReport(
+        "Robust vs non-robust features", takeaway,
+        figures=(("Accuracy on the original test set", bars_figure), ("Test accuracy per epoch", curves_figure)),
+        tables=(("Training on each set", training_table),
+                ("Constructed sets", [{"set": s.label, "images": len(s), "source model": s.source_model,
+                                       **{k: round(v, 4) for k, v in s.metric.items()}} for s in sets.values()])),
+        card=selection.card.to_dict(), parameters={"epochs": epochs, "eval_eps": eval_eps, "eval_n": eval_n,
+                                                   "dataset": selection.dataset.name},
+        references=("features", "pgd"),
+        command="python -m sia_core features build --kind d_det --model fmnist-standard --n 1000 --out d_det.npz\n"
+                f"python -m sia_core features train --constructed d_det.npz --epochs {epochs} --eval-eps {eval_eps:g} "
+                f"--eval-n {eval_n} --json"), name="features", key="features_report")
 
 # --- transfer study -------------------------------------------------------------------------------------------
 st.subheader("Transfer: do architectures that learn from D̂_det also take the source's attacks?")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from sia_app import cache
 from sia_app.explain import explain
+from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
@@ -14,6 +15,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import binned_margin_curves, margin_scatter, roc_curves, to_pil
 from sia_core.margins import PSEUDO_INPUTS, binned_median_curve, detection_metrics
 from sia_core.references import REFERENCES
+from sia_core.report import PageReport
 from sia_core.takeaways import margins_takeaway
 
 STUDY_RUNS_KEY = "margin_study_runs"    # the keys of the studies this session computed (results stay in the cache)
@@ -54,6 +56,7 @@ if norm == "linf":
 else:
     eps = st.slider("ε for 'non-robust' (L2): input margin ≤ ε", 0.05, 3.0, 0.25, step=0.05, key="margins_eps_l2")
 summaries = {model_id: study.summary(eps=eps) for model_id, study in ready.items()}
+report_figures: dict = {}
 
 # --- scatter per model, side by side ------------------------------------------------------------------
 for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
@@ -62,6 +65,7 @@ for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
         st.markdown(f"**{model_id}** · Kendall τ = **{summary.kendall_tau:.3f}** · Pearson r = {summary.pearson:.3f}")
         figure = margin_scatter(study.input.margins, study.scores.logit_margin, study.correct, study.labels,
                                 dataset.class_names, eps=eps, norm=norm)
+        report_figures[f"Margins of {model_id}"] = figure
         event = st.plotly_chart(figure, on_select="rerun", selection_mode="points", key=f"margins_scatter_{model_id}")
         sample_key = f"margins_sample_{model_id}"
         points = (event.selection.get("points", []) if event and getattr(event, "selection", None) else [])
@@ -84,16 +88,19 @@ for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
 detections = {model_id: detection_metrics(study.input.margins, -study.scores.logit_margin, eps)
               for model_id, study in ready.items()}
 left, right = st.columns(2)
-left.plotly_chart(binned_margin_curves({
+report_figures["Binned median logit margin"] = binned_margin_curves({
     f"{model_id} (τ = {summaries[model_id].kendall_tau:.2f})": binned_median_curve(study.input.margins,
                                                                                   study.scores.logit_margin)
-    for model_id, study in ready.items()}), width="stretch", key="margins_curve")
-right.plotly_chart(roc_curves({f"{model_id} (AUROC {detection.auroc:.3f})": (detection.roc_fpr, detection.roc_tpr)
-                               for model_id, detection in detections.items()},
-                              title="Detecting non-robust inputs with the negative logit margin"),
-                   width="stretch", key="margins_roc")
-explain(" ".join(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share)
-                 for model_id, summary in summaries.items()),
+    for model_id, study in ready.items()})
+report_figures["Detection ROC"] = roc_curves({f"{model_id} (AUROC {detection.auroc:.3f})":
+                                              (detection.roc_fpr, detection.roc_tpr)
+                                              for model_id, detection in detections.items()},
+                                             title="Detecting non-robust inputs with the negative logit margin")
+left.plotly_chart(report_figures["Binned median logit margin"], width="stretch", key="margins_curve")
+right.plotly_chart(report_figures["Detection ROC"], width="stretch", key="margins_roc")
+takeaway = " ".join(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share)
+                    for model_id, summary in summaries.items())
+explain(takeaway,
         "Each dot is one test image. Across: its **input margin**, the smallest change (found by an attack) that "
         "flips the model's decision: how robust that one decision is, and expensive to compute. Up: its **logit "
         "margin**, the gap between the top two scores: free, from one forward pass. If the dots climb together "
@@ -101,15 +108,25 @@ explain(" ".join(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, 
         "logit margin alone picks out the inputs an attack within ε breaks (the dots left of the dashed line).")
 st.markdown("**Detection and cost** — the logit margin needs one forward pass; the input margin needs an attack per "
             "image (DeepFool in the chosen norm, then PGD bisection).")
-st.dataframe([{"model": model_id, "non-robust share": f"{summary.non_robust_share:.1%}",
-               "AUROC": f"{summary.auroc:.3f}", "AUPR": f"{summary.aupr:.3f}",
-               "FPR @ 95% TPR": f"{summary.fpr_at_95_tpr:.3f}",
-               "robust acc. (attack)": f"{summary.robust_accuracy_attack:.1%}",
-               "robust acc. (logit-margin estimate, 100 attacked)": f"{summary.robust_accuracy_estimate:.1%}",
-               "logit margins (s)": f"{summary.seconds_logit_margins:.3f}",
-               "input margins (s)": f"{summary.seconds_input_margins:.1f}",
-               "speed-up": f"{summary.speedup:.0f}×"} for model_id, summary in summaries.items()],
-             hide_index=True, width="stretch")
+detection_table = [{"model": model_id, "non-robust share": f"{summary.non_robust_share:.1%}",
+                    "AUROC": f"{summary.auroc:.3f}", "AUPR": f"{summary.aupr:.3f}",
+                    "FPR @ 95% TPR": f"{summary.fpr_at_95_tpr:.3f}",
+                    "robust acc. (attack)": f"{summary.robust_accuracy_attack:.1%}",
+                    "robust acc. (logit-margin estimate, 100 attacked)": f"{summary.robust_accuracy_estimate:.1%}",
+                    "logit margins (s)": f"{summary.seconds_logit_margins:.3f}",
+                    "input margins (s)": f"{summary.seconds_input_margins:.1f}",
+                    "speed-up": f"{summary.speedup:.0f}×"} for model_id, summary in summaries.items()]
+st.dataframe(detection_table, hide_index=True, width="stretch")
+report_button(lambda: PageReport(
+    "Margin consistency: " + " vs ".join(ready), takeaway, figures=tuple(report_figures.items()),
+    tables=(("Detection and cost", detection_table),
+            ("Summary", [{"model": m, **{k: v for k, v in s.to_dict().items() if not isinstance(v, (list, dict))}}
+                         for m, s in summaries.items()])),
+    card=selection.card.to_dict(), parameters={"models": list(ready), "n": n, "norm": norm, "eps": eps,
+                                               "dataset": dataset.name},
+    references=("margins", "deepfool", "pgd"),
+    command="\n".join(f"python -m sia_core margins --model {m} --n {n} --norm {norm} --eps {eps:.6g} --json"
+                      for m in ready)), name="margins", key="margins_report")
 
 # --- pseudo-margin --------------------------------------------------------------------------------------
 st.subheader("Pseudo-margin")

@@ -9,12 +9,14 @@ import torch
 
 from sia_app import cache, url_state
 from sia_app.explain import explain
+from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
 from sia_core.errors import SiaError
 from sia_core.figures import ZONE_NAMES, curves, heatmap, histogram, to_pil, zone_overlay
 from sia_core.references import REFERENCES
+from sia_core.report import PageReport
 from sia_core.takeaways import neutralization_takeaway, overlap_takeaway
 from sia_core.regions.attack_maps import ROA_METHODS
 from sia_core.regions.importance import ROI_METHODS, conv_layer_names
@@ -128,29 +130,40 @@ except SiaError as error:  # e.g. a dataset too small for the held-out split
 class_name = st.selectbox("Class-averaged maps for", list(report.class_names), key="regions_class")
 k = list(report.class_names).index(class_name)
 left, middle, right = st.columns(3)
-left.plotly_chart(heatmap(report.class_importance[k], title=f"mean RoI · {class_name}"), width="stretch",
-                  key="regions_class_roi")
-middle.plotly_chart(heatmap(report.class_attack[k], title=f"mean RoA · {class_name}", colorscale="Inferno"),
-                    width="stretch", key="regions_class_roa")
-right.plotly_chart(histogram(report.iou_per_image, title=f"IoU of RoI and RoA (q = {report.fraction:.0%})",
-                             x_label="IoU"), width="stretch", key="regions_iou")
+study_figures = {f"Mean RoI, {class_name}": heatmap(report.class_importance[k], title=f"mean RoI · {class_name}"),
+                 f"Mean RoA, {class_name}": heatmap(report.class_attack[k], title=f"mean RoA · {class_name}",
+                                                    colorscale="Inferno"),
+                 "IoU histogram": histogram(report.iou_per_image, title=f"IoU of RoI and RoA (q = {report.fraction:.0%})",
+                                            x_label="IoU")}
+for column, (name, figure), key in zip((left, middle, right), study_figures.items(),
+                                       ("regions_class_roi", "regions_class_roa", "regions_iou")):
+    column.plotly_chart(figure, width="stretch", key=key)
 st.markdown("**Neutralization** — blank each mask in the adversarial *and* the clean images, then classify again; "
             "the adaptive column attacks the defended pipeline itself.")
 mask_labels = MASK_KINDS.labels()
-st.dataframe([{"mask": mask_labels[row.mask], "area": f"{row.mean_area:.1%}",
-               "adversarial acc. before": f"{row.adversarial_accuracy_before:.1%}",
-               "adversarial acc. after": f"{row.adversarial_accuracy_after:.1%}",
-               "clean acc. before": f"{row.clean_accuracy_before:.1%}",
-               "clean acc. after": f"{row.clean_accuracy_after:.1%}",
-               "adaptive attack": f"{row.adaptive_accuracy:.1%}"} for row in report.rows],
-             hide_index=True, width="stretch")
-st.plotly_chart(curves(report.curve, mask_labels, title="Recovered adversarial accuracy against mask area",
-                       x_label="share of pixels blanked", y_label="accuracy on adversarial inputs"),
-                width="stretch", key="regions_curve")
-explain(neutralization_takeaway([row.__dict__ for row in report.rows], mask_labels),
+table = [{"mask": mask_labels[row.mask], "area": f"{row.mean_area:.1%}",
+          "adversarial acc. before": f"{row.adversarial_accuracy_before:.1%}",
+          "adversarial acc. after": f"{row.adversarial_accuracy_after:.1%}",
+          "clean acc. before": f"{row.clean_accuracy_before:.1%}",
+          "clean acc. after": f"{row.clean_accuracy_after:.1%}",
+          "adaptive attack": f"{row.adaptive_accuracy:.1%}"} for row in report.rows]
+st.dataframe(table, hide_index=True, width="stretch")
+study_figures["Recovered accuracy against mask area"] = curves(
+    report.curve, mask_labels, title="Recovered adversarial accuracy against mask area",
+    x_label="share of pixels blanked", y_label="accuracy on adversarial inputs")
+st.plotly_chart(study_figures["Recovered accuracy against mask area"], width="stretch", key="regions_curve")
+takeaway = neutralization_takeaway([row.__dict__ for row in report.rows], mask_labels)
+explain(takeaway,
         "Each row blanks one mask in every image, clean and attacked, then classifies again. **Before/after** "
         "compare accuracy with and without the mask; **area** is the share of pixels blanked; the **oracle** mask "
         "is computed from each image's own attack (not deployable), the others are learned on held-out images. "
         "The **adaptive attack** column attacks the defended pipeline itself: a defense is only as good as that "
         "number.")
 st.caption(f"This run: {report.n} evaluation images, PGD-L∞ ε = {report.eps * 255:.0f}/255, fill = {FILLS[report.fill].label}.")
+report_button(lambda: PageReport(
+    f"Region of Importance vs Region of Attack: {report.model_id}", takeaway, figures=tuple(study_figures.items()),
+    tables=(("Neutralization", table), ("Mean overlap", [report.overlap_means])), card=selection.card.to_dict(),
+    parameters={**config.__dict__, "dataset": report.dataset}, references=("roi-roa", "occlusion", "pgd"),
+    command=f"python -m sia_core regions --model {selection.card.id} --n {config.n} --n-fit {config.n_fit} "
+            f"--fraction {config.fraction:g} --eps {config.eps:.6g} --steps {config.attack_steps} --fill {config.fill} "
+            f"--seed {config.seed} --json"), name="regions", key="regions_report")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from sia_app import cache
 from sia_app.explain import explain
+from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
@@ -13,6 +14,7 @@ from sia_core.diagnosis import BASELINES, DiagnosisConfig
 from sia_core.errors import SiaError
 from sia_core.figures import attribute_bars, success_rate_bars
 from sia_core.references import REFERENCES
+from sia_core.report import PageReport
 from sia_core.semantics import ATTRIBUTES, applicable_attributes
 from sia_core.takeaways import diagnosis_takeaway
 
@@ -68,18 +70,20 @@ else:
     st.caption(f"{int(report.class_counts[c])} images of class {scope}.")
 
 left, right = st.columns(2)
-left.plotly_chart(attribute_bars(sensitivity, title="(a) Sensitivity: one attribute at a time",
-                                 value_label="mean |Δp(true class)|", secondary=success,
-                                 secondary_label="success rate"), width="stretch", key="diag_sensitivity")
+sensitivity_figure = attribute_bars(sensitivity, title="(a) Sensitivity: one attribute at a time",
+                                    value_label="mean |Δp(true class)|", secondary=success,
+                                    secondary_label="success rate")
+dominance_figure = attribute_bars(dominance, title="(b) Dominance in joint attacks", value_label="share of successes")
+left.plotly_chart(sensitivity_figure, width="stretch", key="diag_sensitivity")
 left.caption("Each attribute alone (no pixel term) is pushed to hurt the model; tall bars are attributes the model "
              "should not care about but does.")
-right.plotly_chart(attribute_bars(dominance, title="(b) Dominance in joint attacks", value_label="share of successes"),
-                   width="stretch", key="diag_dominance")
+right.plotly_chart(dominance_figure, width="stretch", key="diag_dominance")
 right.caption("After the joint attack, the attribute that moved furthest (relative to its range) in each successful "
               "attack.")
 
-explain(diagnosis_takeaway(summary["dominance"], report.success_rate,
-                           {name: ATTRIBUTES[name].label for name in report.attribute_names}),
+takeaway = diagnosis_takeaway(summary["dominance"], report.success_rate,
+                              {name: ATTRIBUTES[name].label for name in report.attribute_names})
+explain(takeaway,
         "Every image here was classified correctly before the attack. **(a)** pushes one attribute at a time (say, "
         "only brightness) as far as its range allows in the direction that hurts the model, and measures how much "
         "the probability of the true class drops: a tall bar is an attribute the model is sensitive to. **(b)** "
@@ -88,9 +92,20 @@ explain(diagnosis_takeaway(summary["dominance"], report.success_rate,
         "class only.")
 
 st.subheader("Attack success at the same pixel budget")
-st.plotly_chart(success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (this run)"),
-                width="stretch", key="diag_baselines")
-st.dataframe([{"attack": BASELINES[k].label, "success rate": round(v, 4), "what it may change": BASELINES[k].description}
-              for k, v in report.success_rate.items()], hide_index=True)
+baselines_figure = success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (this run)")
+st.plotly_chart(baselines_figure, width="stretch", key="diag_baselines")
+success_table = [{"attack": BASELINES[k].label, "success rate": round(v, 4), "what it may change": BASELINES[k].description}
+                 for k, v in report.success_rate.items()]
+st.dataframe(success_table, hide_index=True)
+report_button(lambda: PageReport(
+    f"Semantic Image Attack diagnosis of {report.model_id}", takeaway,
+    figures=(("Sensitivity", sensitivity_figure), ("Dominance", dominance_figure), ("Baselines", baselines_figure)),
+    tables=(("Attack success at the same pixel budget", success_table),
+            ("Sensitivity and dominance", [{"attribute": a, "sensitivity": summary["sensitivity"][a],
+                                            "dominance": summary["dominance"][a]} for a in report.attribute_names])),
+    card=selection.card.to_dict(), parameters={"scope": scope, **config.__dict__, "dataset": report.dataset},
+    references=("sia", "fgsm", "pgd"),
+    command=f"python -m sia_core sia --model {selection.card.id} --n {config.n} --eps-img {config.eps_img:.6g} "
+            f"--steps {config.steps} --seed {config.seed} --json"), name="sia-diagnosis", key="diag_report")
 st.download_button("Histograms (CSV)", report.to_csv(), file_name=f"sia_diagnosis_{report.model_id}.csv",
                    mime="text/csv", key="diag_csv")

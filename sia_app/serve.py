@@ -20,6 +20,7 @@ import pandas  # noqa: E402,F401
 import plotly.express  # noqa: E402,F401
 import plotly.graph_objects  # noqa: E402,F401
 import plotly.subplots  # noqa: E402,F401
+import kaleido  # noqa: E402,F401  (PNG export in reports)
 import pyarrow  # noqa: E402,F401
 import safetensors.torch  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401

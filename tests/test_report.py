@@ -1,0 +1,46 @@
+"""Page reports: one self-contained HTML with the interactive figures, tables, card, parameters, references and the
+command; CSV per table; PNG per figure through plotly's own export (kaleido + the local Chromium)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import plotly.graph_objects as go
+import pytest
+
+from sia_core.report import PageReport
+from tests.app_server import chromium_path
+
+
+def _report() -> PageReport:
+    figure = go.Figure(go.Bar(x=["hue", "rotation"], y=[0.61, 0.2]), layout={"title": "Dominance <3"})
+    return PageReport("Diagnosis of fmnist-standard", "Hue is the attribute that breaks this model most.",
+                      figures=(("Dominance", figure), ("Again", figure)),
+                      tables=(("Success", [{"attack": "SIA", "success rate": 0.9}, {"attack": "PGD", "success rate": 0.4}]),),
+                      card={"id": "fmnist-standard"}, parameters={"n": 256, "eps_img": 2 / 255},
+                      references=("sia", "pgd"), command="python -m sia_core sia --model fmnist-standard --n 256")
+
+
+def test_the_html_holds_everything_and_plotly_js_once():
+    page = _report().to_html(created="2026-12-01 10:00")
+    assert page.count("Plotly.newPlot") == 2 and page.count("plotly.js v") <= 2  # the library inlined once
+    assert "<script src=" not in page  # nothing fetched from a CDN: the file works offline
+    for text in ("Hue is the attribute", "<td>SIA</td>", "<td>0.9</td>", "python -m sia_core sia", "&quot;fmnist-standard&quot;",
+                 "arxiv.org/abs/2303.13010", "Madry", "2026-12-01 10:00", "eps_img"):
+        assert text in page, text
+
+
+def test_the_zip_holds_the_html_and_a_csv_per_table():
+    archive = zipfile.ZipFile(io.BytesIO(_report().to_zip(with_png=False)))
+    assert sorted(archive.namelist()) == ["report.html", "table-1-success.csv"]
+    assert archive.read("table-1-success.csv").decode().splitlines() == ["attack,success rate", "SIA,0.9", "PGD,0.4"]
+
+
+def test_a_png_per_figure_with_chromium():
+    if chromium_path() is None:
+        pytest.skip("PNG export drives a local Chromium (apt-get install chromium)")
+    archive = zipfile.ZipFile(io.BytesIO(_report().to_zip()))
+    pngs = [name for name in archive.namelist() if name.endswith(".png")]
+    assert pngs == ["figure-1-dominance.png", "figure-2-again.png"]
+    assert all(archive.read(name).startswith(b"\x89PNG") and len(archive.read(name)) > 5000 for name in pngs)
