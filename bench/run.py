@@ -1,6 +1,7 @@
 """Benchmarks that print numbers: `python bench/run.py --json` prints one JSON object with every figure.
 
 Each lens adds its keys here. Not timed tests: run it on a quiet machine and quote the output.
+`--only 224` runs the keys measured on an ImageNet-sized model (torchvision ResNet-18, random weights, 3x224x224).
 """
 
 from __future__ import annotations
@@ -135,6 +136,78 @@ def _margin_timings() -> dict[str, float]:
             "margin_speedup_ratio": study.seconds_input_margins / study.seconds_logit_margins}
 
 
+# --- ImageNet-sized: torchvision ResNet-18 with random weights (no download) on Shapes images upsampled to 224 px
+
+def _resnet18_224():
+    """The model a user brings: torchvision ResNet-18 behind the head split and the one wrapper."""
+    import torchvision
+
+    from sia_core.models.user_models import HeadSplit
+    from sia_core.models.wrapper import ClassifierWrapper
+
+    torch.manual_seed(0)
+    network = HeadSplit(torchvision.models.resnet18(weights=None), "fc")
+    return ClassifierWrapper(network, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_shape=(3, 224, 224),
+                             class_names=tuple(str(i) for i in range(1000)), model_id="torchvision:resnet18").eval()
+
+
+def _images_224(n: int) -> torch.Tensor:
+    """`n` generated Shapes test images (RGB, 32 px) upsampled bilinearly to 224 px, in [0, 1]."""
+    images = load_dataset("shapes", n=n).images
+    upsampled = torch.nn.functional.interpolate(images, size=(224, 224), mode="bilinear", align_corners=False)
+    return upsampled.clamp(0, 1)
+
+
+def slider_update_ms_224() -> float:
+    """`slider_update_ms` at 224 px: the same slider values (pixel ones scaled to the image) plus colour sliders."""
+    from sia_core.figures import display_upscale, probability_bars, to_pil
+    from sia_core.scaling import pixel_scale
+    from sia_core.semantics import apply_attributes
+
+    model, image = _resnet18_224(), _images_224(1)
+    scale = pixel_scale(image.shape)  # 7: shift and blur ranges are 7 times wider at 224 px
+    params = {"rotation": 7.5, "translate_x": 1.0 * scale, "translate_y": -0.5 * scale, "scale": 0.05,
+              "brightness": 0.1, "contrast": 0.2, "gamma": -0.1, "saturation": 0.2, "hue": 0.3, "tint_red": 0.05,
+              "blur": 0.3 * scale}
+
+    def update() -> None:
+        with torch.inference_mode():
+            edited = apply_attributes(image, params)
+            probabilities = torch.softmax(model.logits(edited)[0], 0)
+        probability_bars(probabilities, model.class_names, true_label=0)
+        to_pil(edited, upscale=display_upscale(edited.shape))
+
+    return median_ms(update, repeats=30, warmup=3)
+
+
+def sia_single_image_seconds_224() -> float:
+    """`sia_single_image_seconds` at 224 px: the default SIA (30 steps, all RGB attributes, eps_img 2/255)."""
+    from sia_core.attacks.semantic import SemanticAttack
+
+    model, image = _resnet18_224(), _images_224(1)
+    label = model.logits(image).argmax(1)
+    attack = SemanticAttack()
+    return median_ms(lambda: attack(model, image, label), repeats=3, warmup=1) / 1000
+
+
+def regions_panel_seconds_224() -> float:
+    """`regions_panel_seconds` at 224 px: occlusion RoI + effect-weighted PGD RoA, the page's defaults."""
+    from sia_core.regions.panel import region_panel
+
+    model, image = _resnet18_224(), _images_224(1)
+    label = int(model.logits(image).argmax(1))
+    return median_ms(lambda: region_panel(model, image, label), repeats=3, warmup=1) / 1000
+
+
+def input_margins_seconds_n100_224() -> float:
+    """`input_margins_seconds_n1000` at 224 px on 100 images: the study the margins page runs (L-inf, default
+    estimator, which picks the large-image search)."""
+    from sia_core.margins import margin_study
+
+    model, images = _resnet18_224(), _images_224(100)
+    return margin_study(model, images, model.logits(images, batch_size=16).argmax(1)).seconds_input_margins
+
+
 BENCHMARKS = {
     "predict_latency_ms": predict_latency_ms,
     "app_ready_seconds": app_ready_seconds,
@@ -143,17 +216,24 @@ BENCHMARKS = {
     "sia_step_cost_ratio_vs_pgd": sia_step_cost_ratio_vs_pgd,
     "regions_panel_seconds": regions_panel_seconds,
     "margins_n1000": _margin_timings,  # three keys from one run
+    "slider_update_ms_224": slider_update_ms_224,
+    "sia_single_image_seconds_224": sia_single_image_seconds_224,
+    "regions_panel_seconds_224": regions_panel_seconds_224,
+    "input_margins_seconds_n100_224": input_margins_seconds_n100_224,
 }
+GROUPS = {"224": [name for name in BENCHMARKS if name.endswith("_224")]}  # `--only 224` runs these
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS) + sorted(GROUPS),
+                        help="run only these benchmarks (a group name, e.g. 224, stands for its keys)")
     args = parser.parse_args()
     results: dict[str, object] = {"torch_threads": torch.get_num_threads(),
                                   "device": "cuda" if torch.cuda.is_available() else "cpu"}
-    for name in args.only or BENCHMARKS:
+    chosen = [key for name in (args.only or BENCHMARKS) for key in GROUPS.get(name, [name])]
+    for name in chosen:
         value = BENCHMARKS[name]()
         if isinstance(value, dict):
             results.update({key: round(item, 3) for key, item in value.items()})

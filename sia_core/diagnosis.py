@@ -14,13 +14,14 @@ from typing import Optional
 import torch
 
 from sia_core.attacks import PGD
-from sia_core.attacks.base import check_seed
+from sia_core.attacks.base import check_seed, concatenate_results
 from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
 from sia_core.data.base import ImageDataset
 from sia_core.errors import SiaError
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback, StageProgress
 from sia_core.registry import Entry, Registry
+from sia_core.scaling import batch_size_for
 from sia_core.semantics import ATTRIBUTES
 from sia_core.validation import non_negative, one_of, positive_int, require
 
@@ -40,7 +41,7 @@ class DiagnosisConfig:
     sparsity_weight: float = 0.0
     attributes: Optional[tuple[str, ...]] = None
     seed: int = 0
-    batch_size: int = 256
+    batch_size: int = 256  # images per attack call, capped by `batch_size_for` on large images
 
     def __post_init__(self) -> None:
         positive_int("n", self.n)
@@ -148,9 +149,11 @@ def select_correct(model: ClassifierWrapper, dataset: ImageDataset, n: int, seed
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
     chosen: list[torch.Tensor] = []
     found = 0
-    for start in range(0, len(order), 1024):
-        block = order[start:start + 1024]
-        correct = model.logits(dataset.images[block]).argmax(1) == dataset.labels[block]
+    block_size = batch_size_for(dataset.image_shape, 1024)
+    for start in range(0, len(order), block_size):
+        block = order[start:start + block_size]
+        correct = model.logits(dataset.images[block], batch_size=batch_size_for(dataset.image_shape, 512)
+                               ).argmax(1) == dataset.labels[block]
         chosen.append(block[correct])
         found += int(correct.sum())
         if found >= n:
@@ -159,8 +162,8 @@ def select_correct(model: ClassifierWrapper, dataset: ImageDataset, n: int, seed
 
 
 def _batched(attack, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, batch_size: int):
-    results = [attack(model, x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
-    return results
+    batch_size = batch_size_for(x.shape, batch_size)
+    return [attack(model, x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
 
 
 def _true_probability(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -197,7 +200,7 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         parts = _batched(BASELINES.build(baseline, config=config), model, x, y, config.batch_size)
         success_rate[baseline] = float(torch.cat([r.success for r in parts]).float().mean()) if parts else 0.0
         if baseline == "sia":
-            joint = _concatenate(parts)
+            joint = concatenate_results(parts)
         tick(baseline)
 
     assert joint is not None
@@ -227,14 +230,3 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         dominance_magnitude=dominance_magnitude, per_class_sensitivity=per_class_sensitivity,
         per_class_dominance=per_class_dominance, class_counts=class_counts, sample_indices=indices, joint=joint,
     )
-
-
-def _concatenate(parts: list[SemanticAttackResult]) -> SemanticAttackResult:
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    tensors = {name: torch.cat([getattr(p, name) for p in parts])
-               for name, value in first.__dict__.items() if isinstance(value, torch.Tensor)}
-    history = {key: [sum(p.history[key][i] * len(p.labels) for p in parts) / sum(len(p.labels) for p in parts)
-                     for i in range(len(first.history[key]))] for key in first.history}
-    return SemanticAttackResult(**{**first.__dict__, **tensors, "history": history})

@@ -11,6 +11,7 @@ from sia_core.attacks.base import Attack
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
+from sia_core.scaling import batch_size_for
 from sia_core.validation import optional, positive_int
 
 
@@ -33,10 +34,11 @@ def evaluate(model: ClassifierWrapper, dataset: ImageDataset, *, attack: Optiona
 
     Robust accuracy counts a sample as robust when it is classified correctly both clean and
     after the attack (the attack starts from the clean image, so a misclassified clean image
-    counts as broken).
+    counts as broken). `batch_size` is capped by `batch_size_for` on large images.
     """
     optional(positive_int, "n", n)
     positive_int("batch_size", batch_size)
+    batch_size = batch_size_for(dataset.image_shape, batch_size)
     count = len(dataset) if n is None else min(n, len(dataset))
     correct_clean = 0
     correct_robust = 0

@@ -1,10 +1,12 @@
 """Registry of named, bounded, differentiable semantic image attributes.
 
-Each attribute maps (images, per-sample param) to images and is the exact identity at 0.
+Each attribute maps (images, per-sample param) to images and is the exact identity at 0. Ranges in pixels
+(shift, blur) are tuned at 28 and 32 px and scale with larger images: use `attributes_for(image_shape)`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -14,6 +16,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from sia_core.scaling import ImageShape, pixel_scale
 
 __all__ = [
     "ATTRIBUTES",
@@ -28,6 +32,8 @@ __all__ = [
     "affine_resample",
     "apply_attributes",
     "applicable_attributes",
+    "attribute_range",
+    "attributes_for",
     "gaussian_blur",
     "neutral_params",
     "rotate",
@@ -72,17 +78,22 @@ def _is_inactive(p: Tensor) -> bool:
     return not p.requires_grad and not bool(torch.any(p != 0))
 
 
-@functools.lru_cache(maxsize=16)
 def _constant(name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Fixed tensors (luma weights, hue basis, blur kernels) on a dtype/device, built once each."""
+    """Fixed tensors (luma weights, hue basis) on a dtype/device, built once each."""
+    # built outside inference mode: a cached inference tensor would break the next autograd use (an attack run
+    # after a slider preview under torch.inference_mode)
+    with torch.inference_mode(False):
+        return _cached_constant(name, dtype, device)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_constant(name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
     if name == "luma":
         return torch.tensor(_LUMA, dtype=dtype, device=device).view(1, 3, 1, 1)
     if name == "hue_a":
         return _HUE_A.to(device=device, dtype=dtype)
     if name == "hue_b":
         return _HUE_B.to(device=device, dtype=dtype)
-    if name == "blur_kernels":
-        return _blur_kernels(dtype, device)
     raise KeyError(name)
 
 
@@ -218,25 +229,37 @@ def _tints(images: Tensor, red: Tensor, green: Tensor, blue: Tensor) -> Tensor:
     return images + torch.stack([red, green, blue], dim=1).view(-1, 3, 1, 1)
 
 
-_BLUR_ANCHORS = (0.0, 0.4, 0.8, 1.2)  # sigma of the fixed kernels that blur mixes between
+_BLUR_ANCHORS = (0.0, 0.4, 0.8, 1.2)  # sigma (px at 32 px) of the fixed kernels that blur mixes between
 
 
-def _blur_kernels(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(len(_BLUR_ANCHORS), 7) Gaussian kernels, radius 3; the sigma = 0 kernel is a delta."""
-    k = torch.arange(-_BLUR_RADIUS, _BLUR_RADIUS + 1, device=device, dtype=dtype)
-    kernels = [torch.exp(-(k ** 2) / (2.0 * sigma ** 2 + _BLUR_EPS)) for sigma in _BLUR_ANCHORS]
+def _blur_radius(scale: float) -> int:
+    return round(_BLUR_RADIUS * scale)
+
+
+def _blur_kernels(scale: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(len(_BLUR_ANCHORS), 2 r + 1) Gaussian kernels at sigma = anchor * scale, radius r = 3 * scale (the widest
+    sigma's 2.5 sigma); the sigma = 0 kernel is a delta."""
+    with torch.inference_mode(False):  # cached: must stay usable by autograd (see `_constant`)
+        return _cached_blur_kernels(scale, dtype, device)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_blur_kernels(scale: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    radius = _blur_radius(scale)
+    k = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    kernels = [torch.exp(-(k ** 2) / (2.0 * (sigma * scale) ** 2 + _BLUR_EPS)) for sigma in _BLUR_ANCHORS]
     stacked = torch.stack(kernels)
     return stacked / stacked.sum(dim=1, keepdim=True)
 
 
-def _blur_weights(p: Tensor) -> Tensor:
-    """(N, 7) taps: piecewise-linear mix of the anchor kernels at sigma = p.
+def _blur_weights(p: Tensor, scale: float) -> Tensor:
+    """(N, 2 r + 1) taps: piecewise-linear mix of the anchor kernels at sigma = p.
 
     Mixing fixed kernels (rather than exp(-k^2 / 2 sigma^2)) keeps sigma = 0 the exact identity
     while giving a non-zero gradient there, so an attack starting at neutral can discover blur.
     """
-    kernels = _constant("blur_kernels", p.dtype, p.device)
-    spacing = _BLUR_ANCHORS[1]
+    kernels = _blur_kernels(scale, p.dtype, p.device)
+    spacing = _BLUR_ANCHORS[1] * scale
     t = p / spacing
     # torch.where instead of clamp: clamp's gradient is 0 at the bound itself, i.e. at sigma = 0
     t = torch.where(t < 0, torch.zeros_like(t), torch.where(t > len(_BLUR_ANCHORS) - 1.0,
@@ -246,11 +269,11 @@ def _blur_weights(p: Tensor) -> Tensor:
     return (1.0 - fraction) * kernels[index] + fraction * kernels[index + 1]
 
 
-def _blur_matrix(p: Tensor, size: int) -> Tensor:
+def _blur_matrix(p: Tensor, size: int, scale: float) -> Tensor:
     """(N, size, size) banded matrix of the blur taps, replicate padding folded in."""
-    r = _BLUR_RADIUS
+    r = _blur_radius(scale)
     k = torch.arange(-r, r + 1, device=p.device)
-    weights = _blur_weights(p)  # (N, 7)
+    weights = _blur_weights(p, scale)  # (N, 2 r + 1)
     # row i takes weight w_k from pixel clamp(i + k): replicate padding keeps constants constant
     idx = (torch.arange(size, device=p.device).view(-1, 1) + k).clamp_(0, size - 1)
     n = p.shape[0]
@@ -262,8 +285,9 @@ def _blur_matrix(p: Tensor, size: int) -> Tensor:
 def _blur(images: Tensor, p: Tensor) -> Tensor:
     # separable blur as two small matmuls: much cheaper than a grouped conv on small images
     h, w = images.shape[-2:]
-    rows = _blur_matrix(p, h)
-    cols = rows if w == h else _blur_matrix(p, w)
+    scale = pixel_scale(images.shape)  # the anchors and the radius widen with the image, like the range
+    rows = _blur_matrix(p, h, scale)
+    cols = rows if w == h else _blur_matrix(p, w, scale)
     return rows.unsqueeze(1) @ images @ cols.transpose(-1, -2).unsqueeze(1)
 
 
@@ -314,7 +338,8 @@ gaussian_blur = _public(
     _blur,
     "Separable Gaussian blur of width `param` px (radius 3, replicate padding): a piecewise-linear\n"
     "mix of fixed kernels at sigma 0, 0.4, 0.8 and 1.2, so 0 is exactly the identity and the\n"
-    "gradient at 0 is non-zero.",
+    "gradient at 0 is non-zero. On images over 32 px the anchor sigmas and the radius are multiplied\n"
+    "by `pixel_scale` (min(H, W) / 32), as is the attribute's range.",
 )
 
 _PHOTOMETRIC_OPS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
@@ -350,6 +375,19 @@ class Attribute:
     @property
     def width(self) -> float:
         return self.high - self.low
+
+    @property
+    def in_pixels(self) -> bool:
+        """Whether the range is a length in pixels, tuned at 28 and 32 px, that `for_image` scales."""
+        return self.unit == "px"
+
+    def for_image(self, image_shape: ImageShape) -> Attribute:
+        """This attribute with its range and slider step fitted to images of `image_shape` ((C, H, W) or
+        (N, C, H, W)): pixel ranges times `pixel_scale` (1 up to 32 px, H / 32 beyond), others unchanged."""
+        scale = pixel_scale(image_shape)
+        if not self.in_pixels or scale == 1.0:
+            return self
+        return dataclasses.replace(self, low=self.low * scale, high=self.high * scale, step=self.step * scale)
 
     def clamp(self, param: Tensor) -> Tensor:
         """Project `param` into [low, high]."""
@@ -428,6 +466,22 @@ def applicable_attributes(num_channels: int) -> list[Attribute]:
     if num_channels < 1:
         raise ValueError(f"num_channels must be positive, got {num_channels}")
     return [a for a in ATTRIBUTES.values() if num_channels == 3 or not a.rgb_only]
+
+
+def attributes_for(image_shape: ImageShape) -> list[Attribute]:
+    """Attributes that apply to images of `image_shape` ((C, H, W) or (N, C, H, W)), in composition order, with
+    ranges and steps fitted to the image size: what sliders and attacks use."""
+    pixel_scale(image_shape)  # refuses a shape that is not (C, H, W) or (N, C, H, W) before anything else
+    return [attribute.for_image(image_shape) for attribute in applicable_attributes(int(image_shape[-3]))]
+
+
+def attribute_range(name: str, image_shape: ImageShape) -> tuple[float, float]:
+    """(low, high) of attribute `name` on images of `image_shape`, e.g. translate_x: (-3, 3) at 28 and 32 px,
+    (-21, 21) at 224 px."""
+    if name not in ATTRIBUTES:
+        raise ValueError(f"unknown attribute '{name}'; known: {', '.join(COMPOSITION_ORDER)}")
+    attribute = ATTRIBUTES[name].for_image(image_shape)
+    return attribute.low, attribute.high
 
 
 def neutral_params(

@@ -3,13 +3,15 @@ the returned images."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Protocol, get_args
+from typing import Any, Callable, Literal, Optional, Protocol, Sequence, TypeVar, get_args
 
 import torch
 
 from sia_core.progress import ProgressCallback
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.scaling import batch_size_for
 from sia_core.validation import require
 
 Norm = Literal["linf", "l2"]
@@ -100,6 +102,45 @@ def finalize_result(model: ClassifierWrapper, clean: torch.Tensor, adversarial: 
         history=history,
         attack=description,
     )
+
+
+ResultT = TypeVar("ResultT", bound=AttackResult)
+
+
+def concatenate_results(parts: Sequence[ResultT]) -> ResultT:
+    """One result from the results of consecutive chunks of a batch (any `AttackResult` subclass): tensors are
+    concatenated, and each history curve is the per-step mean weighted by the chunks' sizes."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    tensors = {name: torch.cat([getattr(part, name) for part in parts])
+               for name, value in first.__dict__.items() if isinstance(value, torch.Tensor)}
+    total = sum(len(part.labels) for part in parts)
+    history = {key: [sum(part.history[key][i] * len(part.labels) for part in parts) / max(total, 1)
+                     for i in range(len(first.history[key]))] for key in first.history}
+    return dataclasses.replace(first, **tensors, history=history)
+
+
+AttackRun = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[ProgressCallback]], ResultT]
+
+
+def run_in_chunks(run: AttackRun, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
+                  progress: Optional[ProgressCallback]) -> ResultT:
+    """`run(x, y, target, progress)` on chunks of at most `batch_size_for(x.shape, len(x))` images, so a large
+    batch of large images never sits in one forward pass; up to 3 x 32 x 32 (784 images) it is one call."""
+    size = batch_size_for(x.shape, max(len(x), 1))
+    if len(x) <= size:
+        return run(x, y, target, progress)
+    starts = range(0, len(x), size)
+
+    def overall(done: int) -> Optional[ProgressCallback]:  # a chunk's (step, total) as progress through all chunks
+        if progress is None:
+            return None
+        return lambda step, total, info: progress(done * total + step, len(starts) * total, info)
+
+    parts = [run(x[start:start + size], y[start:start + size], target[start:start + size] if target is not None
+                 else None, overall(number)) for number, start in enumerate(starts)]
+    return concatenate_results(parts)
 
 
 class Attack(Protocol):

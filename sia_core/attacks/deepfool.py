@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from sia_core.attacks.base import NORMS, AttackResult, Norm, finalize_result, on_model_device
+from sia_core.attacks.base import NORMS, AttackResult, Norm, finalize_result, on_model_device, run_in_chunks
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
 from sia_core.validation import non_negative, one_of, positive_int, require
@@ -73,15 +73,21 @@ class DeepFool:
             k = min(self.candidates, logits.shape[1])
             others = logits.topk(k, dim=1).indices  # (M, k): the closest classes, plus possibly y itself
             own = logits.gather(1, y[index].view(-1, 1))
-            own_gradient = torch.autograd.grad(own.sum(), point, retain_graph=True)[0]
+            # one other class (k = 2): its boundary normal is one backward pass of the logit gap; with more, the
+            # own class's gradient is computed once and shared
+            own_gradient = None if k == 2 else torch.autograd.grad(own.sum(), point, retain_graph=True)[0]
             best_distance = torch.full((len(index),), float("inf"), device=x.device)
             best_step = torch.zeros_like(point)
             for j in range(k):
                 other = others[:, j]
                 valid = other != y[index]
+                if not valid.any():  # every row's candidate j is its own class (the top one, typically): no boundary
+                    continue
                 other_logit = logits.gather(1, other.view(-1, 1)).squeeze(1)
-                gradient = torch.autograd.grad(other_logit.sum(), point, retain_graph=j < k - 1)[0]
-                w = gradient - own_gradient
+                if own_gradient is None:
+                    w = torch.autograd.grad((other_logit - own.squeeze(1)).sum(), point, retain_graph=True)[0]
+                else:
+                    w = torch.autograd.grad(other_logit.sum(), point, retain_graph=True)[0] - own_gradient
                 f = (other_logit - own.squeeze(1)).detach()
                 shape = (-1, *[1] * (x.ndim - 1))
                 if self.norm == "l2":
@@ -103,6 +109,10 @@ class DeepFool:
     def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                  target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
         _refuse_target(target)
+        return run_in_chunks(lambda *chunk: self._run(model, *chunk), x, y, None, progress)
+
+    def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
+             progress: Optional[ProgressCallback]) -> AttackResult:
         x, y, _ = on_model_device(model, x, y, None)
         with frozen_eval(model):
             adversarial = self.perturb(model, x, y)

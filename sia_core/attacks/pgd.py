@@ -9,7 +9,8 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks.base import NORMS, AttackResult, Norm, check_seed, finalize_result, on_model_device
+from sia_core.attacks.base import (NORMS, AttackResult, Norm, check_seed, finalize_result, on_model_device,
+                                   run_in_chunks)
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
 from sia_core.validation import non_negative, non_negative_int, one_of, optional, positive
@@ -171,6 +172,10 @@ class PGD:
 
     def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                  target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
+        return run_in_chunks(lambda *chunk: self._run(model, *chunk), x, y, target, progress)
+
+    def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
+             progress: Optional[ProgressCallback]) -> AttackResult:
         x, y, target = on_model_device(model, x, y, target)
         history: dict[str, list[float]] = {}
         with frozen_eval(model):

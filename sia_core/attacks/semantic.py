@@ -11,11 +11,12 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks.base import AttackResult, check_seed, finalize_result, is_success, on_model_device
+from sia_core.attacks.base import (AttackResult, check_seed, finalize_result, is_success, on_model_device,
+                                   run_in_chunks)
 from sia_core.errors import ConfigError
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
-from sia_core.semantics import ATTRIBUTES, apply_attributes, applicable_attributes
+from sia_core.semantics import ATTRIBUTES, apply_attributes, applicable_attributes, attribute_range
 from sia_core.validation import in_range, non_negative, non_negative_int, optional, positive, require
 
 _TINY = 1e-12
@@ -47,8 +48,10 @@ class SemanticAttackResult(AttackResult):
         return {name: float(self.attribute_values[index, k]) for k, name in enumerate(self.attribute_names)}
 
     def normalized_magnitudes(self) -> torch.Tensor:
-        """(N, K) |alpha_k| / max(|low_k|, |high_k|): how far each attribute went, 0..1, comparable across attributes."""
-        scale = torch.tensor([max(abs(ATTRIBUTES[n].low), abs(ATTRIBUTES[n].high)) for n in self.attribute_names])
+        """(N, K) |alpha_k| / max(|low_k|, |high_k|): how far each attribute went, 0..1, comparable across attributes
+        (ranges as fitted to these images' size)."""
+        shape = self.images.shape[1:]
+        scale = torch.tensor([max(abs(bound) for bound in attribute_range(n, shape)) for n in self.attribute_names])
         return self.attribute_values.abs() / scale
 
 
@@ -57,9 +60,10 @@ class SemanticAttack:
     """Semantic Image Attack: climb a named attribute space and a small pixel perturbation together.
 
     Threat model: each attribute in `attributes` may take any value in its registered range
-    (`sia_core.semantics.ATTRIBUTES`: e.g. rotation ±20°, brightness ±0.25), composed in the one
-    documented order; on top, a pixel perturbation with ‖δ‖∞ ≤ `eps_img`; the result is clamped
-    to [0, 1]. Untargeted (raise the loss of the true label) unless the call gets a `target`.
+    (`sia_core.semantics.ATTRIBUTES`: e.g. rotation ±20°, brightness ±0.25; ranges in pixels, such as
+    shift ±3 px, scale with images over 32 px, see `attributes_for`), composed in the one documented order;
+    on top, a pixel perturbation with ‖δ‖∞ ≤ `eps_img`; the result is clamped to [0, 1]. Untargeted
+    (raise the loss of the true label) unless the call gets a `target`.
 
     Objective, maximized: CE(f(x_adv), y) − λ Σ_k |α_k| / width_k, with x_adv = clip(T(x; α) + δ).
     Each step: α ← Proj(α + η_α · g / ‖g‖₂) in range-normalized coordinates (η_α =
@@ -132,6 +136,10 @@ class SemanticAttack:
 
     def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                  target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> SemanticAttackResult:
+        return run_in_chunks(lambda *chunk: self._run(model, *chunk), x, y, target, progress)
+
+    def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
+             progress: Optional[ProgressCallback]) -> SemanticAttackResult:
         x, y, target = on_model_device(model, x, y, target)
         names = self.attribute_names(x.shape[1])
         with frozen_eval(model):
@@ -203,8 +211,10 @@ class SemanticAttack:
 
 
 def _bounds(names: Sequence[str], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    low = torch.tensor([ATTRIBUTES[n].low for n in names], device=x.device, dtype=x.dtype).view(1, -1)
-    high = torch.tensor([ATTRIBUTES[n].high for n in names], device=x.device, dtype=x.dtype).view(1, -1)
+    """(1, K) low and high bounds, fitted to the size of the images `x`."""
+    ranges = [attribute_range(n, x.shape) for n in names]
+    low = torch.tensor([r[0] for r in ranges], device=x.device, dtype=x.dtype).view(1, -1)
+    high = torch.tensor([r[1] for r in ranges], device=x.device, dtype=x.dtype).view(1, -1)
     return low, high
 
 

@@ -16,6 +16,7 @@ from sia_core.data.base import ImageDataset
 from sia_core.features.constructed import KINDS, ConstructedSet, ConstructionConfig, relabel_targets
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
+from sia_core.scaling import batch_size_for
 
 CHECKPOINT_EVERY_BATCHES = 8
 _TINY = 1e-12
@@ -23,8 +24,10 @@ _TINY = 1e-12
 
 def representation_error(model: ClassifierWrapper, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(N,) ||g(images) - targets|| / ||targets|| with g the penultimate representation."""
+    size = batch_size_for(images.shape, max(len(images), 1))
     with frozen_eval(model), torch.no_grad():
-        features = model.features(images.to(model.device)).cpu()
+        features = torch.cat([model.features(images[i:i + size].to(model.device)).cpu()
+                              for i in range(0, len(images), size)] or [targets[:0]])
     return (features - targets).norm(dim=1) / targets.norm(dim=1).clamp_min(_TINY)
 
 
@@ -65,9 +68,10 @@ def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, con
         if previous.config == config and previous.source_model == model.model_id:
             done_images = [previous.images]
     start = sum(len(part) for part in done_images)
-    batches = -(-n // config.batch_size)
-    for batch_start in range(start, n, config.batch_size):
-        index = order[batch_start:batch_start + config.batch_size]
+    batch_size = batch_size_for(train_set.image_shape, config.batch_size)
+    batches = -(-n // batch_size)
+    for batch_start in range(start, n, batch_size):
+        index = order[batch_start:batch_start + batch_size]
         if relabelled:
             attack = PGD(eps=config.eps, norm="l2", steps=config.steps, step_size=config.step_size, random_start=False)
             with frozen_eval(model):
@@ -80,7 +84,7 @@ def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, con
             images = match_representation(model, train_set.images[starts[batch_start:batch_start + len(index)]], goal,
                                           steps=config.steps, step_size=config.step_size)
         done_images.append(images)
-        batch_number = batch_start // config.batch_size + 1
+        batch_number = batch_start // batch_size + 1
         # checkpoint every few batches: re-saving the whole growing set after each one is quadratic work
         if out is not None and batch_number % CHECKPOINT_EVERY_BATCHES == 0:
             _assemble(model, train_set, config, torch.cat(done_images), order, starts, targets).save(out)
@@ -100,12 +104,13 @@ def _assemble(model: ClassifierWrapper, train_set: ImageDataset, config: Constru
     metric: dict[str, float] = {}
     if count and final:
         if KINDS[config.kind].traits["relabel"] is not None:
-            reached = model.logits(images).argmax(1) == targets[:count]
+            reached = model.logits(images, batch_size=batch_size_for(images.shape, 512)).argmax(1) == targets[:count]
             metric["targeted_success_rate"] = float(reached.float().mean())
         else:
+            size = batch_size_for(images.shape, 512)
             with frozen_eval(model), torch.no_grad():
-                goal = torch.cat([model.features(train_set.images[index[i:i + 512]].to(model.device)).cpu()
-                                  for i in range(0, count, 512)])
+                goal = torch.cat([model.features(train_set.images[index[i:i + size]].to(model.device)).cpu()
+                                  for i in range(0, count, size)])
             before = representation_error(model, train_set.images[starts[:count]], goal)
             after = representation_error(model, images, goal)
             metric["relative_representation_error"] = float(after.mean())

@@ -12,6 +12,7 @@ from sia_core.features.constructed import KINDS
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
+from sia_core.scaling import batch_size_for
 from sia_core.validation import non_negative, one_of, optional, positive, positive_int
 
 ACCURACY_CURVE_IMAGES = 2000  # the per-epoch curve scores the first test images only: it runs after every epoch
@@ -64,7 +65,7 @@ def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, *, kin
             progress(epoch, total, {**info, "test_accuracy": test_accuracy[-1]})
 
     history = train(model, train_set, config, progress=after_epoch)
-    predictions = model.logits(test_set.images).argmax(1)
+    predictions = model.logits(test_set.images, batch_size=batch_size_for(test_set.image_shape, 512)).argmax(1)
     clean = float((predictions == test_set.labels).float().mean())
     relabelled = (float((predictions == (test_set.labels + 1) % test_set.num_classes).float().mean())
                   if kind == "d_det" else None)

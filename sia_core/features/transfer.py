@@ -16,6 +16,7 @@ from sia_core.features.training import fresh_model
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
+from sia_core.scaling import batch_size_for
 from sia_core.validation import non_negative, one_of, positive_int, require
 
 ATTACK_BATCH = 250
@@ -58,11 +59,13 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
     originals = train_set.subset(constructed.source_indices)
     attacked = test_set.subset(slice(0, attack_n))
     attack = PGD(eps=attack_eps, norm="l2", steps=attack_steps, seed=seed)
+    attack_batch = batch_size_for(test_set.image_shape, ATTACK_BATCH)
+    predict_batch = batch_size_for(test_set.image_shape, 512)
     with frozen_eval(source):
-        adversarial = torch.cat([attack.perturb(source, attacked.images[i:i + ATTACK_BATCH].to(source.device),
-                                                attacked.labels[i:i + ATTACK_BATCH].to(source.device)).cpu()
-                                 for i in range(0, len(attacked), ATTACK_BATCH)])
-    source_correct = source.logits(attacked.images).argmax(1) == attacked.labels
+        adversarial = torch.cat([attack.perturb(source, attacked.images[i:i + attack_batch].to(source.device),
+                                                attacked.labels[i:i + attack_batch].to(source.device)).cpu()
+                                 for i in range(0, len(attacked), attack_batch)])
+    source_correct = source.logits(attacked.images, batch_size=predict_batch).argmax(1) == attacked.labels
     mean, std = channel_statistics(test_set)
     points: list[TransferPoint] = []
     for number, architecture in enumerate(architectures, start=1):
@@ -70,12 +73,13 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
                               for _ in range(2))
         train(from_det, constructed.as_dataset(), config)
         train(standard, originals, config)
-        standard_correct = standard.logits(attacked.images).argmax(1) == attacked.labels
-        fooled = standard.logits(adversarial).argmax(1) != attacked.labels
+        standard_correct = standard.logits(attacked.images, batch_size=predict_batch).argmax(1) == attacked.labels
+        fooled = standard.logits(adversarial, batch_size=predict_batch).argmax(1) != attacked.labels
         counted = source_correct & standard_correct
         points.append(TransferPoint(
             architecture=architecture,
-            accuracy_from_det=float((from_det.logits(test_set.images).argmax(1) == test_set.labels).float().mean()),
+            accuracy_from_det=float((from_det.logits(test_set.images, batch_size=predict_batch).argmax(1)
+                                     == test_set.labels).float().mean()),
             transfer_success=float(fooled[counted].float().mean()) if counted.any() else 0.0,
             standard_accuracy=float(standard_correct.float().mean())))
         if progress is not None:

@@ -5,7 +5,8 @@ scores: the free scores. input_margins: the input-space margin estimator. metric
 pseudo_margin: the learned pseudo-margin. robust_accuracy: robust accuracy from margins. study: the whole study.
 """
 
-from sia_core.margins.input_margins import InputMarginEstimator, InputMargins
+from sia_core.margins.input_margins import (FULL_SEARCH, LARGE_IMAGE_SEARCH, InputMarginEstimator, InputMargins,
+                                            MarginSearch)
 from sia_core.margins.metrics import DetectionMetrics, binned_median_curve, consistency, detection_metrics
 from sia_core.margins.pseudo_margin import (PSEUDO_INPUTS, PseudoInput, PseudoMarginResult, fit_pseudo_margin,
                                             model_inputs_for_pseudo_margin, pseudo_margin_fit_images,
@@ -15,7 +16,8 @@ from sia_core.margins.scores import MarginScores, margin_scores
 from sia_core.margins.study import (MarginStudy, MarginSummary, PseudoMarginStudy, margin_study,
                                     pseudo_margin_study)
 
-__all__ = ["DetectionMetrics", "InputMarginEstimator", "InputMargins", "MarginScores", "MarginStudy", "MarginSummary",
+__all__ = ["DetectionMetrics", "FULL_SEARCH", "InputMarginEstimator", "InputMargins", "LARGE_IMAGE_SEARCH",
+           "MarginScores", "MarginSearch", "MarginStudy", "MarginSummary",
            "PSEUDO_INPUTS", "PseudoInput", "PseudoMarginResult", "PseudoMarginStudy", "binned_median_curve",
            "consistency", "detection_metrics", "fit_pseudo_margin", "margin_scores", "margin_study",
            "model_inputs_for_pseudo_margin", "pseudo_margin_fit_images", "pseudo_margin_network",

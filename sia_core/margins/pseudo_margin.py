@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from sia_core.data.base import ImageDataset
 from sia_core.margins.metrics import consistency, detection_metrics
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.scaling import batch_size_for
 from sia_core.validation import one_of, positive, positive_int
 
 PseudoInput = Literal["logits", "features"]
@@ -32,6 +33,7 @@ def model_inputs_for_pseudo_margin(model: ClassifierWrapper, images: torch.Tenso
                                    batch_size: int = 512) -> torch.Tensor:
     """(N, D) logits or penultimate features of `images`, on the CPU."""
     one_of("source", source, PSEUDO_INPUTS)
+    batch_size = batch_size_for(images.shape, batch_size)
     with frozen_eval(model), torch.inference_mode():
         parts = [(model(x) if source == "logits" else model.features(x)).cpu()
                  for x in (images[i:i + batch_size].to(model.device) for i in range(0, len(images), batch_size))]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.scaling import batch_size_for
 
 _TINY = 1e-12
 
@@ -30,7 +31,8 @@ class MarginScores:
 
 def margin_scores(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor,
                   batch_size: int = 512) -> MarginScores:
-    """All the free scores, batched, in one forward pass per batch."""
+    """All the free scores, batched (at most `batch_size_for` images), in one forward pass per batch."""
+    batch_size = batch_size_for(images.shape, batch_size)
     parts: list[tuple[torch.Tensor, ...]] = []
     weight = model.head.weight.detach()
     with frozen_eval(model), torch.inference_mode():

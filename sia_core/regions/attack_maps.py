@@ -18,7 +18,8 @@ from sia_core.attacks.deepfool import DeepFool
 from sia_core.attacks.pgd import projected_gradient_ascent
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.registry import Entry, Registry
-from sia_core.validation import non_negative, non_negative_int, positive_int
+from sia_core.scaling import batch_size_for, scaled_pixels
+from sia_core.validation import non_negative, non_negative_int, optional, positive_int
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,17 @@ class EffectWeightedMap:
 
     def __call__(self, model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor) -> RoAResult:
         attack = PGD(eps=self.eps, steps=self.steps, seed=self.seed)(model, images, labels)
+        batch_size = batch_size_for(attack.images.shape, len(attack.images))
+        maps = []
         with frozen_eval(model):
-            adversarial = attack.images.to(model.device).requires_grad_(True)
-            loss = F.cross_entropy(model(adversarial), labels.to(model.device), reduction="sum")
-            (gradient,) = torch.autograd.grad(loss, adversarial)
-        delta = (attack.images - attack.clean_images).to(gradient.device)
-        return RoAResult((delta * gradient).abs().sum(1).detach().cpu(), attack)
+            for start in range(0, len(attack.images), batch_size):
+                adversarial = attack.images[start:start + batch_size].to(model.device).requires_grad_(True)
+                loss = F.cross_entropy(model(adversarial), labels[start:start + batch_size].to(model.device),
+                                       reduction="sum")
+                (gradient,) = torch.autograd.grad(loss, adversarial)
+                delta = (attack.images[start:start + batch_size] - attack.clean_images[start:start + batch_size])
+                maps.append((delta.to(gradient.device) * gradient).abs().sum(1).detach().cpu())
+        return RoAResult(torch.cat(maps) if maps else torch.zeros(0, *images.shape[-2:]), attack)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,24 +81,30 @@ class MinimalPerturbationMap:
 @dataclass(frozen=True, kw_only=True)
 class LocalizedAttackMap:
     """Attack one `patch_size` square at a time (PGD-L∞ inside it only); each square scores the loss
-    increase it alone achieves. All squares of an image are attacked together as one batch."""
+    increase it alone achieves. The squares of an image are attacked together, in batches of at most
+    `batch_size_for` copies on large images.
 
-    patch_size: int = 4
+    `patch_size` None: 4 px up to 32 px images, scaled by min(H, W) / 32 beyond (28 px at 224 px), so an image
+    always has about 8 x 8 squares.
+    """
+
+    patch_size: int | None = None
     eps: float = 8 / 255
     steps: int = 10
 
     def __post_init__(self) -> None:
-        positive_int("patch_size", self.patch_size)
+        optional(positive_int, "patch_size", self.patch_size)
         non_negative("eps", self.eps)
         non_negative_int("steps", self.steps)
 
     def patch_masks(self, height: int, width: int) -> torch.Tensor:
         """(P, H, W) disjoint squares tiling the image (edge squares may be smaller)."""
+        size = self.patch_size if self.patch_size is not None else scaled_pixels(4, (1, height, width))
         masks = []
-        for top in range(0, height, self.patch_size):
-            for left in range(0, width, self.patch_size):
+        for top in range(0, height, size):
+            for left in range(0, width, size):
                 mask = torch.zeros(height, width)
-                mask[top:top + self.patch_size, left:left + self.patch_size] = 1
+                mask[top:top + size, left:left + size] = 1
                 masks.append(mask)
         return torch.stack(masks)
 
@@ -100,19 +112,24 @@ class LocalizedAttackMap:
         _, _, height, width = images.shape
         masks = self.patch_masks(height, width).to(model.device)
         step = 2.5 * self.eps / max(self.steps, 1)
+        batch_size = batch_size_for(images.shape, len(masks))
         maps = []
         with frozen_eval(model):
             for image, label in zip(images.to(model.device), labels.to(model.device)):
-                copies = image.unsqueeze(0).expand(len(masks), -1, -1, -1)  # copy p may change only in patch p
-                targets = label.expand(len(masks))
                 with torch.no_grad():
                     base_loss = F.cross_entropy(model(image.unsqueeze(0)), label.view(1))
-                attacked = projected_gradient_ascent(
-                    copies, lambda inputs: F.cross_entropy(model(inputs), targets, reduction="sum"), norm="linf",
-                    steps=self.steps, step_size=step, radius=self.eps, mask=masks.unsqueeze(1))
-                with torch.no_grad():
-                    gain = (F.cross_entropy(model(attacked), targets, reduction="none") - base_loss).clamp_min(0)
-                maps.append((gain.view(-1, 1, 1) * masks).sum(0))
+                gains = []
+                for start in range(0, len(masks), batch_size):
+                    patch = masks[start:start + batch_size]
+                    copies = image.unsqueeze(0).expand(len(patch), -1, -1, -1)  # copy p may change only in patch p
+                    targets = label.expand(len(patch))
+                    attacked = projected_gradient_ascent(
+                        copies, lambda inputs, t=targets: F.cross_entropy(model(inputs), t, reduction="sum"),
+                        norm="linf", steps=self.steps, step_size=step, radius=self.eps, mask=patch.unsqueeze(1))
+                    with torch.no_grad():
+                        gains.append((F.cross_entropy(model(attacked), targets, reduction="none") - base_loss)
+                                     .clamp_min(0))
+                maps.append((torch.cat(gains).view(-1, 1, 1) * masks).sum(0))
         return RoAResult(torch.stack(maps).cpu(), None)
 
 

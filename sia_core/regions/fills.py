@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from sia_core.errors import ConfigError
 from sia_core.registry import Entry, Registry
+from sia_core.scaling import scaled_pixels
 
 Replacement = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) images -> what to show instead, broadcastable
 ChannelMean = Optional[torch.Tensor | Sequence[float]]
@@ -35,16 +36,20 @@ def _mean(channel_mean: ChannelMean = None) -> Replacement:
 
 
 def _blur(channel_mean: ChannelMean = None) -> Replacement:
-    # a 5x5 box blur keeps the coarse shape and removes the fine, high-frequency perturbation
-    return lambda images: F.avg_pool2d(F.pad(images, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    # a 5x5 box blur (wider on images over 32 px) keeps the coarse shape and removes the fine perturbation
+    def replacement(images: torch.Tensor) -> torch.Tensor:
+        radius = scaled_pixels(2, images.shape)
+        return F.avg_pool2d(F.pad(images, (radius,) * 4, mode="replicate"), 2 * radius + 1, stride=1)
+
+    return replacement
 
 
 FILLS: Registry[Replacement] = Registry("fill", [
     Entry("zero", "black (zero)", "Hidden pixels become 0, black: on a black background, \"nothing here\".", _zero),
     Entry("mean", "dataset mean colour", "Hidden pixels take the dataset's mean value of each channel.", _mean,
           traits={"needs_channel_mean": True}),
-    Entry("blur", "blurred copy", "Hidden pixels show a 5×5 box-blurred copy of the image: the coarse shape stays, "
-                                  "fine detail (and a fine perturbation) goes.", _blur),
+    Entry("blur", "blurred copy", "Hidden pixels show a 5×5 box-blurred copy of the image (wider on images over 32 "
+                                  "px): the coarse shape stays, fine detail (and a fine perturbation) goes.", _blur),
 ])
 
 

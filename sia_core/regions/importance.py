@@ -1,13 +1,14 @@
 """Region-of-Importance maps, "where the model looks": occlusion, gradients, SmoothGrad, Grad-CAM, integrated gradients.
 
 Each method is a frozen config called with `(model, images, targets)` that returns (N, H, W) non-negative maps.
+Patch sizes follow the image size and every forward pass holds at most `batch_size_for` images.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterator, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,8 @@ from sia_core.errors import ConfigError
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.registry import Entry, Registry
 from sia_core.regions.fills import FILLS
-from sia_core.validation import non_negative, non_negative_int, one_of, positive_int, require
+from sia_core.scaling import batch_size_for, scaled_pixels
+from sia_core.validation import non_negative, non_negative_int, one_of, optional, positive_int, require
 
 Target = Literal["true", "predicted"] | int
 
@@ -32,7 +34,7 @@ def resolve_targets(model: ClassifierWrapper, images: torch.Tensor, labels: torc
                 raise ValueError('target="true" needs the true labels')
             return labels.detach().to("cpu", torch.long).reshape(-1)
         if target == "predicted":
-            return model.logits(images).argmax(dim=1)
+            return model.logits(images, batch_size=batch_size_for(model.input_shape, 512)).argmax(dim=1)
         raise ConfigError(f'target must be "true", "predicted" or a class index, got {target!r}.')
     # bool is an int subclass; True as a class index is almost surely a bug upstream
     if isinstance(target, bool) or not isinstance(target, int):
@@ -45,6 +47,41 @@ def resolve_targets(model: ClassifierWrapper, images: torch.Tensor, labels: torc
 def conv_layer_names(model: ClassifierWrapper) -> list[str]:
     """Names of every `nn.Conv2d` of the model (e.g. "network.features.0"), in definition order."""
     return [f"network.{name}" for name, module in model.network.named_modules() if isinstance(module, nn.Conv2d)]
+
+
+def conv_output_sizes(model: ClassifierWrapper) -> dict[str, tuple[int, int]]:
+    """(height, width) of each `nn.Conv2d`'s output on one blank input, by name, in the order the forward pass
+    runs them (a layer the forward pass never reaches is left out)."""
+    convolutions = set(conv_layer_names(model))
+    names = {module: name for name, module in model.named_modules() if name in convolutions}
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def record(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        sizes.setdefault(names[module], (int(output.shape[-2]), int(output.shape[-1])))
+
+    handles = [module.register_forward_hook(record) for module in names]
+    try:
+        with frozen_eval(model), torch.inference_mode():
+            model(torch.zeros(1, *model.input_shape, device=model.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sizes
+
+
+def default_cam_layer(model: ClassifierWrapper) -> str:
+    """Grad-CAM's default layer: the last `nn.Conv2d` the forward pass runs whose output is larger than 1 x 1.
+
+    Works on any architecture (ResNet, VGG, MobileNet, the shipped CNNs); a 1 x 1 map has nothing to localize, which
+    happens to the last layers of an ImageNet network on small inputs. Falls back to the last `nn.Conv2d` when every
+    output is 1 x 1; raises `ConfigError` when there is no `nn.Conv2d`.
+    """
+    names = conv_layer_names(model)
+    if not names:
+        raise ConfigError(f"Grad-CAM needs a convolutional layer; {model.model_id or 'this model'} has none.")
+    sizes = conv_output_sizes(model)
+    spatial = [name for name, (height, width) in sizes.items() if height * width > 1]
+    return spatial[-1] if spatial else names[-1]
 
 
 def _checked_inputs(model: ClassifierWrapper, images: torch.Tensor,
@@ -93,6 +130,41 @@ def _patch_starts(length: int, patch: int, stride: int) -> list[int]:
     return starts
 
 
+# Occlusion runs one forward pass per patch position: all the occluded copies of one image may hold at most this
+# many values (49 copies at 3 x 224 x 224, about 2.5 s of ResNet-18 on two CPU cores; the 13-15 positions a side
+# of the 4 px patch fit up to about 100 px RGB)
+OCCLUSION_BUDGET_ELEMENTS = 49 * 3 * 224 * 224
+
+
+def _positions(length: int, patch: int, stride: int) -> int:
+    return len(_patch_starts(length, min(patch, length), stride))
+
+
+def occlusion_geometry(image_shape: Sequence[int], patch_size: int | None = None,
+                       stride: int | None = None) -> tuple[int, int]:
+    """(patch, stride) in pixels for images of `image_shape` ((C, H, W) or (N, C, H, W)).
+
+    Given values are used as they are. Else the patch is 4 px and the stride 2 px up to 32 px images, both scaled
+    by min(H, W) / 32 beyond; then, until the grid of positions fits `OCCLUSION_BUDGET_ELEMENTS`, a default stride
+    widens up to the patch, and a default patch grows with it. At 224 px: 32 px patches, stride 32, a 7 x 7 grid.
+    """
+    patch = patch_size if patch_size is not None else scaled_pixels(4, image_shape)
+    step = stride if stride is not None else min(scaled_pixels(2, image_shape), patch)
+    require(step <= patch, f"stride ({step}) must not exceed patch_size ({patch}), or some pixels would "
+                           "never be occluded.")
+    if stride is None:
+        channels, height, width = (int(v) for v in image_shape[-3:])
+        affordable = max(1, OCCLUSION_BUDGET_ELEMENTS // (channels * height * width))
+        while _positions(height, patch, step) * _positions(width, patch, step) > affordable:
+            if step < patch:
+                step += 1
+            elif patch_size is None and patch < min(height, width):
+                patch = step = patch + 1
+            else:
+                break
+    return patch, step
+
+
 def _patch_masks(height: int, width: int, patch_size: int, stride: int, device: torch.device) -> torch.Tensor:
     """(P, H, W) boolean masks, one per occluding patch, together covering every pixel."""
     patch_h, patch_w = min(patch_size, height), min(patch_size, width)
@@ -112,29 +184,29 @@ class Occlusion:
     filled); each pixel gets the mean score of the patches covering it; the map is clamped at 0.
 
     Args:
-        patch_size: side of the square patch, in pixels.
-        stride: step between patch positions (at most `patch_size`, so every pixel is covered).
+        patch_size: side of the square patch, in pixels; None: 4 px up to 32 px images, scaled beyond
+            (`occlusion_geometry`).
+        stride: step between patch positions (at most `patch_size`, so every pixel is covered); None: 2 px, scaled.
         fill: a name of `FILLS`: "zero" (black), "mean" (the per-channel dataset mean in `fill_value`) or "blur".
         fill_value: per-channel values in [0, 1], required when fill == "mean".
-        batch_size: occluded copies per forward pass.
+        batch_size: occluded copies per forward pass, capped by `batch_size_for` on large images.
 
     Call: ``Occlusion()(model, images, targets)`` with images (N, C, H, W) in [0, 1] and targets (N,);
     returns (N, H, W) float32 on the CPU.
     """
 
-    patch_size: int = 4
-    stride: int = 2
+    patch_size: int | None = None
+    stride: int | None = None
     fill: str = "zero"
     fill_value: tuple[float, ...] | None = None
     batch_size: int = 512
 
     def __post_init__(self) -> None:
-        positive_int("patch_size", self.patch_size)
-        positive_int("stride", self.stride)
+        optional(positive_int, "patch_size", self.patch_size)
+        optional(positive_int, "stride", self.stride)
         positive_int("batch_size", self.batch_size)
-        require(self.stride <= self.patch_size,
-                f"stride ({self.stride}) must not exceed patch_size ({self.patch_size}), or some pixels would "
-                "never be occluded.")
+        if self.patch_size is not None and self.stride is not None:
+            occlusion_geometry((1, 1, 1), self.patch_size, self.stride)
         _check_fill("fill", self.fill, "fill_value", self.fill_value)
 
     def __call__(self, model: ClassifierWrapper, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -143,22 +215,28 @@ class Occlusion:
             return _empty_maps(images)
         device = model.device
         channels, height, width = model.input_shape
-        masks = _patch_masks(height, width, self.patch_size, self.stride, device)
+        patch_size, stride = occlusion_geometry(model.input_shape, self.patch_size, self.stride)
+        masks = _patch_masks(height, width, patch_size, stride, device)
         num_patches = masks.shape[0]
         flat_masks = masks.view(num_patches, -1).float()
         coverage = flat_masks.sum(dim=0)
-        images_per_chunk = max(1, self.batch_size // num_patches)
+        batch_size = batch_size_for(model.input_shape, self.batch_size)
+        images_per_chunk = max(1, batch_size // num_patches)
         maps = []
         with frozen_eval(model), torch.inference_mode():
             for start in range(0, images.shape[0], images_per_chunk):
                 chunk = images[start:start + images_per_chunk].to(device, torch.float32)
                 chunk_targets = targets[start:start + images_per_chunk].to(device).view(-1, 1)
                 fill = FILLS.build(self.fill, channel_mean=self.fill_value)(chunk)  # (1 or n, C, 1 or H, 1 or W)
-                # (n, P, C, H, W): every occluded copy of every image in the chunk, one batch
-                occluded = torch.where(masks[None, :, None], fill.unsqueeze(1), chunk.unsqueeze(1))
-                occluded = occluded.view(-1, channels, height, width)
-                occluded_probs = torch.cat([torch.softmax(model(occluded[i:i + self.batch_size]), dim=1)
-                                            for i in range(0, occluded.shape[0], self.batch_size)])
+                fill = fill.expand(chunk.shape[0], -1, -1, -1)
+                copies = chunk.shape[0] * num_patches  # copy k hides patch k % P of image k // P
+                occluded_probs = []
+                for i in range(0, copies, batch_size):  # build each batch of occluded copies only when it is needed
+                    index = torch.arange(i, min(i + batch_size, copies), device=device)
+                    image_index, patch_index = index // num_patches, index % num_patches
+                    occluded = torch.where(masks[patch_index].unsqueeze(1), fill[image_index], chunk[image_index])
+                    occluded_probs.append(torch.softmax(model(occluded), dim=1))
+                occluded_probs = torch.cat(occluded_probs)
                 occluded_p = occluded_probs.view(chunk.shape[0], num_patches, -1).gather(
                     2, chunk_targets.unsqueeze(1).expand(-1, num_patches, 1)).squeeze(2)
                 clean_p = torch.softmax(model(chunk), dim=1).gather(1, chunk_targets)
@@ -178,7 +256,7 @@ class GradientSaliency:
         smoothgrad_samples: noisy copies per image; 0 gives the plain gradient.
         noise_std: standard deviation of the noise, in [0, 1] pixel units.
         seed: seeds the noise (drawn on the CPU so a seed gives the same map on every device).
-        batch_size: forward passes per backward (images times samples).
+        batch_size: forward passes per backward (images times samples), capped by `batch_size_for`.
 
     Call: ``GradientSaliency()(model, images, targets)``; returns (N, H, W) float32 on the CPU.
     """
@@ -200,22 +278,27 @@ class GradientSaliency:
             return _empty_maps(images)
         device = model.device
         samples = max(1, self.smoothgrad_samples)
-        images_per_chunk = max(1, self.batch_size // samples)
+        batch_size = batch_size_for(model.input_shape, self.batch_size)
+        images_per_chunk = max(1, batch_size // samples)
+        samples_per_pass = min(samples, batch_size)  # below `samples` only on large images
         generator = torch.Generator().manual_seed(self.seed)
         maps = []
         with frozen_eval(model), _gradients_enabled():
             for start in range(0, images.shape[0], images_per_chunk):
                 chunk = images[start:start + images_per_chunk].to(device, torch.float32)
                 chunk_targets = targets[start:start + images_per_chunk].to(device)
-                # (S, n, C, H, W) noisy copies, sample-major so that repeat_interleave is not needed for targets
-                inputs = chunk.unsqueeze(0).expand(samples, *chunk.shape)
-                if self.smoothgrad_samples > 0:
-                    noise = torch.randn(inputs.shape, generator=generator) * self.noise_std
-                    inputs = inputs + noise.to(device)
-                gradient = _target_logit_gradient(model, inputs.reshape(-1, *chunk.shape[1:]),
-                                                  chunk_targets.repeat(samples))
-                saliency = gradient.abs().amax(dim=1).view(samples, chunk.shape[0], *chunk.shape[2:])
-                maps.append(saliency.mean(dim=0).cpu())
+                saliency = []  # (count, n, H, W) per pass; one pass unless the images are large
+                for first in range(0, samples, samples_per_pass):
+                    count = min(samples_per_pass, samples - first)
+                    # (S, n, C, H, W) noisy copies, sample-major so that repeat_interleave is not needed for targets
+                    inputs = chunk.unsqueeze(0).expand(count, *chunk.shape)
+                    if self.smoothgrad_samples > 0:
+                        noise = torch.randn(inputs.shape, generator=generator) * self.noise_std
+                        inputs = inputs + noise.to(device)
+                    gradient = _target_logit_gradient(model, inputs.reshape(-1, *chunk.shape[1:]),
+                                                      chunk_targets.repeat(count))
+                    saliency.append(gradient.abs().amax(dim=1).view(count, chunk.shape[0], *chunk.shape[2:]))
+                maps.append(torch.cat(saliency).mean(dim=0).cpu())
         return torch.cat(maps).float()
 
 
@@ -244,8 +327,9 @@ class GradCAM:
     A^k are the feature maps of one convolutional layer; the coarse map is upsampled bilinearly to the image.
 
     Args:
-        layer: a name from `conv_layer_names(model)`; None picks the last `nn.Conv2d`.
-        batch_size: images per forward pass.
+        layer: a name from `conv_layer_names(model)`; None picks `default_cam_layer(model)`, the last `nn.Conv2d`
+            whose output is larger than 1 x 1. `resolve_layer(model)` says which layer a call uses.
+        batch_size: images per forward pass, capped by `batch_size_for` on large images.
 
     Call: ``GradCAM()(model, images, targets)``; returns (N, H, W) float32 on the CPU.
     """
@@ -259,11 +343,12 @@ class GradCAM:
         positive_int("batch_size", self.batch_size)
 
     def resolve_layer(self, model: ClassifierWrapper) -> str:
+        """The name of the layer a call on `model` explains: `layer`, or `default_cam_layer(model)`."""
         names = conv_layer_names(model)
         if not names:
             raise ConfigError(f"Grad-CAM needs a convolutional layer; {model.model_id or 'this model'} has none.")
         if self.layer is None:
-            return names[-1]
+            return default_cam_layer(model)
         if self.layer not in names:
             raise ConfigError(f"Unknown layer {self.layer!r}; available convolutional layers: {', '.join(names)}.")
         return self.layer
@@ -274,11 +359,12 @@ class GradCAM:
         if images.shape[0] == 0:
             return _empty_maps(images)
         device = model.device
+        batch_size = batch_size_for(model.input_shape, self.batch_size)
         maps = []
         with frozen_eval(model), _gradients_enabled(), _captured_activation(module) as captured:
-            for start in range(0, images.shape[0], self.batch_size):
-                chunk = images[start:start + self.batch_size].to(device, torch.float32)
-                chunk_targets = targets[start:start + self.batch_size].to(device).view(-1, 1)
+            for start in range(0, images.shape[0], batch_size):
+                chunk = images[start:start + batch_size].to(device, torch.float32)
+                chunk_targets = targets[start:start + batch_size].to(device).view(-1, 1)
                 captured.clear()
                 selected = model(chunk).gather(1, chunk_targets).sum()
                 activation = captured[-1]
@@ -302,7 +388,8 @@ class IntegratedGradients:
         baseline: a name of `FILLS`: "zero" (a black image), "mean" (the per-channel dataset mean in
             `baseline_value`) or "blur" (a blurred copy of each image).
         baseline_value: per-channel values in [0, 1], required when baseline == "mean".
-        batch_size: forward passes per backward (images times steps).
+        batch_size: forward passes per backward (images times steps), capped by `batch_size_for`; on large
+            images the path of one image is split over several passes.
 
     Call: ``IntegratedGradients()(model, images, targets)`` returns the (N, H, W) map, |attributions|
     summed over channels; `.attributions(...)` returns the signed (N, C, H, W) attributions.
@@ -329,7 +416,9 @@ class IntegratedGradients:
         device = model.device
         alphas = ((torch.arange(self.steps, dtype=torch.float32, device=device) + 0.5) / self.steps)
         alphas = alphas.view(-1, 1, 1, 1, 1)
-        images_per_chunk = max(1, self.batch_size // self.steps)
+        batch_size = batch_size_for(model.input_shape, self.batch_size)
+        images_per_chunk = max(1, batch_size // self.steps)
+        steps_per_pass = min(self.steps, batch_size)  # below `steps` only on large images
         chunks = []
         with frozen_eval(model), _gradients_enabled():
             for start in range(0, images.shape[0], images_per_chunk):
@@ -337,9 +426,13 @@ class IntegratedGradients:
                 chunk_targets = targets[start:start + images_per_chunk].to(device)
                 baseline = self.baseline_images(chunk)
                 difference = chunk - baseline
-                path = (baseline.unsqueeze(0) + alphas * difference.unsqueeze(0)).reshape(-1, *chunk.shape[1:])
-                gradient = _target_logit_gradient(model, path, chunk_targets.repeat(self.steps))
-                mean_gradient = gradient.view(self.steps, *chunk.shape).mean(dim=0)
+                gradient = []  # (steps, n, C, H, W) in passes of at most `batch_size` images
+                for first in range(0, self.steps, steps_per_pass):
+                    part = alphas[first:first + steps_per_pass]
+                    path = (baseline.unsqueeze(0) + part * difference.unsqueeze(0)).reshape(-1, *chunk.shape[1:])
+                    gradient.append(_target_logit_gradient(model, path, chunk_targets.repeat(part.shape[0]))
+                                    .view(part.shape[0], *chunk.shape))
+                mean_gradient = torch.cat(gradient).mean(dim=0)
                 chunks.append((difference * mean_gradient).cpu())
         return torch.cat(chunks).float()
 

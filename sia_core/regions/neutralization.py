@@ -23,6 +23,7 @@ from sia_core.regions.attack_maps import EffectWeightedMap
 from sia_core.regions.fills import FILLS, fill_images
 from sia_core.regions.importance import Occlusion
 from sia_core.regions.overlap import normalize_maps, overlap_metrics, top_fraction_mask
+from sia_core.scaling import batch_size_for
 from sia_core.validation import in_range, non_negative, non_negative_int, one_of, positive_int, require
 
 __all__ = ["FILLS", "MASK_KINDS", "MaskInputs", "NeutralizationConfig", "NeutralizationRow", "NeutralizedClassifier",
@@ -56,8 +57,10 @@ def _class_mask(inputs: MaskInputs, fraction: float) -> MaskProvider:
     class_masks = top_fraction_mask(inputs.class_score, fraction)
 
     def by_predicted_class(images: torch.Tensor) -> torch.Tensor:
+        size = batch_size_for(images.shape, max(len(images), 1))
         with torch.no_grad():
-            predicted = inputs.model(images.to(inputs.model.device)).argmax(1).cpu()
+            predicted = torch.cat([inputs.model(images[i:i + size].to(inputs.model.device)).argmax(1).cpu()
+                                   for i in range(0, len(images), size)] or [torch.zeros(0, dtype=torch.long)])
         return class_masks[predicted]
 
     return by_predicted_class
@@ -184,6 +187,7 @@ class RegionsReport:
 
 def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, importance: Occlusion,
           attack_map: EffectWeightedMap, batch_size: int = 128):
+    batch_size = batch_size_for(images.shape, batch_size)
     roi, roa, adversarial = [], [], []
     for start in range(0, len(labels), batch_size):
         x, y = images[start:start + batch_size], labels[start:start + batch_size]
@@ -195,8 +199,22 @@ def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, 
 
 
 def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    if len(images) == 0:
+        return float("nan")  # the mean of nothing, as before batching
+    size = batch_size_for(images.shape, len(images))
     with torch.no_grad():
-        return float((model(images.to(labels.device)).argmax(1) == labels).float().mean())
+        correct = torch.cat([model(images[i:i + size].to(labels.device)).argmax(1) == labels[i:i + size]
+                             for i in range(0, len(images), size)])
+    return float(correct.float().mean())
+
+
+def _perturb_in_batches(attack: PGD, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """`attack.perturb` on batches of at most `batch_size_for` images (one batch up to 32 px), on the labels' device."""
+    if len(images) == 0:
+        return images.to(labels.device)
+    size = batch_size_for(images.shape, len(images))
+    return torch.cat([attack.perturb(model, images[i:i + size].to(labels.device),  # type: ignore[arg-type]
+                                     labels[i:i + size]) for i in range(0, len(images), size)])
 
 
 def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
@@ -246,8 +264,8 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
         for kind, mask in masks_at(config.fraction).items():
             adversarial_masks, clean_masks = resolve(mask, x_adv), resolve(mask, x)
             pipeline = NeutralizedClassifier(model, (lambda images, m=mask: resolve(m, images)), config.fill, channel_mean)
-            adaptive = PGD(eps=config.eps, steps=config.attack_steps, seed=config.seed).perturb(
-                pipeline, x.to(model.device), device_y)
+            adaptive = _perturb_in_batches(PGD(eps=config.eps, steps=config.attack_steps, seed=config.seed),
+                                           pipeline, x, device_y)
             rows.append(NeutralizationRow(
                 mask=kind, mean_area=float(adversarial_masks.float().mean()),
                 adversarial_accuracy_before=adversarial_before,

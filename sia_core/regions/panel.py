@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.regions.attack_maps import ROA_METHODS
-from sia_core.regions.importance import ROI_METHODS, resolve_targets
+from sia_core.regions.importance import ROI_METHODS, GradCAM, resolve_targets
 from sia_core.regions.overlap import OverlapMetrics, overlap_metrics, top_fraction_mask, zones
 
 
 @dataclass(frozen=True)
 class RegionPanel:
-    """Everything the one-image view draws; maps are (H, W) on the CPU."""
+    """Everything the one-image view draws; maps are (H, W) on the CPU. `importance_layer` names the layer
+    Grad-CAM explained (None for the other methods)."""
 
     importance: torch.Tensor
     attack: torch.Tensor
@@ -23,6 +25,7 @@ class RegionPanel:
     explained_class: int
     adversarial_image: torch.Tensor | None
     adversarial_prediction: int | None
+    importance_layer: str | None = None
 
 
 def region_panel(model: ClassifierWrapper, image: torch.Tensor, label: int, *, roi_method: str = "occlusion",
@@ -31,6 +34,10 @@ def region_panel(model: ClassifierWrapper, image: torch.Tensor, label: int, *, r
     """RoI and RoA of one (1, C, H, W) image, with their top-`fraction` masks and overlap metrics."""
     roi = ROI_METHODS.build(roi_method, **(roi_options or {}))  # unknown names and bad options fail before any work
     roa = ROA_METHODS.build(roa_method, **(roa_options or {}))
+    layer = None
+    if isinstance(roi, GradCAM):  # resolve once: the default layer costs a probe forward pass
+        layer = roi.resolve_layer(model)
+        roi = dataclasses.replace(roi, layer=layer)
     labels = torch.tensor([label])
     targets = resolve_targets(model, image, labels, target)
     importance = roi(model, image, targets)
@@ -40,4 +47,5 @@ def region_panel(model: ClassifierWrapper, image: torch.Tensor, label: int, *, r
     adversarial = attack.attack.images if attack.attack is not None else None
     prediction = int(attack.attack.adversarial_predictions[0]) if attack.attack is not None else None
     return RegionPanel(importance=importance[0], attack=attack.maps[0], zones=zone_map[0], metrics=metrics,
-                       explained_class=int(targets[0]), adversarial_image=adversarial, adversarial_prediction=prediction)
+                       explained_class=int(targets[0]), adversarial_image=adversarial,
+                       adversarial_prediction=prediction, importance_layer=layer)
