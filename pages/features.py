@@ -126,13 +126,13 @@ st.caption("Each image with the label a model is trained on, and (grey) the labe
 test_images = selection.dataset
 st.markdown(f"**{ORIGINAL_LABEL}** — the original test images with their true labels")
 for column, index in zip(st.columns(8), range(min(8, len(test_images)))):
-    column.image(to_pil(test_images.images[index], upscale=3), width="stretch",
+    column.image(to_pil(test_images.images[index], width_px=84), width="stretch",
                  caption=test_images.class_names[int(test_images.labels[index])])
 for constructed in sets.values():
     metric = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in constructed.metric.items())
     st.markdown(f"**{constructed.label}** — {len(constructed)} images from {constructed.source_model}; {metric}")
     for column, index in zip(st.columns(8), range(min(8, len(constructed)))):
-        column.image(to_pil(constructed.images[index], upscale=3), width="stretch",
+        column.image(to_pil(constructed.images[index], width_px=84), width="stretch",
                      caption=f"{constructed.class_names[int(constructed.labels[index])]} "
                              f"(was {constructed.class_names[int(constructed.original_labels[index])]})")
 

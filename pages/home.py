@@ -13,6 +13,7 @@ from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
 from sia_core.references import REFERENCES
+from sia_core.semantics import ATTRIBUTES
 
 GALLERY_SIZE = 12
 
@@ -42,6 +43,27 @@ st.subheader(f"{model.model_id} on {dataset.name}")
 st.caption(f"{dataset.source}. Accuracy of this model on these {len(dataset)} images, computed in this run: "
            f"**{accuracy:.1%}**.")
 
+# one headline number per lens, from the results shipped for this model (scripts/precompute.py)
+shipped = {kind: cache.shipped_result(kind, selection.model_key) for kind in ("diagnosis", "regions", "margins")}
+if any(shipped.values()):
+    columns = st.columns(3)
+    if shipped["diagnosis"]:
+        report = shipped["diagnosis"]["result"]
+        leader = max(report.to_dict()["dominance"].items(), key=lambda item: item[1])
+        columns[0].metric("Semantic attack: the attribute that breaks it most", ATTRIBUTES[leader[0]].label,
+                          f"leads {leader[1]:.0%} of successful attacks", delta_color="off")
+    if shipped["regions"]:
+        rows = [row for row in shipped["regions"]["result"].rows if row.mask != "oracle"]
+        best = max(rows, key=lambda row: row.adversarial_accuracy_after)
+        columns[1].metric("RoI vs RoA: best deployable neutralization", f"{best.adversarial_accuracy_after:.0%}",
+                          f"from {best.adversarial_accuracy_before:.0%} on attacked images", delta_color="off")
+    if shipped["margins"]:
+        summary = shipped["margins"]["result"].summary()
+        columns[2].metric("Margin consistency: Kendall τ", f"{summary.kendall_tau:.2f}",
+                          f"AUROC {summary.auroc:.2f} for flagging brittle inputs", delta_color="off")
+    st.caption(f"Precomputed by `python scripts/precompute.py` on the embedded Fashion-MNIST subset; each lens's "
+               "page recomputes it live.")
+
 if "gallery_seed" not in st.session_state:
     st.session_state["gallery_seed"] = 0
 if st.button("Show other images", key="shuffle_gallery"):
@@ -57,7 +79,7 @@ for position, index in enumerate(indices):
     true_label = int(dataset.labels[index])
     mark = ":green[✓]" if predicted == true_label else ":red[✗]"
     with columns[position % 6]:
-        st.image(to_pil(dataset.images[index], upscale=4), width="stretch")
+        st.image(to_pil(dataset.images[index], width_px=112), width="stretch")
         st.markdown(f"{mark} **{dataset.class_names[predicted]}** {confidence:.0%}  \n"
                     f"<small>true: {dataset.class_names[true_label]} · #{index}</small>", unsafe_allow_html=True)
 
@@ -71,6 +93,6 @@ if upload is not None:
         st.error(f"{error}")
     else:
         left, right = st.columns([1, 2])
-        left.image(to_pil(image, upscale=6), caption=f"resized to {model.input_shape[1]}×{model.input_shape[2]}")
+        left.image(to_pil(image, width_px=168), caption=f"resized to {model.input_shape[1]}×{model.input_shape[2]}")
         right.plotly_chart(probability_bars(model.predict_proba(image)[0], model.class_names,
                                             title="Class probabilities"), width="stretch")

@@ -57,7 +57,9 @@ target = c4.selectbox("Explain", ["true", "predicted"] + [str(i) for i in range(
 roi_options: dict = {}
 layers = conv_layer_names(model) if ROI_METHODS[roi_method].traits.get("needs_conv_layer") else []
 if layers:  # a model without one gets the method's own clear error below
-    roi_options["layer"] = st.selectbox("Grad-CAM layer", layers, index=len(layers) - 1, key="regions_layer")
+    default_layer = cache.cached_cam_layer(selection.model_key, model)  # the last conv with a spatial map
+    roi_options["layer"] = st.selectbox("Grad-CAM layer", layers, index=layers.index(default_layer) if default_layer
+                                        in layers else len(layers) - 1, key="regions_layer")
 st.session_state.setdefault("regions_q", 20)
 q_percent = st.slider("Region size q (% of pixels in each region)", 5, 50, key="regions_q")
 shared_scale = st.toggle("One colour scale for both maps", value=False, key="regions_shared_scale",
@@ -78,7 +80,7 @@ scale_max = float(torch.maximum(importance.max(), attack.max())) if shared_scale
 predicted = int(model.predict_proba(image).argmax())
 
 columns = st.columns(4)
-columns[0].image(to_pil(image, upscale=8), width="stretch",
+columns[0].image(to_pil(image, width_px=224), width="stretch",
                  caption=f"true {model.class_names[label]} · predicted {model.class_names[predicted]}")
 columns[1].plotly_chart(heatmap(importance[0], title=f"RoI: {ROI_METHODS[roi_method].label} ({model.class_names[maps['explained_class']]})",
                                 zmax=scale_max), width="stretch", key="regions_roi")
@@ -116,16 +118,21 @@ with st.form("regions_study_form"):
     run = st.form_submit_button("Run the study", type="primary")
 config = NeutralizationConfig(n=n, n_fit=n_fit, fraction=fraction, eps=eps_255 / 255, fill=fill)
 config_key = repr(config)  # names every field
-if not cache.remember_run(STUDY_RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|{config_key}", just_ran=run):
-    st.info("Run the study to see class-averaged maps, the IoU histogram and the neutralization table "
-            "(about 10 s for 256 + 256 images on a CPU). It uses occlusion RoI and effect-weighted PGD RoA.")
-    st.stop()
-try:
-    report = cache.cached_neutralization_study(selection.model_key, selection.dataset_key, config_key, model, dataset,
-                                               config)
-except SiaError as error:  # e.g. a dataset too small for the held-out split
-    st.error(str(error))
-    st.stop()
+if cache.remember_run(STUDY_RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|{config_key}", just_ran=run):
+    try:
+        report = cache.cached_neutralization_study(selection.model_key, selection.dataset_key, config_key, model,
+                                                   dataset, config)
+    except SiaError as error:  # e.g. a dataset too small for the held-out split
+        st.error(str(error))
+        st.stop()
+else:  # the shipped result for these settings, if there is one, so the page opens on a result
+    stored = cache.precomputed("regions", selection.model_key, selection.dataset_key, config)
+    if stored is None:
+        st.info("Run the study to see class-averaged maps, the IoU histogram and the neutralization table "
+                "(about 10 s for 256 + 256 images on a CPU). It uses occlusion RoI and effect-weighted PGD RoA.")
+        st.stop()
+    report = stored["result"]
+    cache.precomputed_note(stored)
 
 class_name = st.selectbox("Class-averaged maps for", list(report.class_names), key="regions_class")
 k = list(report.class_names).index(class_name)

@@ -43,14 +43,20 @@ with st.form("sia_diagnosis_form"):
 
 config = DiagnosisConfig(n=n, eps_img=eps_255 / 255, steps=steps, attributes=tuple(chosen) or None, seed=int(seed))
 config_key = repr(config)  # names every field
-if not cache.remember_run(RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|{config_key}", just_ran=run):
-    st.info("Set N, the pixel budget and the steps, then run the diagnosis (about a minute for N = 256 on a CPU).")
-    st.stop()
-try:
-    report = cache.cached_diagnosis(selection.model_key, selection.dataset_key, config_key, model, dataset, config)
-except SiaError as error:  # e.g. a model that gets no image right
-    st.error(str(error))
-    st.stop()
+stored = None
+if cache.remember_run(RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|{config_key}", just_ran=run):
+    try:
+        report = cache.cached_diagnosis(selection.model_key, selection.dataset_key, config_key, model, dataset, config)
+    except SiaError as error:  # e.g. a model that gets no image right
+        st.error(str(error))
+        st.stop()
+else:  # the shipped result for these settings, if there is one, so the page opens on a result
+    stored = cache.precomputed("diagnosis", selection.model_key, selection.dataset_key, config)
+    if stored is None:
+        st.info("Set N, the pixel budget and the steps, then run the diagnosis (about a minute for N = 256 on a CPU).")
+        st.stop()
+    report = stored["result"]
+    cache.precomputed_note(stored)
 
 summary = report.to_dict()
 st.markdown(f"**{report.model_id}** on {report.n} correctly classified images of {report.dataset}; "

@@ -18,7 +18,7 @@ from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
 from sia_core.references import REFERENCES
-from sia_core.semantics import ATTRIBUTES, applicable_attributes, apply_attributes
+from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for
 from sia_core.takeaways import attack_takeaway
 
 SLIDER_KEY = "sia_attr_{}"
@@ -31,10 +31,14 @@ st.caption("Move named attributes and watch the prediction; then let the attack 
 render_references(('sia', 'pgd'))
 
 url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7),
-                          **{SLIDER_KEY.format(a.name): url_state.number(a.low, a.high) for a in ATTRIBUTES.values()}})
+                          **{SLIDER_KEY.format(name): float for name in ATTRIBUTES}})
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
-attributes = applicable_attributes(model.input_shape[0])
+attributes = attributes_for(model.input_shape)  # ranges in pixels sized to this model's images
+for attribute in attributes:  # a link, or another model's sliders, may hold values outside these ranges
+    key = SLIDER_KEY.format(attribute.name)
+    if key in st.session_state:
+        st.session_state[key] = min(max(float(st.session_state[key]), attribute.low), attribute.high)
 if st.session_state.get("sia_index", 0) >= len(dataset):  # a link made on a larger dataset
     st.session_state["sia_index"] = 0
 
@@ -96,7 +100,7 @@ def slider_panel() -> None:
     probabilities = torch.softmax(logits, 0)
     top = torch.topk(logits, 2)
     predicted = int(top.indices[0])
-    picture.image(to_pil(edited, upscale=6), caption="edited image", width="stretch")
+    picture.image(to_pil(edited, width_px=168), caption="edited image", width="stretch")
     picture.metric("Prediction", model.class_names[predicted], f"{float(probabilities[predicted]):.0%} confident",
                    delta_color="off")
     picture.metric("Logit margin (top-1 − top-2)", f"{float(top.values[0] - top.values[1]):.2f}")
@@ -160,7 +164,7 @@ elif stored is not None:
               (result.images, f"adversarial — {model.class_names[predicted_adversarial]}"),
               (amplified_perturbation(result.pixel_perturbation, stored["eps"]), "pixel term δ, amplified (gray = 0)")]
     for column, (picture, caption) in zip(columns, panels):
-        column.image(to_pil(picture, upscale=6), caption=caption, width="stretch")
+        column.image(to_pil(picture, width_px=168), caption=caption, width="stretch")
     values = result.attributes_of(0)
     moved = result.normalized_magnitudes()[0]
     top = result.attribute_names[int(moved.argmax())] if len(moved) and float(moved.max()) > 0 else None

@@ -31,9 +31,12 @@ from sia_core.models.registry import (MODEL_SOURCES, LoadedModel, ModelCard, lis
                                       load_model_and_card, with_dataset_class_names)
 from sia_core.models.user_models import ModelOptions
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.paths import PRECOMPUTED_DIR
 from sia_core.progress import ProgressCallback
 from sia_core.regions.neutralization import NeutralizationConfig, RegionsReport, neutralization_study
+from sia_core.regions.importance import default_cam_layer
 from sia_core.regions.panel import region_panel
+from sia_core.results_io import load_results
 
 
 def cached_launch_config() -> LaunchConfig:
@@ -127,6 +130,32 @@ def cached_predictions(model_key: str, dataset_key: str, _model: ClassifierWrapp
     return probabilities, accuracy
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def shipped_result(kind: str, model_id: str) -> Optional[dict]:
+    """The file `scripts/precompute.py` wrote for this page kind and shipped model, or None."""
+    path = PRECOMPUTED_DIR / f"{kind}-{model_id}.json.gz"
+    if ":" in model_id or "/" in model_id or not path.is_file():
+        return None
+    try:
+        return load_results(path)
+    except SiaError:
+        return None  # an unreadable file: the page offers the live run instead
+
+
+def precomputed(kind: str, model_key: str, dataset_key: str, config: Any) -> Optional[dict]:
+    """The result `scripts/precompute.py` shipped for this page, model, dataset and settings, or None; the dict holds
+    "result", "command" and "created" for the page's label."""
+    stored = shipped_result(kind, model_key)
+    if stored is None or stored["dataset_key"] != dataset_key or stored["config"] != config:
+        return None
+    return stored
+
+
+def precomputed_note(stored: dict) -> None:
+    st.caption(f"Precomputed by `{stored['command']}` on {stored['created']} with these settings; press the button "
+               "above to compute it live.")
+
+
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -141,7 +170,14 @@ def cached_region_maps(model_key: str, dataset_key: str, index: int, roi_method:
     panel = region_panel(_model, _image, label, roi_method=roi_method, roa_method=roa_method, target=explained,
                          roi_options=json.loads(roi_options_json))
     return {"importance": panel.importance, "attack": panel.attack, "explained_class": panel.explained_class,
+            "importance_layer": panel.importance_layer,
             "adversarial_prediction": panel.adversarial_prediction}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_cam_layer(model_key: str, _model: ClassifierWrapper) -> str:
+    """Grad-CAM's default layer for a model (one probe forward, so once per model)."""
+    return default_cam_layer(_model)
 
 
 def remember_run(state_key: str, run_key: str, *, just_ran: bool, keep: int = 4) -> bool:

@@ -10,10 +10,13 @@ import torch
 from PIL import Image
 
 
-def to_pil(image: torch.Tensor, upscale: int = 1) -> Image.Image:
-    """A (C, H, W) or (1, C, H, W) tensor in [0, 1] as an 8-bit PIL image, optionally upscaled (nearest)."""
+def to_pil(image: torch.Tensor, upscale: int = 1, *, width_px: int | None = None) -> Image.Image:
+    """A (C, H, W) or (1, C, H, W) tensor in [0, 1] as an 8-bit PIL image, optionally upscaled (nearest): by
+    `upscale`, or to about `width_px` wide whatever the image's size (see `display_upscale`)."""
     if image.ndim == 4:
         image = image[0]
+    if width_px is not None:
+        upscale = display_upscale(image.shape, width_px)
     array = (image.detach().cpu().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
     pil = Image.fromarray(array[0], mode="L") if array.shape[0] == 1 else Image.fromarray(array.transpose(1, 2, 0), mode="RGB")
     if upscale > 1:

@@ -16,7 +16,9 @@ def test_regions_page_reacts_to_method_and_q_and_runs_the_study():
     at.run()
     at.switch_page("pages/regions.py").run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 3  # RoI, RoA, zones
+    # RoI, RoA, zones of one image; the shipped study (class maps, IoU histogram, curve) without a click
+    assert len(at.get("plotly_chart")) == 3 + 3 + 1
+    assert any("Precomputed by" in c.value for c in at.caption)
     before = _metrics(at)
     assert set(before) == {"IoU of the regions", "Dice", "Attack energy inside the RoI", "Spearman of the two maps"}
 
@@ -37,6 +39,7 @@ def test_regions_page_reacts_to_method_and_q_and_runs_the_study():
     table = at.dataframe[0].value
     assert len(table) == 5 and "adaptive attack" in table.columns
     assert len(at.get("plotly_chart")) == 3 + 3 + 1  # + class maps and IoU histogram, + the curve
+    assert not any("Precomputed by" in c.value for c in at.caption)  # this run's study replaced the shipped one
 
     # the report lives in the cache: a rerun finds it again, and the session keeps only the run's key
     at.selectbox(key="regions_class").set_value(at.selectbox(key="regions_class").options[1]).run()

@@ -13,7 +13,7 @@ from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
 from sia_core.scaling import batch_size_for
-from sia_core.validation import non_negative, one_of, optional, positive, positive_int
+from sia_core.validation import non_negative, one_of, optional, positive_int
 
 ACCURACY_CURVE_IMAGES = 2000  # the per-epoch curve scores the first test images only: it runs after every epoch
 

@@ -14,6 +14,7 @@ from torch import nn
 from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError
 from sia_core.models.architectures import SplitClassifier
+from sia_core.scaling import batch_size_for
 
 
 def default_device() -> torch.device:
@@ -76,14 +77,17 @@ class ClassifierWrapper(nn.Module):
         return self.network.head
 
     def predict_proba(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """Softmax probabilities on the CPU, computed without autograd in eval mode."""
+        """Softmax probabilities on the CPU, computed without autograd in eval mode (batches capped by
+        `batch_size_for`: 512 small images, 16 at 224 px)."""
+        batch_size = batch_size_for(self.input_shape, batch_size)
         with frozen_eval(self), torch.inference_mode():
             chunks = [torch.softmax(self(images[i:i + batch_size]), dim=1).cpu()
                       for i in range(0, images.shape[0], batch_size)]
         return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes)
 
     def logits(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """Logits on the CPU, batched, without autograd in eval mode."""
+        """Logits on the CPU, batched (capped by `batch_size_for`), without autograd in eval mode."""
+        batch_size = batch_size_for(self.input_shape, batch_size)
         with frozen_eval(self), torch.inference_mode():
             chunks = [self(images[i:i + batch_size]).cpu() for i in range(0, images.shape[0], batch_size)]
         return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes)

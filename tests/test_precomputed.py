@@ -1,0 +1,65 @@
+"""Pages open on a result: the shipped precomputed studies are drawn without a click, labelled with the command
+that made them, and the files read back without pickle (an unknown type is refused)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from sia_core.diagnosis import DiagnosisConfig
+from sia_core.errors import DataError
+from sia_core.paths import PRECOMPUTED_DIR
+from sia_core.results_io import decode, encode, load_results, save_results
+from tests.conftest import PROJECT_ROOT
+
+
+def _open(page: str) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _precomputed_caption(at: AppTest) -> bool:
+    return any("Precomputed by `python scripts/precompute.py`" in c.value for c in at.caption)
+
+
+def test_the_shipped_files_record_their_command_and_settings():
+    files = sorted(PRECOMPUTED_DIR.glob("*.json.gz"))
+    assert {f.name.split("-")[0] for f in files} == {"diagnosis", "regions", "margins"}
+    stored = load_results(PRECOMPUTED_DIR / "diagnosis-fmnist-standard.json.gz")
+    assert stored["command"] == "python scripts/precompute.py" and stored["model"] == "fmnist-standard"
+    assert isinstance(stored["config"], DiagnosisConfig) and stored["result"].n == stored["config"].n == 256
+    assert sum(f.stat().st_size for f in files) < 5_000_000  # a few MB at most
+
+
+def test_diagnosis_regions_and_margins_open_on_a_result():
+    at = _open("pages/sia_diagnosis.py")
+    assert len(at.get("plotly_chart")) == 3 and _precomputed_caption(at)
+    at = _open("pages/regions.py")
+    assert len(at.get("plotly_chart")) == 3 + 3 + 1 and _precomputed_caption(at)  # one image + the study
+    at = _open("pages/margins.py")
+    headers = [m.value for m in at.markdown if "Kendall τ" in m.value and "Pearson r" in m.value]
+    assert len(headers) == 2 and _precomputed_caption(at)
+    # other settings have no shipped result: the page asks for a run instead of showing a stale one
+    at.slider(key="margins_n").set_value(50)
+    next(b for b in at.button if b.label == "Compute the margins").click().run()
+    assert not _precomputed_caption(at)
+
+
+def test_results_round_trip_and_unknown_types_are_refused(tmp_path):
+    config = DiagnosisConfig(n=16, eps_img=0.01)
+    payload = {"config": config, "values": torch.arange(6.0).reshape(2, 3), "curve": {0.1: (0.5, 0.6)}}
+    save_results(tmp_path / "r.json.gz", payload)
+    back = load_results(tmp_path / "r.json.gz")
+    assert back["config"] == config and torch.equal(back["values"], payload["values"]) and back["curve"] == {0.1: (0.5, 0.6)}
+    with pytest.raises(DataError, match="unknown type 'Popen'"):
+        decode({"__result__": "Popen", "fields": {"args": "rm -rf /"}})
+    (tmp_path / "bad.json.gz").write_bytes(gzip.compress(json.dumps(encode({"x": 1}))[:-3].encode()))
+    with pytest.raises(DataError, match="Could not read"):
+        load_results(tmp_path / "bad.json.gz")
