@@ -150,7 +150,12 @@ def _selectable_cards(dataset: ImageDataset) -> list[ModelCard]:
     fits (the images are resized to their input)."""
     shipped = [ModelCard.from_dict(data) for data in cache.cached_model_cards()]
     fits = [c for c in shipped if c.input_shape == dataset.image_shape and len(c.class_names) == dataset.num_classes]
-    return [c for c in _operator_cards(show_problems=True) if len(c.class_names) == dataset.num_classes] + fits
+    operator = _operator_cards(show_problems=True)
+    for card in operator:
+        if len(card.class_names) != dataset.num_classes:
+            st.sidebar.caption(f"{short_spec(card.id)} is not offered here: it has {len(card.class_names)} classes, "
+                               f"{dataset.name} has {dataset.num_classes}.")
+    return [c for c in operator if len(c.class_names) == dataset.num_classes] + fits
 
 
 def render_model_card(card: ModelCard) -> None:

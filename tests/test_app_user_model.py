@@ -58,6 +58,10 @@ def test_the_user_model_is_offered_first_with_a_card_measured_now(started):
     assert 0.5 < kept[0]["evaluation"]["clean_accuracy"] <= 1.0
     assert f"{kept[0]['evaluation']['clean_accuracy']:.1%}" in card
     assert sum("true:" in m.value for m in at.markdown) == 12  # the home gallery classifies with it
+    # Shapes has 5 classes: the 10-class LeNet is not offered there, and the sidebar says why
+    at.sidebar.selectbox(key="dataset_choice").set_value("shapes").run()
+    assert not at.exception and spec not in at.sidebar.selectbox(key="model_id").options
+    assert any("python:lenet.py:LeNet is not offered here: it has 10 classes" in c.value for c in at.sidebar.caption)
 
 
 def test_the_next_start_reads_the_card_from_disk(started, monkeypatch):
