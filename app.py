@@ -23,6 +23,7 @@ st.set_page_config(page_title="SIA Explorer", page_icon="🔍", layout="wide")
 
 navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/tour.py", title="Guided tour", icon=":material/school:"),
     st.Page("pages/sia_explore.py", title="Semantic attack: explore", icon=":material/tune:"),
     st.Page("pages/sia_diagnosis.py", title="Semantic attack: diagnosis", icon=":material/bar_chart:"),
     st.Page("pages/regions.py", title="RoI vs RoA", icon=":material/join_inner:"),
