@@ -115,9 +115,15 @@ with load_tab:
 
 sets = {kind_name: constructed for kind_name in KINDS.names() if kind_name in set_refs
         for constructed in [fetch(set_refs[kind_name])] if constructed is not None}
-if not sets:
-    st.info("Build a set (a few seconds for N = 1,000 on a CPU) or load a saved one.")
-    st.stop()
+shipped = None
+counts: dict[str, int] = {}
+if not sets:  # the shipped sets and training table, so the page opens on a result
+    shipped = cache.shipped_result("features", "fmnist-standard")
+    if shipped is None or shipped["dataset_key"] != selection.dataset_key:
+        st.info("Build a set (a few seconds for N = 1,000 on a CPU) or load a saved one.")
+        st.stop()
+    sets, counts = dict(shipped["result"]["sets"]), shipped["result"]["counts"]
+    cache.precomputed_note(shipped)
 
 # --- grids ----------------------------------------------------------------------------------------------------
 st.subheader("What the sets look like")
@@ -130,7 +136,8 @@ for column, index in zip(st.columns(8), range(min(8, len(test_images)))):
                  caption=test_images.class_names[int(test_images.labels[index])])
 for constructed in sets.values():
     metric = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in constructed.metric.items())
-    st.markdown(f"**{constructed.label}** — {len(constructed)} images from {constructed.source_model}; {metric}")
+    st.markdown(f"**{constructed.label}** — {counts.get(constructed.config.kind, len(constructed))} images from "
+                f"{constructed.source_model}; {metric}")
     for column, index in zip(st.columns(8), range(min(8, len(constructed)))):
         column.image(to_pil(constructed.images[index], width_px=84), width="stretch",
                      caption=f"{constructed.class_names[int(constructed.labels[index])]} "
@@ -146,8 +153,14 @@ train_all = st.button("Train a fresh model on each set", type="primary", key="fe
 results = {kind_name: cache.cached_feature_training(set_refs[kind_name]["key"], selection.dataset_key, epochs,
                                                     eval_eps, eval_n, constructed, selection.dataset)
            for kind_name, constructed in sets.items()
-           if cache.remember_run(TRAINING_RUNS_KEY, f"{set_refs[kind_name]['key']}|{selection.dataset_key}|{epochs}|"
+           if kind_name in set_refs and cache.remember_run(TRAINING_RUNS_KEY, f"{set_refs[kind_name]['key']}|{selection.dataset_key}|{epochs}|"
                                                     f"{eval_eps}|{eval_n}", just_ran=train_all, keep=8)}
+if not results and shipped is not None and shipped["config"] == {**shipped["config"], "epochs": epochs,
+                                                                  "eval_eps": eval_eps, "eval_n": eval_n}:
+    results = dict(shipped["result"]["training"])  # trained by the same script, with these settings
+elif train_all and shipped is not None:
+    st.info("The sets shown are the shipped previews (eight images each): build the sets above to train on them "
+            "live.")
 if results:
     labels = {kind_name: KINDS[kind_name].label for kind_name in results}
     training_table = [{"trained on": labels[kind_name], "N": result.n_train,
@@ -203,7 +216,7 @@ st.subheader("Transfer: do architectures that learn from D̂_det also take the s
 st.caption("Each architecture is trained twice: on D̂_det (x: its accuracy on the original test set) and on the same "
            "source images with their true labels (y: how often the source model's untargeted L2-PGD examples fool "
            "it). The paper (Figure 3, five ImageNet-scale architectures) finds a positive trend.")
-if "d_det" not in sets:
+if "d_det" not in set_refs:
     st.info("Build or load D̂_det to run the transfer study.")
     st.stop()
 det = sets["d_det"]

@@ -3,6 +3,7 @@ subset, with the pages' default settings; the pages label it "precomputed by <co
 live on a click. Re-run after retraining a model:
 
     .venv/bin/python scripts/precompute.py            # writes assets/precomputed/*.json.gz
+    .venv/bin/python scripts/precompute.py features   # the features page's results only
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sia_core.data.catalog import load_dataset  # noqa: E402
 from sia_core.diagnosis import DiagnosisConfig, diagnose  # noqa: E402
+from sia_core.errors import SiaError  # noqa: E402
+from sia_core.features import KINDS, build_constructed_set, train_on_constructed  # noqa: E402
 from sia_core.margins import InputMarginEstimator, margin_study  # noqa: E402
 from sia_core.models.registry import load_model  # noqa: E402
 from sia_core.paths import PRECOMPUTED_DIR  # noqa: E402
@@ -28,6 +31,11 @@ DATASET = "fashion-mnist-subset"
 DATASET_KEY = f"{DATASET}|None|None"  # the sidebar's key for the embedded subset
 MODELS = ("fmnist-standard", "fmnist-robust")
 MARGINS_N, MARGINS_NORM = 300, "linf"  # the margins page's defaults
+# the features page's defaults: build N 1,000 with 50 steps (L2 radius 2.0), train 5 epochs, attack 500 at 0.5
+FEATURE_SOURCES = {"d_det": "fmnist-standard", "d_r": "fmnist-robust"}
+FEATURE_BUILD = {"n": 1000, "steps": 50, "eps": 2.0}
+FEATURE_TRAINING = {"epochs": 5, "eval_eps": 0.5, "eval_n": 500}
+PREVIEW = 8  # images kept of each set: the page's grid shows eight
 
 
 def _save(kind: str, model_id: str, config, result, started: float) -> None:
@@ -37,8 +45,12 @@ def _save(kind: str, model_id: str, config, result, started: float) -> None:
     print(f"{kind} {model_id}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
 
-def main() -> None:
+def main(only: tuple[str, ...]) -> None:
     dataset = load_dataset(DATASET)
+    if "features" in only or not only:
+        features(dataset)
+    if only == ("features",):
+        return
     for model_id in MODELS:
         model = load_model(model_id)
         started = time.perf_counter()
@@ -58,5 +70,25 @@ def main() -> None:
         _save("margins", model_id, {"n": MARGINS_N, "norm": MARGINS_NORM}, study, started)
 
 
+def features(dataset) -> None:
+    """Two constructed sets (D̂_det from the standard model, D̂_R from the robust one) built from the Fashion-MNIST
+    training split, and a fresh model trained on each; only the first images of each set are kept, for the grid."""
+    try:
+        train_set = load_dataset("fashion-mnist", "train")
+    except SiaError as error:
+        print(f"features skipped: {error}", file=sys.stderr)
+        return
+    started = time.perf_counter()
+    sets, training, counts = {}, {}, {}
+    for kind, model_id in FEATURE_SOURCES.items():
+        built = build_constructed_set(load_model(model_id), train_set, KINDS.build(kind, **FEATURE_BUILD))
+        _, training[kind] = train_on_constructed(built.as_dataset(), dataset, kind=kind, **FEATURE_TRAINING)
+        sets[kind] = dataclasses.replace(built, **{name: getattr(built, name)[:PREVIEW] for name in (
+            "images", "labels", "original_labels", "source_indices", "start_indices")})
+        counts[kind] = len(built)
+    _save("features", "fmnist-standard", {**FEATURE_BUILD, **FEATURE_TRAINING},
+          {"sets": sets, "training": training, "counts": counts}, started)
+
+
 if __name__ == "__main__":
-    main()
+    main(tuple(sys.argv[1:]))  # "features" alone rebuilds the features results only

@@ -20,6 +20,8 @@ import torch
 
 from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport
 from sia_core.errors import DataError
+from sia_core.features.constructed import ConstructedSet, ConstructionConfig
+from sia_core.features.training import FeatureTrainingResult
 from sia_core.margins.input_margins import InputMargins
 from sia_core.margins.scores import MarginScores
 from sia_core.margins.study import MarginStudy
@@ -27,7 +29,7 @@ from sia_core.regions.neutralization import NeutralizationConfig, Neutralization
 
 RESULT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     DiagnosisConfig, DiagnosisReport, NeutralizationConfig, NeutralizationRow, RegionsReport, MarginStudy,
-    MarginScores, InputMargins)}
+    MarginScores, InputMargins, ConstructionConfig, ConstructedSet, FeatureTrainingResult)}
 
 
 def encode(value: Any) -> Any:

@@ -31,7 +31,7 @@ def _precomputed_caption(at: AppTest) -> bool:
 
 def test_the_shipped_files_record_their_command_and_settings():
     files = sorted(PRECOMPUTED_DIR.glob("*.json.gz"))
-    assert {f.name.split("-")[0] for f in files} == {"diagnosis", "regions", "margins"}
+    assert {f.name.split("-")[0] for f in files} == {"diagnosis", "regions", "margins", "features"}
     stored = load_results(PRECOMPUTED_DIR / "diagnosis-fmnist-standard.json.gz")
     assert stored["command"] == "python scripts/precompute.py" and stored["model"] == "fmnist-standard"
     assert isinstance(stored["config"], DiagnosisConfig) and stored["result"].n == stored["config"].n == 256
@@ -46,6 +46,12 @@ def test_diagnosis_regions_and_margins_open_on_a_result():
     at = _open("pages/margins.py")
     headers = [m.value for m in at.markdown if "Kendall τ" in m.value and "Pearson r" in m.value]
     assert len(headers) == 2 and _precomputed_caption(at)
+    at = _open("pages/features.py")
+    assert "What the sets look like" in [h.value for h in at.subheader] and _precomputed_caption(at)
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 2  # D̂_det and D̂_R, trained by the script
+    assert any("1000 images from fmnist-standard" in m.value for m in at.markdown)
+    assert any(m.value.startswith("**Takeaway.** Trained only on") for m in at.markdown)
+    at = _open("pages/margins.py")
     # other settings have no shipped result: the page asks for a run instead of showing a stale one
     at.slider(key="margins_n").set_value(50)
     next(b for b in at.button if b.label == "Compute the margins").click().run()
