@@ -136,6 +136,19 @@ def parse_launch(argv: Sequence[str], *, cwd: Path, environ: Mapping[str, str]) 
     return LaunchConfig(tuple(models), tuple(datasets), tuple(problems))
 
 
+def launch_config_files(argv: Sequence[str], cwd: Optional[Path] = None,
+                        environ: Optional[Mapping[str, str]] = None) -> list[Path]:
+    """The config files `parse_launch` may read for these arguments (for a quick look before the server starts)."""
+    cwd, environ = cwd or Path.cwd(), os.environ if environ is None else environ
+    files = [cwd / CONFIG_FILE]
+    if environ.get(CONFIG_ENV):
+        files.append(Path(environ[CONFIG_ENV]))
+    args = list(argv)
+    if "--config" in args and args.index("--config") + 1 < len(args):
+        files.append(cwd / args[args.index("--config") + 1])
+    return files
+
+
 def launch_config() -> LaunchConfig:
     """This server's launch config. `streamlit run app.py -- ARGS` leaves ARGS in sys.argv after the script's path;
     any other host (a test runner) passes none."""

@@ -26,16 +26,25 @@ import safetensors.torch  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
 import sklearn.metrics  # noqa: E402,F401
 import torch  # noqa: E402,F401
-import torchvision.models  # noqa: E402,F401
 from PIL import Image, ImageOps  # noqa: E402,F401
 from streamlit.web import cli  # noqa: E402
 
 import sia_app.cache  # noqa: E402,F401  (imports the whole engine)
 import sia_app.references  # noqa: E402,F401
 import sia_app.sidebar  # noqa: E402,F401
+from sia_app.launch import launch_config_files  # noqa: E402
+
+
+def _names_torchvision(argv: list[str]) -> bool:
+    """Whether the operator's models include a torchvision: spec (its import costs seconds: only then)."""
+    texts = [" ".join(argv)] + [path.read_text(errors="replace") for path in launch_config_files(argv)
+                                if path.is_file()]
+    return any("torchvision:" in text for text in texts)
 
 
 def main(argv: list[str]) -> int:
+    if _names_torchvision(argv):
+        import torchvision.models  # noqa: F401
     sys.argv = ["streamlit", "run", str(PROJECT_ROOT / "app.py"), *argv]
     return cli.main()
 
