@@ -46,6 +46,12 @@ def try_this(prompt: str) -> None:
     st.info(f"**Try this:** {prompt}")
 
 
+def fmnist_image(key: str, default: int):
+    """The embedded Fashion-MNIST subset, the standard model and an image index chosen with a slider."""
+    dataset, model = cache.cached_dataset(FMNIST), cache.cached_model("fmnist-standard")
+    return dataset, model, st.slider("Image", 0, 99, default, key=key)
+
+
 def hue_step(model_id: str, prompt: str) -> None:
     dataset = cache.cached_dataset("shapes", None, SHAPES_N)
     model = cache.cached_model(model_id)
@@ -91,8 +97,7 @@ elif step == 3:
     st.markdown(f"The Semantic Image Attack ({REFERENCES['sia'].short()}) searches the named attributes "
                 "(brightness, contrast, rotation, …) and a tiny pixel change together, for the edit that fools the "
                 "model. Each change alone looks harmless.")
-    dataset, model = cache.cached_dataset(FMNIST), cache.cached_model("fmnist-standard")
-    index = st.slider("Image", 0, 99, 11, key="tour_attack_index")
+    dataset, model, index = fmnist_image("tour_attack_index", 11)
     eps = st.slider("Pixel budget (/255)", 0.0, 8.0, 2.0, step=0.5, key="tour_attack_eps")
     image, label = dataset.images[index:index + 1], dataset.labels[index:index + 1]
     result = SemanticAttack(steps=20, eps_img=eps / 255, seed=0)(model, image, label)
@@ -108,8 +113,7 @@ elif step == 4:
     st.markdown(f"Where does the model look, and where does an attack act ({REFERENCES['roi-roa'].short()})? "
                 "Bright areas on the left matter to the decision; bright areas on the right are where the attack "
                 "changed the image to effect.")
-    dataset, model = cache.cached_dataset(FMNIST), cache.cached_model("fmnist-standard")
-    index = st.slider("Image", 0, 99, 5, key="tour_regions_index")
+    dataset, model, index = fmnist_image("tour_regions_index", 5)
     maps = cache.cached_region_maps("fmnist-standard", f"{FMNIST}|None|None", index, "occlusion", "{}",
                                     "effect_weighted", "true", model, dataset.images[index:index + 1],
                                     int(dataset.labels[index]))
@@ -147,8 +151,7 @@ else:
                 "invisibly, toward a new class, and trained a fresh model only on these 'wrong' labels. It still "
                 "classified the real test images well: the invisible patterns are real features of the classes. "
                 "Below, one image nudged toward a class you pick.")
-    dataset, model = cache.cached_dataset(FMNIST), cache.cached_model("fmnist-standard")
-    index = st.slider("Image", 0, 99, 2, key="tour_features_index")
+    dataset, model, index = fmnist_image("tour_features_index", 2)
     target = st.selectbox("Nudge toward", list(model.class_names), index=3, key="tour_features_target")
     image = dataset.images[index:index + 1]
     target_index = torch.tensor([list(model.class_names).index(target)])

@@ -20,22 +20,21 @@ PAGE_KEYS = "_url_page_keys"  # the current page's fields, published with the si
 SIDEBAR_FIELDS = ("dataset_choice", "model_id")
 
 
-def integer(low: int, high: int) -> Parser:
-    def parse(text: str) -> int:
-        value = int(text)
+def _bounded(cast: Callable[[str], Any], low: float, high: float) -> Parser:
+    def parse(text: str) -> Any:
+        value = cast(text)
         if not low <= value <= high:
             raise ValueError(f"{value} outside {low}..{high}")
         return value
     return parse
+
+
+def integer(low: int, high: int) -> Parser:
+    return _bounded(int, low, high)
 
 
 def number(low: float, high: float) -> Parser:
-    def parse(text: str) -> float:
-        value = float(text)
-        if not low <= value <= high:
-            raise ValueError(f"{value} outside {low}..{high}")
-        return value
-    return parse
+    return _bounded(float, low, high)
 
 
 def choice(options: Sequence[str]) -> Parser:

@@ -61,6 +61,35 @@ def running_app(port: int | None = None, app_args: Sequence[str] = (), cwd: Path
                 process.kill()
 
 
+@contextlib.contextmanager
+def browser_on_app(**app_options) -> Iterator[tuple]:
+    """A headless Chromium (Playwright, Debian's chromium) and the URL of the app served with `app_options` (see
+    `running_app`); both are closed afterwards."""
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with running_app(**app_options) as url:
+        wait_for_health(url)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+            try:
+                yield browser, url
+            finally:
+                browser.close()
+
+
+def require_chromium() -> str:
+    """Debian's chromium for a browser test: a failure in CI (where .ci/run installs it), a skip elsewhere."""
+    import pytest
+
+    executable = chromium_path()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return executable
+
+
 def chromium_path() -> str | None:
     for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
         if candidate and Path(candidate).is_file():

@@ -5,68 +5,53 @@ figures."""
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 
-import pytest
 
-from tests.app_server import CHROMIUM_FLAGS, chromium_path, running_app, wait_for_health
+from tests.app_server import browser_on_app
 
 PAGES_WITH_RESULTS = ("sia_diagnosis", "regions", "margins", "features")
 
 
 def test_pages_open_on_results_links_restore_views_and_reports_download(tmp_path):
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    with browser_on_app(log=tmp_path / "server.log") as (browser, url):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for path in PAGES_WITH_RESULTS:  # no click: the shipped result is drawn
+            page.goto(f"{url}/{path}", wait_until="domcontentloaded")
+            page.wait_for_selector("text=Precomputed by", timeout=180_000)
+            page.wait_for_selector(".js-plotly-plot", timeout=60_000)
 
-    with running_app(log=tmp_path / "server.log") as url:
-        wait_for_health(url)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                for path in PAGES_WITH_RESULTS:  # no click: the shipped result is drawn
-                    page.goto(f"{url}/{path}", wait_until="domcontentloaded")
-                    page.wait_for_selector("text=Precomputed by", timeout=180_000)
-                    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        # the report of the page on screen (features): a zip whose HTML opens with its figures
+        with page.expect_download(timeout=120_000) as download:
+            page.get_by_role("button", name="Download the report (HTML, PNG, CSV)").click()
+        archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
+        (tmp_path / "report.html").write_bytes(archive.read("report.html"))
+        assert any(name.endswith(".csv") for name in archive.namelist())
+        report = browser.new_page()
+        report.goto((tmp_path / "report.html").as_uri())
+        report.wait_for_selector(".js-plotly-plot", timeout=30_000)
+        assert report.locator(".js-plotly-plot").count() >= 2
 
-                # the report of the page on screen (features): a zip whose HTML opens with its figures
-                with page.expect_download(timeout=120_000) as download:
-                    page.get_by_role("button", name="Download the report (HTML, PNG, CSV)").click()
-                archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
-                (tmp_path / "report.html").write_bytes(archive.read("report.html"))
-                assert any(name.endswith(".csv") for name in archive.namelist())
-                report = browser.new_page()
-                report.goto((tmp_path / "report.html").as_uri())
-                report.wait_for_selector(".js-plotly-plot", timeout=30_000)
-                assert report.locator(".js-plotly-plot").count() >= 2
+        # a view named in the URL, then its copied link in a fresh context
+        page.goto(f"{url}/regions?model_id=fmnist-robust&regions_q=35&regions_index=7",
+                  wait_until="domcontentloaded")
+        page.wait_for_selector('input[type=range][aria-label="Region size q (% of pixels in each region)"]',
+                               timeout=120_000)
+        page.get_by_text("Copy link to this view").click()
+        link = page.locator("[data-testid=stCode] code").filter(has_text="regions_q=").first.inner_text()
+        assert "model_id=fmnist-robust" in link and "regions_q=35" in link
+        fresh = browser.new_context().new_page()
+        fresh.goto(link, wait_until="domcontentloaded")
+        slider = fresh.locator('input[type=range][aria-label="Region size q (% of pixels in each region)"]')
+        slider.wait_for(timeout=120_000)
+        assert slider.get_attribute("aria-valuetext") == "35"
+        fresh.wait_for_selector("text=Model card", timeout=60_000)
+        assert "fmnist-robust" in fresh.locator("[data-testid=stSidebar]").inner_text()
 
-                # a view named in the URL, then its copied link in a fresh context
-                page.goto(f"{url}/regions?model_id=fmnist-robust&regions_q=35&regions_index=7",
-                          wait_until="domcontentloaded")
-                page.wait_for_selector('input[type=range][aria-label="Region size q (% of pixels in each region)"]',
-                                       timeout=120_000)
-                page.get_by_text("Copy link to this view").click()
-                link = page.locator("[data-testid=stCode] code").filter(has_text="regions_q=").first.inner_text()
-                assert "model_id=fmnist-robust" in link and "regions_q=35" in link
-                fresh = browser.new_context().new_page()
-                fresh.goto(link, wait_until="domcontentloaded")
-                slider = fresh.locator('input[type=range][aria-label="Region size q (% of pixels in each region)"]')
-                slider.wait_for(timeout=120_000)
-                assert slider.get_attribute("aria-valuetext") == "35"
-                fresh.wait_for_selector("text=Model card", timeout=60_000)
-                assert "fmnist-robust" in fresh.locator("[data-testid=stSidebar]").inner_text()
-
-                # the guided tour, start to end
-                page.goto(f"{url}/tour", wait_until="domcontentloaded")
-                for _ in range(6):
-                    page.get_by_role("button", name="Next →").click(timeout=120_000)
-                page.wait_for_selector("text=7. Robust and non-robust features", timeout=120_000)
-                page.wait_for_selector("text=Try this:", timeout=60_000)
-            finally:
-                browser.close()
+        # the guided tour, start to end
+        page.goto(f"{url}/tour", wait_until="domcontentloaded")
+        for _ in range(6):
+            page.get_by_role("button", name="Next →").click(timeout=120_000)
+        page.wait_for_selector("text=7. Robust and non-robust features", timeout=120_000)
+        page.wait_for_selector("text=Try this:", timeout=60_000)
     assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")

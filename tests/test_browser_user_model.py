@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from sia_core.data.fashion_mnist import DEBIAN_PACKAGE_DIR
-from tests.app_server import CHROMIUM_FLAGS, chromium_path, running_app, wait_for_health
+from tests.app_server import browser_on_app
 from tests.conftest import PROJECT_ROOT
 from tests.user_model_case import write_lenet
 
@@ -25,13 +21,6 @@ ACTIONS = [
 
 
 def test_every_page_works_on_a_model_given_on_the_command_line(tmp_path):
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     write_lenet(tmp_path)
     # the full Fashion-MNIST (Debian package) has a training split, which the features lens builds from
     data = "fashion-mnist" if DEBIAN_PACKAGE_DIR.is_dir() else "fashion-mnist-subset"
@@ -40,28 +29,22 @@ def test_every_page_works_on_a_model_given_on_the_command_line(tmp_path):
     spec = f"python:{tmp_path}/lenet.py:LeNet"
     SCREENSHOTS.mkdir(exist_ok=True)
     bodies = {}
-    with running_app(app_args=args, cwd=tmp_path, env={"SIA_EXPLORER_HOME": str(tmp_path / "home")}) as url:
-        wait_for_health(url)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(url, wait_until="domcontentloaded")
-                page.wait_for_selector("text=Measured now", timeout=180_000)
-                page.wait_for_selector("text=true:", timeout=60_000)
-                bodies["home"] = page.inner_text("body")
-                for path, sliders, button, result in ACTIONS:
-                    page.goto(f"{url}/{path}", wait_until="domcontentloaded")
-                    for label in sliders:  # keyboard Home moves a slider to its minimum, as a person can
-                        slider = page.locator(f'input[type=range][aria-label="{label}"]')
-                        slider.focus(timeout=120_000)
-                        page.keyboard.press("Home")
-                    page.get_by_role("button", name=button, exact=True).click(timeout=120_000)
-                    page.wait_for_selector(result, timeout=300_000)
-                    bodies[path] = page.inner_text("body")
-                    page.screenshot(path=str(SCREENSHOTS / f"browser-user-model-{path}.png"), full_page=True)
-            finally:
-                browser.close()
+    with browser_on_app(app_args=args, cwd=tmp_path, env={"SIA_EXPLORER_HOME": str(tmp_path / "home")}) as (browser, url):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector("text=Measured now", timeout=180_000)
+        page.wait_for_selector("text=true:", timeout=60_000)
+        bodies["home"] = page.inner_text("body")
+        for path, sliders, button, result in ACTIONS:
+            page.goto(f"{url}/{path}", wait_until="domcontentloaded")
+            for label in sliders:  # keyboard Home moves a slider to its minimum, as a person can
+                slider = page.locator(f'input[type=range][aria-label="{label}"]')
+                slider.focus(timeout=120_000)
+                page.keyboard.press("Home")
+            page.get_by_role("button", name=button, exact=True).click(timeout=120_000)
+            page.wait_for_selector(result, timeout=300_000)
+            bodies[path] = page.inner_text("body")
+            page.screenshot(path=str(SCREENSHOTS / f"browser-user-model-{path}.png"), full_page=True)
     for path, body in bodies.items():
         assert spec in body, path  # the sidebar still shows the user's model on every page
         assert "Traceback" not in body, path
