@@ -61,8 +61,9 @@ if any(shipped.values()):
         summary = shipped["margins"]["result"].summary()
         columns[2].metric("Margin consistency: Kendall τ", f"{summary.kendall_tau:.2f}",
                           f"AUROC {summary.auroc:.2f} for flagging brittle inputs", delta_color="off")
-    st.caption(f"Precomputed by `python scripts/precompute.py` on the embedded Fashion-MNIST subset; each lens's "
-               "page recomputes it live.")
+    created = next(stored["created"] for stored in shipped.values() if stored)
+    st.caption(f"Precomputed by `python scripts/precompute.py` on {created} on the embedded Fashion-MNIST subset; "
+               "each lens's page recomputes it live.")
 
 if "gallery_seed" not in st.session_state:
     st.session_state["gallery_seed"] = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sia_app import cache
+from sia_app import cache, url_state
 from sia_app.explain import explain
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
@@ -28,6 +28,8 @@ st.caption("How far is each input from the decision boundary (input margin, foun
            "CIFAR-10; every number here is from this run.)")
 render_references(('margins', 'deepfool', 'pgd'))
 
+url_state.seed_from_url({"margins_n": url_state.integer(50, 2000), "margins_norm": url_state.choice(NORMS)})
+st.session_state.setdefault("margins_n", 300)
 selection = require_selection()
 dataset = selection.dataset
 cards = {card.id: card for card in compatible_cards(dataset)}
@@ -39,7 +41,7 @@ defaults = defaults or ids[:1]
 with st.form("margins_form"):
     c1, c2, c3 = st.columns(3)
     chosen = c1.multiselect("Models (two to compare)", ids, default=defaults, max_selections=2, key="margins_models")
-    n = c2.slider("Images (N)", 50, 2000, 300, step=50, key="margins_n")
+    n = c2.slider("Images (N)", 50, 2000, step=50, key="margins_n")
     norm = c3.radio("Norm", list(NORMS), horizontal=True, key="margins_norm")
     run = st.form_submit_button("Compute the margins", type="primary")
 

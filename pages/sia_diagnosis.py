@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sia_app import cache
+from sia_app import cache, url_state
 from sia_app.explain import explain
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
@@ -27,15 +27,19 @@ st.caption("Attack many correctly classified images and count which attributes b
            "a paper.")
 render_references(('sia', 'fgsm', 'pgd'))
 
+url_state.seed_from_url({"diag_n": url_state.integer(16, 1024), "diag_eps": url_state.number(0.0, 16.0),
+                          "diag_steps": url_state.integer(5, 60)})
+for key, default in (("diag_n", 256), ("diag_eps", 2.0), ("diag_steps", 30)):
+    st.session_state.setdefault(key, default)
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
 names = [a.name for a in applicable_attributes(model.input_shape[0])]
 
 with st.form("sia_diagnosis_form"):
     c1, c2, c3, c4 = st.columns(4)
-    n = c1.slider("Images (N)", 16, 1024, 256, step=16, key="diag_n")
-    eps_255 = c2.slider("Pixel budget ε_img (/255, L∞), shared by all attacks", 0.0, 16.0, 2.0, step=0.5, key="diag_eps")
-    steps = c3.slider("Steps", 5, 60, 30, key="diag_steps")
+    n = c1.slider("Images (N)", 16, 1024, step=16, key="diag_n")
+    eps_255 = c2.slider("Pixel budget ε_img (/255, L∞), shared by all attacks", 0.0, 16.0, step=0.5, key="diag_eps")
+    steps = c3.slider("Steps", 5, 60, key="diag_steps")
     seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed")
     chosen = st.multiselect("Attributes", names, default=names, key="diag_attributes",
                             format_func=lambda name: ATTRIBUTES[name].label)

@@ -42,3 +42,12 @@ def test_a_bad_or_foreign_link_is_ignored_not_a_crash():
     assert at.sidebar.selectbox(key="model_id").value == "fmnist-standard"
     assert at.sidebar.selectbox(key="dataset_choice").value == "fashion-mnist-subset"
     assert at.number_input(key="regions_index").value == 0 and at.slider(key="regions_q").value == 20
+
+
+def test_a_link_restores_the_diagnosis_and_margins_settings():
+    at = _open({"diag_n": "32", "diag_eps": "4.5", "diag_steps": "10"}, "pages/sia_diagnosis.py")
+    assert (at.slider(key="diag_n").value, at.slider(key="diag_eps").value, at.slider(key="diag_steps").value) == (
+        32, 4.5, 10)
+    at = _open({"margins_n": "100", "margins_norm": "l2"}, "pages/margins.py")
+    assert at.slider(key="margins_n").value == 100 and at.radio(key="margins_norm").value == "l2"
+    assert not at.warning
