@@ -10,6 +10,7 @@ import torch
 
 from sia_app import cache, url_state
 from sia_app.explain import explain
+from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
@@ -18,6 +19,7 @@ from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
 from sia_core.references import REFERENCES
+from sia_core.report import PageReport
 from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for
 from sia_core.takeaways import attack_takeaway
 
@@ -168,9 +170,10 @@ elif stored is not None:
     values = result.attributes_of(0)
     moved = result.normalized_magnitudes()[0]
     top = result.attribute_names[int(moved.argmax())] if len(moved) and float(moved.max()) > 0 else None
-    explain(attack_takeaway(bool(result.success[0]), model.class_names[predicted_clean],
-                            model.class_names[predicted_adversarial], ATTRIBUTES[top].label.lower() if top else None,
-                            bool(result.success_after_rounding[0])),
+    takeaway = attack_takeaway(bool(result.success[0]), model.class_names[predicted_clean],
+                               model.class_names[predicted_adversarial],
+                               ATTRIBUTES[top].label.lower() if top else None, bool(result.success_after_rounding[0]))
+    explain(takeaway,
             "Four pictures: the **original**; the **attributes only** (the named edits the attack chose, such as a "
             "little more contrast or a small turn, without the pixel term); the **adversarial** image (those edits "
             "plus a tiny pixel change, at most ε_img per pixel); and that **pixel change**, amplified so it can be "
@@ -190,6 +193,15 @@ elif stored is not None:
                   "adversarial_prediction": model.class_names[predicted_adversarial]}
     actions.download_button("Parameters (JSON)", json.dumps(parameters, indent=2), file_name="sia_parameters.json",
                             mime="application/json", key="sia_download_json")
-    st.plotly_chart(attack_history_figure(result.history, result.attribute_names), width="stretch",
-                    key="sia_history")
+    history_figure = attack_history_figure(result.history, result.attribute_names)
+    st.plotly_chart(history_figure, width="stretch", key="sia_history")
     st.caption("Each step climbs the loss; watch the true-class probability fall and which attributes move to get there.")
+    probabilities_figure = probability_bars(torch.softmax(result.adversarial_logits[0], 0), model.class_names,
+                                            true_label=label, title="Class probabilities of the adversarial image")
+    report_button(lambda: PageReport(
+        f"Semantic Image Attack on one image: {selection.card.id}", takeaway,
+        figures=(("The attack, step by step", history_figure), ("After the attack", probabilities_figure)),
+        tables=(("Attribute values found", [{"attribute": name, "value": round(value, 6)}
+                                           for name, value in values.items()]),),
+        card=selection.card.to_dict(), parameters=parameters, references=("sia", "pgd")),
+        name="sia-attack", key="sia_report")

@@ -55,7 +55,7 @@ def test_attack_runs_renders_and_loads_into_sliders(explore):
     text = "\n".join(m.value for m in explore.markdown)
     assert "**The attack" in text and "survives 8-bit rounding" in text
     assert len(explore.image) >= 5  # the slider view + original, edited, adversarial, amplified delta
-    assert len(explore.get("download_button")) == 2
+    assert len(explore.get("download_button")) == 3  # PNG, parameters, the report
     values = {row["attribute"]: row["value"] for row in explore.dataframe[0].value.to_dict("records")}
     explore.button(key="sia_load").click().run()
     assert explore.slider(key="sia_attr_rotation").value == pytest.approx(values["rotation"], abs=1e-3)
