@@ -50,8 +50,10 @@ def test_pages_open_on_results_links_restore_views_and_reports_download(tmp_path
 
         # the guided tour, start to end
         page.goto(f"{url}/tour", wait_until="domcontentloaded")
-        for _ in range(6):
+        page.wait_for_selector("text=Step 1 of 7", timeout=120_000)
+        for step in range(2, 8):  # one click per step, each once the previous step is drawn
             page.get_by_role("button", name="Next →").click(timeout=120_000)
+            page.wait_for_selector(f"text=Step {step} of 7", timeout=120_000)
         page.wait_for_selector("text=7. Robust and non-robust features", timeout=120_000)
         page.wait_for_selector("text=Try this:", timeout=60_000)
     assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")
