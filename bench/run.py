@@ -65,6 +65,34 @@ def app_ready_seconds() -> float | None:
             browser.close()
 
 
+# what each page shows first, on a warm server: the precomputed figure (or the live one, for explore and home)
+FIRST_PAINT = {"home": "text=true:", "tour": "text=Try this:", "sia_explore": ".js-plotly-plot",
+               "sia_diagnosis": ".js-plotly-plot", "regions": ".js-plotly-plot", "margins": ".js-plotly-plot",
+               "features": "text=What the sets look like"}
+
+
+def first_paint_seconds() -> dict[str, float]:
+    """Per page, from navigation to its first result drawn in Chromium, on a warm server (each page opened once
+    before, by another session, so models and shipped results are in the cache); a fresh session each time."""
+    from tests.app_server import browser_on_app
+
+    timings: dict[str, float] = {}
+    with browser_on_app() as (browser, url):
+        for path, selector in FIRST_PAINT.items():  # warm the server: models, datasets, shipped results
+            page = browser.new_context().new_page()
+            page.goto(f"{url}/{'' if path == 'home' else path}", wait_until="domcontentloaded")
+            page.wait_for_selector(selector, timeout=240_000)
+            page.context.close()
+        for path, selector in FIRST_PAINT.items():
+            page = browser.new_context().new_page()
+            started = time.perf_counter()
+            page.goto(f"{url}/{'' if path == 'home' else path}", wait_until="domcontentloaded")
+            page.wait_for_selector(selector, timeout=120_000)
+            timings[f"first_paint_seconds_{path}"] = time.perf_counter() - started
+            page.context.close()
+    return timings
+
+
 def slider_update_ms() -> float:
     """What one slider change costs the explore page: attribute edit, prediction, bar figure and image."""
     from sia_core.figures import probability_bars, to_pil
@@ -216,6 +244,7 @@ BENCHMARKS = {
     "sia_step_cost_ratio_vs_pgd": sia_step_cost_ratio_vs_pgd,
     "regions_panel_seconds": regions_panel_seconds,
     "margins_n1000": _margin_timings,  # three keys from one run
+    "first_paint": first_paint_seconds,  # one key per page
     "slider_update_ms_224": slider_update_ms_224,
     "sia_single_image_seconds_224": sia_single_image_seconds_224,
     "regions_panel_seconds_224": regions_panel_seconds_224,
