@@ -6,11 +6,10 @@ and writes weights plus a model card whose accuracies come from `sia_core.evalua
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -104,28 +103,12 @@ def _adversarial_batch(model: ClassifierWrapper, x: torch.Tensor, y: torch.Tenso
         return adversary.perturb(model, x, y)
 
 
-@contextlib.contextmanager
-def _seeded_global_generators(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed the generators that layers like dropout draw from (the CPU's, and the model's GPU's), and restore
-    them on exit: training is reproducible without reseeding every other user of the process."""
-    gpus = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus):
-        torch.random.default_generator.manual_seed(seed)
-        for gpu in gpus:
-            with torch.cuda.device(gpu):
-                torch.cuda.manual_seed(seed)
-        yield
-
-
 def train(model: ClassifierWrapper, train_set: ImageDataset, config: TrainConfig,
           progress: Optional[ProgressCallback] = None) -> TrainHistory:
-    """Train `model` in place on `train_set` with Adam and a cosine learning-rate schedule."""
-    with _seeded_global_generators(config.seed, model.device):
-        return _train(model, train_set, config, progress)
+    """Train `model` in place on `train_set` with Adam and a cosine learning-rate schedule.
 
-
-def _train(model: ClassifierWrapper, train_set: ImageDataset, config: TrainConfig,
-           progress: Optional[ProgressCallback]) -> TrainHistory:
+    Every draw (batch order, the adversary's random start) comes from generators seeded by `config.seed`; the
+    shipped architectures have no random layers, so the process's global generator is neither read nor seeded."""
     generator = torch.Generator().manual_seed(config.seed)
     device = model.device
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)

@@ -3,6 +3,7 @@ the logits or the penultimate features, and ranks inputs in place of the logit m
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Optional, get_args
 
@@ -22,11 +23,19 @@ FIT_SPLIT_SEED = 1380  # the paper's code draws its held-out training images wit
 _TINY = 1e-12
 
 
-def pseudo_margin_network(in_features: int) -> torch.nn.Sequential:
+def pseudo_margin_network(in_features: int, generator: torch.Generator) -> torch.nn.Sequential:
     """The paper's CNET: Linear(in, 512) -> Linear(512, 512) -> ReLU -> Linear(512, 512) -> ReLU -> Linear(512, 1) -> sigmoid.
-    (No ReLU after the first layer: a quirk of the released code, kept.)"""
-    return torch.nn.Sequential(torch.nn.Linear(in_features, 512), torch.nn.Linear(512, 512), torch.nn.ReLU(),
-                               torch.nn.Linear(512, 512), torch.nn.ReLU(), torch.nn.Linear(512, 1), torch.nn.Sigmoid())
+    (No ReLU after the first layer: a quirk of the released code, kept.) Initialized as nn.Linear initializes itself,
+    but from `generator`: seeding the global generator would reseed every other session of the server."""
+    def linear(fan_in: int, fan_out: int) -> torch.nn.Linear:
+        layer = torch.nn.utils.skip_init(torch.nn.Linear, fan_in, fan_out)  # draws nothing from the global generator
+        torch.nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+        torch.nn.init.uniform_(layer.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=generator)
+        return layer
+
+    network = torch.nn.Sequential(linear(in_features, 512), linear(512, 512), torch.nn.ReLU(), linear(512, 512),
+                                  torch.nn.ReLU(), linear(512, 1), torch.nn.Sigmoid())
+    return network
 
 
 def model_inputs_for_pseudo_margin(model: ClassifierWrapper, images: torch.Tensor, source: PseudoInput,
@@ -78,16 +87,13 @@ def fit_pseudo_margin(fit_inputs: torch.Tensor, fit_margins: torch.Tensor, eval_
     scale = float(fit_margins.sqrt().max().clamp_min(_TINY))  # sigmoid output: targets in [0, 1]
     target = (fit_margins.sqrt() / scale).unsqueeze(1)
     inputs = (fit_inputs - mean) / std
-    # the network's initialization draws from the global generator: seed a forked copy, not the server's
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        network = pseudo_margin_network(fit_inputs.shape[1])
-        optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
-        for _ in range(epochs):
-            optimizer.zero_grad()
-            loss = F.mse_loss(network(inputs), target)
-            loss.backward()
-            optimizer.step()
+    network = pseudo_margin_network(fit_inputs.shape[1], generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = F.mse_loss(network(inputs), target)
+        loss.backward()
+        optimizer.step()
     with torch.no_grad():
         predicted = network((eval_inputs - mean) / std).squeeze(1) * scale
     before = detection_metrics(eval_margins, -eval_logit_margins, eps)
