@@ -3,20 +3,9 @@ with `sia_app.sidebar.render_sidebar()`, so the choice follows the user from len
 
 from __future__ import annotations
 
-# Every library a page needs is imported here, once per server, so no user waits on a first import mid-session
-# (scipy.stats alone takes over a second; st.dataframe converts through pandas and pyarrow).
-import numpy  # noqa: F401
-import pandas  # noqa: F401
-import plotly.graph_objects  # noqa: F401
-import plotly.subplots  # noqa: F401
-import pyarrow  # noqa: F401
-import safetensors.torch  # noqa: F401
-import scipy.stats  # noqa: F401
-import sklearn.metrics  # noqa: F401
 import streamlit as st
-import torch  # noqa: F401
-from PIL import Image, ImageOps  # noqa: F401
 
+import sia_app.preload  # noqa: F401  (libraries and engine, before any page)
 from sia_app.navigation import mark_frame_ready
 
 st.set_page_config(page_title="SIA Explorer", page_icon="🔍", layout="wide")

@@ -1,8 +1,8 @@
 """Start the Streamlit server with every library and the engine imported first, in the main thread.
 
 Streamlit runs `app.py` on one thread per session; when six sessions open a fresh server at once, their first
-imports run concurrently and one can see a partially initialized module (pandas under plotly). Importing
-everything here, before the server accepts a session, leaves the sessions nothing to import.
+imports would run concurrently (see `sia_app.preload`). Importing everything here, before the server accepts a
+session, leaves the sessions nothing to import.
 
     python sia_app/serve.py [streamlit options] [-- app arguments]
 """
@@ -15,23 +15,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-import numpy  # noqa: E402,F401
-import pandas  # noqa: E402,F401
-import plotly.express  # noqa: E402,F401
-import plotly.graph_objects  # noqa: E402,F401
-import plotly.subplots  # noqa: E402,F401
-import kaleido  # noqa: E402,F401  (PNG export in reports)
-import pyarrow  # noqa: E402,F401
-import safetensors.torch  # noqa: E402,F401
-import scipy.stats  # noqa: E402,F401
-import sklearn.metrics  # noqa: E402,F401
-import torch  # noqa: E402,F401
-from PIL import Image, ImageOps  # noqa: E402,F401
 from streamlit.web import cli  # noqa: E402
 
-import sia_app.cache  # noqa: E402,F401  (imports the whole engine)
-import sia_app.references  # noqa: E402,F401
-import sia_app.sidebar  # noqa: E402,F401
+import sia_app.preload  # noqa: E402,F401
 from sia_app.launch import launch_config_files  # noqa: E402
 
 

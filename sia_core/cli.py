@@ -64,8 +64,7 @@ def _test_set_for(dataset_name: str, data_dir: Optional[str], n: Optional[int],
     default_root_absent = root is not None and root == entry.traits.get("default_root") and not root.exists()
     if "test_fallback" in entry.traits and default_root_absent:
         return load_dataset(entry.traits["test_fallback"], n=n, image_shape=image_shape)
-    return load_dataset(dataset_name, "test", root=None if ":" in dataset_name else data_dir, n=n,
-                        image_shape=image_shape)
+    return _split(dataset_name, "test", data_dir, image_shape, n=n)
 
 
 def _model_options(args: argparse.Namespace):
@@ -198,12 +197,10 @@ def _margins(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, estimator) -> dict[str, Any]:
-    from sia_core.data.catalog import load_dataset
     from sia_core.margins import pseudo_margin_study
 
-    root = None if ":" in dataset_name else args.data_dir
     try:
-        train_set = load_dataset(dataset_name, "train", root=root, image_shape=model.input_shape)
+        train_set = _split(dataset_name, "train", args.data_dir, model.input_shape)
     except SiaError:
         train_set = None  # held-out test images after the first N instead
     test_images = _test_set_for(dataset_name, args.data_dir, args.n + args.pseudo_fit, model.input_shape).images
@@ -215,11 +212,13 @@ def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, es
             "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
 
 
-def _split(dataset_spec: str, split: str, args: argparse.Namespace, image_shape: tuple[int, int, int]):
+def _split(dataset_spec: str, split: str, data_dir: Optional[str], image_shape: Optional[tuple[int, int, int]],
+           n: Optional[int] = None):
+    """A split of a dataset spec as `image_shape`; --data-dir applies to a bare name ("name:path" holds its own)."""
     from sia_core.data.catalog import load_dataset
 
-    return load_dataset(dataset_spec, split, root=None if ":" in dataset_spec else args.data_dir,  # type: ignore[arg-type]
-                        image_shape=image_shape)
+    return load_dataset(dataset_spec, split, root=None if ":" in dataset_spec else data_dir,  # type: ignore[arg-type]
+                        n=n, image_shape=image_shape)
 
 
 def _constructed_origin(constructed, args: argparse.Namespace):
@@ -248,7 +247,7 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
         config = KINDS.build(args.kind, n=args.n, eps=args.eps, steps=args.steps, step_size=args.step_size,
                              seed=args.seed)  # bad values fail here, before the training split loads
         loaded, _, dataset_spec = _load(args, n=1)
-        train_set = _split(dataset_spec, "train", args, loaded.model.input_shape)
+        train_set = _split(dataset_spec, "train", args.data_dir, loaded.model.input_shape)
         built = build_constructed_set(loaded.model, train_set, config, out=args.out,
                                       progress=_stderr_progress("build"))
         return {"kind": args.kind, "n": len(built), "out": args.out, "source_model": built.source_model,
@@ -264,9 +263,10 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
     if args.action == "transfer":
         if source is None:
             raise SiaError("features transfer attacks the source model: pass --model SPEC.")
-        points = transfer_study(source.model, constructed, _split(dataset_name, "train", args, image_shape), test_set,
-                                tuple(args.architectures), epochs=args.epochs, attack_eps=args.eval_eps,
-                                attack_n=args.eval_n, seed=args.seed, progress=_stderr_progress("transfer"))
+        train_set = _split(dataset_name, "train", args.data_dir, image_shape)
+        points = transfer_study(source.model, constructed, train_set, test_set, tuple(args.architectures),
+                                epochs=args.epochs, attack_eps=args.eval_eps, attack_n=args.eval_n, seed=args.seed,
+                                progress=_stderr_progress("transfer"))
         return {"source_model": constructed.source_model, "constructed": args.constructed, "test_set": test_set.name,
                 "attack": f"untargeted L2 PGD, eps {args.eval_eps}, 20 steps", "epochs": args.epochs,
                 "points": [_rounded(point.to_dict()) for point in points]}
