@@ -9,7 +9,7 @@ from typing import Optional
 
 import streamlit as st
 
-from sia_app import cache
+from sia_app import cache, url_state
 from sia_app.explain import explain
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
@@ -37,17 +37,26 @@ st.caption("Reproduces, at this machine's scale, “Adversarial examples are not
            "paper's.")
 render_references(('features', 'pgd'))
 
+# the link keeps the sources, the build settings and the training settings (the sets themselves stay in the cache)
+URL_DEFAULTS = {"features_kind": KINDS.names()[0], "features_n": 1000, "features_steps": 50, "features_eps": 2.0,
+                "features_epochs": 5, "features_eval_eps": 0.5, "features_eval_n": 500}
+url_state.seed_from_url({"features_std": str, "features_robust": str, "features_kind": url_state.choice(KINDS.names()),
+                         "features_n": url_state.integer(100, 10_000), "features_steps": url_state.integer(10, 500),
+                         "features_eps": url_state.number(0.25, 4.0), "features_epochs": url_state.integer(1, 20),
+                         "features_eval_eps": url_state.number(0.1, 2.0), "features_eval_n": url_state.integer(100, 2000)})
+for key, default in URL_DEFAULTS.items():
+    st.session_state.setdefault(key, default)
 selection = require_selection()
 cards = {card.id: card for card in compatible_cards(selection.dataset)}
 ids = list(cards)
 c1, c2 = st.columns(2)
 # the model chosen in the sidebar is the standard source unless it is a shipped robust one
 standard = next((i for i in (selection.card.id, "fmnist-standard") if i in ids and not i.endswith("-robust")), ids[0])
-source_ids = {"standard": c1.selectbox("Standard source model (D̂_rand, D̂_det, D̂_NR)", ids,
-                                       index=ids.index(standard), key="features_std"),
-              "robust": c2.selectbox("Robust source model (D̂_R)", ids,
-                                     index=ids.index("fmnist-robust") if "fmnist-robust" in ids else 0,
-                                     key="features_robust")}
+for key, default in (("features_std", standard), ("features_robust", "fmnist-robust" if "fmnist-robust" in ids else ids[0])):
+    if st.session_state.get(key) not in ids:  # first visit, a link from another dataset, or a stale id
+        st.session_state[key] = default
+source_ids = {"standard": c1.selectbox("Standard source model (D̂_rand, D̂_det, D̂_NR)", ids, key="features_std"),
+              "robust": c2.selectbox("Robust source model (D̂_R)", ids, key="features_robust")}
 set_refs: dict[str, dict] = st.session_state.setdefault(SETS_KEY, {})
 
 
@@ -85,11 +94,11 @@ with build_tab, st.form("features_build_form"):
     kind = b1.selectbox("Set", KINDS.names(), format_func=lambda k: f"{KINDS[k].label}: {KINDS[k].description}",
                         key="features_kind")
     paper = ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in KINDS[kind].defaults.items())
-    n = b2.slider("Training images (N)", 100, 10_000, 1000, step=100, key="features_n")
-    steps = b3.slider("Steps", 10, 500, 50, step=10, key="features_steps",
+    n = b2.slider("Training images (N)", 100, 10_000, step=100, key="features_n")
+    steps = b3.slider("Steps", 10, 500, step=10, key="features_steps",
                       help="PGD steps for D̂_rand / D̂_det; normalized-gradient steps for D̂_R / D̂_NR. "
                            f"The paper's {KINDS[kind].label} (CIFAR-10): {paper}.")
-    eps = b4.slider("L2 radius (D̂_rand / D̂_det)", 0.25, 4.0, 2.0, step=0.25, key="features_eps")
+    eps = b4.slider("L2 radius (D̂_rand / D̂_det)", 0.25, 4.0, step=0.25, key="features_eps")
     build = st.form_submit_button("Build", type="primary")
 if build:
     model_id = source_ids[KINDS[kind].traits["source"]]
@@ -146,9 +155,9 @@ for constructed in sets.values():
 # --- train and compare ----------------------------------------------------------------------------------------
 st.subheader("Train on each set, test on the original test set")
 t1, t2, t3 = st.columns(3)
-epochs = t1.slider("Epochs", 1, 20, 5, key="features_epochs")
-eval_eps = t2.slider("L2 ε for robust accuracy", 0.1, 2.0, 0.5, step=0.05, key="features_eval_eps")
-eval_n = t3.slider("Test images attacked", 100, 2000, 500, step=100, key="features_eval_n")
+epochs = t1.slider("Epochs", 1, 20, key="features_epochs")
+eval_eps = t2.slider("L2 ε for robust accuracy", 0.1, 2.0, step=0.05, key="features_eval_eps")
+eval_n = t3.slider("Test images attacked", 100, 2000, step=100, key="features_eval_n")
 train_all = st.button("Train a fresh model on each set", type="primary", key="features_train")
 results = {kind_name: cache.cached_feature_training(set_refs[kind_name]["key"], selection.dataset_key, epochs,
                                                     eval_eps, eval_n, constructed, selection.dataset)

@@ -51,3 +51,20 @@ def test_a_link_restores_the_diagnosis_and_margins_settings():
     at = _open({"margins_n": "100", "margins_norm": "l2"}, "pages/margins.py")
     assert at.slider(key="margins_n").value == 100 and at.radio(key="margins_norm").value == "l2"
     assert not at.warning
+
+
+def test_a_link_restores_the_features_sources_and_settings():
+    at = _open({"features_std": "fmnist-robust", "features_robust": "fmnist-standard", "features_kind": "d_det",
+                "features_n": "300", "features_eps": "0.5", "features_epochs": "3", "features_eval_n": "200"},
+               "pages/features.py")
+    assert at.selectbox(key="features_std").value == "fmnist-robust"
+    assert at.selectbox(key="features_robust").value == "fmnist-standard"
+    assert at.selectbox(key="features_kind").value == "d_det"
+    assert (at.slider(key="features_n").value, at.slider(key="features_eps").value) == (300, 0.5)
+    assert (at.slider(key="features_epochs").value, at.slider(key="features_eval_n").value) == (3, 200)
+    assert not at.warning
+    at.slider(key="features_epochs").set_value(7).run()
+    assert at.query_params["features_epochs"] == "7" and at.query_params["features_std"] == "fmnist-robust"
+    # a model id the dataset does not offer falls back to the default source
+    at = _open({"features_std": "no-such-model"}, "pages/features.py")
+    assert at.selectbox(key="features_std").value == "fmnist-standard" and not at.exception
