@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from sia_core.attacks import ATTACKS, FGSM, PGD, DeepFool, SemanticAttack, quantize_8bit
+from sia_core.attacks.base import concatenate_results
 from sia_core.errors import ConfigError
+from sia_core.perceptual import ssim
 from tests.conftest import linear_wrapper, make_wrapper
 
 CONFIGS = [
@@ -51,6 +53,19 @@ def test_success_is_recomputed_on_returned_images(attack, tiny_batch):
     assert torch.equal(result.success, predictions != labels)
     assert torch.equal(result.success_after_rounding, rounded != labels)
     assert torch.equal(result.adversarial_predictions, predictions)
+    torch.testing.assert_close(result.ssim, ssim(result.images, images))  # how visible, on the same tensor
+    assert result.mean_ssim == pytest.approx(float(result.ssim.mean()))
+
+
+@pytest.mark.parametrize("attack", [FGSM(eps=0.1), PGD(eps=0.1, steps=3, random_start=False), DeepFool(steps=3),
+                                    SemanticAttack(steps=3)], ids=lambda a: type(a).__name__)
+def test_every_attack_reports_ssim_and_chunks_concatenate_it(attack, tiny_batch):
+    images, labels = tiny_batch
+    whole = attack(make_wrapper(), images, labels)
+    assert whole.ssim.shape == (len(labels),) and whole.ssim.device.type == "cpu" and torch.all(whole.ssim <= 1 + 1e-6)
+    joined = concatenate_results([attack(make_wrapper(), images[:6], labels[:6]),
+                                  attack(make_wrapper(), images[6:], labels[6:])])
+    torch.testing.assert_close(joined.ssim, whole.ssim)
 
 
 def test_fgsm_on_linear_model_moves_along_sign_of_weight_difference():
@@ -141,6 +156,7 @@ BAD_CONFIGS = [
     (SemanticAttack, {"sparsity_weight": -0.5}), (SemanticAttack, {"attribute_step": 0.0}),
     (SemanticAttack, {"pixel_step": 0.0}), (SemanticAttack, {"warmup_fraction": 1.5}),
     (SemanticAttack, {"warmup_fraction": -0.1}), (SemanticAttack, {"seed": 0.5}),
+    (SemanticAttack, {"perceptual_weight": -1.0}), (SemanticAttack, {"perceptual_weight": float("nan")}),
 ]
 
 

@@ -8,9 +8,11 @@ from torch import nn
 
 from sia_core.attacks import PGD, SemanticAttack
 from sia_core.data.base import ImageDataset
+from sia_core.data.catalog import load_dataset
 from sia_core.errors import ConfigError
 from sia_core.evaluation import evaluate
 from sia_core.models.architectures import SplitClassifier
+from sia_core.models.registry import load_model
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.semantics import ATTRIBUTES, apply_attributes
 from tests.conftest import make_wrapper
@@ -102,6 +104,16 @@ def test_sparsity_uses_fewer_attributes():
     dense = SemanticAttack(steps=30, eps_img=0.0)(model, x, y)
     sparse = SemanticAttack(steps=30, eps_img=0.0, sparsity_weight=3.0)(model, x, y)
     assert sparse.normalized_magnitudes().sum() < 0.8 * dense.normalized_magnitudes().sum()
+
+
+def test_a_perceptual_weight_keeps_the_image_closer_in_ssim():
+    model = load_model("fmnist-standard")
+    data = load_dataset("fashion-mnist-subset")
+    x, y = data.images[:32], data.labels[:32]
+    plain = SemanticAttack(steps=15, eps_img=4 / 255)(model, x, y)
+    careful = SemanticAttack(steps=15, eps_img=4 / 255, perceptual_weight=20.0)(model, x, y)
+    assert careful.mean_ssim > plain.mean_ssim
+    assert "μ_ssim=20" in careful.attack and "μ_ssim" not in plain.attack
 
 
 def test_history_records_every_step_and_each_attribute(rgb_batch):

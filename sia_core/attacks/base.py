@@ -11,6 +11,7 @@ import torch
 
 from sia_core.progress import ProgressCallback
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.perceptual import ssim
 from sia_core.scaling import batch_size_for
 from sia_core.validation import require
 
@@ -31,6 +32,8 @@ class AttackResult:
         success: (N,) bool; untargeted: prediction != label; targeted: prediction == target.
         success_after_rounding: the same after quantizing the images to 8 bits (what a PNG keeps).
         perturbation_linf, perturbation_l2: (N,) norms of images - clean_images.
+        ssim: (N,) structural similarity of images to clean_images (`sia_core.perceptual.ssim`; 1 = unchanged),
+            how visible the attack is, where the norms only say how large.
         history: per-step scalars (e.g. "loss", "success_rate"), one list each.
         attack: a short description with its parameters.
     """
@@ -45,12 +48,17 @@ class AttackResult:
     success_after_rounding: torch.Tensor
     perturbation_linf: torch.Tensor
     perturbation_l2: torch.Tensor
+    ssim: torch.Tensor
     history: dict[str, list[float]] = field(default_factory=dict)
     attack: str = ""
 
     @property
     def success_rate(self) -> float:
         return float(self.success.float().mean()) if self.success.numel() else 0.0
+
+    @property
+    def mean_ssim(self) -> float:
+        return float(self.ssim.float().mean()) if self.ssim.numel() else 1.0
 
     @property
     def adversarial_predictions(self) -> torch.Tensor:
@@ -99,6 +107,7 @@ def finalize_result(model: ClassifierWrapper, clean: torch.Tensor, adversarial: 
         success_after_rounding=is_success(rounded_logits.cpu(), labels_cpu, target_cpu),
         perturbation_linf=delta.abs().amax(dim=1).cpu(),
         perturbation_l2=delta.norm(dim=1).cpu(),
+        ssim=ssim(adversarial, clean.detach()).cpu(),
         history=history,
         attack=description,
     )

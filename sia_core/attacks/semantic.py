@@ -15,6 +15,7 @@ from sia_core.attacks.base import (AttackResult, check_seed, finalize_result, is
                                    run_in_chunks)
 from sia_core.errors import ConfigError
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.perceptual import ssim
 from sia_core.progress import ProgressCallback
 from sia_core.semantics import ATTRIBUTES, apply_attributes, applicable_attributes, attribute_range
 from sia_core.validation import in_range, non_negative, non_negative_int, optional, positive, require
@@ -65,7 +66,8 @@ class SemanticAttack:
     on top, a pixel perturbation with ‖δ‖∞ ≤ `eps_img`; the result is clamped to [0, 1]. Untargeted
     (raise the loss of the true label) unless the call gets a `target`.
 
-    Objective, maximized: CE(f(x_adv), y) − λ Σ_k |α_k| / width_k, with x_adv = clip(T(x; α) + δ).
+    Objective, maximized: CE(f(x_adv), y) − λ Σ_k |α_k| / width_k − μ (1 − SSIM(x_adv, x)), with
+    x_adv = clip(T(x; α) + δ) and μ = `perceptual_weight` (SSIM: `sia_core.perceptual.ssim`, against the clean x).
     Each step: α ← Proj(α + η_α · g / ‖g‖₂) in range-normalized coordinates (η_α =
     `attribute_step` × width), δ ← Proj(δ + η_δ · sign(∇δ)) with η_δ = `pixel_step` (default ε/4).
 
@@ -74,6 +76,8 @@ class SemanticAttack:
         steps: gradient steps (default 30).
         eps_img: L-inf radius of the pixel term in [0, 1] units; 0 = attributes only.
         sparsity_weight: λ above; larger values use fewer attributes (easier to trace).
+        perceptual_weight: μ above; larger values keep the adversarial image structurally closer to the
+            original (higher SSIM), at some cost in success; 0 (default) leaves SSIM out of the loop.
         attribute_step: step as a fraction of each attribute's range width (default 0.1).
         pixel_step: step of the pixel term; default eps_img / 4.
         warmup_fraction: share of the steps that move attributes only, before δ switches on.
@@ -91,6 +95,7 @@ class SemanticAttack:
     steps: int = 30
     eps_img: float = 2 / 255
     sparsity_weight: float = 0.0
+    perceptual_weight: float = 0.0
     attribute_step: float = 0.1
     pixel_step: Optional[float] = None
     warmup_fraction: float = 0.0
@@ -108,6 +113,7 @@ class SemanticAttack:
         non_negative_int("steps", self.steps)
         non_negative("eps_img", self.eps_img)
         non_negative("sparsity_weight", self.sparsity_weight)
+        non_negative("perceptual_weight", self.perceptual_weight)
         positive("attribute_step", self.attribute_step)
         optional(positive, "pixel_step", self.pixel_step)
         in_range("warmup_fraction", self.warmup_fraction, 0.0, 1.0)
@@ -116,6 +122,7 @@ class SemanticAttack:
     @property
     def description(self) -> str:
         return (f"SIA steps={self.steps} eps_img={self.eps_img:.4g} λ={self.sparsity_weight:g}"
+                + (f" μ_ssim={self.perceptual_weight:g}" if self.perceptual_weight else "")
                 + (" random-init" if self.random_init else "") + ("" if self.optimize_attributes else " fixed-attributes"))
 
     def attribute_names(self, num_channels: int) -> tuple[str, ...]:
@@ -192,6 +199,8 @@ class SemanticAttack:
             trainable = [t for t in (alpha, delta) if t.requires_grad]
             if trainable:
                 objective = sign * cross_entropy - self.sparsity_weight * (alpha.abs() / width).sum(1)
+                if self.perceptual_weight:  # skipped at 0: the default attack pays nothing for it
+                    objective = objective - self.perceptual_weight * (1 - ssim(adversarial, x))
                 gradients = torch.autograd.grad(objective.sum(), trainable)
                 with torch.no_grad():
                     active = (~success if self.early_stop else torch.ones_like(success)).to(x.dtype)
