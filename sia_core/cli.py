@@ -11,7 +11,6 @@ import json
 import logging
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -121,9 +120,9 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
                      input_shape=train_set.image_shape, class_names=train_set.class_names,
                      mean=tuple(mean), std=tuple(std))
     model = build_model(card)
-    started = time.perf_counter()
-    history = train(model, train_set, config, progress=_stderr_progress(f"train {args.id}"))
-    seconds = time.perf_counter() - started
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    history = train(model, train_set, config, progress=_stderr_progress(f"train {args.id}"), checkpoint=checkpoint)
+    seconds = sum(history.epoch_seconds)  # every epoch's own time, those before a resume included
     test_set = _test_set_for(args.dataset, args.data_dir, args.eval_n)
     evaluations = [_evaluation_entry(model, test_set, args.eval_attack, args.eval_eps, args.eval_steps, "evaluate")]
     card = ModelCard(
@@ -397,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--eval-n", type=_count, help="evaluate on the first N test images only")
     trainer.add_argument("--description", default="")
     trainer.add_argument("--out", help="output folder (default assets/models/<id>)")
+    trainer.add_argument("--checkpoint", help="write a checkpoint here after every epoch, and resume from it when it "
+                                              "exists (a run that was stopped continues after its last epoch)")
     trainer.set_defaults(handler=_train)
 
     evaluator = commands.add_parser("evaluate", help="clean and robust accuracy of a model")

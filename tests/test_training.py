@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sia_core.attacks import FGSM, PGD
+from sia_core.attacks import FGSM, PGD, SemanticAttack
+from sia_core.augmentation import RandomAttributes
 from sia_core.data.base import ImageDataset
+from sia_core.data.catalog import load_dataset
 from sia_core.errors import ConfigError
 from sia_core.evaluation import evaluate
-from sia_core.training import RECIPES, TrainConfig, channel_statistics, train
+from sia_core.training import RECIPES, TrainConfig, _adversarial_batch, channel_statistics, train
 from tests.conftest import make_wrapper
 
 
@@ -68,18 +70,83 @@ def test_training_leaves_the_global_generator_alone():
 
 
 def test_recipes_build_their_per_batch_adversary():
-    assert RECIPES.names() == ("standard", "pgd", "fgsm-rs")
+    assert RECIPES.names() == ("standard", "pgd", "fgsm-rs", "sia", "random-attributes")
     assert RECIPES.build("standard", eps=0.1, steps=3, seed=5) is None
     assert RECIPES.build("pgd", eps=0.1, steps=3, seed=5) == PGD(eps=0.1, norm="linf", steps=3, seed=5)
     assert RECIPES.build("fgsm-rs", eps=0.1, steps=3, seed=5) == FGSM(eps=0.1, random_start=True, seed=5)
+    assert RECIPES.build("sia", eps=0.02, steps=5, seed=5) == SemanticAttack(steps=5, eps_img=0.02, seed=5)
+    assert RECIPES.build("random-attributes", eps=0.02, steps=5, seed=5) == RandomAttributes(eps_img=0.02, seed=5)
     for entry in RECIPES:
-        assert entry.label and entry.description and entry.traits["adversarial"] == (entry.name != "standard")
+        assert entry.label and entry.description
+        assert entry.traits["adversarial"] == (entry.name in ("pgd", "fgsm-rs", "sia"))
+        assert entry.traits["mix"] == {"standard": 0.0, "sia": 0.5, "random-attributes": 0.5}.get(entry.name, 1.0)
+
+
+def test_half_of_a_batch_is_attacked_by_the_mixed_recipes():
+    data = _two_blob_dataset(8)
+    model = make_wrapper(classes=2, seed=1)
+    for recipe in ("sia", "random-attributes"):
+        config = TrainConfig(recipe=recipe, eps=0.05, attack_steps=2)
+        batch = _adversarial_batch(model, data.images, data.labels, config, eps=0.05, generator_seed=3)
+        changed = (batch - data.images).flatten(1).abs().amax(1) > 0
+        assert changed[:4].all() and not changed[4:].any(), (recipe, changed)
+
+
+def test_sia_training_lowers_the_success_of_sia_against_the_trained_model():
+    """A tiny run on real images (the embedded Fashion-MNIST subset): the same start, trained with and without SIA
+    examples, then attacked by the full SIA on held-out images it classifies correctly."""
+    images = load_dataset("fashion-mnist-subset")
+    data = ImageDataset("train", images.images[:800], images.labels[:800], images.class_names)
+    test = ImageDataset("test", images.images[800:], images.labels[800:], images.class_names)
+    attack = SemanticAttack(steps=5, eps_img=2 / 255, seed=0)  # the strength it trained against (measured: 0.86 → 0.58)
+    success = {}
+    for recipe in ("standard", "sia"):
+        model = make_wrapper(channels=1, size=28, classes=10, seed=3)
+        train(model, data, TrainConfig(recipe=recipe, epochs=6, batch_size=64, learning_rate=3e-3, eps=2 / 255,
+                                       attack_steps=5, seed=0))
+        correct = model.logits(test.images).argmax(1) == test.labels
+        success[recipe] = attack(model, test.images[correct], test.labels[correct]).success_rate
+    assert success["sia"] < success["standard"] - 0.15, success
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    data = _two_blob_dataset(256)
+    config = TrainConfig(recipe="fgsm-rs", epochs=3, batch_size=64, learning_rate=3e-3, eps=0.05, seed=2)
+    straight = make_wrapper(classes=2, seed=6)
+    train(straight, data, config)
+    checkpoint = tmp_path / "run.pt"
+    interrupted = make_wrapper(classes=2, seed=6)
+
+    def stop_after_two_epochs(epoch: int, total: int, info: dict) -> None:
+        if epoch == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, data, config, progress=stop_after_two_epochs, checkpoint=checkpoint)
+    resumed = make_wrapper(classes=2, seed=99)  # a fresh process: other initial weights, all restored from the file
+    history = train(resumed, data, config, checkpoint=checkpoint)
+    assert len(history.epoch_loss) == 3
+    torch.testing.assert_close(resumed.logits(data.images), straight.logits(data.images))
+    with pytest.raises(ConfigError, match="different training config"):
+        train(make_wrapper(classes=2), data, TrainConfig(epochs=5, seed=2), checkpoint=checkpoint)
+
+
+def test_a_step_budget_and_class_weights_do_what_they_say():
+    data = _two_blob_dataset(256)
+    seen = []
+    train(make_wrapper(classes=2), data, TrainConfig(epochs=1, batch_size=64, steps=10),
+          progress=lambda epoch, total, info: seen.append((epoch, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]  # 10 steps of 4 per pass: three passes, the last one cut short
+    # a zero weight on class 1 means its images teach nothing: the model never learns to say "bright"
+    model = make_wrapper(classes=2, seed=1)
+    train(model, data, TrainConfig(epochs=3, batch_size=64, learning_rate=3e-3, class_weights=(1.0, 0.0)))
+    assert (model.logits(data.images).argmax(1) == 0).all()
 
 
 BAD_TRAIN_CONFIGS = [
     {"recipe": "trades"}, {"recipe": "pgd", "eps": 0.0}, {"recipe": "fgsm-rs"}, {"eps": -0.1}, {"epochs": 0},
     {"epochs": 2.5}, {"batch_size": 0}, {"learning_rate": 0.0}, {"learning_rate": -1e-3}, {"weight_decay": -1e-4},
-    {"attack_steps": 0}, {"eps_warmup_epochs": -1.0}, {"seed": 0.5},
+    {"attack_steps": 0}, {"eps_warmup_epochs": -1.0}, {"seed": 0.5}, {"recipe": "sia"}, {"steps": 0},
+    {"class_weights": (1.0, -1.0)}, {"class_weights": ()},
 ]
 
 
@@ -94,7 +161,7 @@ def test_config_messages_and_channel_statistics():
         assert good.seed == 0
     with pytest.raises(ConfigError, match="needs eps > 0"):
         TrainConfig(recipe="pgd", eps=0.0)
-    with pytest.raises(ConfigError, match="Unknown recipe 'trades'; choose one of standard, pgd, fgsm-rs"):
+    with pytest.raises(ConfigError, match="Unknown recipe 'trades'; choose one of standard, pgd, fgsm-rs, sia"):
         TrainConfig(recipe="trades")
     mean, std = channel_statistics(ImageDataset("c", torch.full((4, 2, 3, 3), 0.25), torch.zeros(4, dtype=torch.long), ("a",)))
     assert mean == [0.25, 0.25] and std == [0.001, 0.001]
