@@ -12,13 +12,14 @@ from sia_app.references import render_references
 from sia_app.sidebar import require_selection
 from sia_core.diagnosis import BASELINES, DiagnosisConfig
 from sia_core.errors import SiaError
-from sia_core.figures import attribute_bars, success_rate_bars
+from sia_core.figures import attribute_bars, success_rate_bars, success_vs_ssim_figure
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.semantics import ATTRIBUTES, applicable_attributes
-from sia_core.takeaways import diagnosis_takeaway
+from sia_core.takeaways import diagnosis_takeaway, perceptual_takeaway
 
 RUNS_KEY = "sia_diagnosis_runs"
+SSIM_FLOOR = 0.9  # the takeaway's bar for "looks like the original"
 
 require_app_frame("pages/sia_diagnosis.py")
 st.title("Semantic Image Attack — diagnosis")
@@ -104,12 +105,43 @@ explain(takeaway,
 st.subheader("Attack success at the same pixel budget")
 baselines_figure = success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (this run)")
 st.plotly_chart(baselines_figure, width="stretch", key="diag_baselines")
-success_table = [{"attack": BASELINES[k].label, "success rate": round(v, 4), "what it may change": BASELINES[k].description}
+mean_ssim = report.mean_ssim_of_successes()  # empty for a result saved before SSIM was recorded
+success_table = [{"attack": BASELINES[k].label, "success rate": round(v, 4),
+                  **({"mean SSIM of successes": round(mean_ssim[k], 4) if mean_ssim.get(k) is not None else None}
+                     if mean_ssim else {}),
+                  "what it may change": BASELINES[k].description}
                  for k, v in report.success_rate.items()]
 st.dataframe(success_table, hide_index=True)
+
+st.subheader("Attack success against perceptual quality (SSIM)")
+ssim_figures: tuple = ()
+if mean_ssim:
+    ssim_curves = report.success_vs_ssim()
+    ssim_figure = success_vs_ssim_figure(ssim_curves, BASELINES.labels(),
+                                         title="Success rate counting only images with SSIM ≥ s (this run)")
+    st.plotly_chart(ssim_figure, width="stretch", key="diag_ssim")
+    st.caption("Each line is one attack; a point at s is the share of images it fooled with an image at least that "
+               "similar to the original (SSIM, [Wang et al. 2004](https://doi.org/10.1109/TIP.2003.819861); "
+               "1 = identical). A line that stays high to the right fools the model with images that still look like "
+               "the original.")
+    at_floor = {k: points[0][1] for k, points in report.success_vs_ssim((SSIM_FLOOR,)).items()}
+    explain(perceptual_takeaway(at_floor, mean_ssim, BASELINES.labels(), SSIM_FLOOR),
+            "Succeeding is not the whole story: an attack that fools the model by changing the picture a lot is "
+            "less telling than one whose image still looks like the original. **SSIM** (structural similarity) "
+            "compares the two images patch by patch (brightness, contrast and structure): 1 means identical, lower "
+            "means visibly different. The chart raises a bar on similarity from left to right and counts, for each "
+            "attack, how many images it still fooled with an image above the bar. SSIM punishes geometric edits "
+            "hard (a small turn or a shift of a pixel or two moves every edge), even where a person sees the same "
+            "object, while a tiny pixel change barely lowers it: so pixel-only PGD's line usually stays flat almost "
+            "to 1 and the attribute attacks' lines start low. The *Perceptual weight* on the explore page makes the "
+            "attack trade success for SSIM.")
+    ssim_figures = (("Success against SSIM", ssim_figure),)
+else:
+    st.info("This precomputed result was saved before SSIM was recorded; run the diagnosis to see it.")
 report_button(lambda: PageReport(
     f"Semantic Image Attack diagnosis of {report.model_id}", takeaway,
-    figures=(("Sensitivity", sensitivity_figure), ("Dominance", dominance_figure), ("Baselines", baselines_figure)),
+    figures=(("Sensitivity", sensitivity_figure), ("Dominance", dominance_figure), ("Baselines", baselines_figure),
+             *ssim_figures),
     tables=(("Attack success at the same pixel budget", success_table),
             ("Sensitivity and dominance", [{"attribute": a, "sensitivity": summary["sensitivity"][a],
                                             "dominance": summary["dominance"][a]} for a in report.attribute_names])),

@@ -4,10 +4,12 @@ live on a click. Re-run after retraining a model:
 
     .venv/bin/python scripts/precompute.py            # writes assets/precomputed/*.json.gz
     .venv/bin/python scripts/precompute.py features   # the features page's results only
+    .venv/bin/python scripts/precompute.py diagnosis  # any of the lenses in LENSES, alone or together
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 import time
@@ -36,6 +38,7 @@ FEATURE_SOURCES = {"d_det": "fmnist-standard", "d_r": "fmnist-robust"}
 FEATURE_BUILD = {"n": 1000, "steps": 50, "eps": 2.0}
 FEATURE_TRAINING = {"epochs": 5, "eval_eps": 0.5, "eval_n": 500}
 PREVIEW = 8  # images kept of each set: the page's grid shows eight
+LENSES = ("features", "diagnosis", "regions", "margins")
 
 
 def _save(kind: str, model_id: str, config, result, started: float) -> None:
@@ -46,28 +49,35 @@ def _save(kind: str, model_id: str, config, result, started: float) -> None:
 
 
 def main(only: tuple[str, ...]) -> None:
+    """Every lens's results, or only the lenses named (the others' files are left as they are)."""
+    def wanted(lens: str) -> bool:
+        return not only or lens in only
+
     dataset = load_dataset(DATASET)
-    if "features" in only or not only:
+    if wanted("features"):
         features(dataset)
-    if only == ("features",):
+    if not any(wanted(lens) for lens in ("diagnosis", "regions", "margins")):
         return
     for model_id in MODELS:
         model = load_model(model_id)
-        started = time.perf_counter()
-        # the diagnosis page's defaults: N 256, 2/255, 30 steps, every attribute that applies, seed 0
-        config = DiagnosisConfig(n=256, eps_img=2.0 / 255, steps=30, seed=0,
-                                 attributes=tuple(a.name for a in applicable_attributes(model.input_shape[0])))
-        report = diagnose(model, dataset, config)
-        _save("diagnosis", model_id, config, dataclasses.replace(report, joint=None), started)
+        if wanted("diagnosis"):
+            started = time.perf_counter()
+            # the diagnosis page's defaults: N 256, 2/255, 30 steps, every attribute that applies, seed 0
+            config = DiagnosisConfig(n=256, eps_img=2.0 / 255, steps=30, seed=0,
+                                     attributes=tuple(a.name for a in applicable_attributes(model.input_shape[0])))
+            report = diagnose(model, dataset, config)
+            _save("diagnosis", model_id, config, dataclasses.replace(report, joint=None), started)
 
-        started = time.perf_counter()
-        config = NeutralizationConfig(n=256, n_fit=256, fraction=0.2, eps=8.0 / 255, fill="zero")
-        _save("regions", model_id, config, neutralization_study(model, dataset, config), started)
+        if wanted("regions"):
+            started = time.perf_counter()
+            config = NeutralizationConfig(n=256, n_fit=256, fraction=0.2, eps=8.0 / 255, fill="zero")
+            _save("regions", model_id, config, neutralization_study(model, dataset, config), started)
 
-        started = time.perf_counter()
-        study = margin_study(model, dataset.images[:MARGINS_N], dataset.labels[:MARGINS_N], norm=MARGINS_NORM,
-                             estimator=InputMarginEstimator(norm=MARGINS_NORM), dataset=dataset.name)
-        _save("margins", model_id, {"n": MARGINS_N, "norm": MARGINS_NORM}, study, started)
+        if wanted("margins"):
+            started = time.perf_counter()
+            study = margin_study(model, dataset.images[:MARGINS_N], dataset.labels[:MARGINS_N], norm=MARGINS_NORM,
+                                 estimator=InputMarginEstimator(norm=MARGINS_NORM), dataset=dataset.name)
+            _save("margins", model_id, {"n": MARGINS_N, "norm": MARGINS_NORM}, study, started)
 
 
 def features(dataset) -> None:
@@ -91,4 +101,10 @@ def features(dataset) -> None:
 
 
 if __name__ == "__main__":
-    main(tuple(sys.argv[1:]))  # "features" alone rebuilds the features results only
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("lenses", nargs="*", metavar="LENS",
+                        help=f"only these lenses' results ({', '.join(LENSES)}); none = all")
+    lenses = parser.parse_args().lenses
+    if unknown := [lens for lens in lenses if lens not in LENSES]:  # choices= refuses an empty list with nargs="*"
+        parser.error(f"unknown lens {', '.join(unknown)}; choose from {', '.join(LENSES)}")
+    main(tuple(lenses))

@@ -1,7 +1,8 @@
 """Model diagnosis with the Semantic Image Attack: which attributes make a model fail (PAPERS.md §1.5).
 
 Two histograms (sensitivity: one attribute at a time; dominance: who leads a joint attack), the
-attack-success baselines at a matched pixel budget, globally and per class.
+attack-success baselines at a matched pixel budget, globally and per class, and how each attack's success
+trades against the SSIM of its images.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
@@ -75,6 +76,9 @@ BASELINES: Registry[PGD | SemanticAttack] = Registry("diagnosis baseline", [
 ])
 
 
+SSIM_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(11))  # 0.5, 0.55, .., 1.0
+
+
 @dataclass(frozen=True)
 class DiagnosisReport:
     """Per-attribute histograms and baseline success rates over `n` correctly classified images.
@@ -85,6 +89,9 @@ class DiagnosisReport:
         (|alpha_k| over its largest allowed magnitude); dominance_magnitude[k]: mean of that
         normalized magnitude over successful attacks.
     The per_class_* tables are (num_classes, K), by true class.
+    attack_success[a], attack_ssim[a]: (n,) per image, whether baseline `a` (a `BASELINES` name, "sia" the joint
+        attack) fooled the model and the SSIM of its image to the original; empty in reports saved before SSIM
+        was recorded.
     """
 
     model_id: str
@@ -103,6 +110,8 @@ class DiagnosisReport:
     per_class_dominance: torch.Tensor
     class_counts: torch.Tensor
     sample_indices: torch.Tensor
+    attack_success: dict[str, torch.Tensor] = field(default_factory=dict)
+    attack_ssim: dict[str, torch.Tensor] = field(default_factory=dict)
     joint: Optional[SemanticAttackResult] = field(default=None, repr=False)
 
     def ranking(self) -> list[str]:
@@ -110,8 +119,27 @@ class DiagnosisReport:
         order = torch.argsort(self.sensitivity, descending=True).tolist()
         return [self.attribute_names[k] for k in order]
 
+    def mean_ssim_of_successes(self) -> dict[str, Optional[float]]:
+        """Per attack, the mean SSIM of the images it fooled the model with (None where none succeeded)."""
+        means: dict[str, Optional[float]] = {}
+        for name, success in self.attack_success.items():
+            fooled = self.attack_ssim[name][success]
+            means[name] = float(fooled.mean()) if len(fooled) else None
+        return means
+
+    def success_vs_ssim(self, thresholds: Sequence[float] = SSIM_THRESHOLDS) -> dict[str, list[tuple[float, float]]]:
+        """Per attack, (s, share of the n attacked images it fooled with an image of SSIM >= s) for each threshold
+        s: the success rate an attack keeps when only images this close to the original count."""
+        curves: dict[str, list[tuple[float, float]]] = {}
+        for name, success in self.attack_success.items():
+            similarity = self.attack_ssim[name]
+            curves[name] = [(float(s), float((success & (similarity >= s)).float().mean()) if len(success) else 0.0)
+                            for s in thresholds]
+        return curves
+
     def to_dict(self) -> dict:
         names = self.attribute_names
+        mean_ssim = self.mean_ssim_of_successes()
         return {
             "model": self.model_id, "dataset": self.dataset, "n": self.n, "eps_img": self.eps_img,
             "steps": self.steps,
@@ -121,23 +149,28 @@ class DiagnosisReport:
             "dominance": {a: round(float(v), 4) for a, v in zip(names, self.dominance)},
             "dominance_magnitude": {a: round(float(v), 4) for a, v in zip(names, self.dominance_magnitude)},
             "ranking": self.ranking(),
+            **({"mean_ssim_of_successes": {k: round(v, 4) if v is not None else None for k, v in mean_ssim.items()}}
+               if mean_ssim else {}),
         }
 
     def to_csv(self) -> str:
-        """One row per (scope, attribute): scope is "all" or a class name."""
+        """One row per (scope, attribute): scope is "all" or a class name; the joint attack's mean SSIM over its
+        successes is a property of the scope "all", repeated on its rows (blank where unknown)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["scope", "n", "attribute", "sensitivity", "sensitivity_success_rate",
-                         "dominance_share", "dominance_magnitude"])
+                         "dominance_share", "dominance_magnitude", "sia_mean_ssim_of_successes"])
+        sia_ssim = self.mean_ssim_of_successes().get("sia")
         for k, name in enumerate(self.attribute_names):
             writer.writerow(["all", self.n, name, f"{float(self.sensitivity[k]):.5f}",
                              f"{float(self.sensitivity_success[k]):.5f}", f"{float(self.dominance[k]):.5f}",
-                             f"{float(self.dominance_magnitude[k]):.5f}"])
+                             f"{float(self.dominance_magnitude[k]):.5f}",
+                             f"{sia_ssim:.5f}" if sia_ssim is not None else ""])
         for c, class_name in enumerate(self.class_names):
             for k, name in enumerate(self.attribute_names):
                 writer.writerow([class_name, int(self.class_counts[c]), name,
                                  f"{float(self.per_class_sensitivity[c, k]):.5f}", "",
-                                 f"{float(self.per_class_dominance[c, k]):.5f}", ""])
+                                 f"{float(self.per_class_dominance[c, k]):.5f}", "", ""])
         return buffer.getvalue()
 
 
@@ -195,10 +228,14 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         tick(f"sensitivity: {name}")
 
     success_rate: dict[str, float] = {}
+    attack_success: dict[str, torch.Tensor] = {}
+    attack_ssim: dict[str, torch.Tensor] = {}
     joint: Optional[SemanticAttackResult] = None
     for baseline in BASELINES.names():
         parts = _batched(BASELINES.build(baseline, config=config), model, x, y, config.batch_size)
-        success_rate[baseline] = float(torch.cat([r.success for r in parts]).float().mean()) if parts else 0.0
+        attack_success[baseline] = torch.cat([r.success for r in parts])
+        attack_ssim[baseline] = torch.cat([r.ssim for r in parts])
+        success_rate[baseline] = float(attack_success[baseline].float().mean())
         if baseline == "sia":
             joint = concatenate_results(parts)
         tick(baseline)
@@ -228,5 +265,6 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         attribute_names=names, class_names=dataset.class_names, success_rate=success_rate,
         sensitivity=sensitivity, sensitivity_success=sensitivity_success, dominance=dominance,
         dominance_magnitude=dominance_magnitude, per_class_sensitivity=per_class_sensitivity,
-        per_class_dominance=per_class_dominance, class_counts=class_counts, sample_indices=indices, joint=joint,
+        per_class_dominance=per_class_dominance, class_counts=class_counts, sample_indices=indices,
+        attack_success=attack_success, attack_ssim=attack_ssim, joint=joint,
     )

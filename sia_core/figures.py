@@ -220,3 +220,18 @@ def accuracy_bars(names: Sequence[str], series: dict[str, Sequence[float]], *, t
     figure.update_layout(barmode="group", yaxis_range=[0, 1], height=380, margin=dict(l=10, r=10, t=30, b=10),
                          title=title)
     return figure
+
+
+def success_vs_ssim_figure(curves_by_attack: dict[str, list[tuple[float, float]]], labels: dict[str, str], *,
+                           title: str) -> go.Figure:
+    """Success rate against an SSIM floor, one line per attack (`curves_by_attack`: name -> (threshold, share of
+    the attacked images fooled with SSIM >= threshold)); SIA drawn red as in `success_rate_bars`."""
+    figure = go.Figure()
+    for key, points in curves_by_attack.items():
+        figure.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                           name=labels.get(key, key), line=dict(color="#d62728", width=3) if key == "sia" else None,
+                           hovertemplate="SSIM ≥ %{x:.2f}: %{y:.0%} fooled<extra>" + labels.get(key, key) + "</extra>")
+    figure.update_layout(title=title, xaxis_title="SSIM at least (1 = identical to the original)",
+                         yaxis_title="attack success rate", yaxis_range=[0, 1.05], yaxis_tickformat=".0%",
+                         height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.1))
+    return figure

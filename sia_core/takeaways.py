@@ -77,3 +77,18 @@ def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, s
     return (f"Trained only on {labels.get(kind, kind)}, whose labels look wrong to a person, a fresh model still "
             f"scores {_percent(mislabelled[kind])} on the original test images (chance: {_percent(1 / num_classes)}): "
             "the attack's imperceptible features carry the label.")
+
+
+def perceptual_takeaway(success_at_floor: Mapping[str, float], mean_ssim: Mapping[str, Optional[float]],
+                        labels: Mapping[str, str], floor: float) -> str:
+    """How much of the joint attack's success survives an SSIM floor, against pixels alone."""
+    if "sia" not in success_at_floor:
+        return ""
+    sentence = (f"Counting only images with SSIM ≥ {floor:.2f} to their original, the joint attack still fools "
+                f"{_percent(success_at_floor['sia'])} of the images")
+    if "pgd" in success_at_floor:
+        sentence += f" ({labels.get('pgd', 'pgd')}: {_percent(success_at_floor['pgd'])})"
+    sentence += "."
+    if mean_ssim.get("sia") is not None:
+        sentence += f" Its successful images keep a mean SSIM of {mean_ssim['sia']:.2f}."
+    return sentence

@@ -74,10 +74,13 @@ def test_diagnosis_renders_its_histograms():
     at.slider(key="diag_steps").set_value(5)
     next(b for b in at.button if b.label == "Run the diagnosis").click().run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 3  # sensitivity, dominance, baselines
+    assert len(at.get("plotly_chart")) == 4  # sensitivity, dominance, baselines, success against SSIM
+    assert "Attack success against perceptual quality (SSIM)" in [h.value for h in at.subheader]
     text = "\n".join(m.value for m in at.markdown)
     assert "Most harmful attributes" in text
     assert "**Takeaway.**" in text and ("dominates" in text or "No joint attack succeeded" in text)
+    assert "Counting only images with SSIM ≥ 0.90" in text
+    assert "mean SSIM of successes" in at.dataframe[0].value.columns
     at.selectbox(key="diag_scope").set_value("Trouser").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 3
+    assert not at.exception and len(at.get("plotly_chart")) == 4
     assert [type(key) for key in at.session_state["sia_diagnosis_runs"]] == [str]  # the report stays in the cache

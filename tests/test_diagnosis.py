@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 import pytest
@@ -11,8 +12,9 @@ import torch
 from sia_core.attacks import PGD
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.base import ImageDataset
-from sia_core.diagnosis import BASELINES, DiagnosisConfig, diagnose, select_correct
+from sia_core.diagnosis import BASELINES, SSIM_THRESHOLDS, DiagnosisConfig, diagnose, select_correct
 from sia_core.errors import ConfigError, SiaError
+from sia_core.results_io import decode, encode
 from tests.test_semantic_attack import brightness_model
 
 
@@ -42,6 +44,40 @@ def test_report_exports_json_and_csv():
     rows = list(csv.DictReader(io.StringIO(report.to_csv())))
     assert len(rows) == len(report.attribute_names) * 3  # all + two classes
     assert {row["scope"] for row in rows} == {"all", "dark", "bright"}
+
+
+def test_the_report_carries_ssim_per_image_and_how_success_trades_against_it():
+    report = diagnose(brightness_model(), _near_boundary_dataset(12), DiagnosisConfig(n=12, eps_img=4 / 255, steps=5))
+    assert set(report.attack_ssim) == set(report.attack_success) == set(BASELINES.names())
+    assert all(report.attack_ssim[name].shape == report.attack_success[name].shape == (12,)
+               for name in BASELINES.names())
+    assert report.joint is not None and torch.equal(report.attack_ssim["sia"], report.joint.ssim)
+    means = report.mean_ssim_of_successes()
+    fooled = report.attack_success["sia"]
+    assert means["sia"] == pytest.approx(float(report.attack_ssim["sia"][fooled].mean()))
+    assert means["pgd"] is None  # 4/255 of pixels never reaches the boundary: no success to average
+    assert report.to_dict()["mean_ssim_of_successes"]["sia"] == round(means["sia"], 4)
+    rows = list(csv.DictReader(io.StringIO(report.to_csv())))
+    assert {row["sia_mean_ssim_of_successes"] for row in rows if row["scope"] == "all"} == {f"{means['sia']:.5f}"}
+    curves = report.success_vs_ssim()
+    for name, points in curves.items():
+        assert [s for s, _ in points] == list(SSIM_THRESHOLDS) and SSIM_THRESHOLDS[0] == 0.5 and SSIM_THRESHOLDS[-1] == 1
+        shares = [share for _, share in points]
+        assert all(a >= b for a, b in zip(shares, shares[1:])) and shares[0] <= report.success_rate[name]
+        threshold = 0.8
+        expected = float((report.attack_success[name] & (report.attack_ssim[name] >= threshold)).float().mean())
+        assert report.success_vs_ssim((threshold,))[name] == [(threshold, pytest.approx(expected))]
+
+
+def test_a_report_saved_before_ssim_still_loads_and_exports():
+    report = diagnose(brightness_model(), _near_boundary_dataset(8), DiagnosisConfig(n=8, steps=3))
+    data = encode(dataclasses.replace(report, joint=None))
+    for name in ("attack_success", "attack_ssim"):  # what a file written before SSIM lacks
+        del data["fields"][name]
+    old = decode(data)
+    assert old.attack_ssim == {} and old.mean_ssim_of_successes() == {} and old.success_vs_ssim() == {}
+    assert "mean_ssim_of_successes" not in old.to_dict()
+    assert {row["sia_mean_ssim_of_successes"] for row in csv.DictReader(io.StringIO(old.to_csv()))} == {""}
 
 
 def test_only_correctly_classified_images_are_attacked():

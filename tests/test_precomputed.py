@@ -40,7 +40,7 @@ def test_the_shipped_files_record_their_command_and_settings():
 
 def test_diagnosis_regions_and_margins_open_on_a_result():
     at = _open("pages/sia_diagnosis.py")
-    assert len(at.get("plotly_chart")) == 3 and _precomputed_caption(at)
+    assert len(at.get("plotly_chart")) == 4 and _precomputed_caption(at)  # the shipped files carry SSIM
     at = _open("pages/regions.py")
     assert len(at.get("plotly_chart")) == 3 + 3 + 1 and _precomputed_caption(at)  # one image + the study
     at = _open("pages/margins.py")

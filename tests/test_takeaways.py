@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sia_core.takeaways import (attack_takeaway, diagnosis_takeaway, features_takeaway, margins_takeaway,
-                                neutralization_takeaway, overlap_takeaway, strength)
+                                neutralization_takeaway, overlap_takeaway, perceptual_takeaway, strength)
 
 
 def test_diagnosis_names_the_dominant_attribute_and_compares_with_pixels():
@@ -12,6 +12,14 @@ def test_diagnosis_names_the_dominant_attribute_and_compares_with_pixels():
     assert text.startswith("Hue shift is the attribute that breaks this model most: it dominates 61%")
     assert "succeeds on 90%" in text and "40% for pixels alone" in text
     assert "No joint attack succeeded" in diagnosis_takeaway({"hue": 0.0}, {}, {})
+
+
+def test_perceptual_reports_success_above_the_ssim_floor():
+    text = perceptual_takeaway({"sia": 0.02, "pgd": 0.11}, {"sia": 0.3257, "pgd": 0.99}, {"pgd": "pixel-only PGD"}, 0.9)
+    assert text == ("Counting only images with SSIM ≥ 0.90 to their original, the joint attack still fools 2% of the "
+                    "images (pixel-only PGD: 11%). Its successful images keep a mean SSIM of 0.33.")
+    assert perceptual_takeaway({"sia": 0.0}, {"sia": None}, {}, 0.9).endswith("fools 0% of the images.")
+    assert perceptual_takeaway({}, {}, {}, 0.9) == ""
 
 
 def test_neutralization_picks_the_best_deployable_mask_not_the_oracle():
