@@ -25,6 +25,7 @@ from sia_core.takeaways import attack_takeaway
 
 SLIDER_KEY = "sia_attr_{}"
 RESULT_KEY = "sia_attack_result"
+PERCEPTUAL_KEY = "sia_perceptual_weight"
 
 require_app_frame("pages/sia_explore.py")
 st.title("Semantic Image Attack — explore")
@@ -32,8 +33,9 @@ st.caption("Move named attributes and watch the prediction; then let the attack 
            "tiny pixel change, after " + REFERENCES["sia"].short() + ". Every number on this page is computed in this run.")
 render_references(('sia', 'pgd'))
 
-url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7),
+url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7), PERCEPTUAL_KEY: url_state.number(0.0, 20.0),
                           **{SLIDER_KEY.format(name): float for name in ATTRIBUTES}})
+st.session_state.setdefault(PERCEPTUAL_KEY, 0.0)
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
 attributes = attributes_for(model.input_shape)  # ranges in pixels sized to this model's images
@@ -121,12 +123,15 @@ with st.form("sia_attack_form"):
     names = [a.name for a in attributes]
     chosen = st.multiselect("Attributes the attack may move", names, default=names, key="sia_attack_attributes",
                             format_func=lambda name: ATTRIBUTES[name].label)
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     steps = c1.slider("Steps", 5, 100, 30, key="sia_steps")
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞)", 0.0, 16.0, 2.0, step=0.5, key="sia_eps")
     sparsity = c3.slider("Sparsity weight λ", 0.0, 2.0, 0.0, step=0.1, key="sia_sparsity",
                          help="Larger values make the attack use fewer attributes, so a failure is easier to trace.")
-    early_stop = c4.checkbox("Stop at the first flip", value=False, key="sia_early_stop")
+    perceptual = c4.slider("Perceptual weight (1 − SSIM)", 0.0, 20.0, step=0.5, key=PERCEPTUAL_KEY,
+                           help="Larger values keep the adversarial image structurally closer to the original "
+                                "(higher SSIM), at some cost in success.")
+    early_stop = c5.checkbox("Stop at the first flip", value=False, key="sia_early_stop")
     targeted = st.selectbox("Goal", ["untargeted"] + [f"target: {name}" for name in model.class_names], key="sia_goal")
     run = st.form_submit_button("Run the attack", type="primary")
 
@@ -135,7 +140,7 @@ if run:
         st.error("Choose at least one attribute, or use pixel-only PGD instead.")
     else:
         attack = SemanticAttack(attributes=tuple(chosen), steps=steps, eps_img=eps_255 / 255, sparsity_weight=sparsity,
-                                early_stop=early_stop)
+                                perceptual_weight=perceptual, early_stop=early_stop)
         target = None
         if targeted != "untargeted":
             target = torch.tensor([list(model.class_names).index(targeted.removeprefix("target: "))])
@@ -159,7 +164,8 @@ elif stored is not None:
                 f"**{model.class_names[predicted_adversarial]}** · first flip at step "
                 f"{int(result.first_success_step[0]) if int(result.first_success_step[0]) >= 0 else '—'} · "
                 f"survives 8-bit rounding (PNG): **{'yes' if bool(result.success_after_rounding[0]) else 'no'}** · "
-                f"‖δ‖∞ = {float(result.perturbation_linf[0]) * 255:.1f}/255 from the original")
+                f"‖δ‖∞ = {float(result.perturbation_linf[0]) * 255:.1f}/255 from the original · "
+                f"SSIM to the original: **{float(result.ssim[0]):.3f}** (1 = identical)")
     columns = st.columns(4)
     panels = [(result.clean_images, f"original — {model.class_names[predicted_clean]}"),
               (result.edited_images, f"attributes only — {model.class_names[predicted_edit]}"),
@@ -190,6 +196,7 @@ elif stored is not None:
     parameters = {"model": selection.model_key, "image": image_key, "label": model.class_names[label],
                   "attack": stored["config"], "attributes": values, "eps_img": stored["eps"],
                   "success": bool(result.success[0]), "success_after_8bit_rounding": bool(result.success_after_rounding[0]),
+                  "ssim": round(float(result.ssim[0]), 6),
                   "adversarial_prediction": model.class_names[predicted_adversarial]}
     actions.download_button("Parameters (JSON)", json.dumps(parameters, indent=2), file_name="sia_parameters.json",
                             mime="application/json", key="sia_download_json")

@@ -107,7 +107,8 @@ elif step == 3:
                 caption=f"after: {model.class_names[int(result.adversarial_logits.argmax())]}")
     moved = result.normalized_magnitudes()[0]
     st.markdown(f"The attack {'succeeded' if bool(result.success[0]) else 'did not succeed'}; the attribute it "
-                f"moved most: **{ATTRIBUTES[result.attribute_names[int(moved.argmax())]].label}**.")
+                f"moved most: **{ATTRIBUTES[result.attribute_names[int(moved.argmax())]].label}**; SSIM to the "
+                f"original {float(result.ssim[0]):.2f} (1 = identical).")
     try_this("set the pixel budget to 0: the attributes alone must do it. Does the attack still win?")
 elif step == 4:
     st.markdown(f"Where does the model look, and where does an attack act ({REFERENCES['roi-roa'].short()})? "

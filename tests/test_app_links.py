@@ -31,9 +31,11 @@ def test_a_link_restores_the_regions_view_and_the_page_keeps_it_in_the_url():
 
 
 def test_a_link_restores_the_sliders_of_the_semantic_attack():
-    at = _open({"sia_index": "42", "sia_attr_brightness": "0.2", "sia_attr_rotation": "-10"}, "pages/sia_explore.py")
+    at = _open({"sia_index": "42", "sia_attr_brightness": "0.2", "sia_attr_rotation": "-10",
+                "sia_perceptual_weight": "7.5"}, "pages/sia_explore.py")
     assert at.number_input(key="sia_index").value == 42
     assert at.slider(key="sia_attr_brightness").value == 0.2 and at.slider(key="sia_attr_rotation").value == -10
+    assert at.slider(key="sia_perceptual_weight").value == 7.5 and not at.warning
 
 
 def test_a_bad_or_foreign_link_is_ignored_not_a_crash():

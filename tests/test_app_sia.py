@@ -3,6 +3,8 @@ diagnosis run and render, and a malformed upload gives a clear message."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -50,10 +52,14 @@ def test_sliders_change_the_prediction_shown(explore):
 def test_attack_runs_renders_and_loads_into_sliders(explore):
     explore.number_input(key="sia_index").set_value(3).run()
     explore.slider(key="sia_steps").set_value(10)
+    explore.slider(key="sia_perceptual_weight").set_value(5.0)
     next(b for b in explore.button if b.label == "Run the attack").click().run()
     assert not explore.exception
     text = "\n".join(m.value for m in explore.markdown)
     assert "**The attack" in text and "survives 8-bit rounding" in text
+    ssim = float(re.search(r"SSIM to the original: \*\*([0-9.]+)\*\*", text).group(1))
+    assert 0 < ssim <= 1
+    assert "μ_ssim=5" in explore.session_state["sia_attack_result"]["config"]  # the slider reached the attack
     assert len(explore.image) >= 5  # the slider view + original, edited, adversarial, amplified delta
     assert len(explore.get("download_button")) == 3  # PNG, parameters, the report
     values = {row["attribute"]: row["value"] for row in explore.dataframe[0].value.to_dict("records")}

@@ -17,6 +17,8 @@ def test_the_tour_runs_from_start_to_end():
         assert not at.exception, (step, at.exception)
         seen.append(at.subheader[0].value)
         assert any(i.value.startswith("**Try this:**") for i in at.info), step
+        if step == 3:  # the attack step says how far its image is from the original
+            assert any("SSIM to the original" in m.value for m in at.markdown)
         if step < 6:
             at.button(key="tour_next").click().run()
     assert seen[0] == "1. Meet the model" and seen[-1] == "7. Robust and non-robust features"
