@@ -136,6 +136,40 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     return {"model": args.id, "out": str(out), "seconds": round(seconds, 1), "evaluations": evaluations}
 
 
+def _names(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
+
+
+def _robustify_transfer(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.robustify import TransferConfig, transfer_table
+
+    specs = _names(args.models) or ()
+    if not specs:
+        raise SiaError("--models needs at least one model.")
+    models, test_set = {}, None
+    for spec in specs:
+        loaded, loaded_set, _ = _load(args, args.n, reference=spec)
+        test_set = test_set or loaded_set  # every row is scored on the first model's test images
+        models[loaded.card.id] = (loaded.model, (loaded.card.training or {}).get("recipe", "unknown"))
+    overrides = {key: value for key, value in (("linf_eps", args.linf_eps), ("l2_eps", args.l2_eps),
+                                               ("sia_eps", args.sia_eps)) if value is not None}
+    config = TransferConfig.for_dataset(test_set.name, n=args.n, seed=args.seed, **overrides)
+    table = transfer_table(models, test_set, config, columns=_names(args.columns),
+                           progress=_stderr_progress("transfer"))
+    return table.to_dict()
+
+
+def _robustify_imbalance(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.robustify import ImbalanceConfig, run_imbalance_study
+
+    config = ImbalanceConfig(rho=args.rho, n_max=args.n_max, methods=_names(args.methods) or (), seeds=args.seeds,
+                             epochs=args.epochs, architecture=args.architecture)
+    train_set = _split(args.data, "train", args.data_dir, None)
+    test_set = _test_set_for(args.data, args.data_dir, args.test_n)
+    report = run_imbalance_study(train_set, test_set, config, progress=_stderr_progress("imbalance"))
+    return {**report.to_dict(), "command": "python -m sia_core " + shlex.join(args.argv)}
+
+
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     loaded, test_set, _ = _load(args, args.n)
     entry = _evaluation_entry(loaded.model, test_set, args.attack, args.eps, args.steps, "evaluate")
@@ -353,17 +387,52 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool = Tru
         parser.add_argument("--data", "--dataset", dest="data", help=DATA_HELP)
 
 
+def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str) -> None:
+    """The flags of a training run (`train` and `robustify train`)."""
+    from sia_core.attacks import ATTACKS
+    from sia_core.data.catalog import DATASETS
+    from sia_core.data.shapes import SPURIOUS_ATTRIBUTES
+    from sia_core.models.architectures import ARCHITECTURES
+    from sia_core.training import RECIPES
+
+    architectures = sorted(ARCHITECTURES)
+    parser.add_argument("--id", required=True, help="model id, also the folder name under assets/models")
+    parser.add_argument("--dataset", required=True,
+                        help=f"one of {', '.join(DATASETS.names())}, or name:PATH")
+    parser.add_argument("--data-dir", help="dataset folder (default: the Debian package for Fashion-MNIST)")
+    parser.add_argument("--architecture", choices=architectures, default="tiny-cnn")
+    parser.add_argument("--recipe", choices=RECIPES.names(), default=default_recipe)
+    parser.add_argument("--epochs", type=_count, default=10)
+    parser.add_argument("--batch-size", type=_count, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--eps", type=float, default=0.0, help="L-inf radius for adversarial recipes (sia: the pixel "
+                                                              "budget; random-attributes: the noise amplitude)")
+    parser.add_argument("--attack-steps", type=_count, default=7)
+    parser.add_argument("--eps-warmup-epochs", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--spurious", choices=SPURIOUS_ATTRIBUTES,
+                        help="Shapes only: correlate this attribute with the class in the training split")
+    parser.add_argument("--spurious-strength", type=float, default=0.95)
+    parser.add_argument("--train-n", type=_count, help="use only the first N training images")
+    parser.add_argument("--eval-attack", choices=ATTACKS.names(), help="also report robust accuracy under this attack")
+    parser.add_argument("--eval-eps", type=float, default=0.1)
+    parser.add_argument("--eval-steps", type=_count, default=20)
+    parser.add_argument("--eval-n", type=_count, help="evaluate on the first N test images only")
+    parser.add_argument("--description", default="")
+    parser.add_argument("--out", help="output folder (default assets/models/<id>)")
+    parser.add_argument("--checkpoint", help="write a checkpoint here after every epoch, and resume from it when it "
+                                             "exists (a run that was stopped continues after its last epoch)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # every choice list reads the registry of its family, so a new entry shows up here by itself
     from sia_core.attacks import ATTACKS, NORMS
-    from sia_core.data.catalog import DATASETS
     from sia_core.data.fashion_mnist import DEBIAN_PACKAGE_DIR
-    from sia_core.data.shapes import SPURIOUS_ATTRIBUTES
     from sia_core.features import KINDS
     from sia_core.margins import PSEUDO_INPUTS
     from sia_core.models.architectures import ARCHITECTURES
     from sia_core.regions.neutralization import FILLS
-    from sia_core.training import RECIPES
+    from sia_core.robustify import IMBALANCE_METHODS, TRANSFER_COLUMNS
 
     architectures = sorted(ARCHITECTURES)
     parser = argparse.ArgumentParser(prog="python -m sia_core", description=__doc__)
@@ -373,32 +442,43 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(handler=_models)
 
     trainer = commands.add_parser("train", help="train a model and write its weights and card")
-    trainer.add_argument("--id", required=True, help="model id, also the folder name under assets/models")
-    trainer.add_argument("--dataset", required=True,
-                         help=f"one of {', '.join(DATASETS.names())}, or name:PATH")
-    trainer.add_argument("--data-dir", help="dataset folder (default: the Debian package for Fashion-MNIST)")
-    trainer.add_argument("--architecture", choices=architectures, default="tiny-cnn")
-    trainer.add_argument("--recipe", choices=RECIPES.names(), default="standard")
-    trainer.add_argument("--epochs", type=_count, default=10)
-    trainer.add_argument("--batch-size", type=_count, default=128)
-    trainer.add_argument("--lr", type=float, default=1e-3)
-    trainer.add_argument("--eps", type=float, default=0.0, help="L-inf radius for adversarial recipes")
-    trainer.add_argument("--attack-steps", type=_count, default=7)
-    trainer.add_argument("--eps-warmup-epochs", type=float, default=0.0)
-    trainer.add_argument("--seed", type=int, default=0)
-    trainer.add_argument("--spurious", choices=SPURIOUS_ATTRIBUTES,
-                         help="Shapes only: correlate this attribute with the class in the training split")
-    trainer.add_argument("--spurious-strength", type=float, default=0.95)
-    trainer.add_argument("--train-n", type=_count, help="use only the first N training images")
-    trainer.add_argument("--eval-attack", choices=ATTACKS.names(), help="also report robust accuracy under this attack")
-    trainer.add_argument("--eval-eps", type=float, default=0.1)
-    trainer.add_argument("--eval-steps", type=_count, default=20)
-    trainer.add_argument("--eval-n", type=_count, help="evaluate on the first N test images only")
-    trainer.add_argument("--description", default="")
-    trainer.add_argument("--out", help="output folder (default assets/models/<id>)")
-    trainer.add_argument("--checkpoint", help="write a checkpoint here after every epoch, and resume from it when it "
-                                              "exists (a run that was stopped continues after its last epoch)")
+    add_train_arguments(trainer, default_recipe="standard")
     trainer.set_defaults(handler=_train)
+
+    robustify = commands.add_parser("robustify", help="SIA's applications: SIA adversarial training, the transfer "
+                                                      "table, and SIA augmentation for imbalanced classes")
+    robustify_commands = robustify.add_subparsers(dest="robustify_command", required=True)
+    robust_trainer = robustify_commands.add_parser("train", help="train with SIA (or another recipe): as `train`")
+    add_train_arguments(robust_trainer, default_recipe="sia")
+    robust_trainer.set_defaults(handler=_train)
+    transfer = robustify_commands.add_parser("transfer", help="robust accuracy of several models under FGSM, PGD-L∞, "
+                                                              "PGD-L2, CW-L2, attributes only and SIA")
+    transfer.add_argument("--models", required=True, help="model specs separated by commas (shipped ids, folders)")
+    transfer.add_argument("--data", "--dataset", dest="data", help=DATA_HELP)
+    transfer.add_argument("--data-dir", help="folder for the dataset, when --data names one without a path")
+    transfer.add_argument("--n", type=_count, default=1000, help="test images per cell (the first N)")
+    transfer.add_argument("--columns", help=f"attacks separated by commas (default all: "
+                                            f"{', '.join(TRANSFER_COLUMNS.names())})")
+    transfer.add_argument("--linf-eps", type=float, help="FGSM and PGD-L∞ radius (default: the dataset's)")
+    transfer.add_argument("--l2-eps", type=float, help="PGD-L2 and CW-L2 radius (default: the dataset's)")
+    transfer.add_argument("--sia-eps", type=float, help="SIA's pixel budget (default 4/255)")
+    transfer.add_argument("--seed", type=int, default=0)
+    # rows are shipped ids or model folders (their cards say the rest): no per-model options
+    transfer.set_defaults(handler=_robustify_transfer, weights=None, input_shape=None, mean=None, std=None,
+                          classes=None, download=False, random_init=False)
+    imbalance = robustify_commands.add_parser("imbalance", help="long-tailed training: plain, re-weighting, "
+                                                                "over-sampling, random-attribute and SIA augmentation")
+    imbalance.add_argument("--data", "--dataset", dest="data", default="fashion-mnist", help=DATA_HELP)
+    imbalance.add_argument("--data-dir", help="dataset folder (default: the Debian package for Fashion-MNIST)")
+    imbalance.add_argument("--rho", type=float, default=100.0, help="imbalance ratio: largest over smallest class")
+    imbalance.add_argument("--n-max", type=_count, help="images of the largest class (default: all it has)")
+    imbalance.add_argument("--methods", default=",".join(IMBALANCE_METHODS.names()),
+                           help=f"separated by commas, from {', '.join(IMBALANCE_METHODS.names())}")
+    imbalance.add_argument("--seeds", type=_count, default=3)
+    imbalance.add_argument("--epochs", type=_count, default=20, help="the budget: passes over the long-tailed set")
+    imbalance.add_argument("--architecture", choices=architectures, default="tiny-cnn")
+    imbalance.add_argument("--test-n", type=_count, help="score on the first N test images only")
+    imbalance.set_defaults(handler=_robustify_imbalance)
 
     evaluator = commands.add_parser("evaluate", help="clean and robust accuracy of a model")
     add_model_arguments(evaluator)
@@ -484,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
 
-    for sub in (models, trainer, evaluator, predictor, sia, regions, margins, features, subset):
+    for sub in (models, trainer, robust_trainer, transfer, imbalance, evaluator, predictor, sia, regions, margins,
+                features, subset):
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sia_core.attacks import ATTACKS, FGSM, PGD, DeepFool, SemanticAttack, quantize_8bit
+from sia_core.attacks import ATTACKS, FGSM, PGD, CarliniWagnerL2, DeepFool, SemanticAttack, quantize_8bit
+from sia_core.attacks.carlini_wagner import cw_margin
 from sia_core.attacks.base import concatenate_results
 from sia_core.errors import ConfigError
 from sia_core.perceptual import ssim
@@ -138,9 +139,10 @@ def test_registry_builds_every_attack_from_one_call():
         assert getattr(attack, "norm", "linf") == entry.traits["norm"]
         assert getattr(attack, "steps", 1) == (3 if entry.traits["uses_steps"] else 1)
         assert entry.label and entry.description
-    assert ATTACKS.names() == ("fgsm", "pgd-linf", "pgd-l2")
+    assert ATTACKS.names() == ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")
     assert ATTACKS.build("pgd-l2", eps=0.5) == PGD(eps=0.5, norm="l2", steps=20, seed=0)  # the CLI's defaults
-    with pytest.raises(ConfigError, match="choose one of fgsm, pgd-linf, pgd-l2"):
+    assert ATTACKS.build("cw-l2", eps=0.5) == CarliniWagnerL2(eps=0.5, steps=30, seed=0)
+    with pytest.raises(ConfigError, match="choose one of fgsm, pgd-linf, pgd-l2, cw-l2"):
         ATTACKS.build("cw", eps=0.1)
 
 
@@ -194,3 +196,27 @@ def test_attacks_move_the_data_to_the_models_device(attack, tiny_batch):
     result = attack(model, images, labels)  # the data stays on the CPU: the attack reads model.device
     with torch.no_grad():
         assert torch.equal(result.adversarial_predictions, model(result.images).argmax(1).cpu())
+
+
+def test_cw_margin_is_the_logit_gap_capped_at_kappa():
+    logits = torch.tensor([[3.0, 1.0, 2.5], [0.0, 4.0, 1.0]])
+    labels = torch.tensor([0, 1])
+    torch.testing.assert_close(cw_margin(logits, labels, kappa=10.0, targeted=False), torch.tensor([-0.5, -3.0]))
+    torch.testing.assert_close(cw_margin(logits, labels, kappa=0.0, targeted=False), torch.tensor([-0.5, -3.0]))
+    torch.testing.assert_close(cw_margin(logits, torch.tensor([2, 2]), kappa=0.2, targeted=True), torch.tensor([-0.5, -3.0]))
+    torch.testing.assert_close(cw_margin(logits, torch.tensor([1, 0]), kappa=0.2, targeted=False), torch.tensor([0.2, 0.2]))
+
+
+def test_cw_l2_crosses_a_linear_boundary_exactly_when_the_budget_allows():
+    """Two classes, logits w·x and -w·x on 16 pixels: the distance to the boundary is |w·x| / ‖w‖₂, so an L2 budget
+    just above it succeeds and one just below cannot, and the change stays inside the ball."""
+    w = torch.cat([torch.ones(8), -torch.ones(8)])
+    model = linear_wrapper(torch.stack([w, -w]), torch.zeros(2), (1, 4, 4))
+    x = torch.full((1, 1, 4, 4), 0.5)
+    x.view(-1)[:8] = 0.6  # w·x = 4.8 - 4.0 = 0.8 and ‖w‖₂ = 4: the boundary is 0.2 away, well inside [0, 1]
+    distance = 0.8 / 4
+    y = torch.tensor([0])
+    far = CarliniWagnerL2(eps=distance * 1.05, steps=60)(model, x, y)
+    near = CarliniWagnerL2(eps=distance * 0.95, steps=60)(model, x, y)
+    assert bool(far.success[0]) and not bool(near.success[0])
+    assert float(far.perturbation_l2[0]) <= distance * 1.05 + 1e-5 and 0 < float(far.ssim[0]) < 1

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Callable, Optional, Union
 
 from sia_core.attacks.base import NORMS, Attack, AttackResult, Norm, quantize_8bit
+from sia_core.attacks.carlini_wagner import CarliniWagnerL2
 from sia_core.attacks.deepfool import DeepFool
 from sia_core.attacks.pgd import FGSM, PGD, project, projected_gradient_ascent
 from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
 from sia_core.registry import Entry, Registry
 
-PixelAttack = Union[FGSM, PGD]
+PixelAttack = Union[FGSM, PGD, CarliniWagnerL2]
 
 
 def _fgsm(*, eps: float, steps: int, seed: Optional[int]) -> FGSM:
@@ -25,6 +26,10 @@ def _pgd(norm: Norm) -> Callable[..., PGD]:
     return build
 
 
+def _cw_l2(*, eps: float, steps: int, seed: Optional[int]) -> CarliniWagnerL2:
+    return CarliniWagnerL2(eps=eps, steps=steps, seed=seed)
+
+
 # Every factory is called as ATTACKS.build(name, eps=..., steps=..., seed=...). DeepFool is not listed: it has no
 # budget, so an `eps` would mean nothing to it.
 ATTACKS: Registry[PixelAttack] = Registry("attack", [
@@ -36,7 +41,10 @@ ATTACKS: Registry[PixelAttack] = Registry("attack", [
     Entry("pgd-l2", "PGD (L2)", "Repeated gradient steps from a random start, the whole change kept within an L2 "
           "length of ε: a few pixels may move a lot.", _pgd("l2"), defaults={"steps": 20, "seed": 0},
           traits={"norm": "l2", "uses_steps": True}),
+    Entry("cw-l2", "Carlini–Wagner (L2)", "Gradient steps on the logit margin (the best other class minus the true "
+          "one) inside an L2 length of ε: Carlini & Wagner's loss at a fixed budget, strong where the softmax "
+          "saturates.", _cw_l2, defaults={"steps": 30, "seed": 0}, traits={"norm": "l2", "uses_steps": True}),
 ])
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "DeepFool", "FGSM", "NORMS", "Norm", "PGD", "SemanticAttack",
+__all__ = ["ATTACKS", "Attack", "AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "NORMS", "Norm", "PGD", "SemanticAttack",
            "SemanticAttackResult", "project", "projected_gradient_ascent", "quantize_8bit"]

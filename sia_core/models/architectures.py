@@ -6,6 +6,7 @@ which the margin and feature lenses need.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -73,3 +74,16 @@ def build_architecture(name: str, in_channels: int, image_size: int, num_classes
     if name not in ARCHITECTURES:
         raise ConfigError(f"Unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}.")
     return ARCHITECTURES[name](in_channels, image_size, num_classes)
+
+
+def reinitialize(network: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Redraw every conv and linear layer with PyTorch's default initialization, from `generator` instead of the
+    process's global one (seeding that would reseed every other session of a server). Returns `network`."""
+    with torch.no_grad():
+        for layer in network.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                if layer.bias is not None:
+                    fan_in = layer.weight[0].numel()
+                    nn.init.uniform_(layer.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=generator)
+    return network
