@@ -15,6 +15,7 @@ navigation = st.navigation([
     st.Page("pages/tour.py", title="Guided tour", icon=":material/school:"),
     st.Page("pages/sia_explore.py", title="Semantic attack: explore", icon=":material/tune:"),
     st.Page("pages/sia_diagnosis.py", title="Semantic attack: diagnosis", icon=":material/bar_chart:"),
+    st.Page("pages/sia_robustify.py", title="Semantic attack: robustify", icon=":material/shield:"),
     st.Page("pages/regions.py", title="RoI vs RoA", icon=":material/join_inner:"),
     st.Page("pages/margins.py", title="Margin consistency", icon=":material/scatter_plot:"),
     st.Page("pages/features.py", title="Robust vs non-robust features", icon=":material/layers:"),

@@ -5,6 +5,7 @@ live on a click. Re-run after retraining a model:
     .venv/bin/python scripts/precompute.py            # writes assets/precomputed/*.json.gz
     .venv/bin/python scripts/precompute.py features   # the features page's results only
     .venv/bin/python scripts/precompute.py diagnosis  # any of the lenses in LENSES, alone or together
+    .venv/bin/python scripts/precompute.py transfer imbalance  # the robustify page's two tables
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from sia_core.diagnosis import DiagnosisConfig, diagnose  # noqa: E402
 from sia_core.errors import SiaError  # noqa: E402
 from sia_core.features import KINDS, build_constructed_set, train_on_constructed  # noqa: E402
 from sia_core.margins import InputMarginEstimator, margin_study  # noqa: E402
+from sia_core.models.registry import load_model_and_card  # noqa: E402
 from sia_core.models.registry import load_model  # noqa: E402
 from sia_core.paths import PRECOMPUTED_DIR  # noqa: E402
 from sia_core.regions.neutralization import NeutralizationConfig, neutralization_study  # noqa: E402
 from sia_core.results_io import save_results  # noqa: E402
+from sia_core.robustify import ImbalanceConfig, TransferConfig, run_imbalance_study, transfer_table  # noqa: E402
 from sia_core.semantics import applicable_attributes  # noqa: E402
 
 COMMAND = "python scripts/precompute.py"
@@ -38,7 +41,13 @@ FEATURE_SOURCES = {"d_det": "fmnist-standard", "d_r": "fmnist-robust"}
 FEATURE_BUILD = {"n": 1000, "steps": 50, "eps": 2.0}
 FEATURE_TRAINING = {"epochs": 5, "eval_eps": 0.5, "eval_n": 500}
 PREVIEW = 8  # images kept of each set: the page's grid shows eight
-LENSES = ("features", "diagnosis", "regions", "margins")
+# the robustify page: one transfer table per world (rows: standard, PGD-AT, SIA-AT, the random-attribute control),
+# 1,000 test images per cell; the imbalance study at ρ = 100 on Fashion-MNIST, 3 seeds
+TRANSFER_WORLDS = {"fashion-mnist": ("fmnist-standard", "fmnist-robust", "fmnist-sia-at", "fmnist-random-attributes"),
+                   "shapes": ("shapes-standard", "shapes-robust", "shapes-sia-at", "shapes-random-attributes")}
+TRANSFER_N = 1000
+IMBALANCE = {"rho": 100.0, "n_max": 1000, "seeds": 3, "epochs": 20}
+LENSES = ("features", "diagnosis", "regions", "margins", "transfer", "imbalance")
 
 
 def _save(kind: str, model_id: str, config, result, started: float) -> None:
@@ -53,6 +62,10 @@ def main(only: tuple[str, ...]) -> None:
     def wanted(lens: str) -> bool:
         return not only or lens in only
 
+    if wanted("transfer"):
+        transfer()
+    if wanted("imbalance"):
+        imbalance()
     dataset = load_dataset(DATASET)
     if wanted("features"):
         features(dataset)
@@ -98,6 +111,33 @@ def features(dataset) -> None:
         counts[kind] = len(built)
     _save("features", "fmnist-standard", {**FEATURE_BUILD, **FEATURE_TRAINING},
           {"sets": sets, "training": training, "counts": counts}, started)
+
+
+def transfer() -> None:
+    """The transfer table of each world on the first 1,000 test images (Fashion-MNIST's full test split from the
+    Debian package; Shapes' generated one)."""
+    for world, model_ids in TRANSFER_WORLDS.items():
+        started = time.perf_counter()
+        test_set = load_dataset(world, "test")
+        config = TransferConfig.for_dataset(world, n=TRANSFER_N)
+        models = {model_id: (loaded.model, loaded.card.training["recipe"])
+                  for model_id in model_ids for loaded in [load_model_and_card(model_id)]}
+        table = transfer_table(models, test_set, config, progress=_progress(f"transfer {world}"))
+        _save("transfer", world, dataclasses.asdict(config), table.to_dict(), started)
+
+
+def imbalance() -> None:
+    """The imbalance study on Fashion-MNIST's training split, scored on its full test split, with the added images
+    each augmentation made (a few per minority class, seed 0)."""
+    started = time.perf_counter()
+    config = ImbalanceConfig(**IMBALANCE)
+    report = run_imbalance_study(load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test"), config,
+                                 progress=_progress("imbalance"))
+    _save("imbalance", "fashion-mnist", IMBALANCE, {**report.to_dict(), "samples": report.samples}, started)
+
+
+def _progress(label: str):
+    return lambda done, total, info: print(f"[{label}] {done}/{total} {info}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

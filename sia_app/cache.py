@@ -37,6 +37,7 @@ from sia_core.regions.neutralization import NeutralizationConfig, RegionsReport,
 from sia_core.regions.importance import default_cam_layer
 from sia_core.regions.panel import region_panel
 from sia_core.results_io import load_results
+from sia_core.robustify import ImbalanceConfig, run_imbalance_study
 
 
 def cached_launch_config() -> LaunchConfig:
@@ -215,6 +216,19 @@ def cached_neutralization_study(model_key: str, dataset_key: str, config_key: st
     report = neutralization_study(_model, _dataset, _config, progress=progress)
     bar.empty()
     return report
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_imbalance_study(world: str, config_key: str, _config: ImbalanceConfig) -> dict:
+    """The imbalance study (`sia_core.robustify`) on `world`'s training split, scored on its test split, as the
+    shipped file's dict (numbers and the few added images), keyed by `config_key`, a string naming every field."""
+    train_set = cached_train_split(world)
+    test_set = load_dataset(world, "test")
+    bar, progress = _progress_bar("Training…", lambda step, total, info: (
+        f"{info['method']}, seed {info['seed']} done ({step}/{total} runs)"))
+    report = run_imbalance_study(train_set, test_set, _config, progress=progress)
+    bar.empty()
+    return {**report.to_dict(), "samples": report.samples}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

@@ -1,0 +1,167 @@
+"""Semantic attack — robustify: SIA adversarial training and whether its robustness transfers to other attacks, and
+SIA augmentation of under-represented classes against re-balancing baselines."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from sia_app import cache
+from sia_app.explain import explain
+from sia_app.navigation import require_app_frame
+from sia_app.references import render_references
+from sia_app.report_button import report_button
+from sia_core.errors import SiaError
+from sia_core.figures import accuracy_bars, to_pil
+from sia_core.references import REFERENCES
+from sia_core.report import PageReport
+from sia_core.robustify import IMBALANCE_METHODS, TRANSFER_COLUMNS, ImbalanceConfig
+from sia_core.takeaways import imbalance_takeaway, transfer_takeaway
+
+WORLDS = {"fashion-mnist": "Fashion-MNIST", "shapes": "Shapes"}
+PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the attacks SIA training never sees
+LIVE_RUNS_KEY = "robustify_live_runs"
+
+require_app_frame("pages/sia_robustify.py")
+st.title("Semantic attack — robustify")
+st.caption("The Semantic Image Attack paper (" + REFERENCES["sia"].short() + ") proposes using its attack beyond "
+           "diagnosis: to train models whose robustness transfers to attacks they never saw, and to add hard variants "
+           "of the images of under-represented classes. Every number here is from this app's own runs, on its own "
+           "small models; the paper gives none we could compare with.")
+render_references(("sia", "pgd", "fgsm", "cw", "fgsm-rs", "long-tail"))
+
+# --- the transfer table ---------------------------------------------------------------------------------------
+st.header("Does SIA training transfer to other attacks?")
+world = st.radio("World", list(WORLDS), format_func=WORLDS.get, horizontal=True, key="robustify_world")
+stored_transfer = cache.shipped_result("transfer", world)
+transfer_figure, transfer_rows, transfer_text = None, [], ""
+if stored_transfer is None:
+    st.info("No transfer table ships for this world yet: `python scripts/precompute.py transfer` writes it.")
+else:
+    table = stored_transfer["result"]
+    columns = table["columns"]
+    labels = {name: TRANSFER_COLUMNS[name].label for name in columns}
+    transfer_rows = [{"model": row["model"], "trained with": row["recipe"], "clean": row["clean_accuracy"],
+                      **{labels[name]: row[f"{name}_accuracy"] for name in columns}} for row in table["rows"]]
+    st.dataframe(transfer_rows, hide_index=True,
+                 column_config={key: st.column_config.NumberColumn(format="percent")
+                                for key in ["clean", *labels.values()]})
+    st.caption(f"Robust accuracy on the first {table['n']:,} test images of {table['dataset']}: the share "
+               "classified correctly before and after the attack. Budgets: "
+               + "; ".join(f"**{labels[name]}** {budget}" for name, budget in table["budgets"].items()) + ".")
+    transfer_figure = accuracy_bars(["clean", *labels.values()],
+                                    {row["model"]: [row["clean_accuracy"], *(row[f"{name}_accuracy"] for name in columns)]
+                                     for row in table["rows"]}, title="Accuracy under each attack (this run)")
+    st.plotly_chart(transfer_figure, width="stretch", key="robustify_transfer_chart")
+    with st.expander("Mean SSIM of the attacked images"):
+        st.dataframe([{"model": row["model"], **{labels[name]: row[f"{name}_ssim"] for name in columns}}
+                      for row in table["rows"]], hide_index=True)
+        st.caption("1 = identical to the clean image. Attribute edits (a turn, a shift, a new contrast) lower SSIM "
+                   "far more than a pixel budget does, even when a person sees the same object.")
+    transfer_text = transfer_takeaway(table["rows"], [c for c in PIXEL_COLUMNS if c in columns], labels)
+    explain(transfer_text,
+            "Each row is one model of the same architecture, trained four ways: on clean images only (*standard*), "
+            "on PGD attacks (*pgd*, Madry et al.), on SIA attacks for half of each batch (*sia*), and — the control — "
+            "on the same attributes drawn at random with the same pixel noise (*random-attributes*). Each column "
+            "attacks every model the same way, with the budget written under the table. The paper's claim is that "
+            "training on SIA makes a model harder to fool with attacks it was not trained on; compare the *sia* row "
+            "with *standard* in the pixel columns (FGSM, PGD, CW), and with *random-attributes* in the attribute "
+            "columns, to tell \"trained against an attack\" from \"trained on varied pictures\".")
+    cache.precomputed_note(stored_transfer)
+
+# --- the imbalance study -------------------------------------------------------------------------------------------
+st.header("Does SIA augmentation help under-represented classes?")
+stored_imbalance = cache.shipped_result("imbalance", "fashion-mnist")
+method_labels = IMBALANCE_METHODS.labels()
+imbalance_figure, summary_rows, imbalance_text = None, [], ""
+
+
+def show_imbalance(result: dict, *, key: str) -> tuple:
+    """The study's table, per-class chart and takeaway; returns (figure, table rows, takeaway)."""
+    config, counts = result["config"], result["counts"]
+    rows = [{"method": method_labels.get(row["method"], row["method"]), "seeds": row["seeds"],
+             "balanced accuracy": f"{row['balanced_accuracy_mean']:.1%} ± {row['balanced_accuracy_std']:.1%}",
+             "minority classes": f"{row['minority_accuracy_mean']:.1%} ± {row['minority_accuracy_std']:.1%}"}
+            for row in result["summary"]]
+    st.dataframe(rows, hide_index=True)
+    minority = ", ".join(result["class_names"][c] for c in result["minority_classes"])
+    st.caption(f"Long-tailed {result['dataset']}: ρ = {config['rho']:g}, {sum(counts):,} training images "
+               f"({counts[0]:,} of the largest class down to {counts[-1]:,}); the test set stays balanced. "
+               f"{config['epochs']} passes over the long-tailed set for every method (the same number of steps); "
+               f"mean ± std over {config['seeds']} seeds. Minority classes: {minority}.")
+    names = [f"{name} ({count})" for name, count in zip(result["class_names"], counts)]
+    figure = accuracy_bars(names, {method_labels.get(row["method"], row["method"]): row["per_class_accuracy_mean"]
+                                   for row in result["summary"]}, title="Per-class test accuracy (mean over seeds)")
+    st.plotly_chart(figure, width="stretch", key=key)
+    text = imbalance_takeaway(result["summary"], method_labels)
+    return figure, rows, text
+
+
+if stored_imbalance is None:
+    st.info("No imbalance study ships yet: `python scripts/precompute.py imbalance` writes it.")
+else:
+    result = stored_imbalance["result"]
+    imbalance_figure, summary_rows, imbalance_text = show_imbalance(result, key="robustify_imbalance_chart")
+    explain(imbalance_text,
+            "A training set where some classes are common and others rare (the class sizes fall exponentially, by a "
+            "factor ρ from the first to the last) makes a model neglect the rare ones. Five ways to fight it, each "
+            "with the same network, the same starting weights and the same number of training steps: do nothing; "
+            "weight the loss of rare classes up; repeat their images; add new images of them made by random "
+            "attribute edits; or add new images made by SIA against the model being trained (hard variants that "
+            "keep their true label). The augmenting methods add their images half-way through training, once the "
+            "model is worth attacking. *Balanced accuracy* averages the accuracy of every class, so rare classes "
+            "count as much as common ones.")
+    samples = result.get("samples", {})
+    if samples:
+        st.subheader("Images the augmentation added for the minority classes")
+        class_names = result["class_names"]
+        for method in ("sia", "random-attributes"):
+            if method not in samples:
+                continue
+            images, sample_labels = samples[method]["images"], samples[method]["labels"]
+            st.markdown(f"**{method_labels[method]}**")
+            cells = st.columns(min(len(images), 12))
+            for cell, image, label in zip(cells, images[:12], sample_labels[:12].tolist()):
+                cell.image(to_pil(image, upscale=3), caption=class_names[label])
+    cache.precomputed_note(stored_imbalance)
+
+# --- a live run ------------------------------------------------------------------------------------------------------
+st.subheader("Run the imbalance study with your settings")
+with st.form("robustify_live_form"):
+    c1, c2, c3, c4 = st.columns(4)
+    live_world = c1.selectbox("Training set", list(WORLDS), format_func=WORLDS.get, key="robustify_live_world")
+    rho = c2.select_slider("Imbalance ratio ρ", [10, 50, 100], value=100, key="robustify_live_rho")
+    n_max = c3.slider("Images of the largest class", 100, 2000, 300, step=100, key="robustify_live_n_max")
+    epochs = c4.slider("Passes over the long-tailed set", 1, 20, 5, key="robustify_live_epochs")
+    methods = st.multiselect("Methods", list(method_labels), default=list(method_labels), format_func=method_labels.get,
+                             key="robustify_live_methods")
+    seeds = st.slider("Seeds", 1, 3, 1, key="robustify_live_seeds")
+    st.caption("A few minutes for the defaults on a CPU. To stop a run, press Stop in the page's top-right menu (or "
+               "change any setting); the last finished run stays on the page.")
+    start = st.form_submit_button("Run", type="primary")
+live_config = None
+if methods:
+    try:
+        live_config = ImbalanceConfig(rho=float(rho), n_max=n_max, methods=tuple(methods), seeds=seeds, epochs=epochs)
+    except SiaError as error:
+        st.error(str(error))
+run_key = f"{live_world}|{live_config!r}"
+if live_config is not None and cache.remember_run(LIVE_RUNS_KEY, run_key, just_ran=start):
+    try:
+        live = cache.cached_imbalance_study(live_world, repr(live_config), live_config)
+    except SiaError as error:
+        st.error(f"{error} The live run needs the training split of {WORLDS[live_world]}.")
+    else:
+        show_imbalance(live, key="robustify_live_chart")
+        st.markdown(f"**Takeaway.** {imbalance_takeaway(live['summary'], method_labels)}")
+
+report_button(lambda: PageReport(
+    "Semantic attack — robustify", " ".join(text for text in (transfer_text, imbalance_text) if text),
+    figures=tuple((caption, figure) for caption, figure in (("Transfer table", transfer_figure),
+                                                             ("Per-class accuracy", imbalance_figure)) if figure),
+    tables=(("Transfer table", transfer_rows), ("Imbalance study", summary_rows)),
+    parameters={"world": world, **({"transfer": stored_transfer["config"]} if stored_transfer else {}),
+                **({"imbalance": stored_imbalance["config"]} if stored_imbalance else {})},
+    references=("sia", "pgd", "fgsm", "cw", "fgsm-rs", "long-tail"),
+    command="python scripts/precompute.py transfer imbalance  # or: python -m sia_core robustify transfer "
+            "--models fmnist-standard,fmnist-robust,fmnist-sia-at,fmnist-random-attributes --n 1000 --json"),
+    name="robustify", key="robustify_report")

@@ -1,0 +1,63 @@
+"""The robustify page: both shipped tables on open, their charts and takeaways, the images SIA added, and a
+small live run of the imbalance study."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sia_core.data.catalog import load_dataset
+from sia_core.errors import SiaError
+from sia_core.paths import PRECOMPUTED_DIR
+from tests.conftest import PROJECT_ROOT
+
+PAGE = "pages/sia_robustify.py"
+
+
+def _open() -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=600)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_page_opens_on_both_tables_and_switches_worlds():
+    if not (PRECOMPUTED_DIR / "transfer-fashion-mnist.json.gz").is_file():
+        pytest.fail("assets/precomputed/transfer-fashion-mnist.json.gz is missing: run scripts/precompute.py transfer")
+    at = _open()
+    headers = [h.value for h in at.header]
+    assert headers[:2] == ["Does SIA training transfer to other attacks?",
+                           "Does SIA augmentation help under-represented classes?"]
+    transfer = at.dataframe[0].value
+    assert list(transfer["trained with"]) == ["standard", "pgd", "sia", "random-attributes"]
+    assert {"clean", "FGSM", "PGD-L∞", "PGD-L2", "CW-L2", "Attributes only", "SIA"} <= set(transfer.columns)
+    assert ((transfer["SIA"] >= 0) & (transfer["SIA"] <= transfer["clean"])).all()
+    captions = " ".join(c.value for c in at.caption)
+    assert "L∞ ε = 0.1" in captions and "L2 ε = 1.5" in captions and "Precomputed by" in captions
+    takeaways = [m.value for m in at.markdown if m.value.startswith("**Takeaway.**")]
+    assert any("SIA training beats standard training on" in t for t in takeaways)
+    assert any("balances best" in t for t in takeaways)
+    assert len(at.get("imgs")) >= 1 or any("Images the augmentation added" in s.value for s in at.subheader)
+    at.radio(key="robustify_world").set_value("shapes").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["model"]) == ["shapes-standard", "shapes-robust", "shapes-sia-at",
+                                                    "shapes-random-attributes"]
+
+
+def test_a_live_imbalance_run_draws_its_own_table():
+    try:
+        load_dataset("fashion-mnist", "train", n=10)
+    except SiaError:
+        pytest.skip("the Fashion-MNIST training split (Debian package dataset-fashion-mnist) is not installed")
+    at = _open()
+    at.slider(key="robustify_live_n_max").set_value(100)
+    at.slider(key="robustify_live_epochs").set_value(1)
+    at.multiselect(key="robustify_live_methods").set_value(["plain", "reweight"])
+    submit = next(b for b in at.button if b.label == "Run")
+    submit.click().run()
+    assert not at.exception, at.exception
+    tables = at.dataframe
+    live = tables[-1].value
+    assert list(live["method"]) == ["Plain training", "Class re-weighting"]
+    assert any(t.value.startswith("**Takeaway.**") and "balances best" in t.value for t in at.markdown)
