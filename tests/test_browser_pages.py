@@ -10,7 +10,7 @@ import zipfile
 
 from tests.app_server import browser_on_app
 
-PAGES_WITH_RESULTS = ("sia_diagnosis", "regions", "margins", "features")
+PAGES_WITH_RESULTS = ("sia_diagnosis", "sia_robustify", "regions", "margins", "features")
 
 
 def test_pages_open_on_results_links_restore_views_and_reports_download(tmp_path):
