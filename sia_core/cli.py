@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from sia_core.distributed import current_shard, init_from_environment, shutdown
 from sia_core.errors import SiaError
 
 Handler = Callable[[argparse.Namespace], dict[str, Any]]
@@ -21,6 +22,8 @@ Handler = Callable[[argparse.Namespace], dict[str, Any]]
 
 def _stderr_progress(label: str) -> Callable[[int, int, dict], None]:
     def report(step: int, total: int, info: dict) -> None:
+        if not current_shard().is_main:
+            return
         details = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
         print(f"[{label}] {step}/{total} {details}", file=sys.stderr, flush=True)
     return report
@@ -580,11 +583,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     args.argv = argv
+    shard = init_from_environment()  # under torchrun: join the group; the study shards its images
     try:
         result = args.handler(args)
     except SiaError as error:  # the user's input; anything else is a bug and keeps its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        shutdown()
+    if not shard.is_main:
+        return 0  # rank 0 prints the one result
     if args.json:
         print(json.dumps(result))
     else:

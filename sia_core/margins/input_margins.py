@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from sia_core.attacks.base import NORMS, Norm
 from sia_core.attacks.deepfool import DeepFool
 from sia_core.attacks.pgd import ascent_direction, project, projected_gradient_ascent
+from sia_core.distributed import Shard, batch_aligned_indices, gather_rows
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
 from sia_core.scaling import ImageShape, batch_size_for, pixel_scale
@@ -258,3 +259,21 @@ class InputMarginEstimator:
                     progress(batch_index + 1, batches, {"images": min(start + batch_size, len(images))})
         return InputMargins(norm=self.norm, margins=torch.cat(margins), adversarial_images=torch.cat(adversarial_parts),
                             predictions=torch.cat(predictions), found=torch.cat(found_parts))
+
+    def sharded(self, model: ClassifierWrapper, images: torch.Tensor, shard: Shard,
+                progress: Optional[ProgressCallback] = None) -> InputMargins:
+        """`self(model, images)` with the batches shared among the processes of `shard`'s group (see
+        `sia_core.distributed`): each runs its own whole batches, and every process gets all the margins, in
+        order, exactly as one process computes them."""
+        if not shard.is_distributed:
+            return self(model, images, progress=progress)
+        batch_size = batch_size_for(images.shape, self.batch_size)
+        index = batch_aligned_indices(len(images), batch_size, shard)
+        if len(index):
+            mine = self(model, images[index], progress=progress)
+        else:  # fewer batches than processes: this one only takes part in the gathering
+            mine = InputMargins(norm=self.norm, margins=torch.zeros(0), adversarial_images=images[:0].clone(),
+                                predictions=torch.zeros(0, dtype=torch.long), found=torch.zeros(0, dtype=torch.bool))
+        whole = {name: gather_rows(getattr(mine, name), len(images), batch_size, shard)
+                 for name in ("margins", "adversarial_images", "predictions", "found")}
+        return InputMargins(norm=self.norm, **whole)

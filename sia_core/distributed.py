@@ -1,0 +1,93 @@
+"""Batch studies past one process, on PyTorch's own distributed engine (`torchrun`).
+
+`torchrun --nproc-per-node K -m sia_core <study> ...` starts K copies of the CLI with RANK / WORLD_SIZE set;
+`init_from_environment` joins them into one process group (gloo on CPU, nccl on GPU; any number of nodes through
+torchrun's rendezvous). A study shards its images by whole batches, round robin: every batch a process runs is
+exactly a batch of the one-process run, so the per-image numbers are the same computation, and
+`gather_rows` puts the shards back in the original order on every process. Without torchrun everything here is
+a no-op for one process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place in the group: `rank` of `world_size` (0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def current_shard() -> Shard:
+    if dist.is_available() and dist.is_initialized():
+        return Shard(dist.get_rank(), dist.get_world_size())
+    return Shard()
+
+
+def init_from_environment() -> Shard:
+    """Join the process group torchrun describes in the environment (WORLD_SIZE > 1), once; else one process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group("nccl")
+        else:
+            dist.init_process_group("gloo")
+    return current_shard()
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def batch_aligned_indices(n: int, batch_size: int, shard: Shard) -> torch.Tensor:
+    """The images `shard` runs: batches rank, rank + K, rank + 2K, ... of the one-process batching (batch b holds
+    images b·batch_size .. (b+1)·batch_size − 1), so each of its batches is one the single process runs."""
+    batches = range(shard.rank, -(-n // batch_size), shard.world_size)
+    parts = [torch.arange(b * batch_size, min((b + 1) * batch_size, n)) for b in batches]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+
+
+def gather_rows(part: torch.Tensor, n: int, batch_size: int, shard: Shard) -> torch.Tensor:
+    """The (n, ...) tensor whose rows `batch_aligned_indices` gave each process, assembled on every process from
+    each one's `part` (its rows, in its order). Every process knows every shard's indices, so only the rows
+    travel (padded to the longest shard: all_gather needs equal shapes)."""
+    if not shard.is_distributed:
+        return part
+    indices = [batch_aligned_indices(n, batch_size, Shard(rank, shard.world_size)) for rank in range(shard.world_size)]
+    longest = max(len(index) for index in indices)
+    device = torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+    dtype = torch.uint8 if part.dtype == torch.bool else part.dtype  # gloo has no bool all_gather
+    padded = torch.zeros((longest, *part.shape[1:]), dtype=dtype, device=device)
+    padded[:len(part)] = part.to(device, dtype)
+    gathered = [torch.empty_like(padded) for _ in range(shard.world_size)]
+    dist.all_gather(gathered, padded)
+    whole = torch.empty((n, *part.shape[1:]), dtype=dtype)
+    for index, rows in zip(indices, gathered):
+        whole[index] = rows[:len(index)].cpu()
+    return whole.to(part.dtype)
+
+
+def slowest(seconds: float, shard: Shard) -> float:
+    """The largest of every process's `seconds` (the wall time of a sharded step is its slowest shard's)."""
+    if not shard.is_distributed:
+        return seconds
+    value = torch.tensor([seconds], dtype=torch.float64,
+                         device=torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu"))
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return float(value.item())

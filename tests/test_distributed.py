@@ -1,0 +1,53 @@
+"""Batch studies on torchrun: the shards are whole batches of the one-process run, and a 2-process margin study on
+loopback prints the same figures as one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import torch
+
+from sia_core.distributed import Shard, batch_aligned_indices, gather_rows
+from tests.app_server import free_port
+from tests.conftest import PROJECT_ROOT
+
+TIMINGS = {"seconds_logit_margins", "seconds_input_margins", "speedup"}  # wall times: never equal run to run
+
+
+def test_shards_are_whole_batches_that_cover_every_image_once():
+    for n, batch, world in ((1000, 256, 2), (1000, 256, 3), (10, 4, 4), (3, 256, 2), (512, 256, 2)):
+        shards = [batch_aligned_indices(n, batch, Shard(rank, world)) for rank in range(world)]
+        assert torch.equal(torch.cat(shards).sort().values, torch.arange(n))
+        for rank, index in enumerate(shards):
+            starts = index[::batch].tolist() if len(index) else []
+            assert all(start % batch == 0 and (start // batch) % world == rank for start in starts)
+    assert torch.equal(batch_aligned_indices(1000, 256, Shard(1, 2)), torch.cat([torch.arange(256, 512),
+                                                                                 torch.arange(768, 1000)]))
+    part = torch.rand(7, 3)
+    assert gather_rows(part, 7, 4, Shard()) is part  # one process: nothing to gather
+
+
+def _margins(command: list[str]) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_two_processes_on_torchrun_print_the_one_process_margins():
+    study = ["margins", "--model", "fmnist-robust", "--data", "fashion-mnist-subset", "--n", "300", "--json"]
+    single = _margins([sys.executable, "-m", "sia_core", *study])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                "--master-port", str(free_port()), "-m", "sia_core", "--", *study]
+    double = _margins(torchrun)
+    assert set(single) == set(double)
+    for key, value in single.items():
+        if key in TIMINGS:
+            continue
+        if isinstance(value, float):
+            assert abs(value - double[key]) <= 1e-6 or (value != value and double[key] != double[key]), key
+        else:
+            assert value == double[key], key
