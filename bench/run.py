@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
 
 import torch  # noqa: E402
 
@@ -186,6 +188,30 @@ def _margin_timings() -> dict[str, float]:
             "margin_speedup_ratio": study.seconds_input_margins / study.seconds_logit_margins}
 
 
+def _margins_torchrun() -> dict[str, float]:
+    """The margin study of the default model on 1,000 embedded images, as one process and as two on torchrun
+    (gloo, loopback): the study's own seconds (logit + input margins; on torchrun the slowest process's), and the
+    speed-up. Each process gets one thread, as torchrun gives it."""
+    import subprocess
+
+    from tests.app_server import free_port
+
+    study = ["margins", "--model", DEFAULT_MODEL, "--data", "fashion-mnist-subset", "--n", "1000", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT)}
+    seconds = {}
+    for name, launcher in (("single", [sys.executable, "-m", "sia_core"]),
+                           ("torchrun2", [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                                          "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+                                          "-m", "sia_core", "--"])):
+        done = subprocess.run([*launcher, *study], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                              check=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        seconds[name] = result["seconds_logit_margins"] + result["seconds_input_margins"]
+    return {"margins_seconds_n1000_single_process": seconds["single"],
+            "margins_seconds_n1000_torchrun2": seconds["torchrun2"],
+            "margins_torchrun2_speedup": seconds["single"] / seconds["torchrun2"]}
+
+
 # --- ImageNet-sized: torchvision ResNet-18 with random weights (no download) on Shapes images upsampled to 224 px
 
 def _resnet18_224():
@@ -267,6 +293,7 @@ BENCHMARKS = {
     "sia_at_epoch_cost_ratio_vs_pgd_at": sia_at_epoch_cost_ratio_vs_pgd_at,
     "regions_panel_seconds": regions_panel_seconds,
     "margins_n1000": _margin_timings,  # three keys from one run
+    "margins_torchrun2": _margins_torchrun,  # one process against two on torchrun
     "first_paint": first_paint_seconds,  # one key per page
     "slider_update_ms_224": slider_update_ms_224,
     "sia_single_image_seconds_224": sia_single_image_seconds_224,
