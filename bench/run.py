@@ -95,6 +95,33 @@ def first_paint_seconds() -> dict[str, float]:
     return timings
 
 
+PAGE_TITLES = {"tour": "Guided tour", "sia_explore": "Semantic Image Attack — explore",
+               "sia_diagnosis": "Semantic Image Attack — diagnosis", "sia_robustify": "Semantic attack — robustify",
+               "regions": "Region of Importance vs Region of Attack", "margins": "Margin consistency",
+               "features": "Robust vs non-robust features"}
+
+
+def navigation_paint_seconds() -> dict[str, float]:
+    """Per page, from a click on its link in the sidebar to its title and first result drawn, in one browser
+    session that has the app open (a person moving between lenses: the page's JavaScript is already loaded)."""
+    from tests.app_server import browser_on_app
+
+    timings: dict[str, float] = {}
+    with browser_on_app() as (browser, url):
+        page = browser.new_context().new_page()
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector(FIRST_PAINT["home"], timeout=240_000)
+        for rounds in range(2):  # the first round warms the server's caches; the second is measured
+            for path, title in PAGE_TITLES.items():
+                started = time.perf_counter()
+                page.locator(f"[data-testid=stSidebarNav] a[href$='/{path}']").click()
+                page.wait_for_selector(f"h1:has-text('{title}')", timeout=240_000)
+                page.locator(f"[data-testid=stMain] >> {FIRST_PAINT[path]}").first.wait_for(timeout=240_000)
+                if rounds:
+                    timings[f"navigation_paint_seconds_{path}"] = time.perf_counter() - started
+    return timings
+
+
 def slider_update_ms() -> float:
     """What one slider change costs the explore page: attribute edit, prediction, bar figure and image."""
     from sia_core.figures import probability_bars, to_pil
@@ -295,6 +322,7 @@ BENCHMARKS = {
     "margins_n1000": _margin_timings,  # three keys from one run
     "margins_torchrun2": _margins_torchrun,  # one process against two on torchrun
     "first_paint": first_paint_seconds,  # one key per page
+    "navigation_paint": navigation_paint_seconds,  # one key per page
     "slider_update_ms_224": slider_update_ms_224,
     "sia_single_image_seconds_224": sia_single_image_seconds_224,
     "regions_panel_seconds_224": regions_panel_seconds_224,
