@@ -52,9 +52,10 @@ class ImbalanceConfig:
     def __post_init__(self) -> None:
         in_range("rho", self.rho, 1.0, float("inf"))
         optional(positive_int, "n_max", self.n_max)
-        require(len(self.methods) > 0, "Choose at least one method.")
-        for name in self.methods:
-            IMBALANCE_METHODS[name]  # unknown names raise, listing the choices
+        require(len(self.methods) > 0, "methods must name at least one method.")
+        unknown = [name for name in self.methods if name not in IMBALANCE_METHODS]
+        require(not unknown, f"methods: unknown {', '.join(map(str, unknown))}; choose from "
+                             f"{', '.join(IMBALANCE_METHODS.names())}.")
         positive_int("seeds", self.seeds)
         positive_int("epochs", self.epochs)
         positive_int("batch_size", self.batch_size)
