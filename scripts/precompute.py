@@ -6,6 +6,7 @@ live on a click. Re-run after retraining a model:
     .venv/bin/python scripts/precompute.py features   # the features page's results only
     .venv/bin/python scripts/precompute.py diagnosis  # any of the lenses in LENSES, alone or together
     .venv/bin/python scripts/precompute.py transfer imbalance  # the robustify page's two tables
+    .venv/bin/python scripts/precompute.py transfer-shapes     # one world's transfer table
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ TRANSFER_WORLDS = {"fashion-mnist": ("fmnist-standard", "fmnist-robust", "fmnist
                    "shapes": ("shapes-standard", "shapes-robust", "shapes-sia-at", "shapes-random-attributes")}
 TRANSFER_N = 1000
 IMBALANCE = {"rho": 100.0, "n_max": 1000, "seeds": 3, "epochs": 20}
-LENSES = ("features", "diagnosis", "regions", "margins", "transfer", "imbalance")
+# "transfer" runs every world; "transfer-<world>" one of them
+LENSES = ("features", "diagnosis", "regions", "margins", "transfer", *(f"transfer-{w}" for w in TRANSFER_WORLDS),
+          "imbalance")
 
 
 def _save(kind: str, model_id: str, config, result, started: float) -> None:
@@ -62,8 +65,9 @@ def main(only: tuple[str, ...]) -> None:
     def wanted(lens: str) -> bool:
         return not only or lens in only
 
-    if wanted("transfer"):
-        transfer()
+    worlds = [world for world in TRANSFER_WORLDS if wanted("transfer") or wanted(f"transfer-{world}")]
+    if worlds:
+        transfer(worlds)
     if wanted("imbalance"):
         imbalance()
     dataset = load_dataset(DATASET)
@@ -113,10 +117,11 @@ def features(dataset) -> None:
           {"sets": sets, "training": training, "counts": counts}, started)
 
 
-def transfer() -> None:
+def transfer(worlds) -> None:
     """The transfer table of each world on the first 1,000 test images (Fashion-MNIST's full test split from the
     Debian package; Shapes' generated one)."""
-    for world, model_ids in TRANSFER_WORLDS.items():
+    for world in worlds:
+        model_ids = TRANSFER_WORLDS[world]
         started = time.perf_counter()
         test_set = load_dataset(world, "test")
         config = TransferConfig.for_dataset(world, n=TRANSFER_N)
