@@ -66,7 +66,9 @@ else:
             "training on SIA makes a model harder to fool with attacks it was not trained on; compare the *sia* row "
             "with *standard* in the pixel columns (FGSM, PGD, CW), and with *random-attributes* in the attribute "
             "columns, to tell \"trained against an attack\" from \"trained on varied pictures\".")
-    cache.precomputed_note(stored_transfer)
+    st.caption(f"Precomputed by `{stored_transfer['command']}` on {stored_transfer['created']} "
+               f"({stored_transfer['seconds'] / 60:.0f} min on a CPU). To recompute a table: `python -m sia_core "
+               f"robustify transfer --models {','.join(row['model'] for row in table['rows'])} --n {table['n']} --json`.")
 
 # --- the imbalance study -------------------------------------------------------------------------------------------
 st.header("Does SIA augmentation help under-represented classes?")
@@ -122,7 +124,9 @@ else:
             cells = st.columns(min(len(images), 12))
             for cell, image, label in zip(cells, images[:12], sample_labels[:12].tolist()):
                 cell.image(to_pil(image, upscale=3), caption=class_names[label])
-    cache.precomputed_note(stored_imbalance)
+    st.caption(f"Precomputed by `{stored_imbalance['command']}` on {stored_imbalance['created']} "
+               f"({stored_imbalance['seconds'] / 60:.0f} min on a CPU); the run below repeats the study with your "
+               "settings.")
 
 # --- a live run ------------------------------------------------------------------------------------------------------
 st.subheader("Run the imbalance study with your settings")
