@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from sia_core.models.registry import list_model_cards
 from tests.conftest import PROJECT_ROOT
 
 TIMEOUT = 120
@@ -51,7 +52,8 @@ def test_switching_to_shapes_offers_only_shapes_models(app):
     app.sidebar.selectbox(key="dataset_choice").set_value("shapes").run()
     assert not app.exception
     models = app.sidebar.selectbox(key="model_id")
-    assert set(models.options) == {"shapes-standard", "shapes-spurious-hue"}
+    shapes_models = {card.id for card in list_model_cards() if card.dataset == "shapes"}
+    assert set(models.options) == shapes_models and {"shapes-standard", "shapes-spurious-hue"} <= shapes_models
     assert "**shapes-standard**" in _sidebar_markdown(app)
     assert any("2000 images" in c.value for c in app.caption)
 
