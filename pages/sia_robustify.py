@@ -3,6 +3,8 @@ SIA augmentation of under-represented classes against re-balancing baselines."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import streamlit as st
 
 from sia_app import cache
@@ -19,7 +21,7 @@ from sia_core.takeaways import imbalance_takeaway, transfer_takeaway
 
 WORLDS = {"fashion-mnist": "Fashion-MNIST", "shapes": "Shapes"}
 PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the attacks SIA training never sees
-LIVE_RUNS_KEY = "robustify_live_runs"
+LAST_LIVE_KEY = "robustify_last_live_run"  # (world, config fields) of the last live run that finished
 
 require_app_frame("pages/sia_robustify.py")
 st.title("Semantic attack — robustify")
@@ -139,8 +141,8 @@ with st.form("robustify_live_form"):
     methods = st.multiselect("Methods", list(method_labels), default=list(method_labels), format_func=method_labels.get,
                              key="robustify_live_methods")
     seeds = st.slider("Seeds", 1, 3, 1, key="robustify_live_seeds")
-    st.caption("A few minutes for the defaults on a CPU. To stop a run, press Stop in the page's top-right menu (or "
-               "change any setting); the last finished run stays on the page.")
+    st.caption("A few minutes for the defaults on a CPU. To stop a run, press Stop at the top right of the page; "
+               "the last run that finished stays on the page.")
     start = st.form_submit_button("Run", type="primary")
 live_config = None
 if methods:
@@ -148,13 +150,23 @@ if methods:
         live_config = ImbalanceConfig(rho=float(rho), n_max=n_max, methods=tuple(methods), seeds=seeds, epochs=epochs)
     except SiaError as error:
         st.error(str(error))
-run_key = f"{live_world}|{live_config!r}"
-if live_config is not None and cache.remember_run(LIVE_RUNS_KEY, run_key, just_ran=start):
+if start and live_config is not None:
+    target = (live_world, live_config)
+else:  # the last run that finished (a stopped run never gets here, so a rerun does not restart it)
+    last = st.session_state.get(LAST_LIVE_KEY)
+    target = (last[0], ImbalanceConfig(**last[1])) if last else None
+if target is not None:
+    target_world, target_config = target
     try:
-        live = cache.cached_imbalance_study(live_world, repr(live_config), live_config)
+        live = cache.cached_imbalance_study(target_world, repr(target_config), target_config)
     except SiaError as error:
-        st.error(f"{error} The live run needs the training split of {WORLDS[live_world]}.")
+        st.error(f"{error} The live run needs the training split of {WORLDS[target_world]}.")
     else:
+        st.session_state[LAST_LIVE_KEY] = (target_world, asdict(target_config))
+        if not start:
+            st.caption(f"Your last finished run: {WORLDS[target_world]}, ρ = {target_config.rho:g}, "
+                       f"{target_config.n_max} images of the largest class, {target_config.epochs} passes, "
+                       f"{target_config.seeds} seed(s).")
         show_imbalance(live, key="robustify_live_chart")
         st.markdown(f"**Takeaway.** {imbalance_takeaway(live['summary'], method_labels)}")
 

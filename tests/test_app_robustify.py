@@ -61,3 +61,7 @@ def test_a_live_imbalance_run_draws_its_own_table():
     live = tables[-1].value
     assert list(live["method"]) == ["Plain training", "Class re-weighting"]
     assert any(t.value.startswith("**Takeaway.**") and "balances best" in t.value for t in at.markdown)
+    # another interaction reruns the page: the finished run stays, from the cache, with its settings named
+    at.radio(key="robustify_world").set_value("shapes").run()
+    assert not at.exception and list(at.dataframe[-1].value["method"]) == ["Plain training", "Class re-weighting"]
+    assert any(c.value.startswith("Your last finished run: Fashion-MNIST, ρ = 100, 100 images") for c in at.caption)
