@@ -55,6 +55,11 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def _collective_device() -> torch.device:
+    """nccl gathers CUDA tensors, gloo CPU ones."""
+    return torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def batch_aligned_indices(n: int, batch_size: int, shard: Shard) -> torch.Tensor:
     """The images `shard` runs: batches rank, rank + K, rank + 2K, ... of the one-process batching (batch b holds
     images b·batch_size .. (b+1)·batch_size − 1), so each of its batches is one the single process runs."""
@@ -71,7 +76,7 @@ def gather_rows(part: torch.Tensor, n: int, batch_size: int, shard: Shard) -> to
         return part
     indices = [batch_aligned_indices(n, batch_size, Shard(rank, shard.world_size)) for rank in range(shard.world_size)]
     longest = max(len(index) for index in indices)
-    device = torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+    device = _collective_device()
     dtype = torch.uint8 if part.dtype == torch.bool else part.dtype  # gloo has no bool all_gather
     padded = torch.zeros((longest, *part.shape[1:]), dtype=dtype, device=device)
     padded[:len(part)] = part.to(device, dtype)
@@ -87,7 +92,6 @@ def slowest(seconds: float, shard: Shard) -> float:
     """The largest of every process's `seconds` (the wall time of a sharded step is its slowest shard's)."""
     if not shard.is_distributed:
         return seconds
-    value = torch.tensor([seconds], dtype=torch.float64,
-                         device=torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu"))
+    value = torch.tensor([seconds], dtype=torch.float64, device=_collective_device())
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return float(value.item())

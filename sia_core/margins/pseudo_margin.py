@@ -3,7 +3,6 @@ the logits or the penultimate features, and ranks inputs in place of the logit m
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal, Optional, get_args
 
@@ -12,6 +11,7 @@ import torch.nn.functional as F
 
 from sia_core.data.base import ImageDataset
 from sia_core.margins.metrics import consistency, detection_metrics
+from sia_core.models.architectures import reinitialize
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.scaling import batch_size_for
 from sia_core.validation import one_of, positive, positive_int
@@ -28,14 +28,11 @@ def pseudo_margin_network(in_features: int, generator: torch.Generator) -> torch
     (No ReLU after the first layer: a quirk of the released code, kept.) Initialized as nn.Linear initializes itself,
     but from `generator`: seeding the global generator would reseed every other session of the server."""
     def linear(fan_in: int, fan_out: int) -> torch.nn.Linear:
-        layer = torch.nn.utils.skip_init(torch.nn.Linear, fan_in, fan_out)  # draws nothing from the global generator
-        torch.nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-        torch.nn.init.uniform_(layer.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=generator)
-        return layer
+        return torch.nn.utils.skip_init(torch.nn.Linear, fan_in, fan_out)  # draws nothing from the global generator
 
     network = torch.nn.Sequential(linear(in_features, 512), linear(512, 512), torch.nn.ReLU(), linear(512, 512),
                                   torch.nn.ReLU(), linear(512, 1), torch.nn.Sigmoid())
-    return network
+    return reinitialize(network, generator)  # layer by layer, weight then bias: the draws of nn.Linear's own init
 
 
 def model_inputs_for_pseudo_margin(model: ClassifierWrapper, images: torch.Tensor, source: PseudoInput,

@@ -20,6 +20,7 @@ import torch
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.augmentation import RandomAttributes
 from sia_core.data.base import ImageDataset
+from sia_core.features.training import fresh_model
 from sia_core.models.architectures import ARCHITECTURES, reinitialize
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
@@ -27,7 +28,7 @@ from sia_core.registry import Entry, Registry
 from sia_core.robustify.long_tail import (class_counts, inverse_frequency_weights, long_tailed, oversampled,
                                           with_minority_variants)
 from sia_core.scaling import batch_size_for
-from sia_core.training import Refresh, TrainConfig, channel_statistics, train
+from sia_core.training import Refresh, TrainConfig, train
 from sia_core.validation import in_range, non_negative, one_of, optional, positive, positive_int, require
 
 SAMPLES_PER_CLASS = 3  # added images kept per minority class, to show what a method made
@@ -210,12 +211,7 @@ def per_class_accuracy(model: ClassifierWrapper, test_set: ImageDataset) -> list
 
 
 def _fresh_model(long_tail: ImageDataset, config: ImbalanceConfig, seed: int) -> ClassifierWrapper:
-    from sia_core.models.registry import ModelCard, build_model
-
-    mean, std = channel_statistics(long_tail)
-    model = build_model(ModelCard(id=f"imbalance-{seed}", dataset=long_tail.name, architecture=config.architecture,
-                                  input_shape=long_tail.image_shape, class_names=long_tail.class_names,
-                                  mean=tuple(mean), std=tuple(std)))
+    model = fresh_model(f"imbalance-{seed}", config.architecture, long_tail)  # normalized by the set's statistics
     reinitialize(model.network, torch.Generator().manual_seed(seed))  # same start for every method of a seed
     return model
 

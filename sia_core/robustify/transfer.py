@@ -85,14 +85,11 @@ def _sia(*, config: TransferConfig) -> Attack:
     return SemanticAttack(steps=config.sia_steps, eps_img=config.sia_eps, seed=config.seed)
 
 
-def _budget_linf(config: TransferConfig) -> str:
-    return f"L∞ ε = {config.linf_eps:.4g}"
-
-
 # each factory builds its column's attack: TRANSFER_COLUMNS.build(name, config=...); the trait "budget" says the
 # column's ε in words, for the table's head
 TRANSFER_COLUMNS: Registry[Attack] = Registry("transfer column", [
-    Entry("fgsm", "FGSM", "One signed gradient step.", _fgsm, traits={"budget": _budget_linf}),
+    Entry("fgsm", "FGSM", "One signed gradient step.", _fgsm,
+          traits={"budget": lambda c: f"L∞ ε = {c.linf_eps:.4g}"}),
     Entry("pgd-linf", "PGD-L∞", "Projected gradient steps in the L∞ ball.", _pgd_linf,
           traits={"budget": lambda c: f"L∞ ε = {c.linf_eps:.4g}, {c.steps} steps"}),
     Entry("pgd-l2", "PGD-L2", "Projected gradient steps in the L2 ball.", _pgd_l2,
