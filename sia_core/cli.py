@@ -108,14 +108,15 @@ def _evaluation_entry(model, test_set, attack_name: Optional[str], eps: float, s
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.catalog import load_dataset
-    from sia_core.models.registry import ModelCard, build_model, require_model_id, save_model
+    from sia_core.models.registry import ModelCard, build_model, require_model_id, round_weights, save_model
     from sia_core.paths import MODELS_DIR
     from sia_core.training import TrainConfig, channel_statistics, train
 
     require_model_id(args.id)
     config = TrainConfig(recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, eps=args.eps, attack_steps=args.attack_steps,
-                         eps_warmup_epochs=args.eps_warmup_epochs, seed=args.seed)
+                         eps_warmup_epochs=args.eps_warmup_epochs, seed=args.seed, trades_beta=args.trades_beta,
+                         augment=args.augment)
     train_set = load_dataset(args.dataset, "train", root=args.data_dir, spurious=args.spurious,
                              spurious_strength=args.spurious_strength, n=args.train_n, seed=args.seed)
     mean, std = channel_statistics(train_set)
@@ -125,6 +126,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     model = build_model(card)
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     history = train(model, train_set, config, progress=_stderr_progress(f"train {args.id}"), checkpoint=checkpoint)
+    round_weights(model, args.weights_dtype)  # measured as shipped
     seconds = sum(history.epoch_seconds)  # every epoch's own time, those before a resume included
     test_set = _test_set_for(args.dataset, args.data_dir, args.eval_n)
     evaluations = [_evaluation_entry(model, test_set, args.eval_attack, args.eval_eps, args.eval_steps, "evaluate")]
@@ -132,10 +134,11 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         **{**card.__dict__,
            "training": {**config.__dict__, "train_set": train_set.name, "train_source": train_set.source,
                         "train_n": len(train_set), "seconds": round(seconds, 1), "history": history.to_dict(),
+                        "weights_dtype": args.weights_dtype,
                         "command": "python -m sia_core " + shlex.join(args.argv)},
            "evaluations": tuple(evaluations), "description": args.description})
     out = Path(args.out) if args.out else MODELS_DIR / args.id
-    save_model(model, card, out)
+    save_model(model, card, out, dtype=args.weights_dtype)
     return {"model": args.id, "out": str(out), "seconds": round(seconds, 1), "evaluations": evaluations}
 
 
@@ -319,7 +322,8 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
                          training={"recipe": "standard",
                                    "train_set": f"{constructed.config.kind} from {args.constructed}",
                                    "epochs": args.epochs, "seed": args.seed,
-                                   "command": "python -m sia_core " + shlex.join(args.argv)},
+                                   "weights_dtype": args.weights_dtype,
+                        "command": "python -m sia_core " + shlex.join(args.argv)},
                          evaluations=({"test_set": test_set.name, "n": len(test_set),
                                        "clean_accuracy": round(result.test_accuracy, 4),
                                        "robust_accuracy": round(result.robust_accuracy, 4), "attack": "pgd-l2",
@@ -396,7 +400,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
     from sia_core.data.catalog import DATASETS
     from sia_core.data.shapes import SPURIOUS_ATTRIBUTES
     from sia_core.models.architectures import ARCHITECTURES
-    from sia_core.training import RECIPES
+    from sia_core.models.registry import WEIGHT_DTYPES
+    from sia_core.training import AUGMENTATIONS, RECIPES
 
     architectures = sorted(ARCHITECTURES)
     parser.add_argument("--id", required=True, help="model id, also the folder name under assets/models")
@@ -412,6 +417,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
                                                               "budget; random-attributes: the noise amplitude)")
     parser.add_argument("--attack-steps", type=_count, default=7)
     parser.add_argument("--eps-warmup-epochs", type=float, default=0.0)
+    parser.add_argument("--trades-beta", type=float, default=6.0, help="trades only: weight of the KL term (the "
+                                                                       "paper's 6 for CIFAR-10; larger is more robust)")
+    parser.add_argument("--augment", choices=AUGMENTATIONS, default="none",
+                        help="crop-flip: random 4-pixel-padded crops and horizontal flips (photos)")
+    parser.add_argument("--weights-dtype", choices=WEIGHT_DTYPES, default="float32",
+                        help="store the weights in this precision (float16 halves the file; the card is measured "
+                             "on the rounded weights)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--spurious", choices=SPURIOUS_ATTRIBUTES,
                         help="Shapes only: correlate this attribute with the class in the training split")

@@ -1,5 +1,5 @@
-"""Training recipes: standard, PGD adversarial training, FGSM with random start, SIA adversarial training and its
-random-attribute control.
+"""Training recipes: standard, PGD adversarial training (L-inf and L2), FGSM with random start, TRADES, SIA
+adversarial training and its random-attribute control.
 
 `train` works on any `ClassifierWrapper` and `ImageDataset`; the CLI's `train` command wraps it
 and writes weights plus a model card whose accuracies come from `sia_core.evaluation`. A run can checkpoint after
@@ -27,7 +27,7 @@ from sia_core.errors import ConfigError
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
 from sia_core.registry import Entry, Registry
-from sia_core.validation import non_negative, optional, positive, positive_int, require
+from sia_core.validation import non_negative, one_of, optional, positive, positive_int, require
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,42 @@ def _clean_images(*, eps: float, steps: int, seed: int) -> None:
 
 def _pgd_adversary(*, eps: float, steps: int, seed: int) -> PGD:
     return PGD(eps=eps, norm="linf", steps=steps, seed=seed)
+
+
+def _pgd_l2_adversary(*, eps: float, steps: int, seed: int) -> PGD:
+    return PGD(eps=eps, norm="l2", steps=steps, seed=seed)
+
+
+@dataclass(frozen=True)
+class TradesAdversary:
+    """TRADES's inner maximization (Zhang et al. 2019): signed steps that push the prediction away from the model's
+    own clean prediction (KL divergence), from a tiny Gaussian start, inside the L-inf ball of `eps`. Labels are not
+    used: the term it feeds penalizes how much the output moves, not whether it is wrong."""
+
+    eps: float
+    steps: int
+    seed: int
+
+    def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        del y
+        generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        step_size = 2.5 * self.eps / self.steps
+        with torch.no_grad():
+            clean = F.softmax(model(x), dim=1)
+        start = 0.001 * torch.randn(x.shape, generator=generator).to(x.device)
+        adversarial = (x + start).clamp(0, 1)
+        for _ in range(self.steps):
+            adversarial.requires_grad_(True)
+            divergence = F.kl_div(F.log_softmax(model(adversarial), dim=1), clean, reduction="sum")
+            gradient, = torch.autograd.grad(divergence, adversarial)
+            with torch.no_grad():
+                adversarial = adversarial + step_size * gradient.sign()
+                adversarial = torch.min(torch.max(adversarial, x - self.eps), x + self.eps).clamp(0, 1)
+        return adversarial.detach()
+
+
+def _trades_adversary(*, eps: float, steps: int, seed: int) -> TradesAdversary:
+    return TradesAdversary(eps=eps, steps=steps, seed=seed)
 
 
 def _fgsm_rs_adversary(*, eps: float, steps: int, seed: int) -> FGSM:
@@ -54,17 +90,24 @@ def _random_attributes(*, eps: float, steps: int, seed: int) -> RandomAttributes
     return RandomAttributes(eps_img=eps, seed=seed)
 
 
-Adversary = Union[Attack, RandomAttributes]
+Adversary = Union[Attack, RandomAttributes, TradesAdversary]
 
 # Each factory builds the per-batch adversary, called as RECIPES.build(name, eps=, steps=, seed=): None trains on
 # the clean images. The trait "adversarial" says whether the recipe needs eps > 0; "mix" is the share of each batch
-# the adversary replaces (the rest stays clean).
+# the adversary replaces (the rest stays clean); "loss" "trades" trains on the clean batch with TRADES's KL term on
+# the adversarial one instead of on the adversarial batch alone.
 RECIPES: Registry[Optional[Adversary]] = Registry("recipe", [
     Entry("standard", "Standard", "Clean images only: the most accurate model, and the easiest to attack.",
           _clean_images, traits={"adversarial": False, "mix": 0.0}),
     Entry("pgd", "PGD adversarial training", "Every batch is replaced by its PGD-L∞ adversarial examples "
           "(Madry et al. 2018): the most robust recipe here, and the slowest, one gradient per attack step.",
           _pgd_adversary, traits={"adversarial": True, "mix": 1.0}),
+    Entry("pgd-l2", "PGD adversarial training (L2)", "Every batch is replaced by its PGD-L2 adversarial examples "
+          "(Madry et al. 2018 in the L2 norm): robustness to spread-out changes rather than to a per-pixel budget.",
+          _pgd_l2_adversary, traits={"adversarial": True, "mix": 1.0}),
+    Entry("trades", "TRADES", "Cross-entropy on the clean batch plus β times the KL divergence between the "
+          "predictions on the clean and the adversarial images (Zhang et al. 2019): β trades clean accuracy for "
+          "robustness.", _trades_adversary, traits={"adversarial": True, "mix": 1.0, "loss": "trades"}),
     Entry("fgsm-rs", "FGSM with random start", "Every batch is replaced by one FGSM step from a random start "
           "(Wong et al. 2020): most of PGD training's robustness for the cost of one extra gradient.",
           _fgsm_rs_adversary, traits={"adversarial": True, "mix": 1.0}),
@@ -80,6 +123,21 @@ RECIPES: Registry[Optional[Adversary]] = Registry("recipe", [
 ])
 
 
+AUGMENTATIONS = ("none", "crop-flip")
+CROP_PADDING = 4
+
+
+def crop_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random crops of the zero-padded batch back to its size (offsets 0..8) and left-right flips of half of it."""
+    n, _, height, width = x.shape
+    padded = F.pad(x, (CROP_PADDING,) * 4)
+    rows = torch.randint(0, 2 * CROP_PADDING + 1, (n,), generator=generator).tolist()
+    columns = torch.randint(0, 2 * CROP_PADDING + 1, (n,), generator=generator).tolist()
+    flips = (torch.rand(n, generator=generator) < 0.5).tolist()
+    crops = [padded[i, :, r:r + height, c:c + width] for i, (r, c) in enumerate(zip(rows, columns))]
+    return torch.stack([crop.flip(-1) if flip else crop for crop, flip in zip(crops, flips)])
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one training run.
@@ -88,11 +146,15 @@ class TrainConfig:
     examples with `attack_steps` steps of 2.5 * eps / steps from a random start (Madry et al.);
     "fgsm-rs" on one FGSM step of 1.25 * eps from a random start (Wong et al. 2020). The radius
     ramps up linearly over `eps_warmup_epochs`, which keeps small CNNs from collapsing early.
+    "pgd-l2" is PGD in the L2 norm (radius `eps` over the whole image); "trades" adds `trades_beta` times the KL
+    divergence between the predictions on clean and adversarial images to the clean loss (Zhang et al. 2019).
     "sia" replaces half of each batch by SIA examples (`attack_steps` steps, pixel budget `eps`),
     "random-attributes" half by random attribute edits plus uniform noise of `eps`.
 
     `steps`, when given, is the exact number of optimizer steps (the budget), whatever the size of
     the set; otherwise `epochs` passes. `class_weights` weights the loss per class (re-weighting).
+    `augment` "crop-flip" pads by 4 pixels, crops back at a random offset and flips half the batch
+    left-right: the usual augmentation for photos (CIFAR-10), drawn from the run's generator.
     """
 
     recipe: str = "standard"
@@ -106,6 +168,8 @@ class TrainConfig:
     seed: int = 0
     steps: Optional[int] = None
     class_weights: Optional[tuple[float, ...]] = None
+    trades_beta: float = 6.0
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         recipe = RECIPES[self.recipe]  # unknown names raise, listing the choices
@@ -119,6 +183,8 @@ class TrainConfig:
         non_negative("eps_warmup_epochs", self.eps_warmup_epochs)
         check_seed("seed", self.seed)
         optional(positive_int, "steps", self.steps)
+        non_negative("trades_beta", self.trades_beta)
+        one_of("augment", self.augment, AUGMENTATIONS)
         if self.class_weights is not None:
             require(len(self.class_weights) > 0 and all(isinstance(w, (int, float)) and w >= 0 and math.isfinite(w)
                                                         for w in self.class_weights),
@@ -173,6 +239,7 @@ def train(model: ClassifierWrapper, train_set: ImageDataset, config: TrainConfig
                                                     pct_start=0.15, anneal_strategy="cos")
     class_weights = (torch.tensor(config.class_weights, dtype=torch.float32, device=device)
                      if config.class_weights is not None else None)
+    trades = RECIPES[config.recipe].traits.get("loss") == "trades"
     history = TrainHistory()
     step, epoch = 0, 0
     if checkpoint is not None and Path(checkpoint).is_file():
@@ -190,10 +257,18 @@ def train(model: ClassifierWrapper, train_set: ImageDataset, config: TrainConfig
             x = train_set.images[index].to(device)
             y = train_set.labels[index].to(device)
             warmup = min(1.0, (step + 1) / (config.eps_warmup_epochs * steps_per_epoch)) if config.eps_warmup_epochs > 0 else 1.0
-            x = _adversarial_batch(model, x, y, config, config.eps * warmup, generator_seed=config.seed * 1_000_003 + step)
+            if config.augment == "crop-flip":
+                x = crop_flip(x.cpu(), generator).to(device)
+            x_trained = _adversarial_batch(model, x, y, config, config.eps * warmup,
+                                           generator_seed=config.seed * 1_000_003 + step)
             model.train()
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, weight=class_weights)
+            if trades:  # clean cross-entropy, plus beta times how far the prediction moves under the attack
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, weight=class_weights) + config.trades_beta * F.kl_div(
+                    F.log_softmax(model(x_trained), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
+            else:
+                logits = model(x_trained)
+                loss = F.cross_entropy(logits, y, weight=class_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

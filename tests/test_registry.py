@@ -10,7 +10,7 @@ import torch
 from sia_core.errors import CheckpointError, ConfigError
 from sia_core.models.registry import (CARD_FILE, MODEL_SOURCES, WEIGHTS_FILE, ModelCard, build_model,
                                       list_model_cards, load_model, model_folder, read_card, read_state_dict,
-                                      require_model_id, resolve_model_spec, save_model)
+                                      require_model_id, resolve_model_spec, round_weights, save_model)
 
 CARD = ModelCard(id="unit", dataset="fashion-mnist", architecture="tiny-cnn", input_shape=(1, 28, 28),
                  class_names=tuple(str(i) for i in range(10)), mean=(0.286,), std=(0.353,),
@@ -33,6 +33,22 @@ def test_save_and_load_round_trip(saved):
     torch.testing.assert_close(loaded(x), model(x))
     assert read_card(models_dir / "unit") == CARD
     assert [c.id for c in list_model_cards(models_dir)] == ["unit"]
+
+
+def test_float16_weights_halve_the_file_and_load_back_as_the_rounded_model(saved, tmp_path):
+    model, models_dir = saved
+    x = torch.rand(8, 1, 28, 28)
+    full = model(x)
+    round_weights(model, "float16")
+    rounded = model(x)
+    assert not torch.equal(full, rounded) and torch.allclose(full, rounded, atol=1e-2)  # rounded, not retrained
+    save_model(model, CARD, tmp_path / "half" / "unit", dtype="float16")
+    half_file = (tmp_path / "half" / "unit" / WEIGHTS_FILE).stat().st_size
+    assert half_file < 0.55 * (models_dir / "unit" / WEIGHTS_FILE).stat().st_size
+    assert all(t.dtype == torch.float16 for t in read_state_dict(tmp_path / "half" / "unit" / WEIGHTS_FILE).values())
+    loaded = load_model("unit", models_dir=tmp_path / "half")
+    assert next(loaded.parameters()).dtype == torch.float32
+    assert torch.equal(loaded(x), rounded)  # what the card measured is what the file gives
 
 
 def test_pt_state_dict_loads_with_weights_only(saved, tmp_path):

@@ -11,7 +11,8 @@ from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset
 from sia_core.errors import ConfigError
 from sia_core.evaluation import evaluate
-from sia_core.training import RECIPES, TrainConfig, _adversarial_batch, channel_statistics, train
+from sia_core.training import (RECIPES, TradesAdversary, TrainConfig, _adversarial_batch, channel_statistics, crop_flip,
+                               train)
 from tests.conftest import make_wrapper
 
 
@@ -28,7 +29,7 @@ def _two_blob_dataset(n: int = 512, seed: int = 0) -> ImageDataset:
     return ImageDataset("blobs", images.clamp(0, 1), labels, ("dark", "bright"))
 
 
-@pytest.mark.parametrize("recipe", ["standard", "pgd", "fgsm-rs"])
+@pytest.mark.parametrize("recipe", ["standard", "pgd", "fgsm-rs", "trades", "pgd-l2"])
 def test_each_recipe_learns_the_task(recipe):
     data = _two_blob_dataset()
     model = make_wrapper(classes=2, seed=1)
@@ -42,12 +43,13 @@ def test_adversarial_training_is_more_robust_than_standard():
     data, test = _two_blob_dataset(1024), _two_blob_dataset(512, seed=3)
     attack = PGD(eps=0.1, steps=10, seed=0)
     robust = {}
-    for recipe in ("standard", "pgd"):
+    for recipe in ("standard", "pgd", "trades"):
         model = make_wrapper(classes=2, seed=2)
         train(model, data, TrainConfig(recipe=recipe, epochs=4, batch_size=64, learning_rate=3e-3, eps=0.1,
                                        attack_steps=5, seed=0))
         robust[recipe] = evaluate(model, test, attack=attack).robust_accuracy
     assert robust["pgd"] > robust["standard"] + 0.1, robust
+    assert robust["trades"] > robust["standard"] + 0.1, robust
 
 
 def test_training_is_reproducible_with_a_seed():
@@ -70,15 +72,17 @@ def test_training_leaves_the_global_generator_alone():
 
 
 def test_recipes_build_their_per_batch_adversary():
-    assert RECIPES.names() == ("standard", "pgd", "fgsm-rs", "sia", "random-attributes")
+    assert RECIPES.names() == ("standard", "pgd", "pgd-l2", "trades", "fgsm-rs", "sia", "random-attributes")
     assert RECIPES.build("standard", eps=0.1, steps=3, seed=5) is None
     assert RECIPES.build("pgd", eps=0.1, steps=3, seed=5) == PGD(eps=0.1, norm="linf", steps=3, seed=5)
+    assert RECIPES.build("pgd-l2", eps=1.5, steps=3, seed=5) == PGD(eps=1.5, norm="l2", steps=3, seed=5)
+    assert RECIPES.build("trades", eps=0.1, steps=3, seed=5) == TradesAdversary(eps=0.1, steps=3, seed=5)
     assert RECIPES.build("fgsm-rs", eps=0.1, steps=3, seed=5) == FGSM(eps=0.1, random_start=True, seed=5)
     assert RECIPES.build("sia", eps=0.02, steps=5, seed=5) == SemanticAttack(steps=5, eps_img=0.02, seed=5)
     assert RECIPES.build("random-attributes", eps=0.02, steps=5, seed=5) == RandomAttributes(eps_img=0.02, seed=5)
     for entry in RECIPES:
         assert entry.label and entry.description
-        assert entry.traits["adversarial"] == (entry.name in ("pgd", "fgsm-rs", "sia"))
+        assert entry.traits["adversarial"] == (entry.name in ("pgd", "pgd-l2", "trades", "fgsm-rs", "sia"))
         assert entry.traits["mix"] == {"standard": 0.0, "sia": 0.5, "random-attributes": 0.5}.get(entry.name, 1.0)
 
 
@@ -90,6 +94,37 @@ def test_half_of_a_batch_is_attacked_by_the_mixed_recipes():
         batch = _adversarial_batch(model, data.images, data.labels, config, eps=0.05, generator_seed=3)
         changed = (batch - data.images).flatten(1).abs().amax(1) > 0
         assert changed[:4].all() and not changed[4:].any(), (recipe, changed)
+
+
+def test_the_trades_attack_moves_the_prediction_inside_the_ball():
+    data = _two_blob_dataset(64)
+    model = make_wrapper(classes=2, seed=1)
+    train(model, data, TrainConfig(epochs=2, batch_size=32, learning_rate=3e-3))
+    adversary = TradesAdversary(eps=0.05, steps=5, seed=0)
+    adversarial = adversary.perturb(model, data.images, data.labels)
+    assert (adversarial - data.images).abs().max() <= 0.05 + 1e-6
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+    clean = torch.softmax(model.logits(data.images), 1)
+    def divergence(images):
+        return torch.nn.functional.kl_div(torch.log_softmax(model.logits(images), 1), clean, reduction="sum")
+    noise = (data.images + 0.05 * torch.sign(torch.randn(data.images.shape, generator=torch.Generator().manual_seed(1)))
+             ).clamp(0, 1)
+    assert divergence(adversarial) > divergence(noise) > 0  # the climb beats random corners of the same ball
+    assert torch.equal(adversarial, adversary.perturb(model, data.images, data.labels))  # seeded
+
+
+def test_crop_flip_moves_whole_images_and_is_drawn_from_the_generator():
+    images = torch.rand(16, 3, 8, 8)
+    first = crop_flip(images, torch.Generator().manual_seed(0))
+    assert first.shape == images.shape
+    assert torch.equal(first, crop_flip(images, torch.Generator().manual_seed(0)))
+    # each output is a shifted (and maybe mirrored) window of its own padded image: its centre 0..4 region survives
+    # intact somewhere, and the image's pixel values never mix with another image's
+    for out, image in zip(first, images):
+        values = set(out.flatten().tolist()) - {0.0}
+        assert values <= set(image.flatten().tolist()) and len(values) >= 16
+    augmented = TrainConfig(augment="crop-flip")
+    assert augmented.augment == "crop-flip"
 
 
 def test_sia_training_lowers_the_success_of_sia_against_the_trained_model():
@@ -143,7 +178,8 @@ def test_a_step_budget_and_class_weights_do_what_they_say():
 
 
 BAD_TRAIN_CONFIGS = [
-    {"recipe": "trades"}, {"recipe": "pgd", "eps": 0.0}, {"recipe": "fgsm-rs"}, {"eps": -0.1}, {"epochs": 0},
+    {"recipe": "trades"}, {"recipe": "pgd-l2"}, {"recipe": "mixup"}, {"trades_beta": -1.0}, {"augment": "mixup"},
+    {"recipe": "pgd", "eps": 0.0}, {"recipe": "fgsm-rs"}, {"eps": -0.1}, {"epochs": 0},
     {"epochs": 2.5}, {"batch_size": 0}, {"learning_rate": 0.0}, {"learning_rate": -1e-3}, {"weight_decay": -1e-4},
     {"attack_steps": 0}, {"eps_warmup_epochs": -1.0}, {"seed": 0.5}, {"recipe": "sia"}, {"steps": 0},
     {"class_weights": (1.0, -1.0)}, {"class_weights": ()},
@@ -161,8 +197,8 @@ def test_config_messages_and_channel_statistics():
         assert good.seed == 0
     with pytest.raises(ConfigError, match="needs eps > 0"):
         TrainConfig(recipe="pgd", eps=0.0)
-    with pytest.raises(ConfigError, match="Unknown recipe 'trades'; choose one of standard, pgd, fgsm-rs, sia"):
-        TrainConfig(recipe="trades")
+    with pytest.raises(ConfigError, match="Unknown recipe 'mixup'; choose one of standard, pgd, pgd-l2, trades, fgsm-rs"):
+        TrainConfig(recipe="mixup")
     mean, std = channel_statistics(ImageDataset("c", torch.full((4, 2, 3, 3), 0.25), torch.zeros(4, dtype=torch.long), ("a",)))
     assert mean == [0.25, 0.25] and std == [0.001, 0.001]
 

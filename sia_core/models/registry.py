@@ -402,11 +402,25 @@ def with_dataset_class_names(loaded: LoadedModel, class_names: tuple[str, ...]) 
     return LoadedModel(wrapper, named)
 
 
-def save_model(wrapper: ClassifierWrapper, card: ModelCard, folder: Path) -> None:
-    """Write `weights.safetensors` and `card.json` into `folder`."""
+WEIGHT_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16}
+
+
+def round_weights(wrapper: ClassifierWrapper, dtype: str) -> None:
+    """Round the network's floating-point tensors to `dtype` in place (they stay float32 for computing), so that
+    what is measured after this is what a file stored in `dtype` loads back to."""
+    with torch.no_grad():
+        for tensor in wrapper.network.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.to(WEIGHT_DTYPES[dtype]))
+
+
+def save_model(wrapper: ClassifierWrapper, card: ModelCard, folder: Path, dtype: str = "float32") -> None:
+    """Write `weights.safetensors` (floating-point tensors stored in `dtype`; they load back as float32) and
+    `card.json` into `folder`."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().cpu().contiguous() for key, value in wrapper.network.state_dict().items()}
+    state = {key: (value.to(WEIGHT_DTYPES[dtype]) if value.is_floating_point() else value).detach().cpu().contiguous()
+             for key, value in wrapper.network.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
     (folder / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
