@@ -25,7 +25,8 @@ from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport, diagnose
 from sia_core.errors import SiaError
 from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingResult, TransferPoint,
                                build_constructed_set, train_on_constructed, transfer_study)
-from sia_core.margins import InputMarginEstimator, MarginStudy, PseudoMarginStudy, margin_study, pseudo_margin_study
+from sia_core.margins import (InputMarginEstimator, MarginStudy, PseudoMarginStudy, ZooReport, margin_study,
+                              pseudo_margin_study)
 from sia_core.models.measured import measured_card
 from sia_core.models.registry import (MODEL_SOURCES, LoadedModel, ModelCard, list_model_cards,
                                       load_model_and_card, with_dataset_class_names)
@@ -141,6 +142,18 @@ def shipped_result(kind: str, model_id: str) -> Optional[dict]:
         return load_results(path)
     except SiaError:
         return None  # an unreadable file: the page offers the live run instead
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def shipped_zoo(world: str) -> Optional[tuple[ZooReport, str, str]]:
+    """The zoo `scripts/precompute.py zoo` shipped for a world: (report, command, date), or None."""
+    stored = shipped_result("zoo", world)
+    if stored is None:
+        return None
+    try:
+        return ZooReport.from_dict(stored["result"]), stored["command"], stored["created"]
+    except (KeyError, TypeError, SiaError):
+        return None  # a file from another version: the page says the zoo is missing
 
 
 def precomputed(kind: str, model_key: str, dataset_key: str, config: Any) -> Optional[dict]:

@@ -11,6 +11,7 @@ import json
 import logging
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -251,6 +252,38 @@ def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, es
             "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
 
 
+def _zoo(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.margins import ZOO_MODELS, ZooConfig, zoo_study
+    from sia_core.results_io import save_results
+
+    try:
+        sizes = tuple(int(part) for part in args.subset_sizes.split(",") if part.strip())
+    except ValueError as error:
+        raise SiaError(f"--subset-sizes takes whole numbers separated by commas, got {args.subset_sizes!r}.") from error
+    config = ZooConfig(n=args.n, norm=args.norm, eps=args.eps, subset_sizes=sizes, repeats=args.repeats,
+                       pseudo_fit_n=args.pseudo_fit, pseudo_source=args.pseudo_input, seed=args.seed)
+    models, test_set, first = {}, None, None
+    for spec in _names(args.models) or ZOO_MODELS[args.world]:
+        # n + pseudo_fit images: the pseudo-margin falls back on the test images after the first n
+        loaded, loaded_set, _ = _load(args, args.n + args.pseudo_fit, reference=spec)
+        test_set, first = test_set or loaded_set, first or loaded
+        models[loaded.card.id] = (loaded.model, loaded.card)
+    try:
+        train_set = _split(first.card.dataset, "train", args.data_dir, first.model.input_shape)
+    except SiaError:
+        train_set = None
+    report = zoo_study(models, test_set, train_set, config, progress=_stderr_progress("zoo"))
+    command = "python -m sia_core " + shlex.join(args.argv)
+    if args.out and current_shard().is_main:
+        save_results(Path(args.out), {"kind": "zoo", "command": command, "created": time.strftime("%Y-%m-%d"),
+                                      "result": report.to_dict()})
+    arrays = ("input_margins", "logit_margins", "correct", "labels")
+    return {"dataset": report.dataset, "config": report.to_dict()["config"], "command": command,
+            "least_consistent": report.least_consistent.model_id,
+            "models": [{key: value for key, value in entry.to_dict().items() if key not in arrays}
+                       for entry in report.entries]}
+
+
 def _split(dataset_spec: str, split: str, data_dir: Optional[str], image_shape: Optional[tuple[int, int, int]],
            n: Optional[int] = None):
     """A split of a dataset spec as `image_shape`; --data-dir applies to a bare name ("name:path" holds its own)."""
@@ -444,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sia_core.attacks import ATTACKS, NORMS
     from sia_core.data.fashion_mnist import DEBIAN_PACKAGE_DIR
     from sia_core.features import KINDS
-    from sia_core.margins import PSEUDO_INPUTS
+    from sia_core.margins import PSEUDO_INPUTS, ZOO_MODELS, ZooConfig
     from sia_core.models.architectures import ARCHITECTURES
     from sia_core.regions.neutralization import FILLS
     from sia_core.robustify import IMBALANCE_METHODS, TRANSFER_COLUMNS
@@ -549,6 +582,26 @@ def build_parser() -> argparse.ArgumentParser:
     margins.add_argument("--pseudo-input", choices=PSEUDO_INPUTS, default="logits")
     margins.set_defaults(handler=_margins)
 
+    zoo = commands.add_parser("zoo", help="margin consistency over a zoo of models: τ, detection, robust accuracy, "
+                                          "the sample-efficient estimate over repeated subsets, the pseudo-margin")
+    zoo.add_argument("--world", choices=sorted(ZOO_MODELS), default="fashion-mnist",
+                     help="the shipped zoo to study (default fashion-mnist)")
+    zoo.add_argument("--models", help="model specs separated by commas instead of the world's zoo")
+    add_model_arguments(zoo, required=False)
+    zoo.add_argument("--data-dir", help="dataset folder (default: the models' own test set)")
+    zoo.add_argument("--n", type=_count, default=ZooConfig.n, help="first N test images per model")
+    zoo.add_argument("--norm", choices=NORMS, default=ZooConfig.norm)
+    zoo.add_argument("--eps", type=float, default=ZooConfig.eps, help="non-robust means input margin <= eps")
+    zoo.add_argument("--subset-sizes", default=",".join(map(str, ZooConfig.subset_sizes)),
+                     help="sizes of the attacked subsets of the sample-efficient estimate")
+    zoo.add_argument("--repeats", type=_count, default=ZooConfig.repeats, help="random subsets per size")
+    zoo.add_argument("--pseudo-fit", type=_count, default=ZooConfig.pseudo_fit_n,
+                     help="held-out training images the pseudo-margin learns from")
+    zoo.add_argument("--pseudo-input", choices=PSEUDO_INPUTS, default=ZooConfig.pseudo_source)
+    zoo.add_argument("--seed", type=int, default=0)
+    zoo.add_argument("--out", help="also write the whole report (with every model's margins) to this .json.gz")
+    zoo.set_defaults(handler=_zoo)
+
     features = commands.add_parser("features", help="robust / non-robust feature datasets: build, train, evaluate, "
                                                      "transfer")
     features.add_argument("action", choices=("build", "train", "evaluate", "transfer"))
@@ -579,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
 
-    for sub in (models, trainer, robust_trainer, transfer, imbalance, evaluator, predictor, sia, regions, margins,
+    for sub in (models, trainer, robust_trainer, transfer, imbalance, evaluator, predictor, sia, regions, margins, zoo,
                 features, subset):
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser

@@ -235,3 +235,52 @@ def success_vs_ssim_figure(curves_by_attack: dict[str, list[tuple[float, float]]
                          yaxis_title="attack success rate", yaxis_range=[0, 1.05], yaxis_tickformat=".0%",
                          height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.1))
     return figure
+
+
+def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: str = "kendall_tau") -> go.Figure:
+    """The zoo: one point per model, robust accuracy (x) against `score` ("kendall_tau" or "auroc"); with τ, the
+    pseudo-margin's τ is drawn as an open circle joined to it. Each of our points carries its model id as
+    `customdata[0]` (what a selection reads). The paper's points (another dataset and ε) are diamonds."""
+    label = {"kendall_tau": "Kendall τ (input vs logit margin)", "auroc": "AUROC (detecting non-robust inputs)"}[score]
+    figure = go.Figure()
+    ours = [p for p in points if p.get(score) is not None]
+    if score == "kendall_tau":
+        for p in ours:
+            figure.add_scatter(x=[p["robust_accuracy"]] * 2, y=[p["kendall_tau"], p["pseudo_kendall_tau_after"]],
+                               mode="lines", line=dict(color="#9ab", dash="dot"), showlegend=False, hoverinfo="skip")
+        figure.add_scatter(x=[p["robust_accuracy"] for p in ours], y=[p["pseudo_kendall_tau_after"] for p in ours],
+                           mode="markers", name="ours, pseudo-margin", hoverinfo="skip",
+                           marker=dict(symbol="circle-open", size=11, color="#1f4e79"))
+    figure.add_scatter(
+        x=[p["robust_accuracy"] for p in ours], y=[p[score] for p in ours], mode="markers+text", name="ours",
+        text=[p["model_id"] for p in ours], textposition="top center", marker=dict(size=12, color="#1f4e79"),
+        customdata=[[p["model_id"], p["recipe"], p["clean_accuracy"], p.get("card_robust_accuracy"),
+                     p["kendall_tau"], p.get("auroc"), p["pseudo_kendall_tau_after"]] for p in ours],
+        hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>clean %{customdata[2]:.1%} · robust "
+                      "%{x:.1%} (card's PGD: %{customdata[3]:.1%})<br>τ %{customdata[4]:.2f} → pseudo-margin "
+                      "%{customdata[6]:.2f} · AUROC %{customdata[5]:.3f}<extra></extra>")
+    shown = [p for p in paper_points if p.get("robust_accuracy") is not None and p.get(score) is not None]
+    if shown:
+        figure.add_scatter(x=[p["robust_accuracy"] for p in shown], y=[p[score] for p in shown], mode="markers+text",
+                           name="paper (CIFAR-10, ε = 8/255)", text=[p["model"] for p in shown],
+                           textposition="bottom center", marker=dict(symbol="diamond", size=11, color="#d62728"),
+                           hovertemplate="paper: %{text}<br>robust %{x:.1%} · " + score + " %{y:.2f}<extra></extra>")
+    figure.update_layout(xaxis_title="robust accuracy (full attack)", yaxis_title=label, xaxis_tickformat=".0%",
+                         height=420, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.08))
+    return figure
+
+
+def estimate_error_figure(errors: dict[str, dict[int, tuple[float, float]]], *, reference: float = 0.02) -> go.Figure:
+    """The sample-efficient estimate's absolute error against the full attack (mean ± std over repeated subsets) by
+    the number of attacked images, one line per model (`errors`: name -> size -> (mean, std)), and the paper's
+    2-point reference line."""
+    figure = go.Figure()
+    for name, by_size in errors.items():
+        sizes = sorted(by_size)
+        figure.add_scatter(x=sizes, y=[by_size[s][0] for s in sizes], error_y=dict(array=[by_size[s][1] for s in sizes]),
+                           mode="lines+markers", name=name)
+    figure.add_hline(y=reference, line_dash="dash", line_color="gray",
+                     annotation_text=f"{reference:.0%} reference", annotation_position="top right")
+    figure.update_layout(xaxis_title="images attacked", xaxis_type="log", yaxis_title="|estimate − full attack|",
+                         yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=10, b=10))
+    return figure

@@ -18,7 +18,7 @@ def test_margins_page_end_to_end():
     assert not at.exception
     headers = [m.value for m in at.markdown if "Kendall τ" in m.value and "Pearson r" in m.value]
     assert len(headers) == 2 and headers[0].startswith("**fmnist-standard**")
-    assert len(at.get("plotly_chart")) == 4  # two scatters, the binned curve, the ROC
+    assert len(at.get("plotly_chart")) == 3 + 4  # the zoo's three; two scatters, the binned curve, the ROC
 
     def sample_numbers() -> list[str]:
         return [c.value for c in at.caption if c.value.startswith("input margin")]
@@ -28,9 +28,12 @@ def test_margins_page_end_to_end():
     after = sample_numbers()
     assert len(after) == 2 and after[0] != before[0] and after[1] == before[1]  # only that model's panel moved
 
-    table_before = at.dataframe[0].value.to_dict("records")
+    def detection_table() -> list[dict]:
+        return next(d for d in at.dataframe if "non-robust share" in d.value.columns).value.to_dict("records")
+
+    table_before = detection_table()
     at.slider(key="margins_eps").set_value(16.0).run()
-    table_after = at.dataframe[0].value.to_dict("records")
+    table_after = detection_table()
     assert table_before[0]["non-robust share"] != table_after[0]["non-robust share"]
     # what it costs is measured by bench/run.py (margins_n1000), not asserted here
 
@@ -44,3 +47,30 @@ def test_margins_page_end_to_end():
     assert all(isinstance(key, str) for key in at.session_state["margin_study_runs"])
     at.slider(key="margins_eps").set_value(2.0).run()  # another ε: the pseudo-margin was learned for 16/255
     assert not at.exception and not [m for m in at.metric if m.label.startswith("Kendall τ")]
+
+
+def test_the_zoo_opens_without_a_click_and_a_model_opens_its_scatter():
+    from sia_core.margins import ZOO_MODELS
+
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/margins.py").run()
+    assert not at.exception
+    zoo = ZOO_MODELS["fashion-mnist"]
+    takeaway = next(m.value for m in at.markdown if m.value.startswith("**Takeaway.** Across"))
+    assert f"Across {len(zoo)} models" in takeaway
+    table = next(d for d in at.dataframe if "τ pseudo" in d.value.columns).value
+    assert list(table["model"]) == list(zoo)
+    assert any(c.value.startswith("The zoo was computed by `python scripts/precompute.py`") for c in at.caption)
+    weakest = at.selectbox(key="margins_zoo_model").value  # the page opens on the least consistent model
+    assert weakest in takeaway
+
+    def opened() -> str:
+        return next(m.value for m in at.markdown if m.value.startswith(f"**{at.selectbox(key='margins_zoo_model').value}**"))
+
+    before = opened()
+    other = next(model for model in zoo if model != weakest)
+    at.selectbox(key="margins_zoo_model").set_value(other).run()  # what selecting that model's dot does
+    assert not at.exception and opened() != before and opened().startswith(f"**{other}**")
+    at.radio(key="margins_zoo_score").set_value("auroc").run()
+    assert not at.exception and len(at.get("plotly_chart")) >= 3

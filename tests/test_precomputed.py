@@ -32,7 +32,7 @@ def _precomputed_caption(at: AppTest) -> bool:
 def test_the_shipped_files_record_their_command_and_settings():
     files = sorted(PRECOMPUTED_DIR.glob("*.json.gz"))
     assert {f.name.split("-")[0] for f in files} == {"diagnosis", "regions", "margins", "features", "transfer",
-                                                     "imbalance"}
+                                                     "imbalance", "zoo"}
     stored = load_results(PRECOMPUTED_DIR / "diagnosis-fmnist-standard.json.gz")
     assert stored["command"] == "python scripts/precompute.py" and stored["model"] == "fmnist-standard"
     assert isinstance(stored["config"], DiagnosisConfig) and stored["result"].n == stored["config"].n == 256

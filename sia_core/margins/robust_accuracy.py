@@ -35,3 +35,18 @@ def sample_efficient_robust_accuracy(logit_margins: torch.Tensor, correct: torch
             if abs(implied - true_subset) < best_gap:
                 best, best_gap = threshold, abs(implied - true_subset)
     return float((correct & (logit_margins > best)).float().mean()), best
+
+
+def sample_efficient_sweep(logit_margins: torch.Tensor, correct: torch.Tensor, input_margins: torch.Tensor,
+                           eps: float, sizes: tuple[int, ...], repeats: int, seed: int = 0) -> dict[int, list[float]]:
+    """The paper's sweep: for each subset size, `repeats` random subsets attacked (their input margins known) and
+    the estimate each gives for the whole set. One seeded generator draws every subset, size after size."""
+    generator = torch.Generator().manual_seed(seed)
+    sweep: dict[int, list[float]] = {}
+    for size in sizes:
+        sweep[size] = []
+        for _ in range(repeats):
+            subset = torch.randperm(len(correct), generator=generator)[:size]
+            estimate, _ = sample_efficient_robust_accuracy(logit_margins, correct, subset, input_margins[subset], eps)
+            sweep[size].append(round(estimate, 6))
+    return sweep

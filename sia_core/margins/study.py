@@ -149,7 +149,7 @@ def pseudo_margin_study(model: ClassifierWrapper, study: MarginStudy, test_image
     if len(fit_images) < MIN_PSEUDO_FIT_IMAGES:
         raise DataError(f"Only {len(fit_images)} held-out images ({split}); the pseudo-margin needs at least "
                         f"{MIN_PSEUDO_FIT_IMAGES}. Load the training split, or study fewer images.")
-    fit_margins = estimator(model, fit_images).margins
+    fit_margins = estimator.sharded(model, fit_images, current_shard()).margins
     result = fit_pseudo_margin(model_inputs_for_pseudo_margin(model, fit_images, source), fit_margins,
                                model_inputs_for_pseudo_margin(model, test_images[:evaluated], source),
                                study.input.margins, study.scores.logit_margin, eps, source=source)
