@@ -129,8 +129,11 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     history = train(model, train_set, config, progress=_stderr_progress(f"train {args.id}"), checkpoint=checkpoint)
     round_weights(model, args.weights_dtype)  # measured as shipped
     seconds = sum(history.epoch_seconds)  # every epoch's own time, those before a resume included
-    test_set = _test_set_for(args.dataset, args.data_dir, args.eval_n)
-    evaluations = [_evaluation_entry(model, test_set, args.eval_attack, args.eval_eps, args.eval_steps, "evaluate")]
+    # the card's first evaluation is its headline: the --eval-data sets in order, else the training data's test split
+    test_sets = ([_test_set_for(spec, None, args.eval_n, train_set.image_shape) for spec in args.eval_data]
+                 if args.eval_data else [_test_set_for(args.dataset, args.data_dir, args.eval_n)])
+    evaluations = [_evaluation_entry(model, test_set, args.eval_attack, args.eval_eps, args.eval_steps, "evaluate")
+                   for test_set in test_sets]
     card = ModelCard(
         **{**card.__dict__,
            "training": {**config.__dict__, "train_set": train_set.name, "train_source": train_set.source,
@@ -395,6 +398,15 @@ def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.data.fashion_mnist import (EMBEDDED_SUBSET_FILE, balanced_subset_indices, find_idx_files,
                                              read_idx)
 
+    if args.world == "cifar10":
+        from sia_core.data.cifar10 import build_cifar10_subset
+
+        if args.data_dir is None:
+            raise SiaError("--data-dir: the CIFAR-10 folder to take the test images from, e.g. "
+                           "../shared/data/cifar10-subset (exact pixels).")
+        return build_cifar10_subset(args.data_dir, per_class=args.per_class or 100, out=args.out)
+    args.data_dir = args.data_dir or str(DEBIAN_PACKAGE_DIR)
+    args.per_class = args.per_class or 250
     images_path, labels_path = find_idx_files(args.data_dir, "test")
     images, labels = read_idx(images_path), read_idx(labels_path)
     index = balanced_subset_indices(labels, args.per_class, seed=args.seed)
@@ -466,6 +478,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
     parser.add_argument("--eval-eps", type=float, default=0.1)
     parser.add_argument("--eval-steps", type=_count, default=20)
     parser.add_argument("--eval-n", type=_count, help="evaluate on the first N test images only")
+    parser.add_argument("--eval-data", action="append", metavar="SPEC",
+                        help="evaluate on this dataset spec's test split (repeat for several; the first is the card's "
+                             "headline), e.g. cifar10:../shared/data/cifar10-subset; default: the training data's")
     parser.add_argument("--description", default="")
     parser.add_argument("--out", help="output folder (default assets/models/<id>)")
     parser.add_argument("--checkpoint", help="write a checkpoint here after every epoch, and resume from it when it "
@@ -625,9 +640,11 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--out", help="build: the .npz to write (resumable); train: a model folder to save")
     features.set_defaults(handler=_features)
 
-    subset = commands.add_parser("build-subset", help="write the embedded balanced Fashion-MNIST test subset")
-    subset.add_argument("--data-dir", default=str(DEBIAN_PACKAGE_DIR))
-    subset.add_argument("--per-class", type=_count, default=250)
+    subset = commands.add_parser("build-subset", help="write an embedded test subset: Fashion-MNIST (balanced, "
+                                                      "random) or CIFAR-10 (the first images of each class)")
+    subset.add_argument("--world", choices=("fashion-mnist", "cifar10"), default="fashion-mnist")
+    subset.add_argument("--data-dir", help=f"the source folder (Fashion-MNIST default: {DEBIAN_PACKAGE_DIR})")
+    subset.add_argument("--per-class", type=_count, help="images per class (default 250; CIFAR-10: 100)")
     subset.add_argument("--seed", type=int, default=0)
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)

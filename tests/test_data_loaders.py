@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import pickle
 import tarfile
 
@@ -277,3 +278,53 @@ def test_decode_refuses_huge_images_and_other_formats():
         decode_image(huge, (1, 28, 28))
     with pytest.raises(ImageDecodeError, match="Unsupported image format"):
         decode_image(_encode(Image.new("RGB", (4, 4)), "BMP"), (1, 28, 28))
+
+
+def _jpeg_archive(path, split: str, x, y) -> None:
+    """A .tar.gz laid out like the JPEG copy of CIFAR-10: <split>/<class>/NNNN.jpg, written in shuffled order."""
+    with tarfile.open(path, "w:gz") as archive:
+        for i in reversed(range(len(x))):  # the loader sorts; the archive's order must not matter
+            buffer = io.BytesIO()
+            Image.fromarray(x[i]).save(buffer, format="JPEG", quality=95)
+            info = tarfile.TarInfo(f"{split}/{CIFAR10_CLASSES[y[i]]}/{i:04d}.jpg")
+            info.size = len(buffer.getvalue())
+            archive.addfile(info, io.BytesIO(buffer.getvalue()))
+        evil = tarfile.TarInfo("../outside.jpg")  # never extracted: the loader reads members in memory
+        evil.size = 3
+        archive.addfile(evil, io.BytesIO(b"bad"))
+
+
+def test_cifar_jpeg_archive_reads_in_class_order_without_extracting(tmp_path):
+    smooth = np.tile(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], (32, 1, 3))  # JPEG keeps gradients
+    x = np.stack([np.roll(smooth, 3 * i, axis=1) for i in range(6)])
+    y = np.array([2, 0, 2, 1, 0, 1])
+    _jpeg_archive(tmp_path / "cifar10_test_jpg.tar.gz", "test", x, y)
+    dataset = load_cifar10(tmp_path, "test")  # the folder: its *test*.tar.gz
+    assert dataset.labels.tolist() == [0, 0, 1, 1, 2, 2] and "JPEG copy" in dataset.source
+    expected = torch.from_numpy(x[[1, 4, 3, 5, 0, 2]]).permute(0, 3, 1, 2).float() / 255
+    assert (dataset.images - expected).abs().mean() < 3 / 255  # lossy, but these images
+    assert not (tmp_path / "outside.jpg").exists() and not (tmp_path.parent / "outside.jpg").exists()
+    with pytest.raises(DataError, match=r"no train/<class>/\*.jpg"):
+        load_cifar10(tmp_path / "cifar10_test_jpg.tar.gz", "train")
+    (tmp_path / "broken_train.tar.gz").write_bytes(b"not a gzip")
+    with pytest.raises(DataError, match="not a readable .tar.gz"):
+        load_cifar10(tmp_path, "train")
+
+
+def test_the_embedded_cifar10_subset_is_built_from_a_folder_by_the_cli(tmp_path, capsys):
+    from sia_core.cli import main
+    from sia_core.data.cifar10 import load_embedded_cifar10
+
+    x, y = _fake_cifar(30)
+    np.savez(tmp_path / "c10_test.npz", x=x, y=y)
+    assert main(["build-subset", "--world", "cifar10", "--data-dir", str(tmp_path), "--per-class", "2",
+                 "--out", str(tmp_path / "out.npz"), "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["n"] == 20 and built["per_class"] == [2] * 10 and "Krizhevsky" in built["citation"]
+    subset = load_embedded_cifar10(tmp_path / "out.npz")
+    first_two = np.concatenate([np.nonzero(y == c)[0][:2] for c in range(10)])
+    assert subset.labels.tolist() == y[np.sort(first_two)].tolist()  # the first two of each class, in file order
+    assert torch.equal((subset.images * 255).round().to(torch.uint8),
+                       torch.from_numpy(x[np.sort(first_two)]).permute(0, 3, 1, 2))
+    with pytest.raises(DataError, match="embedded CIFAR-10 subset is missing"):
+        load_embedded_cifar10(tmp_path / "absent.npz")

@@ -1,4 +1,4 @@
-"""The embedded default: the four shipped models meet their targets, and their cards hold measurements."""
+"""The embedded default: the shipped models meet their targets, and their cards hold measurements."""
 
 from __future__ import annotations
 
@@ -25,6 +25,29 @@ def test_the_shipped_models_have_cards_and_the_assets_stay_small():
             "fmnist-random-attributes", "shapes-robust", "shapes-sia-at", "shapes-random-attributes"} <= set(CARDS)
     total = sum(p.stat().st_size for p in ASSETS_DIR.rglob("*") if p.is_file())
     assert total <= 25 * 1024 * 1024  # the project's budget for the embedded default
+
+
+def test_the_zoo_is_shipped_with_measured_cards_and_robustness_grows_with_the_training_radius():
+    from sia_core.margins import ZOO_MODELS
+
+    zoo = ZOO_MODELS["fashion-mnist"]
+    assert len(zoo) >= 8 and set(zoo) <= set(CARDS)
+    recipes = {CARDS[model_id].training["recipe"] for model_id in zoo}
+    assert {"standard", "pgd", "fgsm-rs", "trades", "pgd-l2", "sia"} <= recipes
+    for model_id in zoo:
+        evaluation = _first_evaluation(model_id)
+        assert evaluation["n"] == 10_000 and evaluation["attack"] == "pgd-linf" and evaluation["eps"] == 0.1
+        assert CARDS[model_id].training["command"].startswith("python -m sia_core train")
+    pgd = {CARDS[m].training["eps"]: _first_evaluation(m) for m in zoo if CARDS[m].training["recipe"] == "pgd"}
+    assert sorted(pgd) == [0.05, 0.1, 0.2]
+    # a larger training radius buys robustness at the zoo's eps and costs clean accuracy
+    assert pgd[0.05]["robust_accuracy"] < pgd[0.1]["robust_accuracy"]
+    assert pgd[0.05]["clean_accuracy"] > pgd[0.2]["clean_accuracy"]
+    assert CARDS["fmnist-trades"].training["trades_beta"] == 6.0
+    # the zoo's new members are stored in float16 (the card was measured on the rounded weights)
+    half = [m for m in zoo if CARDS[m].training.get("weights_dtype") == "float16"]
+    assert len(half) >= 5 and all((ASSETS_DIR / "models" / m / "weights.safetensors").stat().st_size < 1_000_000
+                                  for m in half)
 
 
 def test_sia_training_buys_pixel_robustness_that_its_random_control_does_not():

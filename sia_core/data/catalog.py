@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Protocol
 
 from sia_core.data.base import ImageDataset
-from sia_core.data.cifar10 import load_cifar10
+from sia_core.data.cifar10 import load_cifar10, load_embedded_cifar10
 from sia_core.data.fashion_mnist import (default_fashion_mnist_root, load_embedded_subset, load_fashion_mnist,
                                          load_mnist)
 from sia_core.data.folders import load_image_folder, load_npz
@@ -54,6 +54,11 @@ def _embedded_subset(*, split: Split, root: Optional[Path], n: Optional[int], se
     return dataset if n is None else dataset.subset(slice(0, n))
 
 
+def _embedded_cifar10(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
+    dataset = load_embedded_cifar10()
+    return dataset if n is None else dataset.subset(slice(0, n))
+
+
 def _generated_shapes(*, split: Split, root: Optional[Path], n: Optional[int], seed: int,
                       spurious: Optional[str] = None, spurious_strength: float = 0.95) -> ImageDataset:
     return shapes_dataset(split, n=n, seed=seed, spurious=spurious,  # type: ignore[arg-type]
@@ -77,6 +82,10 @@ DATASETS: Registry[ImageDataset] = Registry("dataset", [
           "can correlate one attribute with the class on purpose.",
           _generated_shapes, traits={"splits": SPLITS, "options": ("spurious", "spurious_strength"),
                                      "app_test_n": 2000}),
+    Entry("cifar10-subset", "CIFAR-10 test subset (embedded)",
+          "The first test images of each CIFAR-10 class (up to 100; exact pixels), shipped with the app. "
+          "CIFAR-10: Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009.",
+          _embedded_cifar10, traits={"splits": ("test",)}),
     Entry("fashion-mnist", "Fashion-MNIST from a folder",
           "The full Fashion-MNIST (60,000 train, 10,000 test images) from idx files: torchvision's layout, the Debian "
           "package dataset-fashion-mnist, or a bare folder.",

@@ -1,4 +1,5 @@
-"""CIFAR-10 from torchvision's python batches, an ImageFolder tree (one folder per class), or an `.npz`.
+"""CIFAR-10 from torchvision's python batches, an ImageFolder tree (one folder per class), an `.npz`, or a `.tar.gz`
+of JPEG files (`<split>/<class>/NNNN.jpg`).
 
 The python batches are pickles; they are read with an unpickler that admits only the numpy
 types those files contain, so a tampered file cannot run code.
@@ -16,7 +17,11 @@ import torch
 
 from sia_core.data.base import ImageDataset
 from sia_core.errors import DataError
+from sia_core.paths import ASSETS_DIR
 
+EMBEDDED_CIFAR10_FILE = ASSETS_DIR / "data" / "cifar10_test_subset.npz"
+CIFAR10_CITATION = ("Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
+                    "University of Toronto, 2009. https://www.cs.toronto.edu/~kriz/cifar.html")
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
                                      "dog", "frog", "horse", "ship", "truck")
 Split = Literal["train", "test"]
@@ -115,6 +120,48 @@ def load_cifar10_image_folder(root: str | Path, split: Split = "test") -> ImageD
                     f"CIFAR-10 {split} ImageFolder tree at {folder}")
 
 
+def load_cifar10_jpeg_archive(path: str | Path, split: Split = "test") -> ImageDataset:
+    """A `.tar.gz` of `<split>/<class>/NNNN.jpg` files (the JPEG copy of CIFAR-10 in ../shared/data/cifar10-jpg):
+    read in memory, never extracted, members in class order and file order within a class (NNNN is the image's
+    place among its class in the official order). JPEG is lossy: pixels differ from the originals by about 6/255."""
+    import tarfile
+
+    from PIL import Image
+
+    path = Path(path)
+    images, labels, keys = [], [], []
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                parts = Path(member.name).parts
+                if not member.isfile() or len(parts) < 2 or Path(member.name).suffix.lower() not in _IMAGE_SUFFIXES:
+                    continue
+                class_name = parts[-2]
+                if class_name not in CIFAR10_CLASSES or (len(parts) >= 3 and parts[-3] not in (split, ".")):
+                    continue
+                handle = archive.extractfile(member)
+                with Image.open(io.BytesIO(handle.read())) as image:
+                    images.append(np.asarray(image.convert("RGB").resize((32, 32)), dtype=np.uint8))
+                labels.append(CIFAR10_CLASSES.index(class_name))
+                keys.append((labels[-1], parts[-1]))
+    except (OSError, tarfile.TarError, EOFError) as error:
+        raise DataError(f"{path} is not a readable .tar.gz of CIFAR-10 JPEG files ({error}).") from error
+    if not images:
+        raise DataError(f"{path} holds no {split}/<class>/*.jpg files of CIFAR-10's classes.")
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return _dataset(np.stack([images[i] for i in order]).transpose(0, 3, 1, 2), np.asarray(labels)[order], split,
+                    f"CIFAR-10 {split} split, JPEG copy ({path.name})")
+
+
+def _split_archive_in(folder: Path, split: Split) -> Path | None:
+    """The one `*<split>*.tar.gz` in `folder` (e.g. cifar10_train_jpg.tar.gz), or None."""
+    candidates = sorted(path for path in folder.glob("*.tar.gz") if split in path.name.lower())
+    if len(candidates) > 1:
+        raise DataError(f"{folder} holds several {split} archives ({', '.join(p.name for p in candidates)}); "
+                        "point to one of them.")
+    return candidates[0] if candidates else None
+
+
 def _split_npz_in(folder: Path, split: Split) -> Path | None:
     """The one `.npz` in `folder` whose name holds the split ("train" / "test"), e.g. a released subset."""
     candidates = sorted(path for path in folder.glob("*.npz") if split in path.name.lower())
@@ -125,17 +172,50 @@ def _split_npz_in(folder: Path, split: Split) -> Path | None:
 
 
 def load_cifar10(root: str | Path, split: Split = "test") -> ImageDataset:
-    """Dispatch on what `root` is: an `.npz` file, a folder with `*train*.npz` / `*test*.npz`, a folder of python
-    batches, or an ImageFolder tree."""
+    """Dispatch on what `root` is: an `.npz` or `.tar.gz` file, a folder with `*train*.npz` / `*test*.npz` or
+    `*train*.tar.gz` / `*test*.tar.gz`, a folder of python batches, or an ImageFolder tree."""
     root = Path(root).expanduser()
     if root.is_file() and root.suffix == ".npz":
         return load_cifar10_npz(root, split)
+    if root.is_file() and root.name.endswith(".tar.gz"):
+        return load_cifar10_jpeg_archive(root, split)
     if not root.is_dir():
         raise DataError(f"CIFAR-10 path not found: {root}")
     split_archive = _split_npz_in(root, split)
     if split_archive is not None:
         return load_cifar10_npz(split_archive, split)
+    jpeg_archive = _split_archive_in(root, split)
+    if jpeg_archive is not None:
+        return load_cifar10_jpeg_archive(jpeg_archive, split)
     batches = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
     if (batches / "test_batch").is_file() or (batches / "data_batch_1").is_file():
         return load_cifar10_batches(root, split)
     return load_cifar10_image_folder(root, split)
+
+
+def build_cifar10_subset(root: str | Path, *, per_class: int = 100, out: str | Path | None = None) -> dict:
+    """Write the embedded CIFAR-10 test subset: the first `per_class` test images of each class found under `root`
+    (any layout `load_cifar10` reads; ../shared/data/cifar10-subset holds exact pixels), in their order, with their
+    positions and the dataset's citation. A class with fewer images gives what it has."""
+    dataset = load_cifar10(root, "test")
+    labels = dataset.labels.numpy()
+    index = np.sort(np.concatenate([np.nonzero(labels == c)[0][:per_class] for c in range(len(CIFAR10_CLASSES))]))
+    images = (dataset.images[index] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    out = Path(out) if out else EMBEDDED_CIFAR10_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, x=images, y=labels[index].astype(np.int64), index=index.astype(np.int64),
+                        citation=np.array(CIFAR10_CITATION), source=np.array(dataset.source))
+    return {"out": str(out), "n": int(index.size), "per_class": np.bincount(labels[index], minlength=10).tolist(),
+            "source": dataset.source, "citation": CIFAR10_CITATION}
+
+
+def load_embedded_cifar10(path: str | Path = EMBEDDED_CIFAR10_FILE) -> ImageDataset:
+    """The CIFAR-10 test subset that ships in `assets/` (built by `python -m sia_core build-subset --world cifar10`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"The embedded CIFAR-10 subset is missing: {path}. Rebuild it with `python -m sia_core "
+                        "build-subset --world cifar10 --data-dir ../shared/data/cifar10-subset`.")
+    dataset = load_cifar10_npz(path, "test")
+    return ImageDataset(name="cifar10-test-subset", images=dataset.images, labels=dataset.labels,
+                        class_names=CIFAR10_CLASSES,
+                        source=f"CIFAR-10 test subset (embedded; Krizhevsky 2009), {len(dataset)} images")
