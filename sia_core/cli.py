@@ -395,8 +395,8 @@ def _features_evaluate(args: argparse.Namespace) -> dict[str, Any]:
 def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
-    from sia_core.data.fashion_mnist import (EMBEDDED_SUBSET_FILE, balanced_subset_indices, find_idx_files,
-                                             read_idx)
+    from sia_core.data.fashion_mnist import (DEBIAN_PACKAGE_DIR, EMBEDDED_SUBSET_FILE, balanced_subset_indices,
+                                             find_idx_files, read_idx)
 
     if args.world == "cifar10":
         from sia_core.data.cifar10 import build_cifar10_subset
