@@ -146,6 +146,34 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     return {"model": args.id, "out": str(out), "seconds": round(seconds, 1), "evaluations": evaluations}
 
 
+def _compact(args: argparse.Namespace) -> dict[str, Any]:
+    """Store a shipped model's weights in a smaller precision and re-measure every evaluation on its card with the
+    rounded weights (same test set, attack, eps and steps); the card keeps the figures measured before."""
+    from sia_core.models.registry import ModelCard, load_model_and_card, model_folder, round_weights, save_model
+
+    loaded = load_model_and_card(args.model)
+    card, model = loaded.card, loaded.model
+    if (card.training or {}).get("weights_dtype", "float32") == args.dtype:
+        raise SiaError(f"{card.id} is already stored in {args.dtype}.")
+    round_weights(model, args.dtype)
+    evaluations = []
+    for before in card.evaluations:
+        test_set = _test_set_for(card.dataset, None, None, model.input_shape)
+        if test_set.name != before["test_set"] or len(test_set) < before["n"]:
+            raise SiaError(f"{card.id}: cannot re-create its test set {before['test_set']} ({before['n']} images) "
+                           f"here; found {test_set.name} ({len(test_set)}).")
+        test_set = test_set.subset(slice(0, before["n"]))
+        evaluations.append(_evaluation_entry(model, test_set, before.get("attack"), before.get("eps") or 0.0,
+                                             before.get("steps") or 20, f"evaluate {card.id}"))
+    training = {**(card.training or {}), "weights_dtype": args.dtype,
+                "compacted_by": "python -m sia_core " + shlex.join(args.argv),
+                "evaluations_before_compaction": list(card.evaluations)}
+    compacted = ModelCard(**{**card.__dict__, "training": training, "evaluations": tuple(evaluations)})
+    save_model(model, compacted, model_folder(args.model), dtype=args.dtype)
+    return {"model": card.id, "dtype": args.dtype, "evaluations": evaluations,
+            "before": list(card.evaluations)}
+
+
 def _names(text: Optional[str]) -> Optional[tuple[str, ...]]:
     return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
 
@@ -543,6 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
     imbalance.add_argument("--test-n", type=_count, help="score on the first N test images only")
     imbalance.set_defaults(handler=_robustify_imbalance)
 
+    compactor = commands.add_parser("compact", help="store a shipped model's weights in float16 and re-measure its "
+                                                    "card on the rounded weights")
+    compactor.add_argument("--model", required=True, help="a shipped model id")
+    compactor.add_argument("--dtype", choices=("float16",), default="float16")
+    compactor.set_defaults(handler=_compact)
+
     evaluator = commands.add_parser("evaluate", help="clean and robust accuracy of a model")
     add_model_arguments(evaluator)
     evaluator.add_argument("--data-dir", help="folder of the model's own dataset (when --data is a bare name)")
@@ -649,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--out")
     subset.set_defaults(handler=_build_subset)
 
-    for sub in (models, trainer, robust_trainer, transfer, imbalance, evaluator, predictor, sia, regions, margins, zoo,
+    for sub in (models, trainer, robust_trainer, transfer, imbalance, compactor, evaluator, predictor, sia, regions, margins, zoo,
                 features, subset):
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser

@@ -151,6 +151,26 @@ def test_train_writes_weights_and_a_card_with_measured_accuracy(tmp_path):
     assert evaluated["clean_accuracy"] == card["evaluations"][0]["clean_accuracy"]  # the card holds a measurement
 
 
+def test_compact_stores_float16_and_re_measures_the_card(tmp_path):
+    import shutil
+
+    folder = tmp_path / "shapes-standard"
+    shutil.copytree(PROJECT_ROOT / "assets" / "models" / "shapes-standard", folder)
+    before = json.loads((folder / "card.json").read_text())
+    size = (folder / "weights.safetensors").stat().st_size
+    result = run_cli("compact", "--model", str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    card = json.loads((folder / "card.json").read_text())
+    assert (folder / "weights.safetensors").stat().st_size < 0.55 * size
+    assert card["training"]["weights_dtype"] == "float16" and card["training"]["compacted_by"].startswith(
+        "python -m sia_core compact")
+    assert card["training"]["evaluations_before_compaction"] == before["evaluations"]
+    old, new = before["evaluations"][0], card["evaluations"][0]
+    assert new["n"] == old["n"] and abs(new["clean_accuracy"] - old["clean_accuracy"]) <= 0.002  # rounding only
+    again = run_cli("compact", "--model", str(folder), "--json")
+    assert again.returncode == 2 and "already stored in float16" in again.stderr
+
+
 def test_margins_json_has_the_issue_keys(tmp_path):
     result = run_cli("margins", "--model", "fmnist-standard", "--n", "40", "--eps", "0.0078", "--bisection-steps", "4",
                      "--pgd-steps", "5", "--pseudo-fit", "40", "--json")
