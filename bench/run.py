@@ -19,6 +19,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 import torch  # noqa: E402
 
+from sia_core.data.base import ImageDataset  # noqa: E402
 from sia_core.data.catalog import load_dataset  # noqa: E402
 from sia_core.models.registry import load_model  # noqa: E402
 
@@ -193,6 +194,32 @@ def sia_at_epoch_cost_ratio_vs_pgd_at() -> float:
     return statistics.median(seconds["sia"]) / statistics.median(seconds["pgd"])
 
 
+def cifar10_train_images_per_second() -> dict[str, float]:
+    """Training throughput on 32x32 RGB batches of 128 (crop-flip augmentation, Adam), one thread per process as
+    the training scripts run: the standard recipe and FGSM with random start, for each architecture that could
+    train the CIFAR-10 models. Chooses the architecture and the number of epochs that fit the time at hand."""
+    from sia_core.models.architectures import build_architecture
+    from sia_core.models.wrapper import ClassifierWrapper
+    from sia_core.training import TrainConfig, train
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(128 * 8, 3, 32, 32, generator=generator)
+    data = ImageDataset("random-cifar", images, torch.randint(0, 10, (len(images),), generator=generator),
+                        tuple(str(i) for i in range(10)))
+    figures = {}
+    for architecture in ("resnet9-slim", "small-cnn", "tiny-cnn"):
+        for recipe in ("standard", "fgsm-rs"):
+            model = ClassifierWrapper(build_architecture(architecture, 3, 32, 10), mean=(0.5,) * 3, std=(0.25,) * 3,
+                                      input_shape=(3, 32, 32), class_names=data.class_names, model_id=architecture)
+            config = TrainConfig(recipe=recipe, eps=8 / 255, steps=8, augment="crop-flip")
+            train(model, data.subset(slice(0, 256)), TrainConfig(recipe=recipe, eps=8 / 255, steps=2))  # warm-up
+            started = time.perf_counter()
+            train(model, data, config)
+            figures[f"cifar10_train_img_per_s_{architecture}_{recipe}"] = round(
+                len(images) / (time.perf_counter() - started), 1)
+    return figures
+
+
 def regions_panel_seconds() -> float:
     """The RoI vs RoA one-image panel: occlusion RoI + effect-weighted PGD RoA + masks and metrics."""
     from sia_core.regions.panel import region_panel
@@ -319,6 +346,7 @@ BENCHMARKS = {
     "sia_step_cost_ratio_vs_pgd": sia_step_cost_ratio_vs_pgd,
     "sia_at_epoch_cost_ratio_vs_pgd_at": sia_at_epoch_cost_ratio_vs_pgd_at,
     "regions_panel_seconds": regions_panel_seconds,
+    "cifar10_training": cifar10_train_images_per_second,  # one key per architecture and recipe
     "margins_n1000": _margin_timings,  # three keys from one run
     "margins_torchrun2": _margins_torchrun,  # one process against two on torchrun
     "first_paint": first_paint_seconds,  # one key per page

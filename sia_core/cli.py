@@ -115,7 +115,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
 
     require_model_id(args.id)
     config = TrainConfig(recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
-                         learning_rate=args.lr, eps=args.eps, attack_steps=args.attack_steps,
+                         learning_rate=args.lr, weight_decay=args.weight_decay, eps=args.eps, attack_steps=args.attack_steps,
                          eps_warmup_epochs=args.eps_warmup_epochs, seed=args.seed, trades_beta=args.trades_beta,
                          augment=args.augment)
     train_set = load_dataset(args.dataset, "train", root=args.data_dir, spurious=args.spurious,
@@ -486,6 +486,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
     parser.add_argument("--epochs", type=_count, default=10)
     parser.add_argument("--batch-size", type=_count, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty of the Adam optimizer")
     parser.add_argument("--eps", type=float, default=0.0, help="L-inf radius for adversarial recipes (sia: the pixel "
                                                               "budget; random-attributes: the noise amplitude)")
     parser.add_argument("--attack-steps", type=_count, default=7)
