@@ -132,8 +132,9 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     # the card's first evaluation is its headline: the --eval-data sets in order, else the training data's test split
     test_sets = ([_test_set_for(spec, None, args.eval_n, train_set.image_shape) for spec in args.eval_data]
                  if args.eval_data else [_test_set_for(args.dataset, args.data_dir, args.eval_n)])
-    evaluations = [_evaluation_entry(model, test_set, args.eval_attack, args.eval_eps, args.eval_steps, "evaluate")
-                   for test_set in test_sets]
+    attacked = len(test_sets) if args.eval_attack_sets is None else args.eval_attack_sets
+    evaluations = [_evaluation_entry(model, test_set, args.eval_attack if i < attacked else None, args.eval_eps,
+                                     args.eval_steps, "evaluate") for i, test_set in enumerate(test_sets)]
     card = ModelCard(
         **{**card.__dict__,
            "training": {**config.__dict__, "train_set": train_set.name, "train_source": train_set.source,
@@ -510,6 +511,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
     parser.add_argument("--eval-data", action="append", metavar="SPEC",
                         help="evaluate on this dataset spec's test split (repeat for several; the first is the card's "
                              "headline), e.g. cifar10:../shared/data/cifar10-subset; default: the training data's")
+    parser.add_argument("--eval-attack-sets", type=_count_or_zero,
+                        help="attack only the first K evaluation sets (the others: clean accuracy); default all")
     parser.add_argument("--description", default="")
     parser.add_argument("--out", help="output folder (default assets/models/<id>)")
     parser.add_argument("--checkpoint", help="write a checkpoint here after every epoch, and resume from it when it "

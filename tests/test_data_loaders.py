@@ -286,7 +286,8 @@ def _jpeg_archive(path, split: str, x, y) -> None:
         for i in reversed(range(len(x))):  # the loader sorts; the archive's order must not matter
             buffer = io.BytesIO()
             Image.fromarray(x[i]).save(buffer, format="JPEG", quality=95)
-            info = tarfile.TarInfo(f"{split}/{CIFAR10_CLASSES[y[i]]}/{i:04d}.jpg")
+            rank = int((y[:i] == y[i]).sum())  # NNNN: the image's place among its class
+            info = tarfile.TarInfo(f"{split}/{CIFAR10_CLASSES[y[i]]}/{rank:04d}.jpg")
             info.size = len(buffer.getvalue())
             archive.addfile(info, io.BytesIO(buffer.getvalue()))
         evil = tarfile.TarInfo("../outside.jpg")  # never extracted: the loader reads members in memory
@@ -294,14 +295,15 @@ def _jpeg_archive(path, split: str, x, y) -> None:
         archive.addfile(evil, io.BytesIO(b"bad"))
 
 
-def test_cifar_jpeg_archive_reads_in_class_order_without_extracting(tmp_path):
+def test_cifar_jpeg_archive_reads_the_classes_in_turns_without_extracting(tmp_path):
     smooth = np.tile(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], (32, 1, 3))  # JPEG keeps gradients
     x = np.stack([np.roll(smooth, 3 * i, axis=1) for i in range(6)])
     y = np.array([2, 0, 2, 1, 0, 1])
     _jpeg_archive(tmp_path / "cifar10_test_jpg.tar.gz", "test", x, y)
     dataset = load_cifar10(tmp_path, "test")  # the folder: its *test*.tar.gz
-    assert dataset.labels.tolist() == [0, 0, 1, 1, 2, 2] and "JPEG copy" in dataset.source
-    expected = torch.from_numpy(x[[1, 4, 3, 5, 0, 2]]).permute(0, 3, 1, 2).float() / 255
+    # the classes in turns: each class's 0000 (images 1, 3, 0), then each class's 0001 (images 4, 5, 2)
+    assert dataset.labels.tolist() == [0, 1, 2, 0, 1, 2] and "JPEG copy" in dataset.source
+    expected = torch.from_numpy(x[[1, 3, 0, 4, 5, 2]]).permute(0, 3, 1, 2).float() / 255
     assert (dataset.images - expected).abs().mean() < 3 / 255  # lossy, but these images
     assert not (tmp_path / "outside.jpg").exists() and not (tmp_path.parent / "outside.jpg").exists()
     with pytest.raises(DataError, match=r"no train/<class>/\*.jpg"):

@@ -122,8 +122,9 @@ def load_cifar10_image_folder(root: str | Path, split: Split = "test") -> ImageD
 
 def load_cifar10_jpeg_archive(path: str | Path, split: Split = "test") -> ImageDataset:
     """A `.tar.gz` of `<split>/<class>/NNNN.jpg` files (the JPEG copy of CIFAR-10 in ../shared/data/cifar10-jpg):
-    read in memory, never extracted, members in class order and file order within a class (NNNN is the image's
-    place among its class in the official order). JPEG is lossy: pixels differ from the originals by about 6/255."""
+    read in memory, never extracted. NNNN is the image's place among its class in the official order; the images
+    come class by class in turns (every class's 0000, then every class's 0001, ...), so the first N of either
+    split are balanced. JPEG is lossy: pixels differ from the originals by about 6/255."""
     import tarfile
 
     from PIL import Image
@@ -143,7 +144,7 @@ def load_cifar10_jpeg_archive(path: str | Path, split: Split = "test") -> ImageD
                 with Image.open(io.BytesIO(handle.read())) as image:
                     images.append(np.asarray(image.convert("RGB").resize((32, 32)), dtype=np.uint8))
                 labels.append(CIFAR10_CLASSES.index(class_name))
-                keys.append((labels[-1], parts[-1]))
+                keys.append((parts[-1], labels[-1]))
     except (OSError, tarfile.TarError, EOFError) as error:
         raise DataError(f"{path} is not a readable .tar.gz of CIFAR-10 JPEG files ({error}).") from error
     if not images:

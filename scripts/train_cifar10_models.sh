@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Trains the CIFAR-10 models on all 50,000 training images of the JPEG copy (../shared/data/cifar10-jpg), with
+# random crops and flips, on resnet9-slim (ResNet-9 at a quarter width: see `python bench/run.py --only
+# cifar10_training` for why). Each card reports the exact-pixel test images first (../shared/data/cifar10-subset,
+# the headline; clean and under PGD-20 at L-inf 8/255) and the 10,000 JPEG test images second (clean). Checkpoints every
+# epoch under $SIA_EXPLORER_HOME/checkpoints and resumes when re-run. Weights in float16 (the assets budget).
+# Re-run: bash scripts/train_cifar10_models.sh [model-id ...]   (CIFAR10_DIR / CIFAR10_EXACT_DIR to move the data)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+DATA=${CIFAR10_DIR:-../shared/data/cifar10-jpg}
+EXACT=${CIFAR10_EXACT_DIR:-../shared/data/cifar10-subset}
+CHECKPOINTS=${SIA_EXPLORER_HOME:-$HOME/.cache/sia-explorer}/checkpoints
+mkdir -p "$CHECKPOINTS"
+ONLY="$*"
+EPS=0.0314  # 8/255
+
+run() {
+  local id=$1; shift
+  if [[ -n "$ONLY" && " $ONLY " != *" $id "* ]]; then return; fi
+  $PYTHON -m sia_core train --id "$id" --dataset cifar10 --data-dir "$DATA" --architecture resnet9-slim \
+    --augment crop-flip --batch-size 128 --lr 4e-3 --weight-decay 5e-4 --seed 0 --weights-dtype float16 \
+    --eval-data "cifar10:$EXACT" --eval-data "cifar10:$DATA" --eval-attack pgd-linf --eval-eps $EPS --eval-steps 20 \
+    --eval-attack-sets 1 \
+    --checkpoint "$CHECKPOINTS/$id.pt" "$@" --json
+}
+
+run cifar10-standard --recipe standard --epochs ${STANDARD_EPOCHS:-12} \
+  --description 'Standard training on the 50,000 CIFAR-10 training images (JPEG copy), random crops and flips.'
+run cifar10-robust --recipe fgsm-rs --eps $EPS --eps-warmup-epochs 2 --epochs ${ROBUST_EPOCHS:-12} \
+  --description 'FGSM with random start at L-inf 8/255 (Wong et al. 2020) on the 50,000 CIFAR-10 training images.'
+run cifar10-sia-at --recipe sia --eps 0.0157 --attack-steps 3 --eps-warmup-epochs 1 --epochs ${SIA_EPOCHS:-8} \
+  --description 'SIA adversarial training on CIFAR-10: half of each batch attacked by a 3-step SIA, pixel budget 4/255.'
