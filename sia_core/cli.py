@@ -238,7 +238,8 @@ def _sia(args: argparse.Namespace) -> dict[str, Any]:
     loaded, dataset, _ = _load(args)
     model = loaded.model
     config = DiagnosisConfig(n=args.n, eps_img=args.eps_img, steps=args.steps, seed=args.seed,
-                             attributes=tuple(args.attributes) if args.attributes else None)
+                             attributes=tuple(args.attributes) if args.attributes else None,
+                             batch_size=args.batch_size)
     report = diagnose(model, dataset, config, progress=_stderr_progress("sia"))
     return report.to_dict()
 
@@ -602,6 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     sia.add_argument("--eps-img", type=float, default=2 / 255, help="L-inf pixel budget shared by all attacks")
     sia.add_argument("--steps", type=_count, default=30)
     sia.add_argument("--seed", type=int, default=0)
+    sia.add_argument("--batch-size", type=_count, default=256,
+                     help="images per attack call (under torchrun, the unit the processes share)")
     sia.add_argument("--attributes", nargs="*", help="attribute names (default: all that apply)")
     sia.set_defaults(handler=_sia)
 

@@ -22,6 +22,7 @@ from sia_core.errors import SiaError
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback, StageProgress
 from sia_core.registry import Entry, Registry
+from sia_core.distributed import sharded_attack_batches
 from sia_core.scaling import batch_size_for
 from sia_core.semantics import ATTRIBUTES
 from sia_core.validation import non_negative, one_of, positive_int, require
@@ -195,8 +196,9 @@ def select_correct(model: ClassifierWrapper, dataset: ImageDataset, n: int, seed
 
 
 def _batched(attack, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, batch_size: int):
-    batch_size = batch_size_for(x.shape, batch_size)
-    return [attack(model, x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
+    """The attack's results batch by batch; under torchrun the batches are shared among the processes and every
+    process gets the same results (`sia_core.distributed`)."""
+    return sharded_attack_batches(attack, model, x, y, batch_size_for(x.shape, batch_size))
 
 
 def _true_probability(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ a no-op for one process.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -95,3 +96,30 @@ def slowest(seconds: float, shard: Shard) -> float:
     value = torch.tensor([seconds], dtype=torch.float64, device=_collective_device())
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return float(value.item())
+
+
+def sharded_attack_batches(attack, model, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list:
+    """`[attack(model, batch) for each batch of batch_size]`, as one process runs it, with the batches shared among
+    the processes of the group: each runs its own whole batches, then every per-image tensor of the results is
+    gathered in order and each history curve is averaged over all images, so every process gets the one result
+    the one-process run's batches concatenate to (a list of one). One process: the plain list of batch results."""
+    from sia_core.attacks.base import concatenate_results
+
+    shard = current_shard()
+    n = len(y)
+    if not shard.is_distributed or n == 0:
+        return [attack(model, x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n, batch_size)]
+    index = batch_aligned_indices(n, batch_size, shard)
+    parts = [attack(model, x[batch], y[batch]) for batch in index.split(batch_size)]
+    # a process without a batch runs one image it then drops: the result's fields and history keys, for the gathering
+    mine = concatenate_results(parts) if parts else attack(model, x[:1], y[:1])
+    rows = len(index)
+    tensors = {name: gather_rows(value[:rows], n, batch_size, shard)
+               for name, value in mine.__dict__.items() if isinstance(value, torch.Tensor) and value.dim() > 0
+               and len(value) == (rows if parts else 1)}
+    history = {}
+    for key, curve in mine.history.items():
+        weighted = torch.tensor(curve, dtype=torch.float64, device=_collective_device()) * rows
+        dist.all_reduce(weighted, op=dist.ReduceOp.SUM)  # every curve has the same number of steps
+        history[key] = [float(value) / n for value in weighted.cpu()]
+    return [dataclasses.replace(mine, **tensors, history=history)]

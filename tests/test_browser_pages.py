@@ -8,7 +8,10 @@ import io
 import zipfile
 
 
+from sia_core.margins import ZOO_MODELS
 from tests.app_server import browser_on_app
+
+ZOO = list(ZOO_MODELS["fashion-mnist"])
 
 PAGES_WITH_RESULTS = ("sia_diagnosis", "sia_robustify", "regions", "margins", "features")
 
@@ -31,6 +34,20 @@ def test_pages_open_on_results_links_restore_views_and_reports_download(tmp_path
         report.goto((tmp_path / "report.html").as_uri())
         report.wait_for_selector(".js-plotly-plot", timeout=30_000)
         assert report.locator(".js-plotly-plot").count() >= 2
+
+        # the margins page's zoo: clicking a model's dot opens that model's scatter
+        page.goto(f"{url}/margins", wait_until="domcontentloaded")
+        page.wait_for_selector("text=The zoo was computed by", timeout=180_000)
+        chooser = page.locator("[data-testid=stSelectbox]").filter(has_text="Model (or select a dot)")
+        opened = next(model for model in ZOO if model in chooser.inner_text())
+        other = next(model for model in reversed(ZOO) if model != opened)
+        ours = page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").nth(len(ZOO) + 1)
+        box = ours.locator("path.point").nth(ZOO.index(other)).bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_function("([label, model]) => [...document.querySelectorAll('[data-testid=stSelectbox]')]"
+                               ".some(e => e.innerText.includes(label) && e.innerText.includes(model))",
+                               arg=["Model (or select a dot)", other], timeout=120_000)
+        page.wait_for_selector(f"text={other} ·", timeout=60_000)  # its card line above its scatter
 
         # a view named in the URL, then its copied link in a fresh context
         page.goto(f"{url}/regions?model_id=fmnist-robust&regions_q=35&regions_index=7",

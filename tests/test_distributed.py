@@ -51,3 +51,29 @@ def test_two_processes_on_torchrun_print_the_one_process_margins():
             assert abs(value - double[key]) <= 1e-6 or (value != value and double[key] != double[key]), key
         else:
             assert value == double[key], key
+
+
+def test_two_processes_on_torchrun_print_the_one_process_diagnosis():
+    study = ["sia", "--model", "fmnist-standard", "--data", "fashion-mnist-subset", "--n", "48", "--batch-size", "16",
+             "--steps", "5", "--attributes", "brightness", "contrast", "--json"]
+    single = _margins([sys.executable, "-m", "sia_core", *study])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                "--master-port", str(free_port()), "-m", "sia_core", "--", *study]
+    double = _margins(torchrun)  # three batches: rank 0 runs two, rank 1 one
+    assert set(single) == set(double)
+    _assert_close(single, double)
+
+
+def _assert_close(single, double, path: str = "") -> None:
+    if isinstance(single, dict):
+        assert set(single) == set(double), path
+        for key in single:
+            _assert_close(single[key], double[key], f"{path}.{key}")
+    elif isinstance(single, list):
+        assert len(single) == len(double), path
+        for i, (a, b) in enumerate(zip(single, double)):
+            _assert_close(a, b, f"{path}[{i}]")
+    elif isinstance(single, float):
+        assert abs(single - double) <= 1e-6 or (single != single and double != double), path
+    else:
+        assert single == double, path
