@@ -123,3 +123,18 @@ def sharded_attack_batches(attack, model, x: torch.Tensor, y: torch.Tensor, batc
         dist.all_reduce(weighted, op=dist.ReduceOp.SUM)  # every curve has the same number of steps
         history[key] = [float(value) / n for value in weighted.cpu()]
     return [dataclasses.replace(mine, **tensors, history=history)]
+
+
+def map_batches(compute, n: int, batch_size: int) -> tuple[torch.Tensor, ...]:
+    """`compute(index)` (a tuple of per-image tensors for the images `index`) over the batches of `batch_size`,
+    concatenated in order, as one process runs it; under torchrun each process computes its own whole batches and
+    every process gets every row (`gather_rows`, so on the CPU)."""
+    shard = current_shard()
+    if not shard.is_distributed:
+        outputs = [compute(torch.arange(start, min(start + batch_size, n))) for start in range(0, n, batch_size)]
+        return tuple(torch.cat(parts) for parts in zip(*outputs))
+    index = batch_aligned_indices(n, batch_size, shard)
+    outputs = [compute(batch) for batch in index.split(batch_size)]
+    if not outputs:  # no batch here: one image's output gives the shapes, and no rows
+        outputs = [tuple(part[:0] for part in compute(torch.arange(min(1, n))))]
+    return tuple(gather_rows(torch.cat(parts), n, batch_size, shard) for parts in zip(*outputs))

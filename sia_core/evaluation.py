@@ -9,6 +9,7 @@ import torch
 
 from sia_core.attacks.base import Attack
 from sia_core.data.base import ImageDataset
+from sia_core.distributed import map_batches
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
 from sia_core.scaling import batch_size_for
@@ -40,23 +41,29 @@ def evaluate(model: ClassifierWrapper, dataset: ImageDataset, *, attack: Optiona
     positive_int("batch_size", batch_size)
     batch_size = batch_size_for(dataset.image_shape, batch_size)
     count = len(dataset) if n is None else min(n, len(dataset))
-    correct_clean = 0
-    correct_robust = 0
     batches = max(1, -(-count // batch_size))
-    with frozen_eval(model):
-        for batch_index, start in enumerate(range(0, count, batch_size)):
-            x = dataset.images[start:min(start + batch_size, count)].to(model.device)
-            y = dataset.labels[start:min(start + batch_size, count)].to(model.device)
+    tally = {"batches": 0, "correct": 0, "seen": 0}  # this process's running count, for the progress line
+
+    def judged(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = dataset.images[index].to(model.device), dataset.labels[index].to(model.device)
+        with torch.no_grad():
+            clean_ok = model(x).argmax(1) == y
+        robust_ok = torch.zeros_like(clean_ok)
+        if attack is not None:
+            adversarial = attack.perturb(model, x, y)
             with torch.no_grad():
-                clean_ok = model(x).argmax(1) == y
-            correct_clean += int(clean_ok.sum())
-            if attack is not None:
-                adversarial = attack.perturb(model, x, y)
-                with torch.no_grad():
-                    robust_ok = clean_ok & (model(adversarial).argmax(1) == y)
-                correct_robust += int(robust_ok.sum())
-            if progress is not None:
-                progress(batch_index + 1, batches, {"clean_accuracy": correct_clean / min(start + batch_size, count)})
+                robust_ok = clean_ok & (model(adversarial).argmax(1) == y)
+        tally["batches"] += 1
+        tally["correct"] += int(clean_ok.sum())
+        tally["seen"] += len(y)
+        if progress is not None:
+            progress(tally["batches"], batches, {"clean_accuracy": tally["correct"] / tally["seen"]})
+        return clean_ok.cpu(), robust_ok.cpu()
+
+    # under torchrun the batches are shared among the processes (sia_core.distributed)
+    with frozen_eval(model):
+        clean_ok, robust_ok = map_batches(judged, count, batch_size) if count else (torch.zeros(0), torch.zeros(0))
+    correct_clean, correct_robust = int(clean_ok.sum()), int(robust_ok.sum())
     return EvaluationReport(
         n=count,
         clean_accuracy=correct_clean / max(count, 1),

@@ -77,3 +77,33 @@ def _assert_close(single, double, path: str = "") -> None:
         assert abs(single - double) <= 1e-6 or (single != single and double != double), path
     else:
         assert single == double, path
+
+
+def _single_and_double(study: list[str]) -> tuple[dict, dict]:
+    single = _margins([sys.executable, "-m", "sia_core", *study])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                "--master-port", str(free_port()), "-m", "sia_core", "--", *study]
+    return single, _margins(torchrun)
+
+
+def test_regions_transfer_and_constructed_set_builds_shard_to_the_one_process_figures(tmp_path):
+    # each with at least two batches of the one-process run, so both processes work
+    single, double = _single_and_double(["regions", "--model", "fmnist-standard", "--data", "fashion-mnist-subset",
+                                         "--n", "150", "--n-fit", "140", "--steps", "3", "--json"])
+    _assert_close(single, double)
+    single, double = _single_and_double(["robustify", "transfer", "--models", "shapes-standard", "--data", "shapes",
+                                         "--n", "800", "--columns", "fgsm,pgd-linf", "--json"])
+    _assert_close(single, double)
+    built = {}
+    for runs, name in ((1, "one"), (2, "two")):
+        study = ["features", "build", "--kind", "d_det", "--model", "fmnist-standard", "--n", "300", "--steps", "3",
+                 "--out", str(tmp_path / f"{name}.npz"), "--json"]
+        built[name] = _margins([sys.executable, "-m", "sia_core", *study] if runs == 1 else [
+            sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+            "--master-port", str(free_port()), "-m", "sia_core", "--", *study])
+    _assert_close({k: v for k, v in built["one"].items() if k != "out"},
+                  {k: v for k, v in built["two"].items() if k != "out"})
+    from sia_core.features import ConstructedSet
+    one, two = ConstructedSet.load(tmp_path / "one.npz"), ConstructedSet.load(tmp_path / "two.npz")
+    assert len(one) == len(two) == 300 and torch.allclose(one.images, two.images, atol=1e-6)
+    assert torch.equal(one.labels, two.labels)

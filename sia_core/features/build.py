@@ -13,6 +13,7 @@ import torch
 
 from sia_core.attacks.pgd import PGD, projected_gradient_ascent
 from sia_core.data.base import ImageDataset
+from sia_core.distributed import current_shard, map_batches
 from sia_core.features.constructed import KINDS, ConstructedSet, ConstructionConfig, relabel_targets
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
@@ -70,29 +71,39 @@ def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, con
     start = sum(len(part) for part in done_images)
     batch_size = batch_size_for(train_set.image_shape, config.batch_size)
     batches = -(-n // batch_size)
-    for batch_start in range(start, n, batch_size):
-        index = order[batch_start:batch_start + batch_size]
+
+    def built(positions: torch.Tensor) -> tuple[torch.Tensor]:
+        """The constructed images of the samples at `positions` (one batch of the one-process run)."""
+        index = order[positions]
         if relabelled:
             attack = PGD(eps=config.eps, norm="l2", steps=config.steps, step_size=config.step_size, random_start=False)
             with frozen_eval(model):
-                images = attack.perturb(model, train_set.images[index].to(model.device),
-                                        train_set.labels[index].to(model.device),
-                                        target=targets[batch_start:batch_start + len(index)].to(model.device)).cpu()
-        else:
-            with frozen_eval(model), torch.no_grad():
-                goal = model.features(train_set.images[index].to(model.device))
-            images = match_representation(model, train_set.images[starts[batch_start:batch_start + len(index)]], goal,
-                                          steps=config.steps, step_size=config.step_size)
-        done_images.append(images)
-        batch_number = batch_start // batch_size + 1
+                return (attack.perturb(model, train_set.images[index].to(model.device),
+                                       train_set.labels[index].to(model.device),
+                                       target=targets[positions].to(model.device)).cpu(),)
+        with frozen_eval(model), torch.no_grad():
+            goal = model.features(train_set.images[index].to(model.device))
+        return (match_representation(model, train_set.images[starts[positions]], goal, steps=config.steps,
+                                     step_size=config.step_size),)
+
+    # Rounds of one batch per process (one process: one batch a round); under torchrun each process builds its
+    # batch of the round and every process gets the round's images in order (sia_core.distributed)
+    shard = current_shard()
+    round_size = batch_size * shard.world_size
+    saved_at = start // batch_size // CHECKPOINT_EVERY_BATCHES
+    for round_start in range(start, n, round_size):
+        round_n = min(round_size, n - round_start)
+        done_images.append(map_batches(lambda local: built(round_start + local), round_n, batch_size)[0])
+        batch_number = -(-(round_start + round_n) // batch_size)
         # checkpoint every few batches: re-saving the whole growing set after each one is quadratic work
-        if out is not None and batch_number % CHECKPOINT_EVERY_BATCHES == 0:
+        if out is not None and shard.is_main and batch_number // CHECKPOINT_EVERY_BATCHES > saved_at:
+            saved_at = batch_number // CHECKPOINT_EVERY_BATCHES
             _assemble(model, train_set, config, torch.cat(done_images), order, starts, targets).save(out)
         if progress is not None:
             progress(batch_number, batches, {"built": sum(len(part) for part in done_images)})
     final = _assemble(model, train_set, config, torch.cat(done_images) if done_images else
                       torch.empty(0, *train_set.image_shape), order, starts, targets, final=True)
-    if out is not None:
+    if out is not None and shard.is_main:
         final.save(out)  # with its metric, which the partial saves do not compute
     return final
 

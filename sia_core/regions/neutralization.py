@@ -23,6 +23,7 @@ from sia_core.regions.attack_maps import EffectWeightedMap
 from sia_core.regions.fills import FILLS, fill_images
 from sia_core.regions.importance import Occlusion
 from sia_core.regions.overlap import normalize_maps, overlap_metrics, top_fraction_mask
+from sia_core.distributed import map_batches
 from sia_core.scaling import batch_size_for
 from sia_core.validation import in_range, non_negative, non_negative_int, one_of, positive_int, require
 
@@ -187,15 +188,13 @@ class RegionsReport:
 
 def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, importance: Occlusion,
           attack_map: EffectWeightedMap, batch_size: int = 128):
-    batch_size = batch_size_for(images.shape, batch_size)
-    roi, roa, adversarial = [], [], []
-    for start in range(0, len(labels), batch_size):
-        x, y = images[start:start + batch_size], labels[start:start + batch_size]
-        roi.append(importance(model, x, y))
+    def maps_of(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, y = images[index], labels[index]
         result = attack_map(model, x, y)
-        roa.append(result.maps)
-        adversarial.append(result.attack.images)
-    return torch.cat(roi), torch.cat(roa), torch.cat(adversarial)
+        return importance(model, x, y).cpu(), result.maps.cpu(), result.attack.images.cpu()
+
+    # under torchrun the batches are shared among the processes (sia_core.distributed)
+    return map_batches(maps_of, len(labels), batch_size_for(images.shape, batch_size))
 
 
 def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -208,13 +207,26 @@ def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> f
     return float(correct.float().mean())
 
 
-def _perturb_in_batches(attack: PGD, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """`attack.perturb` on batches of at most `batch_size_for` images (one batch up to 32 px), on the labels' device."""
+def _adaptive_accuracy(attack: PGD, model: ClassifierWrapper, mask: Mask, fill: str,
+                       channel_mean: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy of the neutralizing pipeline under PGD through it, batch by batch (at most `batch_size_for` images:
+    one batch up to 32 px): each batch's pipeline takes its own images' masks. Under torchrun the batches are
+    shared among the processes (sia_core.distributed)."""
     if len(images) == 0:
-        return images.to(labels.device)
-    size = batch_size_for(images.shape, len(images))
-    return torch.cat([attack.perturb(model, images[i:i + size].to(labels.device),  # type: ignore[arg-type]
-                                     labels[i:i + size]) for i in range(0, len(images), size)])
+        return float("nan")  # the mean of nothing, as before batching
+
+    def defended(index: torch.Tensor) -> tuple[torch.Tensor]:
+        def mask_for(batch: torch.Tensor) -> torch.Tensor:
+            return mask(batch) if callable(mask) else mask[index.to(mask.device)]
+
+        pipeline = NeutralizedClassifier(model, mask_for, fill, channel_mean)
+        x, y = images[index].to(labels.device), labels[index.to(labels.device)]
+        adversarial = attack.perturb(pipeline, x, y)  # type: ignore[arg-type]
+        with torch.no_grad():
+            return ((pipeline(adversarial).argmax(1) == y).cpu(),)
+
+    correct = map_batches(defended, len(images), batch_size_for(images.shape, len(images)))[0]
+    return float(correct.float().mean())
 
 
 def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
@@ -263,16 +275,15 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
         tick("baseline accuracies")
         for kind, mask in masks_at(config.fraction).items():
             adversarial_masks, clean_masks = resolve(mask, x_adv), resolve(mask, x)
-            pipeline = NeutralizedClassifier(model, (lambda images, m=mask: resolve(m, images)), config.fill, channel_mean)
-            adaptive = _perturb_in_batches(PGD(eps=config.eps, steps=config.attack_steps, seed=config.seed),
-                                           pipeline, x, device_y)
+            adaptive_accuracy = _adaptive_accuracy(PGD(eps=config.eps, steps=config.attack_steps, seed=config.seed),
+                                                   model, mask, config.fill, channel_mean, x, device_y)
             rows.append(NeutralizationRow(
                 mask=kind, mean_area=float(adversarial_masks.float().mean()),
                 adversarial_accuracy_before=adversarial_before,
                 adversarial_accuracy_after=_accuracy(model, fill_images(x_adv, adversarial_masks, config.fill, channel_mean), device_y),
                 clean_accuracy_before=clean_before,
                 clean_accuracy_after=_accuracy(model, fill_images(x, clean_masks, config.fill, channel_mean), device_y),
-                adaptive_accuracy=_accuracy(pipeline, adaptive, device_y)))
+                adaptive_accuracy=adaptive_accuracy))
             tick(f"mask: {kind}")
         curve: dict[str, list[tuple[float, float]]] = {kind: [] for kind in MASK_KINDS.names()}
         for fraction in config.curve_fractions:

@@ -14,8 +14,9 @@ from typing import Mapping, Optional
 import torch
 
 from sia_core.attacks import FGSM, PGD, CarliniWagnerL2, SemanticAttack
-from sia_core.attacks.base import Attack, check_seed
+from sia_core.attacks.base import Attack, check_seed, concatenate_results
 from sia_core.data.base import ImageDataset
+from sia_core.distributed import sharded_attack_batches
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
 from sia_core.registry import Entry, Registry
@@ -158,7 +159,9 @@ class TransferTable:
 def robust_accuracy_and_ssim(model: ClassifierWrapper, attack: Attack, images: torch.Tensor, labels: torch.Tensor,
                              clean_correct: torch.Tensor) -> TransferCell:
     """One cell: robust accuracy (clean-correct and still correct) and the mean SSIM of the attacked images."""
-    result = attack(model, images, labels)
+    # the attack's own chunks, shared among the processes under torchrun (sia_core.distributed)
+    result = concatenate_results(sharded_attack_batches(attack, model, images, labels,
+                                                        batch_size_for(images.shape, max(len(images), 1))))
     robust = clean_correct.cpu() & (result.adversarial_predictions == labels.cpu())
     return TransferCell(robust_accuracy=float(robust.float().mean()), mean_ssim=result.mean_ssim)
 
