@@ -54,6 +54,11 @@ class TradesAdversary:
     steps: int
     seed: int
 
+    def __post_init__(self) -> None:
+        non_negative("eps", self.eps)
+        positive_int("steps", self.steps)
+        check_seed("seed", self.seed)
+
     def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         del y
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
