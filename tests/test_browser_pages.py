@@ -38,16 +38,15 @@ def test_pages_open_on_results_links_restore_views_and_reports_download(tmp_path
         # the margins page's zoo: clicking a model's dot opens that model's scatter
         page.goto(f"{url}/margins", wait_until="domcontentloaded")
         page.wait_for_selector("text=The zoo was computed by", timeout=180_000)
-        chooser = page.locator("[data-testid=stSelectbox]").filter(has_text="Model (or select a dot)")
-        opened = next(model for model in ZOO if model in chooser.inner_text())
+        card_line = page.locator("[data-testid=stMarkdownContainer] p").filter(has_text="here: τ")
+        opened = next(model for model in ZOO if card_line.inner_text(timeout=60_000).startswith(model + " "))
         other = next(model for model in reversed(ZOO) if model != opened)
         ours = page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").nth(len(ZOO) + 1)
         box = ours.locator("path.point").nth(ZOO.index(other)).bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.wait_for_function("([label, model]) => [...document.querySelectorAll('[data-testid=stSelectbox]')]"
-                               ".some(e => e.innerText.includes(label) && e.innerText.includes(model))",
-                               arg=["Model (or select a dot)", other], timeout=120_000)
-        page.wait_for_selector(f"text={other} ·", timeout=60_000)  # its card line above its scatter
+        page.wait_for_function("model => [...document.querySelectorAll('[data-testid=stMarkdownContainer] p')]"
+                               ".some(p => p.innerText.includes('here: τ') && p.innerText.startsWith(model + ' '))",
+                               arg=other, timeout=120_000)
 
         # a view named in the URL, then its copied link in a fresh context
         page.goto(f"{url}/regions?model_id=fmnist-robust&regions_q=35&regions_index=7",
