@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-import torch
 
 from sia_app import cache, url_state
 from sia_app.explain import explain
@@ -11,15 +10,14 @@ from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
+from sia_app.zoo_view import render_zoo
 from sia_core.attacks.base import NORMS
-from sia_core.data.fashion_mnist import FASHION_MNIST_CLASSES
 from sia_core.errors import SiaError
-from sia_core.figures import (binned_margin_curves, estimate_error_figure, margin_scatter, roc_curves, to_pil,
-                              zoo_figure)
-from sia_core.margins import PAPER_ZOO, PSEUDO_INPUTS, binned_median_curve, detection_metrics
+from sia_core.figures import binned_margin_curves, margin_scatter, roc_curves, to_pil
+from sia_core.margins import PSEUDO_INPUTS, binned_median_curve, detection_metrics
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
-from sia_core.takeaways import margins_takeaway, zoo_takeaway
+from sia_core.takeaways import margins_takeaway
 
 STUDY_RUNS_KEY = "margin_study_runs"    # the keys of the studies this session computed (results stay in the cache)
 PSEUDO_RUNS_KEY = "margin_pseudo_runs"
@@ -31,76 +29,12 @@ st.caption("How far is each input from the decision boundary (input margin, foun
            "CIFAR-10; every number here is from this run.)")
 render_references(('margins', 'deepfool', 'pgd'))
 
-# --- the zoo: every shipped Fashion-MNIST model at a glance (precomputed; no click needed) -------------------------
-ZOO_WORLD = "fashion-mnist"
-st.subheader("The zoo: is every model margin consistent?")
-shipped_zoo = cache.shipped_zoo(ZOO_WORLD)
-if shipped_zoo is None:
-    st.info("The Fashion-MNIST zoo is not shipped in this copy; `python scripts/precompute.py zoo` computes it.")
-else:
-    zoo, zoo_command, zoo_created = shipped_zoo
-    zoo_by_id = {entry.model_id: entry for entry in zoo.entries}
-    zoo_points = [entry.to_dict() for entry in zoo.entries]
-    zoo_sizes = zoo.config.subset_sizes
-    weakest = zoo.least_consistent
-    typical_size = min(zoo_sizes, key=lambda size: abs(size - 100))
-    taus = [entry.kendall_tau for entry in zoo.entries]
-    zoo_summary = zoo_takeaway(len(zoo.entries), weakest.model_id, weakest.pseudo_kendall_tau_before,
-                               weakest.pseudo_kendall_tau_after, (min(taus), max(taus)),
-                               (typical_size, sum(e.estimate_error(typical_size)[0] for e in zoo.entries) / len(taus)))
-    explain(zoo_summary,
-            f"Each filled dot is one of our {len(zoo.entries)} Fashion-MNIST models, trained with a different recipe "
-            f"and strength, measured on {zoo.config.n} test images: across, its robust accuracy under the full attack "
-            f"(input margin > ε = {zoo.config.eps:g}, {zoo.config.norm}); up, how well its free logit margin ranks "
-            "images like their input margin (Kendall τ), or how well it flags the non-robust ones (AUROC). The open "
-            "circle above or below is the same model ranked by a learned pseudo-margin instead. The red diamonds are "
-            "the paper's robust CIFAR-10 models (ε = 8/255): another dataset, shown for the shape of the claim, not "
-            "for its numbers. Select a dot to open that model's scatter.")
-    z1, z2 = st.columns([3, 2])
-    zoo_score = z2.radio("Up", ["kendall_tau", "auroc"], horizontal=True, key="margins_zoo_score",
-                         format_func={"kendall_tau": "Kendall τ", "auroc": "AUROC"}.get)
-    zoo_event = z1.plotly_chart(zoo_figure(zoo_points, PAPER_ZOO, score=zoo_score), on_select="rerun",
-                                selection_mode="points", key="margins_zoo_chart")
-    zoo_selected = [point["customdata"][0] for point in (zoo_event.selection.get("points", []) if zoo_event and
-                    getattr(zoo_event, "selection", None) else []) if point.get("customdata")]
-    if zoo_selected and zoo_selected[0] in zoo_by_id:
-        st.session_state["margins_zoo_model"] = zoo_selected[0]
-    st.session_state.setdefault("margins_zoo_model", weakest.model_id)
-    opened = zoo_by_id[z2.selectbox("Model (or select a dot)", list(zoo_by_id), key="margins_zoo_model")]
-    z2.markdown(f"**{opened.model_id}** · {opened.description}  \n"
-                f"card: clean {opened.card_clean_accuracy:.1%}, {opened.card_attack} at {opened.card_eps:g}: "
-                f"{opened.card_robust_accuracy:.1%}  \n"
-                f"here: τ **{opened.kendall_tau:.3f}** → pseudo-margin {opened.pseudo_kendall_tau_after:.3f} "
-                f"({opened.pseudo_fit_split})")
-    z2.plotly_chart(margin_scatter(torch.tensor(opened.input_margins), torch.tensor(opened.logit_margins),
-                                   torch.tensor(opened.correct), torch.tensor(opened.labels),
-                                   FASHION_MNIST_CLASSES, eps=zoo.config.eps, norm=zoo.config.norm),
-                    width="stretch", key="margins_zoo_scatter")
-    e1, e2 = st.columns(2)
-    e1.markdown(f"**Robust accuracy from a few attacked images** — {zoo.config.repeats} random subsets per size; "
-                "the logit-margin threshold fitted on the subset labels the rest.")
-    e1.plotly_chart(estimate_error_figure({entry.model_id: {size: entry.estimate_error(size) for size in zoo_sizes}
-                                           for entry in zoo.entries}), width="stretch", key="margins_zoo_estimates")
-
-    def _figure(value) -> str:
-        return "n/a" if value is None else f"{value:.3f}"
-
-    e2.dataframe([{"model": e.model_id, "recipe": e.recipe, "clean": f"{e.clean_accuracy:.1%}",
-                   "robust (attack)": f"{e.robust_accuracy:.1%}", "τ": f"{e.kendall_tau:.3f}",
-                   "τ pseudo": f"{e.pseudo_kendall_tau_after:.3f}", "AUROC": _figure(e.auroc),
-                   "FPR@95": _figure(e.fpr_at_95_tpr),
-                   f"estimate error ({typical_size})": "{:.1%} ± {:.1%}".format(*e.estimate_error(typical_size))}
-                  for e in zoo.entries], hide_index=True, width="stretch", key="margins_zoo_table")
-    e2.caption("Paper (CIFAR-10, ε = 8/255, 10,000 test images, RobustBench's robust accuracy): "
-               + "; ".join(f"{p['model']} τ {p['kendall_tau']:.2f}"
-                           + (f" → pseudo-margin {p['pseudo_kendall_tau']:.2f}" if p["pseudo_kendall_tau"] else "")
-                           for p in PAPER_ZOO) + ". AUROC n/a: every image (or none) is non-robust at this ε.")
-    st.caption(f"The zoo was computed by `{zoo_command}` on {zoo_created}, for every model above.")
-
-st.subheader("Two models, image by image")
 url_state.seed_from_url({"margins_n": url_state.integer(50, 2000), "margins_norm": url_state.choice(NORMS)})
 st.session_state.setdefault("margins_n", 300)
 selection = require_selection()
+render_zoo(selection.card.dataset)  # every shipped model of a world at a glance: precomputed, no click needed
+
+st.subheader("Two models, image by image")
 dataset = selection.dataset
 cards = {card.id: card for card in compatible_cards(dataset)}
 ids = list(cards)

@@ -1,0 +1,93 @@
+"""The margins page's zoo: every shipped model of a world at a glance, τ and AUROC against robust accuracy, the
+pseudo-margin's τ, the sample-efficient estimate's error, and a click to open one model's scatter."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from sia_app import cache
+from sia_app.explain import explain
+from sia_core.data.cifar10 import CIFAR10_CLASSES
+from sia_core.data.fashion_mnist import FASHION_MNIST_CLASSES
+from sia_core.figures import estimate_error_figure, margin_scatter, zoo_figure
+from sia_core.margins import PAPER_ZOO, ZOO_MODELS
+from sia_core.takeaways import zoo_takeaway
+
+WORLD_LABELS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+CLASS_NAMES = {"fashion-mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
+
+
+def _figure(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def render_zoo(default_world: str) -> None:
+    """The zoo section, for the worlds whose zoo ships (the sidebar's world first)."""
+    st.subheader("The zoo: is every model margin consistent?")
+    worlds = [world for world in ZOO_MODELS if cache.shipped_zoo(world) is not None]
+    if not worlds:
+        st.info("No zoo is shipped in this copy; `python scripts/precompute.py zoo` computes it.")
+        return
+    if st.session_state.get("margins_zoo_world") not in worlds:
+        st.session_state["margins_zoo_world"] = default_world if default_world in worlds else worlds[0]
+    world = (st.radio("Zoo of", worlds, horizontal=True, key="margins_zoo_world", format_func=WORLD_LABELS.get)
+             if len(worlds) > 1 else worlds[0])
+    zoo, zoo_command, zoo_created = cache.shipped_zoo(world)
+    zoo_by_id = {entry.model_id: entry for entry in zoo.entries}
+    zoo_points = [entry.to_dict() for entry in zoo.entries]
+    zoo_sizes = zoo.config.subset_sizes
+    weakest = zoo.least_consistent
+    typical_size = min(zoo_sizes, key=lambda size: abs(size - 100))
+    taus = [entry.kendall_tau for entry in zoo.entries]
+    zoo_summary = zoo_takeaway(len(zoo.entries), weakest.model_id, weakest.pseudo_kendall_tau_before,
+                               weakest.pseudo_kendall_tau_after, (min(taus), max(taus)),
+                               (typical_size, sum(e.estimate_error(typical_size)[0] for e in zoo.entries) / len(taus)))
+    explain(zoo_summary,
+            f"Each filled dot is one of our {len(zoo.entries)} {WORLD_LABELS[world]} models, trained with a different recipe "
+            f"and strength, measured on {zoo.config.n} test images: across, its robust accuracy under the full attack "
+            f"(input margin > ε = {zoo.config.eps:.4g}, {zoo.config.norm}); up, how well its free logit margin ranks "
+            "images like their input margin (Kendall τ), or how well it flags the non-robust ones (AUROC). The open "
+            "circle above or below is the same model ranked by a learned pseudo-margin instead. The red diamonds are "
+            "the paper's robust CIFAR-10 models (ε = 8/255, much larger networks): "
+            + ("the same dataset, " if world == "cifar10" else "another dataset, shown ")
+            + "for the shape of the claim, not for its numbers. Select a dot to open that model's scatter.")
+    z1, z2 = st.columns([3, 2])
+    zoo_score = z2.radio("Up", ["kendall_tau", "auroc"], horizontal=True, key="margins_zoo_score",
+                         format_func={"kendall_tau": "Kendall τ", "auroc": "AUROC"}.get)
+    zoo_event = z1.plotly_chart(zoo_figure(zoo_points, PAPER_ZOO, score=zoo_score), on_select="rerun",
+                                selection_mode="points", key="margins_zoo_chart")
+    zoo_selected = [point["customdata"][0] for point in (zoo_event.selection.get("points", []) if zoo_event and
+                    getattr(zoo_event, "selection", None) else []) if point.get("customdata")]
+    if zoo_selected and zoo_selected[0] in zoo_by_id:
+        st.session_state["margins_zoo_model"] = zoo_selected[0]
+    if st.session_state.get("margins_zoo_model") not in zoo_by_id:  # the first view, or another world's model
+        st.session_state["margins_zoo_model"] = weakest.model_id
+    opened = zoo_by_id[z2.selectbox("Model (or select a dot)", list(zoo_by_id), key="margins_zoo_model")]
+    z2.markdown(f"**{opened.model_id}** · {opened.description}  \n"
+                f"card: clean {opened.card_clean_accuracy:.1%}, {opened.card_attack} at {opened.card_eps:g}: "
+                f"{opened.card_robust_accuracy:.1%}  \n"
+                f"here: τ **{opened.kendall_tau:.3f}** → pseudo-margin {opened.pseudo_kendall_tau_after:.3f} "
+                f"({opened.pseudo_fit_split})")
+    z2.plotly_chart(margin_scatter(torch.tensor(opened.input_margins), torch.tensor(opened.logit_margins),
+                                   torch.tensor(opened.correct), torch.tensor(opened.labels),
+                                   CLASS_NAMES[world], eps=zoo.config.eps, norm=zoo.config.norm),
+                    width="stretch", key="margins_zoo_scatter")
+    e1, e2 = st.columns(2)
+    e1.markdown(f"**Robust accuracy from a few attacked images** — {zoo.config.repeats} random subsets per size; "
+                "the logit-margin threshold fitted on the subset labels the rest.")
+    e1.plotly_chart(estimate_error_figure({entry.model_id: {size: entry.estimate_error(size) for size in zoo_sizes}
+                                           for entry in zoo.entries}), width="stretch", key="margins_zoo_estimates")
+
+    e2.dataframe([{"model": e.model_id, "recipe": e.recipe, "clean": f"{e.clean_accuracy:.1%}",
+                   "robust (attack)": f"{e.robust_accuracy:.1%}", "τ": f"{e.kendall_tau:.3f}",
+                   "τ pseudo": f"{e.pseudo_kendall_tau_after:.3f}", "AUROC": _figure(e.auroc),
+                   "FPR@95": _figure(e.fpr_at_95_tpr),
+                   f"estimate error ({typical_size})": "{:.1%} ± {:.1%}".format(*e.estimate_error(typical_size))}
+                  for e in zoo.entries], hide_index=True, width="stretch", key="margins_zoo_table")
+    e2.caption("Paper (CIFAR-10, ε = 8/255, 10,000 test images, RobustBench's robust accuracy): "
+               + "; ".join(f"{p['model']} τ {p['kendall_tau']:.2f}"
+                           + (f" → pseudo-margin {p['pseudo_kendall_tau']:.2f}" if p["pseudo_kendall_tau"] else "")
+                           for p in PAPER_ZOO) + ". AUROC n/a: every image (or none) is non-robust at this ε.")
+    st.caption(f"The zoo was computed by `{zoo_command}` on {zoo_created}, for every model above.")
+
