@@ -182,12 +182,14 @@ def test_real_cifar_jpeg_image_folder(shared_data, tmp_path):
     assert (dataset.images[dataset.labels == 0][0] - first_airplane).abs().mean() < 12 / 255  # JPEG q~75
 
 
-def test_catalog_names_and_errors():
+def test_catalog_names_and_errors(monkeypatch):
     assert load_dataset("shapes", "test", n=10).image_shape == (3, 32, 32)
     with pytest.raises(ConfigError, match="Unknown dataset 'imagenet'; choose one of fashion-mnist-subset, shapes"):
         load_dataset("imagenet")
-    with pytest.raises(DataError, match="needs a path"):
-        load_dataset("cifar10")
+    with monkeypatch.context() as patch:  # where no CIFAR-10 lies beside the checkout
+        patch.setitem(DATASETS["cifar10"].traits, "default_root", None)
+        with pytest.raises(DataError, match="needs a path"):
+            load_dataset("cifar10")
     with pytest.raises(DataError, match="no train split"):  # the embedded subset is test images: never train on it
         load_dataset("fashion-mnist-subset", "train")
     with pytest.raises(ConfigError, match="applies to generated datasets only"):
@@ -330,3 +332,11 @@ def test_the_embedded_cifar10_subset_is_built_from_a_folder_by_the_cli(tmp_path,
                        torch.from_numpy(x[np.sort(first_two)]).permute(0, 3, 1, 2))
     with pytest.raises(DataError, match="embedded CIFAR-10 subset is missing"):
         load_embedded_cifar10(tmp_path / "absent.npz")
+
+
+def test_cifar10_is_read_from_the_shared_jpeg_copy_when_no_folder_is_given(shared_data):
+    from sia_core.data.cifar10 import default_cifar10_root
+
+    assert default_cifar10_root() == shared_data / "cifar10-jpg" or default_cifar10_root() is not None
+    test = load_dataset("cifar10", "test", n=20)
+    assert "JPEG copy" in test.source and torch.bincount(test.labels).tolist() == [2] * 10  # the classes in turns

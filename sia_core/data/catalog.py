@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Protocol
 
 from sia_core.data.base import ImageDataset
-from sia_core.data.cifar10 import load_cifar10, load_embedded_cifar10
+from sia_core.data.cifar10 import default_cifar10_root, load_cifar10, load_embedded_cifar10
 from sia_core.data.fashion_mnist import (default_fashion_mnist_root, load_embedded_subset, load_fashion_mnist,
                                          load_mnist)
 from sia_core.data.folders import load_image_folder, load_npz
@@ -97,7 +97,7 @@ DATASETS: Registry[ImageDataset] = Registry("dataset", [
           "x (N, 32, 32, 3) uint8 and y.",
           _read_from_files(load_cifar10),
           traits={"splits": SPLITS, "needs_path": True, "path_label": "CIFAR-10 folder or .npz",
-                  "path_placeholder": "/path/to/cifar-10-batches-py"}),
+                  "path_placeholder": "/path/to/cifar-10-batches-py", "default_root": default_cifar10_root()}),
     Entry("mnist", "MNIST from a folder",
           "MNIST handwritten digits (classes 0-9) from idx files: torchvision's layout (<folder>/MNIST/raw) or a "
           "bare folder.",

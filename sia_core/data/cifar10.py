@@ -8,6 +8,7 @@ types those files contain, so a tampered file cannot run code.
 from __future__ import annotations
 
 import io
+import os
 import pickle
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,9 @@ from sia_core.errors import DataError
 from sia_core.paths import ASSETS_DIR
 
 EMBEDDED_CIFAR10_FILE = ASSETS_DIR / "data" / "cifar10_test_subset.npz"
+# the full CIFAR-10 looked for when no folder is given: $SIA_CIFAR10_DIR, else the JPEG copy in ../shared/data beside
+# the checkout (the development and CI machines' layout)
+SHARED_CIFAR10_DIR = ASSETS_DIR.parent.parent / "shared" / "data" / "cifar10-jpg"
 CIFAR10_CITATION = ("Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
                     "University of Toronto, 2009. https://www.cs.toronto.edu/~kriz/cifar.html")
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
@@ -220,3 +224,9 @@ def load_embedded_cifar10(path: str | Path = EMBEDDED_CIFAR10_FILE) -> ImageData
     return ImageDataset(name="cifar10-test-subset", images=dataset.images, labels=dataset.labels,
                         class_names=CIFAR10_CLASSES,
                         source=f"CIFAR-10 test subset (embedded; Krizhevsky 2009), {len(dataset)} images")
+
+
+def default_cifar10_root() -> Path | None:
+    """Where the full CIFAR-10 is read from when no folder is given, or None when neither place holds it."""
+    root = Path(os.environ["SIA_CIFAR10_DIR"]) if os.environ.get("SIA_CIFAR10_DIR") else SHARED_CIFAR10_DIR
+    return root if root.exists() else None
