@@ -1,0 +1,85 @@
+"""The CIFAR-10 world in a real browser: the embedded CIFAR-10 test subset and the shipped CIFAR-10 model chosen in
+the link, then one action on every lens page, an uploaded photo (any size) resized to 32x32 on the explore page."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sia_core.data.cifar10 import EMBEDDED_CIFAR10_FILE, default_cifar10_root
+from sia_core.models.registry import list_model_cards
+from tests.app_server import browser_on_app
+from tests.conftest import PROJECT_ROOT
+
+MODEL = "cifar10-standard"
+SCREENSHOTS = PROJECT_ROOT / "artifacts"
+REGIONS_SLIDERS = ("Evaluation images", "Held-out images (learn the deployable masks)")
+# (url path, sliders set to their minimum to keep the test short, button to press, text of the action's result)
+ACTIONS = [
+    ("sia_diagnosis", ("Images (N)",), "Run the diagnosis", "text=Attack success at the same pixel budget"),
+    ("regions", REGIONS_SLIDERS, "Run the study", "text=This run:"),
+    ("margins", ("Images (N)",), "Compute the margins", "text=Kendall τ"),
+    ("features", ("Training images (N)", "Steps"), "Build", "text=What the sets look like"),
+]
+
+pytestmark = pytest.mark.skipif(
+    MODEL not in {card.id for card in list_model_cards()} or not EMBEDDED_CIFAR10_FILE.is_file(),
+    reason="the CIFAR-10 model or the embedded CIFAR-10 subset is not shipped in this copy")
+
+
+def _photo() -> bytes:
+    """A 96x64 photo-like PNG (a gradient with a disc): not CIFAR's size, so the page must resize it."""
+    y, x = np.mgrid[0:64, 0:96]
+    image = np.stack([x * 2.5, y * 3.5, 255 - x * 2], axis=-1)
+    image[(x - 48) ** 2 + (y - 32) ** 2 < 300] = (200, 40, 40)
+    buffer = io.BytesIO()
+    Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_every_page_works_in_the_cifar10_world(tmp_path):
+    world = f"dataset_choice=cifar10-subset&model_id={MODEL}"
+    bodies = {}
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with browser_on_app(log=tmp_path / "server.log", env={"SIA_EXPLORER_HOME": str(tmp_path / "home")}) as (
+            browser, url):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/?{world}", wait_until="domcontentloaded")
+        page.wait_for_selector("text=Sample predictions", timeout=180_000)
+        bodies["home"] = page.inner_text("body")
+
+        # explore: an uploaded photo of another size, classified and attacked at the model's 32x32
+        page.goto(f"{url}/sia_explore?{world}", wait_until="domcontentloaded")
+        page.get_by_text("Upload", exact=True).click(timeout=120_000)
+        page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+            files=[{"name": "photo.png", "mimeType": "image/png", "buffer": _photo()}])
+        page.wait_for_selector("text=No label for an upload", timeout=120_000)
+        page.get_by_role("button", name="Run the attack", exact=True).click(timeout=120_000)
+        page.wait_for_selector("text=The attack", timeout=300_000)
+        bodies["sia_explore"] = page.inner_text("body")
+
+        for path, sliders, button, result in ACTIONS:
+            if path == "features" and default_cifar10_root() is None:
+                continue  # building needs the 50,000 training images, which do not ship
+            page.goto(f"{url}/{path}?{world}", wait_until="domcontentloaded")
+            for label in sliders:  # keyboard Home moves a slider to its minimum, as a person can
+                slider = page.locator(f'input[type=range][aria-label="{label}"]')
+                slider.focus(timeout=120_000)
+                page.keyboard.press("Home")
+            page.get_by_role("button", name=button, exact=True).click(timeout=120_000)
+            page.wait_for_selector(result, timeout=300_000)
+            bodies[path] = page.inner_text("body")
+            page.screenshot(path=str(SCREENSHOTS / f"browser-cifar10-{path}.png"), full_page=True)
+        for path in ("tour", "sia_robustify"):  # open without an error in this world
+            page.goto(f"{url}/{path}?{world}", wait_until="domcontentloaded")
+            page.wait_for_selector("[data-testid=stSidebar]", timeout=120_000)
+            page.wait_for_timeout(3000)
+            bodies[path] = page.inner_text("body")
+    for path, body in bodies.items():
+        assert MODEL in body, path  # the sidebar keeps the CIFAR-10 model on every page
+        assert "Traceback" not in body, path
+    assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")
+    assert "airplane" in bodies["home"] or "automobile" in bodies["home"]  # CIFAR-10's classes on screen
