@@ -71,11 +71,19 @@ def test_the_dataset_choices_are_the_catalog(app):
 
     choice = app.sidebar.selectbox(key="dataset_choice")
     assert choice.options == list(DATASETS.labels().values()) and choice.value == "fashion-mnist-subset"
+    from sia_core.data.cifar10 import default_cifar10_root
+
     app.sidebar.selectbox(key="dataset_choice").set_value("cifar10").run()
     assert not app.exception
-    assert app.sidebar.text_input(key="cifar10_root").label == "CIFAR-10 folder or .npz"
-    assert any("needs a path" in e.value and "Keeping Fashion-MNIST test subset (embedded)" in e.value
-               for e in app.sidebar.error)
+    field = app.sidebar.text_input(key="cifar10_root")
+    assert field.label == "CIFAR-10 folder or .npz"
+    if default_cifar10_root() is None:  # nothing beside the checkout: the field asks for a folder
+        assert any("needs a path" in e.value and "Keeping Fashion-MNIST test subset (embedded)" in e.value
+                   for e in app.sidebar.error)
+    else:  # the JPEG copy beside the checkout is the default
+        assert field.value == str(default_cifar10_root()) and not app.sidebar.error
+    field.set_value("/no/such/cifar").run()
+    assert any("not found" in e.value and "Keeping" in e.value for e in app.sidebar.error)
 
 
 def test_an_image_folder_by_path_and_a_bad_one_keeps_the_last_good(app, tmp_path):

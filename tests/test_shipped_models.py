@@ -22,7 +22,8 @@ def _first_evaluation(model_id: str) -> dict:
 
 def test_the_shipped_models_have_cards_and_the_assets_stay_small():
     assert {"fmnist-standard", "fmnist-robust", "shapes-standard", "shapes-spurious-hue", "fmnist-sia-at",
-            "fmnist-random-attributes", "shapes-robust", "shapes-sia-at", "shapes-random-attributes"} <= set(CARDS)
+            "fmnist-random-attributes", "shapes-robust", "shapes-sia-at", "shapes-random-attributes",
+            "cifar10-standard"} <= set(CARDS)
     total = sum(p.stat().st_size for p in ASSETS_DIR.rglob("*") if p.is_file())
     assert total <= 25 * 1024 * 1024  # the project's budget for the embedded default
 
@@ -48,6 +49,29 @@ def test_the_zoo_is_shipped_with_measured_cards_and_robustness_grows_with_the_tr
     half = [m for m in zoo if CARDS[m].training.get("weights_dtype") == "float16"]
     assert len(half) >= 5 and all((ASSETS_DIR / "models" / m / "weights.safetensors").stat().st_size < 1_000_000
                                   for m in half)
+
+
+def test_the_cifar10_cards_report_the_exact_pixels_first_and_the_jpeg_test_set_second():
+    standard = CARDS["cifar10-standard"]
+    assert standard.training["train_n"] == 50_000 and "JPEG copy" in standard.training["train_source"]
+    assert standard.training["augment"] == "crop-flip" and standard.architecture == "resnet9-slim"
+    exact, jpeg = standard.evaluations
+    assert exact["n"] == 1017 and "cifar10_test_first1017" in exact["test_source"]
+    assert jpeg["n"] == 10_000 and "JPEG copy" in jpeg["test_source"]
+    assert exact["clean_accuracy"] >= 0.80 and jpeg["clean_accuracy"] >= 0.80
+    assert exact["attack"] == "pgd-linf" and exact["eps"] == 0.0314 and exact["steps"] == 20
+    if "cifar10-robust" in CARDS:
+        robust = CARDS["cifar10-robust"].evaluations[0]
+        assert CARDS["cifar10-robust"].training["recipe"] == "fgsm-rs" and robust["eps"] == exact["eps"]
+        assert robust["robust_accuracy"] > exact["robust_accuracy"] + 0.2  # adversarial training pays off
+
+
+def test_cifar10_standard_card_reproduces_on_the_exact_pixels(shared_data):
+    from sia_core.data.cifar10 import load_cifar10
+
+    test_set = load_cifar10(shared_data / "cifar10-subset", "test")
+    report = evaluate(load_model("cifar10-standard"), test_set)
+    assert report.clean_accuracy == pytest.approx(CARDS["cifar10-standard"].evaluations[0]["clean_accuracy"], abs=1e-4)
 
 
 def test_sia_training_buys_pixel_robustness_that_its_random_control_does_not():
