@@ -95,3 +95,25 @@ def chromium_path() -> str | None:
         if candidate and Path(candidate).is_file():
             return candidate
     return None
+
+
+def run_page_actions(page, url: str, actions, *, query: str = "", screenshots: Path | None = None,
+                     prefix: str = "browser", skip: Sequence[str] = ()) -> dict[str, str]:
+    """On each page of `actions` ((url path, slider labels, button, result selector)): move the sliders to their
+    minimum with the keyboard, as a person can, press the button and wait for the result; returns each page's text
+    (and saves a screenshot per page under `screenshots`). Paths in `skip` are left out."""
+    bodies = {}
+    for path, sliders, button, result in actions:
+        if path in skip:
+            continue
+        page.goto(f"{url}/{path}{'?' + query if query else ''}", wait_until="domcontentloaded")
+        for label in sliders:
+            slider = page.locator(f'input[type=range][aria-label="{label}"]')
+            slider.focus(timeout=120_000)
+            page.keyboard.press("Home")
+        page.get_by_role("button", name=button, exact=True).click(timeout=120_000)
+        page.wait_for_selector(result, timeout=300_000)
+        bodies[path] = page.inner_text("body")
+        if screenshots is not None:
+            page.screenshot(path=str(screenshots / f"{prefix}-{path}.png"), full_page=True)
+    return bodies

@@ -11,7 +11,7 @@ from PIL import Image
 
 from sia_core.data.cifar10 import CIFAR10_CLASSES, EMBEDDED_CIFAR10_FILE, default_cifar10_root
 from sia_core.models.registry import list_model_cards
-from tests.app_server import browser_on_app
+from tests.app_server import browser_on_app, run_page_actions
 from tests.conftest import PROJECT_ROOT
 
 MODEL = "cifar10-standard"
@@ -61,18 +61,10 @@ def test_every_page_works_in_the_cifar10_world(tmp_path):
         page.wait_for_selector("text=The attack", timeout=300_000)
         bodies["sia_explore"] = page.inner_text("body")
 
-        for path, sliders, button, result in ACTIONS:
-            if path == "features" and default_cifar10_root() is None:
-                continue  # building needs the 50,000 training images, which do not ship
-            page.goto(f"{url}/{path}?{world}", wait_until="domcontentloaded")
-            for label in sliders:  # keyboard Home moves a slider to its minimum, as a person can
-                slider = page.locator(f'input[type=range][aria-label="{label}"]')
-                slider.focus(timeout=120_000)
-                page.keyboard.press("Home")
-            page.get_by_role("button", name=button, exact=True).click(timeout=120_000)
-            page.wait_for_selector(result, timeout=300_000)
-            bodies[path] = page.inner_text("body")
-            page.screenshot(path=str(SCREENSHOTS / f"browser-cifar10-{path}.png"), full_page=True)
+        # building a constructed set needs the 50,000 training images, which do not ship
+        bodies.update(run_page_actions(page, url, ACTIONS, query=world, screenshots=SCREENSHOTS,
+                                       prefix="browser-cifar10",
+                                       skip=("features",) if default_cifar10_root() is None else ()))
         for path in ("tour", "sia_robustify"):  # open without an error in this world
             page.goto(f"{url}/{path}?{world}", wait_until="domcontentloaded")
             page.wait_for_selector("[data-testid=stSidebar]", timeout=120_000)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from sia_core.data.fashion_mnist import DEBIAN_PACKAGE_DIR
-from tests.app_server import browser_on_app
+from tests.app_server import browser_on_app, run_page_actions
 from tests.conftest import PROJECT_ROOT
 from tests.user_model_case import write_lenet
 
@@ -35,16 +35,7 @@ def test_every_page_works_on_a_model_given_on_the_command_line(tmp_path):
         page.wait_for_selector("text=Measured now", timeout=180_000)
         page.wait_for_selector("text=true:", timeout=60_000)
         bodies["home"] = page.inner_text("body")
-        for path, sliders, button, result in ACTIONS:
-            page.goto(f"{url}/{path}", wait_until="domcontentloaded")
-            for label in sliders:  # keyboard Home moves a slider to its minimum, as a person can
-                slider = page.locator(f'input[type=range][aria-label="{label}"]')
-                slider.focus(timeout=120_000)
-                page.keyboard.press("Home")
-            page.get_by_role("button", name=button, exact=True).click(timeout=120_000)
-            page.wait_for_selector(result, timeout=300_000)
-            bodies[path] = page.inner_text("body")
-            page.screenshot(path=str(SCREENSHOTS / f"browser-user-model-{path}.png"), full_page=True)
+        bodies.update(run_page_actions(page, url, ACTIONS, screenshots=SCREENSHOTS, prefix="browser-user-model"))
     for path, body in bodies.items():
         assert spec in body, path  # the sidebar still shows the user's model on every page
         assert "Traceback" not in body, path

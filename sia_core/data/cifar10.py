@@ -158,20 +158,12 @@ def load_cifar10_jpeg_archive(path: str | Path, split: Split = "test") -> ImageD
                     f"CIFAR-10 {split} split, JPEG copy ({path.name})")
 
 
-def _split_archive_in(folder: Path, split: Split) -> Path | None:
-    """The one `*<split>*.tar.gz` in `folder` (e.g. cifar10_train_jpg.tar.gz), or None."""
-    candidates = sorted(path for path in folder.glob("*.tar.gz") if split in path.name.lower())
+def _split_file_in(folder: Path, split: Split, suffix: str) -> Path | None:
+    """The one `*<suffix>` file in `folder` whose name holds the split ("train" / "test"): a released subset
+    (`.npz`) or the JPEG copy's archive (`.tar.gz`); None when there is none."""
+    candidates = sorted(path for path in folder.glob(f"*{suffix}") if split in path.name.lower())
     if len(candidates) > 1:
-        raise DataError(f"{folder} holds several {split} archives ({', '.join(p.name for p in candidates)}); "
-                        "point to one of them.")
-    return candidates[0] if candidates else None
-
-
-def _split_npz_in(folder: Path, split: Split) -> Path | None:
-    """The one `.npz` in `folder` whose name holds the split ("train" / "test"), e.g. a released subset."""
-    candidates = sorted(path for path in folder.glob("*.npz") if split in path.name.lower())
-    if len(candidates) > 1:
-        raise DataError(f"{folder} holds several {split} .npz files ({', '.join(p.name for p in candidates)}); "
+        raise DataError(f"{folder} holds several {split} {suffix} files ({', '.join(p.name for p in candidates)}); "
                         "point to one of them.")
     return candidates[0] if candidates else None
 
@@ -186,10 +178,10 @@ def load_cifar10(root: str | Path, split: Split = "test") -> ImageDataset:
         return load_cifar10_jpeg_archive(root, split)
     if not root.is_dir():
         raise DataError(f"CIFAR-10 path not found: {root}")
-    split_archive = _split_npz_in(root, split)
+    split_archive = _split_file_in(root, split, ".npz")
     if split_archive is not None:
         return load_cifar10_npz(split_archive, split)
-    jpeg_archive = _split_archive_in(root, split)
+    jpeg_archive = _split_file_in(root, split, ".tar.gz")
     if jpeg_archive is not None:
         return load_cifar10_jpeg_archive(jpeg_archive, split)
     batches = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
