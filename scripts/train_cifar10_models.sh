@@ -30,5 +30,5 @@ run cifar10-standard --recipe standard --epochs ${STANDARD_EPOCHS:-12} \
   --description 'Standard training on the 50,000 CIFAR-10 training images (JPEG copy), random crops and flips.'
 run cifar10-robust --recipe fgsm-rs --eps $EPS --eps-warmup-epochs 2 --epochs ${ROBUST_EPOCHS:-12} \
   --description 'FGSM with random start at L-inf 8/255 (Wong et al. 2020) on the 50,000 CIFAR-10 training images.'
-run cifar10-sia-at --recipe sia --eps 0.0157 --attack-steps 3 --eps-warmup-epochs 1 --epochs ${SIA_EPOCHS:-8} \
+run cifar10-sia-at --recipe sia --eps 0.0157 --attack-steps 3 --eps-warmup-epochs 1 --epochs ${SIA_EPOCHS:-6} \
   --description 'SIA adversarial training on CIFAR-10: half of each batch attacked by a 3-step SIA, pixel budget 4/255.'
