@@ -10,12 +10,15 @@ live on a click. Re-run after retraining a model:
     .venv/bin/python scripts/precompute.py zoo                 # the margins page's zoos (FMNIST: about 25 min)
     .venv/bin/python scripts/precompute.py zoo-cifar10         # one world's zoo
     torchrun --nproc-per-node 2 scripts/precompute.py zoo      # the same, its images sharded over 2 processes
+    .venv/bin/python scripts/precompute.py cifar10             # the CIFAR-10 world's pages and its study summary
+                                                               # (bash scripts/cifar10_study.sh; about an hour)
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -23,18 +26,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sia_core.data.catalog import load_dataset  # noqa: E402
+from sia_core.attacks.pgd import PGD  # noqa: E402
 from sia_core.diagnosis import DiagnosisConfig, diagnose  # noqa: E402
+from sia_core.evaluation import evaluate  # noqa: E402
 from sia_core.distributed import init_from_environment, shutdown  # noqa: E402
 from sia_core.errors import SiaError  # noqa: E402
-from sia_core.features import KINDS, build_constructed_set, train_on_constructed  # noqa: E402
-from sia_core.margins import ZOO_MODELS, InputMarginEstimator, ZooConfig, margin_study, zoo_study  # noqa: E402
+from sia_core.features import KINDS, PAPER_CIFAR10, build_constructed_set, train_on_constructed  # noqa: E402
+from sia_core.features.training import fresh_model  # noqa: E402
+from sia_core.margins import PAPER_ZOO, ZOO_MODELS, InputMarginEstimator, ZooConfig, margin_study, zoo_study  # noqa: E402
 from sia_core.models.registry import load_model_and_card  # noqa: E402
 from sia_core.models.registry import load_model  # noqa: E402
 from sia_core.paths import PRECOMPUTED_DIR  # noqa: E402
+from sia_core.regions.fills import FILLS  # noqa: E402
 from sia_core.regions.neutralization import NeutralizationConfig, neutralization_study  # noqa: E402
-from sia_core.results_io import save_results  # noqa: E402
+from sia_core.results_io import load_results, save_results  # noqa: E402
 from sia_core.robustify import ImbalanceConfig, TransferConfig, run_imbalance_study, transfer_table  # noqa: E402
 from sia_core.semantics import applicable_attributes  # noqa: E402
+from sia_core.training import TrainConfig, train  # noqa: E402
 
 COMMAND = "python scripts/precompute.py"
 DATASET = "fashion-mnist-subset"
@@ -61,13 +69,29 @@ ZOO_WORLDS = {
     "cifar10": ("cifar10-subset", ("cifar10", Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpg"),
                 ZooConfig(n=500, eps=8 / 255, subset_sizes=(25, 50, 100, 200), repeats=10, pseudo_fit_n=500)),
 }
+# the CIFAR-10 world: the same pages on the embedded CIFAR-10 test subset, at the papers' settings where a paper
+# has one. Features (Ilyas et al. 2019, CIFAR-10): D̂_det / D̂_rand by targeted L2 PGD at eps 0.5 (100 steps of 0.1)
+# from the standard model, D̂_R by 200 normalized steps of 0.1 (the paper: 1,000) from the robust one, on N training
+# images; a fresh resnet9-slim trains on each (and, as the scale's baseline "D", on the same N original images) and
+# is scored on the embedded exact-pixel test images at L2 0.25 and 0.5 (Table 7's columns). The regions study runs
+# every fill on the standard model. The summary puts each study beside the papers' numbers.
+CIFAR10_DATASET = "cifar10-subset"
+CIFAR10_MODELS = ("cifar10-standard", "cifar10-robust")
+CIFAR10_TRAIN = ZOO_WORLDS["cifar10"][1]
+CIFAR10_FEATURE_SOURCES = {"d_det": "cifar10-standard", "d_rand": "cifar10-standard", "d_r": "cifar10-robust"}
+CIFAR10_FEATURE_BUILD = {"d_det": {"n": 2000, "steps": 100, "eps": 0.5}, "d_rand": {"n": 2000, "steps": 100, "eps": 0.5},
+                         "d_r": {"n": 2000, "steps": 200}}
+CIFAR10_FEATURE_TRAINING = {"architecture": "resnet9-slim", "epochs": 20, "eval_eps": 0.25, "eval_n": 500}
+CIFAR10_EXTRA_EPS = 0.5  # Table 7's second robust column
+CIFAR10_MARGINS_EPS = 8 / 255  # the margins paper's CIFAR-10 budget
+CIFAR10_LENSES = ("cifar10-diagnosis", "cifar10-margins", "cifar10-regions", "cifar10-features", "cifar10-summary")
 LENSES = ("features", "diagnosis", "regions", "margins", "transfer", *(f"transfer-{w}" for w in TRANSFER_WORLDS),
-          "imbalance", "zoo", *(f"zoo-{w}" for w in ZOO_WORLDS))
+          "imbalance", "zoo", *(f"zoo-{w}" for w in ZOO_WORLDS), "cifar10", *CIFAR10_LENSES)
 
 
-def _save(kind: str, model_id: str, config, result, started: float) -> None:
+def _save(kind: str, model_id: str, config, result, started: float, dataset_key: str = DATASET_KEY) -> None:
     save_results(PRECOMPUTED_DIR / f"{kind}-{model_id}.json.gz", {
-        "kind": kind, "model": model_id, "dataset_key": DATASET_KEY, "config": config, "result": result,
+        "kind": kind, "model": model_id, "dataset_key": dataset_key, "config": config, "result": result,
         "command": COMMAND, "created": time.strftime("%Y-%m-%d"), "seconds": round(time.perf_counter() - started, 1)})
     print(f"{kind} {model_id}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
@@ -85,12 +109,27 @@ def main(only: tuple[str, ...]) -> None:
     for world in ZOO_WORLDS:
         if wanted("zoo") or wanted(f"zoo-{world}"):
             zoo(world)
+    cifar10 = [lens.removeprefix("cifar10-") for lens in CIFAR10_LENSES if wanted("cifar10") or wanted(lens)]
+    if cifar10:
+        cifar10_world(cifar10)
+    if only and not any(wanted(lens) for lens in ("features", "diagnosis", "regions", "margins")):
+        return
     dataset = load_dataset(DATASET)
     if wanted("features"):
         features(dataset)
-    if not any(wanted(lens) for lens in ("diagnosis", "regions", "margins")):
-        return
-    for model_id in MODELS:
+    page_results(dataset, DATASET_KEY, MODELS, [lens for lens in ("diagnosis", "regions", "margins") if wanted(lens)])
+
+
+def page_results(dataset, dataset_key: str, model_ids, lenses, fills: dict[str, tuple[str, ...]] | None = None) -> None:
+    """The diagnosis, regions and margins pages' results at their default settings, for each model; `fills` names
+    the models whose regions study also runs with every other fill (saved together as "regions-fills")."""
+    def wanted(lens: str) -> bool:
+        return lens in lenses
+
+    def _save_here(kind, model_id, config, result, started):
+        _save(kind, model_id, config, result, started, dataset_key)
+
+    for model_id in model_ids:
         model = load_model(model_id)
         if wanted("diagnosis"):
             started = time.perf_counter()
@@ -98,18 +137,82 @@ def main(only: tuple[str, ...]) -> None:
             config = DiagnosisConfig(n=256, eps_img=2.0 / 255, steps=30, seed=0,
                                      attributes=tuple(a.name for a in applicable_attributes(model.input_shape[0])))
             report = diagnose(model, dataset, config)
-            _save("diagnosis", model_id, config, dataclasses.replace(report, joint=None), started)
+            _save_here("diagnosis", model_id, config, dataclasses.replace(report, joint=None), started)
 
         if wanted("regions"):
             started = time.perf_counter()
             config = NeutralizationConfig(n=256, n_fit=256, fraction=0.2, eps=8.0 / 255, fill="zero")
-            _save("regions", model_id, config, neutralization_study(model, dataset, config), started)
+            report = neutralization_study(model, dataset, config)
+            _save_here("regions", model_id, config, report, started)
+            if model_id in (fills or {}):
+                reports = {config.fill: report.to_dict()}
+                for fill in fills[model_id]:
+                    reports[fill] = neutralization_study(model, dataset, dataclasses.replace(config, fill=fill)).to_dict()
+                _save_here("regions-fills", model_id, dataclasses.asdict(config), reports, started)
 
         if wanted("margins"):
             started = time.perf_counter()
             study = margin_study(model, dataset.images[:MARGINS_N], dataset.labels[:MARGINS_N], norm=MARGINS_NORM,
                                  estimator=InputMarginEstimator(norm=MARGINS_NORM), dataset=dataset.name)
-            _save("margins", model_id, {"n": MARGINS_N, "norm": MARGINS_NORM}, study, started)
+            _save_here("margins", model_id, {"n": MARGINS_N, "norm": MARGINS_NORM}, study, started)
+
+
+def cifar10_world(lenses: list[str]) -> None:
+    """The CIFAR-10 world's page results on the embedded test subset, the features study on the training split,
+    and the summary beside the papers' numbers (`lenses`: diagnosis, margins, regions, features, summary)."""
+    dataset = load_dataset(CIFAR10_DATASET)
+    dataset_key = f"{CIFAR10_DATASET}|None|None"
+    page_results(dataset, dataset_key, CIFAR10_MODELS, lenses,
+                 fills={"cifar10-standard": tuple(f for f in FILLS.names() if f != "zero")})
+    if "features" in lenses:
+        cifar10_features(dataset, dataset_key)
+    if "summary" in lenses:
+        cifar10_summary(dataset_key)
+
+
+def cifar10_features(test_set, dataset_key: str) -> None:
+    """D̂_det, D̂_rand and D̂_R at the paper's settings (see CIFAR10_FEATURE_BUILD), a fresh model trained on each
+    and on the same number of original images; the page keeps the first images of each set for its grid."""
+    try:
+        train_set = load_dataset(CIFAR10_TRAIN[0], "train", root=CIFAR10_TRAIN[1])
+    except SiaError as error:
+        print(f"cifar10 features skipped: {error}", file=sys.stderr)
+        return
+    started = time.perf_counter()
+    training_options = {k: v for k, v in CIFAR10_FEATURE_TRAINING.items()}
+    extra = PGD(eps=CIFAR10_EXTRA_EPS, norm="l2", steps=20, seed=0)
+    sets, training, counts, robust_extra, seconds = {}, {}, {}, {}, {}
+    for kind, model_id in CIFAR10_FEATURE_SOURCES.items():
+        step = time.perf_counter()
+        built = build_constructed_set(load_model(model_id), train_set, KINDS.build(kind, **CIFAR10_FEATURE_BUILD[kind]),
+                                      progress=_progress(f"build {kind}"))
+        seconds[f"build {kind}"] = round(time.perf_counter() - step, 1)
+        step = time.perf_counter()
+        model, training[kind] = train_on_constructed(built.as_dataset(), test_set, kind=kind, **training_options,
+                                                     progress=_progress(f"train {kind}"))
+        robust_extra[kind] = evaluate(model, test_set, attack=extra, n=training_options["eval_n"]).robust_accuracy
+        seconds[f"train {kind}"] = round(time.perf_counter() - step, 1)
+        sets[kind] = dataclasses.replace(built, **{name: getattr(built, name)[:PREVIEW] for name in (
+            "images", "labels", "original_labels", "source_indices", "start_indices")})
+        counts[kind] = len(built)
+    # the scale's own "D": the same network and schedule on the first N original training images
+    step = time.perf_counter()
+    n = CIFAR10_FEATURE_BUILD["d_det"]["n"]
+    baseline = fresh_model("trained-on-d", training_options["architecture"], test_set)
+    train(baseline, train_set.subset(slice(0, n)), TrainConfig(epochs=training_options["epochs"], learning_rate=2e-3,
+                                                                seed=0), progress=_progress("train d"))
+    eval_n = training_options["eval_n"]
+    baseline_result = {
+        "n_train": n, "test_accuracy": evaluate(baseline, test_set).clean_accuracy,
+        "robust_accuracy": evaluate(baseline, test_set, n=eval_n, attack=PGD(
+            eps=training_options["eval_eps"], norm="l2", steps=20, seed=0)).robust_accuracy,
+        "robust_accuracy_extra": evaluate(baseline, test_set, attack=extra, n=eval_n).robust_accuracy}
+    seconds["train d"] = round(time.perf_counter() - step, 1)
+    config = {"build": CIFAR10_FEATURE_BUILD, "sources": CIFAR10_FEATURE_SOURCES, **training_options,
+              "extra_eval_eps": CIFAR10_EXTRA_EPS}
+    _save("features", "cifar10-standard", config, {
+        "sets": sets, "training": training, "counts": counts, "robust_accuracy_extra": robust_extra,
+        "baseline": baseline_result, "seconds": seconds}, started, dataset_key)
 
 
 def features(dataset) -> None:
@@ -130,6 +233,53 @@ def features(dataset) -> None:
         counts[kind] = len(built)
     _save("features", "fmnist-standard", {**FEATURE_BUILD, **FEATURE_TRAINING},
           {"sets": sets, "training": training, "counts": counts}, started)
+
+
+def cifar10_summary(dataset_key: str) -> None:
+    """assets/precomputed/cifar10-study.json: the four studies' headline numbers from the files above, each beside
+    the paper's (labelled "paper"), and the models' cards; a file that is missing is reported as missing."""
+    def stored(kind: str, model_id: str):
+        found = PRECOMPUTED_DIR / f"{kind}-{model_id}.json.gz"
+        if not found.is_file():
+            return None
+        payload = load_results(found)
+        return payload if payload["dataset_key"] == dataset_key else None
+
+    summary: dict = {"command": "bash scripts/cifar10_study.sh", "created": time.strftime("%Y-%m-%d"),
+                     "dataset": CIFAR10_DATASET, "models": {}, "features": None, "margins": None, "regions": None,
+                     "diagnosis": None}
+    for model_id in (*CIFAR10_MODELS, "cifar10-sia-at"):
+        try:
+            summary["models"][model_id] = load_model_and_card(model_id).card.evaluations
+        except SiaError:
+            summary["models"][model_id] = None  # not trained (yet)
+    if (features_run := stored("features", "cifar10-standard")) is not None:
+        result = features_run["result"]
+        rows = [{"set": "d", "n_train": result["baseline"]["n_train"], "source": None, "metric": {},
+                 "test_accuracy": result["baseline"]["test_accuracy"],
+                 "robust_accuracy_l2_0.25": result["baseline"]["robust_accuracy"],
+                 "robust_accuracy_l2_0.5": result["baseline"]["robust_accuracy_extra"], "paper": PAPER_CIFAR10["d"]}]
+        for kind, training in result["training"].items():
+            rows.append({"set": kind, "n_train": training.n_train, "source": CIFAR10_FEATURE_SOURCES[kind],
+                         "metric": result["sets"][kind].metric, "test_accuracy": training.test_accuracy,
+                         "robust_accuracy_l2_0.25": training.robust_accuracy,
+                         "robust_accuracy_l2_0.5": result["robust_accuracy_extra"][kind],
+                         "relabelled_test_accuracy": training.relabelled_test_accuracy, "paper": PAPER_CIFAR10[kind]})
+        summary["features"] = {"config": features_run["config"], "rows": rows, "seconds": result["seconds"]}
+    margins = {model_id: found["result"].summary(eps=CIFAR10_MARGINS_EPS).to_dict()
+               for model_id in CIFAR10_MODELS for found in [stored("margins", model_id)] if found is not None}
+    if margins:
+        summary["margins"] = {"eps": CIFAR10_MARGINS_EPS, "norm": MARGINS_NORM, "ours": margins,
+                              "paper": list(PAPER_ZOO)}
+    if (fills := stored("regions-fills", "cifar10-standard")) is not None:
+        summary["regions"] = {"model": "cifar10-standard", "config": fills["config"], "fills": fills["result"]}
+    diagnoses = {model_id: found["result"].to_dict()
+                 for model_id in CIFAR10_MODELS for found in [stored("diagnosis", model_id)] if found is not None}
+    if diagnoses:
+        summary["diagnosis"] = diagnoses
+    path = PRECOMPUTED_DIR / "cifar10-study.json"
+    path.write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def transfer(worlds) -> None:
