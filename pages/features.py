@@ -27,6 +27,7 @@ from sia_core.takeaways import features_takeaway
 SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
 TRAINING_RUNS_KEY = "feature_training_runs"
 TRANSFER_RUNS_KEY = "feature_transfer_runs"
+SHIPPED_SETTINGS_KEY = "features_shipped_settings"  # the dataset whose shipped training settings the sliders took
 ORIGINAL_LABEL = "D (original)"  # the row of the original test images: a label on this page, not a kind
 
 require_app_frame("pages/features.py")
@@ -50,9 +51,11 @@ selection = require_selection()
 cards = {card.id: card for card in compatible_cards(selection.dataset)}
 ids = list(cards)
 c1, c2 = st.columns(2)
-# the model chosen in the sidebar is the standard source unless it is a shipped robust one
-standard = next((i for i in (selection.card.id, "fmnist-standard") if i in ids and not i.endswith("-robust")), ids[0])
-for key, default in (("features_std", standard), ("features_robust", "fmnist-robust" if "fmnist-robust" in ids else ids[0])):
+# the model chosen in the sidebar is the standard source unless it is a robust one; the world's "-robust" model
+# is the robust source (fmnist-robust, cifar10-robust)
+standard = next((i for i in (selection.card.id, *ids) if i in ids and not i.endswith("-robust")), ids[0])
+robust = next((i for i in ids if i.endswith("-robust")), ids[0])
+for key, default in (("features_std", standard), ("features_robust", robust)):
     if st.session_state.get(key) not in ids:  # first visit, a link from another dataset, or a stale id
         st.session_state[key] = default
 source_ids = {"standard": c1.selectbox("Standard source model (D̂_rand, D̂_det, D̂_NR)", ids, key="features_std"),
@@ -70,6 +73,11 @@ def training_split(dataset_name: str, image_shape: tuple[int, int, int]) -> Opti
     except SiaError as error:
         st.error(f"{error} This step needs the training split; load a saved set instead.")
         return None
+
+
+def _paper_value(kind: str, column: str) -> str:
+    value = PAPER_CIFAR10[kind].get(column)
+    return "—" if value is None else f"{value:.1%}"
 
 
 def fetch(ref: dict) -> Optional[ConstructedSet]:
@@ -127,12 +135,21 @@ sets = {kind_name: constructed for kind_name in KINDS.names() if kind_name in se
 shipped = None
 counts: dict[str, int] = {}
 if not sets:  # the shipped sets and training table, so the page opens on a result
-    shipped = cache.shipped_result("features", "fmnist-standard")
+    shipped = cache.shipped_result("features", source_ids["standard"])
     if shipped is None or shipped["dataset_key"] != selection.dataset_key:
         st.info("Build a set (a few seconds for N = 1,000 on a CPU) or load a saved one.")
         st.stop()
     sets, counts = dict(shipped["result"]["sets"]), shipped["result"]["counts"]
     cache.precomputed_note(shipped)
+    taken = st.session_state.get(SHIPPED_SETTINGS_KEY, {"dataset_key": None, "values": {}})
+    if taken["dataset_key"] != selection.dataset_key:
+        # once per world, the training sliders the user has not moved take the shipped run's settings, so its
+        # table shows at once (a link's own values stay)
+        values = {}
+        for key in ("features_epochs", "features_eval_eps", "features_eval_n"):
+            if st.session_state.get(key) in (URL_DEFAULTS[key], taken["values"].get(key)):
+                st.session_state[key] = values[key] = shipped["config"][key.removeprefix("features_")]
+        st.session_state[SHIPPED_SETTINGS_KEY] = {"dataset_key": selection.dataset_key, "values": values}
 
 # --- grids ----------------------------------------------------------------------------------------------------
 st.subheader("What the sets look like")
@@ -164,9 +181,11 @@ results = {kind_name: cache.cached_feature_training(set_refs[kind_name]["key"], 
            for kind_name, constructed in sets.items()
            if kind_name in set_refs and cache.remember_run(TRAINING_RUNS_KEY, f"{set_refs[kind_name]['key']}|{selection.dataset_key}|{epochs}|"
                                                     f"{eval_eps}|{eval_n}", just_ran=train_all, keep=8)}
+extra_robust: dict[str, float] = {}  # robust accuracy at a second radius, where the shipped run measured one
 if not results and shipped is not None and shipped["config"] == {**shipped["config"], "epochs": epochs,
                                                                   "eval_eps": eval_eps, "eval_n": eval_n}:
     results = dict(shipped["result"]["training"])  # trained by the same script, with these settings
+    extra_robust = shipped["result"].get("robust_accuracy_extra", {})
 elif train_all and shipped is not None:
     st.info("The sets shown are the shipped previews (eight images each): build the sets above to train on them "
             "live.")
@@ -179,11 +198,24 @@ if results:
                        "paper, CIFAR-10 robust acc. L2 0.25": (
                            "—" if PAPER_CIFAR10[kind_name]["robust_accuracy_l2_0.25"] is None
                            else f"{PAPER_CIFAR10[kind_name]['robust_accuracy_l2_0.25']:.1%}"),
+                       **({f"robust accuracy, L2 ε = {shipped['config']['extra_eval_eps']:g} (this run)":
+                           f"{extra_robust[kind_name]:.1%}",
+                           f"paper, robust acc. L2 {shipped['config']['extra_eval_eps']:g}": _paper_value(
+                               kind_name, f"robust_accuracy_l2_{shipped['config']['extra_eval_eps']:g}")}
+                          if kind_name in extra_robust else {}),
                        "paper source": PAPER_CIFAR10[kind_name]["source"],
                        "accuracy on (y + 1) mod C labels": ("—" if result.relabelled_test_accuracy is None
                                                             else f"{result.relabelled_test_accuracy:.1%}")}
                       for kind_name, result in results.items()]
     st.dataframe(training_table, hide_index=True, width="stretch")
+    if extra_robust and (baseline := shipped["result"].get("baseline")):
+        st.caption(f"At this scale, the same network trained on the first {baseline['n_train']:,} original training "
+                   f"images (D) reaches {baseline['test_accuracy']:.1%} on these test images, "
+                   f"{baseline['robust_accuracy']:.1%} at L2 ε = {shipped['config']['eval_eps']:g} and "
+                   f"{baseline['robust_accuracy_extra']:.1%} at {shipped['config']['extra_eval_eps']:g}; the paper's "
+                   f"ResNet-50 on all of CIFAR-10: {PAPER_CIFAR10['d']['test_accuracy']:.1%}, "
+                   f"{PAPER_CIFAR10['d']['robust_accuracy_l2_0.25']:.1%} and "
+                   f"{PAPER_CIFAR10['d']['robust_accuracy_l2_0.5']:.1%}.")
     left, right = st.columns(2)
     bars_figure = accuracy_bars(list(labels.values()), {
         "test accuracy (this run)": [r.test_accuracy for r in results.values()],

@@ -39,7 +39,8 @@ dataset = selection.dataset
 cards = {card.id: card for card in compatible_cards(dataset)}
 ids = list(cards)
 # the sidebar's model first, then a shipped one to compare it with
-defaults = list(dict.fromkeys(i for i in (selection.card.id, "fmnist-standard", "fmnist-robust") if i in ids))[:2]
+defaults = list(dict.fromkeys(i for i in (selection.card.id, *ids) if i in ids and i.endswith(("-standard", "-robust"))
+                              or i == selection.card.id))[:2]
 defaults = defaults or ids[:1]
 
 with st.form("margins_form"):
@@ -88,7 +89,9 @@ for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
         left.image(to_pil(dataset.images[sample], width_px=140), width="stretch",
                    caption=f"#{sample}: {dataset.class_names[int(study.labels[sample])]}, predicted "
                            f"{dataset.class_names[int(study.scores.predictions[sample])]}")
-        adversarial = study.input.adversarial_images[sample]
+        adversarial = (study.input.adversarial_images[sample] if len(study.input.adversarial_images) else  # shipped
+                       cache.cached_adversarial_at_margin(model_id, selection.dataset_key, int(sample), norm,
+                                                          cache.cached_model(model_id), dataset.images[sample]))
         adversarial_prediction = int(cache.cached_model(model_id).predict_proba(adversarial).argmax())
         right.image(to_pil(adversarial, width_px=140), width="stretch",
                     caption=f"at the margin: {dataset.class_names[adversarial_prediction]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 
 import streamlit as st
 import torch
@@ -167,6 +168,17 @@ explain(takeaway,
         "The **adaptive attack** column attacks the defended pipeline itself: a defense is only as good as that "
         "number.")
 st.caption(f"This run: {report.n} evaluation images, PGD-L∞ ε = {report.eps * 255:.0f}/255, fill = {FILLS[report.fill].label}.")
+fills = cache.precomputed("regions-fills", selection.model_key, selection.dataset_key,
+                          asdict(replace(config, fill="zero")))
+if fills is not None:  # the same study with every fill, shipped for photos (where black is not "nothing")
+    st.markdown("**Every fill** (the same images, masks and attack; only what replaces the blanked pixels changes)")
+    fill_table = [{"fill": FILLS[fill].label, "mask": mask_labels[row["mask"]],
+                   "adversarial acc. after": f"{row['adversarial_accuracy_after']:.1%}",
+                   "clean acc. after": f"{row['clean_accuracy_after']:.1%}",
+                   "adaptive attack": f"{row['adaptive_accuracy']:.1%}"}
+                  for fill, stored_report in fills["result"].items() for row in stored_report["neutralization"]]
+    st.dataframe(fill_table, hide_index=True, width="stretch")
+    cache.precomputed_note(fills)
 report_button(lambda: PageReport(
     f"Region of Importance vs Region of Attack: {report.model_id}", takeaway, figures=tuple(study_figures.items()),
     tables=(("Neutralization", table), ("Mean overlap", [report.overlap_means])), card=selection.card.to_dict(),

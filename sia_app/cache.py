@@ -25,8 +25,8 @@ from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport, diagnose
 from sia_core.errors import SiaError
 from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingResult, TransferPoint,
                                build_constructed_set, train_on_constructed, transfer_study)
-from sia_core.margins import (InputMarginEstimator, MarginStudy, PseudoMarginStudy, ZooReport, margin_study,
-                              pseudo_margin_study)
+from sia_core.margins import (InputMarginEstimator, MarginStudy, PseudoMarginStudy, ZooReport,
+                              adversarial_at_margin, margin_study, pseudo_margin_study)
 from sia_core.models.measured import measured_card
 from sia_core.models.registry import (MODEL_SOURCES, LoadedModel, ModelCard, list_model_cards,
                                       load_model_and_card, with_dataset_class_names)
@@ -268,6 +268,13 @@ def cached_margin_study(model_id: str, dataset_key: str, n: int, norm: str, _mod
                          progress=progress)
     bar.empty()
     return study
+
+
+@st.cache_data(max_entries=64, show_spinner="Finding the image at the margin…")
+def cached_adversarial_at_margin(model_id: str, dataset_key: str, index: int, norm: str, _model: ClassifierWrapper,
+                                 _image: torch.Tensor) -> torch.Tensor:
+    """The flip at the margin of image `index`, for a shipped study saved without its images."""
+    return adversarial_at_margin(_model, _image, norm)  # type: ignore[arg-type]
 
 
 @st.cache_data(max_entries=8, show_spinner="Input margins of the held-out images, then training…")

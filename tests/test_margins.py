@@ -9,7 +9,7 @@ import torch
 
 from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError, DataError
-from sia_core.margins import (InputMarginEstimator, MarginSummary, binned_median_curve, consistency, detection_metrics,
+from sia_core.margins import (InputMarginEstimator, MarginSummary, adversarial_at_margin, binned_median_curve, consistency, detection_metrics,
                               fit_pseudo_margin, margin_scores, margin_study, pseudo_margin_fit_images,
                               pseudo_margin_study, robust_accuracy_from_margins, sample_efficient_robust_accuracy)
 from tests.conftest import linear_wrapper
@@ -162,6 +162,17 @@ def test_margin_study_summary_on_a_linear_model():
     assert summary.to_dict()["auroc"] == summary.auroc and list(summary.to_dict())[:5] == ["model", "dataset", "n",
                                                                                           "norm", "eps"]
     assert study.summary(eps=1e9).non_robust_share == 1.0
+
+
+def test_a_study_saved_without_its_images_finds_each_one_again():
+    model, _, _, images = _linear_problem()
+    estimator = InputMarginEstimator(norm="linf", bisection_steps=4)
+    study = margin_study(model, images, model.logits(images).argmax(1), estimator=estimator)
+    slim = study.without_adversarial_images()
+    assert slim.input.adversarial_images.shape == (0, 1, SIDE, SIDE) and slim.summary() == study.summary()
+    for index in (0, 7, 29):  # the estimator works image by image: the same flip as in the batch
+        again = adversarial_at_margin(model, images[index], estimator=estimator)
+        assert torch.allclose(again, study.input.adversarial_images[index], atol=1e-6)
 
 
 def test_pseudo_margin_study_falls_back_on_test_images_and_refuses_too_few():

@@ -4,7 +4,7 @@ margins timed side by side, their summary, and the pseudo-margin learned on held
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
 import torch
@@ -73,6 +73,11 @@ class MarginStudy:
     def correct(self) -> torch.Tensor:
         return self.scores.predictions == self.labels
 
+    def without_adversarial_images(self) -> "MarginStudy":
+        """The same study without the images at the margin, most of a saved study's size (3 KB per CIFAR-10
+        image); `adversarial_at_margin` finds one again when a page shows it."""
+        return replace(self, input=replace(self.input, adversarial_images=self.input.adversarial_images[:0]))
+
     def summary(self, eps: Optional[float] = None, attacked: int = 100, seed: int = 0) -> MarginSummary:
         """The study's figures at `eps` (default: the study's); the robust-accuracy estimate attacks a seeded
         random subset of `attacked` images."""
@@ -94,6 +99,14 @@ class MarginStudy:
             robust_accuracy_attack=robust_accuracy_from_margins(self.input.margins, self.correct, eps),
             robust_accuracy_estimate=estimate, estimate_attacked_samples=len(subset),
             estimate_logit_threshold=threshold)
+
+
+def adversarial_at_margin(model: ClassifierWrapper, image: torch.Tensor, norm: Norm = "linf",
+                          estimator: Optional[InputMarginEstimator] = None) -> torch.Tensor:
+    """The flip at the input margin of one image (C, H, W), as a study finds it (the estimator works image by
+    image, so this is the study's image up to float rounding)."""
+    estimator = estimator or InputMarginEstimator(norm=norm)
+    return estimator(model, image.unsqueeze(0)).adversarial_images[0]
 
 
 def margin_study(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, *, norm: Norm = "linf",
