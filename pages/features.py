@@ -51,9 +51,10 @@ selection = require_selection()
 cards = {card.id: card for card in compatible_cards(selection.dataset)}
 ids = list(cards)
 c1, c2 = st.columns(2)
-# the model chosen in the sidebar is the standard source unless it is a robust one; the world's "-robust" model
-# is the robust source (fmnist-robust, cifar10-robust)
-standard = next((i for i in (selection.card.id, *ids) if i in ids and not i.endswith("-robust")), ids[0])
+# the model chosen in the sidebar is the standard source unless it is a robust one (then the world's "-standard"
+# one); the world's "-robust" model is the robust source (fmnist-robust, cifar10-robust)
+standard = next((i for i in (selection.card.id, *(i for i in ids if i.endswith("-standard")), *ids)
+                 if i in ids and not i.endswith("-robust")), ids[0])
 robust = next((i for i in ids if i.endswith("-robust")), ids[0])
 for key, default in (("features_std", standard), ("features_robust", robust)):
     if st.session_state.get(key) not in ids:  # first visit, a link from another dataset, or a stale id

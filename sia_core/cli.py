@@ -287,6 +287,8 @@ def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, es
 
 def _zoo(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.margins import ZOO_MODELS, ZooConfig, zoo_study
+    from sia_core.models.registry import load_model_and_card, with_dataset_class_names
+    from sia_core.models.wrapper import require_fit
     from sia_core.results_io import save_results
 
     try:
@@ -295,11 +297,14 @@ def _zoo(args: argparse.Namespace) -> dict[str, Any]:
         raise SiaError(f"--subset-sizes takes whole numbers separated by commas, got {args.subset_sizes!r}.") from error
     config = ZooConfig(n=args.n, norm=args.norm, eps=args.eps, subset_sizes=sizes, repeats=args.repeats,
                        pseudo_fit_n=args.pseudo_fit, pseudo_source=args.pseudo_input, seed=args.seed)
-    models, test_set, first = {}, None, None
-    for spec in _names(args.models) or ZOO_MODELS[args.world]:
-        # n + pseudo_fit images: the pseudo-margin falls back on the test images after the first n
-        loaded, loaded_set, _ = _load(args, args.n + args.pseudo_fit, reference=spec)
-        test_set, first = test_set or loaded_set, first or loaded
+    specs = list(_names(args.models) or ZOO_MODELS[args.world])
+    # one test set for every member, the first member's (or --data): n + pseudo_fit images, as the pseudo-margin
+    # falls back on the test images after the first n
+    first, test_set, _ = _load(args, args.n + args.pseudo_fit, reference=specs[0])
+    models = {first.card.id: (first.model, first.card)}
+    for spec in specs[1:]:
+        loaded = with_dataset_class_names(load_model_and_card(spec, _model_options(args)), test_set.class_names)
+        require_fit(loaded.model, test_set)
         models[loaded.card.id] = (loaded.model, loaded.card)
     try:
         train_set = _split(first.card.dataset, "train", args.data_dir, first.model.input_shape)

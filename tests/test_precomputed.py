@@ -59,6 +59,41 @@ def test_diagnosis_regions_and_margins_open_on_a_result():
     assert not _precomputed_caption(at)
 
 
+CIFAR10_SHIPPED = [PRECOMPUTED_DIR / f"{kind}-{model}.json.gz" for kind, model in (
+    ("diagnosis", "cifar10-standard"), ("diagnosis", "cifar10-robust"), ("regions", "cifar10-standard"),
+    ("regions-fills", "cifar10-standard"), ("margins", "cifar10-standard"), ("margins", "cifar10-robust"),
+    ("features", "cifar10-standard"))]
+
+
+@pytest.mark.skipif(not all(path.is_file() for path in CIFAR10_SHIPPED), reason="the CIFAR-10 results are not shipped")
+def test_the_cifar10_world_opens_on_its_shipped_results():
+    def open_in_cifar10(page: str) -> AppTest:
+        at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+        at.run()
+        at.sidebar.selectbox(key="dataset_choice").set_value("cifar10-subset").run()
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        assert at.sidebar.selectbox(key="model_id").value == "cifar10-standard"
+        return at
+
+    at = open_in_cifar10("pages/sia_diagnosis.py")
+    assert len(at.get("plotly_chart")) == 4 and _precomputed_caption(at)
+    assert any("**cifar10-standard** on 256 correctly classified images" in m.value for m in at.markdown)
+    at = open_in_cifar10("pages/regions.py")
+    fills = [frame.value for frame in at.dataframe if "fill" in frame.value.columns]
+    assert len(fills) == 1 and set(fills[0]["fill"]) == {"black (zero)", "dataset mean colour", "blurred copy"}
+    at = open_in_cifar10("pages/margins.py")
+    headers = [m.value for m in at.markdown if "Kendall τ" in m.value]
+    assert [h.split("**")[1] for h in headers] == ["cifar10-standard", "cifar10-robust"] and _precomputed_caption(at)
+    at = open_in_cifar10("pages/features.py")
+    assert any("2000 images from cifar10-standard" in m.value for m in at.markdown)
+    assert any("images from cifar10-robust" in m.value for m in at.markdown)
+    table = at.dataframe[0].value  # the shipped training table: the sliders took the shipped run's settings
+    assert len(table) == 3 and "robust accuracy, L2 ε = 0.25 (this run)" in table.columns
+    assert "paper, robust acc. L2 0.5" in table.columns
+    assert any("the same network trained on the first 2,000 original training images" in c.value for c in at.caption)
+
+
 def test_results_round_trip_and_unknown_types_are_refused(tmp_path):
     config = DiagnosisConfig(n=16, eps_img=0.01)
     payload = {"config": config, "values": torch.arange(6.0).reshape(2, 3), "curve": {0.1: (0.5, 0.6)}}
