@@ -19,7 +19,8 @@ from sia_core.report import PageReport
 from sia_core.robustify import IMBALANCE_METHODS, TRANSFER_COLUMNS, ImbalanceConfig
 from sia_core.takeaways import imbalance_takeaway, transfer_takeaway
 
-WORLDS = {"fashion-mnist": "Fashion-MNIST", "shapes": "Shapes"}
+WORLDS = {"fashion-mnist": "Fashion-MNIST", "shapes": "Shapes"}  # where the imbalance study trains
+TRANSFER_WORLDS = {**WORLDS, "cifar10": "CIFAR-10"}  # whose transfer tables ship
 PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the attacks SIA training never sees
 LAST_LIVE_KEY = "robustify_last_live_run"  # (world, config fields) of the last live run that finished
 
@@ -33,7 +34,8 @@ render_references(("sia", "pgd", "fgsm", "cw", "fgsm-rs", "long-tail"))
 
 # --- the transfer table ---------------------------------------------------------------------------------------
 st.header("Does SIA training transfer to other attacks?")
-world = st.radio("World", list(WORLDS), format_func=WORLDS.get, horizontal=True, key="robustify_world")
+world = st.radio("World", list(TRANSFER_WORLDS), format_func=TRANSFER_WORLDS.get, horizontal=True,
+                 key="robustify_world")
 stored_transfer = cache.shipped_result("transfer", world)
 transfer_figure, transfer_rows, transfer_text = None, [], ""
 if stored_transfer is None:

@@ -7,6 +7,7 @@ live on a click. Re-run after retraining a model:
     .venv/bin/python scripts/precompute.py diagnosis  # any of the lenses in LENSES, alone or together
     .venv/bin/python scripts/precompute.py transfer imbalance  # the robustify page's two tables
     .venv/bin/python scripts/precompute.py transfer-shapes     # one world's transfer table
+    torchrun --nproc-per-node 2 scripts/precompute.py transfer-cifar10  # its attacks sharded over 2 processes
     .venv/bin/python scripts/precompute.py zoo                 # the margins page's zoos (FMNIST: about 25 min)
     .venv/bin/python scripts/precompute.py zoo-cifar10         # one world's zoo
     torchrun --nproc-per-node 2 scripts/precompute.py zoo      # the same, its images sharded over 2 processes
@@ -19,9 +20,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -57,7 +61,9 @@ PREVIEW = 8  # images kept of each set: the page's grid shows eight
 # the robustify page: one transfer table per world (rows: standard, PGD-AT, SIA-AT, the random-attribute control),
 # 1,000 test images per cell; the imbalance study at ρ = 100 on Fashion-MNIST, 3 seeds
 TRANSFER_WORLDS = {"fashion-mnist": ("fmnist-standard", "fmnist-robust", "fmnist-sia-at", "fmnist-random-attributes"),
-                   "shapes": ("shapes-standard", "shapes-robust", "shapes-sia-at", "shapes-random-attributes")}
+                   "shapes": ("shapes-standard", "shapes-robust", "shapes-sia-at", "shapes-random-attributes"),
+                   "cifar10": ("cifar10-standard", "cifar10-robust", "cifar10-sia-at")}
+TRANSFER_TEST_SETS = {"cifar10": "cifar10-subset"}  # the embedded exact-pixel images (else the world's test split)
 TRANSFER_N = 1000
 IMBALANCE = {"rho": 100.0, "n_max": 1000, "seeds": 3, "epochs": 20}
 # "transfer" runs every world; "transfer-<world>" one of them
@@ -287,22 +293,41 @@ def cifar10_summary(dataset_key: str) -> None:
     if diagnoses:
         summary["diagnosis"] = diagnoses
     path = PRECOMPUTED_DIR / "cifar10-study.json"
-    path.write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    path.write_text(json.dumps(_json_safe(summary), indent=1, allow_nan=False) + "\n")
     print(f"wrote {path}", file=sys.stderr)
+
+
+def _json_safe(value):
+    """Plain JSON: tensors and numbers as floats, undefined figures (an AUROC with one class) as null."""
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, torch.Tensor):
+        return _json_safe(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
 
 
 def transfer(worlds) -> None:
     """The transfer table of each world on the first 1,000 test images (Fashion-MNIST's full test split from the
-    Debian package; Shapes' generated one)."""
-    for world in worlds:
-        model_ids = TRANSFER_WORLDS[world]
-        started = time.perf_counter()
-        test_set = load_dataset(world, "test")
-        config = TransferConfig.for_dataset(world, n=TRANSFER_N)
-        models = {model_id: (loaded.model, loaded.card.training["recipe"])
-                  for model_id in model_ids for loaded in [load_model_and_card(model_id)]}
-        table = transfer_table(models, test_set, config, progress=_progress(f"transfer {world}"))
-        _save("transfer", world, dataclasses.asdict(config), table.to_dict(), started)
+    Debian package; Shapes' generated one; CIFAR-10's embedded 972 exact-pixel images)."""
+    shard = init_from_environment()  # under torchrun each attack's batches are shared; rank 0 writes the file
+    try:
+        for world in worlds:
+            model_ids = TRANSFER_WORLDS[world]
+            started = time.perf_counter()
+            test_set = load_dataset(TRANSFER_TEST_SETS.get(world, world), "test")
+            config = TransferConfig.for_dataset(world, n=TRANSFER_N)
+            models = {model_id: (loaded.model, loaded.card.training["recipe"])
+                      for model_id in model_ids for loaded in [load_model_and_card(model_id)]}
+            table = transfer_table(models, test_set, config,
+                                   progress=_progress(f"transfer {world}") if shard.is_main else None)
+            if shard.is_main:
+                _save("transfer", world, dataclasses.asdict(config), table.to_dict(), started)
+    finally:
+        shutdown()
 
 
 def imbalance() -> None:

@@ -98,15 +98,18 @@ def chromium_path() -> str | None:
 
 
 def run_page_actions(page, url: str, actions, *, query: str = "", screenshots: Path | None = None,
-                     prefix: str = "browser", skip: Sequence[str] = ()) -> dict[str, str]:
-    """On each page of `actions` ((url path, slider labels, button, result selector)): move the sliders to their
-    minimum with the keyboard, as a person can, press the button and wait for the result; returns each page's text
-    (and saves a screenshot per page under `screenshots`). Paths in `skip` are left out."""
+                     prefix: str = "browser", skip: Sequence[str] = (), opens_on: str | None = None) -> dict[str, str]:
+    """On each page of `actions` ((url path, slider labels, button, result selector)): wait for `opens_on` (a
+    selector every page shows before any click, e.g. its precomputed result's label) when given, move the sliders to
+    their minimum with the keyboard, as a person can, press the button and wait for the result; returns each page's
+    text (and saves a screenshot per page under `screenshots`). Paths in `skip` are left out."""
     bodies = {}
     for path, sliders, button, result in actions:
         if path in skip:
             continue
         page.goto(f"{url}/{path}{'?' + query if query else ''}", wait_until="domcontentloaded")
+        if opens_on is not None:
+            page.wait_for_selector(opens_on, timeout=240_000)
         for label in sliders:
             slider = page.locator(f'input[type=range][aria-label="{label}"]')
             slider.focus(timeout=120_000)
