@@ -30,7 +30,7 @@ from sia_core.validation import non_negative, one_of, positive_int, require
 ZOO_MODELS: dict[str, tuple[str, ...]] = {
     "fashion-mnist": ("fmnist-standard", "fmnist-random-attributes", "fmnist-sia-at", "fmnist-pgd-0.05",
                       "fmnist-fgsm-rs", "fmnist-robust", "fmnist-trades", "fmnist-pgd-l2", "fmnist-pgd-0.2"),
-    "cifar10": ("cifar10-standard", "cifar10-robust"),
+    "cifar10": ("cifar10-standard", "cifar10-sia-at", "cifar10-robust"),
 }
 
 # The paper's CIFAR-10 models (L-inf, eps 8/255, 10,000 test images; RobustBench's robust accuracy), shown beside ours
