@@ -136,8 +136,11 @@ sets = {kind_name: constructed for kind_name in KINDS.names() if kind_name in se
 shipped = None
 counts: dict[str, int] = {}
 if not sets:  # the shipped sets and training table, so the page opens on a result
-    shipped = cache.shipped_result("features", source_ids["standard"])
-    if shipped is None or shipped["dataset_key"] != selection.dataset_key:
+    # the shipped sets of this world: from the chosen standard source, else from the world's "-standard" model
+    shipped = next((stored for model_id in (source_ids["standard"], *(i for i in ids if i.endswith("-standard")))
+                    for stored in [cache.shipped_result("features", model_id)]
+                    if stored is not None and stored["dataset_key"] == selection.dataset_key), None)
+    if shipped is None:
         st.info("Build a set (a few seconds for N = 1,000 on a CPU) or load a saved one.")
         st.stop()
     sets, counts = dict(shipped["result"]["sets"]), shipped["result"]["counts"]
