@@ -199,9 +199,7 @@ if results:
                        "test accuracy (this run)": f"{result.test_accuracy:.1%}",
                        f"robust accuracy, L2 ε = {result.eps:g} (this run)": f"{result.robust_accuracy:.1%}",
                        "paper, CIFAR-10 test accuracy": f"{PAPER_CIFAR10[kind_name]['test_accuracy']:.1%}",
-                       "paper, CIFAR-10 robust acc. L2 0.25": (
-                           "—" if PAPER_CIFAR10[kind_name]["robust_accuracy_l2_0.25"] is None
-                           else f"{PAPER_CIFAR10[kind_name]['robust_accuracy_l2_0.25']:.1%}"),
+                       "paper, CIFAR-10 robust acc. L2 0.25": _paper_value(kind_name, "robust_accuracy_l2_0.25"),
                        **({f"robust accuracy, L2 ε = {shipped['config']['extra_eval_eps']:g} (this run)":
                            f"{extra_robust[kind_name]:.1%}",
                            f"paper, robust acc. L2 {shipped['config']['extra_eval_eps']:g}": _paper_value(

@@ -187,7 +187,7 @@ def cifar10_features(test_set, dataset_key: str) -> None:
         print(f"cifar10 features skipped: {error}", file=sys.stderr)
         return
     started = time.perf_counter()
-    training_options = {k: v for k, v in CIFAR10_FEATURE_TRAINING.items()}
+    training_options = CIFAR10_FEATURE_TRAINING
     extra = PGD(eps=CIFAR10_EXTRA_EPS, norm="l2", steps=20, seed=0)
     sets, training, counts, robust_extra, seconds = {}, {}, {}, {}, {}
     for kind, model_id in CIFAR10_FEATURE_SOURCES.items():
