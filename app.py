@@ -3,9 +3,8 @@ with `sia_app.sidebar.render_sidebar()`, so the choice follows the user from len
 
 from __future__ import annotations
 
+import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
 import streamlit as st
-
-import sia_app.preload  # noqa: F401  (libraries and engine, before any page)
 from sia_app.navigation import mark_frame_ready
 
 st.set_page_config(page_title="SIA Explorer", page_icon="🔍", layout="wide")

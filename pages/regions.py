@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
 import json
 from dataclasses import asdict, replace
 

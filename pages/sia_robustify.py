@@ -3,6 +3,7 @@ SIA augmentation of under-represented classes against re-balancing baselines."""
 
 from __future__ import annotations
 
+import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
 from dataclasses import asdict
 
 import streamlit as st

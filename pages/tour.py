@@ -3,6 +3,7 @@ text, one live widget and a "try this" prompt."""
 
 from __future__ import annotations
 
+import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
 import streamlit as st
 import torch
 

@@ -185,7 +185,7 @@ def render_model_card(card: ModelCard) -> None:
                 st.caption(f"Measured by this repo's evaluation code on {evaluation['n']} images of "
                            f"{evaluation['test_set']}.")
         if training.get("command"):
-            st.code(training["command"], language="bash", wrap_lines=True)
+            st.caption(f"Trained by `{training['command']}`")  # text, not st.code: see url_state.publish_view
 
 
 def _custom_weights(card: ModelCard) -> Optional[ClassifierWrapper]:

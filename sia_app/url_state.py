@@ -17,6 +17,7 @@ from sia_app.navigation import CURRENT_PAGE_KEY
 Parser = Callable[[str], Any]
 SEEDED_KEY = "_url_seeded_pages"
 PAGE_KEYS = "_url_page_keys"  # the current page's fields, published with the sidebar's
+SHARE_OPEN_KEY = "share_link_open"  # the "Copy link to this view" expander's state
 SIDEBAR_FIELDS = ("dataset_choice", "model_id")
 
 
@@ -86,7 +87,10 @@ def publish_view() -> None:
     when the sidebar runs (Streamlit updates them before the run), so the link matches what the page will show."""
     page_keys = st.session_state.get(PAGE_KEYS, {}).get(str(st.session_state.get(CURRENT_PAGE_KEY)), [])
     publish([*SIDEBAR_FIELDS, *page_keys])
-    with st.sidebar.expander("Copy link to this view"):
-        st.caption("Opens this page with the same dataset, model, image and settings (the copy button is at the "
-                   "right of the box).")
-        st.code(share_link(), language=None, wrap_lines=True)
+    # drawn only while open: st.code's script (a syntax highlighter) is the largest a page would load otherwise,
+    # over a second of a slow browser's time on every first visit
+    with st.sidebar.expander("Copy link to this view", key=SHARE_OPEN_KEY, on_change="rerun") as share:
+        if share.open:
+            st.caption("Opens this page with the same dataset, model, image and settings (the copy button is at "
+                       "the right of the box).")
+            st.code(share_link(), language=None, wrap_lines=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from sia_app.url_state import SHARE_OPEN_KEY
 from tests.conftest import PROJECT_ROOT
 
 
@@ -26,6 +27,9 @@ def test_a_link_restores_the_regions_view_and_the_page_keeps_it_in_the_url():
     # moving a widget moves the URL, and the link to copy says the same
     at.slider(key="regions_q").set_value(12).run()
     assert at.query_params["regions_q"] == "12"
+    assert not at.sidebar.code  # the link is drawn only once its expander is opened
+    at.session_state[SHARE_OPEN_KEY] = True
+    at.run()
     link = [c.value for c in at.sidebar.code if "regions_q=" in c.value]
     assert link and "regions_q=12" in link[-1] and "model_id=fmnist-robust" in link[-1]
 

@@ -1,5 +1,6 @@
 """Six people open a freshly started server at the same moment: every session gets its charts, and the server log
-shows no traceback (the libraries are imported before the first session, by sia_app/serve.py)."""
+shows no traceback. The server listens before its libraries finish importing (sia_app/serve.py), so these sessions
+arrive while they load, and wait for them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """How well a free score stands in for the input margin: rank consistency (Kendall τ, Pearson r), detection of
-non-robust inputs (AUROC, AUPR, FPR at 95% TPR, from scikit-learn) and the binned median curve (PAPERS.md §4.7)."""
+non-robust inputs (AUROC, AUPR, FPR at 95% TPR, by scikit-learn's definitions) and the binned median curve
+(PAPERS.md §4.7)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau, pearsonr
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+from sia_core.rank_statistics import average_precision, kendall_tau_b, pearson_r, roc_auc, roc_points
 
 _TINY = 1e-12
 
@@ -32,7 +33,7 @@ def consistency(input_margins: torch.Tensor, score: torch.Tensor) -> dict[str, f
     a, b = input_margins.double().numpy(), score.double().numpy()
     if len(a) < 2 or np.all(a == a[0]) or np.all(b == b[0]):
         return {"kendall_tau": 0.0, "pearson": 0.0}
-    return {"kendall_tau": float(kendalltau(a, b).statistic), "pearson": float(pearsonr(a, b).statistic)}
+    return {"kendall_tau": kendall_tau_b(a, b), "pearson": pearson_r(a, b)}
 
 
 def detection_metrics(input_margins: torch.Tensor, score: torch.Tensor, eps: float) -> DetectionMetrics:
@@ -47,10 +48,10 @@ def detection_metrics(input_margins: torch.Tensor, score: torch.Tensor, eps: flo
         nan = float("nan")
         return DetectionMetrics(eps, positives, negatives, nan, nan, nan, np.array([0.0, 1.0]), np.array([0.0, 1.0]))
     # every distinct score keeps its point, so the plotted curve and FPR@95 see each threshold
-    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    fpr, tpr, _ = roc_points(labels, scores)
     fpr_at_95 = float(fpr[np.argmax(tpr >= 0.95)])
-    return DetectionMetrics(eps, positives, negatives, float(roc_auc_score(labels, scores)),
-                            float(average_precision_score(labels, scores)), fpr_at_95, fpr, tpr)
+    return DetectionMetrics(eps, positives, negatives, roc_auc(labels, scores), average_precision(labels, scores),
+                            fpr_at_95, fpr, tpr)
 
 
 def binned_median_curve(input_margins: torch.Tensor, logit_margins: torch.Tensor, bins: int = 20) -> dict[str, list]:

@@ -10,8 +10,8 @@ from enum import IntEnum
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
+from sia_core.rank_statistics import average_ranks
 from sia_core.validation import in_range
 
 _TINY = 1e-12
@@ -70,8 +70,8 @@ def energy_inside(attack_maps: torch.Tensor, importance_mask: torch.Tensor) -> t
 
 def spearman(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     """Per-image Spearman rank correlation of two maps (average ranks for ties; 0 for a constant map)."""
-    a = rankdata(first.flatten(1).numpy(), axis=1)
-    b = rankdata(second.flatten(1).numpy(), axis=1)
+    a = average_ranks(first.flatten(1).numpy())
+    b = average_ranks(second.flatten(1).numpy())
     a -= a.mean(1, keepdims=True)
     b -= b.mean(1, keepdims=True)
     denominator = np.sqrt((a ** 2).sum(1) * (b ** 2).sum(1))
