@@ -3,12 +3,11 @@ with `sia_app.sidebar.render_sidebar()`, so the choice follows the user from len
 
 from __future__ import annotations
 
-import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
-import streamlit as st
-from sia_app.navigation import mark_frame_ready
+import sys
+
+import streamlit as st  # the server imported it before any session: nothing to race
 
 st.set_page_config(page_title="SIA Explorer", page_icon="🔍", layout="wide")
-
 navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/tour.py", title="Guided tour", icon=":material/school:"),
@@ -19,5 +18,16 @@ navigation = st.navigation([
     st.Page("pages/margins.py", title="Margin consistency", icon=":material/scatter_plot:"),
     st.Page("pages/features.py", title="Robust vs non-robust features", icon=":material/layers:"),
 ])
+starting = None
+if not getattr(sys.modules.get("sia_app.preload"), "READY", False):  # a fresh server: say why the page waits
+    starting = st.empty()
+    starting.info("Starting up: loading PyTorch and the engine, once per server (a few seconds).")
+
+import sia_app.preload  # noqa: E402,F401  (waits here until the server's start-up imports are done)
+from sia_app.navigation import mark_frame_ready  # noqa: E402
+
+if starting is not None:
+    starting.empty()
+
 mark_frame_ready()
 navigation.run()

@@ -24,3 +24,5 @@ from PIL import Image, ImageOps  # noqa: F401
 import sia_app.cache  # noqa: F401  (imports the whole engine)
 import sia_app.references  # noqa: F401
 import sia_app.sidebar  # noqa: F401
+
+READY = True  # the last line: sessions read it to tell a finished import from one in progress

@@ -35,7 +35,7 @@ def render_zoo(default_world: str) -> None:
              if len(worlds) > 1 else worlds[0])
     zoo, zoo_command, zoo_created = cache.shipped_zoo(world)
     zoo_by_id = {entry.model_id: entry for entry in zoo.entries}
-    zoo_points = [entry.to_dict() for entry in zoo.entries]
+    zoo_points = [entry.summary() for entry in zoo.entries]
     zoo_sizes = zoo.config.subset_sizes
     weakest = zoo.least_consistent
     typical_size = min(zoo_sizes, key=lambda size: abs(size - 100))

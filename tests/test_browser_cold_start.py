@@ -24,3 +24,4 @@ def test_six_sessions_on_a_cold_server_all_get_their_charts(tmp_path):
     assert "Traceback" not in server_output and "partially initialized" not in server_output, server_output[-3000:]
     for body in bodies:
         assert "Region of Importance vs Region of Attack" in body and "Traceback" not in body
+        assert "Starting up" not in body  # the notice shown while the libraries load is gone once they are

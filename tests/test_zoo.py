@@ -4,6 +4,7 @@ report's round trip through JSON, the CLI, and configs that refuse bad values.""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -77,6 +78,9 @@ def test_a_zoo_entry_is_its_margin_study_and_survives_json():
     assert report.least_consistent.kendall_tau == min(e.kendall_tau for e in report.entries)
     text = json.dumps(report.to_dict(), allow_nan=False)  # undefined figures are null, never NaN
     assert ZooReport.from_dict(json.loads(text)) == report
+    summary = entry.summary()  # what the zoo plot reads: every number, none of the per-image lists
+    assert {"input_margins", "logit_margins", "correct", "labels"}.isdisjoint(summary)
+    assert summary == {key: value for key, value in asdict(entry).items() if key in summary}
 
 
 def test_the_zoo_refuses_bad_configs_and_sets():

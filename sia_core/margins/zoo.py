@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
 import torch
@@ -110,6 +110,10 @@ class ZooEntry:
         """Mean and standard deviation over the repeats of |estimate − full attack's robust accuracy|."""
         errors = torch.tensor([abs(value - self.robust_accuracy) for value in self.estimates[size]])
         return float(errors.mean()), float(errors.std(unbiased=False))
+
+    def summary(self) -> dict:
+        """The model's numbers without its per-image lists (what a plot of the zoo needs; no deep copy of 4 × n)."""
+        return {item.name: getattr(self, item.name) for item in fields(self) if item.repr}
 
     def to_dict(self) -> dict:
         data = asdict(self)
