@@ -40,8 +40,8 @@ dataset = selection.dataset
 cards = {card.id: card for card in compatible_cards(dataset)}
 ids = list(cards)
 # the sidebar's model first, then a shipped one to compare it with
-defaults = list(dict.fromkeys(i for i in (selection.card.id, *(i for i in ids if i.endswith(("-standard", "-robust"))))
-                              if i in ids))[:2]
+shipped_pair = [model_id for model_id in ids if model_id.endswith(("-standard", "-robust"))]
+defaults = list(dict.fromkeys(i for i in (selection.card.id, *shipped_pair) if i in ids))[:2]
 defaults = defaults or ids[:1]
 
 with st.form("margins_form"):

@@ -75,6 +75,9 @@ class ZooConfig:
         one_of("pseudo_source", self.pseudo_source, PSEUDO_INPUTS)
 
 
+PER_IMAGE_FIELDS = ("input_margins", "logit_margins", "correct", "labels")  # n values each, one per image
+
+
 @dataclass(frozen=True)
 class ZooEntry:
     """One model's point in the zoo, with the arrays its scatter plot needs."""
@@ -113,7 +116,7 @@ class ZooEntry:
 
     def summary(self) -> dict:
         """The model's numbers without its per-image lists (what a plot of the zoo needs; no deep copy of 4 × n)."""
-        return {item.name: getattr(self, item.name) for item in fields(self) if item.repr}
+        return {item.name: getattr(self, item.name) for item in fields(self) if item.name not in PER_IMAGE_FIELDS}
 
     def to_dict(self) -> dict:
         data = asdict(self)
