@@ -117,7 +117,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     config = TrainConfig(recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, weight_decay=args.weight_decay, eps=args.eps, attack_steps=args.attack_steps,
                          eps_warmup_epochs=args.eps_warmup_epochs, seed=args.seed, trades_beta=args.trades_beta,
-                         augment=args.augment)
+                         augment=args.augment, attack_step_fraction=args.attack_step_fraction)
     train_set = load_dataset(args.dataset, "train", root=args.data_dir, spurious=args.spurious,
                              spurious_strength=args.spurious_strength, n=args.train_n, seed=args.seed)
     mean, std = channel_statistics(train_set)
@@ -497,6 +497,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
     parser.add_argument("--eps", type=float, default=0.0, help="L-inf radius for adversarial recipes (sia: the pixel "
                                                               "budget; random-attributes: the noise amplitude)")
     parser.add_argument("--attack-steps", type=_count, default=7)
+    parser.add_argument("--attack-step-fraction", type=float,
+                        help="PGD recipes: each step as a share of the radius (default 2.5 / attack steps)")
     parser.add_argument("--eps-warmup-epochs", type=float, default=0.0)
     parser.add_argument("--trades-beta", type=float, default=6.0, help="trades only: weight of the KL term (the "
                                                                        "paper's 6 for CIFAR-10; larger is more robust)")

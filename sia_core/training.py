@@ -8,6 +8,7 @@ every epoch and resume from that file after an interruption.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -155,6 +156,7 @@ class TrainConfig:
     divergence between the predictions on clean and adversarial images to the clean loss (Zhang et al. 2019).
     "sia" replaces half of each batch by SIA examples (`attack_steps` steps, pixel budget `eps`),
     "random-attributes" half by random attribute edits plus uniform noise of `eps`.
+    `attack_step_fraction`, for the PGD recipes, sets each step to that share of the radius (default 2.5 / steps).
 
     `steps`, when given, is the exact number of optimizer steps (the budget), whatever the size of
     the set; otherwise `epochs` passes. `class_weights` weights the loss per class (re-weighting).
@@ -175,6 +177,7 @@ class TrainConfig:
     class_weights: Optional[tuple[float, ...]] = None
     trades_beta: float = 6.0
     augment: str = "none"
+    attack_step_fraction: Optional[float] = None
 
     def __post_init__(self) -> None:
         recipe = RECIPES[self.recipe]  # unknown names raise, listing the choices
@@ -190,6 +193,9 @@ class TrainConfig:
         optional(positive_int, "steps", self.steps)
         non_negative("trades_beta", self.trades_beta)
         one_of("augment", self.augment, AUGMENTATIONS)
+        optional(positive, "attack_step_fraction", self.attack_step_fraction)
+        require(self.attack_step_fraction is None or self.recipe in ("pgd", "pgd-l2"),
+                "attack_step_fraction applies to the PGD recipes only.")
         if self.class_weights is not None:
             require(len(self.class_weights) > 0 and all(isinstance(w, (int, float)) and w >= 0 and math.isfinite(w)
                                                         for w in self.class_weights),
@@ -215,6 +221,8 @@ def _adversarial_batch(model: ClassifierWrapper, x: torch.Tensor, y: torch.Tenso
     count = round(entry.traits["mix"] * len(x))
     if adversary is None or count == 0:
         return x
+    if config.attack_step_fraction is not None:  # e.g. Madry et al.'s L2 steps of eps / 5
+        adversary = dataclasses.replace(adversary, step_size=eps * config.attack_step_fraction)
     with frozen_eval(model):
         edited = adversary.perturb(model, x[:count], y[:count])
     return edited if count == len(x) else torch.cat([edited, x[count:]])
