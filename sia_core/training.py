@@ -19,7 +19,7 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks import FGSM, PGD
+from sia_core.attacks import FGSM, PGD, projected_gradient_ascent
 from sia_core.attacks.base import Attack, check_seed
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.augmentation import RandomAttributes
@@ -63,19 +63,15 @@ class TradesAdversary:
     def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         del y
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        step_size = 2.5 * self.eps / self.steps
         with torch.no_grad():
             clean = F.softmax(model(x), dim=1)
-        start = 0.001 * torch.randn(x.shape, generator=generator).to(x.device)
-        adversarial = (x + start).clamp(0, 1)
-        for _ in range(self.steps):
-            adversarial.requires_grad_(True)
-            divergence = F.kl_div(F.log_softmax(model(adversarial), dim=1), clean, reduction="sum")
-            gradient, = torch.autograd.grad(divergence, adversarial)
-            with torch.no_grad():
-                adversarial = adversarial + step_size * gradient.sign()
-                adversarial = torch.min(torch.max(adversarial, x - self.eps), x + self.eps).clamp(0, 1)
-        return adversarial.detach()
+        start = (x + 0.001 * torch.randn(x.shape, generator=generator).to(x.device)).clamp(0, 1) - x
+
+        def divergence(images: torch.Tensor) -> torch.Tensor:
+            return F.kl_div(F.log_softmax(model(images), dim=1), clean, reduction="sum")
+
+        return projected_gradient_ascent(x, divergence, norm="linf", steps=self.steps,
+                                         step_size=2.5 * self.eps / self.steps, radius=self.eps, start=start)
 
 
 def _trades_adversary(*, eps: float, steps: int, seed: int) -> TradesAdversary:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Union
 
-from sia_core.attacks.base import NORMS, Attack, AttackResult, Norm, quantize_8bit
+from sia_core.attacks.base import NORMS, Attack, AttackBase, AttackResult, Norm, Perturbation, quantize_8bit
 from sia_core.attacks.carlini_wagner import CarliniWagnerL2
 from sia_core.attacks.deepfool import DeepFool
 from sia_core.attacks.pgd import FGSM, PGD, project, projected_gradient_ascent
@@ -46,5 +46,6 @@ ATTACKS: Registry[PixelAttack] = Registry("attack", [
           "saturates.", _cw_l2, defaults={"steps": 30, "seed": 0}, traits={"norm": "l2", "uses_steps": True}),
 ])
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "NORMS", "Norm", "PGD", "SemanticAttack",
-           "SemanticAttackResult", "project", "projected_gradient_ascent", "quantize_8bit"]
+__all__ = ["ATTACKS", "Attack", "AttackBase", "AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "NORMS", "Norm",
+           "PGD", "Perturbation", "SemanticAttack", "SemanticAttackResult", "project", "projected_gradient_ascent",
+           "quantize_8bit"]

@@ -1,16 +1,17 @@
-"""What every attack is and returns: the `Attack` protocol, and a frozen result whose success is recomputed on
-the returned images."""
+"""What every attack is and returns: the `Attack` protocol, `AttackBase` (the call every attack shares: device,
+frozen model, chunks, result), and a frozen result whose success is recomputed on the returned images."""
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional, Protocol, Sequence, TypeVar, get_args
+from typing import Any, Callable, Generic, Literal, NamedTuple, Optional, Protocol, Sequence, TypeVar, get_args
 
 import torch
 
 from sia_core.progress import ProgressCallback
-from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.perceptual import ssim
 from sia_core.scaling import batch_size_for
 from sia_core.validation import require
@@ -155,7 +156,8 @@ def run_in_chunks(run: AttackRun, x: torch.Tensor, y: torch.Tensor, target: Opti
 class Attack(Protocol):
     """What `evaluate`, training and the lenses need of an attack: a configured object called with data.
 
-    `__call__` moves the data to `model.device`, freezes the model and returns an honest `AttackResult`;
+    `__call__` moves the data to `model.device`, freezes the model and returns an honest `AttackResult` (the
+    attacks here inherit it from `AttackBase`);
     `perturb` returns the adversarial images only, on the inputs' device, for callers (training, evaluation)
     that already hold the model frozen and need no result.
     """
@@ -169,6 +171,54 @@ class Attack(Protocol):
 
     def perturb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
                 target: Optional[torch.Tensor] = None) -> torch.Tensor: ...
+
+
+class Perturbation(NamedTuple):
+    """What an attack's `_run` found on one chunk: the adversarial images, its per-step history, and anything its
+    `_result` hook needs to enrich the result (None for the pixel attacks)."""
+
+    images: torch.Tensor
+    history: dict[str, list[float]]
+    extras: Any = None
+
+
+class AttackBase(abc.ABC, Generic[ResultT]):
+    """The `__call__` every attack shares, as a base for frozen dataclass attacks: the data moves to `model.device`,
+    a large batch is split into chunks (`run_in_chunks`), the model is frozen (`frozen_eval`) while `_run` perturbs
+    each chunk, and `finalize_result` recomputes success on the exact returned images.
+
+    An attack writes its perturbation only: `_run` and `description`, and `_result` when its result carries more
+    than an `AttackResult` (as the semantic attack's does).
+    """
+
+    @property
+    @abc.abstractmethod
+    def description(self) -> str: ...
+
+    @abc.abstractmethod
+    def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
+             progress: Optional[ProgressCallback]) -> Perturbation:
+        """The perturbation of one chunk, on the model's device, with the model already frozen."""
+
+    def _result(self, result: AttackResult, extras: Any) -> ResultT:
+        """The chunk's result from the shared one and `_run`'s extras; by default the shared one as is."""
+        del extras
+        return result  # type: ignore[return-value]  # ResultT is AttackResult unless a subclass overrides this
+
+    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
+                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> ResultT:
+        """Attack `x` (N, C, H, W) in [0, 1] with true labels `y` (N,), towards `target` (N,) if given; `progress`
+        gets (step, total, info) through all chunks."""
+        return run_in_chunks(lambda *chunk: self._attack_chunk(model, *chunk), x, y, target, progress)
+
+    def _attack_chunk(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
+                      target: Optional[torch.Tensor], progress: Optional[ProgressCallback]) -> ResultT:
+        x, y, target = on_model_device(model, x, y, target)
+        with frozen_eval(model):
+            found = self._run(model, x, y, target, progress)
+            result = finalize_result(model, x, found.images, y, target, found.history,
+                                     self.description + (" targeted" if target is not None else ""))
+        return self._result(result, found.extras)
 
 
 def check_seed(name: str, value: Any) -> None:

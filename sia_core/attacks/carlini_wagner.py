@@ -13,9 +13,9 @@ from typing import Optional
 
 import torch
 
-from sia_core.attacks.base import AttackResult, Norm, check_seed, finalize_result, on_model_device, run_in_chunks
+from sia_core.attacks.base import AttackBase, AttackResult, Norm, Perturbation, check_seed
 from sia_core.attacks.pgd import projected_gradient_ascent, random_in_ball
-from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
 from sia_core.validation import non_negative, non_negative_int, optional, positive
 
@@ -31,7 +31,7 @@ def cw_margin(logits: torch.Tensor, goal: torch.Tensor, kappa: float, targeted: 
 
 
 @dataclass(frozen=True, kw_only=True)
-class CarliniWagnerL2:
+class CarliniWagnerL2(AttackBase[AttackResult]):
     """Carlini–Wagner L2 with a fixed budget: `steps` normalized-gradient steps of the CW margin loss, projected
     onto the L2 ball of radius `eps` (whole image, [0, 1] pixel units) and onto [0, 1].
 
@@ -85,14 +85,6 @@ class CarliniWagnerL2:
                                          radius=self.eps, start=start,
                                          observe=observe if progress is not None else None)
 
-    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
-                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
-        return run_in_chunks(lambda *chunk: self._run(model, *chunk), x, y, target, progress)
-
     def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
-             progress: Optional[ProgressCallback]) -> AttackResult:
-        x, y, target = on_model_device(model, x, y, target)
-        with frozen_eval(model):
-            adversarial = self.perturb(model, x, y, target, progress)
-            return finalize_result(model, x, adversarial, y, target, {},
-                                   self.description + (" targeted" if target is not None else ""))
+             progress: Optional[ProgressCallback]) -> Perturbation:
+        return Perturbation(self.perturb(model, x, y, target, progress), {})

@@ -11,8 +11,8 @@ from typing import Optional
 
 import torch
 
-from sia_core.attacks.base import NORMS, AttackResult, Norm, finalize_result, on_model_device, run_in_chunks
-from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.attacks.base import NORMS, AttackBase, AttackResult, Norm, Perturbation
+from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
 from sia_core.validation import non_negative, one_of, positive_int, require
 
@@ -20,7 +20,7 @@ _TINY = 1e-8
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeepFool:
+class DeepFool(AttackBase[AttackResult]):
     """Untargeted minimal-norm attack to the nearest linearized decision boundary.
 
     Threat model: any L2 (or L-inf) perturbation, no budget, images kept in [0, 1]; it stops at the first
@@ -106,17 +106,10 @@ class DeepFool:
                 adversarial[moving] = (x[moving] + (1 + self.overshoot) * total[moving]).clamp(0, 1)
         return adversarial.detach()
 
-    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
-                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
-        _refuse_target(target)
-        return run_in_chunks(lambda *chunk: self._run(model, *chunk), x, y, None, progress)
-
     def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
-             progress: Optional[ProgressCallback]) -> AttackResult:
-        x, y, _ = on_model_device(model, x, y, None)
-        with frozen_eval(model):
-            adversarial = self.perturb(model, x, y)
-            return finalize_result(model, x, adversarial, y, None, {}, self.description)
+             progress: Optional[ProgressCallback]) -> Perturbation:
+        del progress  # no fixed number of steps to report: each image stops at its first flip
+        return Perturbation(self.perturb(model, x, y, target), {})  # perturb refuses a target
 
 
 def _refuse_target(target: Optional[torch.Tensor]) -> None:

@@ -9,9 +9,8 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks.base import (NORMS, AttackResult, Norm, check_seed, finalize_result, on_model_device,
-                                   run_in_chunks)
-from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.attacks.base import NORMS, AttackBase, AttackResult, Norm, Perturbation, check_seed
+from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
 from sia_core.validation import non_negative, non_negative_int, one_of, optional, positive
 
@@ -99,7 +98,7 @@ def projected_gradient_ascent(x: torch.Tensor, objective: Callable[[torch.Tensor
 
 
 @dataclass(frozen=True, kw_only=True)
-class PGD:
+class PGD(AttackBase[AttackResult]):
     """Projected gradient descent (Madry et al. 2018).
 
     Threat model: each image may change by at most `eps` in the `norm` ("linf" or "l2") and must
@@ -170,22 +169,14 @@ class PGD:
                                          radius=self.eps, start=delta,
                                          observe=observe if history is not None or progress is not None else None)
 
-    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
-                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
-        return run_in_chunks(lambda *chunk: self._run(model, *chunk), x, y, target, progress)
-
     def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
-             progress: Optional[ProgressCallback]) -> AttackResult:
-        x, y, target = on_model_device(model, x, y, target)
+             progress: Optional[ProgressCallback]) -> Perturbation:
         history: dict[str, list[float]] = {}
-        with frozen_eval(model):
-            adversarial = self.perturb(model, x, y, target, progress, history)
-            return finalize_result(model, x, adversarial, y, target, history,
-                                   self.description + (" targeted" if target is not None else ""))
+        return Perturbation(self.perturb(model, x, y, target, progress, history), history)
 
 
 @dataclass(frozen=True, kw_only=True)
-class FGSM:
+class FGSM(AttackBase[AttackResult]):
     """Fast gradient sign method (Goodfellow et al. 2015), one step of size `eps`.
 
     Threat model: L-inf ball of radius `eps`, images kept in [0, 1]. With `random_start` it is
@@ -217,7 +208,6 @@ class FGSM:
                 target: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self._as_pgd().perturb(model, x, y, target)
 
-    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
-                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> AttackResult:
-        result = self._as_pgd()(model, x, y, target, progress)
-        return AttackResult(**{**result.__dict__, "attack": self.description})
+    def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
+             progress: Optional[ProgressCallback]) -> Perturbation:
+        return self._as_pgd()._run(model, x, y, target, progress)

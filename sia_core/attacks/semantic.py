@@ -6,15 +6,14 @@ The attribute space is `sia_core.semantics`; the pixel term is a small L-inf per
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from sia_core.attacks.base import (AttackResult, check_seed, finalize_result, is_success, on_model_device,
-                                   run_in_chunks)
+from sia_core.attacks.base import AttackBase, AttackResult, Perturbation, check_seed, is_success
 from sia_core.errors import ConfigError
-from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.perceptual import ssim
 from sia_core.progress import ProgressCallback
 from sia_core.semantics import ATTRIBUTES, apply_attributes, applicable_attributes, attribute_range
@@ -56,8 +55,17 @@ class SemanticAttackResult(AttackResult):
         return self.attribute_values.abs() / scale
 
 
+class _Found(NamedTuple):
+    """What `SemanticAttack._run` hands its `_result` hook besides the images."""
+
+    names: tuple[str, ...]
+    alpha: torch.Tensor
+    edited: torch.Tensor
+    first_success: torch.Tensor
+
+
 @dataclass(frozen=True, kw_only=True)
-class SemanticAttack:
+class SemanticAttack(AttackBase[SemanticAttackResult]):
     """Semantic Image Attack: climb a named attribute space and a small pixel perturbation together.
 
     Threat model: each attribute in `attributes` may take any value in its registered range
@@ -141,26 +149,22 @@ class SemanticAttack:
         alpha, delta, _, _ = self._climb(model, x, y, target, names, None)
         return _compose(x, names, alpha, delta)[1]
 
-    def __call__(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
-                 target: Optional[torch.Tensor] = None, progress: Optional[ProgressCallback] = None) -> SemanticAttackResult:
-        return run_in_chunks(lambda *chunk: self._run(model, *chunk), x, y, target, progress)
-
     def _run(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
-             progress: Optional[ProgressCallback]) -> SemanticAttackResult:
-        x, y, target = on_model_device(model, x, y, target)
+             progress: Optional[ProgressCallback]) -> Perturbation:
         names = self.attribute_names(x.shape[1])
-        with frozen_eval(model):
-            alpha, delta, history, first_success = self._climb(model, x, y, target, names, progress)
-            edited, adversarial = _compose(x, names, alpha, delta)
-            base = finalize_result(model, x, adversarial, y, target, history,
-                                   self.description + (" targeted" if target is not None else ""))
+        alpha, delta, history, first_success = self._climb(model, x, y, target, names, progress)
+        edited, adversarial = _compose(x, names, alpha, delta)
+        return Perturbation(adversarial, history, _Found(names, alpha, edited, first_success))
+
+    def _result(self, result: AttackResult, extras: _Found) -> SemanticAttackResult:
+        names, alpha, edited, first_success = extras
         # the final point's history entry reuses the logits finalize_result already computed
-        goal = (target if target is not None else y).cpu()
-        first_success[(first_success < 0) & base.success.to(first_success.device)] = self.steps
-        _record(history, F.cross_entropy(base.adversarial_logits, goal, reduction="none"),
-                torch.softmax(base.adversarial_logits, 1).gather(1, base.labels.view(-1, 1)), base.success,
+        goal = result.target if result.target is not None else result.labels
+        first_success[(first_success < 0) & result.success.to(first_success.device)] = self.steps
+        _record(result.history, F.cross_entropy(result.adversarial_logits, goal, reduction="none"),
+                torch.softmax(result.adversarial_logits, 1).gather(1, result.labels.view(-1, 1)), result.success,
                 names, alpha.cpu())
-        return SemanticAttackResult(**base.__dict__, attribute_names=names, attribute_values=alpha.detach().cpu(),
+        return SemanticAttackResult(**result.__dict__, attribute_names=names, attribute_values=alpha.detach().cpu(),
                                     edited_images=edited.detach().cpu(), first_success_step=first_success.cpu())
 
     def _initial_alpha(self, names: Sequence[str], n: int, x: torch.Tensor) -> torch.Tensor:
