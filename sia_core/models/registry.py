@@ -24,7 +24,7 @@ from sia_core.models.architectures import ARCHITECTURES, build_architecture
 from sia_core.models.user_models import (HeadSplit, LogitsOnly, ModelOptions, check_forward, clean_state_dict,
                                          final_linear_name, import_factory, load_exported_program, load_weights_into,
                                          torchvision_network)
-from sia_core.models.wrapper import ClassifierWrapper, default_device
+from sia_core.models.wrapper import ClassifierWrapper, default_device, freeze_for_inference
 from sia_core.paths import MODELS_DIR
 from sia_core.registry import Entry, Registry
 from sia_core.validation import positive, positive_int, require
@@ -222,7 +222,7 @@ def load_with_weights(card: ModelCard, weights: bytes, suffix: str,
         state = clean_state_dict(read_state_dict(path))
     digest = hashlib.sha256(weights).hexdigest()
     card = ModelCard(**{**card.__dict__, "id": f"{card.id} + uploaded weights {digest[:8]}", "evaluations": ()})
-    return LoadedModel(build_model(card, state, device), card)
+    return LoadedModel(freeze_for_inference(build_model(card, state, device)), card)
 
 
 def _weights_digest(path: Optional[Path]) -> str:
@@ -377,9 +377,12 @@ def model_folder(model: str | Path, models_dir: Path = MODELS_DIR) -> Path:
 
 def load_model_and_card(model: str | Path, options: ModelOptions = ModelOptions(), *,
                         device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR) -> LoadedModel:
-    """Load a model by spec (a shipped id, a folder path, or "source:reference") with its card."""
+    """Load a model by spec (a shipped id, a folder path, or "source:reference") with its card, frozen for
+    inference (`freeze_for_inference`): one loaded model may serve many threads at once."""
     entry, reference = resolve_model_spec(model, models_dir)
-    return entry.build(reference=reference, options=options, device=device, models_dir=models_dir)
+    loaded = entry.build(reference=reference, options=options, device=device, models_dir=models_dir)
+    freeze_for_inference(loaded.model)
+    return loaded
 
 
 def load_model(model: str | Path, device: Optional[torch.device] = None, models_dir: Path = MODELS_DIR,
@@ -394,9 +397,7 @@ def with_dataset_class_names(loaded: LoadedModel, class_names: tuple[str, ...]) 
     card = loaded.card
     if card.training.get("class_names") != NUMBERED_CLASSES or len(class_names) != len(card.class_names):
         return loaded
-    model = loaded.model
-    wrapper = ClassifierWrapper(model.network, mean=card.mean, std=card.std, input_shape=card.input_shape,
-                                class_names=class_names, model_id=model.model_id).eval().to(model.device)
+    wrapper = loaded.model.with_class_names(class_names)  # leaves the shared network's flags and device alone
     named = ModelCard(**{**card.__dict__, "class_names": tuple(class_names),
                          "training": {**card.training, "class_names": "from the dataset"}})
     return LoadedModel(wrapper, named)

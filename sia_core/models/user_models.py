@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from sia_core.errors import CheckpointError
+from sia_core.models.wrapper import register_own_thread_hook
 
 STATE_PREFIXES = ("module.", "model.", "network.")
 
@@ -125,7 +126,8 @@ class HeadSplit(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         captured: list[torch.Tensor] = []
-        handle = self.head.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+        # this thread's pass only: another session's forward through the same head must not land here
+        handle = register_own_thread_hook(self.head, lambda _m, inputs, _out: captured.append(inputs[0]))
         try:
             self.network(x)
         finally:

@@ -6,10 +6,12 @@ Every engine function hands it images in [0, 1] and gets (N, C) logits back.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+import threading
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError
@@ -76,6 +78,21 @@ class ClassifierWrapper(nn.Module):
     def head(self) -> nn.Linear:
         return self.network.head
 
+    def with_class_names(self, class_names: Sequence[str]) -> "ClassifierWrapper":
+        """A wrapper around the same network and normalization tensors, with other class names (one per logit).
+
+        Nothing of this model is copied, moved or switched, so it is safe on a model other threads are using;
+        the new wrapper is in this one's mode.
+        """
+        if len(class_names) != self.num_classes:
+            raise ValueError(f"need {self.num_classes} class names, one per logit, got {len(class_names)}")
+        renamed = ClassifierWrapper(self.network, mean=self.mean.flatten().tolist(), std=self.std.flatten().tolist(),
+                                    input_shape=self.input_shape, class_names=class_names, model_id=self.model_id)
+        renamed.register_buffer("mean", self.mean)  # the same tensors, already on this model's device
+        renamed.register_buffer("std", self.std)
+        renamed.training = self.training  # the wrapper's own flag: the network's flags are shared
+        return renamed
+
     def predict_proba(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """Softmax probabilities on the CPU, computed without autograd in eval mode (batches capped by
         `batch_size_for`: 512 small images, 16 at 224 px)."""
@@ -100,13 +117,55 @@ def require_fit(model: ClassifierWrapper, dataset: ImageDataset) -> None:
                           f"classes; {dataset.name} has {dataset.image_shape} images in {dataset.num_classes} classes.")
 
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def freeze_for_inference(model: ModuleT) -> ModuleT:
+    """Put `model` in eval mode with every parameter's gradient off, once, and return it.
+
+    A model loaded for serving is shared by every session thread (`st.cache_resource`); frozen, it is never
+    switched again: `frozen_eval` leaves it alone, so overlapping calls cannot restore each other's flags.
+    Training turns the gradients of the model it trains back on.
+    """
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def is_frozen(model: nn.Module) -> bool:
+    """In eval mode (the top module's flag, which `eval()` sets on every submodule; an exported program inside
+    keeps the mode it was exported in), and no parameter requires a gradient."""
+    return not model.training and not any(parameter.requires_grad for parameter in model.parameters())
+
+
+def register_own_thread_hook(module: nn.Module,
+                             hook: Callable[[nn.Module, tuple[Any, ...], Any], Any]) -> RemovableHandle:
+    """`module.register_forward_hook(hook)`, except that `hook` runs only for the forward passes of the thread
+    that registers it.
+
+    A shared model's modules see every thread's forward passes; a plain hook would record another session's
+    activations, or replace its outputs. Remove the handle in a `finally` (or use it in a `with` block).
+    """
+    owner = threading.get_ident()
+
+    def own_thread_only(hooked: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
+        return hook(hooked, inputs, output) if threading.get_ident() == owner else None
+
+    return module.register_forward_hook(own_thread_only)
+
+
 @contextlib.contextmanager
 def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode with parameter gradients off; restores both on exit, even on error.
 
     Attacks need gradients w.r.t. the input only; freezing parameters saves that work and
-    keeps BatchNorm/Dropout from changing behaviour mid-attack.
+    keeps BatchNorm/Dropout from changing behaviour mid-attack. A model already frozen (`freeze_for_inference`,
+    as every loaded model is) is yielded untouched: other threads may be using it, and a flag set and restored
+    here would be restored under them.
     """
+    if is_frozen(model):
+        yield model
+        return
     was_training = model.training
     grad_flags = [(p, p.requires_grad) for p in model.parameters()]
     model.eval()

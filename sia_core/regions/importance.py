@@ -16,7 +16,7 @@ from torch import nn
 
 from sia_core.attacks.base import check_seed
 from sia_core.errors import ConfigError
-from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.models.wrapper import ClassifierWrapper, frozen_eval, register_own_thread_hook
 from sia_core.registry import Entry, Registry
 from sia_core.regions.fills import FILLS
 from sia_core.scaling import batch_size_for, scaled_pixels
@@ -59,7 +59,7 @@ def conv_output_sizes(model: ClassifierWrapper) -> dict[str, tuple[int, int]]:
     def record(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         sizes.setdefault(names[module], (int(output.shape[-2]), int(output.shape[-1])))
 
-    handles = [module.register_forward_hook(record) for module in names]
+    handles = [register_own_thread_hook(module, record) for module in names]  # not other threads' passes
     try:
         with frozen_eval(model), torch.inference_mode():
             model(torch.zeros(1, *model.input_shape, device=model.device))
@@ -304,7 +304,8 @@ class GradientSaliency:
 
 @contextlib.contextmanager
 def _captured_activation(module: nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Within the block, each forward of `module` appends its output as a leaf we can differentiate against."""
+    """Within the block, each forward of `module` in this thread appends its output as a leaf we can differentiate
+    against (the passes of other threads sharing the model go through untouched)."""
     captured: list[torch.Tensor] = []
 
     def keep(_module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
@@ -313,7 +314,7 @@ def _captured_activation(module: nn.Module) -> Iterator[list[torch.Tensor]]:
         captured.append(activation)
         return activation.clone()  # an in-place op downstream (ReLU(inplace=True)) must not touch the leaf
 
-    handle = module.register_forward_hook(keep)
+    handle = register_own_thread_hook(module, keep)  # other threads' passes keep their outputs and graphs
     try:
         yield captured
     finally:
