@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# D̂_det and D̂_rand on CIFAR-10 at a small scale (PAPERS.md §3.8): a standard small-cnn trained on the 5,085-image
+# D̂_det and D̂_rand on CIFAR-10 at a small scale (Ilyas et al. 2019): a standard small-cnn trained on the 5,085-image
 # exact-pixel subset in ../shared/data/cifar10-subset, targeted L2 PGD (100 steps of 0.1, as the paper) to EPS,
 # a fresh small-cnn trained on each relabelled set and scored on the 1,017 original test images.
 # EPS defaults to 2.0, not the paper's 0.5: the source model fits its 5,085 training images so closely that

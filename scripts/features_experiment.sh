@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the robust / non-robust features study on Fashion-MNIST (PAPERS.md §3.8, scaled down):
+# Reproduces the robust / non-robust features study on Fashion-MNIST (Ilyas et al. 2019, scaled down):
 # builds D_det and D_rand (10k, targeted L2 PGD, eps 2.0) from fmnist-standard, D_NR (5k) from fmnist-standard
 # and D_R (5k) from fmnist-robust (300 normalized steps of 0.1), trains a fresh tiny-cnn on each (10 epochs),
 # and scores all on the original test set: clean, and L2-PGD robust accuracy at eps 0.5. ~15 min on 2 CPU cores.

@@ -1,4 +1,4 @@
-"""Model diagnosis with the Semantic Image Attack: which attributes make a model fail (PAPERS.md §1.5).
+"""Model diagnosis with the Semantic Image Attack: which attributes make a model fail (Luo et al. 2023).
 
 Two histograms (sensitivity: one attribute at a time; dominance: who leads a joint attack), the
 attack-success baselines at a matched pixel budget, globally and per class, and how each attack's success

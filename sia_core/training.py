@@ -114,7 +114,8 @@ RECIPES: Registry[Optional[Adversary]] = Registry("recipe", [
           "(Wong et al. 2020): most of PGD training's robustness for the cost of one extra gradient.",
           _fgsm_rs_adversary, traits={"adversarial": True, "mix": 1.0}),
     # half clean, half SIA: the attribute space is wide (any hue, ±20° rotation), and a model that only ever sees
-    # edited images pays for it in clean accuracy; the 50/50 mix is Goodfellow et al.'s and the SIA paper's
+    # edited images pays for it in clean accuracy; the 50/50 mix is our choice (Goodfellow et al. 2015 also weigh the
+    # clean and the adversarial loss equally)
     Entry("sia", "SIA adversarial training", "Half of every batch is replaced by Semantic Image Attack examples "
           "(a few steps over every attribute that applies plus a small pixel budget ε): robustness to changes of "
           "colour, light and pose, not only to pixel noise.", _sia_adversary, traits={"adversarial": True, "mix": 0.5}),

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from sia_core.models.architectures import SplitClassifier, build_architecture
-from sia_core.models.wrapper import ClassifierWrapper
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+SHARED_CIFAR10_JPEG = SHARED_DATA / "cifar10-jpg"
+
+# the engine has no default CIFAR-10 folder: name the JPEG copy beside the checkout before sia_core is imported (the
+# dataset catalog reads $SIA_CIFAR10_DIR once); without it, the tests that need it skip
+if SHARED_CIFAR10_JPEG.is_dir():
+    os.environ["SIA_CIFAR10_DIR"] = str(SHARED_CIFAR10_JPEG)
+
+from sia_core.models.architectures import SplitClassifier, build_architecture  # noqa: E402
+from sia_core.models.wrapper import ClassifierWrapper  # noqa: E402
 
 
 @pytest.fixture

@@ -188,7 +188,7 @@ def test_catalog_names_and_errors(monkeypatch):
         load_dataset("imagenet")
     with monkeypatch.context() as patch:  # where no CIFAR-10 lies beside the checkout
         patch.setitem(DATASETS["cifar10"].traits, "default_root", None)
-        with pytest.raises(DataError, match="needs a path"):
+        with pytest.raises(DataError, match=r"needs a path .*\(cifar10:PATH\), in \$SIA_CIFAR10_DIR, or in a \[\[data"):
             load_dataset("cifar10")
     with pytest.raises(DataError, match="no train split"):  # the embedded subset is test images: never train on it
         load_dataset("fashion-mnist-subset", "train")
@@ -334,9 +334,17 @@ def test_the_embedded_cifar10_subset_is_built_from_a_folder_by_the_cli(tmp_path,
         load_embedded_cifar10(tmp_path / "absent.npz")
 
 
-def test_cifar10_is_read_from_the_shared_jpeg_copy_when_no_folder_is_given(shared_data):
+def test_cifar10_has_no_default_folder_but_sia_cifar10_dir(monkeypatch, tmp_path):
     from sia_core.data.cifar10 import default_cifar10_root
 
-    assert default_cifar10_root() == shared_data / "cifar10-jpg" or default_cifar10_root() is not None
+    monkeypatch.setenv("SIA_CIFAR10_DIR", str(tmp_path))
+    assert default_cifar10_root() == tmp_path
+    monkeypatch.delenv("SIA_CIFAR10_DIR")
+    assert default_cifar10_root() is None
+
+
+def test_cifar10_is_read_from_sia_cifar10_dir_when_no_folder_is_given():
+    if DATASETS["cifar10"].traits["default_root"] is None:
+        pytest.skip("$SIA_CIFAR10_DIR is unset (tests/conftest.py sets it to ../shared/data/cifar10-jpg when present)")
     test = load_dataset("cifar10", "test", n=20)
     assert "JPEG copy" in test.source and torch.bincount(test.labels).tolist() == [2] * 10  # the classes in turns

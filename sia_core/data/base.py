@@ -6,12 +6,13 @@ Images are float tensors in [0, 1] shaped (N, C, H, W); labels are int64 class i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from sia_core.errors import DataError
 
+Split = Literal["train", "test"]
 LUMINANCE = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's convert("L")
 RESIZE_CHUNK = 256  # images resized per call: a 224x224 RGB chunk is 154 MB of float32, not the whole set at once
 

@@ -7,10 +7,10 @@ Adding a dataset is one `Entry` whose factory is a `DatasetLoader`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
-from sia_core.data.base import ImageDataset
-from sia_core.data.cifar10 import default_cifar10_root, load_cifar10, load_embedded_cifar10
+from sia_core.data.base import ImageDataset, Split
+from sia_core.data.cifar10 import CIFAR10_DIR_ENV, default_cifar10_root, load_cifar10, load_embedded_cifar10
 from sia_core.data.fashion_mnist import (default_fashion_mnist_root, load_embedded_subset, load_fashion_mnist,
                                          load_mnist)
 from sia_core.data.folders import load_image_folder, load_npz
@@ -19,7 +19,6 @@ from sia_core.errors import ConfigError, DataError
 from sia_core.registry import Entry, Registry
 from sia_core.validation import one_of, optional, positive_int
 
-Split = Literal["train", "test"]
 SPLITS: tuple[str, ...] = ("train", "test")
 
 
@@ -68,6 +67,7 @@ def _generated_shapes(*, split: Split, root: Optional[Path], n: Optional[int], s
 # Traits, read by `load_dataset`, the CLI and the sidebar:
 #   splits        the splits the dataset has (the embedded subset is a test set only: never train on it)
 #   needs_path    a folder or file is required (`default_root`, when set, is used if none is given)
+#   path_env      the environment variable `default_root` is read from
 #   test_fallback the dataset the CLI evaluates on when the default root is absent (a subset that ships)
 #   path_label    the sidebar's label for the path field, for datasets read from files
 #   options       extra keyword options the loader takes beyond split/root/n/seed
@@ -97,7 +97,8 @@ DATASETS: Registry[ImageDataset] = Registry("dataset", [
           "x (N, 32, 32, 3) uint8 and y.",
           _read_from_files(load_cifar10),
           traits={"splits": SPLITS, "needs_path": True, "path_label": "CIFAR-10 folder or .npz",
-                  "path_placeholder": "/path/to/cifar-10-batches-py", "default_root": default_cifar10_root()}),
+                  "path_placeholder": "/path/to/cifar-10-batches-py", "default_root": default_cifar10_root(),
+                  "path_env": CIFAR10_DIR_ENV}),
     Entry("mnist", "MNIST from a folder",
           "MNIST handwritten digits (classes 0-9) from idx files: torchvision's layout (<folder>/MNIST/raw) or a "
           "bare folder.",
@@ -134,6 +135,16 @@ def resolve_dataset(spec: str, root: Optional[str | Path] = None) -> tuple[Entry
     return entry, None if root is None else Path(root).expanduser()
 
 
+def _no_path_message(entry: Entry[ImageDataset]) -> str:
+    """Every way to give a dataset its path: there is no default folder."""
+    ways = [f"as a path or in the data spec ({entry.name}:PATH)"]
+    if "path_env" in entry.traits:
+        ways.append(f"in ${entry.traits['path_env']}")
+    ways.append(f"in a [[data]] spec = \"{entry.name}:PATH\" of the app's config file (sia_explorer.toml)")
+    return (f"The dataset {entry.name} needs a path ({entry.traits['path_label']}): give it "
+            f"{', '.join(ways[:-1])}{',' if len(ways) > 2 else ''} or {ways[-1]}.")
+
+
 def load_dataset(name: str, split: Split = "test", *, root: Optional[str | Path] = None,
                  spurious: Optional[str] = None, spurious_strength: float = 0.95,
                  n: Optional[int] = None, seed: int = 0,
@@ -150,7 +161,7 @@ def load_dataset(name: str, split: Split = "test", *, root: Optional[str | Path]
     if split not in entry.traits["splits"]:
         raise DataError(f"The dataset {entry.name} has no {split} split, only {', '.join(entry.traits['splits'])}.")
     if entry.traits.get("needs_path") and path is None:
-        raise DataError(f"The dataset {entry.name} needs a path ({entry.traits['path_label']}).")
+        raise DataError(_no_path_message(entry))
     takes_spurious = "spurious" in entry.traits.get("options", ())
     if spurious is not None and not takes_spurious:
         raise ConfigError(f"A spurious attribute ({', '.join(SPURIOUS_ATTRIBUTES)}) applies to generated datasets "

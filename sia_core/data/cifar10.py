@@ -11,24 +11,20 @@ import io
 import os
 import pickle
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
-from sia_core.data.base import ImageDataset
+from sia_core.data.base import ImageDataset, Split
 from sia_core.errors import DataError
 from sia_core.paths import ASSETS_DIR
 
 EMBEDDED_CIFAR10_FILE = ASSETS_DIR / "data" / "cifar10_test_subset.npz"
-# the full CIFAR-10 looked for when no folder is given: $SIA_CIFAR10_DIR, else the JPEG copy in ../shared/data beside
-# the checkout (the development and CI machines' layout)
-SHARED_CIFAR10_DIR = ASSETS_DIR.parent.parent / "shared" / "data" / "cifar10-jpg"
+CIFAR10_DIR_ENV = "SIA_CIFAR10_DIR"  # where the full CIFAR-10 is read from when no path is given
 CIFAR10_CITATION = ("Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
                     "University of Toronto, 2009. https://www.cs.toronto.edu/~kriz/cifar.html")
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
                                      "dog", "frog", "horse", "ship", "truck")
-Split = Literal["train", "test"]
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 
@@ -125,7 +121,7 @@ def load_cifar10_image_folder(root: str | Path, split: Split = "test") -> ImageD
 
 
 def load_cifar10_jpeg_archive(path: str | Path, split: Split = "test") -> ImageDataset:
-    """A `.tar.gz` of `<split>/<class>/NNNN.jpg` files (the JPEG copy of CIFAR-10 in ../shared/data/cifar10-jpg):
+    """A `.tar.gz` of `<split>/<class>/NNNN.jpg` files (such as a JPEG copy of CIFAR-10):
     read in memory, never extracted. NNNN is the image's place among its class in the official order; the images
     come class by class in turns (every class's 0000, then every class's 0001, ...), so the first N of either
     split are balanced. JPEG is lossy: pixels differ from the originals by about 6/255."""
@@ -192,7 +188,7 @@ def load_cifar10(root: str | Path, split: Split = "test") -> ImageDataset:
 
 def build_cifar10_subset(root: str | Path, *, per_class: int = 100, out: str | Path | None = None) -> dict:
     """Write the embedded CIFAR-10 test subset: the first `per_class` test images of each class found under `root`
-    (any layout `load_cifar10` reads; ../shared/data/cifar10-subset holds exact pixels), in their order, with their
+    (any layout `load_cifar10` reads; give exact pixels, not a JPEG copy), in their order, with their
     positions and the dataset's citation. A class with fewer images gives what it has."""
     dataset = load_cifar10(root, "test")
     labels = dataset.labels.numpy()
@@ -210,8 +206,9 @@ def load_embedded_cifar10(path: str | Path = EMBEDDED_CIFAR10_FILE) -> ImageData
     """The CIFAR-10 test subset that ships in `assets/` (built by `python -m sia_core build-subset --world cifar10`)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"The embedded CIFAR-10 subset is missing: {path}. Rebuild it with `python -m sia_core "
-                        "build-subset --world cifar10 --data-dir ../shared/data/cifar10-subset`.")
+        raise DataError(f"The embedded CIFAR-10 subset is missing: {path}. Rebuild it from exact-pixel CIFAR-10 "
+                        "(python batches or an .npz) with `python -m sia_core build-subset --world cifar10 "
+                        "--data-dir PATH`.")
     dataset = load_cifar10_npz(path, "test")
     return ImageDataset(name="cifar10-test-subset", images=dataset.images, labels=dataset.labels,
                         class_names=CIFAR10_CLASSES,
@@ -219,6 +216,9 @@ def load_embedded_cifar10(path: str | Path = EMBEDDED_CIFAR10_FILE) -> ImageData
 
 
 def default_cifar10_root() -> Path | None:
-    """Where the full CIFAR-10 is read from when no folder is given, or None when neither place holds it."""
-    root = Path(os.environ["SIA_CIFAR10_DIR"]) if os.environ.get("SIA_CIFAR10_DIR") else SHARED_CIFAR10_DIR
-    return root if root.exists() else None
+    """Where the full CIFAR-10 is read from when no path is given: $SIA_CIFAR10_DIR, or None when it is unset.
+
+    There is no default folder: the path comes from the data spec (`cifar10:PATH`), this variable, or a
+    `[[data]]` entry of the app's config file."""
+    configured = os.environ.get(CIFAR10_DIR_ENV)
+    return Path(configured).expanduser() if configured else None

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
-from sia_core.data.base import ImageDataset
+from sia_core.data.base import ImageDataset, Split
 from sia_core.errors import DataError
 from sia_core.paths import ASSETS_DIR
 
@@ -22,7 +21,6 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 MNIST_CLASSES: tuple[str, ...] = tuple(str(digit) for digit in range(10))
-Split = Literal["train", "test"]
 DEBIAN_PACKAGE_DIR = Path("/usr/share/datasets/fashion-mnist")
 EMBEDDED_SUBSET_FILE = ASSETS_DIR / "data" / "fashion_mnist_test_subset.npz"
 

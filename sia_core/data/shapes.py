@@ -12,7 +12,7 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 
-from sia_core.data.base import ImageDataset
+from sia_core.data.base import ImageDataset, Split
 from sia_core.validation import in_range, non_negative_int, one_of, optional, positive_int, require
 
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "ring")
@@ -215,7 +215,7 @@ def generate_shapes(config: ShapesConfig) -> ImageDataset:
 
 
 def shapes_dataset(
-    split: Literal["train", "test"],
+    split: Split,
     *,
     n: int | None = None,
     seed: int = 0,

@@ -1,4 +1,4 @@
-"""Robust vs non-robust features (Ilyas et al. 2019, PAPERS.md §3): build the constructed datasets, save and
+"""Robust vs non-robust features (Ilyas et al. 2019): build the constructed datasets, save and
 reload them, train fresh models on them and test those on the *original* test set.
 
 constructed: the kinds (KINDS), ConstructionConfig and ConstructedSet. build: relabelling, representation

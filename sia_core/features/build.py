@@ -1,4 +1,4 @@
-"""Building a constructed set (Ilyas et al. 2019, PAPERS.md §3) from a source model and its training split.
+"""Building a constructed set (Ilyas et al. 2019) from a source model and its training split.
 
 D_rand / D_det: targeted L2 PGD from each image to a random class / to (y + 1) mod C, relabelled with the target.
 D_R / D_NR: from a random other image, match a robust / standard model's penultimate representation.
@@ -16,11 +16,11 @@ from sia_core.data.base import ImageDataset
 from sia_core.distributed import current_shard, map_batches
 from sia_core.features.constructed import KINDS, ConstructedSet, ConstructionConfig, relabel_targets
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.numerics import TINY
 from sia_core.progress import ProgressCallback
 from sia_core.scaling import batch_size_for
 
 CHECKPOINT_EVERY_BATCHES = 8
-_TINY = 1e-12
 
 
 def representation_error(model: ClassifierWrapper, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,7 @@ def representation_error(model: ClassifierWrapper, images: torch.Tensor, targets
     with frozen_eval(model), torch.no_grad():
         features = torch.cat([model.features(images[i:i + size].to(model.device)).cpu()
                               for i in range(0, len(images), size)] or [targets[:0]])
-    return (features - targets).norm(dim=1) / targets.norm(dim=1).clamp_min(_TINY)
+    return (features - targets).norm(dim=1) / targets.norm(dim=1).clamp_min(TINY)
 
 
 def match_representation(model: ClassifierWrapper, start: torch.Tensor, targets: torch.Tensor, *, steps: int,
@@ -37,7 +37,7 @@ def match_representation(model: ClassifierWrapper, start: torch.Tensor, targets:
     """Normalized gradient descent on ||g(z) - target|| / ||target|| from `start`, unbounded but clipped to
     [0, 1] each step: the projected-gradient core with no radius, descending the error."""
     targets = targets.to(model.device)
-    scale = targets.norm(dim=1).clamp_min(_TINY)
+    scale = targets.norm(dim=1).clamp_min(TINY)
 
     def objective(images: torch.Tensor) -> torch.Tensor:
         return -((model.features(images) - targets).norm(dim=1) / scale).sum()

@@ -65,8 +65,8 @@ def _kind(name: str, label: str, description: str, *, relabel: Relabel | None, s
                  defaults=defaults, traits={"relabel": relabel, "source": source})
 
 
-_PAPER_PGD = {"eps": 0.5, "steps": 100, "step_size": 0.1}        # PAPERS.md §3.6, CIFAR-10 D̂_rand / D̂_det
-_PAPER_MATCHING = {"steps": 1000, "step_size": 0.1}              # PAPERS.md §3.6, D̂_R / D̂_NR
+_PAPER_PGD = {"eps": 0.5, "steps": 100, "step_size": 0.1}        # Ilyas et al. 2019, CIFAR-10 D̂_rand / D̂_det
+_PAPER_MATCHING = {"steps": 1000, "step_size": 0.1}              # Ilyas et al. 2019, D̂_R / D̂_NR
 
 KINDS: Registry[ConstructionConfig] = Registry("constructed-set kind", [
     _kind("d_rand", "D̂_rand", "targeted L2 PGD to a random class, relabelled with it", relabel=_random_class,

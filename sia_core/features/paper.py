@@ -1,4 +1,4 @@
-"""The paper's CIFAR-10 numbers (Ilyas et al. 2019, PAPERS.md §3.6), shown beside ours and labelled as the
+"""The paper's CIFAR-10 numbers (Ilyas et al. 2019), shown beside ours and labelled as the
 paper's; keyed by constructed-set kind, and "d" for the original training set."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The transfer study (PAPERS.md §3.6, Figure 3): do architectures that learn more from D̂_det also take more of
+"""The transfer study (Ilyas et al. 2019, Figure 3): do architectures that learn more from D̂_det also take more of
 the source model's adversarial examples?"""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ATTACK_BATCH = 250
 
 @dataclass(frozen=True)
 class TransferPoint:
-    """One architecture of the transfer study (PAPERS.md §3.6, Figure 3)."""
+    """One architecture of the transfer study (Ilyas et al. 2019, Figure 3)."""
 
     architecture: str
     accuracy_from_det: float   # trained on D̂_det, tested on the original test set

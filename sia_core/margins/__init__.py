@@ -1,4 +1,4 @@
-"""Margin consistency (PAPERS.md §4): free scores from one forward pass, the input-space margin they stand in
+"""Margin consistency (Ngnawé et al. 2024): free scores from one forward pass, the input-space margin they stand in
 for, how well one ranks and detects like the other, the pseudo-margin and the sample-efficient robust accuracy.
 
 scores: the free scores. input_margins: the input-space margin estimator. metrics: consistency and detection.

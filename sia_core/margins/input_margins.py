@@ -1,5 +1,5 @@
-"""Input-space margins: the smallest L∞ or L2 perturbation that changes the predicted label, estimated by a
-DeepFool start and a PGD bisection on the radius (PAPERS.md §4.8).
+"""Input-space margins (Ngnawé et al. 2024): the smallest L∞ or L2 perturbation that changes the predicted label,
+estimated by a DeepFool start and a PGD bisection on the radius (our estimator).
 
 Input margins are measured to the model's *predicted* label, as in the paper's code. On images over 32 px the
 search is leaner by default (`MarginSearch`), so 100 ImageNet-sized images take minutes, not an hour, on a CPU.
@@ -85,7 +85,7 @@ class InputMarginEstimator:
 
     Why this method: DeepFool in the chosen norm (L2 step, or the L∞ step along sign(w) with the dual
     L1 norm), shrunk along its direction to the smallest flipping scale, is exact on a linear model and
-    close on a deep one; bisection on the radius with PGD (PAPERS.md §4.8's cheapest robust option)
+    close on a deep one; bisection on the radius with PGD (our choice: cheap, and robust on deep models)
     then searches below it, each radius certified by an actual flip. The margin is the smaller of the
     two upper bounds, and the example at that radius is kept.
 

@@ -1,6 +1,6 @@
 """How well a free score stands in for the input margin: rank consistency (Kendall τ, Pearson r), detection of
 non-robust inputs (AUROC, AUPR, FPR at 95% TPR, by scikit-learn's definitions) and the binned median curve
-(PAPERS.md §4.7)."""
+(Ngnawé et al. 2024)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sia_core.numerics import TINY
 from sia_core.rank_statistics import average_precision, kendall_tau_b, pearson_r, roc_auc, roc_points
-
-_TINY = 1e-12
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class DetectionMetrics:
 
 
 def consistency(input_margins: torch.Tensor, score: torch.Tensor) -> dict[str, float]:
-    """Kendall τ and Pearson r between the input margin and a score (PAPERS.md §4.2)."""
+    """Kendall τ and Pearson r between the input margin and a score (Ngnawé et al. 2024)."""
     a, b = input_margins.double().numpy(), score.double().numpy()
     if len(a) < 2 or np.all(a == a[0]) or np.all(b == b[0]):
         return {"kendall_tau": 0.0, "pearson": 0.0}
@@ -55,7 +54,7 @@ def detection_metrics(input_margins: torch.Tensor, score: torch.Tensor, eps: flo
 
 
 def binned_median_curve(input_margins: torch.Tensor, logit_margins: torch.Tensor, bins: int = 20) -> dict[str, list]:
-    """PAPERS.md §4.7's main figure: drop the 5%/95% tails, min-max normalize the logit margin, then the median
+    """Ngnawé et al. 2024's main figure: drop the 5%/95% tails, min-max normalize the logit margin, then the median
     and standard error per equal-width input-margin bin."""
     a, b = input_margins.double().numpy(), logit_margins.double().numpy()
     low, high = np.percentile(a, [5, 95])
@@ -63,7 +62,7 @@ def binned_median_curve(input_margins: torch.Tensor, logit_margins: torch.Tensor
     a, b = a[keep], b[keep]
     if len(a) == 0 or high <= low:
         return {"centers": [], "median": [], "stderr": [], "count": []}
-    b = (b - b.min()) / max(b.max() - b.min(), _TINY)
+    b = (b - b.min()) / max(b.max() - b.min(), TINY)
     edges = np.linspace(low, high, bins + 1)
     which = np.clip(np.digitize(a, edges) - 1, 0, bins - 1)
     centers, medians, errors, counts = [], [], [], []

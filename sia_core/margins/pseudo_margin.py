@@ -1,4 +1,4 @@
-"""The pseudo-margin (PAPERS.md §4.5): for weakly consistent models, a small network learns √(input margin) from
+"""The pseudo-margin (Ngnawé et al. 2024): for weakly consistent models, a small network learns √(input margin) from
 the logits or the penultimate features, and ranks inputs in place of the logit margin."""
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from sia_core.data.base import ImageDataset
 from sia_core.margins.metrics import consistency, detection_metrics
 from sia_core.models.architectures import reinitialize
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.numerics import TINY
 from sia_core.scaling import batch_size_for
 from sia_core.validation import one_of, positive, positive_int
 
 PseudoInput = Literal["logits", "features"]
 PSEUDO_INPUTS: tuple[PseudoInput, ...] = get_args(PseudoInput)
 FIT_SPLIT_SEED = 1380  # the paper's code draws its held-out training images with this seed
-
-_TINY = 1e-12
 
 
 def pseudo_margin_network(in_features: int, generator: torch.Generator) -> torch.nn.Sequential:
@@ -81,7 +80,7 @@ def fit_pseudo_margin(fit_inputs: torch.Tensor, fit_margins: torch.Tensor, eval_
     positive_int("epochs", epochs)
     positive("learning_rate", learning_rate)
     mean, std = fit_inputs.mean(0), fit_inputs.std(0).clamp_min(1e-6)  # standardize: logits vary in scale
-    scale = float(fit_margins.sqrt().max().clamp_min(_TINY))  # sigmoid output: targets in [0, 1]
+    scale = float(fit_margins.sqrt().max().clamp_min(TINY))  # sigmoid output: targets in [0, 1]
     target = (fit_margins.sqrt() / scale).unsqueeze(1)
     inputs = (fit_inputs - mean) / std
     network = pseudo_margin_network(fit_inputs.shape[1], generator=torch.Generator().manual_seed(seed))

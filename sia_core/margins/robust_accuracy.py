@@ -1,5 +1,5 @@
 """Robust accuracy from input margins, and its sample-efficient estimate from the logit margin with only a few
-samples attacked (PAPERS.md §4.4)."""
+samples attacked (Ngnawé et al. 2024)."""
 
 from __future__ import annotations
 

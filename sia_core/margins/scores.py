@@ -1,4 +1,4 @@
-"""Free scores from one forward pass (PAPERS.md §4.2): logit, probability, true-class and feature margins, and
+"""Free scores from one forward pass (Ngnawé et al. 2024): logit, probability, true-class and feature margins, and
 the top probability, each a stand-in for the expensive input margin."""
 
 from __future__ import annotations
@@ -8,14 +8,13 @@ from dataclasses import dataclass
 import torch
 
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
+from sia_core.numerics import TINY
 from sia_core.scaling import batch_size_for
-
-_TINY = 1e-12
 
 
 @dataclass(frozen=True)
 class MarginScores:
-    """Scores from one forward pass, each (N,) on the CPU (PAPERS.md §4.2)."""
+    """Scores from one forward pass, each (N,) on the CPU (Ngnawé et al. 2024)."""
 
     logit_margin: torch.Tensor        # top-1 minus top-2 logit
     probability_margin: torch.Tensor  # top-1 minus top-2 softmax probability
@@ -23,10 +22,6 @@ class MarginScores:
     true_class_margin: torch.Tensor   # logit of the label minus the best other logit (negative when wrong)
     feature_margin: torch.Tensor      # |z1 - z2| / ||w1 - w2||_1 over the top-2 classes: the L∞ distance in feature space
     predictions: torch.Tensor
-
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name) for name in ("logit_margin", "probability_margin", "max_probability",
-                                                       "true_class_margin", "feature_margin")}
 
 
 def margin_scores(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor,
@@ -49,7 +44,7 @@ def margin_scores(model: ClassifierWrapper, images: torch.Tensor, labels: torch.
             parts.append(((top.values[:, 0] - top.values[:, 1]).cpu(),
                           (top_probabilities[:, 0] - top_probabilities[:, 1]).cpu(),
                           top_probabilities[:, 0].cpu(), (own - others).cpu(),
-                          ((top.values[:, 0] - top.values[:, 1]) / w_gap.clamp_min(_TINY)).cpu(),
+                          ((top.values[:, 0] - top.values[:, 1]) / w_gap.clamp_min(TINY)).cpu(),
                           top.indices[:, 0].cpu()))
     columns = [torch.cat(column) for column in zip(*parts)] if parts else [torch.empty(0)] * 6
     return MarginScores(*columns)

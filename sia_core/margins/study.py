@@ -20,10 +20,10 @@ from sia_core.margins.pseudo_margin import (PseudoInput, PseudoMarginResult, fit
 from sia_core.margins.robust_accuracy import robust_accuracy_from_margins, sample_efficient_robust_accuracy
 from sia_core.margins.scores import MarginScores, margin_scores
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.numerics import TINY
 from sia_core.progress import ProgressCallback
 from sia_core.validation import non_negative, one_of, positive_int, require
 
-_TINY = 1e-12
 MIN_PSEUDO_FIT_IMAGES = 20  # fewer held-out images cannot teach the pseudo-margin network anything
 
 
@@ -95,7 +95,7 @@ class MarginStudy:
             kendall_tau=rank["kendall_tau"], pearson=rank["pearson"], auroc=detection.auroc, aupr=detection.aupr,
             fpr_at_95_tpr=detection.fpr_at_95_tpr, non_robust_share=detection.positives / max(len(self.labels), 1),
             seconds_logit_margins=self.seconds_logit_margins, seconds_input_margins=self.seconds_input_margins,
-            speedup=self.seconds_input_margins / max(self.seconds_logit_margins, _TINY),
+            speedup=self.seconds_input_margins / max(self.seconds_logit_margins, TINY),
             robust_accuracy_attack=robust_accuracy_from_margins(self.input.margins, self.correct, eps),
             robust_accuracy_estimate=estimate, estimate_attacked_samples=len(subset),
             estimate_logit_threshold=threshold)

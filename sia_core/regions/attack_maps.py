@@ -1,7 +1,8 @@
 """Region-of-Attack (RoA) maps: where an attack changes the image, or where changing it pays off.
 
-Three definitions (PAPERS.md §2.4): the magnitude of a minimal-norm perturbation, the effect-weighted
-perturbation |δ ⊙ ∇loss|, and a localized-attack map that attacks one patch at a time.
+Three definitions, our choices (Chattopadhyay et al. 2020 do not publish their exact recipe): the magnitude of a
+minimal-norm perturbation, the effect-weighted perturbation |δ ⊙ ∇loss|, and a localized-attack map that attacks
+one patch at a time.
 """
 
 from __future__ import annotations

@@ -11,14 +11,13 @@ from enum import IntEnum
 import numpy as np
 import torch
 
+from sia_core.numerics import TINY
 from sia_core.rank_statistics import average_ranks
 from sia_core.validation import in_range
 
-_TINY = 1e-12
-
 
 class Zone(IntEnum):
-    """The four disjoint zones of an image (PAPERS.md §2.4)."""
+    """The four disjoint zones of an image (after Chattopadhyay et al. 2020)."""
 
     NEITHER = 0
     ATTACKED_ONLY = 1    # vulnerable but unimportant: the neutralization target
@@ -31,7 +30,7 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.flatten(1)
     low = flat.min(1, keepdim=True).values
     span = flat.max(1, keepdim=True).values - low
-    return ((flat - low) / span.clamp_min(_TINY)).view_as(maps)
+    return ((flat - low) / span.clamp_min(TINY)).view_as(maps)
 
 
 def top_fraction_mask(maps: torch.Tensor, fraction: float) -> torch.Tensor:
@@ -65,7 +64,7 @@ def dice(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
 def energy_inside(attack_maps: torch.Tensor, importance_mask: torch.Tensor) -> torch.Tensor:
     """Share of each attack map's total inside the RoI mask: Σ_{M_I} S_A / Σ S_A."""
     flat = attack_maps.flatten(1)
-    return (flat * importance_mask.flatten(1)).sum(1) / flat.sum(1).clamp_min(_TINY)
+    return (flat * importance_mask.flatten(1)).sum(1) / flat.sum(1).clamp_min(TINY)
 
 
 def spearman(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -75,7 +74,7 @@ def spearman(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     a -= a.mean(1, keepdims=True)
     b -= b.mean(1, keepdims=True)
     denominator = np.sqrt((a ** 2).sum(1) * (b ** 2).sum(1))
-    rho = np.where(denominator > 0, (a * b).sum(1) / np.maximum(denominator, _TINY), 0.0)
+    rho = np.where(denominator > 0, (a * b).sum(1) / np.maximum(denominator, TINY), 0.0)
     return torch.from_numpy(rho).float()
 
 
