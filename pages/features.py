@@ -18,7 +18,7 @@ from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
 from sia_core.data.base import ImageDataset
 from sia_core.errors import SiaError
-from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet
+from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet, FeaturesStudyReport
 from sia_core.figures import accuracy_bars, curves, to_pil, transfer_scatter
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.references import REFERENCES
@@ -140,20 +140,24 @@ if not sets:  # the shipped sets and training table, so the page opens on a resu
     # the shipped sets of this world: from the chosen standard source, else from the world's "-standard" model
     shipped = next((stored for model_id in (source_ids["standard"], *(i for i in ids if i.endswith("-standard")))
                     for stored in [cache.shipped_result("features", model_id)]
-                    if stored is not None and stored["dataset_key"] == selection.dataset_key), None)
+                    if stored is not None and stored.dataset_key == selection.dataset_key), None)
     if shipped is None:
         st.info("Build a set (a few seconds for N = 1,000 on a CPU) or load a saved one.")
         st.stop()
-    sets, counts = dict(shipped["result"]["sets"]), shipped["result"]["counts"]
+    study: FeaturesStudyReport = shipped.result
+    sets, counts = dict(study.previews), study.counts
     cache.precomputed_note(shipped)
     taken = st.session_state.get(SHIPPED_SETTINGS_KEY, {"dataset_key": None, "values": {}})
     if taken["dataset_key"] != selection.dataset_key:
         # once per world, the training sliders the user has not moved take the shipped run's settings, so its
         # table shows at once (a link's own values stay)
         values = {}
-        for key in ("features_epochs", "features_eval_eps", "features_eval_n"):
+        shipped_training = study.config.training
+        for key, value in (("features_epochs", shipped_training.epochs),
+                           ("features_eval_eps", shipped_training.eval_eps_l2),
+                           ("features_eval_n", shipped_training.eval_n)):
             if st.session_state.get(key) in (URL_DEFAULTS[key], taken["values"].get(key)):
-                st.session_state[key] = values[key] = shipped["config"][key.removeprefix("features_")]
+                st.session_state[key] = values[key] = value
         st.session_state[SHIPPED_SETTINGS_KEY] = {"dataset_key": selection.dataset_key, "values": values}
 
 # --- grids ----------------------------------------------------------------------------------------------------
@@ -187,10 +191,11 @@ results = {kind_name: cache.cached_feature_training(set_refs[kind_name]["key"], 
            if kind_name in set_refs and cache.remember_run(TRAINING_RUNS_KEY, f"{set_refs[kind_name]['key']}|{selection.dataset_key}|{epochs}|"
                                                     f"{eval_eps}|{eval_n}", just_ran=train_all, keep=8)}
 extra_robust: dict[str, float] = {}  # robust accuracy at a second radius, where the shipped run measured one
-if not results and shipped is not None and shipped["config"] == {**shipped["config"], "epochs": epochs,
-                                                                  "eval_eps": eval_eps, "eval_n": eval_n}:
-    results = dict(shipped["result"]["training"])  # trained by the same script, with these settings
-    extra_robust = shipped["result"].get("robust_accuracy_extra", {})
+extra_eps = None if shipped is None else study.config.extra_eval_eps_l2
+if not results and shipped is not None and (study.config.training.epochs, study.config.training.eval_eps_l2,
+                                            study.config.training.eval_n) == (epochs, eval_eps, eval_n):
+    results = dict(study.training)  # trained by the same script, with these settings
+    extra_robust = dict(study.robust_accuracy_extra)
 elif train_all and shipped is not None:
     st.info("The sets shown are the shipped previews (eight images each): build the sets above to train on them "
             "live.")
@@ -201,21 +206,20 @@ if results:
                        f"robust accuracy, L2 ε = {result.eps:g} (this run)": f"{result.robust_accuracy:.1%}",
                        "paper, CIFAR-10 test accuracy": f"{PAPER_CIFAR10[kind_name]['test_accuracy']:.1%}",
                        "paper, CIFAR-10 robust acc. L2 0.25": _paper_value(kind_name, "robust_accuracy_l2_0.25"),
-                       **({f"robust accuracy, L2 ε = {shipped['config']['extra_eval_eps']:g} (this run)":
-                           f"{extra_robust[kind_name]:.1%}",
-                           f"paper, robust acc. L2 {shipped['config']['extra_eval_eps']:g}": _paper_value(
-                               kind_name, f"robust_accuracy_l2_{shipped['config']['extra_eval_eps']:g}")}
+                       **({f"robust accuracy, L2 ε = {extra_eps:g} (this run)": f"{extra_robust[kind_name]:.1%}",
+                           f"paper, robust acc. L2 {extra_eps:g}": _paper_value(kind_name,
+                                                                                f"robust_accuracy_l2_{extra_eps:g}")}
                           if kind_name in extra_robust else {}),
                        "paper source": PAPER_CIFAR10[kind_name]["source"],
                        "accuracy on (y + 1) mod C labels": ("—" if result.relabelled_test_accuracy is None
                                                             else f"{result.relabelled_test_accuracy:.1%}")}
                       for kind_name, result in results.items()]
     st.dataframe(training_table, hide_index=True, width="stretch")
-    if extra_robust and (baseline := shipped["result"].get("baseline")):
-        st.caption(f"At this scale, the same network trained on the first {baseline['n_train']:,} original training "
-                   f"images (D) reaches {baseline['test_accuracy']:.1%} on these test images, "
-                   f"{baseline['robust_accuracy']:.1%} at L2 ε = {shipped['config']['eval_eps']:g} and "
-                   f"{baseline['robust_accuracy_extra']:.1%} at {shipped['config']['extra_eval_eps']:g}; the paper's "
+    if extra_robust and (baseline := study.baseline) is not None and baseline.robust_accuracy_extra is not None:
+        st.caption(f"At this scale, the same network trained on the first {baseline.n_train:,} original training "
+                   f"images (D) reaches {baseline.test_accuracy:.1%} on these test images, "
+                   f"{baseline.robust_accuracy:.1%} at L2 ε = {study.config.training.eval_eps_l2:g} and "
+                   f"{baseline.robust_accuracy_extra:.1%} at {extra_eps:g}; the paper's "
                    f"ResNet-50 on all of CIFAR-10: {PAPER_CIFAR10['d']['test_accuracy']:.1%}, "
                    f"{PAPER_CIFAR10['d']['robust_accuracy_l2_0.25']:.1%} and "
                    f"{PAPER_CIFAR10['d']['robust_accuracy_l2_0.5']:.1%}.")

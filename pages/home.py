@@ -50,20 +50,20 @@ shipped = {kind: cache.shipped_result(kind, selection.model_key) for kind in ("d
 if any(shipped.values()):
     columns = st.columns(3)
     if shipped["diagnosis"]:
-        report = shipped["diagnosis"]["result"]
-        leader = max(report.to_dict()["dominance"].items(), key=lambda item: item[1])
+        report = shipped["diagnosis"].result
+        leader = max(report.by_attribute(report.dominance).items(), key=lambda item: item[1])
         columns[0].metric("Semantic attack: the attribute that breaks it most", ATTRIBUTES[leader[0]].label,
                           f"leads {leader[1]:.0%} of successful attacks", delta_color="off")
     if shipped["regions"]:
-        rows = [row for row in shipped["regions"]["result"].rows if row.mask != "oracle"]
+        rows = [row for row in shipped["regions"].result.rows if row.mask != "oracle"]
         best = max(rows, key=lambda row: row.adversarial_accuracy_after)
         columns[1].metric("RoI vs RoA: best deployable neutralization", f"{best.adversarial_accuracy_after:.0%}",
                           f"from {best.adversarial_accuracy_before:.0%} on attacked images", delta_color="off")
     if shipped["margins"]:
-        summary = shipped["margins"]["result"].summary()
+        summary = shipped["margins"].result.summary()
         columns[2].metric("Margin consistency: Kendall τ", f"{summary.kendall_tau:.2f}",
                           f"AUROC {summary.auroc:.2f} for flagging brittle inputs", delta_color="off")
-    created = next(stored["created"] for stored in shipped.values() if stored)
+    created = next(stored.created for stored in shipped.values() if stored)
     st.caption(f"Precomputed by `python scripts/precompute.py` on {created} on the embedded Fashion-MNIST subset; "
                "each lens's page recomputes it live.")
 

@@ -59,7 +59,7 @@ if not ready:  # the shipped studies for these settings, if there are, so the pa
     shipped = {model_id: cache.precomputed("margins", model_id, selection.dataset_key, {"n": n, "norm": norm})
                for model_id in chosen}
     if shipped and all(shipped.values()):
-        ready = {model_id: stored["result"] for model_id, stored in shipped.items()}
+        ready = {model_id: stored.result for model_id, stored in shipped.items()}
         cache.precomputed_note(next(iter(shipped.values())))
 if not ready:
     st.info("Choose one or two models and N, then compute the margins (about 15 s per 300 images per model on a CPU).")

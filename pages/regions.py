@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import streamlit as st
 import torch
@@ -133,7 +133,7 @@ else:  # the shipped result for these settings, if there is one, so the page ope
         st.info("Run the study to see class-averaged maps, the IoU histogram and the neutralization table "
                 "(about 10 s for 256 + 256 images on a CPU). It uses occlusion RoI and effect-weighted PGD RoA.")
         st.stop()
-    report = stored["result"]
+    report = stored.result
     cache.precomputed_note(stored)
 
 class_name = st.selectbox("Class-averaged maps for", list(report.class_names), key="regions_class")
@@ -169,15 +169,14 @@ explain(takeaway,
         "The **adaptive attack** column attacks the defended pipeline itself: a defense is only as good as that "
         "number.")
 st.caption(f"This run: {report.n} evaluation images, PGD-L∞ ε = {report.eps * 255:.0f}/255, fill = {FILLS[report.fill].label}.")
-fills = cache.precomputed("regions-fills", selection.model_key, selection.dataset_key,
-                          asdict(replace(config, fill="zero")))
+fills = cache.precomputed("regions-fills", selection.model_key, selection.dataset_key, replace(config, fill="zero"))
 if fills is not None:  # the same study with every fill, shipped for photos (where black is not "nothing")
     st.markdown("**Every fill** (the same images, masks and attack; only what replaces the blanked pixels changes)")
-    fill_table = [{"fill": FILLS[fill].label, "mask": mask_labels[row["mask"]],
-                   "adversarial acc. after": f"{row['adversarial_accuracy_after']:.1%}",
-                   "clean acc. after": f"{row['clean_accuracy_after']:.1%}",
-                   "adaptive attack": f"{row['adaptive_accuracy']:.1%}"}
-                  for fill, stored_report in fills["result"].items() for row in stored_report["neutralization"]]
+    fill_table = [{"fill": FILLS[fill].label, "mask": mask_labels[row.mask],
+                   "adversarial acc. after": f"{row.adversarial_accuracy_after:.1%}",
+                   "clean acc. after": f"{row.clean_accuracy_after:.1%}",
+                   "adaptive attack": f"{row.adaptive_accuracy:.1%}"}
+                  for fill, rows in fills.result.rows.items() for row in rows]
     st.dataframe(fill_table, hide_index=True, width="stretch")
     cache.precomputed_note(fills)
 report_button(lambda: PageReport(

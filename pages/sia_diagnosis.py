@@ -61,19 +61,18 @@ else:  # the shipped result for these settings, if there is one, so the page ope
     if stored is None:
         st.info("Set N, the pixel budget and the steps, then run the diagnosis (about a minute for N = 256 on a CPU).")
         st.stop()
-    report = stored["result"]
+    report = stored.result
     cache.precomputed_note(stored)
 
-summary = report.to_dict()
 st.markdown(f"**{report.model_id}** on {report.n} correctly classified images of {report.dataset}; "
             f"ε_img = {report.eps_img * 255:.1f}/255, {report.steps} steps. Most harmful attributes: "
             + ", ".join(f"**{name}**" for name in report.ranking()[:3]) + ".")
 
 scope = st.selectbox("Scope", ["all classes"] + list(report.class_names), key="diag_scope")
 if scope == "all classes":
-    sensitivity = summary["sensitivity"]
-    dominance = summary["dominance"]
-    success = summary["sensitivity_success_rate"]
+    sensitivity = report.by_attribute(report.sensitivity)
+    dominance = report.by_attribute(report.dominance)
+    success = report.by_attribute(report.sensitivity_success)
 else:
     c = list(report.class_names).index(scope)
     sensitivity = {a: float(v) for a, v in zip(report.attribute_names, report.per_class_sensitivity[c])}
@@ -93,7 +92,7 @@ right.plotly_chart(dominance_figure, width="stretch", key="diag_dominance")
 right.caption("After the joint attack, the attribute that moved furthest (relative to its range) in each successful "
               "attack.")
 
-takeaway = diagnosis_takeaway(summary["dominance"], report.success_rate,
+takeaway = diagnosis_takeaway(report.by_attribute(report.dominance), report.success_rate,
                               {name: ATTRIBUTES[name].label for name in report.attribute_names})
 explain(takeaway,
         "Every image here was classified correctly before the attack. **(a)** pushes one attribute at a time (say, "
@@ -144,8 +143,9 @@ report_button(lambda: PageReport(
     figures=(("Sensitivity", sensitivity_figure), ("Dominance", dominance_figure), ("Baselines", baselines_figure),
              *ssim_figures),
     tables=(("Attack success at the same pixel budget", success_table),
-            ("Sensitivity and dominance", [{"attribute": a, "sensitivity": summary["sensitivity"][a],
-                                            "dominance": summary["dominance"][a]} for a in report.attribute_names])),
+            ("Sensitivity and dominance", [{"attribute": a, "sensitivity": round(float(s), 4),
+                                            "dominance": round(float(d), 4)} for a, s, d in
+                                           zip(report.attribute_names, report.sensitivity, report.dominance)])),
     card=selection.card.to_dict(), parameters={"scope": scope, **config.__dict__, "dataset": report.dataset},
     references=("sia", "fgsm", "pgd"),
     command=f"python -m sia_core sia --model {selection.card.id} --n {config.n} --eps-img {config.eps_img:.6g} "

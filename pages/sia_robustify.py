@@ -17,7 +17,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import accuracy_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
-from sia_core.robustify import IMBALANCE_METHODS, TRANSFER_COLUMNS, ImbalanceConfig
+from sia_core.robustify import IMBALANCE_METHODS, TRANSFER_COLUMNS, ImbalanceConfig, ImbalanceReport
 from sia_core.takeaways import imbalance_takeaway, transfer_takeaway
 
 WORLDS = {"fashion-mnist": "Fashion-MNIST", "shapes": "Shapes"}  # where the imbalance study trains
@@ -42,27 +42,27 @@ transfer_figure, transfer_rows, transfer_text = None, [], ""
 if stored_transfer is None:
     st.info("No transfer table ships for this world yet: `python scripts/precompute.py transfer` writes it.")
 else:
-    table = stored_transfer["result"]
-    columns = table["columns"]
+    table = stored_transfer.result
+    columns = table.columns
     labels = {name: TRANSFER_COLUMNS[name].label for name in columns}
-    transfer_rows = [{"model": row["model"], "trained with": row["recipe"], "clean": row["clean_accuracy"],
-                      **{labels[name]: row[f"{name}_accuracy"] for name in columns}} for row in table["rows"]]
+    transfer_rows = [{"model": row.model, "trained with": row.recipe, "clean": row.clean_accuracy,
+                      **{labels[name]: row.cells[name].robust_accuracy for name in columns}} for row in table.rows]
     st.dataframe(transfer_rows, hide_index=True,
                  column_config={key: st.column_config.NumberColumn(format="percent")
                                 for key in ["clean", *labels.values()]})
-    st.caption(f"Robust accuracy on the first {table['n']:,} test images of {table['dataset']}: the share "
+    st.caption(f"Robust accuracy on the first {table.n:,} test images of {table.dataset}: the share "
                "classified correctly before and after the attack. Budgets: "
-               + "; ".join(f"**{labels[name]}** {budget}" for name, budget in table["budgets"].items()) + ".")
+               + "; ".join(f"**{labels[name]}** {budget}" for name, budget in table.budgets().items()) + ".")
     transfer_figure = accuracy_bars(["clean", *labels.values()],
-                                    {row["model"]: [row["clean_accuracy"], *(row[f"{name}_accuracy"] for name in columns)]
-                                     for row in table["rows"]}, title="Accuracy under each attack (this run)")
+                                    {row.model: [row.clean_accuracy, *(row.cells[name].robust_accuracy for name in columns)]
+                                     for row in table.rows}, title="Accuracy under each attack (this run)")
     st.plotly_chart(transfer_figure, width="stretch", key="robustify_transfer_chart")
     with st.expander("Mean SSIM of the attacked images"):
-        st.dataframe([{"model": row["model"], **{labels[name]: row[f"{name}_ssim"] for name in columns}}
-                      for row in table["rows"]], hide_index=True)
+        st.dataframe([{"model": row.model, **{labels[name]: row.cells[name].mean_ssim for name in columns}}
+                      for row in table.rows], hide_index=True)
         st.caption("1 = identical to the clean image. Attribute edits (a turn, a shift, a new contrast) lower SSIM "
                    "far more than a pixel budget does, even when a person sees the same object.")
-    transfer_text = transfer_takeaway(table["rows"], [c for c in PIXEL_COLUMNS if c in columns], labels)
+    transfer_text = transfer_takeaway(table.rows, [c for c in PIXEL_COLUMNS if c in columns], labels)
     explain(transfer_text,
             "Each row is one model of the same architecture, trained four ways: on clean images only (*standard*), "
             "on PGD attacks (*pgd*, Madry et al.), on SIA attacks for half of each batch (*sia*), and — the control — "
@@ -71,9 +71,9 @@ else:
             "training on SIA makes a model harder to fool with attacks it was not trained on; compare the *sia* row "
             "with *standard* in the pixel columns (FGSM, PGD, CW), and with *random-attributes* in the attribute "
             "columns, to tell \"trained against an attack\" from \"trained on varied pictures\".")
-    st.caption(f"Precomputed by `{stored_transfer['command']}` on {stored_transfer['created']} "
-               f"({stored_transfer['seconds'] / 60:.0f} min on a CPU). To recompute a table: `python -m sia_core "
-               f"robustify transfer --models {','.join(row['model'] for row in table['rows'])} --n {table['n']} --json`.")
+    st.caption(f"Precomputed by `{stored_transfer.command}` on {stored_transfer.created} "
+               f"({(stored_transfer.seconds or 0) / 60:.0f} min on a CPU). To recompute a table: `python -m sia_core "
+               f"robustify transfer --models {','.join(row.model for row in table.rows)} --n {table.n} --json`.")
 
 # --- the imbalance study -------------------------------------------------------------------------------------------
 st.header("Does SIA augmentation help under-represented classes?")
@@ -82,31 +82,31 @@ method_labels = IMBALANCE_METHODS.labels()
 imbalance_figure, summary_rows, imbalance_text = None, [], ""
 
 
-def show_imbalance(result: dict, *, key: str) -> tuple:
+def show_imbalance(report: ImbalanceReport, *, key: str) -> tuple:
     """The study's table, per-class chart and takeaway; returns (figure, table rows, takeaway)."""
-    config, counts = result["config"], result["counts"]
-    rows = [{"method": method_labels.get(row["method"], row["method"]), "seeds": row["seeds"],
-             "balanced accuracy": f"{row['balanced_accuracy_mean']:.1%} ± {row['balanced_accuracy_std']:.1%}",
-             "minority classes": f"{row['minority_accuracy_mean']:.1%} ± {row['minority_accuracy_std']:.1%}"}
-            for row in result["summary"]]
+    config, counts, summary = report.config, report.counts, report.summary()
+    rows = [{"method": method_labels.get(row.method, row.method), "seeds": row.seeds,
+             "balanced accuracy": f"{row.balanced_accuracy_mean:.1%} ± {row.balanced_accuracy_std:.1%}",
+             "minority classes": f"{row.minority_accuracy_mean:.1%} ± {row.minority_accuracy_std:.1%}"}
+            for row in summary]
     st.dataframe(rows, hide_index=True)
-    minority = ", ".join(result["class_names"][c] for c in result["minority_classes"])
-    st.caption(f"Long-tailed {result['dataset']}: ρ = {config['rho']:g}, {sum(counts):,} training images "
+    minority = ", ".join(report.class_names[c] for c in report.minority_classes)
+    st.caption(f"Long-tailed {report.dataset}: ρ = {config.rho:g}, {sum(counts):,} training images "
                f"({counts[0]:,} of the largest class down to {counts[-1]:,}); the test set stays balanced. "
-               f"{config['epochs']} passes over the long-tailed set for every method (the same number of steps); "
-               f"mean ± std over {config['seeds']} seeds. Minority classes: {minority}.")
-    names = [f"{name} ({count})" for name, count in zip(result["class_names"], counts)]
-    figure = accuracy_bars(names, {method_labels.get(row["method"], row["method"]): row["per_class_accuracy_mean"]
-                                   for row in result["summary"]}, title="Per-class test accuracy (mean over seeds)")
+               f"{config.epochs} passes over the long-tailed set for every method (the same number of steps); "
+               f"mean ± std over {config.seeds} seeds. Minority classes: {minority}.")
+    names = [f"{name} ({count})" for name, count in zip(report.class_names, counts)]
+    figure = accuracy_bars(names, {method_labels.get(row.method, row.method): list(row.per_class_accuracy_mean)
+                                   for row in summary}, title="Per-class test accuracy (mean over seeds)")
     st.plotly_chart(figure, width="stretch", key=key)
-    text = imbalance_takeaway(result["summary"], method_labels)
+    text = imbalance_takeaway(summary, method_labels)
     return figure, rows, text
 
 
 if stored_imbalance is None:
     st.info("No imbalance study ships yet: `python scripts/precompute.py imbalance` writes it.")
 else:
-    result = stored_imbalance["result"]
+    result = stored_imbalance.result
     imbalance_figure, summary_rows, imbalance_text = show_imbalance(result, key="robustify_imbalance_chart")
     explain(imbalance_text,
             "A training set where some classes are common and others rare (the class sizes fall exponentially, by a "
@@ -117,10 +117,10 @@ else:
             "keep their true label). The augmenting methods add their images half-way through training, once the "
             "model is worth attacking. *Balanced accuracy* averages the accuracy of every class, so rare classes "
             "count as much as common ones.")
-    samples = result.get("samples", {})
+    samples = result.samples
     if samples:
         st.subheader("Images the augmentation added for the minority classes")
-        class_names = result["class_names"]
+        class_names = result.class_names
         for method in ("sia", "random-attributes"):
             if method not in samples:
                 continue
@@ -129,8 +129,8 @@ else:
             cells = st.columns(min(len(images), 12))
             for cell, image, label in zip(cells, images[:12], sample_labels[:12].tolist()):
                 cell.image(to_pil(image, upscale=3), caption=class_names[label])
-    st.caption(f"Precomputed by `{stored_imbalance['command']}` on {stored_imbalance['created']} "
-               f"({stored_imbalance['seconds'] / 60:.0f} min on a CPU); the run below repeats the study with your "
+    st.caption(f"Precomputed by `{stored_imbalance.command}` on {stored_imbalance.created} "
+               f"({(stored_imbalance.seconds or 0) / 60:.0f} min on a CPU); the run below repeats the study with your "
                "settings.")
 
 # --- a live run ------------------------------------------------------------------------------------------------------
@@ -171,15 +171,15 @@ if target is not None:
                        f"{target_config.n_max} images of the largest class, {target_config.epochs} passes, "
                        f"{target_config.seeds} seed(s).")
         show_imbalance(live, key="robustify_live_chart")
-        st.markdown(f"**Takeaway.** {imbalance_takeaway(live['summary'], method_labels)}")
+        st.markdown(f"**Takeaway.** {imbalance_takeaway(live.summary(), method_labels)}")
 
 report_button(lambda: PageReport(
     "Semantic attack — robustify", " ".join(text for text in (transfer_text, imbalance_text) if text),
     figures=tuple((caption, figure) for caption, figure in (("Transfer table", transfer_figure),
                                                              ("Per-class accuracy", imbalance_figure)) if figure),
     tables=(("Transfer table", transfer_rows), ("Imbalance study", summary_rows)),
-    parameters={"world": world, **({"transfer": stored_transfer["config"]} if stored_transfer else {}),
-                **({"imbalance": stored_imbalance["config"]} if stored_imbalance else {})},
+    parameters={"world": world, **({"transfer": asdict(stored_transfer.config)} if stored_transfer else {}),
+                **({"imbalance": asdict(stored_imbalance.config)} if stored_imbalance else {})},
     references=("sia", "pgd", "fgsm", "cw", "fgsm-rs", "long-tail"),
     command="python scripts/precompute.py transfer imbalance  # or: python -m sia_core robustify transfer "
             "--models fmnist-standard,fmnist-robust,fmnist-sia-at,fmnist-random-attributes --n 1000 --json"),

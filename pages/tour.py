@@ -137,7 +137,7 @@ elif step == 5:
     if stored is None:
         st.warning("The precomputed margin study is missing: open the margin consistency page to compute it.")
     else:
-        study = stored["result"]
+        study = stored.result
         eps = st.slider("ε (/255): inputs closer than this are 'brittle'", 0.5, 16.0, 2.0, step=0.5,
                         key="tour_margins_eps") / 255
         summary = study.summary(eps=eps)
@@ -146,7 +146,7 @@ elif step == 5:
                                        dataset.class_names, eps=eps, norm=study.norm), width="stretch",
                         key="tour_margins_scatter")
         st.markdown(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share))
-        st.caption(f"Precomputed by `{stored['command']}` on {stored['created']}.")
+        st.caption(f"Precomputed by `{stored.command}` on {stored.created}.")
     try_this("switch between the two models: which one's free margin tells the truth about its robustness?")
 else:
     st.markdown(f"Ilyas et al. ({REFERENCES['features'].short()}) relabelled images after nudging each one, "

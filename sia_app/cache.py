@@ -23,8 +23,9 @@ from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset
 from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport, diagnose
 from sia_core.errors import SiaError
-from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingResult, TransferPoint,
-                               build_constructed_set, train_on_constructed, transfer_study)
+from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingConfig, FeatureTrainingResult,
+                               FeatureTransferConfig, TransferPoint, build_constructed_set, train_on_constructed,
+                               transfer_study)
 from sia_core.margins import (InputMarginEstimator, MarginStudy, PseudoMarginStudy, ZooReport,
                               adversarial_at_margin, margin_study, pseudo_margin_study)
 from sia_core.models.measured import measured_card
@@ -37,8 +38,9 @@ from sia_core.progress import ProgressCallback
 from sia_core.regions.neutralization import NeutralizationConfig, RegionsReport, neutralization_study
 from sia_core.regions.importance import default_cam_layer
 from sia_core.regions.panel import region_panel
-from sia_core.results_io import load_results
-from sia_core.robustify import ImbalanceConfig, run_imbalance_study
+from sia_core.resolve import training_split
+from sia_core.results_io import SavedResult, load_result
+from sia_core.robustify import ImbalanceConfig, ImbalanceReport, run_imbalance_study
 
 
 def cached_launch_config() -> LaunchConfig:
@@ -114,8 +116,16 @@ def cached_dataset(name: str, root: Optional[str] = None, n: Optional[int] = Non
 def cached_train_split(name: str, root: Optional[str] = None,
                        image_shape: Optional[tuple[int, int, int]] = None) -> ImageDataset:
     """A training split (60,000 Fashion-MNIST images are 190 MB), as `image_shape` (a model's input) when given:
-    shared by every session, at most two held."""
-    return load_dataset(name, "train", root=root, image_shape=image_shape)
+    shared by every session, at most two held. Raises, saying what to give, where the dataset has none."""
+    return training_split(name, root, image_shape=image_shape, required=True)  # type: ignore[return-value]
+
+
+def cached_optional_train_split(name: str, image_shape: Optional[tuple[int, int, int]] = None) -> Optional[ImageDataset]:
+    """`cached_train_split`, or None where the dataset has no training split at hand."""
+    try:
+        return cached_train_split(name, image_shape=image_shape)
+    except SiaError:
+        return None
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -133,40 +143,33 @@ def cached_predictions(model_key: str, dataset_key: str, _model: ClassifierWrapp
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def shipped_result(kind: str, model_id: str) -> Optional[dict]:
-    """The file `scripts/precompute.py` wrote for this page kind and shipped model, or None."""
+def shipped_result(kind: str, model_id: str) -> Optional[SavedResult]:
+    """The file `scripts/precompute.py` wrote for this page kind and shipped model (or world), or None."""
     path = PRECOMPUTED_DIR / f"{kind}-{model_id}.json.gz"
     if ":" in model_id or "/" in model_id or not path.is_file():
         return None
     try:
-        return load_results(path)
+        return load_result(path)
     except SiaError:
         return None  # an unreadable file: the page offers the live run instead
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def shipped_zoo(world: str) -> Optional[tuple[ZooReport, str, str]]:
-    """The zoo `scripts/precompute.py zoo` shipped for a world: (report, command, date), or None."""
+def shipped_zoo(world: str) -> Optional[SavedResult]:
+    """The zoo `scripts/precompute.py zoo` shipped for a world, or None."""
     stored = shipped_result("zoo", world)
-    if stored is None:
-        return None
-    try:
-        return ZooReport.from_dict(stored["result"]), stored["command"], stored["created"]
-    except (KeyError, TypeError, SiaError):
-        return None  # a file from another version: the page says the zoo is missing
+    return stored if stored is not None and isinstance(stored.result, ZooReport) else None
 
 
-def precomputed(kind: str, model_key: str, dataset_key: str, config: Any) -> Optional[dict]:
-    """The result `scripts/precompute.py` shipped for this page, model, dataset and settings, or None; the dict holds
-    "result", "command" and "created" for the page's label."""
+def precomputed(kind: str, model_key: str, dataset_key: str, config: Any) -> Optional[SavedResult]:
+    """The result `scripts/precompute.py` shipped for this page, model, dataset and settings, or None."""
     stored = shipped_result(kind, model_key)
-    if stored is None or stored["dataset_key"] != dataset_key or stored["config"] != config:
+    if stored is None or stored.dataset_key != dataset_key or stored.config != config:
         return None
     return stored
 
 
-def precomputed_note(stored: dict) -> None:
-    st.caption(f"Precomputed by `{stored['command']}` on {stored['created']} with these settings; press the button "
+def precomputed_note(stored: SavedResult) -> None:
+    st.caption(f"Precomputed by `{stored.command}` on {stored.created} with these settings; press the button "
                "above to compute it live.")
 
 
@@ -232,16 +235,16 @@ def cached_neutralization_study(model_key: str, dataset_key: str, config_key: st
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def cached_imbalance_study(world: str, config_key: str, _config: ImbalanceConfig) -> dict:
-    """The imbalance study (`sia_core.robustify`) on `world`'s training split, scored on its test split, as the
-    shipped file's dict (numbers and the few added images), keyed by `config_key`, a string naming every field."""
+def cached_imbalance_study(world: str, config_key: str, _config: ImbalanceConfig) -> ImbalanceReport:
+    """The imbalance study (`sia_core.robustify`) on `world`'s training split, scored on its test split, keyed by
+    `config_key`, a string naming every field."""
     train_set = cached_train_split(world)
     test_set = load_dataset(world, "test")
     bar, progress = _progress_bar("Training…", lambda step, total, info: (
         f"{info['method']}, seed {info['seed']} done ({step}/{total} runs)"))
     report = run_imbalance_study(train_set, test_set, _config, progress=progress)
     bar.empty()
-    return {**report.to_dict(), "samples": report.samples}
+    return report
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -283,10 +286,7 @@ def cached_pseudo_margin_study(model_id: str, dataset_key: str, n: int, norm: st
                                training_split: str) -> PseudoMarginStudy:
     """The pseudo-margin of the margin study (model_id, dataset_key, n, norm), learned from `source` on `fit_n`
     held-out images of the training split `training_split` (or of the test set after the first n without one)."""
-    try:
-        train_set: Optional[ImageDataset] = cached_train_split(training_split, image_shape=_model.input_shape)
-    except SiaError:
-        train_set = None
+    train_set = cached_optional_train_split(training_split, image_shape=_model.input_shape)
     return pseudo_margin_study(_model, _study, _dataset.images, train_set=train_set,
                                estimator=InputMarginEstimator(norm=norm), fit_n=fit_n,  # type: ignore[arg-type]
                                source=source, eps=eps)  # type: ignore[arg-type]
@@ -321,8 +321,9 @@ def cached_feature_training(set_key: str, dataset_key: str, epochs: int, eval_ep
     (the model itself is not kept: the page shows its numbers only)."""
     bar, progress = _progress_bar(f"Training on {_constructed.label}…", lambda step, total, info: (
         f"epoch {step}/{total}: test {info['test_accuracy']:.1%}"))
-    _, result = train_on_constructed(_constructed.as_dataset(), _test_set, kind=_constructed.config.kind,
-                                     epochs=epochs, eval_eps=eval_eps, eval_n=eval_n, progress=progress)
+    config = FeatureTrainingConfig(epochs=epochs, eval_eps_l2=eval_eps, eval_n=eval_n)
+    _, result = train_on_constructed(_constructed.as_dataset(), _test_set, config, kind=_constructed.config.kind,
+                                     progress=progress)
     bar.empty()
     return result
 
@@ -334,7 +335,7 @@ def cached_transfer_study(set_key: str, dataset_key: str, architectures: tuple[s
     """The transfer study of the D̂_det set `set_key` against the test set `dataset_key`."""
     bar, progress = _progress_bar("Training and attacking…",
                                   lambda step, total, info: f"{info['architecture']} done")
-    points = transfer_study(_source, _det, _train_set, _test_set, architectures, epochs=epochs,
-                            attack_eps=attack_eps, attack_n=attack_n, progress=progress)
+    report = transfer_study(_source, _det, _train_set, _test_set, FeatureTransferConfig(
+        architectures=architectures, epochs=epochs, attack_eps_l2=attack_eps, attack_n=attack_n), progress=progress)
     bar.empty()
-    return points
+    return report.points

@@ -33,7 +33,8 @@ def render_zoo(default_world: str) -> None:
         st.session_state["margins_zoo_world"] = default_world if default_world in worlds else worlds[0]
     world = (st.radio("Zoo of", worlds, horizontal=True, key="margins_zoo_world", format_func=WORLD_LABELS.get)
              if len(worlds) > 1 else worlds[0])
-    zoo, zoo_command, zoo_created = cache.shipped_zoo(world)
+    shipped = cache.shipped_zoo(world)
+    zoo, zoo_command, zoo_created = shipped.result, shipped.command, shipped.created
     zoo_by_id = {entry.model_id: entry for entry in zoo.entries}
     zoo_points = [entry.summary() for entry in zoo.entries]
     zoo_sizes = zoo.config.subset_sizes

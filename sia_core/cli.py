@@ -7,6 +7,7 @@ stderr; a user error prints one clear line and exits with status 2, never a trac
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import shlex
@@ -56,20 +57,6 @@ def _models(args: argparse.Namespace) -> dict[str, Any]:
     return {"models": [card.to_dict() for card in list_model_cards()]}
 
 
-def _test_set_for(dataset_name: str, data_dir: Optional[str], n: Optional[int],
-                  image_shape: Optional[tuple[int, int, int]] = None):
-    """The test split a model of `dataset_name` is evaluated on (as `image_shape`, the model's input, when given),
-    or the dataset's shipped fallback (Fashion-MNIST's embedded subset) when no folder was given and the default
-    one is absent."""
-    from sia_core.data.catalog import load_dataset, resolve_dataset
-
-    entry, root = resolve_dataset(dataset_name, data_dir)
-    default_root_absent = root is not None and root == entry.traits.get("default_root") and not root.exists()
-    if "test_fallback" in entry.traits and default_root_absent:
-        return load_dataset(entry.traits["test_fallback"], n=n, image_shape=image_shape)
-    return _split(dataset_name, "test", data_dir, image_shape, n=n)
-
-
 def _model_options(args: argparse.Namespace):
     from sia_core.models.user_models import ModelOptions
 
@@ -77,102 +64,48 @@ def _model_options(args: argparse.Namespace):
                               classes=args.classes, download=args.download, random_init=args.random_init)
 
 
-def _load(args: argparse.Namespace, n: Optional[int] = None, reference: Optional[str] = None):
-    """The model a command names (any spec, with its options) and the test set it runs on: --data, else the
-    dataset on the model's card. Returns (LoadedModel, test set, dataset spec)."""
-    from sia_core.models.registry import load_model_and_card, with_dataset_class_names
-    from sia_core.models.wrapper import require_fit
+def _subject(args: argparse.Namespace, n: Optional[int] = None, train_split: str = "none", model: Optional[str] = None):
+    """The resolver's `Subject` for the command's --model, --data and --data-dir."""
+    from sia_core.resolve import resolve
 
-    loaded = load_model_and_card(reference or args.model, _model_options(args))
-    dataset_spec = getattr(args, "data", None) or loaded.card.dataset
-    if not dataset_spec:
-        raise SiaError(f"{loaded.card.id} has no dataset of its own: pass --data SPEC, e.g. mnist:/path/to/data, "
-                       "imagefolder:/path/to/images or npz:/path/to/file.npz.")
-    test_set = _test_set_for(dataset_spec, args.data_dir, n, loaded.model.input_shape)
-    loaded = with_dataset_class_names(loaded, test_set.class_names)
-    require_fit(loaded.model, test_set)
-    return loaded, test_set, dataset_spec
+    return resolve(model or args.model, getattr(args, "data", None), options=_model_options(args),
+                   data_dir=args.data_dir, n=n, train_split=train_split)  # type: ignore[arg-type]
 
 
-def _evaluation_entry(model, test_set, attack_name: Optional[str], eps: float, steps: int,
-                      progress_label: str) -> dict[str, Any]:
-    from sia_core.attacks import ATTACKS
-    from sia_core.evaluation import evaluate
-
-    attack = ATTACKS.build(attack_name, eps=eps, steps=steps) if attack_name else None
-    report = evaluate(model, test_set, attack=attack, progress=_stderr_progress(progress_label))
-    return {"test_set": test_set.name, "test_source": test_set.source, "n": report.n,
-            "clean_accuracy": round(report.clean_accuracy, 4),
-            "robust_accuracy": None if report.robust_accuracy is None else round(report.robust_accuracy, 4),
-            "attack": attack_name, "eps": eps if attack_name else None, "steps": steps if attack_name else None}
+def _command(args: argparse.Namespace) -> str:
+    return "python -m sia_core " + shlex.join(args.argv)
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
-    from sia_core.data.catalog import load_dataset
-    from sia_core.models.registry import ModelCard, build_model, require_model_id, round_weights, save_model
+    from sia_core.evaluation import EvaluationConfig
+    from sia_core.models.cards import TrainingRequest, train_model
+    from sia_core.models.registry import save_model
     from sia_core.paths import MODELS_DIR
-    from sia_core.training import TrainConfig, channel_statistics, train
+    from sia_core.training import TrainConfig
 
-    require_model_id(args.id)
     config = TrainConfig(recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, weight_decay=args.weight_decay, eps=args.eps, attack_steps=args.attack_steps,
                          eps_warmup_epochs=args.eps_warmup_epochs, seed=args.seed, trades_beta=args.trades_beta,
                          augment=args.augment, attack_step_fraction=args.attack_step_fraction)
-    train_set = load_dataset(args.dataset, "train", root=args.data_dir, spurious=args.spurious,
-                             spurious_strength=args.spurious_strength, n=args.train_n, seed=args.seed)
-    mean, std = channel_statistics(train_set)
-    card = ModelCard(id=args.id, dataset=args.dataset, architecture=args.architecture,
-                     input_shape=train_set.image_shape, class_names=train_set.class_names,
-                     mean=tuple(mean), std=tuple(std))
-    model = build_model(card)
-    checkpoint = Path(args.checkpoint) if args.checkpoint else None
-    history = train(model, train_set, config, progress=_stderr_progress(f"train {args.id}"), checkpoint=checkpoint)
-    round_weights(model, args.weights_dtype)  # measured as shipped
-    seconds = sum(history.epoch_seconds)  # every epoch's own time, those before a resume included
-    # the card's first evaluation is its headline: the --eval-data sets in order, else the training data's test split
-    test_sets = ([_test_set_for(spec, None, args.eval_n, train_set.image_shape) for spec in args.eval_data]
-                 if args.eval_data else [_test_set_for(args.dataset, args.data_dir, args.eval_n)])
-    attacked = len(test_sets) if args.eval_attack_sets is None else args.eval_attack_sets
-    evaluations = [_evaluation_entry(model, test_set, args.eval_attack if i < attacked else None, args.eval_eps,
-                                     args.eval_steps, "evaluate") for i, test_set in enumerate(test_sets)]
-    card = ModelCard(
-        **{**card.__dict__,
-           "training": {**config.__dict__, "train_set": train_set.name, "train_source": train_set.source,
-                        "train_n": len(train_set), "seconds": round(seconds, 1), "history": history.to_dict(),
-                        "weights_dtype": args.weights_dtype,
-                        "command": "python -m sia_core " + shlex.join(args.argv)},
-           "evaluations": tuple(evaluations), "description": args.description})
+    request = TrainingRequest(
+        model_id=args.id, dataset=args.dataset, architecture=args.architecture, config=config, data_dir=args.data_dir,
+        spurious=args.spurious, spurious_strength=args.spurious_strength, train_n=args.train_n,
+        eval_data=tuple(args.eval_data or ()), attacked_sets=args.eval_attack_sets,
+        evaluation=EvaluationConfig(attack=args.eval_attack, eps=args.eval_eps, steps=args.eval_steps, n=args.eval_n),
+        weights_dtype=args.weights_dtype, description=args.description, command=_command(args))
+    trained = train_model(request, checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+                          progress=_stderr_progress(f"train {args.id}"))
     out = Path(args.out) if args.out else MODELS_DIR / args.id
-    save_model(model, card, out, dtype=args.weights_dtype)
-    return {"model": args.id, "out": str(out), "seconds": round(seconds, 1), "evaluations": evaluations}
+    save_model(trained.model, trained.card, out, dtype=args.weights_dtype)
+    return {"model": args.id, "out": str(out), "seconds": trained.card.training["seconds"],
+            "evaluations": list(trained.card.evaluations)}
 
 
 def _compact(args: argparse.Namespace) -> dict[str, Any]:
-    """Store a shipped model's weights in a smaller precision and re-measure every evaluation on its card with the
-    rounded weights (same test set, attack, eps and steps); the card keeps the figures measured before."""
-    from sia_core.models.registry import ModelCard, load_model_and_card, model_folder, round_weights, save_model
+    from sia_core.models.cards import compact_model
 
-    loaded = load_model_and_card(args.model)
-    card, model = loaded.card, loaded.model
-    if (card.training or {}).get("weights_dtype", "float32") == args.dtype:
-        raise SiaError(f"{card.id} is already stored in {args.dtype}.")
-    round_weights(model, args.dtype)
-    evaluations = []
-    for before in card.evaluations:
-        test_set = _test_set_for(card.dataset, None, None, model.input_shape)
-        if test_set.name != before["test_set"] or len(test_set) < before["n"]:
-            raise SiaError(f"{card.id}: cannot re-create its test set {before['test_set']} ({before['n']} images) "
-                           f"here; found {test_set.name} ({len(test_set)}).")
-        test_set = test_set.subset(slice(0, before["n"]))
-        evaluations.append(_evaluation_entry(model, test_set, before.get("attack"), before.get("eps") or 0.0,
-                                             before.get("steps") or 20, f"evaluate {card.id}"))
-    training = {**(card.training or {}), "weights_dtype": args.dtype,
-                "compacted_by": "python -m sia_core " + shlex.join(args.argv),
-                "evaluations_before_compaction": list(card.evaluations)}
-    compacted = ModelCard(**{**card.__dict__, "training": training, "evaluations": tuple(evaluations)})
-    save_model(model, compacted, model_folder(args.model), dtype=args.dtype)
-    return {"model": card.id, "dtype": args.dtype, "evaluations": evaluations,
-            "before": list(card.evaluations)}
+    card, before = compact_model(args.model, args.dtype, _command(args))
+    return {"model": card.id, "dtype": args.dtype, "evaluations": list(card.evaluations), "before": list(before)}
 
 
 def _names(text: Optional[str]) -> Optional[tuple[str, ...]]:
@@ -180,39 +113,42 @@ def _names(text: Optional[str]) -> Optional[tuple[str, ...]]:
 
 
 def _robustify_transfer(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.resolve import resolve_group
     from sia_core.robustify import TransferConfig, transfer_table
 
     specs = _names(args.models) or ()
     if not specs:
         raise SiaError("--models needs at least one model.")
-    models, test_set = {}, None
-    for spec in specs:
-        loaded, loaded_set, _ = _load(args, args.n, reference=spec)
-        test_set = test_set or loaded_set  # every row is scored on the first model's test images
-        models[loaded.card.id] = (loaded.model, (loaded.card.training or {}).get("recipe", "unknown"))
-    overrides = {key: value for key, value in (("linf_eps", args.linf_eps), ("l2_eps", args.l2_eps),
-                                               ("sia_eps", args.sia_eps)) if value is not None}
-    config = TransferConfig.for_dataset(test_set.name, n=args.n, seed=args.seed, **overrides)
-    table = transfer_table(models, test_set, config, columns=_names(args.columns),
+    # every row is scored on the first model's test images
+    first, group = resolve_group(specs, args.data, options=_model_options(args), data_dir=args.data_dir, n=args.n)
+    models = {loaded.card.id: (loaded.model, (loaded.card.training or {}).get("recipe", "unknown")) for loaded in group}
+    overrides = {key: value for key, value in (("linf_eps", args.eps_linf), ("l2_eps", args.eps_l2),
+                                               ("sia_eps", args.sia_eps_linf)) if value is not None}
+    config = TransferConfig.for_dataset(first.test_set.name, n=args.n, seed=args.seed, **overrides)
+    table = transfer_table(models, first.test_set, config, columns=_names(args.columns),
                            progress=_stderr_progress("transfer"))
     return table.to_dict()
 
 
 def _robustify_imbalance(args: argparse.Namespace) -> dict[str, Any]:
+    from sia_core.resolve import test_split, training_split
     from sia_core.robustify import ImbalanceConfig, run_imbalance_study
 
     config = ImbalanceConfig(rho=args.rho, n_max=args.n_max, methods=_names(args.methods) or (), seeds=args.seeds,
                              epochs=args.epochs, architecture=args.architecture)
-    train_set = _split(args.data, "train", args.data_dir, None)
-    test_set = _test_set_for(args.data, args.data_dir, args.test_n)
+    train_set = training_split(args.data, args.data_dir, required=True)
+    test_set = test_split(args.data, args.data_dir, n=args.test_n)
     report = run_imbalance_study(train_set, test_set, config, progress=_stderr_progress("imbalance"))
-    return {**report.to_dict(), "command": "python -m sia_core " + shlex.join(args.argv)}
+    return {**report.to_dict(), "command": _command(args)}
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    loaded, test_set, _ = _load(args, args.n)
-    entry = _evaluation_entry(loaded.model, test_set, args.attack, args.eps, args.steps, "evaluate")
-    return {"model": loaded.card.id, **entry}
+    from sia_core.evaluation import EvaluationConfig, evaluation_study
+
+    config = EvaluationConfig(attack=args.attack, eps=args.eps, steps=args.steps, n=args.n)
+    subject = _subject(args, n=config.n)
+    study = evaluation_study(subject.model, subject.test_set, config, progress=_stderr_progress("evaluate"))
+    return {"model": subject.card.id, **study.card_entry()}
 
 
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
@@ -235,61 +171,47 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
 def _sia(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.diagnosis import DiagnosisConfig, diagnose
 
-    loaded, dataset, _ = _load(args)
-    model = loaded.model
-    config = DiagnosisConfig(n=args.n, eps_img=args.eps_img, steps=args.steps, seed=args.seed,
+    config = DiagnosisConfig(n=args.n, eps_img=args.eps_linf, steps=args.steps, seed=args.seed,
                              attributes=tuple(args.attributes) if args.attributes else None,
                              batch_size=args.batch_size)
-    report = diagnose(model, dataset, config, progress=_stderr_progress("sia"))
-    return report.to_dict()
+    subject = _subject(args)
+    return diagnose(subject.model, subject.test_set, config, progress=_stderr_progress("sia")).to_dict()
 
 
 def _regions(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.regions.neutralization import NeutralizationConfig, neutralization_study
 
-    loaded, dataset, _ = _load(args)
-    model = loaded.model
-    config = NeutralizationConfig(n=args.n, n_fit=args.n_fit, fraction=args.fraction, eps=args.eps,
+    config = NeutralizationConfig(n=args.n, n_fit=args.n_fit, fraction=args.fraction, eps=args.eps_linf,
                                   attack_steps=args.steps, fill=args.fill, seed=args.seed)
-    report = neutralization_study(model, dataset, config, progress=_stderr_progress("regions"))
-    return report.to_dict()
+    subject = _subject(args)
+    return neutralization_study(subject.model, subject.test_set, config, progress=_stderr_progress("regions")).to_dict()
 
 
 def _margins(args: argparse.Namespace) -> dict[str, Any]:
-    from sia_core.margins import InputMarginEstimator, margin_study
+    from sia_core.margins import MarginsConfig, margins_study
 
-    estimator = InputMarginEstimator(norm=args.norm, bisection_steps=args.bisection_steps, pgd_steps=args.pgd_steps)
-    loaded, dataset, dataset_name = _load(args, args.n)
-    model = loaded.model
-    study = margin_study(model, dataset.images, dataset.labels, norm=args.norm, eps=args.eps, estimator=estimator,
-                         dataset=dataset.name, progress=_stderr_progress("margins"))
-    summary = study.summary(attacked=args.attacked, seed=args.seed).to_dict()
-    if args.pseudo_fit > 0:
-        summary.update(_pseudo_margin(model, dataset_name, args, study, estimator))
-    return {key: (round(value, 5) if isinstance(value, float) else value) for key, value in summary.items()}
-
-
-def _pseudo_margin(model, dataset_name: str, args: argparse.Namespace, study, estimator) -> dict[str, Any]:
-    from sia_core.margins import pseudo_margin_study
-
-    try:
-        train_set = _split(dataset_name, "train", args.data_dir, model.input_shape)
-    except SiaError:
-        train_set = None  # held-out test images after the first N instead
-    test_images = _test_set_for(dataset_name, args.data_dir, args.n + args.pseudo_fit, model.input_shape).images
-    pseudo = pseudo_margin_study(model, study, test_images, train_set=train_set, estimator=estimator,
-                                 fit_n=args.pseudo_fit, source=args.pseudo_input, eps=args.eps)
-    result = pseudo.result
-    return {"pseudo_fit_split": pseudo.fit_split, "pseudo_fit_n": pseudo.fit_n, "pseudo_input": result.source,
-            "pseudo_kendall_tau_before": result.kendall_tau_before, "pseudo_kendall_tau_after": result.kendall_tau_after,
-            "pseudo_auroc_before": result.auroc_before, "pseudo_auroc_after": result.auroc_after}
+    config = MarginsConfig(n=args.n, norm=args.norm, eps=args.eps, bisection_steps=args.bisection_steps,
+                           pgd_steps=args.pgd_steps, attacked=args.attacked, seed=args.seed,
+                           pseudo_fit_n=args.pseudo_fit, pseudo_source=args.pseudo_input)
+    # the pseudo-margin falls back on the test images after the first n without a training split
+    subject = _subject(args, n=config.n + config.pseudo_fit_n,
+                       train_split="optional" if config.pseudo_fit_n else "none")
+    report = margins_study(subject.model, subject.test_set, subject.train_set, config,
+                           progress=_stderr_progress("margins"))
+    summary = report.summary.to_dict()
+    if report.pseudo is not None:
+        pseudo = report.pseudo.result
+        summary.update({"pseudo_fit_split": report.pseudo.fit_split, "pseudo_fit_n": report.pseudo.fit_n,
+                        "pseudo_input": pseudo.source, "pseudo_kendall_tau_before": pseudo.kendall_tau_before,
+                        "pseudo_kendall_tau_after": pseudo.kendall_tau_after, "pseudo_auroc_before": pseudo.auroc_before,
+                        "pseudo_auroc_after": pseudo.auroc_after})
+    return _rounded(summary, 5)
 
 
 def _zoo(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.margins import ZOO_MODELS, ZooConfig, zoo_study
-    from sia_core.models.registry import load_model_and_card, with_dataset_class_names
-    from sia_core.models.wrapper import require_fit
-    from sia_core.results_io import save_results
+    from sia_core.resolve import resolve_group
+    from sia_core.results_io import SavedResult, save_result
 
     try:
         sizes = tuple(int(part) for part in args.subset_sizes.split(",") if part.strip())
@@ -300,107 +222,77 @@ def _zoo(args: argparse.Namespace) -> dict[str, Any]:
     specs = list(_names(args.models) or ZOO_MODELS[args.world])
     # one test set for every member, the first member's (or --data): n + pseudo_fit images, as the pseudo-margin
     # falls back on the test images after the first n
-    first, test_set, _ = _load(args, args.n + args.pseudo_fit, reference=specs[0])
-    models = {first.card.id: (first.model, first.card)}
-    for spec in specs[1:]:
-        loaded = with_dataset_class_names(load_model_and_card(spec, _model_options(args)), test_set.class_names)
-        require_fit(loaded.model, test_set)
-        models[loaded.card.id] = (loaded.model, loaded.card)
-    try:
-        train_set = _split(first.card.dataset, "train", args.data_dir, first.model.input_shape)
-    except SiaError:
-        train_set = None
-    report = zoo_study(models, test_set, train_set, config, progress=_stderr_progress("zoo"))
-    command = "python -m sia_core " + shlex.join(args.argv)
+    first, group = resolve_group(specs, args.data, options=_model_options(args), data_dir=args.data_dir,
+                                 n=config.n + config.pseudo_fit_n, train_split="optional")
+    models = {loaded.card.id: (loaded.model, loaded.card) for loaded in group}
+    report = zoo_study(models, first.test_set, first.train_set, config, progress=_stderr_progress("zoo"))
+    command = _command(args)
     if args.out and current_shard().is_main:
-        save_results(Path(args.out), {"kind": "zoo", "command": command, "created": time.strftime("%Y-%m-%d"),
-                                      "result": report.to_dict()})
-    arrays = ("input_margins", "logit_margins", "correct", "labels")
-    return {"dataset": report.dataset, "config": report.to_dict()["config"], "command": command,
+        save_result(Path(args.out), SavedResult(
+            kind="zoo", model=args.world if not args.models else "custom", dataset_key=f"{first.dataset_spec}|None|None",
+            config=config, result=report, command=command, created=time.strftime("%Y-%m-%d")))
+    return {"dataset": report.dataset, "config": dataclasses.asdict(report.config), "command": command,
             "least_consistent": report.least_consistent.model_id,
-            "models": [{key: value for key, value in entry.to_dict().items() if key not in arrays}
-                       for entry in report.entries]}
-
-
-def _split(dataset_spec: str, split: str, data_dir: Optional[str], image_shape: Optional[tuple[int, int, int]],
-           n: Optional[int] = None):
-    """A split of a dataset spec as `image_shape`; --data-dir applies to a bare name ("name:path" holds its own)."""
-    from sia_core.data.catalog import load_dataset
-
-    return load_dataset(dataset_spec, split, root=None if ":" in dataset_spec else data_dir,  # type: ignore[arg-type]
-                        n=n, image_shape=image_shape)
-
-
-def _constructed_origin(constructed, args: argparse.Namespace):
-    """(source model or None, dataset spec) of a constructed set: --model (else the source recorded in the set)
-    and --data (else the source's card)."""
-    from sia_core.models.registry import load_model_and_card
-
-    try:
-        loaded = load_model_and_card(args.model or constructed.source_model, _model_options(args))
-    except SiaError:
-        if args.data:
-            return None, args.data
-        raise SiaError(f"The source model {constructed.source_model!r} is not at hand: pass --model SPEC, or "
-                       "--data SPEC for the original dataset.") from None
-    if not (args.data or loaded.card.dataset):
-        raise SiaError(f"{loaded.card.id} has no dataset of its own: pass --data SPEC.")
-    return loaded, args.data or loaded.card.dataset
+            "models": [entry.summary() for entry in report.entries]}
 
 
 def _features(args: argparse.Namespace) -> dict[str, Any]:
-    from sia_core.features import KINDS, ConstructedSet, build_constructed_set, train_on_constructed, transfer_study
+    from sia_core.features import (KINDS, ConstructedSet, FeatureTrainingConfig, FeatureTransferConfig,
+                                   build_constructed_set, train_on_constructed, transfer_study)
+    from sia_core.resolve import resolve, test_split
 
     if args.action == "build":
         if not args.model or not args.out:
             raise SiaError("features build needs --kind, --model and --out.")
-        config = KINDS.build(args.kind, n=args.n, eps=args.eps, steps=args.steps, step_size=args.step_size,
+        config = KINDS.build(args.kind, n=args.n, eps=args.eps_l2, steps=args.steps, step_size=args.step_size,
                              seed=args.seed)  # bad values fail here, before the training split loads
-        loaded, _, dataset_spec = _load(args, n=1)
-        train_set = _split(dataset_spec, "train", args.data_dir, loaded.model.input_shape)
-        built = build_constructed_set(loaded.model, train_set, config, out=args.out,
+        subject = _subject(args, n=1, train_split="required")
+        built = build_constructed_set(subject.model, subject.train_set, config, out=args.out,
                                       progress=_stderr_progress("build"))
         return {"kind": args.kind, "n": len(built), "out": args.out, "source_model": built.source_model,
-                **{key: round(value, 5) for key, value in built.metric.items()}}
+                **_rounded(built.metric, 5)}
     if args.action == "evaluate":
         return _features_evaluate(args)
     if not args.constructed:
         raise SiaError(f"features {args.action} needs --constructed FILE.npz (from features build).")
     constructed = ConstructedSet.load(args.constructed)
-    source, dataset_name = _constructed_origin(constructed, args)
     image_shape = constructed.as_dataset().image_shape
-    test_set = _test_set_for(dataset_name, args.data_dir, None, image_shape)
+    source_spec = args.model or constructed.source_model
     if args.action == "transfer":
-        if source is None:
-            raise SiaError("features transfer attacks the source model: pass --model SPEC.")
-        train_set = _split(dataset_name, "train", args.data_dir, image_shape)
-        points = transfer_study(source.model, constructed, train_set, test_set, tuple(args.architectures),
-                                epochs=args.epochs, attack_eps=args.eval_eps, attack_n=args.eval_n, seed=args.seed,
+        config = FeatureTransferConfig(architectures=tuple(args.architectures), epochs=args.epochs,
+                                       attack_eps_l2=args.eval_eps_l2, attack_n=args.eval_n, seed=args.seed)
+        subject = _subject(args, train_split="required", model=source_spec)
+        report = transfer_study(subject.model, constructed, subject.train_set, subject.test_set, config,
                                 progress=_stderr_progress("transfer"))
-        return {"source_model": constructed.source_model, "constructed": args.constructed, "test_set": test_set.name,
-                "attack": f"untargeted L2 PGD, eps {args.eval_eps}, 20 steps", "epochs": args.epochs,
-                "points": [_rounded(point.to_dict()) for point in points]}
-    model, result = train_on_constructed(constructed.as_dataset(), test_set, kind=constructed.config.kind,
-                                         architecture=args.architecture, epochs=args.epochs, seed=args.seed,
-                                         eval_eps=args.eval_eps, eval_n=args.eval_n,
+        return {"source_model": constructed.source_model, "constructed": args.constructed,
+                "test_set": report.test_set, "attack": report.attack, "epochs": args.epochs,
+                "points": [_rounded(dataclasses.asdict(point)) for point in report.points]}
+    # train: scored on the original test set, named by --data or the source model's card
+    try:
+        dataset_spec = args.data or resolve(source_spec, options=_model_options(args), n=1).dataset_spec
+    except SiaError as error:
+        raise SiaError(f"The source model {source_spec!r} is not at hand ({error}): pass --model SPEC, or --data "
+                       "SPEC for the original dataset.") from None
+    test_set = test_split(dataset_spec, args.data_dir, image_shape=image_shape)
+    config = FeatureTrainingConfig(architecture=args.architecture, epochs=args.epochs, seed=args.seed,
+                                   eval_eps_l2=args.eval_eps_l2, eval_n=args.eval_n)
+    model, result = train_on_constructed(constructed.as_dataset(), test_set, config, kind=constructed.config.kind,
                                          progress=_stderr_progress("train"))
     if args.out:
-        from sia_core.models.registry import ModelCard, save_model
+        _save_constructed_set_model(model, result, test_set, dataset_spec, args)
+    return {**_rounded(dataclasses.asdict(result)), "architecture": args.architecture, "test_set": test_set.name}
 
-        card = ModelCard(id=Path(args.out).name, dataset=dataset_name, architecture=args.architecture,
-                         input_shape=model.input_shape, class_names=model.class_names,
-                         mean=tuple(model.mean.flatten().tolist()), std=tuple(model.std.flatten().tolist()),
-                         training={"recipe": "standard",
-                                   "train_set": f"{constructed.config.kind} from {args.constructed}",
-                                   "epochs": args.epochs, "seed": args.seed,
-                                   "weights_dtype": args.weights_dtype,
-                        "command": "python -m sia_core " + shlex.join(args.argv)},
-                         evaluations=({"test_set": test_set.name, "n": len(test_set),
-                                       "clean_accuracy": round(result.test_accuracy, 4),
-                                       "robust_accuracy": round(result.robust_accuracy, 4), "attack": "pgd-l2",
-                                       "eps": args.eval_eps, "steps": 20},))
-        save_model(model, card, Path(args.out))
-    return {**_rounded(result.to_dict()), "architecture": args.architecture, "test_set": test_set.name}
+
+def _save_constructed_set_model(model, result, test_set, dataset_spec: str, args: argparse.Namespace) -> None:
+    from sia_core.models.cards import constructed_set_model_card
+    from sia_core.models.registry import save_model
+
+    card = constructed_set_model_card(
+        model, Path(args.out).name, dataset_spec, f"{result.kind} from {args.constructed}", args.architecture,
+        args.epochs, args.seed, args.weights_dtype, _command(args),
+        {"test_set": test_set.name, "n": len(test_set), "clean_accuracy": round(result.test_accuracy, 4),
+         "robust_accuracy": round(result.robust_accuracy, 4), "attack": "pgd-l2", "eps": result.eps, "steps": 20})
+    save_model(model, card, Path(args.out))
 
 
 def _rounded(values: dict[str, Any], digits: int = 4) -> dict[str, Any]:
@@ -413,42 +305,30 @@ def _rounded(values: dict[str, Any], digits: int = 4) -> dict[str, Any]:
 
 
 def _features_evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from sia_core.attacks import PGD
-    from sia_core.evaluation import evaluate
+    from sia_core.evaluation import EvaluationConfig, evaluation_study
 
     if not args.model:
         raise SiaError("features evaluate needs --model (an id, a model folder or a spec).")
-    loaded, test_set, _ = _load(args)
-    model = loaded.model
-    clean = evaluate(model, test_set).clean_accuracy
-    robust = evaluate(model, test_set, attack=PGD(eps=args.eval_eps, norm="l2", steps=20, seed=args.seed),
-                      n=args.eval_n).robust_accuracy
-    return {"model": model.model_id, "test_set": test_set.name, "test_accuracy": round(clean, 4),
-            "robust_accuracy": round(robust or 0.0, 4), "eps": args.eval_eps, "norm": "l2", "robust_n": args.eval_n}
+    subject = _subject(args)
+    clean = evaluation_study(subject.model, subject.test_set).clean_accuracy
+    robust = evaluation_study(subject.model, subject.test_set, EvaluationConfig(
+        attack="pgd-l2", eps=args.eval_eps_l2, steps=20, n=args.eval_n, seed=args.seed)).robust_accuracy
+    return {"model": subject.model.model_id, "test_set": subject.test_set.name, "test_accuracy": round(clean, 4),
+            "robust_accuracy": round(robust or 0.0, 4), "eps": args.eval_eps_l2, "norm": "l2", "robust_n": args.eval_n}
 
 
 def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
-
-    from sia_core.data.fashion_mnist import (DEBIAN_PACKAGE_DIR, EMBEDDED_SUBSET_FILE, balanced_subset_indices,
-                                             find_idx_files, read_idx)
-
     if args.world == "cifar10":
         from sia_core.data.cifar10 import build_cifar10_subset
 
         if args.data_dir is None:
-            raise SiaError("--data-dir: the CIFAR-10 folder to take the test images from, e.g. "
-                           "../shared/data/cifar10-subset (exact pixels).")
+            raise SiaError("--data-dir: the CIFAR-10 folder to take the test images from (exact pixels: the "
+                           "cifar-10-batches-py folder or the exact-pixel .npz copy).")
         return build_cifar10_subset(args.data_dir, per_class=args.per_class or 100, out=args.out)
-    args.data_dir = args.data_dir or str(DEBIAN_PACKAGE_DIR)
-    args.per_class = args.per_class or 250
-    images_path, labels_path = find_idx_files(args.data_dir, "test")
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    index = balanced_subset_indices(labels, args.per_class, seed=args.seed)
-    out = Path(args.out) if args.out else EMBEDDED_SUBSET_FILE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, x=images[index], y=labels[index].astype(np.int64), index=index.astype(np.int64))
-    return {"out": str(out), "n": int(index.size), "per_class": args.per_class, "source": str(images_path.parent)}
+    from sia_core.data.fashion_mnist import DEBIAN_PACKAGE_DIR, build_fashion_mnist_subset
+
+    return build_fashion_mnist_subset(args.data_dir or DEBIAN_PACKAGE_DIR, per_class=args.per_class or 250,
+                                      seed=args.seed, out=args.out)
 
 
 MODEL_HELP = ("a shipped id (fmnist-standard), a model folder, torchvision:NAME, python:FILE.py:FACTORY or "
@@ -494,8 +374,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
     parser.add_argument("--batch-size", type=_count, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty of the Adam optimizer")
-    parser.add_argument("--eps", type=float, default=0.0, help="L-inf radius for adversarial recipes (sia: the pixel "
-                                                              "budget; random-attributes: the noise amplitude)")
+    parser.add_argument("--eps", type=float, default=0.0, help="the recipe's radius in its own norm (pgd-l2: L2; pgd, "
+                        "fgsm-rs, trades: L∞; sia: the L∞ pixel budget; random-attributes: the L∞ noise amplitude)")
     parser.add_argument("--attack-steps", type=_count, default=7)
     parser.add_argument("--attack-step-fraction", type=float,
                         help="PGD recipes: each step as a share of the radius (default 2.5 / attack steps)")
@@ -518,7 +398,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
     parser.add_argument("--eval-n", type=_count, help="evaluate on the first N test images only")
     parser.add_argument("--eval-data", action="append", metavar="SPEC",
                         help="evaluate on this dataset spec's test split (repeat for several; the first is the card's "
-                             "headline), e.g. cifar10:../shared/data/cifar10-subset; default: the training data's")
+                             "headline), e.g. cifar10:PATH; default: the training data's")
     parser.add_argument("--eval-attack-sets", type=_count_or_zero,
                         help="attack only the first K evaluation sets (the others: clean accuracy); default all")
     parser.add_argument("--description", default="")
@@ -562,9 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--n", type=_count, default=1000, help="test images per cell (the first N)")
     transfer.add_argument("--columns", help=f"attacks separated by commas (default all: "
                                             f"{', '.join(TRANSFER_COLUMNS.names())})")
-    transfer.add_argument("--linf-eps", type=float, help="FGSM and PGD-L∞ radius (default: the dataset's)")
-    transfer.add_argument("--l2-eps", type=float, help="PGD-L2 and CW-L2 radius (default: the dataset's)")
-    transfer.add_argument("--sia-eps", type=float, help="SIA's pixel budget (default 4/255)")
+    transfer.add_argument("--eps-linf", "--linf-eps", dest="eps_linf", type=float,
+                          help="FGSM and PGD-L∞ radius (default: the dataset's)")
+    transfer.add_argument("--eps-l2", "--l2-eps", dest="eps_l2", type=float,
+                          help="PGD-L2 and CW-L2 radius (default: the dataset's)")
+    transfer.add_argument("--sia-eps-linf", "--sia-eps", dest="sia_eps_linf", type=float,
+                          help="SIA's L∞ pixel budget (default 4/255)")
     transfer.add_argument("--seed", type=int, default=0)
     # rows are shipped ids or model folders (their cards say the rest): no per-model options
     transfer.set_defaults(handler=_robustify_transfer, weights=None, input_shape=None, mean=None, std=None,
@@ -607,7 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(sia)
     sia.add_argument("--data-dir", help="dataset folder (default: the model's own test set)")
     sia.add_argument("--n", type=_count, default=256, help="correctly classified test images to attack")
-    sia.add_argument("--eps-img", type=float, default=2 / 255, help="L-inf pixel budget shared by all attacks")
+    sia.add_argument("--eps-linf", "--eps-img", dest="eps_linf", type=float, default=2 / 255,
+                     help="L∞ pixel budget shared by all attacks (--eps-img: the old name)")
     sia.add_argument("--steps", type=_count, default=30)
     sia.add_argument("--seed", type=int, default=0)
     sia.add_argument("--batch-size", type=_count, default=256,
@@ -622,7 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     regions.add_argument("--n-fit", type=_count, default=256,
                          help="held-out images that learn the dataset/class masks")
     regions.add_argument("--fraction", type=float, default=0.2, help="top-q share of pixels in each region")
-    regions.add_argument("--eps", type=float, default=8 / 255, help="L-inf radius of the PGD attack")
+    regions.add_argument("--eps-linf", "--eps", dest="eps_linf", type=float, default=8 / 255,
+                         help="L∞ radius of the PGD attack (--eps: the old name)")
     regions.add_argument("--steps", type=_count, default=10)
     regions.add_argument("--fill", choices=FILLS.names(), default="zero")
     regions.add_argument("--seed", type=int, default=0)
@@ -673,7 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--constructed", help="train/transfer: a constructed .npz from `features build`")
     features.add_argument("--data-dir", help="the original dataset's folder or file (CIFAR-10: required)")
     features.add_argument("--n", type=_count, default=2000)
-    features.add_argument("--eps", type=float, default=2.0, help="build d_rand/d_det: L2 radius of the targeted PGD")
+    features.add_argument("--eps-l2", "--eps", dest="eps_l2", type=float, default=2.0,
+                          help="build d_rand/d_det: L2 radius of the targeted PGD (--eps: the old name)")
     features.add_argument("--steps", type=_count, default=100)
     features.add_argument("--step-size", type=float, default=0.1)
     features.add_argument("--architecture", choices=architectures, default="tiny-cnn",
@@ -681,8 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--architectures", nargs="+", choices=architectures,
                           default=["mlp", "tiny-cnn", "small-cnn"], help="transfer: the architectures to compare")
     features.add_argument("--epochs", type=_count, default=10)
-    features.add_argument("--eval-eps", type=float, default=0.5,
-                          help="L2 radius for robust accuracy (transfer: of the source model's attack)")
+    features.add_argument("--eval-eps-l2", "--eval-eps", dest="eval_eps_l2", type=float, default=0.5,
+                          help="L2 radius for robust accuracy (transfer: of the source model's attack; --eval-eps: "
+                               "the old name)")
     features.add_argument("--eval-n", type=_count, default=1000, help="test images attacked")
     features.add_argument("--seed", type=int, default=0)
     features.add_argument("--out", help="build: the .npz to write (resumable); train: a model folder to save")

@@ -115,6 +115,10 @@ class DiagnosisReport:
     attack_ssim: dict[str, torch.Tensor] = field(default_factory=dict)
     joint: Optional[SemanticAttackResult] = field(default=None, repr=False)
 
+    def by_attribute(self, values: torch.Tensor) -> dict[str, float]:
+        """One of the per-attribute tensors (sensitivity, dominance, ...) as attribute name -> value."""
+        return {name: float(value) for name, value in zip(self.attribute_names, values)}
+
     def ranking(self) -> list[str]:
         """Attributes by sensitivity, most harmful first."""
         order = torch.argsort(self.sensitivity, descending=True).tolist()

@@ -13,7 +13,7 @@ from sia_core.distributed import map_batches
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
 from sia_core.scaling import batch_size_for
-from sia_core.validation import optional, positive_int
+from sia_core.validation import non_negative, optional, positive_int
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,60 @@ def evaluate(model: ClassifierWrapper, dataset: ImageDataset, *, attack: Optiona
         attack=attack.description if attack is not None else None,
         dataset=dataset.name,
     )
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Clean accuracy on the first `n` test images (all when None) and, with `attack` (a name of the attack
+    registry), robust accuracy under it at radius `eps` (in the attack's own norm) with `steps` steps."""
+
+    attack: Optional[str] = None
+    eps: float = 0.1
+    steps: int = 20
+    n: Optional[int] = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from sia_core.attacks import ATTACKS
+
+        if self.attack is not None:
+            ATTACKS[self.attack]  # unknown names raise, listing the choices
+        non_negative("eps", self.eps)
+        positive_int("steps", self.steps)
+        optional(positive_int, "n", self.n)
+
+
+@dataclass(frozen=True)
+class EvaluationStudy:
+    """One model's accuracy on one test set, clean and under the config's attack: a model card's evaluation."""
+
+    model: str
+    test_set: str
+    test_source: str
+    n: int
+    clean_accuracy: float
+    robust_accuracy: Optional[float]
+    attack: Optional[str]
+    eps: Optional[float]
+    steps: Optional[int]
+
+    def card_entry(self) -> dict:
+        """The entry a model card keeps (accuracies to 4 places)."""
+        return {"test_set": self.test_set, "test_source": self.test_source, "n": self.n,
+                "clean_accuracy": round(self.clean_accuracy, 4),
+                "robust_accuracy": None if self.robust_accuracy is None else round(self.robust_accuracy, 4),
+                "attack": self.attack, "eps": self.eps, "steps": self.steps}
+
+
+def evaluation_study(model: ClassifierWrapper, test_set: ImageDataset, config: EvaluationConfig = EvaluationConfig(),
+                     progress: Optional[ProgressCallback] = None) -> EvaluationStudy:
+    from sia_core.attacks import ATTACKS
+
+    attack = ATTACKS.build(config.attack, eps=config.eps, steps=config.steps, seed=config.seed) if config.attack else None
+    subset = test_set if config.n is None else test_set.subset(slice(0, config.n))
+    report = evaluate(model, subset, attack=attack, progress=progress)
+    attacked = config.attack is not None
+    return EvaluationStudy(model=model.model_id, test_set=subset.name, test_source=subset.source, n=report.n,
+                           clean_accuracy=report.clean_accuracy, robust_accuracy=report.robust_accuracy,
+                           attack=config.attack, eps=config.eps if attacked else None,
+                           steps=config.steps if attacked else None)

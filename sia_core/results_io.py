@@ -13,23 +13,49 @@ import gzip
 import io
 import json
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
 from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport
 from sia_core.errors import DataError
-from sia_core.features.constructed import ConstructedSet, ConstructionConfig
-from sia_core.features.training import FeatureTrainingResult
-from sia_core.margins.input_margins import InputMargins
-from sia_core.margins.scores import MarginScores
-from sia_core.margins.study import MarginStudy
-from sia_core.regions.neutralization import NeutralizationConfig, NeutralizationRow, RegionsReport
+from sia_core.evaluation import EvaluationConfig, EvaluationStudy
+from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureSetPlan, FeaturesBaseline,
+                               FeaturesStudyConfig, FeaturesStudyReport, FeatureTrainingConfig, FeatureTrainingResult,
+                               FeatureTransferConfig, FeatureTransferReport, TransferPoint)
+from sia_core.margins import (InputMargins, MarginScores, MarginsConfig, MarginsReport, MarginStudy, MarginSummary,
+                              PseudoMarginResult, PseudoMarginStudy, ZooConfig, ZooEntry, ZooReport)
+from sia_core.regions.neutralization import FillComparison, NeutralizationConfig, NeutralizationRow, RegionsReport
+from sia_core.robustify import (ImbalanceConfig, ImbalanceReport, MethodRun, MethodSummary, TransferCell,
+                                TransferConfig, TransferRow, TransferTable)
 
+
+@dataclass(frozen=True)
+class SavedResult:
+    """A study's report as `scripts/precompute.py` (or `zoo --out`) saved it: what it is about, the settings a page
+    matches against before showing it, the command that wrote it, when, and how long it took."""
+
+    kind: str
+    model: str          # the model id, or the world, the result is about
+    dataset_key: str    # the app's key of the data it ran on
+    config: Any         # the study's config (a config type, or the page's settings as a dict)
+    result: Any         # one of the report types below
+    command: str
+    created: str
+    seconds: Optional[float] = None
+    migrated_by: Optional[str] = None  # set when an older file's numbers were carried into this format unchanged
+
+
+# every type a results file may hold, registered once: the studies' configs and reports and their parts
 RESULT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    DiagnosisConfig, DiagnosisReport, NeutralizationConfig, NeutralizationRow, RegionsReport, MarginStudy,
-    MarginScores, InputMargins, ConstructionConfig, ConstructedSet, FeatureTrainingResult)}
+    SavedResult, DiagnosisConfig, DiagnosisReport, NeutralizationConfig, NeutralizationRow, RegionsReport, FillComparison,
+    MarginsConfig, MarginsReport, MarginStudy, MarginSummary, MarginScores, InputMargins, PseudoMarginStudy,
+    PseudoMarginResult, ZooConfig, ZooEntry, ZooReport, ConstructionConfig, ConstructedSet, FeatureTrainingConfig,
+    FeatureTrainingResult, FeatureSetPlan, FeaturesStudyConfig, FeaturesBaseline, FeaturesStudyReport,
+    FeatureTransferConfig, FeatureTransferReport, TransferPoint, TransferConfig, TransferCell, TransferRow,
+    TransferTable, ImbalanceConfig, MethodRun, MethodSummary, ImbalanceReport, EvaluationConfig, EvaluationStudy)}
 
 
 def encode(value: Any) -> Any:
@@ -69,7 +95,10 @@ def decode(data: Any) -> Any:
         cls = RESULT_TYPES.get(data["__result__"])
         if cls is None:
             raise DataError(f"A results file names an unknown type {data['__result__']!r}; refusing it.")
-        return cls(**{name: decode(item) for name, item in data["fields"].items()})
+        try:
+            return cls(**{name: decode(item) for name, item in data["fields"].items()})
+        except TypeError as error:  # a field this version does not have, or lacks one it needs
+            raise DataError(f"A results file's {cls.__name__} does not match this version ({error}).") from error
     raise DataError("A results file holds an object this version cannot read.")
 
 
@@ -77,16 +106,19 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def save_results(path: Path, payload: dict[str, Any]) -> None:
+def save_result(path: Path, saved: SavedResult) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt", encoding="utf-8") as handle:
-        json.dump(encode(payload), handle)
+        json.dump(encode(saved), handle)
 
 
-def load_results(path: Path) -> dict[str, Any]:
+def load_result(path: Path) -> SavedResult:
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError, EOFError) as error:
         raise DataError(f"Could not read the results file {path.name}: {error}") from error
-    return decode(data)
+    saved = decode(data)
+    if not isinstance(saved, SavedResult):
+        raise DataError(f"The results file {path.name} holds no saved result of this version.")
+    return saved

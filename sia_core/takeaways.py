@@ -1,11 +1,14 @@
 """One sentence of takeaway per result, computed from the numbers on screen, in plain words for a demo or a lesson.
 
-Pure functions of plain numbers (no Streamlit, no report types), so a page, a report and a test can all call them.
+Pure functions of numbers and report rows (no Streamlit), so a page, a report and a test can all call them.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+
+if TYPE_CHECKING:
+    from sia_core.robustify import MethodSummary, TransferRow
 
 
 def _percent(value: float) -> str:
@@ -94,50 +97,52 @@ def perceptual_takeaway(success_at_floor: Mapping[str, float], mean_ssim: Mappin
     return sentence
 
 
-def transfer_takeaway(rows: Sequence[Mapping[str, float | str]], unseen: Sequence[str], labels: Mapping[str, str]
-                      ) -> str:
-    """Rows of a transfer table (model, recipe, `<column>_accuracy`): does SIA training beat standard training on
-    the attacks it never trained on (`unseen`), and does the attack beat its random-attribute control?"""
-    by_recipe = {str(row["recipe"]): row for row in rows}
+def transfer_takeaway(rows: Sequence[TransferRow], unseen: Sequence[str], labels: Mapping[str, str]) -> str:
+    """Rows of a transfer table: does SIA training beat standard training on the attacks it never trained on
+    (`unseen`), and does the attack beat its random-attribute control?"""
+    by_recipe = {row.recipe: row for row in rows}
     sia, standard = by_recipe.get("sia"), by_recipe.get("standard")
     if sia is None or standard is None or not unseen:
         return ""
-    gains = {column: float(sia[f"{column}_accuracy"]) - float(standard[f"{column}_accuracy"]) for column in unseen}
+
+    def accuracy(row: TransferRow, column: str) -> float:
+        return row.cells[column].robust_accuracy
+
+    gains = {column: accuracy(sia, column) - accuracy(standard, column) for column in unseen}
     better = [labels.get(column, column) for column, gain in gains.items() if gain > 0.01]
     mean_gain = sum(gains.values()) / len(gains)
     sentence = (f"SIA training beats standard training on {len(better)} of the {len(gains)} pixel attacks it never "
                 f"trained on ({', '.join(better) or 'none'}; {mean_gain * 100:+.0f} points on average)")
     control = by_recipe.get("random-attributes")
-    if control is not None and "sia_accuracy" in sia:
-        difference = float(sia["sia_accuracy"]) - float(control["sia_accuracy"])
+    if control is not None and "sia" in sia.cells and "sia" in control.cells:
+        difference = accuracy(sia, "sia") - accuracy(control, "sia")
         sentence += (f", and it holds {difference * 100:+.0f} points against SIA itself compared with the same "
                      "attributes drawn at random")
     pgd = by_recipe.get("pgd")
     if pgd is not None:
-        pgd_wins = sum(float(pgd[f"{column}_accuracy"]) > float(sia[f"{column}_accuracy"]) for column in unseen)
+        pgd_wins = sum(accuracy(pgd, column) > accuracy(sia, column) for column in unseen)
         sentence += f"; PGD training is stronger than SIA training on {pgd_wins} of those {len(gains)}"
     return sentence + "."
 
 
-def imbalance_takeaway(summary: Sequence[Mapping[str, float | str]], labels: Mapping[str, str]) -> str:
+def imbalance_takeaway(summary: Sequence[MethodSummary], labels: Mapping[str, str]) -> str:
     """Rows of the imbalance study's summary: the best method on balanced accuracy, and where SIA augmentation
     stands against the best other method (means ± std over seeds)."""
     if not summary:
         return ""
-    best = max(summary, key=lambda row: float(row["balanced_accuracy_mean"]))
-    sentence = (f"{labels.get(str(best['method']), best['method'])} balances best: "
-                f"{float(best['balanced_accuracy_mean']):.1%} ± {float(best['balanced_accuracy_std']):.1%} balanced "
-                f"accuracy, {float(best['minority_accuracy_mean']):.1%} on the minority classes")
-    sia = next((row for row in summary if row["method"] == "sia"), None)
-    others = [row for row in summary if row["method"] != "sia"]
+    best = max(summary, key=lambda row: row.balanced_accuracy_mean)
+    sentence = (f"{labels.get(best.method, best.method)} balances best: {best.balanced_accuracy_mean:.1%} ± "
+                f"{best.balanced_accuracy_std:.1%} balanced accuracy, {best.minority_accuracy_mean:.1%} on the minority "
+                "classes")
+    sia = next((row for row in summary if row.method == "sia"), None)
+    others = [row for row in summary if row.method != "sia"]
     if sia is not None and others and best is not sia:
-        gap = float(best["balanced_accuracy_mean"]) - float(sia["balanced_accuracy_mean"])
-        sentence += f"; SIA augmentation is {gap * 100:.1f} points behind it"
+        sentence += f"; SIA augmentation is {(best.balanced_accuracy_mean - sia.balanced_accuracy_mean) * 100:.1f} points behind it"
     elif sia is not None and others:
-        runner = max(others, key=lambda row: float(row["balanced_accuracy_mean"]))
-        gap = float(sia["balanced_accuracy_mean"]) - float(runner["balanced_accuracy_mean"])
-        sentence += (f", {gap * 100:.1f} points ahead of {labels.get(str(runner['method']), runner['method'])} "
-                     f"(the spread over seeds is ±{float(sia['balanced_accuracy_std']) * 100:.1f})")
+        runner = max(others, key=lambda row: row.balanced_accuracy_mean)
+        gap = sia.balanced_accuracy_mean - runner.balanced_accuracy_mean
+        sentence += (f", {gap * 100:.1f} points ahead of {labels.get(runner.method, runner.method)} "
+                     f"(the spread over seeds is ±{sia.balanced_accuracy_std * 100:.1f})")
     return sentence + "."
 
 

@@ -83,7 +83,7 @@ def _fgsm_rs_adversary(*, eps: float, steps: int, seed: int) -> FGSM:
 
 
 def _sia_adversary(*, eps: float, steps: int, seed: int) -> SemanticAttack:
-    # every attribute that applies, a small pixel budget, few steps: the paper's recipe for training
+    # every attribute that applies, a small pixel budget, few steps (our choice: cheap enough to train with)
     return SemanticAttack(steps=steps, eps_img=eps, seed=seed)
 
 
@@ -242,6 +242,7 @@ def train(model: ClassifierWrapper, train_set: ImageDataset, config: TrainConfig
     """
     generator = torch.Generator().manual_seed(config.seed)
     device = model.device
+    model.requires_grad_(True)  # a loaded model comes frozen for inference (`freeze_for_inference`)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = -(-len(train_set) // config.batch_size)
     total_steps = config.steps or steps_per_epoch * config.epochs

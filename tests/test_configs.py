@@ -96,6 +96,21 @@ BAD_VALUES: list[tuple[str, str, dict[str, Any]]] = [
     ("sia_core.models.registry", "ModelCard", {**_CARD, "mean": (0.5, 0.5, 0.5)}),
     ("sia_core.models.registry", "ModelCard", {**_CARD, "input_shape": (1, 28)}),
     ("sia_core.models.registry", "ModelCard", {**_CARD, "class_names": ()}),
+    # the studies' configs
+    ("sia_core.evaluation", "EvaluationConfig", {"attack": "magic"}),
+    ("sia_core.evaluation", "EvaluationConfig", {"eps": -0.1}),
+    ("sia_core.evaluation", "EvaluationConfig", {"n": 0}),
+    ("sia_core.margins", "MarginsConfig", {"n": 0}),
+    ("sia_core.margins", "MarginsConfig", {"norm": "l1"}),
+    ("sia_core.margins", "MarginsConfig", {"pseudo_fit_n": -1}),
+    ("sia_core.margins", "MarginsConfig", {"pseudo_source": "pixels"}),
+    ("sia_core.features", "FeatureTrainingConfig", {"architecture": "vit"}),
+    ("sia_core.features", "FeatureTrainingConfig", {"eval_eps_l2": -0.5}),
+    ("sia_core.features", "FeatureTrainingConfig", {"eval_n": 0}),
+    ("sia_core.features", "FeatureTransferConfig", {"architectures": ()}),
+    ("sia_core.features", "FeatureTransferConfig", {"attack_eps_l2": -1.0}),
+    ("sia_core.features", "FeaturesStudyConfig", {"sets": (), "training": None}),
+    ("sia_core.training", "TrainConfig", {"recipe": "sia", "eps": 0.01, "attack_step_fraction": 0.2}),
 ]
 
 
@@ -129,7 +144,9 @@ def _is_config(cls: type) -> bool:
     """A frozen dataclass named ...Config, or a configured callable (an attack, a map method, an estimator)."""
     if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
         return False
-    return cls.__name__.endswith("Config") or callable(getattr(cls, "__call__", None)) and "__call__" in vars(cls)
+    # an attack inherits its __call__ from the one attack base
+    return cls.__name__.endswith("Config") or callable(getattr(cls, "__call__", None)) and any(
+        "__call__" in vars(base) for base in cls.__mro__[:-1])
 
 
 def discovered_configs() -> set[str]:

@@ -11,7 +11,7 @@ import torch
 from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError, DataError
 from sia_core.features import (KINDS, ConstructedSet, ConstructionConfig, build_constructed_set, relabel_targets,
-                               train_on_constructed, transfer_study)
+                               train_on_constructed, transfer_study, FeatureTrainingConfig, FeatureTransferConfig)
 from tests.conftest import make_wrapper
 
 
@@ -130,8 +130,8 @@ def test_training_on_a_constructed_set_reports_original_test_accuracy(separable)
     source, data = separable
     built = build_constructed_set(source, data, ConstructionConfig(kind="d_nr", n=80, steps=20))
     test_set = _levels(60, seed=7)
-    model, result = train_on_constructed(built.as_dataset(), test_set, kind="d_nr", architecture="mlp", epochs=3,
-                                         eval_eps=0.0, eval_steps=3, eval_n=None)
+    model, result = train_on_constructed(built.as_dataset(), test_set, FeatureTrainingConfig(
+        architecture="mlp", epochs=3, eval_eps_l2=0.0, eval_steps=3, eval_n=None), kind="d_nr")
     assert result.n_train == 80 and len(result.epoch_test_accuracy) == len(result.epoch_train_accuracy) == 3
     assert model.input_shape == (1, 8, 8) and result.relabelled_test_accuracy is None
     clean = float((model.logits(test_set.images).argmax(1) == test_set.labels).float().mean())
@@ -139,25 +139,29 @@ def test_training_on_a_constructed_set_reports_original_test_accuracy(separable)
     assert result.robust_accuracy == result.test_accuracy  # a radius-0 attack changes nothing
     assert result.epoch_test_accuracy[-1] == clean  # the curve's last point is the final model on these 60 images
     det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=40, eps=0.5, steps=5))
-    _, det_result = train_on_constructed(det.as_dataset(), test_set, kind="d_det", architecture="mlp", epochs=1,
-                                         eval_eps=0.5, eval_steps=3, eval_n=20)
+    _, det_result = train_on_constructed(det.as_dataset(), test_set, FeatureTrainingConfig(
+        architecture="mlp", epochs=1, eval_eps_l2=0.5, eval_steps=3, eval_n=20), kind="d_det")
     assert det_result.relabelled_test_accuracy is not None and det_result.eps == 0.5
 
 
-@pytest.mark.parametrize("options", [dict(kind="d"), dict(architecture="resnet"), dict(epochs=0),
-                                     dict(learning_rate=0.0), dict(eval_eps=-0.1), dict(eval_steps=0),
-                                     dict(eval_n=0)])
-def test_training_refuses_bad_values(tiny_train, options):
+@pytest.mark.parametrize("options", [dict(architecture="resnet"), dict(epochs=0), dict(learning_rate=0.0),
+                                     dict(eval_eps_l2=-0.1), dict(eval_steps=0), dict(eval_n=0)])
+def test_training_refuses_bad_values(options):
     with pytest.raises(ConfigError):
-        train_on_constructed(tiny_train, tiny_train, **{"kind": "d_nr", "architecture": "mlp", **options})
+        FeatureTrainingConfig(**{"architecture": "mlp", **options})
+
+
+def test_training_refuses_an_unknown_kind(tiny_train):
+    with pytest.raises(ConfigError):
+        train_on_constructed(tiny_train, tiny_train, FeatureTrainingConfig(architecture="mlp"), kind="d")
 
 
 def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_attack(separable):
     source, data = separable
     det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=400, eps=1.0, steps=10))
-    kwargs = dict(epochs=30, attack_steps=10, attack_n=100)
-    weak = transfer_study(source, det, data, data, ("mlp", "tiny-cnn"), attack_eps=1e-4, **kwargs)
-    strong = transfer_study(source, det, data, data, ("mlp", "tiny-cnn"), attack_eps=3.0, **kwargs)
+    kwargs = dict(architectures=("mlp", "tiny-cnn"), epochs=30, attack_steps=10, attack_n=100)
+    weak = transfer_study(source, det, data, data, FeatureTransferConfig(attack_eps_l2=1e-4, **kwargs)).points
+    strong = transfer_study(source, det, data, data, FeatureTransferConfig(attack_eps_l2=3.0, **kwargs)).points
     assert [p.architecture for p in weak] == ["mlp", "tiny-cnn"]
     for low, high in zip(weak, strong):
         assert low.standard_accuracy == high.standard_accuracy > 0.9  # same seed, same training: same model
@@ -166,8 +170,8 @@ def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_atta
         assert low.accuracy_from_det == high.accuracy_from_det  # the D̂_det model does not depend on the attack
     with pytest.raises(DataError, match="trains on D̂_det"):
         transfer_study(source, build_constructed_set(source, data, ConstructionConfig(kind="d_nr", n=8, steps=2)),
-                       data, data, ("mlp",))
-    for options in (dict(architectures=()), dict(architectures=("resnet",)), dict(epochs=0), dict(attack_eps=-1.0),
+                       data, data, FeatureTransferConfig(architectures=("mlp",)))
+    for options in (dict(architectures=()), dict(architectures=("resnet",)), dict(epochs=0), dict(attack_eps_l2=-1.0),
                     dict(attack_steps=0), dict(attack_n=0)):
         with pytest.raises(ConfigError):
-            transfer_study(source, det, data, data, **{"architectures": ("mlp",), **options})
+            FeatureTransferConfig(**{"architectures": ("mlp",), **options})

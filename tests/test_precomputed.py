@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from sia_core.diagnosis import DiagnosisConfig
 from sia_core.errors import DataError
 from sia_core.paths import PRECOMPUTED_DIR
-from sia_core.results_io import decode, encode, load_results, save_results
+from sia_core.results_io import RESULT_TYPES, SavedResult, decode, encode, load_result, save_result
 from tests.conftest import PROJECT_ROOT
 
 
@@ -33,9 +33,13 @@ def test_the_shipped_files_record_their_command_and_settings():
     files = sorted(PRECOMPUTED_DIR.glob("*.json.gz"))
     assert {f.name.split("-")[0] for f in files} == {"diagnosis", "regions", "margins", "features", "transfer",
                                                      "imbalance", "zoo"}
-    stored = load_results(PRECOMPUTED_DIR / "diagnosis-fmnist-standard.json.gz")
-    assert stored["command"] == "python scripts/precompute.py" and stored["model"] == "fmnist-standard"
-    assert isinstance(stored["config"], DiagnosisConfig) and stored["result"].n == stored["config"].n == 256
+    stored = load_result(PRECOMPUTED_DIR / "diagnosis-fmnist-standard.json.gz")
+    assert stored.command == "python scripts/precompute.py" and stored.model == "fmnist-standard"
+    assert isinstance(stored.config, DiagnosisConfig) and stored.result.n == stored.config.n == 256
+    # every shipped file holds a typed report, never a plain dict a page would index by string keys
+    for path in files:
+        saved = load_result(path)
+        assert type(saved.result).__name__ in RESULT_TYPES, path.name
     assert sum(f.stat().st_size for f in files) < 5_000_000  # a few MB at most
 
 
@@ -96,12 +100,19 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
 
 def test_results_round_trip_and_unknown_types_are_refused(tmp_path):
     config = DiagnosisConfig(n=16, eps_img=0.01)
-    payload = {"config": config, "values": torch.arange(6.0).reshape(2, 3), "curve": {0.1: (0.5, 0.6)}}
-    save_results(tmp_path / "r.json.gz", payload)
-    back = load_results(tmp_path / "r.json.gz")
-    assert back["config"] == config and torch.equal(back["values"], payload["values"]) and back["curve"] == {0.1: (0.5, 0.6)}
+    result = {"values": torch.arange(6.0).reshape(2, 3), "curve": {0.1: (0.5, 0.6)}}
+    save_result(tmp_path / "r.json.gz", SavedResult(kind="k", model="m", dataset_key="d", config=config, result=result,
+                                                    command="c", created="2026-12-04"))
+    back = load_result(tmp_path / "r.json.gz")
+    assert back.config == config and torch.equal(back.result["values"], result["values"])
+    assert back.result["curve"] == {0.1: (0.5, 0.6)}
     with pytest.raises(DataError, match="unknown type 'Popen'"):
         decode({"__result__": "Popen", "fields": {"args": "rm -rf /"}})
     (tmp_path / "bad.json.gz").write_bytes(gzip.compress(json.dumps(encode({"x": 1}))[:-3].encode()))
     with pytest.raises(DataError, match="Could not read"):
-        load_results(tmp_path / "bad.json.gz")
+        load_result(tmp_path / "bad.json.gz")
+    (tmp_path / "plain.json.gz").write_bytes(gzip.compress(json.dumps(encode({"x": 1})).encode()))
+    with pytest.raises(DataError, match="no saved result"):
+        load_result(tmp_path / "plain.json.gz")
+    with pytest.raises(DataError, match="does not match this version"):
+        decode({"__result__": "DiagnosisConfig", "fields": {"no_such_field": 1}})

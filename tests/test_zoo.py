@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from sia_core.cli import main
+from sia_core.results_io import decode, encode, load_result
 from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError
-from sia_core.margins import (InputMarginEstimator, ZooConfig, ZooReport, consistency, margin_study,
+from sia_core.margins import (InputMarginEstimator, ZooConfig, consistency, margin_study,
                               robust_accuracy_from_margins, sample_efficient_sweep, zoo_study)
 from sia_core.models.registry import ModelCard
 from sia_core.takeaways import zoo_takeaway
@@ -76,8 +77,8 @@ def test_a_zoo_entry_is_its_margin_study_and_survives_json():
     # all 30 attacked: every repeat sees the whole set, so the estimate is the same each time
     assert len(set(entry.estimates[30])) == 1 and entry.estimate_error(30)[1] == pytest.approx(0.0, abs=1e-7)
     assert report.least_consistent.kendall_tau == min(e.kendall_tau for e in report.entries)
-    text = json.dumps(report.to_dict(), allow_nan=False)  # undefined figures are null, never NaN
-    assert ZooReport.from_dict(json.loads(text)) == report
+    text = json.dumps(encode(report), allow_nan=False)  # undefined figures are null, never NaN
+    assert decode(json.loads(text)) == report
     summary = entry.summary()  # what the zoo plot reads: every number, none of the per-image lists
     assert {"input_margins", "logit_margins", "correct", "labels"}.isdisjoint(summary)
     assert summary == {key: value for key, value in asdict(entry).items() if key in summary}
@@ -111,7 +112,6 @@ def test_zoo_cli_prints_the_figures_without_the_arrays(capsys, tmp_path):
     assert [m["model_id"] for m in printed["models"]] == ["fmnist-standard", "fmnist-robust"]
     assert printed["least_consistent"] in ("fmnist-standard", "fmnist-robust")
     assert "input_margins" not in printed["models"][0] and printed["config"]["subset_sizes"] == [10, 20]
-    from sia_core.results_io import load_results
-    stored = load_results(out)
-    assert stored["command"].startswith("python -m sia_core zoo") and len(stored["result"]["entries"][0]["labels"]) == 40
+    stored = load_result(out)
+    assert stored.command.startswith("python -m sia_core zoo") and len(stored.result.entries[0].labels) == 40
     assert main(["zoo", "--subset-sizes", "ten", "--json"]) == 2

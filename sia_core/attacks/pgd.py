@@ -11,14 +11,14 @@ import torch.nn.functional as F
 
 from sia_core.attacks.base import NORMS, AttackBase, AttackResult, Norm, Perturbation, check_seed
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.numerics import TINY
 from sia_core.progress import ProgressCallback
 from sia_core.validation import non_negative, non_negative_int, one_of, optional, positive
 
-_TINY = 1e-12
 
 
 def _per_sample_l2(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).norm(dim=1).clamp_min(_TINY).view(-1, *([1] * (t.ndim - 1)))
+    return t.flatten(1).norm(dim=1).clamp_min(TINY).view(-1, *([1] * (t.ndim - 1)))
 
 
 Radius = Union[float, torch.Tensor]  # one radius for the batch, or (N,) per sample

@@ -1,4 +1,4 @@
-"""The Semantic Image Attack (SIA-lite, PAPERS.md §1.5): gradient ascent on named attributes and pixels together.
+"""The Semantic Image Attack (Luo et al. 2023; a light version of it): gradient ascent on named attributes and pixels together.
 
 The attribute space is `sia_core.semantics`; the pixel term is a small L-inf perturbation on top.
 """
@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from sia_core.attacks.base import AttackBase, AttackResult, Perturbation, check_seed, is_success
 from sia_core.errors import ConfigError
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.numerics import TINY
 from sia_core.perceptual import ssim
 from sia_core.progress import ProgressCallback
 from sia_core.semantics import ATTRIBUTES, apply_attributes, applicable_attributes, attribute_range
 from sia_core.validation import in_range, non_negative, non_negative_int, optional, positive, require
 
-_TINY = 1e-12
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
                     gradient_iter = iter(gradients)
                     if move_attributes:
                         scaled = next(gradient_iter) * width  # gradient in range-normalized coordinates
-                        direction = scaled / (scaled.norm(dim=1, keepdim=True) + _TINY)
+                        direction = scaled / (scaled.norm(dim=1, keepdim=True) + TINY)
                         alpha = torch.max(torch.min(alpha + active.view(-1, 1) * self.attribute_step * width * direction,
                                                     high), low)
                     if move_pixels:

@@ -138,3 +138,16 @@ def balanced_subset_indices(labels: np.ndarray, per_class: int, seed: int = 0) -
     rng = np.random.default_rng(seed)
     chosen = [rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False) for c in np.unique(labels)]
     return np.sort(np.concatenate(chosen))
+
+
+def build_fashion_mnist_subset(root: str | Path = DEBIAN_PACKAGE_DIR, *, per_class: int = 250, seed: int = 0,
+                               out: str | Path | None = None) -> dict:
+    """Write the embedded Fashion-MNIST test subset: `per_class` test images of each class drawn at random
+    (seeded) from the idx files under `root`, with their positions in the test split."""
+    images_path, labels_path = find_idx_files(root, "test")
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    index = balanced_subset_indices(labels, per_class, seed=seed)
+    out = Path(out) if out else EMBEDDED_SUBSET_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, x=images[index], y=labels[index].astype(np.int64), index=index.astype(np.int64))
+    return {"out": str(out), "n": int(index.size), "per_class": per_class, "source": str(images_path.parent)}

@@ -38,24 +38,40 @@ class FeatureTrainingResult:
         return asdict(self)
 
 
-def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, *, kind: str, architecture: str = "tiny-cnn",
-                         epochs: int = 10, learning_rate: float = 2e-3, seed: int = 0, eval_eps: float = 0.5,
-                         eval_steps: int = 20, eval_n: Optional[int] = 1000, mean: tuple[float, ...] | None = None,
-                         std: tuple[float, ...] | None = None,
-                         progress: Optional[ProgressCallback] = None) -> tuple[ClassifierWrapper, FeatureTrainingResult]:
-    """Standard training on `train_set` (no augmentation), tracking test accuracy per epoch; then clean accuracy on
-    the whole test set and L2-PGD robust accuracy (radius `eval_eps`, `eval_steps` steps) on its first `eval_n`
+@dataclass(frozen=True)
+class FeatureTrainingConfig:
+    """A fresh model's training on a constructed set (standard training, no augmentation, Adam) and its scoring:
+    clean on the whole original test set, L2-PGD (radius `eval_eps_l2`, `eval_steps` steps) on its first `eval_n`
     images (all when None)."""
+
+    architecture: str = "tiny-cnn"
+    epochs: int = 10
+    learning_rate: float = 2e-3
+    seed: int = 0
+    eval_eps_l2: float = 0.5
+    eval_steps: int = 20
+    eval_n: Optional[int] = 1000
+
+    def __post_init__(self) -> None:
+        from sia_core.training import TrainConfig
+
+        one_of("architecture", self.architecture, ARCHITECTURES)
+        TrainConfig(epochs=self.epochs, learning_rate=self.learning_rate, seed=self.seed)  # checks all three
+        non_negative("eval_eps_l2", self.eval_eps_l2)
+        positive_int("eval_steps", self.eval_steps)
+        optional(positive_int, "eval_n", self.eval_n)
+
+
+def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, config: FeatureTrainingConfig, *, kind: str,
+                         mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+                         progress: Optional[ProgressCallback] = None) -> tuple[ClassifierWrapper, FeatureTrainingResult]:
+    """Standard training on `train_set` (a constructed set of `kind`), tracking test accuracy per epoch; then the
+    scores of `config` on the original `test_set`."""
     from sia_core.evaluation import evaluate
     from sia_core.training import TrainConfig, train
 
     KINDS[kind]  # unknown kinds raise, listing the choices
-    one_of("architecture", architecture, ARCHITECTURES)
-    config = TrainConfig(epochs=epochs, learning_rate=learning_rate, seed=seed)  # checks epochs, rate and seed
-    non_negative("eval_eps", eval_eps)
-    positive_int("eval_steps", eval_steps)
-    optional(positive_int, "eval_n", eval_n)
-    model = fresh_model(f"trained-on-{kind}", architecture, test_set, mean, std)
+    model = fresh_model(f"trained-on-{kind}", config.architecture, test_set, mean, std)
     test_accuracy: list[float] = []
     probe = test_set.subset(slice(0, ACCURACY_CURVE_IMAGES))
 
@@ -64,15 +80,16 @@ def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, *, kin
         if progress is not None:
             progress(epoch, total, {**info, "test_accuracy": test_accuracy[-1]})
 
-    history = train(model, train_set, config, progress=after_epoch)
+    history = train(model, train_set, TrainConfig(epochs=config.epochs, learning_rate=config.learning_rate,
+                                                  seed=config.seed), progress=after_epoch)
     predictions = model.logits(test_set.images, batch_size=batch_size_for(test_set.image_shape, 512)).argmax(1)
     clean = float((predictions == test_set.labels).float().mean())
     relabelled = (float((predictions == (test_set.labels + 1) % test_set.num_classes).float().mean())
                   if kind == "d_det" else None)
-    attack = PGD(eps=eval_eps, norm="l2", steps=eval_steps, seed=seed)
-    robust = evaluate(model, test_set, attack=attack, n=eval_n).robust_accuracy or 0.0
+    attack = PGD(eps=config.eval_eps_l2, norm="l2", steps=config.eval_steps, seed=config.seed)
+    robust = evaluate(model, test_set, attack=attack, n=config.eval_n).robust_accuracy or 0.0
     return model, FeatureTrainingResult(kind=kind, n_train=len(train_set), test_accuracy=clean, robust_accuracy=robust,
-                                        eps=eval_eps, attack=attack.description,
+                                        eps=config.eval_eps_l2, attack=attack.description,
                                         epoch_train_accuracy=tuple(history.epoch_train_accuracy),
                                         epoch_test_accuracy=tuple(test_accuracy),
                                         relabelled_test_accuracy=relabelled)

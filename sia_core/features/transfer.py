@@ -35,10 +35,40 @@ class TransferPoint:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class FeatureTransferConfig:
+    """The transfer study's settings: the architectures, their training epochs, and the source model's untargeted
+    L2-PGD attack (radius `attack_eps_l2`, `attack_steps` steps) on the first `attack_n` test images."""
+
+    architectures: tuple[str, ...] = ("mlp", "tiny-cnn", "small-cnn")
+    epochs: int = 5
+    attack_eps_l2: float = 0.5
+    attack_steps: int = 20
+    attack_n: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(len(self.architectures) > 0, "architectures: the transfer study needs at least one.")
+        for architecture in self.architectures:
+            one_of("architecture", architecture, ARCHITECTURES)
+        positive_int("epochs", self.epochs)
+        non_negative("attack_eps_l2", self.attack_eps_l2)
+        positive_int("attack_steps", self.attack_steps)
+        positive_int("attack_n", self.attack_n)
+
+
+@dataclass(frozen=True)
+class FeatureTransferReport:
+    config: FeatureTransferConfig
+    source_model: str
+    test_set: str
+    attack: str
+    points: tuple[TransferPoint, ...]
+
+
 def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train_set: ImageDataset,
-                   test_set: ImageDataset, architectures: tuple[str, ...], *, epochs: int = 5, attack_eps: float = 0.5,
-                   attack_steps: int = 20, attack_n: int = 1000, seed: int = 0,
-                   progress: Optional[ProgressCallback] = None) -> tuple[TransferPoint, ...]:
+                   test_set: ImageDataset, config: FeatureTransferConfig = FeatureTransferConfig(),
+                   progress: Optional[ProgressCallback] = None) -> FeatureTransferReport:
     """For each architecture: train one copy on `constructed` (D̂_det) and one on the same source images with their
     true labels; x = the first's test accuracy, y = untargeted transfer success of the source model's L2-PGD
     examples (first `attack_n` test images) to the second, counted on images both models classify correctly.
@@ -49,16 +79,10 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
 
     if constructed.config.kind != "d_det":
         raise DataError(f"The transfer study trains on D̂_det; this set is {constructed.label}.")
-    require(len(architectures) > 0, "The transfer study needs at least one architecture.")
-    for architecture in architectures:
-        one_of("architecture", architecture, ARCHITECTURES)
-    config = TrainConfig(epochs=epochs, learning_rate=2e-3, seed=seed)  # checks epochs and seed
-    non_negative("attack_eps", attack_eps)
-    positive_int("attack_steps", attack_steps)
-    positive_int("attack_n", attack_n)
+    training = TrainConfig(epochs=config.epochs, learning_rate=2e-3, seed=config.seed)
     originals = train_set.subset(constructed.source_indices)
-    attacked = test_set.subset(slice(0, attack_n))
-    attack = PGD(eps=attack_eps, norm="l2", steps=attack_steps, seed=seed)
+    attacked = test_set.subset(slice(0, config.attack_n))
+    attack = PGD(eps=config.attack_eps_l2, norm="l2", steps=config.attack_steps, seed=config.seed)
     attack_batch = batch_size_for(test_set.image_shape, ATTACK_BATCH)
     predict_batch = batch_size_for(test_set.image_shape, 512)
     with frozen_eval(source):
@@ -68,11 +92,12 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
     source_correct = source.logits(attacked.images, batch_size=predict_batch).argmax(1) == attacked.labels
     mean, std = channel_statistics(test_set)
     points: list[TransferPoint] = []
+    architectures = config.architectures
     for number, architecture in enumerate(architectures, start=1):
         from_det, standard = (fresh_model(f"transfer-{architecture}", architecture, test_set, tuple(mean), tuple(std))
                               for _ in range(2))
-        train(from_det, constructed.as_dataset(), config)
-        train(standard, originals, config)
+        train(from_det, constructed.as_dataset(), training)
+        train(standard, originals, training)
         standard_correct = standard.logits(attacked.images, batch_size=predict_batch).argmax(1) == attacked.labels
         fooled = standard.logits(adversarial, batch_size=predict_batch).argmax(1) != attacked.labels
         counted = source_correct & standard_correct
@@ -84,4 +109,5 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
             standard_accuracy=float(standard_correct.float().mean())))
         if progress is not None:
             progress(number, len(architectures), points[-1].to_dict())
-    return tuple(points)
+    return FeatureTransferReport(config=config, source_model=source.model_id, test_set=test_set.name,
+                                 attack=attack.description, points=tuple(points))

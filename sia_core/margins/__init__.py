@@ -15,12 +15,12 @@ from sia_core.margins.pseudo_margin import (PSEUDO_INPUTS, PseudoInput, PseudoMa
 from sia_core.margins.robust_accuracy import (robust_accuracy_from_margins, sample_efficient_robust_accuracy,
                                              sample_efficient_sweep)
 from sia_core.margins.scores import MarginScores, margin_scores
-from sia_core.margins.study import (MarginStudy, MarginSummary, PseudoMarginStudy, adversarial_at_margin,
-                                    margin_study, pseudo_margin_study)
+from sia_core.margins.study import (MarginsConfig, MarginsReport, MarginStudy, MarginSummary, PseudoMarginStudy,
+                                    adversarial_at_margin, margin_study, margins_study, pseudo_margin_study)
 from sia_core.margins.zoo import PAPER_ZOO, ZOO_MODELS, ZooConfig, ZooEntry, ZooReport, zoo_entry, zoo_study
 
 __all__ = ["adversarial_at_margin", "DetectionMetrics", "FULL_SEARCH", "InputMarginEstimator", "InputMargins", "LARGE_IMAGE_SEARCH",
-           "MarginScores", "MarginSearch", "MarginStudy", "MarginSummary",
+           "MarginScores", "MarginSearch", "MarginsConfig", "MarginsReport", "MarginStudy", "MarginSummary", "margins_study",
            "PSEUDO_INPUTS", "PseudoInput", "PseudoMarginResult", "PseudoMarginStudy", "binned_median_curve",
            "consistency", "detection_metrics", "fit_pseudo_margin", "margin_scores", "margin_study",
            "model_inputs_for_pseudo_margin", "pseudo_margin_fit_images", "pseudo_margin_network",

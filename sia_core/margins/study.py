@@ -15,7 +15,7 @@ from sia_core.distributed import current_shard, slowest
 from sia_core.errors import DataError
 from sia_core.margins.input_margins import InputMarginEstimator, InputMargins
 from sia_core.margins.metrics import consistency, detection_metrics
-from sia_core.margins.pseudo_margin import (PseudoInput, PseudoMarginResult, fit_pseudo_margin,
+from sia_core.margins.pseudo_margin import (PSEUDO_INPUTS, PseudoInput, PseudoMarginResult, fit_pseudo_margin,
                                             model_inputs_for_pseudo_margin, pseudo_margin_fit_images)
 from sia_core.margins.robust_accuracy import robust_accuracy_from_margins, sample_efficient_robust_accuracy
 from sia_core.margins.scores import MarginScores, margin_scores
@@ -167,3 +167,61 @@ def pseudo_margin_study(model: ClassifierWrapper, study: MarginStudy, test_image
                                model_inputs_for_pseudo_margin(model, test_images[:evaluated], source),
                                study.input.margins, study.scores.logit_margin, eps, source=source)
     return PseudoMarginStudy(fit_split=split, fit_n=len(fit_images), eps=eps, result=result)
+
+
+@dataclass(frozen=True)
+class MarginsConfig:
+    """The margin lens's settings: the first `n` test images, the norm, the radius below which an image counts as
+    non-robust, the estimator's search (None: by image size), the sample-efficient estimate's `attacked` images and
+    the pseudo-margin's held-out images (`pseudo_fit_n`, 0 to skip) and input."""
+
+    n: int = 1000
+    norm: Norm = "linf"
+    eps: float = 8 / 255
+    bisection_steps: Optional[int] = None
+    pgd_steps: Optional[int] = None
+    attacked: int = 100
+    seed: int = 0
+    pseudo_fit_n: int = 0
+    pseudo_source: PseudoInput = "logits"
+
+    def __post_init__(self) -> None:
+        positive_int("n", self.n)
+        one_of("norm", self.norm, NORMS)
+        non_negative("eps", self.eps)
+        positive_int("attacked", self.attacked)
+        one_of("pseudo_source", self.pseudo_source, PSEUDO_INPUTS)
+        require(isinstance(self.pseudo_fit_n, int) and self.pseudo_fit_n >= 0,
+                f"pseudo_fit_n must be a whole number >= 0, got {self.pseudo_fit_n!r}.")
+        InputMarginEstimator(norm=self.norm, bisection_steps=self.bisection_steps, pgd_steps=self.pgd_steps)
+
+    @property
+    def estimator(self) -> InputMarginEstimator:
+        return InputMarginEstimator(norm=self.norm, bisection_steps=self.bisection_steps, pgd_steps=self.pgd_steps)
+
+
+@dataclass(frozen=True)
+class MarginsReport:
+    """The margin lens on one model: the study's figures at the config's eps, and the pseudo-margin when asked."""
+
+    config: MarginsConfig
+    summary: MarginSummary
+    pseudo: Optional[PseudoMarginStudy] = None
+
+
+def margins_study(model: ClassifierWrapper, test_set: ImageDataset, train_set: Optional[ImageDataset],
+                  config: MarginsConfig, progress: Optional[ProgressCallback] = None) -> MarginsReport:
+    """The margin study of the first `config.n` images of `test_set`, summarized at `config.eps`, and the
+    pseudo-margin learned on `config.pseudo_fit_n` held-out images (of `train_set`, else of the test images after
+    the first n)."""
+    require(len(test_set) >= 1, f"{test_set.name} has no images.")
+    estimator = config.estimator
+    study = margin_study(model, test_set.images[:config.n], test_set.labels[:config.n], norm=config.norm,
+                         eps=config.eps, estimator=estimator, dataset=test_set.name, progress=progress)
+    pseudo = None
+    if config.pseudo_fit_n > 0:
+        pseudo = pseudo_margin_study(model, study, test_set.images[:config.n + config.pseudo_fit_n],
+                                     train_set=train_set, estimator=estimator, fit_n=config.pseudo_fit_n,
+                                     source=config.pseudo_source, eps=config.eps)
+    return MarginsReport(config=config, summary=study.summary(attacked=config.attacked, seed=config.seed),
+                         pseudo=pseudo)

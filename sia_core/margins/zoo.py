@@ -1,4 +1,4 @@
-"""The margin-consistency zoo (PAPERS.md §4): many models of one dataset from different training recipes and
+"""The margin-consistency zoo (Ngnawé et al. 2024): many models of one dataset from different training recipes and
 strengths, each with its Kendall τ, detection figures, attack-based robust accuracy, the sample-efficient estimate
 over repeated subsets of several sizes, and the pseudo-margin's τ before → after.
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Optional
 
 import torch
@@ -34,7 +34,7 @@ ZOO_MODELS: dict[str, tuple[str, ...]] = {
 }
 
 # The paper's CIFAR-10 models (L-inf, eps 8/255, 10,000 test images; RobustBench's robust accuracy), shown beside ours
-# and labelled "paper": PAPERS.md §4.6. XU80 has τ only (no robust accuracy in the sources we could read).
+# and labelled "paper": Ngnawé et al. 2024. XU80 has τ only (no robust accuracy in the sources we could read).
 PAPER_ZOO: tuple[dict, ...] = (
     {"model": "Addepalli2021Towards_RN18", "architecture": "ResNet-18", "clean_accuracy": 0.8024,
      "robust_accuracy": 0.5106, "kendall_tau": 0.82, "auroc": 0.9786, "aupr": 0.9768, "fpr_at_95_tpr": 0.1326,
@@ -118,15 +118,6 @@ class ZooEntry:
         """The model's numbers without its per-image lists (what a plot of the zoo needs; no deep copy of 4 × n)."""
         return {item.name: getattr(self, item.name) for item in fields(self) if item.name not in PER_IMAGE_FIELDS}
 
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["estimates"] = {str(size): values for size, values in self.estimates.items()}  # JSON keys are text
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ZooEntry":
-        return cls(**{**data, "estimates": {int(size): list(values) for size, values in data["estimates"].items()}})
-
 
 @dataclass(frozen=True)
 class ZooReport:
@@ -137,17 +128,6 @@ class ZooReport:
     @property
     def least_consistent(self) -> ZooEntry:
         return min(self.entries, key=lambda entry: entry.kendall_tau)
-
-    def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "config": asdict(self.config),
-                "entries": [entry.to_dict() for entry in self.entries]}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ZooReport":
-        config = data["config"]
-        return cls(dataset=data["dataset"],
-                   config=ZooConfig(**{**config, "subset_sizes": tuple(config["subset_sizes"])}),
-                   entries=tuple(ZooEntry.from_dict(entry) for entry in data["entries"]))
 
 
 def _finite(value: float) -> Optional[float]:

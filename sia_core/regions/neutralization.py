@@ -7,6 +7,8 @@ RoI itself). Every mask is scored on adversarial *and* clean inputs, and against
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -301,3 +303,24 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
                          eps=config.eps, fill=config.fill, overlap_means=metrics.means(), iou_per_image=metrics.iou,
                          class_importance=class_importance, class_attack=class_attack, class_names=dataset.class_names,
                          rows=tuple(rows), curve=curve)
+
+
+@dataclass(frozen=True)
+class FillComparison:
+    """The same neutralization study (images, masks, attack) with each fill: fill -> its table's rows."""
+
+    config: NeutralizationConfig
+    rows: dict[str, tuple[NeutralizationRow, ...]]
+
+
+def fill_comparison(model: ClassifierWrapper, dataset: ImageDataset, config: NeutralizationConfig,
+                    fills: tuple[str, ...], done: Optional[RegionsReport] = None) -> FillComparison:
+    """`neutralization_study` with `config` under each fill of `fills`; `done`, a report already run with one of
+    them, is reused."""
+    rows = {}
+    for fill in fills:
+        one_of("fill", fill, FILLS.names())
+        report = done if done is not None and done.fill == fill else neutralization_study(
+            model, dataset, dataclasses.replace(config, fill=fill))
+        rows[fill] = report.rows
+    return FillComparison(config=config, rows=rows)

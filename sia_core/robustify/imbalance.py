@@ -148,29 +148,43 @@ IMBALANCE_METHODS: Registry[TrainingPlan] = Registry("imbalance method", [
 ])
 
 
-@dataclass
+@dataclass(frozen=True)
 class MethodRun:
     method: str
     seed: int
-    per_class_accuracy: list[float]
+    per_class_accuracy: tuple[float, ...]
     balanced_accuracy: float
     minority_accuracy: float
     train_images: int
     seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
+class MethodSummary:
+    """One method over its seeds: mean ± std of balanced and minority accuracy, and the per-class means."""
+
+    method: str
+    label: str
+    seeds: int
+    balanced_accuracy_mean: float
+    balanced_accuracy_std: float
+    minority_accuracy_mean: float
+    minority_accuracy_std: float
+    per_class_accuracy_mean: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class ImbalanceReport:
     dataset: str
     config: ImbalanceConfig
     class_names: tuple[str, ...]
-    counts: list[int]
-    minority_classes: list[int]
-    runs: list[MethodRun] = field(default_factory=list)
+    counts: tuple[int, ...]
+    minority_classes: tuple[int, ...]
+    runs: tuple[MethodRun, ...] = ()
     samples: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # method -> images, labels
 
-    def summary(self) -> list[dict]:
-        """One row per method: mean ± std over seeds of balanced and minority accuracy, and per-class means."""
+    def summary(self) -> tuple[MethodSummary, ...]:
+        """One row per method that ran, in the config's order."""
         rows = []
         for method in self.config.methods:
             runs = [run for run in self.runs if run.method == method]
@@ -178,29 +192,22 @@ class ImbalanceReport:
                 continue
             balanced = [run.balanced_accuracy for run in runs]
             minority = [run.minority_accuracy for run in runs]
-            rows.append({"method": method, "label": IMBALANCE_METHODS[method].label, "seeds": len(runs),
-                         "balanced_accuracy_mean": round(statistics.fmean(balanced), 4),
-                         "balanced_accuracy_std": round(statistics.pstdev(balanced), 4),
-                         "minority_accuracy_mean": round(statistics.fmean(minority), 4),
-                         "minority_accuracy_std": round(statistics.pstdev(minority), 4),
-                         "per_class_accuracy_mean": [round(statistics.fmean(values), 4)
-                                                     for values in zip(*(run.per_class_accuracy for run in runs))]})
-        return rows
+            rows.append(MethodSummary(
+                method=method, label=IMBALANCE_METHODS[method].label, seeds=len(runs),
+                balanced_accuracy_mean=round(statistics.fmean(balanced), 4),
+                balanced_accuracy_std=round(statistics.pstdev(balanced), 4),
+                minority_accuracy_mean=round(statistics.fmean(minority), 4),
+                minority_accuracy_std=round(statistics.pstdev(minority), 4),
+                per_class_accuracy_mean=tuple(round(statistics.fmean(values), 4)
+                                              for values in zip(*(run.per_class_accuracy for run in runs)))))
+        return tuple(rows)
 
     def to_dict(self) -> dict:
+        """The CLI's JSON: the report without the added images, with the summary."""
         return {"dataset": self.dataset, "config": {**asdict(self.config), "methods": list(self.config.methods)},
-                "class_names": list(self.class_names), "counts": self.counts,
-                "minority_classes": self.minority_classes, "summary": self.summary(),
-                "runs": [asdict(run) for run in self.runs]}
-
-    def to_csv(self) -> str:
-        head = ["method", "seeds", "balanced_accuracy_mean", "balanced_accuracy_std", "minority_accuracy_mean",
-                "minority_accuracy_std"] + [f"accuracy_{name}" for name in self.class_names]
-        lines = [",".join(head)]
-        for row in self.summary():
-            lines.append(",".join([row["method"], str(row["seeds"])] + [f"{row[key]:.4f}" for key in head[2:6]]
-                                  + [f"{value:.4f}" for value in row["per_class_accuracy_mean"]]))
-        return "\n".join(lines) + "\n"
+                "class_names": list(self.class_names), "counts": list(self.counts),
+                "minority_classes": list(self.minority_classes),
+                "summary": [asdict(row) for row in self.summary()], "runs": [asdict(run) for run in self.runs]}
 
 
 def per_class_accuracy(model: ClassifierWrapper, test_set: ImageDataset) -> list[float]:
@@ -217,24 +224,20 @@ def _fresh_model(long_tail: ImageDataset, config: ImbalanceConfig, seed: int) ->
 
 
 def run_imbalance_study(train_set: ImageDataset, test_set: ImageDataset, config: ImbalanceConfig = ImbalanceConfig(),
-                        progress: Optional[ProgressCallback] = None,
-                        should_stop: Callable[[], bool] = lambda: False) -> ImbalanceReport:
+                        progress: Optional[ProgressCallback] = None) -> ImbalanceReport:
     """Every method of `config` on `config.seeds` long-tailed draws of `train_set`, scored on `test_set`.
 
-    Progress counts runs (method × seed); `should_stop` is asked between runs (a page's cancel button), and the
-    report holds the runs finished so far."""
+    Progress counts runs (method × seed)."""
     probe = long_tailed(train_set, config.rho, config.n_max, seed=0)
     counts = class_counts(probe)
-    minority = sorted(range(len(counts)), key=lambda c: (counts[c], c))[:len(counts) // 2]
-    report = ImbalanceReport(dataset=train_set.name, config=config, class_names=train_set.class_names,
-                             counts=counts, minority_classes=sorted(minority))
-    total, done = config.seeds * len(config.methods), 0
+    minority = tuple(sorted(sorted(range(len(counts)), key=lambda c: (counts[c], c))[:len(counts) // 2]))
+    runs: list[MethodRun] = []
+    samples: dict[str, dict[str, torch.Tensor]] = {}
+    total = config.seeds * len(config.methods)
     for seed in range(config.seeds):
         long_tail = long_tailed(train_set, config.rho, config.n_max, seed=seed)
         budget = config.epochs * -(-len(long_tail) // config.batch_size)
         for method in config.methods:
-            if should_stop():
-                return report
             added: dict = {}
             plan = IMBALANCE_METHODS.build(method, long_tail=long_tail, config=config, seed=seed, added=added)
             model = _fresh_model(long_tail, config, seed)
@@ -244,18 +247,18 @@ def run_imbalance_study(train_set: ImageDataset, test_set: ImageDataset, config:
             started = time.perf_counter()
             train(model, plan.train_set, train_config, refresh=plan.refresh)
             accuracy = per_class_accuracy(model, test_set)
-            report.runs.append(MethodRun(method=method, seed=seed, per_class_accuracy=accuracy,
-                                         balanced_accuracy=statistics.fmean(accuracy),
-                                         minority_accuracy=statistics.fmean(accuracy[c] for c in report.minority_classes),
-                                         train_images=len(plan.train_set) + len(added.get("labels", ())),
-                                         seconds=round(time.perf_counter() - started, 1)))
+            runs.append(MethodRun(method=method, seed=seed, per_class_accuracy=tuple(accuracy),
+                                  balanced_accuracy=statistics.fmean(accuracy),
+                                  minority_accuracy=statistics.fmean(accuracy[c] for c in minority),
+                                  train_images=len(plan.train_set) + len(added.get("labels", ())),
+                                  seconds=round(time.perf_counter() - started, 1)))
             if seed == 0 and added:
-                report.samples[method] = _samples(added)
-            done += 1
+                samples[method] = _samples(added)
             if progress is not None:
-                progress(done, total, {"method": method, "seed": seed,
-                                       "balanced_accuracy": report.runs[-1].balanced_accuracy})
-    return report
+                progress(len(runs), total, {"method": method, "seed": seed,
+                                            "balanced_accuracy": runs[-1].balanced_accuracy})
+    return ImbalanceReport(dataset=train_set.name, config=config, class_names=train_set.class_names,
+                           counts=tuple(counts), minority_classes=minority, runs=tuple(runs), samples=samples)
 
 
 def _samples(added: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -137,24 +137,6 @@ class TransferTable:
                           **{f"{name}_ssim": round(cell.mean_ssim, 4) for name, cell in row.cells.items()}}
                          for row in self.rows]}
 
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "TransferTable":
-        columns = tuple(data["columns"])
-        rows = tuple(TransferRow(model=row["model"], recipe=row["recipe"], clean_accuracy=row["clean_accuracy"],
-                                 cells={name: TransferCell(row[f"{name}_accuracy"], row[f"{name}_ssim"])
-                                        for name in columns}) for row in data["rows"])
-        return cls(dataset=data["dataset"], n=data["n"], config=TransferConfig(**data["config"]), columns=columns,
-                   rows=rows)
-
-    def to_csv(self) -> str:
-        head = ["model", "recipe", "clean_accuracy"] + [f"{c}_{k}" for c in self.columns for k in ("accuracy", "ssim")]
-        lines = [",".join(head)]
-        for row in self.rows:
-            values = [row.model, row.recipe, f"{row.clean_accuracy:.4f}"]
-            values += [f"{getattr(row.cells[c], k):.4f}" for c in self.columns for k in ("robust_accuracy", "mean_ssim")]
-            lines.append(",".join(values))
-        return "\n".join(lines) + "\n"
-
 
 def robust_accuracy_and_ssim(model: ClassifierWrapper, attack: Attack, images: torch.Tensor, labels: torch.Tensor,
                              clean_correct: torch.Tensor) -> TransferCell:
