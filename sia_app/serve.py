@@ -5,7 +5,7 @@ The server listens within a second; the imports (torch alone takes about three) 
 threads importing the same package for the first time can see it half-initialized (pandas under plotly), so app.py
 and every page import `sia_app.preload` before any other library (app.py first shows a start-up notice, with the
 Streamlit imported here): a session that arrives early waits on that module's import lock until this thread has
-finished, and then finds every library loaded. See `sia_app.preload`; tests/test_startup.py checks the order.
+finished, and then finds every library loaded. See `sia_app.preload`; tests/app/test_startup.py checks the order.
 
     python sia_app/serve.py [streamlit options] [-- app arguments]
 """

@@ -15,7 +15,7 @@ from sia_core.data.base import ImageDataset
 from sia_core.diagnosis import BASELINES, SSIM_THRESHOLDS, DiagnosisConfig, diagnose, select_correct
 from sia_core.errors import ConfigError, SiaError
 from sia_core.results_io import decode, encode
-from tests.test_semantic_attack import brightness_model
+from tests.attacks.test_semantic_attack import brightness_model
 
 
 def _near_boundary_dataset(n: int = 24) -> ImageDataset:

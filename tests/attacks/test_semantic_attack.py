@@ -128,7 +128,7 @@ def test_history_records_every_step_and_each_attribute(rgb_batch):
 
 
 def test_bad_configurations():
-    # every numeric field is walked in tests/test_attacks.py; here the names and their fit to the images
+    # every numeric field is walked in tests/attacks/test_attacks.py; here the names and their fit to the images
     with pytest.raises(ConfigError, match="Unknown attributes: smile"):
         SemanticAttack(attributes=("smile",))
     with pytest.raises(ConfigError, match="do not apply to 1-channel"):
