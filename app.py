@@ -17,6 +17,7 @@ navigation = st.navigation([
     st.Page("pages/regions.py", title="RoI vs RoA", icon=":material/join_inner:"),
     st.Page("pages/margins.py", title="Margin consistency", icon=":material/scatter_plot:"),
     st.Page("pages/features.py", title="Robust vs non-robust features", icon=":material/layers:"),
+    st.Page("pages/claims.py", title="Do the claims hold?", icon=":material/fact_check:"),
 ])
 starting = None
 if not getattr(sys.modules.get("sia_app.preload"), "READY", False):  # a fresh server: say why the page waits

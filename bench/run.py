@@ -226,7 +226,7 @@ def slider_update_ms() -> float:
 
 
 def sia_single_image_seconds() -> float:
-    """The default SIA (30 steps, all attributes, eps_img 2/255) on one image of the default model."""
+    """The default SIA (30 steps, all attributes, eps_linf 2/255) on one image of the default model."""
     from sia_core.attacks.semantic import SemanticAttack
 
     model = load_model(DEFAULT_MODEL)
@@ -393,7 +393,7 @@ def slider_update_ms_224() -> float:
 
 
 def sia_single_image_seconds_224() -> float:
-    """`sia_single_image_seconds` at 224 px: the default SIA (30 steps, all RGB attributes, eps_img 2/255)."""
+    """`sia_single_image_seconds` at 224 px: the default SIA (30 steps, all RGB attributes, eps_linf 2/255)."""
     from sia_core.attacks.semantic import SemanticAttack
 
     model, image = _resnet18_224(), _images_224(1)

@@ -112,7 +112,7 @@ with build_tab, st.form("features_build_form"):
     build = st.form_submit_button("Build", type="primary")
 if build:
     model_id = source_ids[KINDS[kind].traits["source"]]
-    config = KINDS.build(kind, n=n, eps=eps, steps=steps)
+    config = KINDS.build(kind, n=n, eps_l2=eps, steps=steps)
     set_refs[kind] = {"how": "build", "model_id": model_id, "train_name": cards[model_id].dataset,
                       "config_key": json.dumps(asdict(config), sort_keys=True)}
     set_refs[kind]["key"] = cache.constructed_set_key(set_refs[kind]["config_key"], model_id,
@@ -238,7 +238,7 @@ if results:
                "its labels are wrong for every robust feature. If its model scores high on the (y + 1) mod C labels, "
                "it learned the label permutation from robust features instead (the paper's Table 10 check).")
     takeaway = features_takeaway({k: r.test_accuracy for k, r in results.items()}, labels,
-                                 selection.dataset.num_classes)
+                                 selection.dataset.num_classes, len(selection.dataset))
     explain(takeaway,
             "Each set was made from the training images by a source model. **D̂_rand / D̂_det**: every image is "
             "nudged by an imperceptible attack toward a new class and *relabelled* as that class, so to a person the "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
+import math
+
 import streamlit as st
 import torch
 
@@ -15,6 +17,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES
+from sia_core.takeaways import NOT_DEPLOYABLE
 
 GALLERY_SIZE = 12
 
@@ -55,17 +58,33 @@ if any(shipped.values()):
         columns[0].metric("Semantic attack: the attribute that breaks it most", ATTRIBUTES[leader[0]].label,
                           f"leads {leader[1]:.0%} of successful attacks", delta_color="off")
     if shipped["regions"]:
-        rows = [row for row in shipped["regions"].result.rows if row.mask != "oracle"]
-        best = max(rows, key=lambda row: row.adversarial_accuracy_after)
+        all_rows = shipped["regions"].result.rows
+        best = max((row for row in all_rows if row.mask not in NOT_DEPLOYABLE),
+                   key=lambda row: row.adversarial_accuracy_after)
+        control = next((row for row in all_rows if row.mask == "random"), None)
         columns[1].metric("RoI vs RoA: best deployable neutralization", f"{best.adversarial_accuracy_after:.0%}",
-                          f"from {best.adversarial_accuracy_before:.0%} on attacked images", delta_color="off")
+                          f"from {best.adversarial_accuracy_before:.0%} on attacked images"
+                          + (f"; a random mask of equal area: {control.adversarial_accuracy_after:.0%}"
+                             if control is not None else ""), delta_color="off")
     if shipped["margins"]:
         summary = shipped["margins"].result.summary()
-        columns[2].metric("Margin consistency: Kendall τ", f"{summary.kendall_tau:.2f}",
-                          f"AUROC {summary.auroc:.2f} for flagging brittle inputs", delta_color="off")
+        detection = (f"AUROC {summary.auroc:.2f} for flagging brittle inputs" if math.isfinite(summary.auroc) else
+                     f"every input breaks at ε = {summary.eps * 255:.0f}/255: no brittle-input detection to score")
+        columns[2].metric("Margin consistency: Kendall τ", f"{summary.kendall_tau:.2f}", detection, delta_color="off")
     created = next(stored.created for stored in shipped.values() if stored)
-    st.caption(f"Precomputed by `python scripts/precompute.py` on {created} on the embedded Fashion-MNIST subset; "
-               "each lens's page recomputes it live.")
+    st.caption(f"Precomputed by `python scripts/precompute.py` on {created} on the embedded test subset of "
+               f"{selection.card.dataset or 'its dataset'}; each lens's page recomputes it live.")
+
+# the papers' claims as verdicts, for the world of the chosen model
+scorecard = cache.shipped_scorecard("cifar10" if selection.card.dataset.startswith("cifar10") else "fashion-mnist")
+if scorecard is not None:
+    held = [claim for claim in scorecard.claims if claim.verdict == "reproduces"]
+    failed = [claim for claim in scorecard.claims if claim.verdict == "does-not-reproduce"]
+    st.markdown(f"**Do the papers' claims hold here?** Of {len(scorecard.claims)} claims measured against their "
+                f"controls on the {scorecard.world} models, {len(held)} reproduce and {len(failed)} do not "
+                f"(for example: {failed[0].claim[0].lower() + failed[0].claim[1:-1]})." if failed else
+                f"**Do the papers' claims hold here?** {len(held)} of {len(scorecard.claims)} reproduce.")
+    st.page_link("pages/claims.py", label="Open the claims scorecard", icon=":material/fact_check:")
 
 if "gallery_seed" not in st.session_state:
     st.session_state["gallery_seed"] = 0

@@ -118,7 +118,7 @@ with st.form("regions_study_form"):
     fill = d4.selectbox("Fill", FILLS.names(), key="regions_fill", format_func=FILLS.labels().__getitem__,
                         help="What replaces the blanked pixels. " + " ".join(FILLS.descriptions().values()))
     run = st.form_submit_button("Run the study", type="primary")
-config = NeutralizationConfig(n=n, n_fit=n_fit, fraction=fraction, eps=eps_255 / 255, fill=fill)
+config = NeutralizationConfig(n=n, n_fit=n_fit, fraction=fraction, eps_linf=eps_255 / 255, fill=fill)
 config_key = repr(config)  # names every field
 if cache.remember_run(STUDY_RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|{config_key}", just_ran=run):
     try:
@@ -161,14 +161,14 @@ study_figures["Recovered accuracy against mask area"] = curves(
     report.curve, mask_labels, title="Recovered adversarial accuracy against mask area",
     x_label="share of pixels blanked", y_label="accuracy on adversarial inputs")
 st.plotly_chart(study_figures["Recovered accuracy against mask area"], width="stretch", key="regions_curve")
-takeaway = neutralization_takeaway([row.__dict__ for row in report.rows], mask_labels)
+takeaway = neutralization_takeaway(report.rows, mask_labels, report.n)
 explain(takeaway,
         "Each row blanks one mask in every image, clean and attacked, then classifies again. **Before/after** "
         "compare accuracy with and without the mask; **area** is the share of pixels blanked; the **oracle** mask "
         "is computed from each image's own attack (not deployable), the others are learned on held-out images. "
         "The **adaptive attack** column attacks the defended pipeline itself: a defense is only as good as that "
         "number.")
-st.caption(f"This run: {report.n} evaluation images, PGD-L∞ ε = {report.eps * 255:.0f}/255, fill = {FILLS[report.fill].label}.")
+st.caption(f"This run: {report.n} evaluation images, PGD-L∞ ε = {report.eps_linf * 255:.0f}/255, fill = {FILLS[report.fill].label}.")
 fills = cache.precomputed("regions-fills", selection.model_key, selection.dataset_key, replace(config, fill="zero"))
 if fills is not None:  # the same study with every fill, shipped for photos (where black is not "nothing")
     st.markdown("**Every fill** (the same images, masks and attack; only what replaces the blanked pixels changes)")
@@ -184,5 +184,5 @@ report_button(lambda: PageReport(
     tables=(("Neutralization", table), ("Mean overlap", [report.overlap_means])), card=selection.card.to_dict(),
     parameters={**config.__dict__, "dataset": report.dataset}, references=("roi-roa", "occlusion", "pgd"),
     command=f"python -m sia_core regions --model {selection.card.id} --n {config.n} --n-fit {config.n_fit} "
-            f"--fraction {config.fraction:g} --eps {config.eps:.6g} --steps {config.attack_steps} --fill {config.fill} "
+            f"--fraction {config.fraction:g} --eps-linf {config.eps_linf:.6g} --steps {config.attack_steps} --fill {config.fill} "
             f"--seed {config.seed} --json"), name="regions", key="regions_report")

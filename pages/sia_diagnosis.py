@@ -17,10 +17,9 @@ from sia_core.figures import attribute_bars, success_rate_bars, success_vs_ssim_
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.semantics import ATTRIBUTES, applicable_attributes
-from sia_core.takeaways import diagnosis_takeaway, perceptual_takeaway
+from sia_core.takeaways import SSIM_FLOOR, diagnosis_takeaway, perceptual_takeaway
 
 RUNS_KEY = "sia_diagnosis_runs"
-SSIM_FLOOR = 0.9  # the takeaway's bar for "looks like the original"
 
 require_app_frame("pages/sia_diagnosis.py")
 st.title("Semantic Image Attack — diagnosis")
@@ -47,7 +46,7 @@ with st.form("sia_diagnosis_form"):
                             format_func=lambda name: ATTRIBUTES[name].label)
     run = st.form_submit_button("Run the diagnosis", type="primary")
 
-config = DiagnosisConfig(n=n, eps_img=eps_255 / 255, steps=steps, attributes=tuple(chosen) or None, seed=int(seed))
+config = DiagnosisConfig(n=n, eps_linf=eps_255 / 255, steps=steps, attributes=tuple(chosen) or None, seed=int(seed))
 config_key = repr(config)  # names every field
 stored = None
 if cache.remember_run(RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|{config_key}", just_ran=run):
@@ -65,7 +64,7 @@ else:  # the shipped result for these settings, if there is one, so the page ope
     cache.precomputed_note(stored)
 
 st.markdown(f"**{report.model_id}** on {report.n} correctly classified images of {report.dataset}; "
-            f"ε_img = {report.eps_img * 255:.1f}/255, {report.steps} steps. Most harmful attributes: "
+            f"ε_img = {report.eps_linf * 255:.1f}/255, {report.steps} steps. Most harmful attributes: "
             + ", ".join(f"**{name}**" for name in report.ranking()[:3]) + ".")
 
 scope = st.selectbox("Scope", ["all classes"] + list(report.class_names), key="diag_scope")
@@ -148,7 +147,7 @@ report_button(lambda: PageReport(
                                            zip(report.attribute_names, report.sensitivity, report.dominance)])),
     card=selection.card.to_dict(), parameters={"scope": scope, **config.__dict__, "dataset": report.dataset},
     references=("sia", "fgsm", "pgd"),
-    command=f"python -m sia_core sia --model {selection.card.id} --n {config.n} --eps-img {config.eps_img:.6g} "
+    command=f"python -m sia_core sia --model {selection.card.id} --n {config.n} --eps-linf {config.eps_linf:.6g} "
             f"--steps {config.steps} --seed {config.seed} --json"), name="sia-diagnosis", key="diag_report")
 st.download_button("Histograms (CSV)", report.to_csv(), file_name=f"sia_diagnosis_{report.model_id}.csv",
                    mime="text/csv", key="diag_csv")

@@ -140,7 +140,7 @@ if run:
     if not chosen:
         st.error("Choose at least one attribute, or use pixel-only PGD instead.")
     else:
-        attack = SemanticAttack(attributes=tuple(chosen), steps=steps, eps_img=eps_255 / 255, sparsity_weight=sparsity,
+        attack = SemanticAttack(attributes=tuple(chosen), steps=steps, eps_linf=eps_255 / 255, sparsity_weight=sparsity,
                                 perceptual_weight=perceptual, early_stop=early_stop)
         target = None
         if targeted != "untargeted":
@@ -179,7 +179,8 @@ elif stored is not None:
     top = result.attribute_names[int(moved.argmax())] if len(moved) and float(moved.max()) > 0 else None
     takeaway = attack_takeaway(bool(result.success[0]), model.class_names[predicted_clean],
                                model.class_names[predicted_adversarial],
-                               ATTRIBUTES[top].label.lower() if top else None, bool(result.success_after_rounding[0]))
+                               ATTRIBUTES[top].label.lower() if top else None, bool(result.success_after_rounding[0]),
+                               float(result.ssim[0]))
     explain(takeaway,
             "Four pictures: the **original**; the **attributes only** (the named edits the attack chose, such as a "
             "little more contrast or a small turn, without the pixel term); the **adversarial** image (those edits "
@@ -195,7 +196,7 @@ elif stored is not None:
     actions.download_button("Adversarial image (PNG)", buffer.getvalue(), file_name="sia_adversarial.png",
                             mime="image/png", key="sia_download_png")
     parameters = {"model": selection.model_key, "image": image_key, "label": model.class_names[label],
-                  "attack": stored["config"], "attributes": values, "eps_img": stored["eps"],
+                  "attack": stored["config"], "attributes": values, "eps_linf": stored["eps"],
                   "success": bool(result.success[0]), "success_after_8bit_rounding": bool(result.success_after_rounding[0]),
                   "ssim": round(float(result.ssim[0]), 6),
                   "adversarial_prediction": model.class_names[predicted_adversarial]}

@@ -101,7 +101,7 @@ elif step == 3:
     dataset, model, index = fmnist_image("tour_attack_index", 11)
     eps = st.slider("Pixel budget (/255)", 0.0, 8.0, 2.0, step=0.5, key="tour_attack_eps")
     image, label = dataset.images[index:index + 1], dataset.labels[index:index + 1]
-    result = SemanticAttack(steps=20, eps_img=eps / 255, seed=0)(model, image, label)
+    result = SemanticAttack(steps=20, eps_linf=eps / 255, seed=0)(model, image, label)
     before, after = st.columns(2)
     before.image(to_pil(image, width_px=168), caption=f"before: {model.class_names[int(result.clean_logits.argmax())]}")
     after.image(to_pil(result.images, width_px=168),

@@ -31,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sia_core.claims import WorldResults, scorecard  # noqa: E402
 from sia_core.diagnosis import DiagnosisConfig, diagnose  # noqa: E402
 from sia_core.distributed import init_from_environment, shutdown  # noqa: E402
 from sia_core.errors import SiaError  # noqa: E402
@@ -56,8 +57,8 @@ MARGINS_N, MARGINS_NORM = 300, "linf"  # the margins page's defaults
 # the features page's defaults: D̂_det from the standard model and D̂_R from the robust one, N 1,000 with 50 steps (L2
 # radius 2.0), a fresh tiny-cnn trained 5 epochs on each, attacked on 500 test images at L2 0.5
 FEATURES = FeaturesStudyConfig(
-    sets=(FeatureSetPlan("fmnist-standard", KINDS.build("d_det", n=1000, steps=50, eps=2.0)),
-          FeatureSetPlan("fmnist-robust", KINDS.build("d_r", n=1000, steps=50, eps=2.0))),
+    sets=(FeatureSetPlan("fmnist-standard", KINDS.build("d_det", n=1000, steps=50, eps_l2=2.0)),
+          FeatureSetPlan("fmnist-robust", KINDS.build("d_r", n=1000, steps=50, eps_l2=2.0))),
     training=FeatureTrainingConfig(epochs=5, eval_eps_l2=0.5, eval_n=500))
 # the robustify page: one transfer table per world (rows: standard, PGD-AT, SIA-AT, the random-attribute control),
 # 1,000 test images per cell; the imbalance study at ρ = 100 on Fashion-MNIST, 3 seeds
@@ -88,15 +89,16 @@ CIFAR10_DATASET = "cifar10-subset"
 CIFAR10_MODELS = ("cifar10-standard", "cifar10-robust")
 CIFAR10_TRAIN = ZOO_WORLDS["cifar10"][1]
 CIFAR10_FEATURES = FeaturesStudyConfig(
-    sets=(FeatureSetPlan("cifar10-standard", KINDS.build("d_det", n=2000, steps=100, eps=0.5)),
-          FeatureSetPlan("cifar10-standard", KINDS.build("d_rand", n=2000, steps=100, eps=0.5)),
+    sets=(FeatureSetPlan("cifar10-standard", KINDS.build("d_det", n=2000, steps=100, eps_l2=0.5)),
+          FeatureSetPlan("cifar10-standard", KINDS.build("d_rand", n=2000, steps=100, eps_l2=0.5)),
           FeatureSetPlan("cifar10-robust", KINDS.build("d_r", n=2000, steps=200))),
     training=FeatureTrainingConfig(architecture="resnet9-slim", epochs=20, eval_eps_l2=0.25, eval_n=500),
     extra_eval_eps_l2=0.5, baseline=True)  # Table 7's second robust column; the scale's own "D"
 CIFAR10_MARGINS_EPS = 8 / 255  # the margins paper's CIFAR-10 budget
 CIFAR10_LENSES = ("cifar10-diagnosis", "cifar10-margins", "cifar10-regions", "cifar10-features", "cifar10-summary")
 LENSES = ("features", "diagnosis", "regions", "margins", "transfer", *(f"transfer-{w}" for w in TRANSFER_WORLDS),
-          "imbalance", "zoo", *(f"zoo-{w}" for w in ZOO_WORLDS), "cifar10", *CIFAR10_LENSES)
+          "imbalance", "zoo", *(f"zoo-{w}" for w in ZOO_WORLDS), "cifar10", *CIFAR10_LENSES, "claims",
+          "claims-fashion-mnist", "claims-cifar10")
 
 
 def _save(kind: str, model_id: str, config, result, started: float, dataset_key: str = DATASET_KEY) -> None:
@@ -125,6 +127,9 @@ def main(only: tuple[str, ...]) -> None:
     if wanted("features"):
         features(DATASET, DATASET_KEY, FEATURES, "fashion-mnist")
     page_results(DATASET, DATASET_KEY, MODELS, [lens for lens in ("diagnosis", "regions", "margins") if wanted(lens)])
+    for world in CLAIM_WORLDS:  # last: the scorecards read the files written above
+        if wanted("claims") or wanted(f"claims-{world}"):
+            claims(world)
 
 
 def page_results(dataset_spec: str, dataset_key: str, model_ids, lenses,
@@ -140,14 +145,14 @@ def page_results(dataset_spec: str, dataset_key: str, model_ids, lenses,
         if "diagnosis" in lenses:
             started = time.perf_counter()
             # the diagnosis page's defaults: N 256, 2/255, 30 steps, every attribute that applies, seed 0
-            config = DiagnosisConfig(n=256, eps_img=2.0 / 255, steps=30, seed=0,
+            config = DiagnosisConfig(n=256, eps_linf=2.0 / 255, steps=30, seed=0,
                                      attributes=tuple(a.name for a in applicable_attributes(model.input_shape[0])))
             report = diagnose(model, dataset, config)
             save_here("diagnosis", model_id, config, dataclasses.replace(report, joint=None), started)
 
         if "regions" in lenses:
             started = time.perf_counter()
-            config = NeutralizationConfig(n=256, n_fit=256, fraction=0.2, eps=8.0 / 255, fill="zero")
+            config = NeutralizationConfig(n=256, n_fit=256, fraction=0.2, eps_linf=8.0 / 255, fill="zero")
             report = neutralization_study(model, dataset, config)
             save_here("regions", model_id, config, report, started)
             if model_id in (fills or {}):
@@ -302,6 +307,38 @@ def zoo(world: str) -> None:
         shutdown()
 
 
+# each world's scorecard reads its shipped results: (standard model, robust model, test subset, transfer and
+# imbalance files, zoo file, features file)
+CLAIM_WORLDS = {
+    "fashion-mnist": ("fmnist-standard", "fmnist-robust", "fashion-mnist-subset", "fashion-mnist", "fashion-mnist",
+                      "fmnist-standard"),
+    "cifar10": ("cifar10-standard", "cifar10-robust", "cifar10-subset", "cifar10", None, "cifar10-standard"),
+}
+
+
+def claims(world: str) -> None:
+    """assets/precomputed/claims-<world>.json: every claim of `sia_core.claims.CLAIMS` measured on the world's
+    shipped results, with its interval, control, the paper's number and the verdict."""
+    standard, robust, test_name, transfer_world, imbalance_world, features_model = CLAIM_WORLDS[world]
+
+    def shipped(kind: str, name: str | None):
+        path = PRECOMPUTED_DIR / f"{kind}-{name}.json.gz"
+        return load_result(path).result if name is not None and path.is_file() else None
+
+    test_set = test_split(test_name)
+    results = WorldResults(
+        world=world, standard_model=standard, robust_model=robust, test_n=len(test_set),
+        num_classes=test_set.num_classes,
+        diagnosis={m: r for m in (standard, robust) if (r := shipped("diagnosis", m)) is not None},
+        regions={m: r for m in (standard, robust) if (r := shipped("regions", m)) is not None},
+        zoo=shipped("zoo", world), features=shipped("features", features_model),
+        transfer=shipped("transfer", transfer_world), imbalance=shipped("imbalance", imbalance_world))
+    card = scorecard(results, command=f"{COMMAND} claims-{world}", created=time.strftime("%Y-%m-%d"))
+    path = PRECOMPUTED_DIR / f"claims-{world}.json"
+    path.write_text(json.dumps(_json_safe(card.to_json()), indent=1, allow_nan=False, ensure_ascii=False) + "\n")
+    print(f"wrote {path}: " + ", ".join(f"{c.id} {c.verdict}" for c in card.claims), file=sys.stderr)
+
+
 def migrate() -> None:
     """Carry the files written before the results were typed (plain dicts) into `SavedResult` with typed reports,
     every number unchanged; each migrated file keeps its command, date and seconds and records `migrated_by`. Files
@@ -356,8 +393,13 @@ def migrate() -> None:
     data_keys |= {("imbalance", "fashion-mnist"): "fashion-mnist|None|None"}
     for path in sorted(PRECOMPUTED_DIR.glob("*.json.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
-            old = decode(json.load(handle))
+            raw = json.load(handle)
+        renamed = _with_renamed_fields(raw)
+        old = decode(renamed)
         if isinstance(old, SavedResult):
+            if renamed != raw:
+                save_result(path, dataclasses.replace(old, migrated_by="python scripts/precompute.py migrate"))
+                print(f"renamed the budget fields of {path.name}", file=sys.stderr)
             continue
         result, config = convert.get(old["kind"], unchanged)(old["result"], old["config"])
         save_result(path, SavedResult(
@@ -365,6 +407,26 @@ def migrate() -> None:
             dataset_key=data_keys.get((old["kind"], old["model"]), old["dataset_key"]), created=old["created"],
             seconds=old.get("seconds"), migrated_by="python scripts/precompute.py migrate"))
         print(f"migrated {path.name}", file=sys.stderr)
+
+
+# budgets renamed to say their norm: type -> {old field: new field}
+RENAMED_FIELDS = {"DiagnosisConfig": {"eps_img": "eps_linf"}, "DiagnosisReport": {"eps_img": "eps_linf"},
+                  "NeutralizationConfig": {"eps": "eps_linf"}, "RegionsReport": {"eps": "eps_linf"},
+                  "TransferConfig": {"linf_eps": "eps_linf", "l2_eps": "eps_l2", "sia_eps": "sia_eps_linf"},
+                  "ImbalanceConfig": {"sia_eps": "sia_eps_linf"}, "ConstructionConfig": {"eps": "eps_l2"}}
+
+
+def _with_renamed_fields(data):
+    """A results file's raw JSON with the fields of `RENAMED_FIELDS` under their new names."""
+    if isinstance(data, list):
+        return [_with_renamed_fields(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    if "__result__" in data:
+        names = RENAMED_FIELDS.get(data["__result__"], {})
+        return {"__result__": data["__result__"], "fields": {names.get(key, key): _with_renamed_fields(value)
+                                                             for key, value in data["fields"].items()}}
+    return {key: _with_renamed_fields(value) for key, value in data.items()}
 
 
 def _progress(label: str):

@@ -18,6 +18,7 @@ import torch
 
 # the engine is imported here, when the server starts, not inside a session: two sessions' first imports race
 from sia_app.launch import LaunchConfig, launch_config
+from sia_core.claims import Scorecard
 from sia_core.data.archive import extract_image_archive
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset
@@ -158,6 +159,18 @@ def shipped_zoo(world: str) -> Optional[SavedResult]:
     """The zoo `scripts/precompute.py zoo` shipped for a world, or None."""
     stored = shipped_result("zoo", world)
     return stored if stored is not None and isinstance(stored.result, ZooReport) else None
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def shipped_scorecard(world: str) -> Optional[Scorecard]:
+    """The claims scorecard `scripts/precompute.py claims` shipped for a world, or None."""
+    path = PRECOMPUTED_DIR / f"claims-{world}.json"
+    if "/" in world or not path.is_file():
+        return None
+    try:
+        return Scorecard.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a file from another version: the page says the scorecard is missing
 
 
 def precomputed(kind: str, model_key: str, dataset_key: str, config: Any) -> Optional[SavedResult]:

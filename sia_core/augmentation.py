@@ -20,30 +20,30 @@ from sia_core.validation import non_negative, require
 @dataclass(frozen=True, kw_only=True)
 class RandomAttributes:
     """Every image gets attribute values drawn uniformly in their ranges (fitted to the image size) and a pixel
-    perturbation drawn uniformly in [-eps_img, eps_img]; the model is not consulted.
+    perturbation drawn uniformly in [-eps_linf, eps_linf]; the model is not consulted.
 
     Args:
         attributes: names to draw; None = every attribute that applies to the images' channels.
-        eps_img: L-inf amplitude of the uniform pixel noise, in [0, 1] units; 0 = attributes only.
+        eps_linf: L-inf amplitude of the uniform pixel noise, in [0, 1] units; 0 = attributes only.
         seed: seeds both draws (drawn on the CPU, so a seed gives the same images on every device).
 
     Has the `perturb(model, x, y)` of an attack, so training recipes use it in the attack's place.
     """
 
     attributes: Optional[tuple[str, ...]] = None
-    eps_img: float = 2 / 255
+    eps_linf: float = 2 / 255
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.attributes is not None:
             unknown = [name for name in self.attributes if name not in ATTRIBUTES]
             require(not unknown, f"Unknown attributes: {', '.join(map(str, unknown))}; known: {', '.join(ATTRIBUTES)}.")
-        non_negative("eps_img", self.eps_img)
+        non_negative("eps_linf", self.eps_linf)
         check_seed("seed", self.seed)
 
     @property
     def description(self) -> str:
-        return f"random attributes eps_img={self.eps_img:.4g}"
+        return f"random attributes eps_linf={self.eps_linf:.4g}"
 
     def draw(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One value per image for each attribute that applies (the generator is seeded by `seed`)."""
@@ -62,5 +62,5 @@ class RandomAttributes:
         generator = torch.Generator().manual_seed(self.seed + 1)
         with torch.no_grad():
             edited = apply_attributes(x, self.draw(x))
-            noise = (2 * torch.rand(x.shape, generator=generator) - 1).to(x.device, x.dtype) * self.eps_img
+            noise = (2 * torch.rand(x.shape, generator=generator) - 1).to(x.device, x.dtype) * self.eps_linf
             return (edited + noise).clamp(0, 1)

@@ -122,8 +122,8 @@ def _robustify_transfer(args: argparse.Namespace) -> dict[str, Any]:
     # every row is scored on the first model's test images
     first, group = resolve_group(specs, args.data, options=_model_options(args), data_dir=args.data_dir, n=args.n)
     models = {loaded.card.id: (loaded.model, (loaded.card.training or {}).get("recipe", "unknown")) for loaded in group}
-    overrides = {key: value for key, value in (("linf_eps", args.eps_linf), ("l2_eps", args.eps_l2),
-                                               ("sia_eps", args.sia_eps_linf)) if value is not None}
+    overrides = {key: value for key, value in (("eps_linf", args.eps_linf), ("eps_l2", args.eps_l2),
+                                               ("sia_eps_linf", args.sia_eps_linf)) if value is not None}
     config = TransferConfig.for_dataset(first.test_set.name, n=args.n, seed=args.seed, **overrides)
     table = transfer_table(models, first.test_set, config, columns=_names(args.columns),
                            progress=_stderr_progress("transfer"))
@@ -171,7 +171,7 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
 def _sia(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.diagnosis import DiagnosisConfig, diagnose
 
-    config = DiagnosisConfig(n=args.n, eps_img=args.eps_linf, steps=args.steps, seed=args.seed,
+    config = DiagnosisConfig(n=args.n, eps_linf=args.eps_linf, steps=args.steps, seed=args.seed,
                              attributes=tuple(args.attributes) if args.attributes else None,
                              batch_size=args.batch_size)
     subject = _subject(args)
@@ -181,7 +181,7 @@ def _sia(args: argparse.Namespace) -> dict[str, Any]:
 def _regions(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.regions.neutralization import NeutralizationConfig, neutralization_study
 
-    config = NeutralizationConfig(n=args.n, n_fit=args.n_fit, fraction=args.fraction, eps=args.eps_linf,
+    config = NeutralizationConfig(n=args.n, n_fit=args.n_fit, fraction=args.fraction, eps_linf=args.eps_linf,
                                   attack_steps=args.steps, fill=args.fill, seed=args.seed)
     subject = _subject(args)
     return neutralization_study(subject.model, subject.test_set, config, progress=_stderr_progress("regions")).to_dict()
@@ -244,7 +244,7 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
     if args.action == "build":
         if not args.model or not args.out:
             raise SiaError("features build needs --kind, --model and --out.")
-        config = KINDS.build(args.kind, n=args.n, eps=args.eps_l2, steps=args.steps, step_size=args.step_size,
+        config = KINDS.build(args.kind, n=args.n, eps_l2=args.eps_l2, steps=args.steps, step_size=args.step_size,
                              seed=args.seed)  # bad values fail here, before the training split loads
         subject = _subject(args, n=1, train_split="required")
         built = build_constructed_set(subject.model, subject.train_set, config, out=args.out,

@@ -37,7 +37,7 @@ class DiagnosisConfig:
     """
 
     n: int = 256
-    eps_img: float = 2 / 255
+    eps_linf: float = 2 / 255
     steps: int = 30
     sensitivity_steps: int = 10
     sparsity_weight: float = 0.0
@@ -47,7 +47,7 @@ class DiagnosisConfig:
 
     def __post_init__(self) -> None:
         positive_int("n", self.n)
-        non_negative("eps_img", self.eps_img)
+        non_negative("eps_linf", self.eps_linf)
         positive_int("steps", self.steps)
         positive_int("sensitivity_steps", self.sensitivity_steps)
         non_negative("sparsity_weight", self.sparsity_weight)
@@ -63,16 +63,16 @@ class DiagnosisConfig:
 # The attacks a diagnosis compares at the same pixel budget; each factory is called with the config.
 BASELINES: Registry[PGD | SemanticAttack] = Registry("diagnosis baseline", [
     Entry("pgd", "pixel-only PGD", "Pixel-only PGD (L∞) uses only the pixel change δ, within ε_img.",
-          lambda config: PGD(eps=config.eps_img, norm="linf", steps=config.steps, seed=config.seed)),
+          lambda config: PGD(eps=config.eps_linf, norm="linf", steps=config.steps, seed=config.seed)),
     Entry("attributes", "attributes only", "The attributes alone climb the loss, with no pixel change.",
-          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=0.0,
+          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_linf=0.0,
                                         sparsity_weight=config.sparsity_weight, seed=config.seed)),
     Entry("random_attributes_pgd", "random attributes + PGD",
           "A control: attributes drawn at random and left there, then PGD on the pixels within ε_img.",
-          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
+          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_linf=config.eps_linf,
                                         random_init=True, optimize_attributes=False, seed=config.seed)),
     Entry("sia", "SIA (joint)", "The Semantic Image Attack: attributes and pixels (within ε_img) climb together.",
-          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_img=config.eps_img,
+          lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_linf=config.eps_linf,
                                         sparsity_weight=config.sparsity_weight, seed=config.seed)),
 ])
 
@@ -98,7 +98,7 @@ class DiagnosisReport:
     model_id: str
     dataset: str
     n: int
-    eps_img: float
+    eps_linf: float
     steps: int
     attribute_names: tuple[str, ...]
     class_names: tuple[str, ...]
@@ -146,7 +146,7 @@ class DiagnosisReport:
         names = self.attribute_names
         mean_ssim = self.mean_ssim_of_successes()
         return {
-            "model": self.model_id, "dataset": self.dataset, "n": self.n, "eps_img": self.eps_img,
+            "model": self.model_id, "dataset": self.dataset, "n": self.n, "eps_linf": self.eps_linf,
             "steps": self.steps,
             "success_rate": {k: round(v, 4) for k, v in self.success_rate.items()},
             "sensitivity": {a: round(float(v), 4) for a, v in zip(names, self.sensitivity)},
@@ -224,7 +224,7 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
     sensitivity_success = torch.zeros(len(names))
     per_sample_sensitivity = torch.zeros(len(y), len(names))
     for k, name in enumerate(names):
-        single = SemanticAttack(attributes=(name,), steps=config.sensitivity_steps, eps_img=0.0, seed=config.seed)
+        single = SemanticAttack(attributes=(name,), steps=config.sensitivity_steps, eps_linf=0.0, seed=config.seed)
         parts = _batched(single, model, x, y, config.batch_size)
         change = torch.cat([(_true_probability(r.clean_logits, r.labels) - _true_probability(r.adversarial_logits, r.labels)).abs()
                             for r in parts])
@@ -267,7 +267,7 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         if winners.any():
             per_class_dominance[c] = torch.bincount(dominant[winners], minlength=len(names)).float() / winners.sum()
     return DiagnosisReport(
-        model_id=model.model_id, dataset=dataset.name, n=len(y), eps_img=config.eps_img, steps=config.steps,
+        model_id=model.model_id, dataset=dataset.name, n=len(y), eps_linf=config.eps_linf, steps=config.steps,
         attribute_names=names, class_names=dataset.class_names, success_rate=success_rate,
         sensitivity=sensitivity, sensitivity_success=sensitivity_success, dominance=dominance,
         dominance_magnitude=dominance_magnitude, per_class_sensitivity=per_class_sensitivity,

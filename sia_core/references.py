@@ -24,11 +24,15 @@ class Reference:
     def markdown(self) -> str:
         return f"{self.authors}. *{self.title}*. {self.venue}, {self.year}. [arXiv:{self.arxiv}]({self.url})"
 
-    def short(self) -> str:
-        """"Luo et al. 2023" (three or more authors), "Zeiler and Fergus 2014" (two), linked."""
+    def citation(self) -> str:
+        """"Luo et al. 2023" (three or more authors), "Zeiler and Fergus 2014" (two)."""
         names = [name.split()[-1] for name in self.authors.replace(" and ", ", ").split(", ")]
         who = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 else f"{names[0]} et al."
-        return f"[{who} {self.year}]({self.url})"
+        return f"{who} {self.year}"
+
+    def short(self) -> str:
+        """The citation, linked to the paper."""
+        return f"[{self.citation()}]({self.url})"
 
 
 REFERENCES: dict[str, Reference] = {reference.key: reference for reference in (

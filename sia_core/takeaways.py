@@ -8,7 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 if TYPE_CHECKING:
+    from sia_core.regions.neutralization import NeutralizationRow
     from sia_core.robustify import MethodSummary, TransferRow
+
+SSIM_FLOOR = 0.9  # "looks like the original": the bar the claims scorecard holds the semantic attack to
 
 
 def _percent(value: float) -> str:
@@ -35,12 +38,16 @@ def diagnosis_takeaway(dominance: Mapping[str, float], success_rate: Mapping[str
 
 
 def attack_takeaway(success: bool, clean_class: str, adversarial_class: str, top_attribute: Optional[str],
-                    survives_rounding: bool) -> str:
+                    survives_rounding: bool, ssim: float) -> str:
+    """What one attack did; the edit is called close to the original only at SSIM >= SSIM_FLOOR (the bar the
+    claims scorecard holds SIA to), and a visible change otherwise."""
     if not success:
         return f"The model held on to {clean_class}: no mix of these attributes within their ranges fooled it."
     how = f", mostly through {top_attribute}" if top_attribute else ""
     saved = "and it still works once saved as a PNG" if survives_rounding else "but 8-bit rounding (a PNG) undoes it"
-    return f"A natural-looking edit{how} turns {clean_class} into {adversarial_class}, {saved}."
+    kind = (f"An edit that stays close to the original (SSIM {ssim:.2f})" if ssim >= SSIM_FLOOR else
+            f"A visible edit (SSIM {ssim:.2f} to the original, below the {SSIM_FLOOR} a look-alike keeps)")
+    return f"{kind}{how} turns {clean_class} into {adversarial_class}, {saved}."
 
 
 def overlap_takeaway(iou: float, energy_in_roi: float) -> str:
@@ -49,18 +56,34 @@ def overlap_takeaway(iou: float, energy_in_roi: float) -> str:
             f"importance, and the two regions overlap with IoU {iou:.2f}.")
 
 
-def neutralization_takeaway(rows: Sequence[Mapping[str, float | str]], labels: Mapping[str, str]) -> str:
-    """The deployable mask that recovers most adversarial accuracy, and what an attacker who knows it does."""
-    deployable = [row for row in rows if row["mask"] != "oracle"] or list(rows)
+NOT_DEPLOYABLE = ("oracle", "random")  # the oracle needs each image's own attack; the random mask is the control
+
+
+def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[str, str], n: int) -> str:
+    """The deployable mask that recovers most adversarial accuracy, judged against the random mask of equal area
+    by the claims scorecard's rule (the gain's 95% interval must clear zero), and what an attacker who knows it
+    does."""
+    from sia_core.claims import gain_verdict, proportion_difference_ci
+
+    deployable = [row for row in rows if row.mask not in NOT_DEPLOYABLE]
     if not deployable:
         return ""
-    best = max(deployable, key=lambda row: float(row["adversarial_accuracy_after"]))
-    name = labels.get(str(best["mask"]), str(best["mask"]))
-    return (f"Blanking the {name.lower()} ({_percent(float(best['mean_area']))} of the pixels) lifts accuracy on "
-            f"attacked images from {_percent(float(best['adversarial_accuracy_before']))} to "
-            f"{_percent(float(best['adversarial_accuracy_after']))}, at a clean-accuracy cost of "
-            f"{_percent(float(best['clean_accuracy_before']) - float(best['clean_accuracy_after']))}; an attacker who "
-            f"knows the mask brings it back to {_percent(float(best['adaptive_accuracy']))}.")
+    best = max(deployable, key=lambda row: row.adversarial_accuracy_after)
+    name = labels.get(best.mask, best.mask)
+    sentence = (f"Blanking the {name.lower()} ({_percent(best.mean_area)} of the pixels) lifts accuracy on attacked "
+                f"images from {_percent(best.adversarial_accuracy_before)} to {_percent(best.adversarial_accuracy_after)}"
+                f", at a clean-accuracy cost of {_percent(best.clean_accuracy_before - best.clean_accuracy_after)}")
+    control = next((row for row in rows if row.mask == "random"), None)
+    if control is not None:
+        ci95 = proportion_difference_ci(best.adversarial_accuracy_after, n, control.adversarial_accuracy_after, n)
+        if gain_verdict(ci95) == "reproduces":
+            sentence += (f", better than a random mask of the same area ({_percent(control.adversarial_accuracy_after)}"
+                         ")")
+        else:
+            sentence += (f"; a random mask of the same area does as well ({_percent(control.adversarial_accuracy_after)}"
+                         f", the difference's 95% interval [{ci95[0] * 100:+.0f}, {ci95[1] * 100:+.0f}] points reaches "
+                         "zero), so neutralization does not reproduce here as a defense")
+    return sentence + f"; an attacker who knows the mask brings it back to {_percent(best.adaptive_accuracy)}."
 
 
 def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_share: float) -> str:
@@ -69,17 +92,27 @@ def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_sh
             f"that an attack within ε breaks with AUROC {auroc:.2f}, without running any attack.")
 
 
-def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, str], num_classes: int) -> str:
-    """The set whose labels look wrong to a person but still teaches the most."""
+def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, str], num_classes: int,
+                      test_n: int) -> str:
+    """The set whose labels look wrong to a person but teaches the most, judged by the claims scorecard's rule: its
+    accuracy's 95% interval (over the `test_n` test images) must lie above chance."""
+    from sia_core.claims import gain_verdict, proportion_ci
+
     mislabelled = {k: v for k, v in test_accuracy.items() if k in ("d_det", "d_rand")}
     if not mislabelled:
         best = max(test_accuracy, key=test_accuracy.__getitem__)
         return (f"A fresh model trained on {labels.get(best, best)} reaches {_percent(test_accuracy[best])} on the "
                 "original test images.")
     kind = max(mislabelled, key=mislabelled.__getitem__)
-    return (f"Trained only on {labels.get(kind, kind)}, whose labels look wrong to a person, a fresh model still "
-            f"scores {_percent(mislabelled[kind])} on the original test images (chance: {_percent(1 / num_classes)}): "
-            "the attack's imperceptible features carry the label.")
+    chance = 1 / num_classes
+    ci95 = proportion_ci(mislabelled[kind], test_n)
+    sentence = (f"Trained only on {labels.get(kind, kind)}, whose labels look wrong to a person, a fresh model scores "
+                f"{_percent(mislabelled[kind])} on the original test images (95% interval {_percent(ci95[0])}–"
+                f"{_percent(ci95[1])}; chance: {_percent(chance)})")
+    if gain_verdict(ci95, above=chance) == "reproduces":
+        return sentence + ": the attack's imperceptible features carry the label."
+    return (sentence + ": not above chance, so the paper's result does not reproduce at this scale (too few images "
+            "carry too weak a non-robust signal; the model learns the relabelling from robust features instead).")
 
 
 def perceptual_takeaway(success_at_floor: Mapping[str, float], mean_ssim: Mapping[str, Optional[float]],

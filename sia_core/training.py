@@ -84,45 +84,48 @@ def _fgsm_rs_adversary(*, eps: float, steps: int, seed: int) -> FGSM:
 
 def _sia_adversary(*, eps: float, steps: int, seed: int) -> SemanticAttack:
     # every attribute that applies, a small pixel budget, few steps (our choice: cheap enough to train with)
-    return SemanticAttack(steps=steps, eps_img=eps, seed=seed)
+    return SemanticAttack(steps=steps, eps_linf=eps, seed=seed)
 
 
 def _random_attributes(*, eps: float, steps: int, seed: int) -> RandomAttributes:
     del steps  # nothing is climbed
-    return RandomAttributes(eps_img=eps, seed=seed)
+    return RandomAttributes(eps_linf=eps, seed=seed)
 
 
 Adversary = Union[Attack, RandomAttributes, TradesAdversary]
 
 # Each factory builds the per-batch adversary, called as RECIPES.build(name, eps=, steps=, seed=): None trains on
-# the clean images. The trait "adversarial" says whether the recipe needs eps > 0; "mix" is the share of each batch
+# the clean images. The trait "eps" says what the recipe's eps is (its norm and role; TrainConfig.eps_meaning);
+# "adversarial" says whether the recipe needs eps > 0; "mix" is the share of each batch
 # the adversary replaces (the rest stays clean); "loss" "trades" trains on the clean batch with TRADES's KL term on
 # the adversarial one instead of on the adversarial batch alone.
 RECIPES: Registry[Optional[Adversary]] = Registry("recipe", [
     Entry("standard", "Standard", "Clean images only: the most accurate model, and the easiest to attack.",
-          _clean_images, traits={"adversarial": False, "mix": 0.0}),
+          _clean_images, traits={"adversarial": False, "mix": 0.0, "eps": None}),
     Entry("pgd", "PGD adversarial training", "Every batch is replaced by its PGD-L∞ adversarial examples "
           "(Madry et al. 2018): the most robust recipe here, and the slowest, one gradient per attack step.",
-          _pgd_adversary, traits={"adversarial": True, "mix": 1.0}),
+          _pgd_adversary, traits={"adversarial": True, "mix": 1.0, "eps": "L∞ radius"}),
     Entry("pgd-l2", "PGD adversarial training (L2)", "Every batch is replaced by its PGD-L2 adversarial examples "
           "(Madry et al. 2018 in the L2 norm): robustness to spread-out changes rather than to a per-pixel budget.",
-          _pgd_l2_adversary, traits={"adversarial": True, "mix": 1.0}),
+          _pgd_l2_adversary, traits={"adversarial": True, "mix": 1.0, "eps": "L2 radius"}),
     Entry("trades", "TRADES", "Cross-entropy on the clean batch plus β times the KL divergence between the "
           "predictions on the clean and the adversarial images (Zhang et al. 2019): β trades clean accuracy for "
-          "robustness.", _trades_adversary, traits={"adversarial": True, "mix": 1.0, "loss": "trades"}),
+          "robustness.", _trades_adversary, traits={"adversarial": True, "mix": 1.0, "loss": "trades",
+                                                             "eps": "L∞ radius"}),
     Entry("fgsm-rs", "FGSM with random start", "Every batch is replaced by one FGSM step from a random start "
           "(Wong et al. 2020): most of PGD training's robustness for the cost of one extra gradient.",
-          _fgsm_rs_adversary, traits={"adversarial": True, "mix": 1.0}),
+          _fgsm_rs_adversary, traits={"adversarial": True, "mix": 1.0, "eps": "L∞ radius"}),
     # half clean, half SIA: the attribute space is wide (any hue, ±20° rotation), and a model that only ever sees
     # edited images pays for it in clean accuracy; the 50/50 mix is our choice (Goodfellow et al. 2015 also weigh the
     # clean and the adversarial loss equally)
     Entry("sia", "SIA adversarial training", "Half of every batch is replaced by Semantic Image Attack examples "
           "(a few steps over every attribute that applies plus a small pixel budget ε): robustness to changes of "
-          "colour, light and pose, not only to pixel noise.", _sia_adversary, traits={"adversarial": True, "mix": 0.5}),
+          "colour, light and pose, not only to pixel noise.", _sia_adversary, traits={"adversarial": True, "mix": 0.5,
+          "eps": "L∞ pixel budget"}),
     Entry("random-attributes", "Random attributes (control)", "Half of every batch gets attribute values drawn at "
           "random in the same ranges, plus uniform pixel noise of ε: the same augmentation as SIA training without "
           "the attack, to tell \"attacked\" from \"augmented\".", _random_attributes,
-          traits={"adversarial": False, "mix": 0.5}),
+          traits={"adversarial": False, "mix": 0.5, "eps": "L∞ noise amplitude"}),
 ])
 
 
@@ -175,6 +178,11 @@ class TrainConfig:
     trades_beta: float = 6.0
     augment: str = "none"
     attack_step_fraction: Optional[float] = None
+
+    @property
+    def eps_meaning(self) -> Optional[str]:
+        """What `eps` is for this recipe: "L∞ radius", "L2 radius", "L∞ pixel budget", ... (None: unused)."""
+        return RECIPES[self.recipe].traits["eps"]
 
     def __post_init__(self) -> None:
         recipe = RECIPES[self.recipe]  # unknown names raise, listing the choices

@@ -27,7 +27,7 @@ def _near_boundary_dataset(n: int = 24) -> ImageDataset:
 
 
 def test_a_brightness_reader_is_diagnosed_as_brightness_sensitive():
-    report = diagnose(brightness_model(), _near_boundary_dataset(), DiagnosisConfig(n=24, eps_img=4 / 255, steps=20))
+    report = diagnose(brightness_model(), _near_boundary_dataset(), DiagnosisConfig(n=24, eps_linf=4 / 255, steps=20))
     assert report.ranking()[0] == "brightness"
     k = report.attribute_names.index("brightness")
     assert float(report.sensitivity_success[k]) == 1.0
@@ -47,7 +47,7 @@ def test_report_exports_json_and_csv():
 
 
 def test_the_report_carries_ssim_per_image_and_how_success_trades_against_it():
-    report = diagnose(brightness_model(), _near_boundary_dataset(12), DiagnosisConfig(n=12, eps_img=4 / 255, steps=5))
+    report = diagnose(brightness_model(), _near_boundary_dataset(12), DiagnosisConfig(n=12, eps_linf=4 / 255, steps=5))
     assert set(report.attack_ssim) == set(report.attack_success) == set(BASELINES.names())
     assert all(report.attack_ssim[name].shape == report.attack_success[name].shape == (12,)
                for name in BASELINES.names())
@@ -88,17 +88,17 @@ def test_only_correctly_classified_images_are_attacked():
 
 
 def test_the_baselines_share_the_pixel_budget_and_differ_where_they_should():
-    config = DiagnosisConfig(eps_img=3 / 255, steps=7, seed=2, sparsity_weight=0.5)
+    config = DiagnosisConfig(eps_linf=3 / 255, steps=7, seed=2, sparsity_weight=0.5)
     assert BASELINES.names() == ("pgd", "attributes", "random_attributes_pgd", "sia")
     assert all(entry.label and entry.description for entry in BASELINES)
     attacks = {name: BASELINES.build(name, config=config) for name in BASELINES.names()}
     assert attacks["pgd"] == PGD(eps=3 / 255, norm="linf", steps=7, seed=2)
-    assert attacks["attributes"].eps_img == 0.0 and attacks["attributes"].sparsity_weight == 0.5
+    assert attacks["attributes"].eps_linf == 0.0 and attacks["attributes"].sparsity_weight == 0.5
     assert attacks["random_attributes_pgd"].random_init and not attacks["random_attributes_pgd"].optimize_attributes
-    assert attacks["sia"] == SemanticAttack(steps=7, eps_img=3 / 255, sparsity_weight=0.5, seed=2)
+    assert attacks["sia"] == SemanticAttack(steps=7, eps_linf=3 / 255, sparsity_weight=0.5, seed=2)
 
 
-BAD_VALUES = [{"n": 0}, {"n": -5}, {"n": 2.5}, {"eps_img": -1 / 255}, {"eps_img": float("nan")}, {"steps": 0},
+BAD_VALUES = [{"n": 0}, {"n": -5}, {"n": 2.5}, {"eps_linf": -1 / 255}, {"eps_linf": float("nan")}, {"steps": 0},
               {"sensitivity_steps": 0}, {"sparsity_weight": -0.1}, {"batch_size": 0}, {"seed": 1.5},
               {"attributes": ()}, {"attributes": ("brightness", "sparkle")}, {"attributes": "brightness"}]
 

@@ -18,7 +18,7 @@ def _report() -> PageReport:
     return PageReport("Diagnosis of fmnist-standard", "Hue is the attribute that breaks this model most.",
                       figures=(("Dominance", figure), ("Again", figure)),
                       tables=(("Success", [{"attack": "SIA", "success rate": 0.9}, {"attack": "PGD", "success rate": 0.4}]),),
-                      card={"id": "fmnist-standard"}, parameters={"n": 256, "eps_img": 2 / 255},
+                      card={"id": "fmnist-standard"}, parameters={"n": 256, "eps_linf": 2 / 255},
                       references=("sia", "pgd"), command="python -m sia_core sia --model fmnist-standard --n 256")
 
 
@@ -27,7 +27,7 @@ def test_the_html_holds_everything_and_plotly_js_once():
     assert page.count("Plotly.newPlot") == 2 and page.count("plotly.js v") <= 2  # the library inlined once
     assert "<script src=" not in page  # nothing fetched from a CDN: the file works offline
     for text in ("Hue is the attribute", "<td>SIA</td>", "<td>0.9</td>", "python -m sia_core sia", "&quot;fmnist-standard&quot;",
-                 "arxiv.org/abs/2303.13010", "Madry", "2026-12-01 10:00", "eps_img"):
+                 "arxiv.org/abs/2303.13010", "Madry", "2026-12-01 10:00", "eps_linf"):
         assert text in page, text
 
 

@@ -36,7 +36,7 @@ def test_sia_is_at_least_as_strong_as_pgd_at_the_same_pixel_budget(model_id):
     x, y = data.images[index], data.labels[index]
     eps = 2 / 255
     pgd = PGD(eps=eps, steps=30, seed=0)(model, x, y)
-    sia = SemanticAttack(eps_img=eps, steps=30, seed=0)(model, x, y)
+    sia = SemanticAttack(eps_linf=eps, steps=30, seed=0)(model, x, y)
     assert sia.success_rate >= pgd.success_rate
     assert sia.success_rate > 0.3
     assert torch.all(sia.pixel_perturbation.abs() <= eps + 1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sia_core.regions.neutralization import NeutralizationRow
 from sia_core.takeaways import (attack_takeaway, diagnosis_takeaway, features_takeaway, margins_takeaway,
                                 neutralization_takeaway, overlap_takeaway, perceptual_takeaway, strength)
 
@@ -22,16 +23,27 @@ def test_perceptual_reports_success_above_the_ssim_floor():
     assert perceptual_takeaway({}, {}, {}, 0.9) == ""
 
 
-def test_neutralization_picks_the_best_deployable_mask_not_the_oracle():
-    rows = [dict(mask="oracle", mean_area=0.1, adversarial_accuracy_before=0.1, adversarial_accuracy_after=0.99,
-                 clean_accuracy_before=0.9, clean_accuracy_after=0.9, adaptive_accuracy=0.5),
-            dict(mask="dataset", mean_area=0.2, adversarial_accuracy_before=0.1, adversarial_accuracy_after=0.3,
-                 clean_accuracy_before=0.9, clean_accuracy_after=0.85, adaptive_accuracy=0.05),
-            dict(mask="class", mean_area=0.2, adversarial_accuracy_before=0.1, adversarial_accuracy_after=0.6,
-                 clean_accuracy_before=0.9, clean_accuracy_after=0.8, adaptive_accuracy=0.02)]
-    text = neutralization_takeaway(rows, {"class": "Class mask"})
+def _row(mask: str, after: float, clean_after: float = 0.85, adaptive: float = 0.05) -> NeutralizationRow:
+    return NeutralizationRow(mask=mask, mean_area=0.2, adversarial_accuracy_before=0.1,
+                             adversarial_accuracy_after=after, clean_accuracy_before=0.9,
+                             clean_accuracy_after=clean_after, adaptive_accuracy=adaptive)
+
+
+def test_neutralization_picks_the_best_deployable_mask_never_the_oracle_or_the_control():
+    rows = [_row("oracle", 0.99), _row("dataset", 0.3), _row("class", 0.6, clean_after=0.8, adaptive=0.02),
+            _row("random", 0.95)]
+    text = neutralization_takeaway(rows, {"class": "Class mask"}, n=256)
     assert text.startswith("Blanking the class mask (20% of the pixels) lifts accuracy on attacked images from 10% "
                            "to 60%") and "cost of 10%" in text and "back to 2%" in text
+    # the random control did better: the sentence says neutralization does not reproduce
+    assert "a random mask of the same area does as well (95%" in text and "does not reproduce" in text
+
+
+def test_neutralization_says_when_the_mask_beats_the_random_control():
+    beats = neutralization_takeaway([_row("dataset", 0.6), _row("random", 0.3)], {}, n=256)
+    assert "better than a random mask of the same area (30%)" in beats
+    # the same gap on 8 images: its interval reaches zero, so the same numbers no longer count as a defense
+    assert "does not reproduce" in neutralization_takeaway([_row("dataset", 0.6), _row("random", 0.3)], {}, n=8)
 
 
 def test_margins_words_follow_tau():
@@ -43,7 +55,16 @@ def test_margins_words_follow_tau():
 
 def test_overlap_attack_and_features_sentences():
     assert "mostly outside" in overlap_takeaway(0.1, 0.3) and "mostly where" in overlap_takeaway(0.5, 0.7)
-    assert "still works once saved" in attack_takeaway(True, "Shirt", "Coat", "hue shift", True)
-    assert "held on to Shirt" in attack_takeaway(False, "Shirt", "Shirt", None, False)
-    text = features_takeaway({"d_det": 0.45, "d_rand": 0.6, "d_r": 0.8}, {"d_rand": "D̂_rand"}, 10)
+    close = attack_takeaway(True, "Shirt", "Coat", "hue shift", True, ssim=0.95)
+    assert "still works once saved" in close and close.startswith("An edit that stays close to the original")
+    visible = attack_takeaway(True, "Shirt", "Coat", "hue shift", True, ssim=0.22)
+    assert visible.startswith("A visible edit (SSIM 0.22") and "natural" not in visible
+    assert "held on to Shirt" in attack_takeaway(False, "Shirt", "Shirt", None, False, ssim=1.0)
+    text = features_takeaway({"d_det": 0.45, "d_rand": 0.6, "d_r": 0.8}, {"d_rand": "D̂_rand"}, 10, test_n=1000)
     assert "Trained only on D̂_rand" in text and "60%" in text and "chance: 10%" in text
+    assert text.endswith("the attack's imperceptible features carry the label.")
+    # below chance (the shipped CIFAR-10 D̂_det): the sentence says it does not reproduce, never that it carries
+    below = features_takeaway({"d_det": 0.064}, {"d_det": "D̂_det"}, 10, test_n=972)
+    assert "does not reproduce" in below and "carry the label" not in below
+    # just above chance on few images: the interval reaches chance, so it does not count either
+    assert "does not reproduce" in features_takeaway({"d_det": 0.14}, {}, 10, test_n=50)

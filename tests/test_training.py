@@ -78,8 +78,8 @@ def test_recipes_build_their_per_batch_adversary():
     assert RECIPES.build("pgd-l2", eps=1.5, steps=3, seed=5) == PGD(eps=1.5, norm="l2", steps=3, seed=5)
     assert RECIPES.build("trades", eps=0.1, steps=3, seed=5) == TradesAdversary(eps=0.1, steps=3, seed=5)
     assert RECIPES.build("fgsm-rs", eps=0.1, steps=3, seed=5) == FGSM(eps=0.1, random_start=True, seed=5)
-    assert RECIPES.build("sia", eps=0.02, steps=5, seed=5) == SemanticAttack(steps=5, eps_img=0.02, seed=5)
-    assert RECIPES.build("random-attributes", eps=0.02, steps=5, seed=5) == RandomAttributes(eps_img=0.02, seed=5)
+    assert RECIPES.build("sia", eps=0.02, steps=5, seed=5) == SemanticAttack(steps=5, eps_linf=0.02, seed=5)
+    assert RECIPES.build("random-attributes", eps=0.02, steps=5, seed=5) == RandomAttributes(eps_linf=0.02, seed=5)
     for entry in RECIPES:
         assert entry.label and entry.description
         assert entry.traits["adversarial"] == (entry.name in ("pgd", "pgd-l2", "trades", "fgsm-rs", "sia"))
@@ -133,7 +133,7 @@ def test_sia_training_lowers_the_success_of_sia_against_the_trained_model():
     images = load_dataset("fashion-mnist-subset")
     data = ImageDataset("train", images.images[:800], images.labels[:800], images.class_names)
     test = ImageDataset("test", images.images[800:], images.labels[800:], images.class_names)
-    attack = SemanticAttack(steps=5, eps_img=2 / 255, seed=0)  # the strength it trained against (measured: 0.86 → 0.58)
+    attack = SemanticAttack(steps=5, eps_linf=2 / 255, seed=0)  # the strength it trained against (measured: 0.86 → 0.58)
     success = {}
     for recipe in ("standard", "sia"):
         model = make_wrapper(channels=1, size=28, classes=10, seed=3)

@@ -71,7 +71,7 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
     Threat model: each attribute in `attributes` may take any value in its registered range
     (`sia_core.semantics.ATTRIBUTES`: e.g. rotation ±20°, brightness ±0.25; ranges in pixels, such as
     shift ±3 px, scale with images over 32 px, see `attributes_for`), composed in the one documented order;
-    on top, a pixel perturbation with ‖δ‖∞ ≤ `eps_img`; the result is clamped to [0, 1]. Untargeted
+    on top, a pixel perturbation with ‖δ‖∞ ≤ `eps_linf`; the result is clamped to [0, 1]. Untargeted
     (raise the loss of the true label) unless the call gets a `target`.
 
     Objective, maximized: CE(f(x_adv), y) − λ Σ_k |α_k| / width_k − μ (1 − SSIM(x_adv, x)), with
@@ -82,12 +82,12 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
     Args:
         attributes: names to search; None = every attribute that applies to the images' channels.
         steps: gradient steps (default 30).
-        eps_img: L-inf radius of the pixel term in [0, 1] units; 0 = attributes only.
+        eps_linf: L-inf radius of the pixel term in [0, 1] units; 0 = attributes only.
         sparsity_weight: λ above; larger values use fewer attributes (easier to trace).
         perceptual_weight: μ above; larger values keep the adversarial image structurally closer to the
             original (higher SSIM), at some cost in success; 0 (default) leaves SSIM out of the loop.
         attribute_step: step as a fraction of each attribute's range width (default 0.1).
-        pixel_step: step of the pixel term; default eps_img / 4.
+        pixel_step: step of the pixel term; default eps_linf / 4.
         warmup_fraction: share of the steps that move attributes only, before δ switches on.
         early_stop: freeze each sample at its first success (else keep climbing, recording the first flip).
         random_init: start the attributes uniformly at random in their ranges (seeded).
@@ -101,7 +101,7 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
 
     attributes: Optional[tuple[str, ...]] = None
     steps: int = 30
-    eps_img: float = 2 / 255
+    eps_linf: float = 2 / 255
     sparsity_weight: float = 0.0
     perceptual_weight: float = 0.0
     attribute_step: float = 0.1
@@ -119,7 +119,7 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
             unknown = [name for name in self.attributes if name not in ATTRIBUTES]
             require(not unknown, f"Unknown attributes: {', '.join(map(str, unknown))}; known: {', '.join(ATTRIBUTES)}.")
         non_negative_int("steps", self.steps)
-        non_negative("eps_img", self.eps_img)
+        non_negative("eps_linf", self.eps_linf)
         non_negative("sparsity_weight", self.sparsity_weight)
         non_negative("perceptual_weight", self.perceptual_weight)
         positive("attribute_step", self.attribute_step)
@@ -129,7 +129,7 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
 
     @property
     def description(self) -> str:
-        return (f"SIA steps={self.steps} eps_img={self.eps_img:.4g} λ={self.sparsity_weight:g}"
+        return (f"SIA steps={self.steps} eps_linf={self.eps_linf:.4g} λ={self.sparsity_weight:g}"
                 + (f" μ_ssim={self.perceptual_weight:g}" if self.perceptual_weight else "")
                 + (" random-init" if self.random_init else "") + ("" if self.optimize_attributes else " fixed-attributes"))
 
@@ -182,14 +182,14 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
         width = high - low
         alpha = self._initial_alpha(names, n, x)
         delta = torch.zeros_like(x)
-        pixel_step = self.pixel_step if self.pixel_step is not None else self.eps_img / 4
+        pixel_step = self.pixel_step if self.pixel_step is not None else self.eps_linf / 4
         warmup_steps = int(round(self.steps * self.warmup_fraction))
         goal, sign = (target, -1.0) if target is not None else (y, 1.0)
         first_success = torch.full((n,), -1, dtype=torch.long, device=x.device)
         history: dict[str, list[float]] = {}
         move_attributes = self.optimize_attributes and len(names) > 0
         for step in range(self.steps):
-            move_pixels = self.eps_img > 0 and step >= warmup_steps
+            move_pixels = self.eps_linf > 0 and step >= warmup_steps
             alpha.requires_grad_(move_attributes)
             delta.requires_grad_(move_pixels)
             adversarial = (apply_attributes(x, _params(names, alpha)) + delta).clamp(0, 1)
@@ -216,7 +216,7 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
                                                     high), low)
                     if move_pixels:
                         delta = delta + active.view(-1, 1, 1, 1) * pixel_step * next(gradient_iter).sign()
-                        delta = delta.clamp(-self.eps_img, self.eps_img)
+                        delta = delta.clamp(-self.eps_linf, self.eps_linf)
             alpha, delta = alpha.detach(), delta.detach()
             if progress is not None:
                 progress(step + 1, self.steps, {"loss": history["loss"][-1], "success_rate": history["success_rate"][-1]})

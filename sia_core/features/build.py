@@ -76,7 +76,7 @@ def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, con
         """The constructed images of the samples at `positions` (one batch of the one-process run)."""
         index = order[positions]
         if relabelled:
-            attack = PGD(eps=config.eps, norm="l2", steps=config.steps, step_size=config.step_size, random_start=False)
+            attack = PGD(eps=config.eps_l2, norm="l2", steps=config.steps, step_size=config.step_size, random_start=False)
             with frozen_eval(model):
                 return (attack.perturb(model, train_set.images[index].to(model.device),
                                        train_set.labels[index].to(model.device),

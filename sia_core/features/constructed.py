@@ -27,13 +27,13 @@ Relabel = Callable[[torch.Tensor, int, int], torch.Tensor]  # (labels, number of
 class ConstructionConfig:
     """How a constructed set is made (the paper's values per kind are `KINDS[kind].defaults`).
 
-    d_rand / d_det: `eps` is the L2 radius, `steps` PGD steps of `step_size` (paper, CIFAR-10: 0.5, 100, 0.1).
-    d_r / d_nr: `steps` normalized-gradient steps of `step_size` (paper: 1000 steps of 0.1); `eps` is unused.
+    d_rand / d_det: `eps_l2` is the L2 radius, `steps` PGD steps of `step_size` (paper, CIFAR-10: 0.5, 100, 0.1).
+    d_r / d_nr: `steps` normalized-gradient steps of `step_size` (paper: 1000 steps of 0.1); `eps_l2` is unused.
     """
 
     kind: str
     n: int = 2000
-    eps: float = 1.0
+    eps_l2: float = 1.0
     steps: int = 100
     step_size: float = 0.1
     seed: int = 0
@@ -42,7 +42,7 @@ class ConstructionConfig:
     def __post_init__(self) -> None:
         KINDS[self.kind]  # unknown kinds raise, listing the choices
         positive_int("n", self.n)
-        positive("eps", self.eps)
+        positive("eps_l2", self.eps_l2)
         non_negative_int("steps", self.steps)
         positive("step_size", self.step_size)
         check_seed("seed", self.seed)
@@ -65,7 +65,7 @@ def _kind(name: str, label: str, description: str, *, relabel: Relabel | None, s
                  defaults=defaults, traits={"relabel": relabel, "source": source})
 
 
-_PAPER_PGD = {"eps": 0.5, "steps": 100, "step_size": 0.1}        # Ilyas et al. 2019, CIFAR-10 D̂_rand / D̂_det
+_PAPER_PGD = {"eps_l2": 0.5, "steps": 100, "step_size": 0.1}        # Ilyas et al. 2019, CIFAR-10 D̂_rand / D̂_det
 _PAPER_MATCHING = {"steps": 1000, "step_size": 0.1}              # Ilyas et al. 2019, D̂_R / D̂_NR
 
 KINDS: Registry[ConstructionConfig] = Registry("constructed-set kind", [
@@ -86,6 +86,11 @@ def relabel_targets(labels: torch.Tensor, kind: str, num_classes: int, seed: int
     if relabel is None:
         raise ConfigError(f"{KINDS[kind].label} keeps the source labels; it is not a relabelled set.")
     return relabel(labels, num_classes, seed)
+
+
+def _renamed_budget(config: dict) -> dict:
+    """A saved construction config, with the radius under its norm-named key (sets saved before it was renamed)."""
+    return {("eps_l2" if key == "eps" else key): value for key, value in config.items()}
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ class ConstructedSet:
             raise DataError(f"{path} is not a constructed dataset saved by SIA Explorer ({error}).") from error
         if meta.get("format") != FORMAT_VERSION:
             raise DataError(f"{path} has format {meta.get('format')}, expected {FORMAT_VERSION}.")
-        return cls(config=ConstructionConfig(**meta["config"]), source_model=meta["source_model"],
+        return cls(config=ConstructionConfig(**_renamed_budget(meta["config"])), source_model=meta["source_model"],
                    images=torch.from_numpy(arrays["images"].astype(np.float32)),
                    labels=torch.from_numpy(arrays["labels"]).long(),
                    original_labels=torch.from_numpy(arrays["original_labels"]).long(),

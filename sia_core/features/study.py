@@ -124,7 +124,7 @@ def features_study(sources: Mapping[str, ClassifierWrapper], train_set: ImageDat
 
         started = time.perf_counter()
         n = config.sets[0].construction.n
-        model = fresh_model("trained-on-d", config.training.architecture, test_set)
+        model = fresh_model("trained-on-d", config.training.architecture, test_set, seed=config.training.seed)
         train(model, train_set.subset(slice(0, n)), TrainConfig(
             epochs=config.training.epochs, learning_rate=config.baseline_learning_rate, seed=config.training.seed))
         baseline = FeaturesBaseline(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+import torch
+
 from sia_core.attacks.pgd import PGD
 from sia_core.data.base import ImageDataset
 from sia_core.features.constructed import KINDS
@@ -71,7 +73,7 @@ def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, config
     from sia_core.training import TrainConfig, train
 
     KINDS[kind]  # unknown kinds raise, listing the choices
-    model = fresh_model(f"trained-on-{kind}", config.architecture, test_set, mean, std)
+    model = fresh_model(f"trained-on-{kind}", config.architecture, test_set, mean, std, seed=config.seed)
     test_accuracy: list[float] = []
     probe = test_set.subset(slice(0, ACCURACY_CURVE_IMAGES))
 
@@ -96,14 +98,18 @@ def train_on_constructed(train_set: ImageDataset, test_set: ImageDataset, config
 
 
 def fresh_model(model_id: str, architecture: str, test_set: ImageDataset, mean: tuple[float, ...] | None = None,
-                std: tuple[float, ...] | None = None) -> ClassifierWrapper:
-    """An untrained model shaped for `test_set`, normalized by its statistics (not the constructed set's)."""
+                std: tuple[float, ...] | None = None, *, seed: int = 0) -> ClassifierWrapper:
+    """An untrained model shaped for `test_set`, normalized by its statistics (not the constructed set's), its
+    weights drawn from a generator seeded by `seed` (never the process's global one), so a run repeats exactly."""
+    from sia_core.models.architectures import reinitialize
     from sia_core.models.registry import ModelCard, build_model
     from sia_core.training import channel_statistics
 
     if mean is None or std is None:
         computed_mean, computed_std = channel_statistics(test_set)
         mean, std = tuple(computed_mean), tuple(computed_std)
-    return build_model(ModelCard(id=model_id, dataset=test_set.name, architecture=architecture,
-                                 input_shape=test_set.image_shape, class_names=test_set.class_names, mean=mean,
-                                 std=std))
+    model = build_model(ModelCard(id=model_id, dataset=test_set.name, architecture=architecture,
+                                  input_shape=test_set.image_shape, class_names=test_set.class_names, mean=mean,
+                                  std=std))
+    reinitialize(model.network, torch.Generator().manual_seed(seed))
+    return model

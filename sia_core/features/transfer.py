@@ -94,8 +94,8 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
     points: list[TransferPoint] = []
     architectures = config.architectures
     for number, architecture in enumerate(architectures, start=1):
-        from_det, standard = (fresh_model(f"transfer-{architecture}", architecture, test_set, tuple(mean), tuple(std))
-                              for _ in range(2))
+        from_det, standard = (fresh_model(f"transfer-{architecture}", architecture, test_set, tuple(mean), tuple(std),
+                                          seed=config.seed + offset) for offset in (0, 1))
         train(from_det, constructed.as_dataset(), training)
         train(standard, originals, training)
         standard_correct = standard.logits(attacked.images, batch_size=predict_batch).argmax(1) == attacked.labels

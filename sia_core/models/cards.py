@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import torch
+
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset
 from sia_core.errors import SiaError
 from sia_core.evaluation import EvaluationConfig, evaluation_study
+from sia_core.models.architectures import reinitialize
 from sia_core.models.registry import (LoadedModel, ModelCard, build_model, load_model_and_card, model_folder,
                                       require_model_id, round_weights, save_model)
 from sia_core.models.wrapper import ClassifierWrapper
@@ -69,7 +72,9 @@ def train_model(request: TrainingRequest, *, checkpoint: Optional[Path] = None,
     card = ModelCard(id=request.model_id, dataset=request.dataset, architecture=request.architecture,
                      input_shape=train_set.image_shape, class_names=train_set.class_names,
                      mean=tuple(mean), std=tuple(std))
+    # the initial weights from the run's seed, never the process's global generator: a re-run repeats exactly
     model = build_model(card)
+    reinitialize(model.network, torch.Generator().manual_seed(config.seed))
     history = train(model, train_set, config, progress=progress, checkpoint=checkpoint)
     round_weights(model, request.weights_dtype)  # measured as shipped
     seconds = sum(history.epoch_seconds)  # every epoch's own time, those before a resume included
@@ -79,7 +84,7 @@ def train_model(request: TrainingRequest, *, checkpoint: Optional[Path] = None,
     evaluations = card_evaluations(model, test_sets, request.evaluation, request.attacked_sets)
     card = dataclasses.replace(
         card, description=request.description, evaluations=evaluations,
-        training={**dataclasses.asdict(config), "train_set": train_set.name, "train_source": train_set.source,
+        training={**dataclasses.asdict(config), "eps_meaning": config.eps_meaning, "train_set": train_set.name, "train_source": train_set.source,
                   "train_n": len(train_set), "seconds": round(seconds, 1), "history": history.to_dict(),
                   "weights_dtype": request.weights_dtype, "command": request.command})
     return LoadedModel(model, card)

@@ -129,7 +129,7 @@ class NeutralizationConfig:
     n: int = 256
     n_fit: int = 256
     fraction: float = 0.2
-    eps: float = 8 / 255
+    eps_linf: float = 8 / 255  # the PGD attack's radius
     attack_steps: int = 10
     fill: str = "zero"  # a name of FILLS; Fashion-MNIST's background is black: zero is "nothing here"
     seed: int = 0
@@ -139,7 +139,7 @@ class NeutralizationConfig:
         positive_int("n", self.n)
         positive_int("n_fit", self.n_fit)
         in_range("fraction", self.fraction, 0, 1, low_open=True)
-        non_negative("eps", self.eps)
+        non_negative("eps_linf", self.eps_linf)
         non_negative_int("attack_steps", self.attack_steps)
         one_of("fill", self.fill, FILLS.names())
         check_seed("seed", self.seed)
@@ -170,7 +170,7 @@ class RegionsReport:
     dataset: str
     n: int
     fraction: float
-    eps: float
+    eps_linf: float
     fill: str
     overlap_means: dict[str, float]
     iou_per_image: torch.Tensor
@@ -182,7 +182,7 @@ class RegionsReport:
 
     def to_dict(self) -> dict:
         return {"model": self.model_id, "dataset": self.dataset, "n": self.n, "fraction": self.fraction,
-                "eps": self.eps, "fill": self.fill,
+                "eps_linf": self.eps_linf, "fill": self.fill,
                 "overlap": {k: round(v, 4) for k, v in self.overlap_means.items()},
                 "neutralization": [row.to_dict() for row in self.rows],
                 "curve": {k: [[round(a, 4), round(b, 4)] for a, b in v] for k, v in self.curve.items()}}
@@ -242,7 +242,7 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
     fit_index, eval_index = order[:config.n_fit], order[config.n_fit:config.n_fit + config.n]
     channel_mean = dataset.images.mean(dim=(0, 2, 3))
     importance = Occlusion(fill="mean", fill_value=tuple(channel_mean.tolist()))
-    attack_map = EffectWeightedMap(eps=config.eps, steps=config.attack_steps, seed=config.seed)
+    attack_map = EffectWeightedMap(eps=config.eps_linf, steps=config.attack_steps, seed=config.seed)
     tick = StageProgress(3 + len(MASK_KINDS), progress)
 
     fit_x, fit_y = dataset.images[fit_index], dataset.labels[fit_index]
@@ -277,7 +277,7 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
         tick("baseline accuracies")
         for kind, mask in masks_at(config.fraction).items():
             adversarial_masks, clean_masks = resolve(mask, x_adv), resolve(mask, x)
-            adaptive_accuracy = _adaptive_accuracy(PGD(eps=config.eps, steps=config.attack_steps, seed=config.seed),
+            adaptive_accuracy = _adaptive_accuracy(PGD(eps=config.eps_linf, steps=config.attack_steps, seed=config.seed),
                                                    model, mask, config.fill, channel_mean, x, device_y)
             rows.append(NeutralizationRow(
                 mask=kind, mean_area=float(adversarial_masks.float().mean()),
@@ -300,7 +300,7 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
                                 for c in range(classes)])
     metrics = overlap_metrics(roi, roa, config.fraction)
     return RegionsReport(model_id=model.model_id, dataset=dataset.name, n=len(y), fraction=config.fraction,
-                         eps=config.eps, fill=config.fill, overlap_means=metrics.means(), iou_per_image=metrics.iou,
+                         eps_linf=config.eps_linf, fill=config.fill, overlap_means=metrics.means(), iou_per_image=metrics.iou,
                          class_importance=class_importance, class_attack=class_attack, class_names=dataset.class_names,
                          rows=tuple(rows), curve=curve)
 

@@ -21,7 +21,7 @@ from sia_core.attacks.semantic import SemanticAttack
 from sia_core.augmentation import RandomAttributes
 from sia_core.data.base import ImageDataset
 from sia_core.features.training import fresh_model
-from sia_core.models.architectures import ARCHITECTURES, reinitialize
+from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
 from sia_core.registry import Entry, Registry
@@ -48,7 +48,7 @@ class ImbalanceConfig:
     architecture: str = "tiny-cnn"
     augment_at: float = 0.5
     sia_steps: int = 5
-    sia_eps: float = 4 / 255
+    sia_eps_linf: float = 4 / 255
 
     def __post_init__(self) -> None:
         in_range("rho", self.rho, 1.0, float("inf"))
@@ -64,7 +64,7 @@ class ImbalanceConfig:
         one_of("architecture", self.architecture, ARCHITECTURES)
         in_range("augment_at", self.augment_at, 0.0, 1.0, low_open=True)
         positive_int("sia_steps", self.sia_steps)
-        non_negative("sia_eps", self.sia_eps)
+        non_negative("sia_eps_linf", self.sia_eps_linf)
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _augmenting(variants: Callable[[ClassifierWrapper, ImbalanceConfig, int], Ca
 
 def _random_variants(model: ClassifierWrapper, config: ImbalanceConfig, seed: int) -> Callable:
     def make(images: torch.Tensor, label: int, round_index: int) -> torch.Tensor:
-        return RandomAttributes(eps_img=config.sia_eps, seed=_variant_seed(seed, label, round_index)).perturb(
+        return RandomAttributes(eps_linf=config.sia_eps_linf, seed=_variant_seed(seed, label, round_index)).perturb(
             None, images, torch.full((len(images),), label))
     return make
 
@@ -118,7 +118,7 @@ def _random_variants(model: ClassifierWrapper, config: ImbalanceConfig, seed: in
 def _sia_variants(model: ClassifierWrapper, config: ImbalanceConfig, seed: int) -> Callable:
     def make(images: torch.Tensor, label: int, round_index: int) -> torch.Tensor:
         # a random start in attribute space makes each round's variant of an image a different one
-        attack = SemanticAttack(steps=config.sia_steps, eps_img=config.sia_eps, random_init=True,
+        attack = SemanticAttack(steps=config.sia_steps, eps_linf=config.sia_eps_linf, random_init=True,
                                 seed=_variant_seed(seed, label, round_index))
         labels = torch.full((len(images),), label, dtype=torch.long)
         chunks = []
@@ -218,9 +218,8 @@ def per_class_accuracy(model: ClassifierWrapper, test_set: ImageDataset) -> list
 
 
 def _fresh_model(long_tail: ImageDataset, config: ImbalanceConfig, seed: int) -> ClassifierWrapper:
-    model = fresh_model(f"imbalance-{seed}", config.architecture, long_tail)  # normalized by the set's statistics
-    reinitialize(model.network, torch.Generator().manual_seed(seed))  # same start for every method of a seed
-    return model
+    # normalized by the set's statistics; the same start for every method of a seed
+    return fresh_model(f"imbalance-{seed}", config.architecture, long_tail, seed=seed)
 
 
 def run_imbalance_study(train_set: ImageDataset, test_set: ImageDataset, config: ImbalanceConfig = ImbalanceConfig(),

@@ -30,25 +30,25 @@ class TransferConfig:
     as RobustBench); `for_dataset` gives Fashion-MNIST's (0.1 and L2 1.5, as Madry et al.'s MNIST-scale tables).
 
     Args:
-        linf_eps: FGSM and PGD-L∞ radius.
-        l2_eps: PGD-L2 and CW-L2 radius (whole image).
-        sia_eps: SIA's pixel budget (L∞); the attributes-only column has none.
+        eps_linf: FGSM and PGD-L∞ radius.
+        eps_l2: PGD-L2 and CW-L2 radius (whole image).
+        sia_eps_linf: SIA's pixel budget (L∞); the attributes-only column has none.
         steps: PGD steps; CW and the SIA columns take `sia_steps`.
         n: test images per cell (the first n).
     """
 
-    linf_eps: float = 8 / 255
-    l2_eps: float = 0.5
-    sia_eps: float = 4 / 255
+    eps_linf: float = 8 / 255
+    eps_l2: float = 0.5
+    sia_eps_linf: float = 4 / 255
     steps: int = 20
     sia_steps: int = 30
     n: int = 1000
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive("linf_eps", self.linf_eps)
-        positive("l2_eps", self.l2_eps)
-        non_negative("sia_eps", self.sia_eps)
+        positive("eps_linf", self.eps_linf)
+        positive("eps_l2", self.eps_l2)
+        non_negative("sia_eps_linf", self.sia_eps_linf)
         positive_int("steps", self.steps)
         positive_int("sia_steps", self.sia_steps)
         positive_int("n", self.n)
@@ -57,50 +57,50 @@ class TransferConfig:
     @classmethod
     def for_dataset(cls, dataset_name: str, **overrides) -> "TransferConfig":
         """The budgets of `dataset_name`'s world: Fashion-MNIST (gray 28 px) 0.1 / 1.5, anything else 8/255 / 0.5."""
-        presets = {"fashion-mnist": {"linf_eps": 0.1, "l2_eps": 1.5}}
+        presets = {"fashion-mnist": {"eps_linf": 0.1, "eps_l2": 1.5}}
         world = next((name for name in presets if dataset_name.startswith(name)), None)
         return cls(**{**presets.get(world, {}), **overrides})
 
 
 def _fgsm(*, config: TransferConfig) -> Attack:
-    return FGSM(eps=config.linf_eps, seed=config.seed)
+    return FGSM(eps=config.eps_linf, seed=config.seed)
 
 
 def _pgd_linf(*, config: TransferConfig) -> Attack:
-    return PGD(eps=config.linf_eps, norm="linf", steps=config.steps, seed=config.seed)
+    return PGD(eps=config.eps_linf, norm="linf", steps=config.steps, seed=config.seed)
 
 
 def _pgd_l2(*, config: TransferConfig) -> Attack:
-    return PGD(eps=config.l2_eps, norm="l2", steps=config.steps, seed=config.seed)
+    return PGD(eps=config.eps_l2, norm="l2", steps=config.steps, seed=config.seed)
 
 
 def _cw_l2(*, config: TransferConfig) -> Attack:
-    return CarliniWagnerL2(eps=config.l2_eps, steps=config.sia_steps, seed=config.seed)
+    return CarliniWagnerL2(eps=config.eps_l2, steps=config.sia_steps, seed=config.seed)
 
 
 def _attributes_only(*, config: TransferConfig) -> Attack:
-    return SemanticAttack(steps=config.sia_steps, eps_img=0.0, seed=config.seed)
+    return SemanticAttack(steps=config.sia_steps, eps_linf=0.0, seed=config.seed)
 
 
 def _sia(*, config: TransferConfig) -> Attack:
-    return SemanticAttack(steps=config.sia_steps, eps_img=config.sia_eps, seed=config.seed)
+    return SemanticAttack(steps=config.sia_steps, eps_linf=config.sia_eps_linf, seed=config.seed)
 
 
 # each factory builds its column's attack: TRANSFER_COLUMNS.build(name, config=...); the trait "budget" says the
 # column's ε in words, for the table's head
 TRANSFER_COLUMNS: Registry[Attack] = Registry("transfer column", [
     Entry("fgsm", "FGSM", "One signed gradient step.", _fgsm,
-          traits={"budget": lambda c: f"L∞ ε = {c.linf_eps:.4g}"}),
+          traits={"budget": lambda c: f"L∞ ε = {c.eps_linf:.4g}"}),
     Entry("pgd-linf", "PGD-L∞", "Projected gradient steps in the L∞ ball.", _pgd_linf,
-          traits={"budget": lambda c: f"L∞ ε = {c.linf_eps:.4g}, {c.steps} steps"}),
+          traits={"budget": lambda c: f"L∞ ε = {c.eps_linf:.4g}, {c.steps} steps"}),
     Entry("pgd-l2", "PGD-L2", "Projected gradient steps in the L2 ball.", _pgd_l2,
-          traits={"budget": lambda c: f"L2 ε = {c.l2_eps:g}, {c.steps} steps"}),
+          traits={"budget": lambda c: f"L2 ε = {c.eps_l2:g}, {c.steps} steps"}),
     Entry("cw-l2", "CW-L2", "Carlini–Wagner's margin loss at a fixed L2 budget.", _cw_l2,
-          traits={"budget": lambda c: f"L2 ε = {c.l2_eps:g}, {c.sia_steps} steps, κ = 0"}),
+          traits={"budget": lambda c: f"L2 ε = {c.eps_l2:g}, {c.sia_steps} steps, κ = 0"}),
     Entry("attributes", "Attributes only", "SIA's attribute search with no pixel term.", _attributes_only,
           traits={"budget": lambda c: f"attribute ranges, {c.sia_steps} steps"}),
     Entry("sia", "SIA", "Attributes and pixels together.", _sia,
-          traits={"budget": lambda c: f"attribute ranges + L∞ {c.sia_eps:.4g}, {c.sia_steps} steps"}),
+          traits={"budget": lambda c: f"attribute ranges + L∞ {c.sia_eps_linf:.4g}, {c.sia_steps} steps"}),
 ])
 
 

@@ -21,7 +21,7 @@ def saved_det(tmp_path_factory) -> Path:
     source = load_dataset("fashion-mnist-subset").subset(slice(0, 200), name="tiny-train")
     path = tmp_path_factory.mktemp("features") / "d_det.npz"
     build_constructed_set(load_model("fmnist-standard"), source,
-                          ConstructionConfig(kind="d_det", n=120, eps=2.0, steps=20), out=path)
+                          ConstructionConfig(kind="d_det", n=120, eps_l2=2.0, steps=20), out=path)
     return path
 
 

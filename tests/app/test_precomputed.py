@@ -99,7 +99,7 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
 
 
 def test_results_round_trip_and_unknown_types_are_refused(tmp_path):
-    config = DiagnosisConfig(n=16, eps_img=0.01)
+    config = DiagnosisConfig(n=16, eps_linf=0.01)
     result = {"values": torch.arange(6.0).reshape(2, 3), "curve": {0.1: (0.5, 0.6)}}
     save_result(tmp_path / "r.json.gz", SavedResult(kind="k", model="m", dataset_key="d", config=config, result=result,
                                                     command="c", created="2026-12-04"))

@@ -154,7 +154,7 @@ BAD_CONFIGS = [
     (DeepFool, {"steps": -3, "candidates": 0}), (DeepFool, {"steps": 0}), (DeepFool, {"candidates": 1}),
     (DeepFool, {"candidates": 2.0}), (DeepFool, {"overshoot": -0.02}), (DeepFool, {"norm": "l1"}),
     (SemanticAttack, {"attributes": ("smile",)}), (SemanticAttack, {"attributes": "brightness"}),
-    (SemanticAttack, {"steps": -1}), (SemanticAttack, {"steps": 3.0}), (SemanticAttack, {"eps_img": -1.0}),
+    (SemanticAttack, {"steps": -1}), (SemanticAttack, {"steps": 3.0}), (SemanticAttack, {"eps_linf": -1.0}),
     (SemanticAttack, {"sparsity_weight": -0.5}), (SemanticAttack, {"attribute_step": 0.0}),
     (SemanticAttack, {"pixel_step": 0.0}), (SemanticAttack, {"warmup_fraction": 1.5}),
     (SemanticAttack, {"warmup_fraction": -0.1}), (SemanticAttack, {"seed": 0.5}),
@@ -172,7 +172,7 @@ GOOD_CONFIGS = [
     (PGD, {"eps": 0.0, "steps": 0}), (PGD, {"eps": 0.5, "norm": "l2", "step_size": 0.1, "seed": 3}),
     (FGSM, {"eps": 0.0}), (FGSM, {"eps": 1, "seed": None}), (DeepFool, {}),
     (DeepFool, {"norm": "linf", "steps": 1, "candidates": 2, "overshoot": 0.0}), (SemanticAttack, {}),
-    (SemanticAttack, {"attributes": (), "steps": 0, "eps_img": 0.0, "warmup_fraction": 1.0, "seed": None}),
+    (SemanticAttack, {"attributes": (), "steps": 0, "eps_linf": 0.0, "warmup_fraction": 1.0, "seed": None}),
 ]
 
 

@@ -44,7 +44,7 @@ def test_threat_model_holds(rgb_batch):
     model = make_wrapper(channels=3, size=8, seed=1)
     x, y = rgb_batch
     eps = 4 / 255
-    result = SemanticAttack(steps=8, eps_img=eps, random_init=True, seed=3)(model, x, y)
+    result = SemanticAttack(steps=8, eps_linf=eps, random_init=True, seed=3)(model, x, y)
     assert result.images.min() >= 0 and result.images.max() <= 1
     for k, name in enumerate(result.attribute_names):
         values = result.attribute_values[:, k]
@@ -62,7 +62,7 @@ def test_no_steps_and_no_budget_is_the_identity(rgb_batch):
     result = SemanticAttack(steps=0)(model, x, y)
     torch.testing.assert_close(result.images, x)
     assert torch.all(result.attribute_values == 0)
-    only_attributes = SemanticAttack(steps=5, eps_img=0.0)(model, x, y)
+    only_attributes = SemanticAttack(steps=5, eps_linf=0.0)(model, x, y)
     torch.testing.assert_close(only_attributes.images, only_attributes.edited_images)
 
 
@@ -70,7 +70,7 @@ def test_attributes_only_flips_a_brightness_reader_by_moving_brightness():
     model = brightness_model()
     x = torch.full((4, 1, 8, 8), 0.62)  # bright, 0.12 above the boundary: brightness's range (±0.25) reaches it
     y = torch.ones(4, dtype=torch.long)
-    result = SemanticAttack(attributes=("brightness", "rotation"), steps=20, eps_img=0.0)(model, x, y)
+    result = SemanticAttack(attributes=("brightness", "rotation"), steps=20, eps_linf=0.0)(model, x, y)
     assert bool(result.success.all())
     values = result.attributes_of(0)
     assert values["brightness"] < -0.1 and abs(values["rotation"]) < 1e-6  # rotation cannot change the mean here
@@ -81,7 +81,7 @@ def test_pixel_budget_alone_cannot_reach_a_far_boundary_but_sia_can():
     x = torch.full((4, 1, 8, 8), 0.62)
     y = torch.ones(4, dtype=torch.long)
     assert not PGD(eps=2 / 255, steps=30)(model, x, y).success.any()
-    assert SemanticAttack(attributes=("brightness",), eps_img=2 / 255)(model, x, y).success.all()
+    assert SemanticAttack(attributes=("brightness",), eps_linf=2 / 255)(model, x, y).success.all()
 
 
 def test_targeted_and_early_stop():
@@ -89,9 +89,9 @@ def test_targeted_and_early_stop():
     x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(4))
     y = model.logits(x).argmax(1)
     target = (y + 1) % 4
-    targeted = SemanticAttack(steps=30, eps_img=16 / 255)(model, x, y, target=target)
+    targeted = SemanticAttack(steps=30, eps_linf=16 / 255)(model, x, y, target=target)
     assert torch.equal(targeted.success, targeted.adversarial_predictions == target)
-    stopped = SemanticAttack(steps=30, eps_img=16 / 255, early_stop=True)(model, x, y)
+    stopped = SemanticAttack(steps=30, eps_linf=16 / 255, early_stop=True)(model, x, y)
     flipped = stopped.first_success_step >= 0
     assert flipped.any()
     assert torch.all(stopped.success[flipped])  # frozen at the first success, so still successful
@@ -101,8 +101,8 @@ def test_sparsity_uses_fewer_attributes():
     model = make_wrapper(channels=3, size=8, seed=5)
     x = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(6))
     y = model.logits(x).argmax(1)
-    dense = SemanticAttack(steps=30, eps_img=0.0)(model, x, y)
-    sparse = SemanticAttack(steps=30, eps_img=0.0, sparsity_weight=3.0)(model, x, y)
+    dense = SemanticAttack(steps=30, eps_linf=0.0)(model, x, y)
+    sparse = SemanticAttack(steps=30, eps_linf=0.0, sparsity_weight=3.0)(model, x, y)
     assert sparse.normalized_magnitudes().sum() < 0.8 * dense.normalized_magnitudes().sum()
 
 
@@ -110,8 +110,8 @@ def test_a_perceptual_weight_keeps_the_image_closer_in_ssim():
     model = load_model("fmnist-standard")
     data = load_dataset("fashion-mnist-subset")
     x, y = data.images[:32], data.labels[:32]
-    plain = SemanticAttack(steps=15, eps_img=4 / 255)(model, x, y)
-    careful = SemanticAttack(steps=15, eps_img=4 / 255, perceptual_weight=20.0)(model, x, y)
+    plain = SemanticAttack(steps=15, eps_linf=4 / 255)(model, x, y)
+    careful = SemanticAttack(steps=15, eps_linf=4 / 255, perceptual_weight=20.0)(model, x, y)
     assert careful.mean_ssim > plain.mean_ssim
     assert "μ_ssim=20" in careful.attack and "μ_ssim" not in plain.attack
 
@@ -138,7 +138,7 @@ def test_bad_configurations():
 def test_perturb_returns_the_images_of_the_full_call(rgb_batch):
     model = make_wrapper(channels=3, size=8, seed=1)
     x, y = rgb_batch
-    attack = SemanticAttack(steps=6, eps_img=8 / 255, random_init=True, seed=2)
+    attack = SemanticAttack(steps=6, eps_linf=8 / 255, random_init=True, seed=2)
     torch.testing.assert_close(attack.perturb(model, x, y), attack(model, x, y).images)
 
 
@@ -148,7 +148,7 @@ def test_evaluate_accepts_the_semantic_attack():
     x = torch.cat([torch.full((6, 1, 8, 8), 0.62), torch.full((4, 1, 8, 8), 0.9)])
     y = torch.ones(10, dtype=torch.long)
     data = ImageDataset("bright", x, y, model.class_names)
-    attack = SemanticAttack(attributes=("brightness",), steps=20, eps_img=0.0)
+    attack = SemanticAttack(attributes=("brightness",), steps=20, eps_linf=0.0)
     report = evaluate(model, data, attack=attack, batch_size=4)
     assert report.clean_accuracy == 1.0
     assert report.robust_accuracy == pytest.approx(0.4)  # 0.9 - 0.25 stays bright, 0.62 - 0.25 does not

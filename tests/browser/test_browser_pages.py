@@ -64,6 +64,11 @@ def test_pages_open_on_results_links_restore_views_and_reports_download(tmp_path
         fresh.wait_for_selector("text=Model card", timeout=60_000)
         assert "fmnist-robust" in fresh.locator("[data-testid=stSidebar]").inner_text()
 
+        # the claims scorecard: every claim with its verdict, the failed ones said plainly
+        page.goto(f"{url}/claims", wait_until="domcontentloaded")
+        page.wait_for_selector("text=Do the papers' claims hold here?", timeout=120_000)
+        page.wait_for_selector("text=does not reproduce", timeout=60_000)
+
         # the guided tour, start to end
         page.goto(f"{url}/tour", wait_until="domcontentloaded")
         page.wait_for_selector("text=Step 1 of 7", timeout=120_000)

@@ -47,7 +47,7 @@ def separable():
 def test_kinds_registry_names_labels_and_the_papers_defaults():
     assert KINDS.names() == ("d_rand", "d_det", "d_r", "d_nr")
     assert KINDS.labels() == {"d_rand": "D̂_rand", "d_det": "D̂_det", "d_r": "D̂_R", "d_nr": "D̂_NR"}
-    assert KINDS.build("d_det", n=10) == ConstructionConfig(kind="d_det", n=10, eps=0.5, steps=100, step_size=0.1)
+    assert KINDS.build("d_det", n=10) == ConstructionConfig(kind="d_det", n=10, eps_l2=0.5, steps=100, step_size=0.1)
     assert KINDS.build("d_r").steps == 1000 and KINDS["d_r"].traits["source"] == "robust"
     assert [entry.traits["relabel"] is None for entry in KINDS] == [False, False, True, True]
     with pytest.raises(ConfigError, match="choose one of d_rand, d_det, d_r, d_nr"):
@@ -68,7 +68,7 @@ def test_relabelling_is_exact():
 @pytest.mark.parametrize("kind", ["d_det", "d_rand"])
 def test_relabelled_sets_reach_their_targets_inside_the_ball(separable, kind):
     source, data = separable
-    config = ConstructionConfig(kind=kind, n=40, eps=3.0, steps=20, step_size=0.3, batch_size=16)
+    config = ConstructionConfig(kind=kind, n=40, eps_l2=3.0, steps=20, step_size=0.3, batch_size=16)
     built = build_constructed_set(source, data, config)
     assert len(built) == 40 and built.images.min() >= 0 and built.images.max() <= 1
     sources = data.images[built.source_indices]
@@ -81,7 +81,7 @@ def test_relabelled_sets_reach_their_targets_inside_the_ball(separable, kind):
     predicted = source.logits(built.images).argmax(1)
     assert built.metric["targeted_success_rate"] == pytest.approx(float((predicted == built.labels).float().mean()))
     assert built.metric["targeted_success_rate"] > 0.9
-    tight = build_constructed_set(source, data, ConstructionConfig(kind=kind, n=40, eps=0.01, steps=20, batch_size=16))
+    tight = build_constructed_set(source, data, ConstructionConfig(kind=kind, n=40, eps_l2=0.01, steps=20, batch_size=16))
     # a 0.01 ball cannot cross a 0.25 intensity gap: only targets the model already predicts count as reached
     already = source.logits(data.images[tight.source_indices]).argmax(1) == tight.labels
     assert tight.metric["targeted_success_rate"] == pytest.approx(float(already.float().mean()), abs=0.05)
@@ -98,7 +98,7 @@ def test_representation_matching_lowers_the_error_and_starts_elsewhere(tiny_mode
 
 def test_saved_sets_round_trip_and_resume(tiny_model, tiny_train, tmp_path):
     path = tmp_path / "det.npz"
-    config = ConstructionConfig(kind="d_det", n=20, eps=0.5, steps=5, batch_size=10)
+    config = ConstructionConfig(kind="d_det", n=20, eps_l2=0.5, steps=5, batch_size=10)
     built = build_constructed_set(tiny_model, tiny_train, config, out=path)
     loaded = ConstructedSet.load(path)
     assert loaded.config == config and loaded.source_model == built.source_model
@@ -118,8 +118,8 @@ def test_bad_files_give_clear_errors(tmp_path):
         ConstructionConfig(kind="d_x")
 
 
-@pytest.mark.parametrize("options", [dict(kind="d"), dict(n=0), dict(n=-5), dict(n=2.5), dict(eps=0.0),
-                                     dict(eps=-1.0), dict(steps=-1), dict(step_size=0.0), dict(batch_size=0),
+@pytest.mark.parametrize("options", [dict(kind="d"), dict(n=0), dict(n=-5), dict(n=2.5), dict(eps_l2=0.0),
+                                     dict(eps_l2=-1.0), dict(steps=-1), dict(step_size=0.0), dict(batch_size=0),
                                      dict(seed=1.5)])
 def test_construction_config_refuses_bad_values(options):
     with pytest.raises(ConfigError):
@@ -138,7 +138,7 @@ def test_training_on_a_constructed_set_reports_original_test_accuracy(separable)
     assert result.test_accuracy == clean
     assert result.robust_accuracy == result.test_accuracy  # a radius-0 attack changes nothing
     assert result.epoch_test_accuracy[-1] == clean  # the curve's last point is the final model on these 60 images
-    det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=40, eps=0.5, steps=5))
+    det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=40, eps_l2=0.5, steps=5))
     _, det_result = train_on_constructed(det.as_dataset(), test_set, FeatureTrainingConfig(
         architecture="mlp", epochs=1, eval_eps_l2=0.5, eval_steps=3, eval_n=20), kind="d_det")
     assert det_result.relabelled_test_accuracy is not None and det_result.eps == 0.5
@@ -158,7 +158,7 @@ def test_training_refuses_an_unknown_kind(tiny_train):
 
 def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_attack(separable):
     source, data = separable
-    det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=400, eps=1.0, steps=10))
+    det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=400, eps_l2=1.0, steps=10))
     kwargs = dict(architectures=("mlp", "tiny-cnn"), epochs=30, attack_steps=10, attack_n=100)
     weak = transfer_study(source, det, data, data, FeatureTransferConfig(attack_eps_l2=1e-4, **kwargs)).points
     strong = transfer_study(source, det, data, data, FeatureTransferConfig(attack_eps_l2=3.0, **kwargs)).points

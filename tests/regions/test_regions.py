@@ -151,7 +151,7 @@ def _boundary_dataset(n: int = 64) -> ImageDataset:
 
 
 def _study(fraction: float) -> tuple[RegionsReport, dict[str, NeutralizationRow]]:
-    config = NeutralizationConfig(n=32, n_fit=32, fraction=fraction, eps=0.1, curve_fractions=(fraction,))
+    config = NeutralizationConfig(n=32, n_fit=32, fraction=fraction, eps_linf=0.1, curve_fractions=(fraction,))
     report = neutralization_study(boundary_reader(), _boundary_dataset(), config)
     return report, {row.mask: row for row in report.rows}
 
@@ -207,7 +207,7 @@ BAD_CONFIGS = [
     (NeutralizationConfig, {"n": 0}), (NeutralizationConfig, {"n": -5}), (NeutralizationConfig, {"n_fit": 0}),
     (NeutralizationConfig, {"fraction": 0.0}), (NeutralizationConfig, {"fraction": 3.0}),
     (NeutralizationConfig, {"fraction": float("nan")}), (NeutralizationConfig, {"fill": "purple"}),
-    (NeutralizationConfig, {"eps": -1 / 255}), (NeutralizationConfig, {"attack_steps": -1}),
+    (NeutralizationConfig, {"eps_linf": -1 / 255}), (NeutralizationConfig, {"attack_steps": -1}),
     (NeutralizationConfig, {"curve_fractions": (0.1, 1.5)}), (NeutralizationConfig, {"curve_fractions": (0.0,)}),
     (NeutralizationConfig, {"seed": "0"}),
 ]

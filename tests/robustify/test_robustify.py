@@ -108,7 +108,7 @@ def test_the_transfer_table_scores_each_model_against_each_attack():
     models = {"fmnist-standard": (load_model("fmnist-standard"), "standard"),
               "fmnist-robust": (load_model("fmnist-robust"), "pgd")}
     config = TransferConfig.for_dataset("fashion-mnist-subset", n=24, steps=5, sia_steps=5)
-    assert (config.linf_eps, config.l2_eps) == (0.1, 1.5) and TransferConfig.for_dataset("shapes").linf_eps == 8 / 255
+    assert (config.eps_linf, config.eps_l2) == (0.1, 1.5) and TransferConfig.for_dataset("shapes").eps_linf == 8 / 255
     table = transfer_table(models, data, config)
     assert [row.model for row in table.rows] == list(models) and table.n == 24
     for row in table.rows:

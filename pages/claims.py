@@ -1,0 +1,69 @@
+"""The claims scorecard: each claim of the four papers, measured on the shipped results against its control, with a
+95% interval and a verdict; a link to the lens page that shows it."""
+
+from __future__ import annotations
+
+import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
+import streamlit as st
+
+from sia_app import cache
+from sia_app.explain import explain
+from sia_app.navigation import require_app_frame
+from sia_app.references import render_references
+from sia_app.sidebar import require_selection
+from sia_core.claims import VERDICTS
+from sia_core.references import REFERENCES
+
+WORLDS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+VERDICT_LABELS = {"reproduces": "✅ reproduces", "partly": "🟡 partly", "does-not-reproduce": "❌ does not reproduce",
+                  "not-measured": "⚪ not measured"}
+PAGE_TITLES = {"sia_diagnosis": "Semantic attack: diagnosis", "sia_robustify": "Semantic attack: robustify",
+               "regions": "RoI vs RoA", "margins": "Margin consistency", "features": "Robust vs non-robust features"}
+
+require_app_frame("pages/claims.py")
+st.title("Do the papers' claims hold here?")
+st.caption("Each claim of the four papers, measured on this app's shipped models and data against the control it "
+           "must beat, with a 95% confidence interval. The verdict comes from a rule written beside each claim: a "
+           "gain whose interval reaches zero does not reproduce. Numbers marked \"paper\" are the paper's own.")
+selection = require_selection()
+
+available = [world for world in WORLDS if cache.shipped_scorecard(world) is not None]
+if not available:
+    st.info("No scorecard ships in this copy: `python scripts/precompute.py claims` writes it.")
+    st.stop()
+own_world = "cifar10" if selection.card.dataset.startswith("cifar10") else "fashion-mnist"
+if st.session_state.get("claims_world") not in available:
+    st.session_state["claims_world"] = own_world if own_world in available else available[0]
+world = st.radio("World", available, format_func=WORLDS.get, horizontal=True, key="claims_world")
+card = cache.shipped_scorecard(world)
+
+counts = {verdict: sum(claim.verdict == verdict for claim in card.claims) for verdict in VERDICTS}
+for column, verdict in zip(st.columns(len(VERDICTS)), VERDICTS):
+    column.metric(VERDICT_LABELS[verdict], counts[verdict])
+explain(f"Of {len(card.claims)} claims on {WORLDS[world]}, {counts['reproduces']} reproduce here, "
+        f"{counts['partly']} partly, {counts['does-not-reproduce']} do not, and {counts['not-measured']} are not "
+        "measured yet (their reason is in the table).",
+        "**ours** is the number measured here; **95% CI** its interval (bootstrap over images, or over seeds where "
+        "a study has seeds; a binomial redraw where only rates ship); **control** the number it must beat; "
+        "**paper** the paper's own number where the paper reports one for this metric (its setting differs: larger "
+        "models, the full datasets).")
+
+st.dataframe([{
+    "verdict": VERDICT_LABELS[claim.verdict], "claim": claim.claim, "paper": REFERENCES[claim.paper].citation(),
+    "metric": claim.metric, "ours": claim.ours, "95% CI": (f"[{claim.ci95[0]:.3f}, {claim.ci95[1]:.3f}]"
+                                                           if claim.ci95 else "—"),
+    "control": claim.control, "control value": claim.control_value, "paper value": claim.paper_value,
+} for claim in card.claims], hide_index=True, width="stretch",
+    column_config={"ours": st.column_config.NumberColumn(format="%.3f"),
+                   "control value": st.column_config.NumberColumn(format="%.3f"),
+                   "paper value": st.column_config.NumberColumn("paper value (paper)", format="%.3f")})
+
+st.subheader("Why, claim by claim")
+for claim in card.claims:
+    with st.expander(f"{VERDICT_LABELS[claim.verdict]} — {claim.claim}"):
+        st.markdown(claim.why)
+        st.caption(f"Claim of {REFERENCES[claim.paper].short()}. Shown on the page "
+                   f"“{PAGE_TITLES.get(claim.page, claim.page)}”.")
+        st.page_link(f"pages/{claim.page}.py", label=f"Open {PAGE_TITLES.get(claim.page, claim.page)}")
+st.caption(f"Computed by `{card.command}` on {card.created} from the shipped results.")
+render_references(tuple(dict.fromkeys(claim.paper for claim in card.claims)))

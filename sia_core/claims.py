@@ -1,0 +1,505 @@
+"""The seeds' claims as verdicts: each claim of the four papers (Luo et al. 2023; Chattopadhyay et al. 2020; Ilyas
+et al. 2019; Ngnawé et al. 2024) measured here on a world's shipped results, against its control, with a 95%
+interval and a verdict made by the rule written beside it. Every takeaway that draws a conclusion reads these.
+
+A gain whose interval reaches zero (or the control) does not reproduce; a claim whose numbers are not shipped for a
+world is `not-measured`, with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Mapping, Optional, Sequence
+
+import numpy as np
+
+from sia_core.features.paper import PAPER_CIFAR10
+from sia_core.rank_statistics import kendall_tau_b, roc_auc
+from sia_core.takeaways import SSIM_FLOOR
+
+Verdict = Literal["reproduces", "partly", "does-not-reproduce", "not-measured"]
+VERDICTS: tuple[Verdict, ...] = ("reproduces", "partly", "does-not-reproduce", "not-measured")
+BOOTSTRAP_RESAMPLES = 2000
+PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the transfer table's attacks SIA training never saw
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    """One claim on one world: the paper's statement, our number with its 95% interval, the control's number, the
+    paper's (None where the reference notes have none) and the verdict with one sentence of why."""
+
+    id: str
+    paper: str                 # a key of sia_core.references.REFERENCES
+    claim: str
+    metric: str
+    control: str
+    ours: Optional[float]
+    ci95: Optional[tuple[float, float]]
+    control_value: Optional[float]
+    paper_value: Optional[float]
+    verdict: Verdict
+    why: str
+    page: str                  # the lens page that shows it (pages/<name>.py)
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    world: str
+    claims: tuple[ClaimVerdict, ...]
+    command: str = ""
+    created: str = ""
+
+    def by_id(self) -> dict[str, ClaimVerdict]:
+        return {claim.id: claim for claim in self.claims}
+
+    def to_json(self) -> dict:
+        return {"world": self.world, "command": self.command, "created": self.created,
+                "claims": [{**dataclasses.asdict(claim), "ci95": list(claim.ci95) if claim.ci95 else None}
+                           for claim in self.claims]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Scorecard":
+        claims = tuple(ClaimVerdict(**{**claim, "ci95": tuple(claim["ci95"]) if claim["ci95"] else None})
+                       for claim in data["claims"])
+        return cls(world=data["world"], claims=claims, command=data.get("command", ""),
+                   created=data.get("created", ""))
+
+
+# --- intervals ----------------------------------------------------------------------------------------------------
+
+
+def _generator(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def bootstrap_ci(values: Sequence[float] | np.ndarray, statistic: Callable[[np.ndarray], float] = np.mean,
+                 seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """Percentile 95% interval of `statistic` over resamples of the rows of `values` (images, or seeds)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return (math.nan, math.nan)
+    rng = _generator(seed)
+    draws = np.array([statistic(values[rng.integers(0, len(values), len(values))]) for _ in range(resamples)])
+    draws = draws[np.isfinite(draws)]
+    return (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))) if len(draws) else (math.nan, math.nan)
+
+
+def proportion_difference_ci(first: float, first_n: int, second: float, second_n: int, seed: int = 0,
+                             resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """95% interval of first − second for two proportions known only as rates over n images each (a parametric
+    bootstrap: binomial redraws of each; pairs of images are not shipped, so the two are taken as independent,
+    which widens the interval where they are paired)."""
+    rng = _generator(seed)
+    draws = rng.binomial(first_n, first, resamples) / first_n - rng.binomial(second_n, second, resamples) / second_n
+    return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+
+
+def proportion_ci(rate: float, n: int, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """95% interval of a rate over n images (binomial redraws)."""
+    draws = _generator(seed).binomial(n, rate, resamples) / n
+    return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+
+
+# --- rules --------------------------------------------------------------------------------------------------------
+
+
+def gain_verdict(ci95: tuple[float, float], above: float = 0.0) -> Verdict:
+    """A gain over the control reproduces when its whole interval lies above `above`; else it does not."""
+    return "reproduces" if ci95[0] > above else "does-not-reproduce"
+
+
+def level_verdict(ci95: tuple[float, float], strong: float, weak: float) -> Verdict:
+    """A level claim: reproduces when the interval lies above `strong`, partly when above `weak` only."""
+    return "reproduces" if ci95[0] > strong else "partly" if ci95[0] > weak else "does-not-reproduce"
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:+.1f} points"
+
+
+def _interval_text(ci95: tuple[float, float], scale: float = 100.0, unit: str = " points") -> str:
+    return f"[{ci95[0] * scale:+.1f}, {ci95[1] * scale:+.1f}]{unit}"
+
+
+def not_measured(base: dict, why: str) -> ClaimVerdict:
+    return ClaimVerdict(**base, ours=None, ci95=None, control_value=None, verdict="not-measured", why=why)
+
+
+# --- the world's shipped results a scorecard reads -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorldResults:
+    """The shipped reports of one world (None where a study is not shipped) and the size of its test subset."""
+
+    world: str
+    standard_model: str
+    robust_model: str
+    test_n: int
+    num_classes: int
+    diagnosis: Mapping[str, object] = field(default_factory=dict)   # model id -> DiagnosisReport
+    regions: Mapping[str, object] = field(default_factory=dict)     # model id -> RegionsReport
+    zoo: object = None                                              # ZooReport
+    features: object = None                                         # FeaturesStudyReport
+    transfer: object = None                                         # TransferTable
+    imbalance: object = None                                        # ImbalanceReport
+
+
+ClaimMeasure = Callable[[WorldResults, dict], ClaimVerdict]
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    id: str
+    paper: str
+    claim: str
+    metric: str
+    control: str
+    page: str
+    measure: ClaimMeasure
+    paper_value: Optional[float] = None
+
+    def base(self) -> dict:
+        return {"id": self.id, "paper": self.paper, "claim": self.claim, "metric": self.metric,
+                "control": self.control, "page": self.page, "paper_value": self.paper_value}
+
+
+def _sia_matched_ssim(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule: SIA's share of images fooled with SSIM >= 0.9 minus PGD's (same images, same pixel budget), paired
+    # bootstrap over images; reproduces when the whole interval is above zero
+    report = world.diagnosis.get(world.standard_model)
+    if report is None or "sia" not in getattr(report, "attack_success", {}):
+        return not_measured(base, f"No diagnosis with per-image SSIM ships for {world.standard_model}.")
+    close = {name: (report.attack_success[name] & (report.attack_ssim[name] >= SSIM_FLOOR)).numpy().astype(float)
+             for name in ("sia", "pgd")}
+    difference = close["sia"] - close["pgd"]
+    ours, ci95 = float(difference.mean()), bootstrap_ci(difference)
+    verdict = gain_verdict(ci95)
+    why = (f"On {report.model_id}, SIA fools {close['sia'].mean():.1%} of {report.n} images with an image of SSIM ≥ "
+           f"{SSIM_FLOOR} to the original, PGD {close['pgd'].mean():.1%} at the same pixel budget "
+           f"({_points(ours)}, 95% CI {_interval_text(ci95)}): "
+           + ("SIA is the stronger attack at this perceptual budget." if verdict == "reproduces" else
+              "SIA's successes come from attribute edits that change the picture more than PGD's pixel noise, so at "
+              "a matched perceptual budget it is not the stronger attack here."))
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=float(close["pgd"].mean()), verdict=verdict,
+                        why=why)
+
+
+def _transfer_gain(world: WorldResults, base: dict, control_recipe: str) -> ClaimVerdict:
+    # rule: SIA-AT's robust accuracy minus the control's, averaged over the pixel attacks it never trained on, with a
+    # binomial bootstrap per column over the table's images; reproduces when the interval is above zero
+    table = world.transfer
+    if table is None:
+        return not_measured(base, "No transfer table ships for this world.")
+    rows = {row.recipe: row for row in table.rows}
+    if "sia" not in rows or control_recipe not in rows:
+        return not_measured(base, f"The {world.world} transfer table has no {control_recipe!r} row to compare with "
+                                  "(its model is not trained yet).")
+    columns = [column for column in PIXEL_COLUMNS if column in table.columns]
+    sia, control = rows["sia"], rows[control_recipe]
+    gains = [sia.cells[c].robust_accuracy - control.cells[c].robust_accuracy for c in columns]
+    rng = _generator(0)
+    draws = np.mean([rng.binomial(table.n, sia.cells[c].robust_accuracy, BOOTSTRAP_RESAMPLES) / table.n
+                     - rng.binomial(table.n, control.cells[c].robust_accuracy, BOOTSTRAP_RESAMPLES) / table.n
+                     for c in columns], axis=0)
+    ci95 = (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)))
+    ours = float(np.mean(gains))
+    verdict = gain_verdict(ci95)
+    control_value = float(np.mean([control.cells[c].robust_accuracy for c in columns]))
+    wins = sum(gain > 0 for gain in gains)
+    why = (f"Over {', '.join(columns)} on {table.n} test images, {sia.model}'s robust accuracy differs from "
+           f"{control.model}'s by {_points(ours)} on average (95% CI {_interval_text(ci95)}; better on {wins} of "
+           f"{len(columns)} attacks): " + ("SIA training transfers to attacks it never saw." if verdict == "reproduces" else
+                           "the gain does not clear its interval, so the transfer claim does not reproduce here."))
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=control_value, verdict=verdict, why=why)
+
+
+def _sia_at_vs_standard(world: WorldResults, base: dict) -> ClaimVerdict:
+    return _transfer_gain(world, base, "standard")
+
+
+def _sia_at_vs_random(world: WorldResults, base: dict) -> ClaimVerdict:
+    return _transfer_gain(world, base, "random-attributes")
+
+
+def _sia_augmentation(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule: per seed, SIA augmentation's balanced accuracy minus the best other method's (best by mean over seeds);
+    # bootstrap over seeds; reproduces when the interval is above zero
+    report = world.imbalance
+    if report is None:
+        return not_measured(base, "The imbalance study ships for Fashion-MNIST only.")
+    summary = {row.method: row for row in report.summary()}
+    if "sia" not in summary or len(summary) < 2:
+        return not_measured(base, "The shipped imbalance study has no SIA run or no baseline.")
+    best = max((row for row in summary.values() if row.method != "sia"), key=lambda row: row.balanced_accuracy_mean)
+    by_seed = {(run.method, run.seed): run.balanced_accuracy for run in report.runs}
+    seeds = sorted({run.seed for run in report.runs if run.method == "sia"})
+    differences = [by_seed[("sia", seed)] - by_seed[(best.method, seed)] for seed in seeds
+                   if (best.method, seed) in by_seed]
+    ours, ci95 = float(np.mean(differences)), bootstrap_ci(differences)
+    verdict = gain_verdict(ci95)
+    why = (f"At imbalance ratio {report.config.rho:g}, SIA augmentation reaches "
+           f"{summary['sia'].balanced_accuracy_mean:.1%} balanced accuracy against {best.balanced_accuracy_mean:.1%} for "
+           f"the best baseline ({best.label}), {_points(ours)} over {len(differences)} seeds (95% CI "
+           f"{_interval_text(ci95)}): " + ("it beats every baseline." if verdict == "reproduces" else
+                                           "it does not beat the re-balancing and augmentation baselines here."))
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=best.balanced_accuracy_mean, verdict=verdict,
+                        why=why)
+
+
+def _roi_roa_differ(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule: mean IoU of the top-q RoI and RoA masks over images, bootstrap over images; the regions differ when the
+    # whole interval is below 0.5 (less than half of their union shared); the control is the IoU two independent
+    # random masks of the same area reach, q / (2 − q)
+    report = world.regions.get(world.standard_model)
+    if report is None:
+        return not_measured(base, f"No regions study ships for {world.standard_model}.")
+    iou = report.iou_per_image.numpy().astype(float)
+    ours, ci95 = float(iou.mean()), bootstrap_ci(iou)
+    chance = report.fraction / (2 - report.fraction)
+    verdict: Verdict = "reproduces" if ci95[1] < 0.5 else "does-not-reproduce"
+    relation = ("above" if ci95[0] > chance else "below" if ci95[1] < chance else "at")
+    why = (f"On {report.model_id}, the top-{report.fraction:.0%} RoI and RoA masks share IoU {ours:.2f} (95% CI "
+           f"[{ci95[0]:.2f}, {ci95[1]:.2f}]) over {report.n} images, {relation} the {chance:.2f} of two random masks "
+           "of that area: " + ("where the model looks and where the attack works are largely different regions."
+                               if verdict == "reproduces" else "the two regions overlap too much to call them apart."))
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=chance, verdict=verdict, why=why)
+
+
+def _neutralization(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule: accuracy on attacked images after blanking the dataset-level RoA mask minus after blanking a random mask
+    # of equal area (binomial bootstrap over the n images); reproduces when the interval is above zero
+    report = world.regions.get(world.standard_model)
+    if report is None:
+        return not_measured(base, f"No regions study ships for {world.standard_model}.")
+    rows = {row.mask: row for row in report.rows}
+    roa, random = rows.get("dataset"), rows.get("random")
+    if roa is None or random is None:
+        return not_measured(base, "The shipped regions study has no dataset or random mask row.")
+    ours = roa.adversarial_accuracy_after - random.adversarial_accuracy_after
+    ci95 = proportion_difference_ci(roa.adversarial_accuracy_after, report.n, random.adversarial_accuracy_after,
+                                    report.n)
+    verdict = gain_verdict(ci95)
+    cost = roa.clean_accuracy_before - roa.clean_accuracy_after
+    why = (f"Blanking the dataset-level RoA mask leaves {roa.adversarial_accuracy_after:.1%} of attacked images "
+           f"correct, a random mask of the same area {random.adversarial_accuracy_after:.1%} ({_points(ours)}, 95% CI "
+           f"{_interval_text(ci95)}), and costs {cost * 100:.1f} points of clean accuracy: "
+           + ("the RoA mask is a better defense than chance." if verdict == "reproduces" else
+              "the RoA mask is no better a defense than a random one here."))
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=random.adversarial_accuracy_after,
+                        verdict=verdict, why=why)
+
+
+def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVerdict:
+    # rule: test accuracy on the original test set of a model trained on the set, binomial interval over the test
+    # images; reproduces when the whole interval is above chance (1 / classes)
+    study = world.features
+    if study is None or kind not in study.training:
+        return not_measured(base, f"No {kind} set ships for this world.")
+    result = study.training[kind]
+    chance = 1 / world.num_classes
+    ci95 = proportion_ci(result.test_accuracy, world.test_n)
+    verdict = gain_verdict(ci95, above=chance)
+    relabelled = ("" if result.relabelled_test_accuracy is None else
+                  f"; on the (y + 1) mod C labels it scores {result.relabelled_test_accuracy:.1%}, so it learned the "
+                  "label permutation from robust features" if result.relabelled_test_accuracy > result.test_accuracy
+                  else f"; {result.relabelled_test_accuracy:.1%} on the (y + 1) mod C labels")
+    why = (f"Trained on {result.n_train:,} images of the set, the model scores {result.test_accuracy:.1%} on the "
+           f"original test set (95% CI [{ci95[0]:.1%}, {ci95[1]:.1%}]) against chance {chance:.0%}{relabelled}: "
+           + ("the non-robust features alone carry the label." if verdict == "reproduces" else
+              "at this scale the set does not teach the true labels, so the claim does not reproduce here."))
+    return ClaimVerdict(**base, ours=result.test_accuracy, ci95=ci95, control_value=chance, verdict=verdict, why=why)
+
+
+def _d_det(world: WorldResults, base: dict) -> ClaimVerdict:
+    return _constructed_accuracy(world, base, "d_det")
+
+
+def _d_rand(world: WorldResults, base: dict) -> ClaimVerdict:
+    return _constructed_accuracy(world, base, "d_rand")
+
+
+def _d_r_robust(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule: robust accuracy at L2 0.25 of the model trained on D̂_R minus that of the same network trained on as many
+    # original images (the scale's own D), binomial bootstrap over the attacked images; reproduces above zero
+    study = world.features
+    if study is None or "d_r" not in study.training:
+        return not_measured(base, "No D̂_R set ships for this world.")
+    if study.baseline is None:
+        return not_measured(base, "The shipped features study has no plain-training baseline at the same N to "
+                                  "compare D̂_R's robustness with.")
+    result, baseline = study.training["d_r"], study.baseline
+    n = study.config.training.eval_n or world.test_n
+    ours = result.robust_accuracy - baseline.robust_accuracy
+    ci95 = proportion_difference_ci(result.robust_accuracy, n, baseline.robust_accuracy, n)
+    verdict = gain_verdict(ci95)
+    why = (f"At L2 ε = {result.eps:g}, the model trained on D̂_R keeps {result.robust_accuracy:.1%} of {n} attacked "
+           f"images, the same network on {baseline.n_train:,} original images {baseline.robust_accuracy:.1%} "
+           f"({_points(ours)}, 95% CI {_interval_text(ci95)}): " + (
+               "robust features alone give robustness." if verdict == "reproduces" else
+               "D̂_R gives no robustness above plain training at this scale."))
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=baseline.robust_accuracy, verdict=verdict,
+                        why=why)
+
+
+def _d_nr(world: WorldResults, base: dict) -> ClaimVerdict:
+    study = world.features
+    if study is None or "d_nr" not in study.training:
+        return not_measured(base, "No D̂_NR set ships for this world yet.")
+    result = study.training["d_nr"]
+    n = study.config.training.eval_n or world.test_n
+    ci95 = proportion_ci(result.robust_accuracy, n)
+    # rule: D̂_NR's model is non-robust when its robust accuracy's interval stays below 5%
+    verdict: Verdict = "reproduces" if ci95[1] < 0.05 else "does-not-reproduce"
+    why = (f"The model trained on D̂_NR keeps {result.robust_accuracy:.1%} at L2 ε = {result.eps:g} (95% CI "
+           f"[{ci95[0]:.1%}, {ci95[1]:.1%}]) with {result.test_accuracy:.1%} clean accuracy.")
+    return ClaimVerdict(**base, ours=result.robust_accuracy, ci95=ci95, control_value=0.05, verdict=verdict, why=why)
+
+
+def _zoo_entry(world: WorldResults, model_id: str):
+    if world.zoo is None:
+        return None
+    return next((entry for entry in world.zoo.entries if entry.model_id == model_id), None)
+
+
+def _margin_consistent(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule: Kendall τ between input and logit margins of the world's robust model, bootstrap over images; reproduces
+    # when the interval is above 0.5 (a strong tie), partly when above 0 only
+    entry = _zoo_entry(world, world.robust_model)
+    if entry is None:
+        return not_measured(base, f"{world.robust_model} is not in the shipped zoo.")
+    pairs = np.column_stack([entry.input_margins, entry.logit_margins])
+    ci95 = bootstrap_ci(pairs, lambda rows: kendall_tau_b(rows[:, 0], rows[:, 1]), resamples=500)
+    verdict = level_verdict(ci95, strong=0.5, weak=0.0)
+    others = sorted((e.kendall_tau, e.model_id) for e in world.zoo.entries if e.recipe != "standard")
+    why = (f"On {entry.model_id}, τ = {entry.kendall_tau:.2f} (95% CI [{ci95[0]:.2f}, {ci95[1]:.2f}]) over "
+           f"{len(entry.labels)} images; across the zoo's robust models τ runs from {others[0][0]:.2f} "
+           f"({others[0][1]}) to {others[-1][0]:.2f}: " + {
+               "reproduces": "the robust model is strongly margin-consistent.",
+               "partly": "the margins agree, but only weakly.",
+               "does-not-reproduce": "the logit margin does not rank inputs like the input margin."}[verdict])
+    return ClaimVerdict(**base, ours=entry.kendall_tau, ci95=ci95, control_value=0.0, verdict=verdict, why=why)
+
+
+def _flags_brittle(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule: AUROC of the negative logit margin for "input margin <= eps", bootstrap over images; reproduces above
+    # 0.8, partly above 0.5 (chance), undefined (not measured) when every image, or none, is brittle at eps
+    entry = _zoo_entry(world, world.robust_model)
+    if entry is None:
+        return not_measured(base, f"{world.robust_model} is not in the shipped zoo.")
+    eps = world.zoo.config.eps
+    labels = (np.asarray(entry.input_margins) <= eps).astype(np.int64)
+    if labels.min() == labels.max():
+        return not_measured(base, f"Every image of {entry.model_id} is {'brittle' if labels[0] else 'robust'} at "
+                                  f"ε = {eps:.4g}, so detection is undefined there.")
+    scores = -np.asarray(entry.logit_margins, dtype=np.float64)
+    pairs = np.column_stack([labels, scores])
+
+    def auroc(rows: np.ndarray) -> float:
+        return roc_auc(rows[:, 0].astype(np.int64), rows[:, 1]) if 0 < rows[:, 0].sum() < len(rows) else math.nan
+
+    ours, ci95 = auroc(pairs), bootstrap_ci(pairs, auroc, resamples=1000)
+    verdict = level_verdict(ci95, strong=0.8, weak=0.5)
+    why = (f"On {entry.model_id} at ε = {eps:.4g} ({labels.mean():.0%} of {len(labels)} images brittle), the free "
+           f"logit margin flags brittle inputs with AUROC {ours:.3f} (95% CI [{ci95[0]:.3f}, {ci95[1]:.3f}]; chance "
+           "0.5): " + {"reproduces": "the free score detects brittle decisions.",
+                       "partly": "better than chance, but far from a reliable detector.",
+                       "does-not-reproduce": "no better than chance here."}[verdict])
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=0.5, verdict=verdict, why=why)
+
+
+def _pseudo_margin(world: WorldResults, base: dict) -> ClaimVerdict:
+    if world.zoo is None:
+        return not_measured(base, "No zoo ships for this world.")
+    weakest = world.zoo.least_consistent
+    return not_measured(base, f"On the least consistent model ({weakest.model_id}) the pseudo-margin moves τ from "
+                              f"{weakest.pseudo_kendall_tau_before:.2f} to {weakest.pseudo_kendall_tau_after:.2f}, "
+                              "but the shipped zoo keeps no per-image pseudo-margins, so there is no interval to "
+                              "judge it by.")
+
+
+def _sample_efficient(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule: |estimate − attacked robust accuracy| with 100 attacked images, over the zoo's repeats and models,
+    # bootstrap over those draws; reproduces when the interval stays under 0.03 (3 points), partly under 0.05
+    if world.zoo is None:
+        return not_measured(base, "No zoo ships for this world.")
+    sizes = world.zoo.config.subset_sizes
+    size = min(sizes, key=lambda s: abs(s - 100))
+    errors = [abs(estimate - entry.robust_accuracy) for entry in world.zoo.entries for estimate in entry.estimates[size]]
+    ours, ci95 = float(np.mean(errors)), bootstrap_ci(errors)
+    verdict: Verdict = "reproduces" if ci95[1] < 0.03 else "partly" if ci95[1] < 0.05 else "does-not-reproduce"
+    why = (f"Attacking {size} of {world.zoo.config.n} images and reading the rest from the logit margin misses the "
+           f"fully attacked robust accuracy by {ours:.1%} on average over {len(world.zoo.entries)} models × "
+           f"{world.zoo.config.repeats} draws (95% CI [{ci95[0]:.1%}, {ci95[1]:.1%}]).")
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=None, verdict=verdict, why=why)
+
+
+CLAIMS: tuple[ClaimSpec, ...] = (
+    ClaimSpec("sia-stronger-at-matched-perceptual-budget", "sia",
+              "SIA reaches a higher attack success rate than pixel attacks.",
+              f"share of images fooled with SSIM ≥ {SSIM_FLOOR}, SIA minus PGD (same pixel budget)",
+              "pixel-only PGD at the same L∞ budget", "sia_diagnosis", _sia_matched_ssim),
+    ClaimSpec("sia-training-transfers", "sia",
+              "Adversarial training on SIA images improves robustness to other gradient-based attacks.",
+              "robust accuracy under FGSM, PGD-L∞, PGD-L2 and CW-L2, SIA-AT minus standard training (mean)",
+              "standard training, same architecture", "sia_robustify", _sia_at_vs_standard),
+    ClaimSpec("sia-training-beats-random-attributes", "sia",
+              "The transfer comes from training against the attack, not from varied pictures.",
+              "robust accuracy under the pixel attacks, SIA-AT minus the random-attribute control (mean)",
+              "the same attribute ranges drawn at random, same pixel noise", "sia_robustify", _sia_at_vs_random),
+    ClaimSpec("sia-augmentation-rare-classes", "sia",
+              "SIA augmentation of under-represented classes beats re-balancing and augmentation baselines.",
+              "balanced test accuracy, SIA augmentation minus the best baseline (per seed)",
+              "the best of plain, re-weighting, over-sampling and random-attribute augmentation", "sia_robustify",
+              _sia_augmentation),
+    ClaimSpec("roi-and-roa-differ", "roi-roa",
+              "The region a model looks at and the region an attack changes are different regions.",
+              "mean IoU of the top-q RoI and RoA masks", "two random masks of the same area", "regions",
+              _roi_roa_differ),
+    ClaimSpec("neutralizing-roa-defends", "roi-roa",
+              "Blocking the vulnerable-but-unimportant region is a post-hoc defense.",
+              "accuracy on attacked images, dataset-level RoA mask minus a random mask of equal area",
+              "a random mask of equal area", "regions", _neutralization),
+    ClaimSpec("d-det-generalizes", "features",
+              "A model trained on D̂_det (labels wrong for every robust feature) generalizes to the original test set.",
+              "test accuracy on the original test set", "chance (1 / classes)", "features", _d_det,
+              paper_value=PAPER_CIFAR10["d_det"]["test_accuracy"]),
+    ClaimSpec("d-rand-generalizes", "features",
+              "A model trained on D̂_rand generalizes to the original test set.",
+              "test accuracy on the original test set", "chance (1 / classes)", "features", _d_rand,
+              paper_value=PAPER_CIFAR10["d_rand"]["test_accuracy"]),
+    ClaimSpec("d-r-gives-robustness", "features",
+              "Standard training on D̂_R (robust features only) gives robustness.",
+              "L2 robust accuracy at ε 0.25, trained on D̂_R minus trained on as many original images",
+              "the same network on the same number of original images", "features", _d_r_robust,
+              paper_value=PAPER_CIFAR10["d_r"]["robust_accuracy_l2_0.25"]),
+    ClaimSpec("d-nr-gives-no-robustness", "features",
+              "Standard training on D̂_NR (non-robust features only) gives accuracy without robustness.",
+              "L2 robust accuracy at ε 0.25 of the model trained on D̂_NR", "5% robust accuracy", "features", _d_nr,
+              paper_value=PAPER_CIFAR10["d_nr"]["robust_accuracy_l2_0.25"]),
+    ClaimSpec("robust-models-are-margin-consistent", "margins",
+              "Robust models are margin-consistent: the logit margin ranks inputs like the input margin.",
+              "Kendall τ between input and logit margins (the world's robust model)", "τ = 0 (no relation)",
+              "margins", _margin_consistent, paper_value=0.82),
+    ClaimSpec("logit-margin-flags-brittle-inputs", "margins",
+              "The free logit margin detects non-robust (brittle) inputs.",
+              "AUROC of the negative logit margin for input margin ≤ ε", "chance (AUROC 0.5)", "margins",
+              _flags_brittle, paper_value=0.9786),
+    ClaimSpec("pseudo-margin-raises-tau", "margins",
+              "A learned pseudo-margin restores consistency for weakly consistent models.",
+              "Kendall τ after minus before, on the zoo's least consistent model", "the logit margin's τ", "margins",
+              _pseudo_margin, paper_value=0.58 - 0.28),
+    ClaimSpec("sample-efficient-robust-accuracy", "margins",
+              "Robust accuracy can be estimated by attacking only a small subset and reading the rest off the "
+              "logit margin.",
+              "mean |estimate − fully attacked robust accuracy| with about 100 attacked images",
+              "the fully attacked robust accuracy", "margins", _sample_efficient),
+)
+
+
+def scorecard(world: WorldResults, command: str = "", created: str = "") -> Scorecard:
+    """Every claim of `CLAIMS` measured on the world's shipped results."""
+    return Scorecard(world=world.world, claims=tuple(spec.measure(world, spec.base()) for spec in CLAIMS),
+                     command=command, created=created)

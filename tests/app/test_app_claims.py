@@ -1,0 +1,39 @@
+"""The claims scorecard page and the home page's summary of it, driven through AppTest."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PROJECT_ROOT
+
+
+def _open(page: str, dataset: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    if dataset is not None:
+        at.sidebar.selectbox(key="dataset_choice").set_value(dataset).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_scorecard_shows_every_claim_with_its_verdict_and_follows_the_world():
+    at = _open("pages/claims.py")
+    assert at.radio(key="claims_world").value == "fashion-mnist"
+    table = at.dataframe[0].value
+    assert len(table) >= 12 and table["verdict"].str.contains("does not reproduce").any()
+    assert {"ours", "95% CI", "control value", "paper value"} <= set(table.columns)
+    assert any("Of 14 claims on Fashion-MNIST" in m.value for m in at.markdown)
+    assert len(at.expander) >= 12  # one "why" per claim
+    at = _open("pages/claims.py", dataset="cifar10-subset")
+    assert at.radio(key="claims_world").value == "cifar10"
+    assert any("on CIFAR-10" in m.value for m in at.markdown)
+
+
+def test_home_summarizes_the_scorecard_with_a_failed_claim():
+    at = _open("pages/home.py")
+    summary = [m.value for m in at.markdown if m.value.startswith("**Do the papers' claims hold here?**")]
+    assert len(summary) == 1 and "do not" in summary[0]
+    metrics = {m.label: m for m in at.metric}
+    neutralization = metrics["RoI vs RoA: best deployable neutralization"]
+    assert "a random mask of equal area" in neutralization.delta  # the control is named beside, never the headline

@@ -1,0 +1,66 @@
+"""The claims scorecard: every verdict comes from its rule and interval, on both sides of the rule, and each world's
+shipped scorecard holds every claim in the documented schema, written by the command it records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sia_core.claims import (CLAIMS, VERDICTS, Scorecard, bootstrap_ci, gain_verdict, level_verdict, proportion_ci,
+                             proportion_difference_ci)
+from sia_core.paths import PRECOMPUTED_DIR
+from sia_core.references import REFERENCES
+
+SCHEMA = {"id", "paper", "claim", "metric", "control", "ours", "ci95", "control_value", "paper_value", "verdict",
+          "why", "page"}
+
+
+def test_a_gain_reproduces_only_when_its_whole_interval_clears_the_control():
+    assert gain_verdict((0.01, 0.2)) == "reproduces"
+    assert gain_verdict((-0.01, 0.2)) == "does-not-reproduce"  # crosses zero
+    assert gain_verdict((-0.3, -0.1)) == "does-not-reproduce"
+    assert gain_verdict((0.12, 0.2), above=0.1) == "reproduces" and gain_verdict((0.09, 0.2), above=0.1) != "reproduces"
+    assert level_verdict((0.6, 0.7), strong=0.5, weak=0.0) == "reproduces"
+    assert level_verdict((0.3, 0.7), strong=0.5, weak=0.0) == "partly"
+    assert level_verdict((-0.1, 0.7), strong=0.5, weak=0.0) == "does-not-reproduce"
+
+
+def test_intervals_cover_the_truth_and_shrink_with_more_images():
+    values = np.random.default_rng(1).normal(0.3, 1.0, 4000)
+    low, high = bootstrap_ci(values)
+    assert low < 0.3 < high and high - low < 0.1
+    wide, narrow = proportion_ci(0.5, 50), proportion_ci(0.5, 5000)
+    assert wide[0] < 0.5 < wide[1] and (narrow[1] - narrow[0]) < (wide[1] - wide[0]) / 5
+    same = proportion_difference_ci(0.4, 200, 0.4, 200)
+    assert same[0] < 0 < same[1]  # no difference: the interval holds zero
+    apart = proportion_difference_ci(0.6, 1000, 0.3, 1000)
+    assert 0.25 < apart[0] < 0.3 < apart[1] < 0.35
+
+
+def test_every_claim_is_registered_once_with_a_known_paper():
+    ids = [spec.id for spec in CLAIMS]
+    assert len(ids) == len(set(ids)) >= 12
+    assert all(spec.paper in REFERENCES for spec in CLAIMS)
+
+
+@pytest.mark.parametrize("world", ["fashion-mnist", "cifar10"])
+def test_each_world_ships_its_scorecard_in_the_schema(world):
+    path = PRECOMPUTED_DIR / f"claims-{world}.json"
+    data = json.loads(path.read_text())
+    assert data["command"] == f"python scripts/precompute.py claims-{world}" and data["world"] == world
+    assert len(data["claims"]) >= 12 and [c["id"] for c in data["claims"]] == [spec.id for spec in CLAIMS]
+    for claim in data["claims"]:
+        assert set(claim) == SCHEMA and claim["verdict"] in VERDICTS and claim["why"]
+        if claim["verdict"] == "not-measured":
+            assert claim["ours"] is None
+        elif claim["ci95"] is not None:
+            low, high = claim["ci95"]
+            assert low <= high
+            # a gain that reproduces has its whole interval above its control; never a verdict against its numbers
+            if claim["verdict"] == "reproduces" and claim["control_value"] is not None and claim["id"] in (
+                    "d-det-generalizes", "d-rand-generalizes"):
+                assert low > claim["control_value"]
+    card = Scorecard.from_json(data)
+    assert card.to_json()["claims"] == data["claims"]
