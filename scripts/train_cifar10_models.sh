@@ -38,3 +38,7 @@ run cifar10-robust-l2 --recipe pgd-l2 --eps 0.5 --attack-steps 7 --attack-step-f
   --description 'PGD adversarial training at L2 ε 0.5 (7 steps of ε/5) on the 50,000 CIFAR-10 training images.'
 run cifar10-sia-at --recipe sia --eps 0.0157 --attack-steps 3 --eps-warmup-epochs 1 --epochs ${SIA_EPOCHS:-6} \
   --description 'SIA adversarial training on CIFAR-10: half of each batch attacked by a 3-step SIA, pixel budget 4/255.'
+# the control of cifar10-sia-at's transfer claim: the same attribute ranges drawn at random, the same uniform pixel noise
+# of 4/255, the same half of each batch, epochs and schedule
+run cifar10-random-attributes --recipe random-attributes --eps 0.0157 --eps-warmup-epochs 1 --epochs ${SIA_EPOCHS:-6} \
+  --description 'Random-attribute control on CIFAR-10: half of each batch gets random attribute edits in SIA ranges plus uniform pixel noise of 4/255.'
