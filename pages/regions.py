@@ -15,6 +15,7 @@ from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
+from sia_core.claims import proportion_difference_ci
 from sia_core.errors import SiaError
 from sia_core.figures import ZONE_NAMES, curves, heatmap, histogram, to_pil, zone_overlay
 from sia_core.references import REFERENCES
@@ -150,9 +151,23 @@ for column, (name, figure), key in zip((left, middle, right), study_figures.item
 st.markdown("**Neutralization** — blank each mask in the adversarial *and* the clean images, then classify again; "
             "the adaptive column attacks the defended pipeline itself.")
 mask_labels = MASK_KINDS.labels()
+random_row = next((row for row in report.rows if row.mask == "random"), None)
+
+
+def _against_random(row) -> str:
+    """A mask's recovery minus the random control's at equal area, with its 95% interval (the scorecard's rule)."""
+    if random_row is None or row is random_row:
+        return "(the control)" if row is random_row else "—"
+    low, high = proportion_difference_ci(row.adversarial_accuracy_after, report.n,
+                                         random_row.adversarial_accuracy_after, report.n)
+    gain = row.adversarial_accuracy_after - random_row.adversarial_accuracy_after
+    return f"{gain * 100:+.1f} [{low * 100:+.1f}, {high * 100:+.1f}]"
+
+
 table = [{"mask": mask_labels[row.mask], "area": f"{row.mean_area:.1%}",
           "adversarial acc. before": f"{row.adversarial_accuracy_before:.1%}",
           "adversarial acc. after": f"{row.adversarial_accuracy_after:.1%}",
+          "vs random mask, points (95% CI)": _against_random(row),
           "clean acc. before": f"{row.clean_accuracy_before:.1%}",
           "clean acc. after": f"{row.clean_accuracy_after:.1%}",
           "adaptive attack": f"{row.adaptive_accuracy:.1%}"} for row in report.rows]

@@ -124,7 +124,8 @@ if mean_ssim:
                "1 = identical). A line that stays high to the right fools the model with images that still look like "
                "the original.")
     at_floor = {k: points[0][1] for k, points in report.success_vs_ssim((SSIM_FLOOR,)).items()}
-    explain(perceptual_takeaway(at_floor, mean_ssim, BASELINES.labels(), SSIM_FLOOR),
+    explain(perceptual_takeaway(at_floor, mean_ssim, BASELINES.labels(), SSIM_FLOOR,
+                                report.fooled_at_floor_difference(SSIM_FLOOR)),
             "Succeeding is not the whole story: an attack that fools the model by changing the picture a lot is "
             "less telling than one whose image still looks like the original. **SSIM** (structural similarity) "
             "compares the two images patch by patch (brightness, contrast and structure): 1 means identical, lower "

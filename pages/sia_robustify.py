@@ -13,6 +13,7 @@ from sia_app.explain import explain
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.report_button import report_button
+from sia_core.claims import PIXEL_COLUMNS, VERDICT_WORDS
 from sia_core.errors import SiaError
 from sia_core.figures import accuracy_bars, to_pil
 from sia_core.references import REFERENCES
@@ -22,7 +23,6 @@ from sia_core.takeaways import imbalance_takeaway, transfer_takeaway
 
 WORLDS = {"fashion-mnist": "Fashion-MNIST", "shapes": "Shapes"}  # where the imbalance study trains
 TRANSFER_WORLDS = {**WORLDS, "cifar10": "CIFAR-10"}  # whose transfer tables ship
-PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the attacks SIA training never sees
 LAST_LIVE_KEY = "robustify_last_live_run"  # (world, config fields) of the last live run that finished
 
 require_app_frame("pages/sia_robustify.py")
@@ -63,6 +63,11 @@ else:
         st.caption("1 = identical to the clean image. Attribute edits (a turn, a shift, a new contrast) lower SSIM "
                    "far more than a pixel budget does, even when a person sees the same object.")
     transfer_text = transfer_takeaway(table.rows, [c for c in PIXEL_COLUMNS if c in columns], labels)
+    verdicts = cache.shipped_scorecard(world)
+    if verdicts is not None:  # the conclusion: the scorecard's verdicts against standard training and the control
+        transfer_text += " " + " ".join(
+            f"**{VERDICT_WORDS[claim.verdict]}** {claim.why}" for claim in verdicts.claims
+            if claim.id in ("sia-training-transfers", "sia-training-beats-random-attributes"))
     explain(transfer_text,
             "Each row is one model of the same architecture, trained four ways: on clean images only (*standard*), "
             "on PGD attacks (*pgd*, Madry et al.), on SIA attacks for half of each batch (*sia*), and — the control — "
@@ -108,6 +113,10 @@ if stored_imbalance is None:
 else:
     result = stored_imbalance.result
     imbalance_figure, summary_rows, imbalance_text = show_imbalance(result, key="robustify_imbalance_chart")
+    verdicts = cache.shipped_scorecard("fashion-mnist")
+    claim = verdicts.by_id().get("sia-augmentation-rare-classes") if verdicts is not None else None
+    if claim is not None:
+        imbalance_text += f" **{VERDICT_WORDS[claim.verdict]}** {claim.why}"
     explain(imbalance_text,
             "A training set where some classes are common and others rare (the class sizes fall exponentially, by a "
             "factor ρ from the first to the last) makes a model neglect the rare ones. Five ways to fight it, each "

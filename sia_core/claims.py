@@ -21,6 +21,8 @@ from sia_core.takeaways import SSIM_FLOOR
 
 Verdict = Literal["reproduces", "partly", "does-not-reproduce", "not-measured"]
 VERDICTS: tuple[Verdict, ...] = ("reproduces", "partly", "does-not-reproduce", "not-measured")
+VERDICT_WORDS = {"reproduces": "Reproduces.", "partly": "Partly reproduces.", "does-not-reproduce":
+                 "Does not reproduce here.", "not-measured": "Not measured yet."}
 BOOTSTRAP_RESAMPLES = 2000
 PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the transfer table's attacks SIA training never saw
 
@@ -170,21 +172,20 @@ def _sia_matched_ssim(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule: SIA's share of images fooled with SSIM >= 0.9 minus PGD's (same images, same pixel budget), paired
     # bootstrap over images; reproduces when the whole interval is above zero
     report = world.diagnosis.get(world.standard_model)
-    if report is None or "sia" not in getattr(report, "attack_success", {}):
+    compared = None if report is None else report.fooled_at_floor_difference(SSIM_FLOOR)
+    if compared is None:
         return not_measured(base, f"No diagnosis with per-image SSIM ships for {world.standard_model}.")
-    close = {name: (report.attack_success[name] & (report.attack_ssim[name] >= SSIM_FLOOR)).numpy().astype(float)
+    close = {name: float((report.attack_success[name] & (report.attack_ssim[name] >= SSIM_FLOOR)).double().mean())
              for name in ("sia", "pgd")}
-    difference = close["sia"] - close["pgd"]
-    ours, ci95 = float(difference.mean()), bootstrap_ci(difference)
+    ours, ci95 = compared
     verdict = gain_verdict(ci95)
-    why = (f"On {report.model_id}, SIA fools {close['sia'].mean():.1%} of {report.n} images with an image of SSIM ≥ "
-           f"{SSIM_FLOOR} to the original, PGD {close['pgd'].mean():.1%} at the same pixel budget "
+    why = (f"On {report.model_id}, SIA fools {close['sia']:.1%} of {report.n} images with an image of SSIM ≥ "
+           f"{SSIM_FLOOR} to the original, PGD {close['pgd']:.1%} at the same pixel budget "
            f"({_points(ours)}, 95% CI {_interval_text(ci95)}): "
            + ("SIA is the stronger attack at this perceptual budget." if verdict == "reproduces" else
               "SIA's successes come from attribute edits that change the picture more than PGD's pixel noise, so at "
               "a matched perceptual budget it is not the stronger attack here."))
-    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=float(close["pgd"].mean()), verdict=verdict,
-                        why=why)
+    return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=close["pgd"], verdict=verdict, why=why)
 
 
 def _transfer_gain(world: WorldResults, base: dict, control_recipe: str) -> ClaimVerdict:

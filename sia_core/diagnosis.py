@@ -132,6 +132,18 @@ class DiagnosisReport:
             means[name] = float(fooled.mean()) if len(fooled) else None
         return means
 
+    def fooled_at_floor_difference(self, floor: float, first: str = "sia", second: str = "pgd"
+                                   ) -> Optional[tuple[float, tuple[float, float]]]:
+        """Share of images `first` fooled with an image of SSIM >= `floor` minus `second`'s, on the same images,
+        with its 95% paired bootstrap interval over images; None without per-image results for both."""
+        from sia_core.claims import bootstrap_ci
+
+        if first not in self.attack_success or second not in self.attack_success:
+            return None
+        close = [(self.attack_success[name] & (self.attack_ssim[name] >= floor)).double() for name in (first, second)]
+        difference = (close[0] - close[1]).numpy()
+        return float(difference.mean()), bootstrap_ci(difference)
+
     def success_vs_ssim(self, thresholds: Sequence[float] = SSIM_THRESHOLDS) -> dict[str, list[tuple[float, float]]]:
         """Per attack, (s, share of the n attacked images it fooled with an image of SSIM >= s) for each threshold
         s: the success rate an attack keeps when only images this close to the original count."""

@@ -21,6 +21,10 @@ def test_perceptual_reports_success_above_the_ssim_floor():
                     "images (pixel-only PGD: 11%). Its successful images keep a mean SSIM of 0.33.")
     assert perceptual_takeaway({"sia": 0.0}, {"sia": None}, {}, 0.9).endswith("fools 0% of the images.")
     assert perceptual_takeaway({}, {}, {}, 0.9) == ""
+    loses = perceptual_takeaway({"sia": 0.02, "pgd": 0.11}, {"sia": 0.33}, {}, 0.9, (-0.09, (-0.13, -0.05)))
+    assert "does not beat pixels alone" in loses and "does not reproduce here" in loses
+    wins = perceptual_takeaway({"sia": 0.3, "pgd": 0.1}, {"sia": 0.95}, {}, 0.9, (0.2, (0.15, 0.25)))
+    assert "SIA beats pixels alone (+20.0 points" in wins and "does not reproduce" not in wins
 
 
 def _row(mask: str, after: float, clean_after: float = 0.85, adaptive: float = 0.05) -> NeutralizationRow:
