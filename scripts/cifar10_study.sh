@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CIFAR-10 world's four studies at the papers' settings, on the shipped CIFAR-10 models and the embedded
+# The CIFAR-10 world's four studies at the papers' budgets (ε; N, steps and networks are our choice for a CPU), on the shipped CIFAR-10 models and the embedded
 # CIFAR-10 test subset, written to assets/precomputed/ (the pages open on them) with a summary beside the papers'
 # numbers in assets/precomputed/cifar10-study.json:
 #   margins: the zoo (500 images, L-inf 8/255, with the pseudo-margin) and each page's study (300 images);

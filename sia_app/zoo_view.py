@@ -89,6 +89,8 @@ def render_zoo(default_world: str) -> None:
     e2.caption("Paper (CIFAR-10, ε = 8/255, 10,000 test images, RobustBench's robust accuracy): "
                + "; ".join(f"{p['model']} τ {p['kendall_tau']:.2f}"
                            + (f" → pseudo-margin {p['pseudo_kendall_tau']:.2f}" if p["pseudo_kendall_tau"] else "")
+                           + ("" if p["verified"] else " (from a cell of the authors' notebook, not checked against "
+                                                       "the paper)")
                            for p in PAPER_ZOO) + ". AUROC n/a: every image (or none) is non-robust at this ε.")
     st.caption(f"The zoo was computed by `{zoo_command}` on {zoo_created}, for every model above.")
 

@@ -34,16 +34,19 @@ ZOO_MODELS: dict[str, tuple[str, ...]] = {
 }
 
 # The paper's CIFAR-10 models (L-inf, eps 8/255, 10,000 test images; RobustBench's robust accuracy), shown beside ours
-# and labelled "paper": Ngnawé et al. 2024. XU80 has τ only (no robust accuracy in the sources we could read).
+# and labelled "paper": Ngnawé et al. 2024. The first two rows come from the authors' executed notebook; XU80's from a
+# markdown cell of it that is probably, but not surely, the paper's pseudo-margin table ("verified": False), and its
+# FPR@95 is left out: the cell repeats the AUPR's 71.46 there, most likely a typo.
 PAPER_ZOO: tuple[dict, ...] = (
     {"model": "Addepalli2021Towards_RN18", "architecture": "ResNet-18", "clean_accuracy": 0.8024,
      "robust_accuracy": 0.5106, "kendall_tau": 0.82, "auroc": 0.9786, "aupr": 0.9768, "fpr_at_95_tpr": 0.1326,
-     "pseudo_kendall_tau": None},
+     "pseudo_kendall_tau": None, "verified": True},
     {"model": "Ding2020MMA", "architecture": "WRN-28-4", "clean_accuracy": 0.8436, "robust_accuracy": 0.4144,
-     "kendall_tau": 0.28, "auroc": 0.6749, "aupr": 0.7091, "fpr_at_95_tpr": 0.8256, "pseudo_kendall_tau": 0.58},
+     "kendall_tau": 0.28, "auroc": 0.6749, "aupr": 0.7091, "fpr_at_95_tpr": 0.8256, "pseudo_kendall_tau": 0.58,
+     "verified": True},
     {"model": "Xu2023Exploring_WRN-28-10", "architecture": "WRN-28-10", "clean_accuracy": None,
-     "robust_accuracy": None, "kendall_tau": 0.51, "auroc": 0.8750, "aupr": None, "fpr_at_95_tpr": 0.7146,
-     "pseudo_kendall_tau": 0.62},
+     "robust_accuracy": None, "kendall_tau": 0.51, "auroc": 0.8750, "aupr": None, "fpr_at_95_tpr": None,
+     "pseudo_kendall_tau": 0.62, "verified": False},
 )
 
 
