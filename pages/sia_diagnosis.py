@@ -115,17 +115,21 @@ st.dataframe(success_table, hide_index=True)
 st.subheader("Attack success against perceptual quality (SSIM)")
 ssim_figures: tuple = ()
 if mean_ssim:
-    ssim_curves = report.success_vs_ssim()
+    aligned = st.toggle("Undo each attack's rotation, shift and zoom before comparing (a person sees the same object "
+                        "turned or moved)", value=bool(report.attack_ssim_aligned),
+                        disabled=not report.attack_ssim_aligned, key="diag_ssim_aligned")
+    ssim_curves = report.success_vs_ssim(aligned=aligned)
     ssim_figure = success_vs_ssim_figure(ssim_curves, BASELINES.labels(),
-                                         title="Success rate counting only images with SSIM ≥ s (this run)")
+                                         title="Success rate counting only images with SSIM ≥ s"
+                                               + (", geometry undone" if aligned else "") + " (this run)")
     st.plotly_chart(ssim_figure, width="stretch", key="diag_ssim")
     st.caption("Each line is one attack; a point at s is the share of images it fooled with an image at least that "
                "similar to the original (SSIM, [Wang et al. 2004](https://doi.org/10.1109/TIP.2003.819861); "
                "1 = identical). A line that stays high to the right fools the model with images that still look like "
                "the original.")
-    at_floor = {k: points[0][1] for k, points in report.success_vs_ssim((SSIM_FLOOR,)).items()}
+    at_floor = {k: points[0][1] for k, points in report.success_vs_ssim((SSIM_FLOOR,), aligned=aligned).items()}
     explain(perceptual_takeaway(at_floor, mean_ssim, BASELINES.labels(), SSIM_FLOOR,
-                                report.fooled_at_floor_difference(SSIM_FLOOR)),
+                                report.fooled_at_floor_difference(SSIM_FLOOR, aligned=aligned)),
             "Succeeding is not the whole story: an attack that fools the model by changing the picture a lot is "
             "less telling than one whose image still looks like the original. **SSIM** (structural similarity) "
             "compares the two images patch by patch (brightness, contrast and structure): 1 means identical, lower "

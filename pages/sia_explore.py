@@ -160,8 +160,10 @@ elif stored is not None:
     predicted_clean = int(result.clean_logits[0].argmax())
     predicted_adversarial = int(result.adversarial_logits[0].argmax())
     predicted_edit = int(model.logits(result.edited_images).argmax(1)[0])
-    verdict = "succeeded" if bool(result.success[0]) else "did not succeed"
-    st.markdown(f"**The attack {verdict}**: {model.class_names[predicted_clean]} → "
+    outcome = result.outcome(0)
+    verdict = {"succeeded": "The attack succeeded", "failed": "The attack did not succeed",
+               "already-fooled": "Nothing to attack: the model already gets this image wrong"}[outcome]
+    st.markdown(f"**{verdict}**: {model.class_names[predicted_clean]} → "
                 f"**{model.class_names[predicted_adversarial]}** · first flip at step "
                 f"{int(result.first_success_step[0]) if int(result.first_success_step[0]) >= 0 else '—'} · "
                 f"survives 8-bit rounding (PNG): **{'yes' if bool(result.success_after_rounding[0]) else 'no'}** · "
@@ -177,7 +179,7 @@ elif stored is not None:
     values = result.attributes_of(0)
     moved = result.normalized_magnitudes()[0]
     top = result.attribute_names[int(moved.argmax())] if len(moved) and float(moved.max()) > 0 else None
-    takeaway = attack_takeaway(bool(result.success[0]), model.class_names[predicted_clean],
+    takeaway = attack_takeaway(outcome, model.class_names[predicted_clean],
                                model.class_names[predicted_adversarial],
                                ATTRIBUTES[top].label.lower() if top else None, bool(result.success_after_rounding[0]),
                                float(result.ssim[0]))

@@ -121,11 +121,11 @@ elif step == 4:
                                     int(dataset.labels[index]))
     picture, roi, roa = st.columns(3)
     picture.image(to_pil(dataset.images[index], width_px=168), caption="the image")
-    roi.plotly_chart(heatmap(maps["importance"][0], title="where it looks (RoI)"), width="stretch",
-                     key="tour_roi")
-    roa.plotly_chart(heatmap(maps["attack"][0], title="where it is attacked (RoA)", colorscale="Inferno"),
+    # the panel's maps are one image's (H, W): the whole map, and the overlap of that one image
+    roi.plotly_chart(heatmap(maps["importance"], title="where it looks (RoI)"), width="stretch", key="tour_roi")
+    roa.plotly_chart(heatmap(maps["attack"], title="where it is attacked (RoA)", colorscale="Inferno"),
                      width="stretch", key="tour_roa")
-    means = overlap_metrics(maps["importance"], maps["attack"], 0.2).means()
+    means = overlap_metrics(maps["importance"].unsqueeze(0), maps["attack"].unsqueeze(0), 0.2).means()
     st.markdown(overlap_takeaway(means["iou"], means["energy_in_roi"]))
     try_this("find an image where the attack works mostly outside the region the model looks at.")
 elif step == 5:

@@ -24,7 +24,8 @@ from sia_core.progress import ProgressCallback, StageProgress
 from sia_core.registry import Entry, Registry
 from sia_core.distributed import sharded_attack_batches
 from sia_core.scaling import batch_size_for
-from sia_core.semantics import ATTRIBUTES
+from sia_core.perceptual import ssim
+from sia_core.semantics import ATTRIBUTES, undo_geometry
 from sia_core.validation import non_negative, one_of, positive_int, require
 
 
@@ -92,7 +93,9 @@ class DiagnosisReport:
     The per_class_* tables are (num_classes, K), by true class.
     attack_success[a], attack_ssim[a]: (n,) per image, whether baseline `a` (a `BASELINES` name, "sia" the joint
         attack) fooled the model and the SSIM of its image to the original; empty in reports saved before SSIM
-        was recorded.
+        was recorded. attack_ssim_aligned[a]: the SSIM after undoing the attack's own rotation, shift and zoom
+        (`sia_core.semantics.undo_geometry`), which a person does when they see the same object turned or moved;
+        equal to attack_ssim for pixel-only attacks.
     """
 
     model_id: str
@@ -114,6 +117,7 @@ class DiagnosisReport:
     attack_success: dict[str, torch.Tensor] = field(default_factory=dict)
     attack_ssim: dict[str, torch.Tensor] = field(default_factory=dict)
     joint: Optional[SemanticAttackResult] = field(default=None, repr=False)
+    attack_ssim_aligned: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def by_attribute(self, values: torch.Tensor) -> dict[str, float]:
         """One of the per-attribute tensors (sensitivity, dominance, ...) as attribute name -> value."""
@@ -132,24 +136,32 @@ class DiagnosisReport:
             means[name] = float(fooled.mean()) if len(fooled) else None
         return means
 
-    def fooled_at_floor_difference(self, floor: float, first: str = "sia", second: str = "pgd"
-                                   ) -> Optional[tuple[float, tuple[float, float]]]:
-        """Share of images `first` fooled with an image of SSIM >= `floor` minus `second`'s, on the same images,
-        with its 95% paired bootstrap interval over images; None without per-image results for both."""
+    def similarity(self, aligned: bool) -> dict[str, torch.Tensor]:
+        """Per attack, the per-image SSIM: after undoing the geometry when `aligned` (and recorded), else plain."""
+        return self.attack_ssim_aligned if aligned and self.attack_ssim_aligned else self.attack_ssim
+
+    def fooled_at_floor_difference(self, floor: float, first: str = "sia", second: str = "pgd", *,
+                                   aligned: bool = False) -> Optional[tuple[float, tuple[float, float]]]:
+        """Share of images `first` fooled with an image of SSIM >= `floor` (after undoing the geometry when
+        `aligned`) minus `second`'s, on the same images, with its 95% paired bootstrap interval over images; None
+        without per-image results for both."""
         from sia_core.claims import bootstrap_ci
 
-        if first not in self.attack_success or second not in self.attack_success:
+        similarity = self.similarity(aligned)
+        if first not in similarity or second not in similarity:
             return None
-        close = [(self.attack_success[name] & (self.attack_ssim[name] >= floor)).double() for name in (first, second)]
+        close = [(self.attack_success[name] & (similarity[name] >= floor)).double() for name in (first, second)]
         difference = (close[0] - close[1]).numpy()
         return float(difference.mean()), bootstrap_ci(difference)
 
-    def success_vs_ssim(self, thresholds: Sequence[float] = SSIM_THRESHOLDS) -> dict[str, list[tuple[float, float]]]:
+    def success_vs_ssim(self, thresholds: Sequence[float] = SSIM_THRESHOLDS, *, aligned: bool = False
+                        ) -> dict[str, list[tuple[float, float]]]:
         """Per attack, (s, share of the n attacked images it fooled with an image of SSIM >= s) for each threshold
-        s: the success rate an attack keeps when only images this close to the original count."""
+        s: the success rate an attack keeps when only images this close to the original count (SSIM after undoing
+        each attack's geometry when `aligned` and recorded)."""
         curves: dict[str, list[tuple[float, float]]] = {}
         for name, success in self.attack_success.items():
-            similarity = self.attack_ssim[name]
+            similarity = self.similarity(aligned)[name]
             curves[name] = [(float(s), float((success & (similarity >= s)).float().mean()) if len(success) else 0.0)
                             for s in thresholds]
         return curves
@@ -248,11 +260,13 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
     success_rate: dict[str, float] = {}
     attack_success: dict[str, torch.Tensor] = {}
     attack_ssim: dict[str, torch.Tensor] = {}
+    attack_ssim_aligned: dict[str, torch.Tensor] = {}
     joint: Optional[SemanticAttackResult] = None
     for baseline in BASELINES.names():
         parts = _batched(BASELINES.build(baseline, config=config), model, x, y, config.batch_size)
         attack_success[baseline] = torch.cat([r.success for r in parts])
         attack_ssim[baseline] = torch.cat([r.ssim for r in parts])
+        attack_ssim_aligned[baseline] = torch.cat([_aligned_ssim(r) for r in parts])
         success_rate[baseline] = float(attack_success[baseline].float().mean())
         if baseline == "sia":
             joint = concatenate_results(parts)
@@ -284,5 +298,14 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         sensitivity=sensitivity, sensitivity_success=sensitivity_success, dominance=dominance,
         dominance_magnitude=dominance_magnitude, per_class_sensitivity=per_class_sensitivity,
         per_class_dominance=per_class_dominance, class_counts=class_counts, sample_indices=indices,
-        attack_success=attack_success, attack_ssim=attack_ssim, joint=joint,
+        attack_success=attack_success, attack_ssim=attack_ssim, joint=joint, attack_ssim_aligned=attack_ssim_aligned,
     )
+
+
+def _aligned_ssim(result) -> torch.Tensor:
+    """SSIM of each attacked image to its original after undoing the attack's own geometric edit."""
+    names = getattr(result, "attribute_names", ())
+    if not names:
+        return result.ssim
+    params = {name: result.attribute_values[:, k] for k, name in enumerate(names)}
+    return ssim(undo_geometry(result.images, params), result.clean_images)

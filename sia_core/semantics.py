@@ -43,6 +43,7 @@ __all__ = [
     "tint_red",
     "translate_x",
     "translate_y",
+    "undo_geometry",
     "zoom",
 ]
 
@@ -120,8 +121,11 @@ def affine_resample(
     translate_x: ParamLike | None = None,
     translate_y: ParamLike | None = None,
     scale: ParamLike | None = None,
+    *,
+    invert: bool = False,
 ) -> Tensor:
-    """Rotate (deg, counter-clockwise as shown) and zoom (log-factor) about the centre, then shift (px).
+    """Rotate (deg, counter-clockwise as shown) and zoom (log-factor) about the centre, then shift (px); with
+    `invert`, the inverse of that map (the same edit undone).
 
     All four are folded into one affine matrix per sample so the image is resampled only once
     (bilinear, border padding, align_corners=False). Arguments left as None are neutral.
@@ -149,8 +153,21 @@ def affine_resample(
         ty = zeros if translate_y is None else _as_param(translate_y, images) * (2.0 / h)
         shift = -(mat @ torch.stack([tx, ty], dim=1).view(n, 2, 1))
     theta = torch.cat([mat, shift], dim=2)
+    if invert:  # theta maps output to input coordinates; its inverse maps them back: the edit undone
+        inverse = torch.linalg.inv(mat)
+        theta = torch.cat([inverse, -(inverse @ shift)], dim=2)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def undo_geometry(images: Tensor, params: Mapping[str, ParamLike]) -> Tensor:
+    """The images with the geometric part of `params` (rotation, shift, zoom) undone: what a person compares when
+    they see the same object turned or moved. Photometric attributes are left as they are; pixels the edit pushed
+    out of the frame come back as the border's colour."""
+    geometric = {name: params[name] for name in GEOMETRIC_NAMES if name in params}
+    if not geometric or all(_is_inactive(_as_param(value, images)) for value in geometric.values()):
+        return images
+    return affine_resample(images, invert=True, **geometric)
 
 
 def _single_geometric(key: str) -> Callable[[Tensor, Tensor], Tensor]:

@@ -39,11 +39,15 @@ def diagnosis_takeaway(dominance: Mapping[str, float], success_rate: Mapping[str
     return sentence
 
 
-def attack_takeaway(success: bool, clean_class: str, adversarial_class: str, top_attribute: Optional[str],
+def attack_takeaway(outcome: str, clean_class: str, adversarial_class: str, top_attribute: Optional[str],
                     survives_rounding: bool, ssim: float) -> str:
-    """What one attack did; the edit is called close to the original only at SSIM >= SSIM_FLOOR (the bar the
-    claims scorecard holds SIA to), and a visible change otherwise."""
-    if not success:
+    """What one attack did (`outcome`: "succeeded", "failed" or "already-fooled", `AttackResult.outcome`); the edit
+    is called close to the original only at SSIM >= SSIM_FLOOR (the bar the claims scorecard holds SIA to), and a
+    visible change otherwise."""
+    if outcome == "already-fooled":
+        return (f"The model already calls this image {clean_class}, which is not its label: there is nothing for an "
+                "attack to do. Pick an image it gets right.")
+    if outcome != "succeeded":
         return f"The model held on to {clean_class}: no mix of these attributes within their ranges fooled it."
     how = f", mostly through {top_attribute}" if top_attribute else ""
     saved = "and it still works once saved as a PNG" if survives_rounding else "but 8-bit rounding (a PNG) undoes it"

@@ -59,11 +59,13 @@ def test_margins_words_follow_tau():
 
 def test_overlap_attack_and_features_sentences():
     assert "mostly outside" in overlap_takeaway(0.1, 0.3) and "mostly where" in overlap_takeaway(0.5, 0.7)
-    close = attack_takeaway(True, "Shirt", "Coat", "hue shift", True, ssim=0.95)
+    close = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.95)
     assert "still works once saved" in close and close.startswith("An edit that stays close to the original")
-    visible = attack_takeaway(True, "Shirt", "Coat", "hue shift", True, ssim=0.22)
+    visible = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.22)
     assert visible.startswith("A visible edit (SSIM 0.22") and "natural" not in visible
-    assert "held on to Shirt" in attack_takeaway(False, "Shirt", "Shirt", None, False, ssim=1.0)
+    assert "held on to Shirt" in attack_takeaway("failed", "Shirt", "Shirt", None, False, ssim=1.0)
+    already = attack_takeaway("already-fooled", "ship", "ship", None, True, ssim=1.0)
+    assert "nothing for an attack to do" in already and "succeed" not in already
     text = features_takeaway({"d_det": 0.45, "d_rand": 0.6, "d_r": 0.8}, {"d_rand": "D̂_rand"}, 10, test_n=1000)
     assert "Trained only on D̂_rand" in text and "60%" in text and "chance: 10%" in text
     assert text.endswith("the attack's imperceptible features carry the label.")

@@ -17,6 +17,7 @@ from sia_core.scaling import batch_size_for
 from sia_core.validation import require
 
 Norm = Literal["linf", "l2"]
+Outcome = Literal["succeeded", "failed", "already-fooled"]
 NORMS: tuple[Norm, ...] = get_args(Norm)
 
 
@@ -64,6 +65,18 @@ class AttackResult:
     @property
     def adversarial_predictions(self) -> torch.Tensor:
         return self.adversarial_logits.argmax(dim=1)
+
+    @property
+    def already_fooled(self) -> torch.Tensor:
+        """(N,) bool: the clean image already met the success criterion (misclassified, or already the target), so
+        the attack had nothing to do there; a success on it is no success of the attack."""
+        return is_success(self.clean_logits, self.labels, self.target)
+
+    def outcome(self, index: int) -> Outcome:
+        """One image's outcome, with "already-fooled" its own result rather than a success."""
+        if bool(self.already_fooled[index]):
+            return "already-fooled"
+        return "succeeded" if bool(self.success[index]) else "failed"
 
 
 def is_success(logits: torch.Tensor, labels: torch.Tensor, target: Optional[torch.Tensor]) -> torch.Tensor:

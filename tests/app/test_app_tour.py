@@ -3,6 +3,8 @@ the spurious model changing its mind on hue while the standard one does not."""
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PROJECT_ROOT
@@ -19,6 +21,9 @@ def test_the_tour_runs_from_start_to_end():
         assert any(i.value.startswith("**Try this:**") for i in at.info), step
         if step == 3:  # the attack step says how far its image is from the original
             assert any("SSIM to the original" in m.value for m in at.markdown)
+        if step == 4:  # where it looks, where it is attacked: whole 28 x 28 maps, not one row of pixels
+            maps = [json.loads(chart.proto.spec)["data"][0]["z"] for chart in at.get("plotly_chart")]
+            assert len(maps) == 2 and all(len(z) == 28 and len(z[0]) == 28 for z in maps)
         if step < 6:
             at.button(key="tour_next").click().run()
     assert seen[0] == "1. Meet the model" and seen[-1] == "7. Robust and non-robust features"

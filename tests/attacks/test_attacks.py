@@ -220,3 +220,17 @@ def test_cw_l2_crosses_a_linear_boundary_exactly_when_the_budget_allows():
     near = CarliniWagnerL2(eps=distance * 0.95, steps=60)(model, x, y)
     assert bool(far.success[0]) and not bool(near.success[0])
     assert float(far.perturbation_l2[0]) <= distance * 1.05 + 1e-5 and 0 < float(far.ssim[0]) < 1
+
+
+def test_an_image_already_misclassified_is_its_own_outcome_not_a_success():
+    from sia_core.attacks import PGD
+    from tests.conftest import make_wrapper
+
+    model = make_wrapper(channels=1, size=8, classes=4, seed=3)
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    predicted = model.logits(x).argmax(1)
+    y = predicted.clone()
+    y[:4] = (predicted[:4] + 1) % 4  # the first four are already wrong
+    result = PGD(eps=0.0, steps=1, seed=0)(model, x, y)  # a radius-0 attack changes nothing
+    assert result.already_fooled[:4].all() and not result.already_fooled[4:].any()
+    assert [result.outcome(i) for i in range(6)] == ["already-fooled"] * 4 + ["failed"] * 2
