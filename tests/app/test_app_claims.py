@@ -37,3 +37,21 @@ def test_home_summarizes_the_scorecard_with_a_failed_claim():
     metrics = {m.label: m for m in at.metric}
     neutralization = metrics["RoI vs RoA: best deployable neutralization"]
     assert "a random mask of equal area" in neutralization.delta  # the control is named beside, never the headline
+
+
+def _takeaways(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**Takeaway.**")]
+
+
+def test_the_lens_pages_state_no_conclusion_their_verdict_does_not_support():
+    # the shipped Fashion-MNIST results: D̂_det below chance, the RoA mask no better than a random one, SIA
+    # augmentation behind its baselines, SIA no stronger than PGD at SSIM >= 0.9
+    features = " ".join(_takeaways(_open("pages/features.py")))
+    assert "does not reproduce" in features and "carry the label" not in features
+    regions = " ".join(_takeaways(_open("pages/regions.py")))
+    assert "a random mask of the same area does as well" in regions and "does not reproduce here" in regions
+    robustify = " ".join(_takeaways(_open("pages/sia_robustify.py")))
+    assert "**Does not reproduce here.** At imbalance ratio 100" in robustify
+    assert "**Reproduces.** Over fgsm" in robustify  # SIA training does transfer on Fashion-MNIST
+    diagnosis = " ".join(_takeaways(_open("pages/sia_diagnosis.py")))
+    assert "does not beat pixels alone" in diagnosis and "same pixel budget" in diagnosis
