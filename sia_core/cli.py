@@ -333,8 +333,8 @@ def _build_subset(args: argparse.Namespace) -> dict[str, Any]:
 
 MODEL_HELP = ("a shipped id (fmnist-standard), a model folder, torchvision:NAME, python:FILE.py:FACTORY or "
               "exported:FILE.pt2")
-DATA_HELP = ("a dataset spec: a name (fashion-mnist-subset, shapes) or name:PATH (fashion-mnist:DIR, mnist:DIR, "
-             "cifar10:DIR, imagefolder:DIR, npz:FILE); default: the model's own dataset")
+DATA_HELP = ("a dataset spec: a name (fashion-mnist-subset, cifar10-subset, shapes) or name:PATH (fashion-mnist:DIR, "
+             "mnist:DIR, cifar10:DIR, imagefolder:DIR, npz:FILE); default: the model's own dataset")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool = True, data: bool = True) -> None:
@@ -593,6 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _print_human(result: dict[str, Any]) -> None:
     for key, value in result.items():
         print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+
+
+def run() -> None:
+    """The `sia` console command (installed by the project's setup): the same as `python -m sia_core`."""
+    sys.exit(main())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -186,3 +187,18 @@ def test_margins_json_has_the_issue_keys(tmp_path):
         assert key in report, key
     assert report["n"] == 40 and report["norm"] == "linf" and report["eps"] == pytest.approx(0.0078)
     # timings live in bench/run.py (margins_n1000), not here
+
+
+def test_the_command_works_from_any_folder(tmp_path):
+    """The setup installs the project (editable): `python -m sia_core` and `sia` run outside the checkout too."""
+    import shutil
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "sia_core", "models", "--json"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert any(card["id"] == "fmnist-standard" for card in json.loads(result.stdout)["models"])
+    command = shutil.which("sia", path=str(Path(sys.executable).parent))
+    assert command is not None
+    assert subprocess.run([command, "models", "--json"], cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
