@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
+import math
 import io
 import json
 
@@ -35,7 +36,7 @@ st.caption("Move named attributes and watch the prediction; then let the attack 
 render_references(('sia', 'pgd'))
 
 url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7), PERCEPTUAL_KEY: url_state.number(0.0, 20.0),
-                          **{SLIDER_KEY.format(name): float for name in ATTRIBUTES}})
+                          **{SLIDER_KEY.format(name): url_state.finite for name in ATTRIBUTES}})
 st.session_state.setdefault(PERCEPTUAL_KEY, 0.0)
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
@@ -43,7 +44,9 @@ attributes = attributes_for(model.input_shape)  # ranges in pixels sized to this
 for attribute in attributes:  # a link, or another model's sliders, may hold values outside these ranges
     key = SLIDER_KEY.format(attribute.name)
     if key in st.session_state:
-        st.session_state[key] = min(max(float(st.session_state[key]), attribute.low), attribute.high)
+        value = float(st.session_state[key])
+        st.session_state[key] = (min(max(value, attribute.low), attribute.high) if math.isfinite(value)
+                                 else attribute.neutral)
 if st.session_state.get("sia_index", 0) >= len(dataset):  # a link made on a larger dataset
     st.session_state["sia_index"] = 0
 

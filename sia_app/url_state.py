@@ -2,11 +2,13 @@
 
 A page names its fields with a parser each; `seed_from_url` copies the link's values into the widgets once per
 session and page (before they are drawn), `publish` writes the current values back after they are drawn. A bad
-value in a link is ignored: the widget keeps its default.
+value in a link is ignored (the widget keeps its default) and named in a short notice: a value that does not parse,
+falls outside its range, is not a finite number, or is longer than any real value (`MAX_VALUE_LENGTH`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlencode
 
@@ -19,6 +21,15 @@ SEEDED_KEY = "_url_seeded_pages"
 PAGE_KEYS = "_url_page_keys"  # the current page's fields, published with the sidebar's
 SHARE_OPEN_KEY = "share_link_open"  # the "Copy link to this view" expander's state
 SIDEBAR_FIELDS = ("dataset_choice", "model_id")
+MAX_VALUE_LENGTH = 200  # no widget value is longer; a longer one is a broken or hostile link, never parsed
+
+
+def finite(text: str) -> float:
+    """A float that is a real number (a link's "nan" or "inf" is refused)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
 
 
 def _bounded(cast: Callable[[str], Any], low: float, high: float) -> Parser:
@@ -35,7 +46,7 @@ def integer(low: int, high: int) -> Parser:
 
 
 def number(low: float, high: float) -> Parser:
-    return _bounded(float, low, high)
+    return _bounded(finite, low, high)
 
 
 def choice(options: Sequence[str]) -> Parser:
@@ -56,12 +67,19 @@ def seed_from_url(fields: Mapping[str, Parser], *, scope: str = "") -> None:
     if marker in seeded:
         return
     seeded.add(marker)
+    ignored = []
     for key, parse in fields.items():
         if key in st.query_params:
+            text = st.query_params[key]
             try:
-                st.session_state[key] = parse(st.query_params[key])
-            except (ValueError, TypeError):
-                pass  # a hand-edited or stale link: keep the widget's default
+                if len(text) > MAX_VALUE_LENGTH:
+                    raise ValueError("too long")
+                st.session_state[key] = parse(text)
+            except (ValueError, TypeError, OverflowError):
+                ignored.append(f"{key}={text[:24]}{'…' if len(text) > 24 else ''}")
+                del st.query_params[key]  # a hand-edited or stale link: the widget keeps its default
+    if ignored:
+        st.caption("Ignored from the link (not a usable value): " + ", ".join(ignored) + ".")
 
 
 def publish(keys: Sequence[str]) -> None:

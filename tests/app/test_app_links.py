@@ -74,3 +74,22 @@ def test_a_link_restores_the_features_sources_and_settings():
     # a model id the dataset does not offer falls back to the default source
     at = _open({"features_std": "no-such-model"}, "pages/features.py")
     assert at.selectbox(key="features_std").value == "fmnist-standard" and not at.exception
+
+
+HOSTILE = {"sia_attr_blur": "nan", "sia_attr_brightness": "inf", "sia_index": "9" * 5000, "regions_q": "x" * 5000,
+           "diag_n": "-3", "margins_n": "nan", "features_epochs": "1e400", "model_id": "y" * 5000}
+
+
+def test_hostile_and_stale_links_fall_back_with_a_notice_on_every_page():
+    for page in ("pages/home.py", "pages/sia_explore.py", "pages/sia_diagnosis.py", "pages/regions.py",
+                 "pages/margins.py", "pages/features.py", "pages/sia_robustify.py", "pages/tour.py",
+                 "pages/claims.py"):
+        at = _open(HOSTILE, page)  # no exception
+        if page not in ("pages/tour.py", "pages/sia_robustify.py"):  # the pages with the model sidebar
+            assert at.sidebar.selectbox(key="model_id").value == "fmnist-standard", page
+        captions = " ".join(c.value for c in at.caption)
+        if page in ("pages/sia_explore.py", "pages/regions.py", "pages/sia_diagnosis.py", "pages/margins.py"):
+            assert "Ignored from the link" in captions, page
+        assert "x" * 100 not in captions  # the notice names the value, shortened
+    at = _open(HOSTILE, "pages/sia_explore.py")
+    assert at.slider(key="sia_attr_blur").value == 0.0 and at.number_input(key="sia_index").value == 0
