@@ -207,7 +207,8 @@ elif stored is not None:
                   "adversarial_prediction": model.class_names[predicted_adversarial]}
     actions.download_button("Parameters (JSON)", json.dumps(parameters, indent=2), file_name="sia_parameters.json",
                             mime="application/json", key="sia_download_json")
-    history_figure = attack_history_figure(result.history, result.attribute_names)
+    history_figure = attack_history_figure(result.history, result.attribute_names,
+                                           {name: ATTRIBUTES[name].label for name in result.attribute_names})
     st.plotly_chart(history_figure, width="stretch", key="sia_history")
     st.caption("Each step climbs the loss; watch the true-class probability fall and which attributes move to get there.")
     probabilities_figure = probability_bars(torch.softmax(result.adversarial_logits[0], 0), model.class_names,

@@ -128,16 +128,18 @@ else:
             "count as much as common ones.")
     samples = result.samples
     if samples:
-        st.subheader("Images the augmentation added for the minority classes")
+        st.subheader("Images the augmentation added for the rarest classes")
         class_names = result.class_names
         for method in ("sia", "random-attributes"):
             if method not in samples:
                 continue
             images, sample_labels = samples[method]["images"], samples[method]["labels"]
+            # the rarest classes first: those the caption above names as the minority
+            order = sorted(range(len(sample_labels)), key=lambda i: (result.counts[int(sample_labels[i])], i))[:12]
             st.markdown(f"**{method_labels[method]}**")
-            cells = st.columns(min(len(images), 12))
-            for cell, image, label in zip(cells, images[:12], sample_labels[:12].tolist()):
-                cell.image(to_pil(image, upscale=3), caption=class_names[label])
+            cells = st.columns(min(len(order), 12))
+            for cell, index in zip(cells, order):
+                cell.image(to_pil(images[index], upscale=3), caption=class_names[int(sample_labels[index])])
     st.caption(f"Precomputed by `{stored_imbalance.command}` on {stored_imbalance.created} "
                f"({(stored_imbalance.seconds or 0) / 60:.0f} min on a CPU); the run below repeats the study with your "
                "settings.")

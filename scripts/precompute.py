@@ -64,7 +64,7 @@ FEATURES = FeaturesStudyConfig(
 # 1,000 test images per cell; the imbalance study at ρ = 100 on Fashion-MNIST, 3 seeds
 TRANSFER_WORLDS = {"fashion-mnist": ("fmnist-standard", "fmnist-robust", "fmnist-sia-at", "fmnist-random-attributes"),
                    "shapes": ("shapes-standard", "shapes-robust", "shapes-sia-at", "shapes-random-attributes"),
-                   "cifar10": ("cifar10-standard", "cifar10-robust", "cifar10-sia-at")}
+                   "cifar10": ("cifar10-standard", "cifar10-robust", "cifar10-sia-at", "cifar10-random-attributes")}
 TRANSFER_TEST_SETS = {"cifar10": "cifar10-subset"}  # the embedded exact-pixel images (else the world's test split)
 TRANSFER_N = 1000
 IMBALANCE = {"rho": 100.0, "n_max": 1000, "seeds": 3, "epochs": 20}

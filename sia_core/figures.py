@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -79,19 +79,26 @@ def success_rate_bars(rates: dict[str, float], labels: dict[str, str], *, title:
     return figure
 
 
-def attack_history_figure(history: dict[str, list[float]], attribute_names: Sequence[str]) -> go.Figure:
-    """Per-step loss and true-class probability (top), and each attribute's value (bottom)."""
+def attack_history_figure(history: dict[str, list[float]], attribute_names: Sequence[str],
+                          labels: Optional[Mapping[str, str]] = None) -> go.Figure:
+    """Per-step loss (left axis) and true-class probability (right axis, 0–1), and each attribute's value (bottom,
+    named as the sliders name it)."""
     from plotly.subplots import make_subplots
 
+    labels = labels or {}
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                           subplot_titles=("loss and true-class probability", "attribute values"))
+                           subplot_titles=("loss and true-class probability", "attribute values"),
+                           specs=[[{"secondary_y": True}], [{"secondary_y": False}]])
     steps = list(range(len(history.get("loss", []))))
     figure.add_scatter(x=steps, y=history.get("loss", []), name="loss (cross-entropy)", row=1, col=1)
-    figure.add_scatter(x=steps, y=history.get("true_class_probability", []), name="p(true class)", row=1, col=1)
+    figure.add_scatter(x=steps, y=history.get("true_class_probability", []), name="p(true class)", row=1, col=1,
+                       secondary_y=True)
     for name in attribute_names:
-        figure.add_scatter(x=steps, y=history.get(f"attribute/{name}", []), name=name, row=2, col=1,
+        figure.add_scatter(x=steps, y=history.get(f"attribute/{name}", []), name=labels.get(name, name), row=2, col=1,
                            line=dict(dash="dot"))
     figure.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10))
+    figure.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False)
+    figure.update_yaxes(title_text="p(true class)", range=[0, 1], row=1, col=1, secondary_y=True)
     figure.update_xaxes(title_text="step", row=2, col=1)
     return figure
 

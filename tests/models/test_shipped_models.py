@@ -25,7 +25,7 @@ def test_the_shipped_models_have_cards_and_the_assets_stay_small():
             "fmnist-random-attributes", "shapes-robust", "shapes-sia-at", "shapes-random-attributes",
             "cifar10-standard", "cifar10-robust", "cifar10-sia-at"} <= set(CARDS)
     total = sum(p.stat().st_size for p in ASSETS_DIR.rglob("*") if p.is_file())
-    assert total < 25_000_000  # the project's budget for the embedded default: 25 MB
+    assert total < 40_000_000  # the project's budget for the embedded default: 40 MB
 
 
 def test_the_zoo_is_shipped_with_measured_cards_and_robustness_grows_with_the_training_radius():
