@@ -19,6 +19,7 @@ from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import DATASETS
 from sia_core.errors import SiaError
+from sia_core.models.cards import portable_command
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.registry import ModelCard
 from sia_core.models.wrapper import ClassifierWrapper
@@ -185,7 +186,7 @@ def render_model_card(card: ModelCard) -> None:
                 st.caption(f"Measured by this repo's evaluation code on {evaluation['n']} images of "
                            f"{evaluation['test_set']}.")
         if training.get("command"):
-            st.caption(f"Trained by `{training['command']}`")  # text, not st.code: see url_state.publish_view
+            st.caption(f"Trained by `{portable_command(training['command'])}`")  # text, not st.code: see url_state.publish_view
 
 
 def _custom_weights(card: ModelCard) -> Optional[ClassifierWrapper]:

@@ -7,6 +7,7 @@ Every accuracy on a card comes from `sia_core.evaluation`; the CLI only passes t
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -24,6 +25,31 @@ from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
 from sia_core.resolve import test_split
 from sia_core.training import TrainConfig, channel_statistics, train
+
+
+# data folders beside the checkout, named as the training scripts name them (scripts/train_cifar10_models.sh)
+_DATA_FOLDERS = {"../shared/data/cifar10-jpg": "$CIFAR10_DIR", "../shared/data/cifar10-subset": "$CIFAR10_EXACT_DIR",
+                 "../shared/data": "$DATA_DIR"}
+
+
+def portable_command(command: str) -> str:
+    """A card's command as anyone can re-run it: no checkpoint path of the training machine (checkpointing does not
+    change the result), data folders beside the checkout by the scripts' variables, the home folder as ~."""
+    words = shlex.split(command)
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word == "--checkpoint":
+            skip = True
+            continue
+        for folder, name in _DATA_FOLDERS.items():
+            word = word.replace(folder, name)
+        home = str(Path.home())
+        kept.append("~" + word[len(home):] if word.startswith(home + "/") else word)
+    return " ".join(word if word.startswith("$") or "$" in word else shlex.quote(word) for word in kept)
 
 
 def card_evaluations(model: ClassifierWrapper, test_sets: Sequence[ImageDataset], evaluation: EvaluationConfig,
@@ -86,7 +112,7 @@ def train_model(request: TrainingRequest, *, checkpoint: Optional[Path] = None,
         card, description=request.description, evaluations=evaluations,
         training={**dataclasses.asdict(config), "eps_meaning": config.eps_meaning, "train_set": train_set.name, "train_source": train_set.source,
                   "train_n": len(train_set), "seconds": round(seconds, 1), "history": history.to_dict(),
-                  "weights_dtype": request.weights_dtype, "command": request.command})
+                  "weights_dtype": request.weights_dtype, "command": portable_command(request.command)})
     return LoadedModel(model, card)
 
 

@@ -133,3 +133,14 @@ def test_spurious_model_follows_hue_where_the_standard_model_follows_shape():
     assert accuracy["shapes-standard"] >= 0.95 and follows_hue["shapes-standard"] < 0.3
     assert follows_hue["shapes-spurious-hue"] > follows_hue["shapes-standard"] + 0.05, follows_hue
     assert accuracy["shapes-spurious-hue"] < accuracy["shapes-standard"]
+
+
+def test_every_card_shows_a_command_anyone_can_rerun():
+    from sia_core.models.cards import portable_command
+
+    for card in CARDS.values():
+        command = portable_command((card.training or {}).get("command", ""))
+        assert "/root" not in command and "../shared" not in command and "--checkpoint" not in command, card.id
+    assert portable_command("python -m sia_core train --checkpoint /x/y.pt --data-dir ../shared/data/cifar10-jpg "
+                            "--description 'two words'") == ("python -m sia_core train --data-dir $CIFAR10_DIR "
+                                                             "--description 'two words'")
