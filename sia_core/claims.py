@@ -189,8 +189,9 @@ def _sia_matched_ssim(world: WorldResults, base: dict) -> ClaimVerdict:
     why = (f"On {report.model_id}, SIA fools {close['sia']:.1%} of {report.n} images with an image of {measure}, "
            f"PGD {close['pgd']:.1%} at the same pixel budget ({_points(ours)}, 95% CI {_interval_text(ci95)}): "
            + ("SIA is the stronger attack at this perceptual budget." if verdict == "reproduces" else
-              "SIA's successes come from attribute edits that change the picture more than PGD's pixel noise, so at "
-              "a matched perceptual budget it is not the stronger attack here."))
+              "SIA is ahead, but its interval reaches zero: not a reliable win at this perceptual budget." if ours > 0
+              else "SIA's successes come from attribute edits that change the picture more than PGD's pixel noise, so "
+                   "at a matched perceptual budget it is not the stronger attack here."))
     return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=close["pgd"], verdict=verdict, why=why)
 
 
