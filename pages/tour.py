@@ -70,7 +70,7 @@ def hue_step(model_id: str, prompt: str) -> None:
                    delta_color="off")
     bars.plotly_chart(probability_bars(probabilities, model.class_names, true_label=int(dataset.labels[index]),
                                        title=f"{model_id}: what it sees"), width="stretch", key=f"tour_{model_id}_bars")
-    try_this(prompt)
+    try_this(prompt.format(shape=dataset.class_names[int(dataset.labels[index])]))
 
 
 if step == 0:
@@ -89,8 +89,8 @@ if step == 0:
 elif step == 1:
     st.markdown("**shapes-spurious-hue** was trained on shapes whose colour almost always gave the class away. "
                 "Did it learn the shape, or the colour? Change only the colour and watch.")
-    hue_step("shapes-spurious-hue", "drag the hue slider: the shape stays a circle (or a square), yet the class "
-                                    "changes. The model learned colour, a shortcut.")
+    hue_step("shapes-spurious-hue", "drag the hue slider: the shape stays a {shape}. Does the predicted class stay "
+                                    "with it? If it follows the colour, the model learned a shortcut.")
 elif step == 2:
     st.markdown("**shapes-standard** saw every colour with every shape during training.")
     hue_step("shapes-standard", "drag the same hue slider: now nothing happens. Same architecture, different data.")

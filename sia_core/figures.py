@@ -50,8 +50,10 @@ def probability_bars(probabilities: torch.Tensor, class_names: Sequence[str], *,
     figure = go.Figure(go.Bar(x=values, y=[class_names[i] for i in shown], orientation="h", marker_color=colors,
                               marker_line_color="#d62728", marker_line_width=line_widths,
                               hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    # dtick 1: every class keeps its label, however short the chart (plotly skips some by default)
     figure.update_layout(title=title or None, xaxis_range=[0, 1], xaxis_title="probability",
-                         yaxis_autorange="reversed", height=40 + 24 * len(values), margin=dict(l=10, r=10, t=30, b=10))
+                         yaxis=dict(autorange="reversed", dtick=1, automargin=True), height=60 + 26 * len(values),
+                         margin=dict(l=10, r=10, t=30, b=10))
     return figure
 
 
