@@ -23,6 +23,24 @@ _STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em aut
           "pre{white-space:pre-wrap}.takeaway{font-size:1.1em;border-left:4px solid #c33;padding-left:.8em}")
 
 
+EXPORT_TEMPLATE = "plotly_white"
+
+
+def exportable(figure: go.Figure) -> go.Figure:
+    """A copy of a page's figure that keeps its look outside the app. Streamlit makes its own "streamlit" template
+    the default, whose colours only its web page supplies: exported as is, every trace turns black. The copy takes
+    plotly's own white template (a colour per trace) and room for its axis labels and titles."""
+    copy = go.Figure(figure)
+    # the app's template holds placeholder colours (#000001, #000002, ...) that only Streamlit's page resolves
+    copy.update_layout(template=EXPORT_TEMPLATE)
+    copy.update_xaxes(automargin=True, title_standoff=12)
+    copy.update_yaxes(automargin=True, title_standoff=12)
+    margin = copy.layout.margin
+    copy.update_layout(margin=dict(l=max(margin.l or 0, 80), r=max(margin.r or 0, 30), t=max(margin.t or 0, 60),
+                                   b=max(margin.b or 0, 70)))
+    return copy
+
+
 @dataclass(frozen=True)
 class PageReport:
     title: str
@@ -34,6 +52,10 @@ class PageReport:
     references: Sequence[str] = ()  # keys of sia_core.references.REFERENCES
     command: str = ""
 
+    def exported_figures(self) -> list[tuple[str, go.Figure]]:
+        """The figures as they leave the app: `exportable` copies."""
+        return [(caption, exportable(figure)) for caption, figure in self.figures]
+
     def to_html(self, created: str | None = None) -> str:
         created = created or time.strftime("%Y-%m-%d %H:%M %Z")
         parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
@@ -41,7 +63,7 @@ class PageReport:
                  f"<p>Made by SIA Explorer on {html.escape(created)}.</p>"]
         if self.takeaway:
             parts.append(f"<p class='takeaway'>{html.escape(self.takeaway)}</p>")
-        for number, (caption, figure) in enumerate(self.figures):
+        for number, (caption, figure) in enumerate(self.exported_figures()):
             # plotly.js once, inline, so the file works offline and alone
             parts.append(f"<h2>{html.escape(caption)}</h2>" + figure.to_html(
                 full_html=False, include_plotlyjs="inline" if number == 0 else False))
@@ -69,7 +91,7 @@ class PageReport:
             for number, (caption, rows) in enumerate(self.tables, start=1):
                 archive.writestr(f"table-{number}-{_slug(caption)}.csv", _csv(rows))
             if with_png:
-                for number, (caption, figure) in enumerate(self.figures, start=1):
+                for number, (caption, figure) in enumerate(self.exported_figures(), start=1):
                     try:
                         png = figure.to_image(format="png", scale=2)
                     except Exception as error:  # no Chromium for kaleido: the HTML still has every figure

@@ -44,3 +44,21 @@ def test_a_png_per_figure_with_chromium():
     pngs = [name for name in archive.namelist() if name.endswith(".png")]
     assert pngs == ["figure-1-dominance.png", "figure-2-again.png"]
     assert all(archive.read(name).startswith(b"\x89PNG") and len(archive.read(name)) > 5000 for name in pngs)
+
+
+def test_exported_figures_keep_a_colour_per_trace_and_room_for_their_labels():
+    import streamlit  # noqa: F401  (the app's import makes Streamlit's placeholder-colour template the default)
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from sia_core.report import exportable
+
+    assert pio.templates.default == "streamlit"
+    figure = go.Figure([go.Scatter(y=[1, 2], name=name) for name in ("oracle", "dataset", "class", "random", "roi")])
+    exported = exportable(figure)
+    colorway = exported.layout.template.layout.colorway
+    assert len(set(colorway[:5])) == 5 and not any(color.startswith("#0000") for color in colorway)
+    assert exported.layout.margin.l >= 80 and exported.layout.xaxis.automargin and exported.layout.yaxis.automargin
+    assert figure.layout.template.layout.colorway[0] == "#000001"  # the page's own figure is left as it is
+    html = PageReport("t", figures=(("five masks", figure),)).to_html("2026-12-04")
+    assert '"colorway":["#636efa"' in html.replace(" ", "")
