@@ -13,6 +13,7 @@ from sia_app.explain import explain
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.report_button import report_button
+from sia_app.sidebar import require_selection
 from sia_core.claims import PIXEL_COLUMNS, VERDICT_WORDS
 from sia_core.errors import SiaError
 from sia_core.figures import accuracy_bars, to_pil
@@ -32,6 +33,11 @@ st.caption("The Semantic Image Attack paper (" + REFERENCES["sia"].short() + ") 
            "of the images of under-represented classes. Every number here is from this app's own runs, on its own "
            "small models; the paper gives none we could compare with.")
 render_references(("sia", "pgd", "fgsm", "cw", "fgsm-rs", "long-tail"))
+selection = require_selection()  # the sidebar stays, and the page opens on the world of the chosen model
+chosen_world = next((world for world in TRANSFER_WORLDS if selection.card.dataset.startswith(world)), None)
+if chosen_world is not None and st.session_state.get("robustify_followed") != selection.model_key:
+    st.session_state["robustify_world"] = chosen_world  # once per model choice: the radio stays free after
+    st.session_state["robustify_followed"] = selection.model_key
 
 # --- the transfer table ---------------------------------------------------------------------------------------
 st.header("Does SIA training transfer to other attacks?")

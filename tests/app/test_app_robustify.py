@@ -70,3 +70,15 @@ def test_a_live_imbalance_run_draws_its_own_table():
     at.radio(key="robustify_world").set_value("shapes").run()
     assert not at.exception and list(at.dataframe[-1].value["method"]) == ["Plain training", "Class re-weighting"]
     assert any(c.value.startswith("Your last finished run: Fashion-MNIST, ρ = 100, 100 images") for c in at.caption)
+
+
+def test_the_page_follows_the_world_of_the_chosen_model():
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.sidebar.selectbox(key="dataset_choice").set_value("cifar10-subset").run()
+    at.switch_page("pages/sia_robustify.py").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="model_id").value.startswith("cifar10")  # the sidebar stays
+    assert at.radio(key="robustify_world").value == "cifar10"
+    at.radio(key="robustify_world").set_value("shapes").run()  # and the radio stays free after
+    assert at.radio(key="robustify_world").value == "shapes"
