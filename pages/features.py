@@ -142,7 +142,7 @@ if not sets:  # the shipped sets and training table, so the page opens on a resu
                     for stored in [cache.shipped_result("features", model_id)]
                     if stored is not None and stored.dataset_key == selection.dataset_key), None)
     if shipped is None:
-        st.info("Build a set (a few seconds for N = 1,000 on a CPU) or load a saved one.")
+        st.info("Build a set (a progress bar shows the time left) or load a saved one.")
         st.stop()
     study: FeaturesStudyReport = shipped.result
     sets, counts = dict(study.previews), study.counts

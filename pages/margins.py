@@ -62,7 +62,8 @@ if not ready:  # the shipped studies for these settings, if there are, so the pa
         ready = {model_id: stored.result for model_id, stored in shipped.items()}
         cache.precomputed_note(next(iter(shipped.values())))
 if not ready:
-    st.info("Choose one or two models and N, then compute the margins (about 15 s per 300 images per model on a CPU).")
+    st.info("Choose one or two models and N, then compute the margins (a progress bar shows the time left, as measured "
+            "on this machine).")
     st.stop()
 
 if norm == "linf":

@@ -132,7 +132,7 @@ else:  # the shipped result for these settings, if there is one, so the page ope
     stored = cache.precomputed("regions", selection.model_key, selection.dataset_key, config)
     if stored is None:
         st.info("Run the study to see class-averaged maps, the IoU histogram and the neutralization table "
-                "(about 10 s for 256 + 256 images on a CPU). It uses occlusion RoI and effect-weighted PGD RoA.")
+                "(a progress bar shows the time left). It uses occlusion RoI and effect-weighted PGD RoA.")
         st.stop()
     report = stored.result
     cache.precomputed_note(stored)

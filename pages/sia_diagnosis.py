@@ -58,7 +58,7 @@ if cache.remember_run(RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|
 else:  # the shipped result for these settings, if there is one, so the page opens on a result
     stored = cache.precomputed("diagnosis", selection.model_key, selection.dataset_key, config)
     if stored is None:
-        st.info("Set N, the pixel budget and the steps, then run the diagnosis (about a minute for N = 256 on a CPU).")
+        st.info("Set N, the pixel budget and the steps, then run the diagnosis (a progress bar shows the time left).")
         st.stop()
     report = stored.result
     cache.precomputed_note(stored)

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -227,9 +228,17 @@ def remember_run(state_key: str, run_key: str, *, just_ran: bool, keep: int = 4)
 
 def _progress_bar(text: str, describe: Callable[[int, int, dict], str]) -> tuple[Any, ProgressCallback]:
     """A progress bar drawn inside a cached function (so a hit replays it, instantly) and the engine callback
-    that moves it; `describe(step, total, info)` writes its text."""
-    bar = st.progress(0.0, text=text)
-    return bar, lambda step, total, info: bar.progress(step / total, text=describe(step, total, info))
+    that moves it; `describe(step, total, info)` writes its text, followed by the time left as measured so far on
+    this machine (no promise made in advance)."""
+    bar = st.progress(0.0, text=f"{text} (the time left shows after the first step)")
+    started = time.perf_counter()
+
+    def report(step: int, total: int, info: dict) -> None:
+        elapsed = time.perf_counter() - started
+        left = elapsed / max(step, 1) * (total - step)
+        bar.progress(step / total, text=f"{describe(step, total, info)} · {elapsed:.0f} s so far, about "
+                                        f"{left:.0f} s left")
+    return bar, report
 
 
 def _stage(step: int, total: int, info: dict) -> str:
