@@ -194,6 +194,10 @@ def margin_scatter(input_margins: torch.Tensor, logit_margins: torch.Tensor, cor
     return figure
 
 
+# a legend under the plot: long model names then take a line of their own instead of the plot's width
+_LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0)
+
+
 def binned_margin_curves(curves_by_name: dict[str, dict[str, list]]) -> go.Figure:
     """Median normalized logit margin per input-margin bin with its standard error, one line per model
     (`curves_by_name`: legend name -> `sia_core.margins.binned_median_curve`'s dict)."""
@@ -202,8 +206,8 @@ def binned_margin_curves(curves_by_name: dict[str, dict[str, list]]) -> go.Figur
         figure.add_scatter(x=curve["centers"], y=curve["median"], error_y=dict(array=curve["stderr"]),
                            mode="lines+markers", name=name)
     figure.update_layout(title="Median normalized logit margin per input-margin bin (5–95% kept)",
-                         xaxis_title="input margin", yaxis_title="normalized logit margin", height=360,
-                         margin=dict(l=10, r=10, t=40, b=10))
+                         xaxis_title="input margin", yaxis_title="normalized logit margin", height=400,
+                         margin=dict(l=10, r=10, t=40, b=10), legend=_LEGEND_BELOW)
     return figure
 
 
@@ -213,8 +217,8 @@ def roc_curves(rocs: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str) ->
     for name, (fpr, tpr) in rocs.items():
         figure.add_scatter(x=fpr, y=tpr, mode="lines", name=name)
     figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="gray"), name="chance")
-    figure.update_layout(title=title, xaxis_title="FPR", yaxis_title="TPR", height=360,
-                         margin=dict(l=10, r=10, t=40, b=10))
+    figure.update_layout(title=title, xaxis_title="FPR", yaxis_title="TPR", height=400,
+                         margin=dict(l=10, r=10, t=40, b=10), legend=_LEGEND_BELOW)
     return figure
 
 
