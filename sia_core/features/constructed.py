@@ -54,7 +54,10 @@ def _next_class(labels: torch.Tensor, num_classes: int, seed: int) -> torch.Tens
 
 
 def _random_class(labels: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
-    return torch.randint(num_classes, labels.shape, generator=torch.Generator().manual_seed(seed))
+    # uniformly among the *other* classes (Ilyas et al. 2019's t != y): a target equal to the label would keep a
+    # tenth of the images' robust features pointing at the right class
+    shift = torch.randint(1, num_classes, labels.shape, generator=torch.Generator().manual_seed(seed))
+    return (labels + shift) % num_classes
 
 
 def _kind(name: str, label: str, description: str, *, relabel: Relabel | None, source: str,
