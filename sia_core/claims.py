@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
@@ -224,14 +225,6 @@ def _transfer_gain(world: WorldResults, base: dict, control_recipe: str) -> Clai
     return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=control_value, verdict=verdict, why=why)
 
 
-def _sia_at_vs_standard(world: WorldResults, base: dict) -> ClaimVerdict:
-    return _transfer_gain(world, base, "standard")
-
-
-def _sia_at_vs_random(world: WorldResults, base: dict) -> ClaimVerdict:
-    return _transfer_gain(world, base, "random-attributes")
-
-
 def _sia_augmentation(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule: per seed, SIA augmentation's balanced accuracy minus the best other method's (best by mean over seeds);
     # bootstrap over seeds; reproduces when the interval is above zero
@@ -327,14 +320,6 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
               "above chance, with the caveat below." if verdict == "partly" else
               "at this scale the set does not teach the true labels, so the claim does not reproduce here.") + caveat)
     return ClaimVerdict(**base, ours=result.test_accuracy, ci95=ci95, control_value=chance, verdict=verdict, why=why)
-
-
-def _d_det(world: WorldResults, base: dict) -> ClaimVerdict:
-    return _constructed_accuracy(world, base, "d_det")
-
-
-def _d_rand(world: WorldResults, base: dict) -> ClaimVerdict:
-    return _constructed_accuracy(world, base, "d_rand")
 
 
 def _d_r_robust(world: WorldResults, base: dict) -> ClaimVerdict:
@@ -460,11 +445,13 @@ CLAIMS: tuple[ClaimSpec, ...] = (
     ClaimSpec("sia-training-transfers", "sia",
               "Adversarial training on SIA images improves robustness to other gradient-based attacks.",
               "robust accuracy under FGSM, PGD-L∞, PGD-L2 and CW-L2, SIA-AT minus standard training (mean)",
-              "standard training, same architecture", "sia_robustify", _sia_at_vs_standard),
+              "standard training, same architecture", "sia_robustify",
+              partial(_transfer_gain, control_recipe="standard")),
     ClaimSpec("sia-training-beats-random-attributes", "sia",
               "The transfer comes from training against the attack, not from varied pictures.",
               "robust accuracy under the pixel attacks, SIA-AT minus the random-attribute control (mean)",
-              "the same attribute ranges drawn at random, same pixel noise", "sia_robustify", _sia_at_vs_random),
+              "the same attribute ranges drawn at random, same pixel noise", "sia_robustify",
+              partial(_transfer_gain, control_recipe="random-attributes")),
     ClaimSpec("sia-augmentation-rare-classes", "sia",
               "SIA augmentation of under-represented classes beats re-balancing and augmentation baselines.",
               "balanced test accuracy, SIA augmentation minus the best baseline (per seed)",
@@ -480,11 +467,13 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               "a random mask of equal area", "regions", _neutralization),
     ClaimSpec("d-det-generalizes", "features",
               "A model trained on D̂_det (labels wrong for every robust feature) generalizes to the original test set.",
-              "test accuracy on the original test set", "chance (1 / classes)", "features", _d_det,
+              "test accuracy on the original test set", "chance (1 / classes)", "features",
+              partial(_constructed_accuracy, kind="d_det"),
               paper_value=PAPER_CIFAR10["d_det"]["test_accuracy"]),
     ClaimSpec("d-rand-generalizes", "features",
               "A model trained on D̂_rand generalizes to the original test set.",
-              "test accuracy on the original test set", "chance (1 / classes)", "features", _d_rand,
+              "test accuracy on the original test set", "chance (1 / classes)", "features",
+              partial(_constructed_accuracy, kind="d_rand"),
               paper_value=PAPER_CIFAR10["d_rand"]["test_accuracy"]),
     ClaimSpec("d-r-gives-robustness", "features",
               "Standard training on D̂_R (robust features only) gives robustness.",
