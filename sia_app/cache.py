@@ -22,7 +22,6 @@ from sia_app.launch import LaunchConfig, launch_config
 from sia_core.claims import Scorecard
 from sia_core.data.archive import extract_image_archive
 from sia_core.data.base import ImageDataset
-from sia_core.data.catalog import load_dataset
 from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport, diagnose
 from sia_core.errors import SiaError
 from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingConfig, FeatureTrainingResult,
@@ -40,7 +39,7 @@ from sia_core.progress import ProgressCallback
 from sia_core.regions.neutralization import NeutralizationConfig, RegionsReport, neutralization_study
 from sia_core.regions.importance import default_cam_layer
 from sia_core.regions.panel import region_panel
-from sia_core.resolve import training_split
+from sia_core.resolve import test_split, training_split
 from sia_core.results_io import SavedResult, load_result
 from sia_core.robustify import ImbalanceConfig, ImbalanceReport, run_imbalance_study
 
@@ -111,7 +110,7 @@ def cached_custom_model(card_json: str, weights_digest: str, _weights: bytes, su
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset…")
 def cached_dataset(name: str, root: Optional[str] = None, n: Optional[int] = None) -> ImageDataset:
-    return load_dataset(name, "test", root=root, n=n)
+    return test_split(name, root, n=n)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the training split…")
@@ -261,7 +260,7 @@ def cached_imbalance_study(world: str, config_key: str, _config: ImbalanceConfig
     """The imbalance study (`sia_core.robustify`) on `world`'s training split, scored on its test split, keyed by
     `config_key`, a string naming every field."""
     train_set = cached_train_split(world)
-    test_set = load_dataset(world, "test")
+    test_set = test_split(world)
     bar, progress = _progress_bar("Training…", lambda step, total, info: (
         f"{info['method']}, seed {info['seed']} done ({step}/{total} runs)"))
     report = run_imbalance_study(train_set, test_set, _config, progress=progress)
