@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from sia_core.robustify import MethodSummary, TransferRow
 
 SSIM_FLOOR = 0.9  # "looks like the original": the bar the claims scorecard holds the semantic attack to
+PIXEL_ADVERSARIAL_RECIPES = ("pgd", "fgsm-rs", "pgd-l2", "trades")  # adversarial training on pixel attacks
 
 
 def _percent(value: float) -> str:
@@ -168,10 +169,11 @@ def transfer_takeaway(rows: Sequence[TransferRow], unseen: Sequence[str], labels
         difference = accuracy(sia, "sia") - accuracy(control, "sia")
         sentence += (f", and it holds {difference * 100:+.0f} points against SIA itself compared with the same "
                      "attributes drawn at random")
-    pgd = by_recipe.get("pgd")
-    if pgd is not None:
-        pgd_wins = sum(accuracy(pgd, column) > accuracy(sia, column) for column in unseen)
-        sentence += f"; PGD training is stronger than SIA training on {pgd_wins} of those {len(gains)}"
+    pixel = next((by_recipe[recipe] for recipe in PIXEL_ADVERSARIAL_RECIPES if recipe in by_recipe), None)
+    if pixel is not None:
+        pixel_wins = sum(accuracy(pixel, column) > accuracy(sia, column) for column in unseen)
+        sentence += (f"; pixel adversarial training ({pixel.model}, {pixel.recipe}) is stronger than SIA training on "
+                     f"{pixel_wins} of those {len(gains)}")
     return sentence + "."
 
 

@@ -74,3 +74,17 @@ def test_overlap_attack_and_features_sentences():
     assert "does not reproduce" in below and "carry the label" not in below
     # just above chance on few images: the interval reaches chance, so it does not count either
     assert "does not reproduce" in features_takeaway({"d_det": 0.14}, {}, 10, test_n=50)
+
+
+def test_the_transfer_takeaway_compares_sia_training_with_any_pixel_adversarial_training():
+    from sia_core.robustify import TransferCell, TransferRow
+    from sia_core.takeaways import transfer_takeaway
+
+    def row(model: str, recipe: str, accuracy: float) -> TransferRow:
+        return TransferRow(model=model, recipe=recipe, clean_accuracy=0.8,
+                           cells={c: TransferCell(accuracy, 0.9) for c in ("fgsm", "pgd-linf")})
+
+    rows = [row("std", "standard", 0.0), row("sia-at", "sia", 0.2), row("fgsm-rs", "fgsm-rs", 0.4)]
+    text = transfer_takeaway(rows, ["fgsm", "pgd-linf"], {})
+    assert "beats standard training on 2 of the 2" in text
+    assert "pixel adversarial training (fgsm-rs, fgsm-rs) is stronger than SIA training on 2 of those 2" in text

@@ -46,7 +46,8 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
     if (PRECOMPUTED_DIR / "transfer-cifar10.json.gz").is_file():  # the CIFAR-10 table, on 8/255 and L2 0.5
         at.radio(key="robustify_world").set_value("cifar10").run()
         assert not at.exception
-        assert list(at.dataframe[0].value["model"]) == ["cifar10-standard", "cifar10-robust", "cifar10-sia-at"]
+        assert list(at.dataframe[0].value["model"]) == ["cifar10-standard", "cifar10-robust", "cifar10-sia-at",
+                                                        "cifar10-random-attributes"]
         assert "L2 ε = 0.5" in " ".join(c.value for c in at.caption)
 
 
