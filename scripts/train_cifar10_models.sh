@@ -31,11 +31,16 @@ run cifar10-standard --recipe standard --epochs ${STANDARD_EPOCHS:-12} \
 run cifar10-robust --recipe fgsm-rs --eps $EPS --eps-warmup-epochs 2 --epochs ${ROBUST_EPOCHS:-12} \
   --description 'FGSM with random start at L-inf 8/255 (Wong et al. 2020) on the 50,000 CIFAR-10 training images.'
 # the robust source of the features lens's D̂_R: L2 PGD adversarial training at ε 0.5 with 7 steps of ε/5
-# (Ilyas et al. 2019's robust CIFAR-10 model, in Madry et al. 2018's recipe), scored at L2 0.5 (then 0.25 by
-# `python -m sia_core evaluate`)
+# (Ilyas et al. 2019's robust CIFAR-10 model, in Madry et al. 2018's recipe), scored at L2 0.5 by the card, then at
+# L2 0.25 by `python -m sia_core evaluate --model cifar10-robust-l2 --data cifar10:$CIFAR10_EXACT_DIR --attack pgd-l2
+# --eps 0.25 --add-to-card` (below)
 run cifar10-robust-l2 --recipe pgd-l2 --eps 0.5 --attack-steps 7 --attack-step-fraction 0.2 --eps-warmup-epochs 1 \
   --epochs ${ROBUST_L2_EPOCHS:-10} --eval-attack pgd-l2 --eval-eps 0.5 \
   --description 'PGD adversarial training at L2 ε 0.5 (7 steps of ε/5) on the 50,000 CIFAR-10 training images.'
+if [[ -z "$ONLY" || " $ONLY " == *" cifar10-robust-l2 "* ]] && ! grep -q '"eps": 0.25' assets/models/cifar10-robust-l2/card.json; then
+  $PYTHON -m sia_core evaluate --model cifar10-robust-l2 --data "cifar10:$EXACT" --attack pgd-l2 --eps 0.25 --steps 20 \
+    --add-to-card --json
+fi
 run cifar10-sia-at --recipe sia --eps 0.0157 --attack-steps 3 --eps-warmup-epochs 1 --epochs ${SIA_EPOCHS:-6} \
   --description 'SIA adversarial training on CIFAR-10: half of each batch attacked by a 3-step SIA, pixel budget 4/255.'
 # the control of cifar10-sia-at's transfer claim: the same attribute ranges drawn at random, the same uniform pixel noise

@@ -147,6 +147,11 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     config = EvaluationConfig(attack=args.attack, eps=args.eps, steps=args.steps, n=args.n)
     subject = _subject(args, n=config.n)
+    if args.add_to_card:
+        from sia_core.models.cards import add_card_evaluation
+
+        card = add_card_evaluation(args.model, subject.test_set, config, _command(args))
+        return {"model": card.id, **card.evaluations[-1]}
     study = evaluation_study(subject.model, subject.test_set, config, progress=_stderr_progress("evaluate"))
     return {"model": subject.card.id, **study.card_entry()}
 
@@ -479,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--eps", type=float, default=0.1)
     evaluator.add_argument("--steps", type=_count, default=20)
     evaluator.add_argument("--n", type=_count, help="evaluate on the first N test images only")
+    evaluator.add_argument("--add-to-card", action="store_true",
+                           help="a shipped model: append this measurement (and its command) to its card")
     evaluator.set_defaults(handler=_evaluate)
 
     predictor = commands.add_parser("predict", help="classify one PNG/JPEG/WebP image")

@@ -202,3 +202,19 @@ def test_the_command_works_from_any_folder(tmp_path):
     command = shutil.which("sia", path=str(Path(sys.executable).parent))
     assert command is not None
     assert subprocess.run([command, "models", "--json"], cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+
+
+def test_evaluate_can_add_a_measurement_to_a_models_card(tmp_path):
+    import shutil
+
+    from sia_core.paths import MODELS_DIR
+
+    folder = tmp_path / "fmnist-copy"
+    shutil.copytree(MODELS_DIR / "fmnist-standard", folder)
+    before = json.loads((folder / "card.json").read_text())["evaluations"]
+    result = run_cli("evaluate", "--model", str(folder), "--data", "fashion-mnist-subset", "--attack", "pgd-l2",
+                     "--eps", "0.5", "--n", "20", "--add-to-card", "--json")
+    assert result.returncode == 0, result.stderr
+    after = json.loads((folder / "card.json").read_text())["evaluations"]
+    assert after[:-1] == before and after[-1]["attack"] == "pgd-l2" and after[-1]["eps"] == 0.5
+    assert after[-1]["n"] == 20 and after[-1]["command"].startswith("python -m sia_core evaluate")

@@ -141,6 +141,17 @@ def compact_model(model_spec: str, dtype: str, command: str) -> tuple[ModelCard,
     return compacted, card.evaluations
 
 
+def add_card_evaluation(model_spec: str, test_set: ImageDataset, config: EvaluationConfig, command: str) -> ModelCard:
+    """Measure a shipped model once more (another radius or test set) and append the entry to its card, with the
+    command that measured it; the card's first entry stays its headline."""
+    loaded = load_model_and_card(model_spec)
+    entry = {**evaluation_study(loaded.model, test_set, config).card_entry(), "command": portable_command(command)}
+    card = dataclasses.replace(loaded.card, evaluations=(*loaded.card.evaluations, entry))
+    dtype = (card.training or {}).get("weights_dtype", "float32")
+    save_model(loaded.model, card, model_folder(model_spec), dtype=dtype)
+    return card
+
+
 def constructed_set_model_card(model: ClassifierWrapper, model_id: str, dataset_spec: str, train_set_label: str,
                                architecture: str, epochs: int, seed: int, weights_dtype: str, command: str,
                                evaluation: dict[str, Any]) -> ModelCard:
