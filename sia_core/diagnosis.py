@@ -118,6 +118,10 @@ class DiagnosisReport:
     attack_ssim: dict[str, torch.Tensor] = field(default_factory=dict)
     joint: Optional[SemanticAttackResult] = field(default=None, repr=False)
     attack_ssim_aligned: dict[str, torch.Tensor] = field(default_factory=dict)
+    # PGD with its radius raised until its images are as far from the originals as SIA's (mean SSIM matched)
+    matched_pgd_eps: Optional[float] = None
+    matched_pgd_success: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    matched_pgd_ssim: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
 
     def by_attribute(self, values: torch.Tensor) -> dict[str, float]:
         """One of the per-attribute tensors (sensitivity, dominance, ...) as attribute name -> value."""
@@ -242,7 +246,7 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
                         f"{dataset.name} correctly: there is nothing to attack.")
     x, y = dataset.images[indices], dataset.labels[indices]
     names = BASELINES.build("sia", config=config).attribute_names(x.shape[1])
-    tick = StageProgress(len(names) + len(BASELINES), progress)
+    tick = StageProgress(len(names) + len(BASELINES) + 1, progress)
 
     sensitivity = torch.zeros(len(names))
     sensitivity_success = torch.zeros(len(names))
@@ -273,6 +277,9 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         tick(baseline)
 
     assert joint is not None
+    matched_eps, matched_success, matched_ssim = _pgd_at_matched_ssim(
+        model, x, y, config, float(attack_ssim_aligned["sia"].mean()))
+    tick("pgd at SIA's SSIM")
     magnitudes = joint.normalized_magnitudes()
     successful = joint.success
     dominant = magnitudes.argmax(1)
@@ -299,7 +306,36 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         dominance_magnitude=dominance_magnitude, per_class_sensitivity=per_class_sensitivity,
         per_class_dominance=per_class_dominance, class_counts=class_counts, sample_indices=indices,
         attack_success=attack_success, attack_ssim=attack_ssim, joint=joint, attack_ssim_aligned=attack_ssim_aligned,
+        matched_pgd_eps=matched_eps, matched_pgd_success=matched_success, matched_pgd_ssim=matched_ssim,
     )
+
+
+MATCH_HALVINGS = 7  # bisection steps on PGD's radius: the mean SSIM lands within about 1% of the radius range
+
+
+def _pgd_at_matched_ssim(model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, config: DiagnosisConfig,
+                         target_ssim: float) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """PGD (the diagnosis's steps and seed) at the L∞ radius whose images have the mean SSIM `target_ssim` (found by
+    bisection between the pixel budget and 1), so the two attacks are compared at one perceptual distance: the
+    radius, and per image whether it fooled the model and its SSIM."""
+    def run(eps: float):
+        parts = _batched(PGD(eps=eps, norm="linf", steps=config.steps, seed=config.seed), model, x, y,
+                         config.batch_size)
+        return torch.cat([r.success for r in parts]), torch.cat([r.ssim for r in parts])
+
+    low, high = config.eps_linf, 1.0
+    at_budget = run(low)
+    if float(at_budget[1].mean()) <= target_ssim:  # PGD at the pixel budget is already as visible as SIA
+        return (low, *at_budget)
+    best = None  # the smallest radius found whose mean SSIM is at or below the target
+    for _ in range(MATCH_HALVINGS):
+        middle = (low + high) / 2
+        success, similarity = run(middle)
+        if float(similarity.mean()) > target_ssim:
+            low = middle
+        else:
+            high, best = middle, (middle, success, similarity)
+    return best if best is not None else (high, *run(high))
 
 
 def _aligned_ssim(result) -> torch.Tensor:
