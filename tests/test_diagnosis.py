@@ -119,3 +119,14 @@ def test_a_model_that_gets_nothing_right_is_told_so():
     wrong = ImageDataset("wrong", data.images, 1 - brightness_model().logits(data.images).argmax(1), data.class_names)
     with pytest.raises(SiaError, match="none of the 8 images"):
         diagnose(brightness_model(), wrong, DiagnosisConfig(n=8, steps=2))
+
+
+def test_pgd_is_also_run_at_the_radius_that_matches_sias_mean_ssim():
+    report = diagnose(brightness_model(), _near_boundary_dataset(), DiagnosisConfig(n=24, eps_linf=4 / 255, steps=20))
+    sia_ssim = float(report.attack_ssim_aligned["sia"].mean())
+    matched_ssim = float(report.matched_pgd_ssim.mean())
+    assert report.matched_pgd_eps is not None and report.matched_pgd_eps >= 4 / 255
+    assert len(report.matched_pgd_success) == report.n == len(report.matched_pgd_ssim)
+    # the radius found gives images at most as close as SIA's, and the bisection gets near its target
+    assert matched_ssim <= sia_ssim + 1e-6 or report.matched_pgd_eps == 4 / 255
+    assert report.success_rate["pgd"] <= float(report.matched_pgd_success.float().mean())  # a larger radius
