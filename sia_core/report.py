@@ -31,7 +31,7 @@ def exportable(figure: go.Figure) -> go.Figure:
     the default, whose colours only its web page supplies: exported as is, every trace turns black. The copy takes
     plotly's own white template (a colour per trace) and room for its axis labels and titles."""
     copy = go.Figure(figure)
-    # the app's template holds placeholder colours (#000001, #000002, ...) that only Streamlit's page resolves
+    # the app's template holds stand-in colours (#000001, #000002, ...) that only Streamlit's page resolves
     copy.update_layout(template=EXPORT_TEMPLATE)
     copy.update_xaxes(automargin=True, title_standoff=12)
     copy.update_yaxes(automargin=True, title_standoff=12)

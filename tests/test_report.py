@@ -47,7 +47,7 @@ def test_a_png_per_figure_with_chromium():
 
 
 def test_exported_figures_keep_a_colour_per_trace_and_room_for_their_labels():
-    import streamlit  # noqa: F401  (the app's import makes Streamlit's placeholder-colour template the default)
+    import streamlit  # noqa: F401  (the app's import makes Streamlit's stand-in-colour template the default)
     import plotly.graph_objects as go
     import plotly.io as pio
 
