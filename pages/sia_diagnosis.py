@@ -11,7 +11,7 @@ from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
-from sia_core.diagnosis import BASELINES, DiagnosisConfig
+from sia_core.diagnosis import BASELINES, WEIGHTED_DIAGNOSIS, DiagnosisConfig
 from sia_core.errors import SiaError
 from sia_core.figures import attribute_bars, success_rate_bars, success_vs_ssim_figure
 from sia_core.references import REFERENCES
@@ -29,8 +29,10 @@ st.caption("Attack many correctly classified images and count which attributes b
 render_references(('sia', 'fgsm', 'pgd'))
 
 url_state.seed_from_url({"diag_n": url_state.integer(16, 1024), "diag_eps": url_state.number(0.0, 16.0),
-                          "diag_steps": url_state.integer(5, 60)})
-for key, default in (("diag_n", 256), ("diag_eps", 2.0), ("diag_steps", 30)):
+                          "diag_steps": url_state.integer(5, 60), "diag_sparsity": url_state.number(0.0, 10.0),
+                          "diag_perceptual": url_state.number(0.0, 50.0)})
+for key, default in (("diag_n", 256), ("diag_eps", 2.0), ("diag_steps", 30), ("diag_sparsity", 0.0),
+                     ("diag_perceptual", 0.0)):
     st.session_state.setdefault(key, default)
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
@@ -44,9 +46,16 @@ with st.form("sia_diagnosis_form"):
     seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed")
     chosen = st.multiselect("Attributes", names, default=names, key="diag_attributes",
                             format_func=lambda name: ATTRIBUTES[name].label)
+    w1, w2 = st.columns(2)
+    sparsity = w1.number_input("Sparsity weight λ (few attributes)", 0.0, 10.0, step=0.1, key="diag_sparsity",
+                               help=f"Shipped runs: 0, and {WEIGHTED_DIAGNOSIS['sparsity_weight']:g}.")
+    perceptual = w2.number_input("Perceptual weight μ (keep SSIM high)", 0.0, 50.0, step=0.5,
+                                 key="diag_perceptual",
+                                 help=f"Shipped runs: 0, and {WEIGHTED_DIAGNOSIS['perceptual_weight']:g}.")
     run = st.form_submit_button("Run the diagnosis", type="primary")
 
-config = DiagnosisConfig(n=n, eps_linf=eps_255 / 255, steps=steps, attributes=tuple(chosen) or None, seed=int(seed))
+config = DiagnosisConfig(n=n, eps_linf=eps_255 / 255, steps=steps, attributes=tuple(chosen) or None, seed=int(seed),
+                         sparsity_weight=float(sparsity), perceptual_weight=float(perceptual))
 config_key = repr(config)  # names every field
 stored = None
 if cache.remember_run(RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|{config_key}", just_ran=run):
@@ -56,7 +65,8 @@ if cache.remember_run(RUNS_KEY, f"{selection.model_key}|{selection.dataset_key}|
         st.error(str(error))
         st.stop()
 else:  # the shipped result for these settings, if there is one, so the page opens on a result
-    stored = cache.precomputed("diagnosis", selection.model_key, selection.dataset_key, config)
+    stored = (cache.precomputed("diagnosis", selection.model_key, selection.dataset_key, config)
+              or cache.precomputed("diagnosis-weighted", selection.model_key, selection.dataset_key, config))
     if stored is None:
         st.info("Set N, the pixel budget and the steps, then run the diagnosis (a progress bar shows the time left).")
         st.stop()

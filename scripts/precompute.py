@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sia_core.claims import WorldResults, scorecard  # noqa: E402
-from sia_core.diagnosis import DiagnosisConfig, diagnose  # noqa: E402
+from sia_core.diagnosis import WEIGHTED_DIAGNOSIS, DiagnosisConfig, diagnose  # noqa: E402
 from sia_core.distributed import init_from_environment, shutdown  # noqa: E402
 from sia_core.errors import SiaError  # noqa: E402
 from sia_core.features import (KINDS, PAPER_CIFAR10, FeatureSetPlan, FeaturesBaseline, FeaturesStudyConfig,  # noqa: E402
@@ -149,6 +149,11 @@ def page_results(dataset_spec: str, dataset_key: str, model_ids, lenses,
                                      attributes=tuple(a.name for a in applicable_attributes(model.input_shape[0])))
             report = diagnose(model, dataset, config)
             save_here("diagnosis", model_id, config, dataclasses.replace(report, joint=None), started)
+            if model_id.endswith("-standard"):  # the same with the joint attack's weights above zero
+                started = time.perf_counter()
+                weighted = dataclasses.replace(config, **WEIGHTED_DIAGNOSIS)
+                report = diagnose(model, dataset, weighted)
+                save_here("diagnosis-weighted", model_id, weighted, dataclasses.replace(report, joint=None), started)
 
         if "regions" in lenses:
             started = time.perf_counter()
@@ -330,6 +335,7 @@ def claims(world: str) -> None:
         world=world, standard_model=standard, robust_model=robust, test_n=len(test_set),
         num_classes=test_set.num_classes,
         diagnosis={m: r for m in (standard, robust) if (r := shipped("diagnosis", m)) is not None},
+        diagnosis_weighted={m: r for m in (standard,) if (r := shipped("diagnosis-weighted", m)) is not None},
         regions={m: r for m in (standard, robust) if (r := shipped("regions", m)) is not None},
         zoo=shipped("zoo", world), features=shipped("features", features_model),
         transfer=shipped("transfer", transfer_world), imbalance=shipped("imbalance", imbalance_world))

@@ -42,6 +42,7 @@ class DiagnosisConfig:
     steps: int = 30
     sensitivity_steps: int = 10
     sparsity_weight: float = 0.0
+    perceptual_weight: float = 0.0  # the joint attack's SSIM term (SemanticAttack.perceptual_weight)
     attributes: Optional[tuple[str, ...]] = None
     seed: int = 0
     batch_size: int = 256  # images per attack call, capped by `batch_size_for` on large images
@@ -52,6 +53,7 @@ class DiagnosisConfig:
         positive_int("steps", self.steps)
         positive_int("sensitivity_steps", self.sensitivity_steps)
         non_negative("sparsity_weight", self.sparsity_weight)
+        non_negative("perceptual_weight", self.perceptual_weight)
         check_seed("seed", self.seed)
         positive_int("batch_size", self.batch_size)
         if self.attributes is not None:
@@ -74,7 +76,8 @@ BASELINES: Registry[PGD | SemanticAttack] = Registry("diagnosis baseline", [
                                         random_init=True, optimize_attributes=False, seed=config.seed)),
     Entry("sia", "SIA (joint)", "The Semantic Image Attack: attributes and pixels (within ε_img) climb together.",
           lambda config: SemanticAttack(attributes=config.attributes, steps=config.steps, eps_linf=config.eps_linf,
-                                        sparsity_weight=config.sparsity_weight, seed=config.seed)),
+                                        sparsity_weight=config.sparsity_weight,
+                                        perceptual_weight=config.perceptual_weight, seed=config.seed)),
 ])
 
 
@@ -309,6 +312,12 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         matched_pgd_eps=matched_eps, matched_pgd_success=matched_success, matched_pgd_ssim=matched_ssim,
     )
 
+
+# the shipped diagnosis with the joint attack's weights above zero (our choice): μ 2 is the smallest perceptual weight
+# that brings SIA's mean SSIM (geometry undone) to the 0.9 the claims scorecard counts at on fmnist-standard (0.89
+# with λ 0.2; μ 10 and 30 only lower its success further), and λ 0.2 keeps the edit to few attributes, as a
+# diagnosis that names the responsible attribute wants
+WEIGHTED_DIAGNOSIS = {"sparsity_weight": 0.2, "perceptual_weight": 2.0}
 
 MATCH_HALVINGS = 7  # bisection steps on PGD's radius: the mean SSIM lands within about 1% of the radius range
 

@@ -55,3 +55,17 @@ def test_the_lens_pages_state_no_conclusion_their_verdict_does_not_support():
     assert "**Reproduces.** Over fgsm" in robustify  # SIA training does transfer on Fashion-MNIST
     diagnosis = " ".join(_takeaways(_open("pages/sia_diagnosis.py")))
     assert "does not beat pixels alone" in diagnosis and "same pixel budget" in diagnosis
+
+
+def test_the_diagnosis_ships_a_run_with_the_joint_attacks_weights_above_zero():
+    # a link with the weights opens on the shipped weighted run, with no click
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.query_params["diag_sparsity"] = "0.2"
+    at.query_params["diag_perceptual"] = "2"
+    at.switch_page("pages/sia_diagnosis.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Precomputed by `python scripts/precompute.py`" in c.value for c in at.caption)
+    table = next(frame.value for frame in at.dataframe if "success rate" in frame.value.columns)
+    sia = float(table.loc[table["attack"] == "SIA (joint)", "success rate"].iloc[0])
+    assert sia < 0.5  # the weighted run (the unweighted one fools over 90% of these images)
