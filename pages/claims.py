@@ -11,6 +11,7 @@ from sia_app.explain import explain
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
+from sia_app.worlds import world_of
 from sia_core.claims import VERDICTS
 from sia_core.references import REFERENCES
 
@@ -31,7 +32,7 @@ available = [world for world in WORLDS if cache.shipped_scorecard(world) is not 
 if not available:
     st.info("No scorecard ships in this copy: `python scripts/precompute.py claims` writes it.")
     st.stop()
-own_world = "cifar10" if selection.card.dataset.startswith("cifar10") else "fashion-mnist"
+own_world = world_of(selection.card.dataset, WORLDS) or "fashion-mnist"
 if st.session_state.get("claims_world") not in available:
     st.session_state["claims_world"] = own_world if own_world in available else available[0]
 world = st.radio("World", available, format_func=WORLDS.get, horizontal=True, key="claims_world")

@@ -12,6 +12,7 @@ from sia_app import cache
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
+from sia_app.worlds import world_of
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
@@ -76,7 +77,7 @@ if any(shipped.values()):
                f"{selection.card.dataset or 'its dataset'}; each lens's page recomputes it live.")
 
 # the papers' claims as verdicts, for the world of the chosen model
-scorecard = cache.shipped_scorecard("cifar10" if selection.card.dataset.startswith("cifar10") else "fashion-mnist")
+scorecard = cache.shipped_scorecard(world_of(selection.card.dataset, ("fashion-mnist", "cifar10")) or "fashion-mnist")
 if scorecard is not None:
     held = [claim for claim in scorecard.claims if claim.verdict == "reproduces"]
     failed = [claim for claim in scorecard.claims if claim.verdict == "does-not-reproduce"]

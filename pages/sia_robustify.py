@@ -14,6 +14,7 @@ from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.report_button import report_button
 from sia_app.sidebar import require_selection
+from sia_app.worlds import world_of
 from sia_core.claims import PIXEL_COLUMNS, VERDICT_WORDS
 from sia_core.errors import SiaError
 from sia_core.figures import accuracy_bars, to_pil
@@ -34,7 +35,7 @@ st.caption("The Semantic Image Attack paper (" + REFERENCES["sia"].short() + ") 
            "small models; the paper gives none we could compare with.")
 render_references(("sia", "pgd", "fgsm", "cw", "fgsm-rs", "long-tail"))
 selection = require_selection()  # the sidebar stays, and the page opens on the world of the chosen model
-chosen_world = next((world for world in TRANSFER_WORLDS if selection.card.dataset.startswith(world)), None)
+chosen_world = world_of(selection.card.dataset, TRANSFER_WORLDS)
 if chosen_world is not None and st.session_state.get("robustify_followed") != selection.model_key:
     st.session_state["robustify_world"] = chosen_world  # once per model choice: the radio stays free after
     st.session_state["robustify_followed"] = selection.model_key

@@ -7,6 +7,7 @@ import streamlit as st
 import torch
 
 from sia_app import cache
+from sia_app.worlds import world_of
 from sia_app.explain import explain
 from sia_core.data.cifar10 import CIFAR10_CLASSES
 from sia_core.data.fashion_mnist import FASHION_MNIST_CLASSES
@@ -30,7 +31,7 @@ def render_zoo(default_world: str) -> None:
         st.info("No zoo is shipped in this copy; `python scripts/precompute.py zoo` computes it.")
         return
     if st.session_state.get("margins_zoo_world") not in worlds:
-        st.session_state["margins_zoo_world"] = default_world if default_world in worlds else worlds[0]
+        st.session_state["margins_zoo_world"] = world_of(default_world, worlds) or worlds[0]
     world = (st.radio("Zoo of", worlds, horizontal=True, key="margins_zoo_world", format_func=WORLD_LABELS.get)
              if len(worlds) > 1 else worlds[0])
     shipped = cache.shipped_zoo(world)

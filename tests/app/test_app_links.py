@@ -93,3 +93,12 @@ def test_hostile_and_stale_links_fall_back_with_a_notice_on_every_page():
         assert "x" * 100 not in captions  # the notice names the value, shortened
     at = _open(HOSTILE, "pages/sia_explore.py")
     assert at.slider(key="sia_attr_blur").value == 0.0 and at.number_input(key="sia_index").value == 0
+
+
+def test_every_dataset_spec_maps_to_its_world():
+    from sia_app.worlds import world_of
+
+    worlds = ("fashion-mnist", "cifar10", "shapes")
+    assert world_of("cifar10-subset", worlds) == world_of("cifar10:/data/c", worlds) == "cifar10"
+    assert world_of("fashion-mnist-subset", worlds) == world_of("fashion-mnist", worlds) == "fashion-mnist"
+    assert world_of("shapes", worlds) == "shapes" and world_of("mnist:/x", worlds) is None and world_of("", worlds) is None
