@@ -181,10 +181,8 @@ def _sia_matched_ssim(world: WorldResults, base: dict) -> ClaimVerdict:
     if compared is None:
         return not_measured(base, f"No diagnosis with per-image SSIM ships for {world.standard_model}.")
     aligned = bool(report.attack_ssim_aligned)
-    similarity = report.similarity(aligned)
-    close = {name: float((report.attack_success[name] & (similarity[name] >= SSIM_FLOOR)).double().mean())
-             for name in ("sia", "pgd")}
-    plain_sia = float((report.attack_success["sia"] & (report.attack_ssim["sia"] >= SSIM_FLOOR)).double().mean())
+    close = {name: points[0][1] for name, points in report.success_vs_ssim((SSIM_FLOOR,), aligned=aligned).items()}
+    plain_sia = report.success_vs_ssim((SSIM_FLOOR,))["sia"][0][1]
     ours, ci95 = compared
     verdict = gain_verdict(ci95)
     matched = ""

@@ -77,12 +77,6 @@ def resolve(model_spec: str | Path, data_spec: Optional[str] = None, *, options:
     """The model `model_spec` names (any spec, with its options) and the test set it runs on: `data_spec`, else the
     dataset on the model's card; the first `n` test images when given, fitted to the model's input."""
     loaded = load_model_and_card(model_spec, options)
-    return resolve_loaded(loaded, data_spec, data_dir=data_dir, n=n, train_split=train_split)
-
-
-def resolve_loaded(loaded: LoadedModel, data_spec: Optional[str] = None, *, data_dir: Optional[str | Path] = None,
-                   n: Optional[int] = None, train_split: TrainSplit = "none") -> Subject:
-    """`resolve` for a model already loaded (the app's cached one)."""
     dataset_spec = data_spec or loaded.card.dataset
     if not dataset_spec:
         raise ConfigError(f"{loaded.card.id} has no dataset of its own: pass a dataset spec, e.g. mnist:/path/to/data, "
