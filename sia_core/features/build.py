@@ -6,6 +6,8 @@ D_R / D_NR: from a random other image, match a robust / standard model's penulti
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +21,7 @@ from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.numerics import TINY
 from sia_core.progress import ProgressCallback
 from sia_core.scaling import batch_size_for
+from sia_core.validation import positive_int, require
 
 CHECKPOINT_EVERY_BATCHES = 8
 
@@ -48,10 +51,18 @@ def match_representation(model: ClassifierWrapper, start: torch.Tensor, targets:
     return matched.cpu()
 
 
-def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, config: ConstructionConfig, *,
-                          out: Optional[str | Path] = None, resume: bool = True,
-                          progress: Optional[ProgressCallback] = None) -> ConstructedSet:
-    """Build `config.n` samples batch by batch; with `out`, each finished batch is saved so a rerun resumes."""
+@dataclass(frozen=True)
+class BuildPlan:
+    """Which training images a construction uses: `order` (the source images: label or representation), `starts`
+    (where each search begins) and `targets` (the labels the set teaches)."""
+
+    order: torch.Tensor
+    starts: torch.Tensor
+    targets: torch.Tensor
+
+
+def build_plan(train_set: ImageDataset, config: ConstructionConfig) -> BuildPlan:
+    """The seeded draw of `config`: the first `config.n` images of a permutation of the training split."""
     relabelled = KINDS[config.kind].traits["relabel"] is not None
     n = min(config.n, len(train_set))
     order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(config.seed))[:n]
@@ -63,10 +74,22 @@ def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, con
             config.seed + 1))) % n] if n > 1 else order
     targets = (relabel_targets(train_set.labels[order], config.kind, train_set.num_classes, config.seed)
                if relabelled else train_set.labels[order])
+    return BuildPlan(order=order, starts=starts, targets=targets)
+
+
+def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, config: ConstructionConfig, *,
+                          out: Optional[str | Path] = None, resume: bool = True,
+                          progress: Optional[ProgressCallback] = None) -> ConstructedSet:
+    """Build `config.n` samples batch by batch; with `out`, each finished batch is saved so a rerun resumes."""
+    relabelled = KINDS[config.kind].traits["relabel"] is not None
+    plan = build_plan(train_set, config)
+    n, order, starts, targets = len(plan.order), plan.order, plan.starts, plan.targets
     done_images: list[torch.Tensor] = []
     if out is not None and resume and Path(out).is_file():
         previous = ConstructedSet.load(out)
         if previous.config == config and previous.source_model == model.model_id:
+            if previous.metric:  # only the final save carries the metric: the set is complete
+                return previous
             done_images = [previous.images]
     start = sum(len(part) for part in done_images)
     batch_size = batch_size_for(train_set.image_shape, config.batch_size)
@@ -112,20 +135,44 @@ def _assemble(model: ClassifierWrapper, train_set: ImageDataset, config: Constru
               order: torch.Tensor, starts: torch.Tensor, targets: torch.Tensor, final: bool = False) -> ConstructedSet:
     count = len(images)
     index = order[:count]
+    starts, targets = starts[:count], targets[:count]
     metric: dict[str, float] = {}
     if count and final:
         if KINDS[config.kind].traits["relabel"] is not None:
-            reached = model.logits(images, batch_size=batch_size_for(images.shape, 512)).argmax(1) == targets[:count]
+            reached = model.logits(images, batch_size=batch_size_for(images.shape, 512)).argmax(1) == targets
             metric["targeted_success_rate"] = float(reached.float().mean())
+            if config.keep == "successful":
+                images, index, starts, targets = images[reached], index[reached], starts[reached], targets[reached]
+                metric["kept"] = float(reached.sum())
         else:
             size = batch_size_for(images.shape, 512)
             with frozen_eval(model), torch.no_grad():
                 goal = torch.cat([model.features(train_set.images[index[i:i + size]].to(model.device)).cpu()
                                   for i in range(0, count, size)])
-            before = representation_error(model, train_set.images[starts[:count]], goal)
+            before = representation_error(model, train_set.images[starts], goal)
             after = representation_error(model, images, goal)
             metric["relative_representation_error"] = float(after.mean())
             metric["relative_representation_error_at_start"] = float(before.mean())
-    return ConstructedSet(config=config, source_model=model.model_id, images=images, labels=targets[:count].clone(),
+    return ConstructedSet(config=config, source_model=model.model_id, images=images, labels=targets.clone(),
                           original_labels=train_set.labels[index].clone(), source_indices=index.clone(),
-                          start_indices=starts[:count].clone(), class_names=train_set.class_names, metric=metric)
+                          start_indices=starts.clone(), class_names=train_set.class_names, metric=metric)
+
+
+def representation_error_curve(model: ClassifierWrapper, train_set: ImageDataset, config: ConstructionConfig, *,
+                               n: int = 200, every: int = 50) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The mean relative representation error of a D̂_R / D̂_NR construction after 0, every, 2·every, ... up to
+    `config.steps` steps, on its first `n` samples: where it stops falling, more steps buy nothing. Normalized
+    gradient steps carry no state, so running the segments one after another equals one run of all the steps."""
+    require(KINDS[config.kind].traits["relabel"] is None, "The error curve is for d_r / d_nr.")
+    positive_int("every", every)
+    sample = build_plan(train_set, dataclasses.replace(config, n=min(n, len(train_set))))
+    with frozen_eval(model), torch.no_grad():
+        goal = model.features(train_set.images[sample.order].to(model.device)).cpu()
+    images = train_set.images[sample.starts]
+    steps_done, errors = [0], [float(representation_error(model, images, goal).mean())]
+    while steps_done[-1] < config.steps:
+        segment = min(every, config.steps - steps_done[-1])
+        images = match_representation(model, images, goal, steps=segment, step_size=config.step_size)
+        steps_done.append(steps_done[-1] + segment)
+        errors.append(float(representation_error(model, images, goal).mean()))
+    return tuple(steps_done), tuple(errors)

@@ -16,9 +16,10 @@ from sia_core.attacks.base import check_seed
 from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError, DataError
 from sia_core.registry import Entry, Registry
-from sia_core.validation import non_negative_int, positive, positive_int
+from sia_core.validation import non_negative_int, one_of, positive, positive_int, require
 
 FORMAT_VERSION = 1
+KEEP = ("all", "successful")  # every attempted image, or only those the source model assigns to their target
 
 Relabel = Callable[[torch.Tensor, int, int], torch.Tensor]  # (labels, number of classes, seed) -> targets
 
@@ -29,6 +30,8 @@ class ConstructionConfig:
 
     d_rand / d_det: `eps_l2` is the L2 radius, `steps` PGD steps of `step_size` (paper, CIFAR-10: 0.5, 100, 0.1).
     d_r / d_nr: `steps` normalized-gradient steps of `step_size` (paper: 1000 steps of 0.1); `eps_l2` is unused.
+    `keep` "successful" (d_rand / d_det) keeps only the images the source model assigns to their target: `n`
+    counts the attempts then, and the set's metric reports the share kept.
     """
 
     kind: str
@@ -38,9 +41,13 @@ class ConstructionConfig:
     step_size: float = 0.1
     seed: int = 0
     batch_size: int = 250
+    keep: str = "all"
 
     def __post_init__(self) -> None:
         KINDS[self.kind]  # unknown kinds raise, listing the choices
+        one_of("keep", self.keep, KEEP)
+        require(self.keep == "all" or KINDS[self.kind].traits["relabel"] is not None,
+                f"keep={self.keep!r} applies to the relabelled kinds (d_rand, d_det) only.")
         positive_int("n", self.n)
         positive("eps_l2", self.eps_l2)
         non_negative_int("steps", self.steps)

@@ -4,6 +4,8 @@ robust accuracy at ε = 0 is its clean accuracy, the transfer study, and configs
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError, DataError
 from sia_core.features import (KINDS, ConstructedSet, ConstructionConfig, build_constructed_set, relabel_targets,
                                train_on_constructed, transfer_study, FeatureTrainingConfig, FeatureTransferConfig)
+from sia_core.features.build import representation_error_curve
 from tests.conftest import make_wrapper
 
 
@@ -120,7 +123,7 @@ def test_bad_files_give_clear_errors(tmp_path):
 
 @pytest.mark.parametrize("options", [dict(kind="d"), dict(n=0), dict(n=-5), dict(n=2.5), dict(eps_l2=0.0),
                                      dict(eps_l2=-1.0), dict(steps=-1), dict(step_size=0.0), dict(batch_size=0),
-                                     dict(seed=1.5)])
+                                     dict(seed=1.5), dict(keep="some"), dict(kind="d_r", keep="successful")])
 def test_construction_config_refuses_bad_values(options):
     with pytest.raises(ConfigError):
         ConstructionConfig(**{"kind": "d_det", **options})
@@ -153,7 +156,7 @@ def test_training_refuses_bad_values(options):
 
 def test_training_refuses_an_unknown_kind(tiny_train):
     with pytest.raises(ConfigError):
-        train_on_constructed(tiny_train, tiny_train, FeatureTrainingConfig(architecture="mlp"), kind="d")
+        train_on_constructed(tiny_train, tiny_train, FeatureTrainingConfig(architecture="mlp"), kind="d_x")
 
 
 def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_attack(separable):
@@ -183,3 +186,46 @@ def test_d_rand_targets_another_class_uniformly():
     assert not (targets == labels).any()  # t != y, as the paper builds it
     counts = torch.bincount((targets - labels) % 10, minlength=10)
     assert counts[0] == 0 and counts[1:].min() > 450 and counts[1:].max() < 660  # each other class about 1 in 9
+
+
+def test_keeping_successes_keeps_exactly_the_images_that_reach_their_target(separable, tmp_path):
+    source, data = separable
+    # a radius that reaches some targets and not others: 0.6 moves an 8x8 image's mean by up to 0.075
+    config = ConstructionConfig(kind="d_det", n=60, eps_l2=0.6, steps=10, step_size=0.1, batch_size=16)
+    every = build_constructed_set(source, data, config)
+    kept = build_constructed_set(source, data, dataclasses.replace(config, keep="successful"), out=tmp_path / "k.npz")
+    reached = source.logits(every.images).argmax(1) == every.labels
+    assert 0 < int(reached.sum()) < len(every)  # the case the option is for
+    assert len(kept) == int(reached.sum()) == kept.metric["kept"]
+    assert kept.metric["targeted_success_rate"] == pytest.approx(every.metric["targeted_success_rate"])
+    assert torch.equal(kept.source_indices, every.source_indices[reached])
+    assert torch.equal(kept.labels, every.labels[reached])
+    assert bool((source.logits(kept.images).argmax(1) == kept.labels).all())
+    calls = []  # the finished (filtered) file is returned as it is, not rebuilt from its shorter length
+    again = build_constructed_set(source, data, dataclasses.replace(config, keep="successful"), out=tmp_path / "k.npz",
+                                  progress=lambda *a: calls.append(a))
+    assert calls == [] and len(again) == len(kept)
+
+
+def test_the_error_curve_starts_at_the_starting_error_and_ends_at_the_built_sets(tiny_model, tiny_train):
+    config = ConstructionConfig(kind="d_nr", n=12, steps=30, step_size=0.05)
+    steps, errors = representation_error_curve(tiny_model, tiny_train, config, n=12, every=10)
+    built = build_constructed_set(tiny_model, tiny_train, config)
+    assert steps == (0, 10, 20, 30)
+    assert errors[0] == pytest.approx(built.metric["relative_representation_error_at_start"], rel=1e-5)
+    # segments of normalized steps carry no state: three runs of 10 equal one run of 30
+    assert errors[-1] == pytest.approx(built.metric["relative_representation_error"], rel=1e-4)
+    assert errors[-1] < errors[0]
+    with pytest.raises(ConfigError):
+        representation_error_curve(tiny_model, tiny_train, ConstructionConfig(kind="d_det", n=4), n=4)
+
+
+def test_scores_carry_intervals_that_hold_the_value(separable):
+    source, data = separable
+    test_set = _levels(60, seed=7)
+    _, result = train_on_constructed(data.subset(slice(0, 80)), test_set, FeatureTrainingConfig(
+        architecture="mlp", epochs=1, eval_eps_l2=0.3, eval_steps=3, eval_n=30), kind="d")
+    assert result.test_n == 60 and result.robust_n == 30 and result.kind == "d"
+    for value, (low, high) in ((result.test_accuracy, result.test_accuracy_ci95),
+                               (result.robust_accuracy, result.robust_accuracy_ci95)):
+        assert low <= value <= high and high - low < 0.5

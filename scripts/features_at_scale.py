@@ -1,0 +1,366 @@
+"""Robust vs non-robust features at scale (Ilyas et al. 2019, Tables 1 and 7): every constructed set built from the
+world's training split, a fresh network trained on each and on as many original images ("D"), each scored on the
+original test set with its 95% interval. One script for every tier; the stages resume where a run stopped:
+
+    .venv/bin/python scripts/features_at_scale.py plan  --world cifar10            # throughput and success, first
+    nohup .venv/bin/python scripts/features_at_scale.py run --world cifar10 --tier cpu --only d_det,d_rand,d &
+    .venv/bin/python scripts/features_at_scale.py write --world cifar10 --tier cpu   # -> assets/precomputed/
+
+Tiers: "cpu" (this machine, one thread a run: relabelled sets from 26,000 attempts keeping the targeted successes,
+matched sets at 5,000), "gpu" (the paper's scale: 50,000 images, the paper's steps; mixed precision on CUDA), "tiny"
+(the same code at a toy size, for the tests). Stages write into --work (default
+$SIA_EXPLORER_HOME/features-<world>-<tier>): sets/<kind>.npz (built batch by batch), checkpoints/<kind>.pt (every
+epoch), results/<stage>.json (when a stage ends), weights/<kind>.safetensors. `write` gathers the results into the
+world's study file (`features` key) in assets/precomputed/.
+
+What follows the paper and what does not (said on the features page too): targeted L2 PGD at the paper's ε 0.5,
+step 0.1, 100 steps (CIFAR-10); D̂_rand draws t ≠ y; D̂_R / D̂_NR by normalized-gradient steps of 0.1 from a random
+other image, as many as the measured error curve needs; D̂_det trained without augmentation, the others with random
+crops and flips (the paper's Table 3). Ours, not the paper's: ResNet9-slim (the paper: ResNet-50), Adam with a
+one-cycle schedule (the paper: SGD 0.1 with drops), fewer images on the CPU tier, and keeping only the images the
+source model sends to their target where the radius does not reach 95% targeted success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from sia_core import resolve as resolver  # noqa: E402
+from sia_core.attacks.pgd import PGD  # noqa: E402
+from sia_core.data.base import ImageDataset  # noqa: E402
+from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet, FeatureTrainingConfig  # noqa: E402
+from sia_core.features.build import build_constructed_set, build_plan, representation_error_curve  # noqa: E402
+from sia_core.features.training import FeatureTrainingResult, fresh_model, score_on_test  # noqa: E402
+from sia_core.models.wrapper import ClassifierWrapper  # noqa: E402
+from sia_core.models.measured import user_folder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PRECOMPUTED = ROOT / "assets/precomputed"
+SHARED = ROOT.parent / "shared/data"
+CIFAR10_JPEG = os.environ.get("SIA_CIFAR10_DIR") or str(SHARED / "cifar10-jpg")
+RELABELLED = ("d_det", "d_rand")
+MATCHED = ("d_r", "d_nr")
+STAGES = ("d", *RELABELLED, *MATCHED)
+
+
+@dataclass(frozen=True)
+class World:
+    """Where a world's study draws from: its source models, splits, radius and network."""
+
+    standard: str                  # the source of D̂_det, D̂_rand and D̂_NR
+    robust: str                    # the source of D̂_R
+    data: str                      # the dataset spec (training and test splits)
+    eps_l2: float                  # the relabelled sets' radius
+    architecture: str
+    augment: str                   # the augmentation of D, D̂_rand, D̂_R, D̂_NR (D̂_det trains without: Table 3)
+    eval_eps_l2: tuple[float, ...]  # the radii of the robust columns (the first is the training config's)
+    study_file: Optional[str]      # assets/precomputed/<study_file>: where `write` puts the rows
+    paper: dict                    # the paper's numbers per set, where it has them
+
+
+@dataclass(frozen=True)
+class Tier:
+    relabelled_n: int   # attempts per relabelled set
+    keep: str           # "successful" or "all"
+    matched_n: int
+    matched_steps: int
+    pgd_steps: int
+    epochs: int
+    eval_n: int         # robust accuracy on the first eval_n test images
+    curve_n: int        # images of the error curve
+    batch_size: int = 128
+    test_n: Optional[int] = None  # the first test_n test images (all when None)
+
+
+PAPER_ROWS = {"d": {"test_accuracy": PAPER_CIFAR10["d"], "robust_accuracy_l2_0.25": 0.0449,
+                    "robust_accuracy_l2_0.5": 0.0, "source": "Table 1 / Table 7"},
+              "d_det": {"test_accuracy": PAPER_CIFAR10["d_det"], "relabelled_test_accuracy": 0.162,
+                        "source": "Table 1 / Table 10"},
+              "d_rand": {"test_accuracy": PAPER_CIFAR10["d_rand"], "source": "Table 1"},
+              "d_r": {"test_accuracy": 0.854, "robust_accuracy_l2_0.25": 0.482, "robust_accuracy_l2_0.5": 0.2185,
+                      "source": "Table 7"},
+              "d_nr": {"test_accuracy": 0.8768, "robust_accuracy_l2_0.25": 0.0082, "robust_accuracy_l2_0.5": 0.0,
+                       "source": "Table 7"}}
+
+WORLDS = {
+    "cifar10": World(standard="cifar10-standard", robust="cifar10-robust-l2", data=f"cifar10:{CIFAR10_JPEG}",
+                     eps_l2=0.5, architecture="resnet9-slim", augment="crop-flip", eval_eps_l2=(0.25, 0.5),
+                     study_file="cifar10-study.json", paper=PAPER_ROWS),
+    # no paper numbers on Fashion-MNIST; its radius is our choice (see `plan`: the tiny CNN needs a larger one)
+    "fashion-mnist": World(standard="fmnist-standard", robust="fmnist-robust", data="fashion-mnist", eps_l2=2.0,
+                           architecture="tiny-cnn", augment="none", eval_eps_l2=(0.5, 1.0),
+                           study_file="fashion-mnist-study.json", paper={}),
+    "shapes": World(standard="shapes-standard", robust="shapes-robust", data="shapes", eps_l2=2.0,
+                    architecture="tiny-cnn", augment="none", eval_eps_l2=(0.5,), study_file=None, paper={}),
+}
+TIERS = {
+    "cpu": Tier(relabelled_n=26_000, keep="successful", matched_n=5_000, matched_steps=1000, pgd_steps=100,
+                epochs=20, eval_n=1000, curve_n=200),
+    "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
+                eval_n=2000, curve_n=1000, batch_size=512),
+    "tiny": Tier(relabelled_n=64, keep="all", matched_n=32, matched_steps=6, pgd_steps=3, epochs=1, eval_n=16,
+                 curve_n=8, test_n=200),
+}
+# Fashion-MNIST's full training split is cheap with the tiny CNN: the CPU tier takes all of it
+WORLD_TIERS = {("fashion-mnist", "cpu"): dataclasses.replace(TIERS["cpu"], relabelled_n=60_000, matched_n=60_000,
+                                                             epochs=10, curve_n=500)}
+
+
+def tier_of(world: str, tier: str) -> Tier:
+    return WORLD_TIERS.get((world, tier), TIERS[tier])
+
+
+def work_dir(world: str, tier: str, given: Optional[str]) -> Path:
+    path = Path(given) if given else user_folder() / f"features-{world}-{tier}"
+    for sub in ("sets", "checkpoints", "results", "weights"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def construction(kind: str, world: World, tier: Tier, matched_steps: Optional[int] = None):
+    if kind in RELABELLED:
+        return KINDS.build(kind, n=tier.relabelled_n, eps_l2=world.eps_l2, steps=tier.pgd_steps, step_size=0.1,
+                           keep=tier.keep, batch_size=250)
+    return KINDS.build(kind, n=tier.matched_n, steps=matched_steps or tier.matched_steps, step_size=0.1,
+                       batch_size=250)
+
+
+def training_config(kind: str, world: World, tier: Tier) -> FeatureTrainingConfig:
+    return FeatureTrainingConfig(architecture=world.architecture, epochs=tier.epochs, learning_rate=2e-3,
+                                 eval_eps_l2=world.eval_eps_l2[0], eval_steps=20, eval_n=tier.eval_n,
+                                 augment="none" if kind == "d_det" else world.augment, batch_size=tier.batch_size,
+                                 weight_decay=5e-4)
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def source(model_id: str, world: World) -> ClassifierWrapper:
+    """A source model, on CUDA when present (the wrapper's default)."""
+    return resolver.resolve(model_id, world.data, n=1).model
+
+
+def splits(world: World, model: ClassifierWrapper, test_n: Optional[int] = None
+           ) -> tuple[ImageDataset, ImageDataset]:
+    train = resolver.training_split(world.data, image_shape=model.input_shape, required=True)
+    test = resolver.test_split(world.data, image_shape=model.input_shape, n=test_n)
+    return train, test
+
+
+def plan(world_name: str, n: int) -> None:
+    """Measure before running: seconds per image-step of the attack and of training, and the targeted success of
+    L2 PGD against the standard source at a few radii, on `n` training images."""
+    world = WORLDS[world_name]
+    model = source(world.standard, world)
+    train, _ = splits(world, model)
+    x, y = train.images[:n], train.labels[:n]
+    target = (y + 1) % train.num_classes
+    for eps in sorted({world.eps_l2 / 2, world.eps_l2, world.eps_l2 * 1.5, world.eps_l2 * 2}):
+        started = time.perf_counter()
+        adversarial = PGD(eps=eps, norm="l2", steps=100, step_size=0.1, random_start=False).perturb(
+            model, x, y, target=target)
+        seconds = time.perf_counter() - started
+        success = float((model.logits(adversarial).argmax(1) == target).float().mean())
+        print(json.dumps({"eps_l2": eps, "steps": 100, "targeted_success": round(success, 4),
+                          "ms_per_image_step": round(1000 * seconds / n / 100, 3)}), flush=True)
+    student = fresh_model("probe", world.architecture, train, seed=0)
+    config = dataclasses.replace(training_config("d", world, TIERS["cpu"]), epochs=1)
+    from sia_core.training import train as train_model
+
+    started = time.perf_counter()
+    train_model(student, train.subset(slice(0, 4 * n)), config.train_config())
+    print(json.dumps({"training_ms_per_image_epoch": round(1000 * (time.perf_counter() - started) / (4 * n), 3)}))
+
+
+def _save_json(path: Path, payload: dict) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(payload, indent=1, default=list) + "\n")
+    partial.replace(path)
+
+
+def run(world_name: str, tier_name: str, work: Path, only: tuple[str, ...]) -> None:
+    """Each stage of `only` not yet done: build its set (resuming), train a fresh network on it (resuming), score it."""
+    world, tier = WORLDS[world_name], tier_of(world_name, tier_name)
+    standard = source(world.standard, world)
+    train, test = splits(world, standard, tier.test_n)
+    log(f"{world_name}/{tier_name}: {len(train)} training images, {len(test)} test images, device {standard.device}")
+    for kind in only:
+        result_path = work / "results" / f"{kind}.json"
+        if result_path.is_file():
+            log(f"{kind}: done ({result_path})")
+            continue
+        started = time.perf_counter()
+        build_seconds, metric, curve = 0.0, {}, None
+        if kind == "d":
+            # as many original images as the relabelled sets keep, drawn in the same seeded order
+            order = build_plan(train, construction("d_det", world, tier)).order
+            n_d = _kept_or(work, "d_det", default=len(order))
+            dataset = train.subset(order[:n_d])
+        else:
+            model = standard if kind != "d_r" else source(world.robust, world)
+            steps = None
+            if kind in MATCHED:
+                curve = _error_curve(work, kind, model, train, world, tier)
+                steps = curve["steps_used"]
+            config = construction(kind, world, tier, steps)
+            built = build_constructed_set(model, train, config, out=work / "sets" / f"{kind}.npz",
+                                          progress=lambda done, total, info: log(f"{kind}: batch {done}/{total}"))
+            build_seconds = time.perf_counter() - started
+            metric = dict(built.metric)
+            dataset = built.as_dataset()
+            log(f"{kind}: built {len(built)} in {build_seconds:.0f} s, {metric}")
+        trained_at = time.perf_counter()
+        config = training_config(kind, world, tier)
+        from sia_core.features.training import train_on_constructed
+
+        model, result = train_on_constructed(
+            dataset, test, dataclasses.replace(config, eval_n=tier.eval_n), kind=kind,
+            checkpoint=work / "checkpoints" / f"{kind}.pt", model_id=f"{world_name}-trained-on-{kind}",
+            progress=lambda epoch, total, info: log(f"{kind}: epoch {epoch}/{total} {info}"))
+        extra = {}
+        for eps in world.eval_eps_l2[1:]:
+            extra[f"{eps:g}"] = score_on_test(model, test, dataclasses.replace(config, eval_eps_l2=eps), kind=kind,
+                                              n_train=len(dataset))
+        _save_weights(model, work / "weights" / f"{kind}.safetensors")
+        _save_json(result_path, {"kind": kind, "world": world_name, "tier": tier_name, "device": str(standard.device),
+                                 "source": None if kind == "d" else (world.robust if kind == "d_r" else world.standard),
+                                 "construction": None if kind == "d" else dataclasses.asdict(
+                                     construction(kind, world, tier, curve and curve["steps_used"])),
+                                 "training": dataclasses.asdict(config), "metric": metric, "curve": curve,
+                                 "result": dataclasses.asdict(result),
+                                 "extra": {eps: dataclasses.asdict(r) for eps, r in extra.items()},
+                                 "seconds": {"build": round(build_seconds, 1),
+                                             "train": round(time.perf_counter() - trained_at, 1)}})
+        log(f"{kind}: test accuracy {result.test_accuracy:.4f} {result.test_accuracy_ci95}, robust "
+            f"{result.robust_accuracy:.4f}; {time.perf_counter() - started:.0f} s")
+
+
+def _kept_or(work: Path, kind: str, default: int) -> int:
+    path = work / "sets" / f"{kind}.npz"
+    if path.is_file():
+        built = ConstructedSet.load(path)
+        if built.metric:
+            return min(len(built), default)
+    return default
+
+
+def _error_curve(work: Path, kind: str, model: ClassifierWrapper, train: ImageDataset, world: World,
+                 tier: Tier) -> dict:
+    """The representation error against steps on the first `curve_n` samples, and the steps the build uses: the
+    first count after which another 100 steps lower the mean error by less than 1% of its start (at most the
+    tier's steps)."""
+    path = work / "results" / f"curve-{kind}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    started = time.perf_counter()
+    steps, errors = representation_error_curve(model, train, construction(kind, world, tier), n=tier.curve_n,
+                                               every=max(1, tier.matched_steps // 20))
+    used = steps[-1]
+    per_100 = max(1, round(100 / max(1, steps[1] - steps[0])))
+    for i in range(len(steps) - per_100):
+        if errors[i] - errors[i + per_100] < 0.01 * errors[0]:
+            used = steps[i]
+            break
+    curve = {"steps": list(steps), "relative_error": [round(e, 5) for e in errors], "n": tier.curve_n,
+             "steps_used": max(used, 1), "rule": "the first step count after which 100 more steps lower the mean "
+             "relative error by less than 1% of its value at the start", "seconds": round(time.perf_counter() - started, 1)}
+    _save_json(path, curve)
+    log(f"{kind}: error curve {curve['relative_error'][0]:.3f} -> {curve['relative_error'][-1]:.3f}, using "
+        f"{curve['steps_used']} steps")
+    return curve
+
+
+def _save_weights(model: ClassifierWrapper, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({name: tensor.detach().to("cpu", torch.float16).contiguous()
+               for name, tensor in model.network.state_dict().items() if tensor.is_floating_point()}, str(path))
+
+
+def rows(world_name: str, work: Path) -> list[dict]:
+    """The study's table: one row per finished stage, in the order D, D̂_det, D̂_rand, D̂_R, D̂_NR."""
+    world = WORLDS[world_name]
+    table = []
+    for kind in STAGES:
+        path = work / "results" / f"{kind}.json"
+        if not path.is_file():
+            continue
+        stage = json.loads(path.read_text())
+        result = stage["result"]
+        first = f"robust_accuracy_l2_{world.eval_eps_l2[0]:g}"
+        row = {"set": kind, "n_train": result["n_train"], "source": stage["source"], "metric": stage["metric"],
+               "test_accuracy": result["test_accuracy"], "test_accuracy_ci95": result["test_accuracy_ci95"],
+               "test_n": result["test_n"], first: result["robust_accuracy"],
+               f"{first}_ci95": result["robust_accuracy_ci95"], "robust_n": result["robust_n"]}
+        for eps, extra in stage["extra"].items():
+            row[f"robust_accuracy_l2_{eps}"] = extra["robust_accuracy"]
+            row[f"robust_accuracy_l2_{eps}_ci95"] = extra["robust_accuracy_ci95"]
+        if result.get("relabelled_test_accuracy") is not None:
+            row["relabelled_test_accuracy"] = result["relabelled_test_accuracy"]
+            row["relabelled_test_accuracy_ci95"] = result["relabelled_test_accuracy_ci95"]
+        if stage["construction"] is not None:
+            row["construction"] = stage["construction"]
+        if stage["curve"] is not None:
+            row["error_curve"] = {key: stage["curve"][key] for key in ("steps", "relative_error", "n", "steps_used",
+                                                                      "rule")}
+        row.update({"training": stage["training"], "device": stage["device"], "seconds": stage["seconds"],
+                    "paper": world.paper.get(kind)})
+        table.append(row)
+    return table
+
+
+def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
+    """The finished rows under the `features` key of the world's study file (the rest of the file is kept)."""
+    world = WORLDS[world_name]
+    if world.study_file is None:
+        raise SystemExit(f"The {world_name} world has no study file.")
+    path = PRECOMPUTED / world.study_file
+    study = json.loads(path.read_text()) if path.is_file() else {"command": command, "dataset": world.data}
+    study["features"] = {"tier": tier_name, "command": command, "created": time.strftime("%Y-%m-%d"),
+                         "architecture": world.architecture, "paper_architecture": "ResNet-50",
+                         "standard_source": world.standard, "robust_source": world.robust,
+                         "rows": rows(world_name, work)}
+    _save_json(path, study)
+    return path
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("plan", "run", "write"))
+    parser.add_argument("--world", choices=tuple(WORLDS), default="cifar10")
+    parser.add_argument("--tier", choices=tuple(TIERS), default="cpu")
+    parser.add_argument("--work", help="the folder of the stages (default: $SIA_EXPLORER_HOME/features-WORLD-TIER)")
+    parser.add_argument("--only", default=",".join(STAGES), help=f"stages, comma-separated (default {','.join(STAGES)})")
+    parser.add_argument("--n", type=int, default=200, help="plan: images measured")
+    args = parser.parse_args(argv)
+    if args.action == "plan":
+        plan(args.world, args.n)
+        return
+    work = work_dir(args.world, args.tier, args.work)
+    if args.action == "run":
+        only = tuple(stage.strip() for stage in args.only.split(",") if stage.strip())
+        unknown = sorted(set(only) - set(STAGES))
+        if unknown:
+            raise SystemExit(f"Unknown stages {unknown}; choose from {', '.join(STAGES)}.")
+        run(args.world, args.tier, work, only)
+    else:
+        print(write(args.world, args.tier, work, f"python scripts/features_at_scale.py run --world {args.world} "
+                                                  f"--tier {args.tier}"))
+
+
+if __name__ == "__main__":
+    main()

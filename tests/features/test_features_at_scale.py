@@ -1,0 +1,82 @@
+"""The features study at scale (scripts/features_at_scale.py): the one script of the CPU and GPU tiers runs end to
+end at its tiny tier on the generated Shapes world, resumes without redoing a finished stage, and writes rows with
+their intervals and the construction that made them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "features_at_scale.py"
+
+
+@pytest.fixture(scope="module")
+def at_scale():
+    spec = importlib.util.spec_from_file_location("features_at_scale", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def finished(at_scale, tmp_path_factory):
+    work = tmp_path_factory.mktemp("features-shapes-tiny")
+    at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work)])
+    return work
+
+
+def test_every_stage_runs_and_leaves_its_result_set_and_weights(at_scale, finished):
+    for stage in at_scale.STAGES:
+        assert (finished / "results" / f"{stage}.json").is_file()
+        assert (finished / "weights" / f"{stage}.safetensors").is_file()
+    for kind in (*at_scale.RELABELLED, *at_scale.MATCHED):
+        assert (finished / "sets" / f"{kind}.npz").is_file()
+    for kind in at_scale.MATCHED:
+        curve = json.loads((finished / "results" / f"curve-{kind}.json").read_text())
+        assert curve["steps"][0] == 0 and curve["steps"][-1] == at_scale.TIERS["tiny"].matched_steps
+        assert 1 <= curve["steps_used"] <= curve["steps"][-1]
+
+
+def test_rows_hold_the_numbers_with_intervals_in_the_studys_order(at_scale, finished):
+    rows = at_scale.rows("shapes", finished)
+    assert [row["set"] for row in rows] == list(at_scale.STAGES)
+    tier = at_scale.TIERS["tiny"]
+    for row in rows:
+        low, high = row["test_accuracy_ci95"]
+        assert low <= row["test_accuracy"] <= high and row["test_n"] == tier.test_n
+        low, high = row["robust_accuracy_l2_0.5_ci95"]
+        assert low <= row["robust_accuracy_l2_0.5"] <= high and row["robust_n"] == tier.eval_n
+    by_set = {row["set"]: row for row in rows}
+    assert "relabelled_test_accuracy" in by_set["d_det"] and "relabelled_test_accuracy" not in by_set["d_rand"]
+    assert by_set["d_det"]["construction"]["eps_l2"] == at_scale.WORLDS["shapes"].eps_l2
+    assert by_set["d_det"]["training"]["augment"] == "none"  # D̂_det trains without augmentation (Table 3)
+    assert by_set["d"]["n_train"] == tier.relabelled_n and by_set["d_r"]["source"] == "shapes-robust"
+    assert "error_curve" in by_set["d_nr"] and "targeted_success_rate" in by_set["d_rand"]["metric"]
+
+
+def test_a_rerun_resumes_without_redoing_finished_stages(at_scale, finished, capsys):
+    before = {path: path.stat().st_mtime_ns for path in (finished / "results").iterdir()}
+    at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(finished)])
+    assert {path: path.stat().st_mtime_ns for path in (finished / "results").iterdir()} == before
+    assert "done" in capsys.readouterr().err
+
+
+def test_write_puts_the_rows_under_the_features_key_and_keeps_the_rest(at_scale, finished, tmp_path, monkeypatch):
+    monkeypatch.setattr(at_scale, "PRECOMPUTED", tmp_path)
+    monkeypatch.setitem(at_scale.WORLDS, "shapes", at_scale.dataclasses.replace(at_scale.WORLDS["shapes"],
+                                                                                  study_file="shapes-study.json"))
+    (tmp_path / "shapes-study.json").write_text(json.dumps({"margins": {"kept": True}}))
+    path = at_scale.write("shapes", "tiny", finished, "python scripts/features_at_scale.py run --world shapes")
+    study = json.loads(path.read_text())
+    assert study["margins"] == {"kept": True} and study["features"]["tier"] == "tiny"
+    assert len(study["features"]["rows"]) == len(at_scale.STAGES)
+
+
+def test_unknown_stages_are_refused_with_the_choices(at_scale, tmp_path):
+    with pytest.raises(SystemExit, match="Unknown stages"):
+        at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(tmp_path), "--only", "d_x"])
