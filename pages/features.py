@@ -24,6 +24,7 @@ from sia_core.models.architectures import ARCHITECTURES
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.takeaways import features_takeaway
+from sia_app.verdicts import verdict_notes, world_claims
 
 SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
 TRAINING_RUNS_KEY = "feature_training_runs"
@@ -33,10 +34,10 @@ ORIGINAL_LABEL = "D (original)"  # the row of the original test images: a label 
 
 require_app_frame("pages/features.py")
 st.title("Robust vs non-robust features")
-st.caption("Reproduces, at this machine's scale, “Adversarial examples are not bugs, they are features” (" +
-           REFERENCES["features"].short() + "): datasets whose labels look wrong to a person still teach a model. "
-           "Our numbers are from this run; the paper's CIFAR-10 numbers are shown beside them and labelled as the "
-           "paper's.")
+st.caption("Repeats, at this machine's scale, the experiments of “Adversarial examples are not bugs, they are features” (" +
+           REFERENCES["features"].short() + "), which finds that datasets whose labels look wrong to a person still "
+           "teach a model. Our numbers are from this run and say whether that holds here; the paper's CIFAR-10 "
+           "numbers are shown beside them and labelled as the paper's.")
 render_references(('features', 'pgd'))
 
 # the link keeps the sources, the build settings and the training settings (the sets themselves stay in the cache)
@@ -191,11 +192,13 @@ results = {kind_name: cache.cached_feature_training(set_refs[kind_name]["key"], 
            if kind_name in set_refs and cache.remember_run(TRAINING_RUNS_KEY, f"{set_refs[kind_name]['key']}|{selection.dataset_key}|{epochs}|"
                                                     f"{eval_eps}|{eval_n}", just_ran=train_all, keep=8)}
 extra_robust: dict[str, float] = {}  # robust accuracy at a second radius, where the shipped run measured one
+showing_shipped = False  # the shipped study's own numbers: the scorecard's verdicts on them close the takeaway
 extra_eps = None if shipped is None else study.config.extra_eval_eps_l2
 if not results and shipped is not None and (study.config.training.epochs, study.config.training.eval_eps_l2,
                                             study.config.training.eval_n) == (epochs, eval_eps, eval_n):
     results = dict(study.training)  # trained by the same script, with these settings
     extra_robust = dict(study.robust_accuracy_extra)
+    showing_shipped = True
 elif train_all and shipped is not None:
     st.info("The sets shown are the shipped previews (eight images each): build the sets above to train on them "
             "live.")
@@ -237,8 +240,17 @@ if results:
     st.caption(f"Chance is {1 / selection.dataset.num_classes:.0%}. D̂_det teaches only through non-robust features: "
                "its labels are wrong for every robust feature. If its model scores high on the (y + 1) mod C labels, "
                "it learned the label permutation from robust features instead (the paper's Table 10 check).")
+    claim_ids = {kind: f"{kind.replace('_', '-')}-{claim}" for kind, claim in (
+        ("d_det", "generalizes"), ("d_rand", "generalizes"), ("d_r", "gives-robustness"),
+        ("d_nr", "gives-no-robustness")) if kind in results}
+    shipped_verdicts = ({claim.id: claim for claim in world_claims(selection.dataset_key, claim_ids.values())}
+                        if showing_shipped else {})
     takeaway = features_takeaway({k: r.test_accuracy for k, r in results.items()}, labels,
-                                 selection.dataset.num_classes, len(selection.dataset))
+                                 selection.dataset.num_classes, len(selection.dataset),
+                                 verdicts={kind: shipped_verdicts[claim_id].verdict for kind, claim_id in
+                                           claim_ids.items() if claim_id in shipped_verdicts})
+    if shipped_verdicts:
+        takeaway = " ".join((takeaway, verdict_notes(selection.dataset_key, claim_ids.values()))).strip()
     explain(takeaway,
             "Each set was made from the training images by a source model. **D̂_rand / D̂_det**: every image is "
             "nudged by an imperceptible attack toward a new class and *relabelled* as that class, so to a person the "

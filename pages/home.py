@@ -12,7 +12,9 @@ from sia_app import cache
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
+from sia_app.verdicts import verdict_of
 from sia_app.worlds import world_of
+from sia_core.claims import VERDICT_WORDS
 from sia_core.data.images import decode_image
 from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
@@ -35,8 +37,8 @@ st.markdown(
     "part defends the model.\n"
     f"3. **Margin consistency** ({REFERENCES['margins'].short()}) — how far each input is from the decision "
     "boundary, and whether the free logit margin can flag brittle decisions without running an attack.\n"
-    f"4. **Robust vs non-robust features** ({REFERENCES['features'].short()}) — datasets whose labels look wrong to "
-    "a person but still teach a model, and what a model trained on them learns.\n\n"
+    f"4. **Robust vs non-robust features** ({REFERENCES['features'].short()}) — build datasets whose labels look wrong to "
+    "a person, train on them, and see whether they still teach a model and what it learns.\n\n"
     "Each lens is a page in the navigation; this page shows the chosen model at work."
 )
 render_references(tuple(REFERENCES))
@@ -63,10 +65,13 @@ if any(shipped.values()):
         best = max((row for row in all_rows if row.mask not in NOT_DEPLOYABLE),
                    key=lambda row: row.adversarial_accuracy_after)
         control = next((row for row in all_rows if row.mask == "random"), None)
+        defends = verdict_of(selection.dataset_key, "neutralizing-roa-defends")
         columns[1].metric("RoI vs RoA: best deployable neutralization", f"{best.adversarial_accuracy_after:.0%}",
                           f"from {best.adversarial_accuracy_before:.0%} on attacked images"
                           + (f"; a random mask of equal area: {control.adversarial_accuracy_after:.0%}"
-                             if control is not None else ""), delta_color="off")
+                             if control is not None else "")
+                          + (f" · as a defense: {VERDICT_WORDS[defends.verdict].rstrip('.').lower()}"
+                             if defends is not None else ""), delta_color="off")
     if shipped["margins"]:
         summary = shipped["margins"].result.summary()
         detection = (f"AUROC {summary.auroc:.2f} for flagging brittle inputs" if math.isfinite(summary.auroc) else
@@ -83,7 +88,7 @@ if scorecard is not None:
     failed = [claim for claim in scorecard.claims if claim.verdict == "does-not-reproduce"]
     st.markdown(f"**Do the papers' claims hold here?** Of {len(scorecard.claims)} claims measured against their "
                 f"controls on the {scorecard.world} models, {len(held)} reproduce and {len(failed)} do not "
-                f"(for example: {failed[0].claim[0].lower() + failed[0].claim[1:-1]})." if failed else
+                f"(for example: “{failed[0].claim.rstrip('.')}”)." if failed else
                 f"**Do the papers' claims hold here?** {len(held)} of {len(scorecard.claims)} reproduce.")
     st.page_link("pages/claims.py", label="Open the claims scorecard", icon=":material/fact_check:")
 

@@ -4,6 +4,7 @@ SIA augmentation of under-represented classes against re-balancing baselines."""
 from __future__ import annotations
 
 import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
+import statistics
 from dataclasses import asdict
 
 import streamlit as st
@@ -15,7 +16,7 @@ from sia_app.references import render_references
 from sia_app.report_button import report_button
 from sia_app.sidebar import require_selection
 from sia_app.worlds import world_of
-from sia_core.claims import PIXEL_COLUMNS, VERDICT_WORDS
+from sia_core.claims import PIXEL_COLUMNS, VERDICT_WORDS, ablation_variant_label, imbalance_ablation_finding
 from sia_core.errors import SiaError
 from sia_core.figures import accuracy_bars, to_pil
 from sia_core.references import REFERENCES
@@ -133,6 +134,18 @@ else:
             "keep their true label). The augmenting methods add their images half-way through training, once the "
             "model is worth attacking. *Balanced accuracy* averages the accuracy of every class, so rare classes "
             "count as much as common ones.")
+    ablation = cache.shipped_study("imbalance-ablation-fashion-mnist")
+    if ablation is not None:
+        st.subheader("Why SIA augmentation loses here: its knobs, one at a time")
+        st.dataframe([{"augmentation": ("random attribute edits (the control)" if row["method"] != "sia" else
+                                        "SIA, " + ablation_variant_label(row["change"], ablation["config"])),
+                       "balanced accuracy": f"{row['balanced_accuracy']:.1%} ± "
+                                            f"{statistics.pstdev(row['balanced_accuracy_per_seed']):.1%}",
+                       "minority classes": f"{row['minority_accuracy']:.1%}", "seeds": row["seeds"]}
+                      for row in ablation["rows"]], hide_index=True)
+        st.markdown(imbalance_ablation_finding(ablation))
+        st.caption(f"The shipped study's setting (ρ {ablation['config']['rho']:g}, {ablation['config']['epochs']} "
+                   f"passes), mean ± std over seeds; computed by `{ablation['command']}` on {ablation['created']}.")
     samples = result.samples
     if samples:
         st.subheader("Images the augmentation added for the rarest classes")

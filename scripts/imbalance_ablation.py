@@ -1,7 +1,8 @@
 """Why does SIA augmentation lose the imbalance study? The shipped setting (Fashion-MNIST, ρ 100, n_max 1,000, 20
 passes) with SIA's variants changed one knob at a time, beside the random-attribute control, over SEEDS seeds:
 
-    .venv/bin/python scripts/imbalance_ablation.py [SEEDS]  # -> artifacts/imbalance-ablation.json (~8 min a seed, 1 thread)
+    .venv/bin/python scripts/imbalance_ablation.py 3   # -> assets/precomputed/imbalance-ablation-fashion-mnist.json
+                                                       #    (about 4 min on one thread; the page and scorecard read it)
 
 - "shipped": 5 SIA steps, pixel budget 4/255, variants made once half-way through training;
 - "attributes-only": the same without the pixel term (is it the pixel noise?);
@@ -46,9 +47,10 @@ def main() -> None:
                          "per_class_accuracy": list(row.per_class_accuracy_mean)})
         print(f"{name}: {time.perf_counter() - started:.0f} s " + ", ".join(
             f"{row.method} {row.balanced_accuracy_mean:.3f}" for row in report.summary()), file=sys.stderr, flush=True)
-    out = Path("artifacts/imbalance-ablation.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"command": f"python scripts/imbalance_ablation.py {seeds}", "rows": rows}, indent=1) + "\n")
+    out = Path(__file__).resolve().parent.parent / "assets/precomputed/imbalance-ablation-fashion-mnist.json"
+    out.write_text(json.dumps({"command": f"python scripts/imbalance_ablation.py {seeds}",
+                               "created": time.strftime("%Y-%m-%d"), "config": dataclasses.asdict(SHIPPED),
+                               "variants": VARIANTS, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -321,6 +321,11 @@ CLAIM_WORLDS = {
 }
 
 
+def _read_json(path: Path):
+    """A shipped plain-JSON file (written by a script of its own), or None."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def claims(world: str) -> None:
     """assets/precomputed/claims-<world>.json: every claim of `sia_core.claims.CLAIMS` measured on the world's
     shipped results, with its interval, control, the paper's number and the verdict."""
@@ -338,7 +343,9 @@ def claims(world: str) -> None:
         diagnosis_weighted={m: r for m in (standard,) if (r := shipped("diagnosis-weighted", m)) is not None},
         regions={m: r for m in (standard, robust) if (r := shipped("regions", m)) is not None},
         zoo=shipped("zoo", world), features=shipped("features", features_model),
-        transfer=shipped("transfer", transfer_world), imbalance=shipped("imbalance", imbalance_world))
+        transfer=shipped("transfer", transfer_world), imbalance=shipped("imbalance", imbalance_world),
+        imbalance_ablation=(_read_json(PRECOMPUTED_DIR / f"imbalance-ablation-{imbalance_world}.json")
+                            if imbalance_world else None))
     card = scorecard(results, command=f"{COMMAND} claims-{world}", created=time.strftime("%Y-%m-%d"))
     path = PRECOMPUTED_DIR / f"claims-{world}.json"
     path.write_text(json.dumps(_json_safe(card.to_json()), indent=1, allow_nan=False, ensure_ascii=False) + "\n")

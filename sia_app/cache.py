@@ -161,6 +161,19 @@ def shipped_zoo(world: str) -> Optional[SavedResult]:
     return stored if stored is not None and isinstance(stored.result, ZooReport) else None
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def shipped_study(name: str) -> Optional[dict]:
+    """A plain-JSON study a script of its own ships in assets/precomputed (e.g. "imbalance-ablation-fashion-mnist",
+    "cifar10-study"), or None when it is missing or unreadable. Callers get their own copy."""
+    path = PRECOMPUTED_DIR / f"{name}.json"
+    if "/" in name or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def shipped_scorecard(world: str) -> Optional[Scorecard]:
     """The claims scorecard `scripts/precompute.py claims` shipped for a world, or None."""

@@ -7,6 +7,7 @@ import streamlit as st
 import torch
 
 from sia_app import cache
+from sia_app.verdicts import verdict_notes
 from sia_app.worlds import world_of
 from sia_app.explain import explain
 from sia_core.data.cifar10 import CIFAR10_CLASSES
@@ -45,7 +46,10 @@ def render_zoo(default_world: str) -> None:
     zoo_summary = zoo_takeaway(len(zoo.entries), weakest.model_id, weakest.pseudo_kendall_tau_before,
                                weakest.pseudo_kendall_tau_after, (min(taus), max(taus)),
                                (typical_size, sum(e.estimate_error(typical_size)[0] for e in zoo.entries) / len(taus)))
-    explain(zoo_summary,
+    # the zoo is the study behind the margins claims: its verdicts close the takeaway
+    zoo_summary += " " + verdict_notes(world, ("robust-models-are-margin-consistent", "logit-margin-flags-brittle-inputs",
+                                               "sample-efficient-robust-accuracy"))
+    explain(zoo_summary.strip(),
             f"Each filled dot is one of our {len(zoo.entries)} {WORLD_LABELS[world]} models, trained with a different recipe "
             f"and strength, measured on {zoo.config.n} test images: across, its robust accuracy under the full attack "
             f"(input margin > ε = {zoo.config.eps:.4g}, {zoo.config.norm}); up, how well its free logit margin ranks "

@@ -64,3 +64,31 @@ def test_each_world_ships_its_scorecard_in_the_schema(world):
                 assert low > claim["control_value"]
     card = Scorecard.from_json(data)
     assert card.to_json()["claims"] == data["claims"]
+
+
+def _ablation(control: list[float], variants: dict[str, list[float]]) -> dict:
+    changes = {"shipped": {}, "one-step": {"sia_steps": 1}, "one-step-attributes-only": {"sia_steps": 1,
+                                                                                       "sia_eps_linf": 0.0}}
+    rows = [{"variant": "shipped", "change": {}, "method": "random-attributes", "balanced_accuracy": sum(control) / 3,
+             "balanced_accuracy_per_seed": control}]
+    rows += [{"variant": name, "change": changes[name], "method": "sia", "balanced_accuracy": sum(seeds) / 3,
+              "balanced_accuracy_per_seed": seeds} for name, seeds in variants.items()]
+    return {"config": {"sia_steps": 5, "sia_eps_linf": 4 / 255}, "rows": rows}
+
+
+def test_the_imbalance_ablation_finding_follows_its_numbers_on_both_sides():
+    from sia_core.claims import ablation_variant_label, imbalance_ablation_finding
+
+    assert ablation_variant_label({}, {"sia_steps": 5, "sia_eps_linf": 4 / 255}) == "5 steps, attributes + pixels 4/255"
+    assert ablation_variant_label({"sia_steps": 1, "sia_eps_linf": 0.0}, {"sia_steps": 5, "sia_eps_linf": 0.1}) == \
+        "1 step, attributes only"
+    trails = imbalance_ablation_finding(_ablation([0.80, 0.81, 0.79], {
+        "shipped": [0.64, 0.65, 0.64], "one-step-attributes-only": [0.78, 0.78, 0.77]}))
+    assert "The weaker the SIA edit, the better" in trails and "no setting we tried" in trails
+    assert "1 step, attributes only: 77.7%" in trails
+    beats = imbalance_ablation_finding(_ablation([0.70, 0.71, 0.70], {
+        "shipped": [0.64, 0.65, 0.64], "one-step": [0.78, 0.79, 0.78]}))
+    assert "beats random attribute edits" in beats and "no setting" not in beats
+    level = imbalance_ablation_finding(_ablation([0.70, 0.75, 0.72], {
+        "shipped": [0.74, 0.70, 0.73], "one-step": [0.69, 0.76, 0.71]}))
+    assert "level with random attribute edits" in level and "weaker" not in level

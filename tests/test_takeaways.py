@@ -74,6 +74,11 @@ def test_overlap_attack_and_features_sentences():
     assert "does not reproduce" in below and "carry the label" not in below
     # just above chance on few images: the interval reaches chance, so it does not count either
     assert "does not reproduce" in features_takeaway({"d_det": 0.14}, {}, 10, test_n=50)
+    # the scorecard's verdict on the shipped study weighs more than the interval alone (e.g. t drawn from all classes)
+    partly = features_takeaway({"d_rand": 0.22}, {"d_rand": "D̂_rand"}, 10, test_n=1000, verdicts={"d_rand": "partly"})
+    assert "only partly reproduces" in partly and "carry the label" not in partly
+    refuted = features_takeaway({"d_rand": 0.6}, {}, 10, test_n=1000, verdicts={"d_rand": "does-not-reproduce"})
+    assert "does not reproduce" in refuted and "carry the label" not in refuted
 
 
 def test_the_transfer_takeaway_compares_sia_training_with_any_pixel_adversarial_training():

@@ -1,0 +1,34 @@
+"""The claims scorecard's verdicts beside a page's own takeaway: when a page shows a shipped study, the sentence that
+draws its conclusion ends with the verdict of the claim it bears on (measured against its control, with its
+interval), so no page states a paper's conclusion that the scorecard says does not hold here."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from sia_app import cache
+from sia_app.worlds import world_of
+from sia_core.claims import VERDICT_WORDS, ClaimVerdict
+
+SCORECARD_WORLDS = ("fashion-mnist", "cifar10")
+
+
+def world_claims(dataset_spec: str, claim_ids: Iterable[str]) -> list[ClaimVerdict]:
+    """The claims `claim_ids` of the dataset's world, in that order (none where no scorecard ships)."""
+    world = world_of(dataset_spec, SCORECARD_WORLDS)
+    card = cache.shipped_scorecard(world) if world is not None else None
+    if card is None:
+        return []
+    by_id = card.by_id()
+    return [by_id[claim_id] for claim_id in claim_ids if claim_id in by_id]
+
+
+def verdict_notes(dataset_spec: str, claim_ids: Iterable[str], *, measured_only: bool = True) -> str:
+    """"**Does not reproduce here.** why …" for each claim (not-measured ones left out by default)."""
+    return " ".join(f"**{VERDICT_WORDS[claim.verdict]}** {claim.why}" for claim in world_claims(dataset_spec, claim_ids)
+                    if not measured_only or claim.verdict != "not-measured")
+
+
+def verdict_of(dataset_spec: str, claim_id: str) -> Optional[ClaimVerdict]:
+    claims = world_claims(dataset_spec, (claim_id,))
+    return claims[0] if claims else None
