@@ -148,6 +148,13 @@ if not sets:  # the shipped sets and training table, so the page opens on a resu
     study: FeaturesStudyReport = shipped.result
     sets, counts = dict(study.previews), study.counts
     cache.precomputed_note(shipped)
+    chosen = {source_ids[KINDS[kind_name].traits["source"]] for kind_name in study.config.sources}
+    if set(study.config.sources.values()) != chosen:
+        # the boxes name other models than the shipped study's sources: say whose sets these are
+        st.info(f"These are the shipped sets, built from {' and '.join(sorted(set(study.config.sources.values())))}"
+                f", not from {' and '.join(sorted(chosen))}: no study ships for "
+                f"{'that model' if len(chosen) == 1 else 'those models'}. Press Build to make the sets from the "
+                "models chosen above.")
     taken = st.session_state.get(SHIPPED_SETTINGS_KEY, {"dataset_key": None, "values": {}})
     if taken["dataset_key"] != selection.dataset_key:
         # once per world, the training sliders the user has not moved take the shipped run's settings, so its

@@ -62,3 +62,22 @@ def test_exported_figures_keep_a_colour_per_trace_and_room_for_their_labels():
     assert figure.layout.template.layout.colorway[0] == "#000001"  # the page's own figure is left as it is
     html = PageReport("t", figures=(("five masks", figure),)).to_html("2026-12-04")
     assert '"colorway":["#636efa"' in html.replace(" ", "")
+
+
+def test_the_exported_png_draws_each_trace_in_its_own_colour():
+    if chromium_path() is None:
+        pytest.skip("PNG export drives a local Chromium (apt-get install chromium)")
+    import numpy as np
+    import plotly.graph_objects as go
+    import streamlit  # noqa: F401  (as in the app: Streamlit's stand-in-colour template is the default)
+    from PIL import Image
+
+    names = ("oracle", "dataset", "class", "random", "roi")
+    figure = go.Figure([go.Scatter(x=[0, 1], y=[i, i + 0.5], name=name, mode="lines", line={"width": 6})
+                        for i, name in enumerate(names)])
+    archive = zipfile.ZipFile(io.BytesIO(PageReport("t", figures=(("five masks", figure),)).to_zip()))
+    pixels = np.asarray(Image.open(io.BytesIO(archive.read("figure-1-five-masks.png"))).convert("RGB")).reshape(-1, 3)
+    # saturated pixels (not white, grey or black text), rounded to absorb anti-aliasing; count the colours used widely
+    saturated = pixels[(pixels.max(1).astype(int) - pixels.min(1)) > 60] // 32
+    colours, counts = np.unique(saturated, axis=0, return_counts=True)
+    assert (counts > 200).sum() >= len(names), dict(zip(map(tuple, colours), counts))

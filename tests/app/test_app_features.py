@@ -69,3 +69,15 @@ def test_features_page_runs_the_transfer_study(saved_det):
     assert len(charts) == 1
     scatter = json.loads(charts[0].proto.spec)["data"][0]
     assert scatter["text"] == ["mlp", "tiny-cnn"] and all(0 <= v <= 1 for v in scatter["x"] + scatter["y"])
+
+
+def test_the_shipped_sets_say_whose_they_are_when_other_sources_are_chosen():
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/features.py").run()
+    assert not at.exception
+    assert not any("These are the shipped sets" in i.value for i in at.info)  # the shipped study's own sources
+    at.selectbox(key="features_std").set_value("fmnist-sia-at").run()
+    assert not at.exception
+    note = next(i.value for i in at.info if "These are the shipped sets" in i.value)
+    assert "fmnist-standard" in note and "not from fmnist-robust and fmnist-sia-at" in note and "Build" in note
