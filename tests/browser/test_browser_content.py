@@ -106,3 +106,28 @@ def test_every_tour_step_draws_charts_with_data_and_labels(tmp_path):
             page.wait_for_timeout(2500)
             _check_charts(page.evaluate(CHARTS_JS), f"tour step {step}")
     assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")
+
+
+def test_hostile_links_load_every_page_quickly_with_a_notice(tmp_path):
+    import time
+    from urllib.parse import urlencode
+
+    from tests.app.test_app_links import HOSTILE
+
+    query = urlencode(HOSTILE)
+    with browser_on_app(log=tmp_path / "server.log") as (browser, url):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/?", wait_until="domcontentloaded")  # a warm server: the first page pays the imports
+        page.wait_for_selector("[data-testid=stSidebar]", timeout=180_000)
+        for path in (*PAGES, "tour"):
+            started = time.perf_counter()
+            page.goto(f"{url}/{path}?{query}", wait_until="domcontentloaded")
+            page.wait_for_selector("[data-testid=stSidebar]", timeout=60_000)
+            if path != "tour":  # the tour reads no value from a link: nothing to ignore, so nothing to say
+                page.wait_for_selector("text=Ignored from the link", timeout=60_000)  # names what the link lost
+            else:
+                page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+            seconds = time.perf_counter() - started
+            body = page.inner_text("body")
+            assert "Traceback" not in body and seconds < 30, (path, seconds)
+    assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")
