@@ -24,6 +24,7 @@ from sia_core.models.architectures import ARCHITECTURES
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.takeaways import features_takeaway
+from sia_app.features_scale_view import render_at_scale
 from sia_app.verdicts import verdict_notes, world_claims
 
 SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
@@ -50,6 +51,8 @@ url_state.seed_from_url({"features_std": str, "features_robust": str, "features_
 for key, default in URL_DEFAULTS.items():
     st.session_state.setdefault(key, default)
 selection = require_selection()
+if render_at_scale(selection.dataset_key, selection.dataset.num_classes):
+    st.subheader("Build and train at a small scale, live")
 cards = {card.id: card for card in compatible_cards(selection.dataset)}
 ids = list(cards)
 c1, c2 = st.columns(2)

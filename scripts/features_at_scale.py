@@ -330,6 +330,8 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
         raise SystemExit(f"The {world_name} world has no study file.")
     path = PRECOMPUTED / world.study_file
     study = json.loads(path.read_text()) if path.is_file() else {"command": command, "dataset": world.data}
+    if isinstance(study.get("features"), dict) and "tier" not in study["features"]:
+        study["features_page_study"] = study["features"]  # the page's small study, kept beside the headline
     study["features"] = {"tier": tier_name, "command": command, "created": time.strftime("%Y-%m-%d"),
                          "architecture": world.architecture, "paper_architecture": "ResNet-50",
                          "standard_source": world.standard, "robust_source": world.robust,

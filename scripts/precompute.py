@@ -229,6 +229,10 @@ def cifar10_summary(dataset_key: str) -> None:
                          "robust_accuracy_l2_0.5": report.robust_accuracy_extra.get(kind),
                          "relabelled_test_accuracy": training.relabelled_test_accuracy, "paper": PAPER_CIFAR10[kind]})
         summary["features"] = {"config": dataclasses.asdict(report.config), "rows": rows, "seconds": report.seconds}
+    path = PRECOMPUTED_DIR / "cifar10-study.json"
+    if (at_scale := _at_scale(_read_json(path))) is not None:
+        # the study at scale (scripts/features_at_scale.py) is the headline; the page's small study stays beside it
+        summary["features_page_study"], summary["features"] = summary["features"], at_scale
     margins = {model_id: dataclasses.asdict(found.result.summary(eps=CIFAR10_MARGINS_EPS))
                for model_id in CIFAR10_MODELS for found in [stored("margins", model_id)] if found is not None}
     zoo_file = PRECOMPUTED_DIR / "zoo-cifar10.json.gz"
@@ -321,6 +325,12 @@ CLAIM_WORLDS = {
 }
 
 
+def _at_scale(study: dict | None) -> dict | None:
+    """The study file's `features` block when scripts/features_at_scale.py wrote it (it names its tier)."""
+    block = (study or {}).get("features")
+    return block if isinstance(block, dict) and "tier" in block else None
+
+
 def _read_json(path: Path):
     """A shipped plain-JSON file (written by a script of its own), or None."""
     return json.loads(path.read_text()) if path.is_file() else None
@@ -343,6 +353,7 @@ def claims(world: str) -> None:
         diagnosis_weighted={m: r for m in (standard,) if (r := shipped("diagnosis-weighted", m)) is not None},
         regions={m: r for m in (standard, robust) if (r := shipped("regions", m)) is not None},
         zoo=shipped("zoo", world), features=shipped("features", features_model),
+        features_at_scale=_at_scale(_read_json(PRECOMPUTED_DIR / f"{world}-study.json")),
         transfer=shipped("transfer", transfer_world), imbalance=shipped("imbalance", imbalance_world),
         imbalance_ablation=(_read_json(PRECOMPUTED_DIR / f"imbalance-ablation-{imbalance_world}.json")
                             if imbalance_world else None))

@@ -92,3 +92,31 @@ def test_the_imbalance_ablation_finding_follows_its_numbers_on_both_sides():
     level = imbalance_ablation_finding(_ablation([0.70, 0.75, 0.72], {
         "shipped": [0.74, 0.70, 0.73], "one-step": [0.69, 0.76, 0.71]}))
     assert "level with random attribute edits" in level and "weaker" not in level
+
+
+def _scale_world(rows: list[dict]):
+    from sia_core.claims import WorldResults
+
+    return WorldResults(world="cifar10", standard_model="s", robust_model="r", test_n=1000, num_classes=10,
+                        features_at_scale={"tier": "cpu", "rows": rows})
+
+
+def _row(kind: str, accuracy: float, robust: float, n: int = 10_000, robust_n: int = 1000, **extra) -> dict:
+    return {"set": kind, "n_train": 20_000, "test_accuracy": accuracy, "test_n": n, "robust_accuracy_l2_0.25": robust,
+            "robust_accuracy_l2_0.25_ci95": [0, 1], "robust_n": robust_n, "metric": {}, **extra}
+
+
+@pytest.mark.parametrize("accuracy, verdict", [(0.30, "reproduces"), (0.101, "does-not-reproduce"),
+                                               (0.05, "does-not-reproduce")])
+def test_the_study_at_scale_decides_the_constructed_set_claims_on_both_sides(accuracy, verdict):
+    from sia_core.claims import CLAIMS, scorecard
+
+    world = _scale_world([_row("d", 0.8, 0.05), _row("d_det", accuracy, 0.0, relabelled_test_accuracy=0.2),
+                          _row("d_r", 0.6, 0.05 + (0.3 if verdict == "reproduces" else 0.0)),
+                          _row("d_nr", 0.7, 0.0 if verdict == "reproduces" else 0.2)])
+    card = scorecard(world, command="test", created="2026-12-04").by_id()
+    assert card["d-det-generalizes"].verdict == verdict and "CPU tier" in card["d-det-generalizes"].why
+    assert card["d-r-gives-robustness"].verdict == verdict
+    assert card["d-nr-gives-no-robustness"].verdict == verdict
+    assert card["d-rand-generalizes"].verdict == "not-measured"  # no row, no page study: nothing to judge
+    assert {spec.id for spec in CLAIMS} >= set(card)

@@ -81,3 +81,42 @@ def test_the_shipped_sets_say_whose_they_are_when_other_sources_are_chosen():
     assert not at.exception
     note = next(i.value for i in at.info if "These are the shipped sets" in i.value)
     assert "fmnist-standard" in note and "not from fmnist-robust and fmnist-sia-at" in note and "Build" in note
+
+
+def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path, monkeypatch):
+    """The tiny tier of scripts/features_at_scale.py, written as the Fashion-MNIST world's study file, drawn by the
+    page with the scorecard beside it."""
+    import importlib.util
+    import shutil
+    import sys
+
+    import sia_app.cache
+    from sia_core.paths import PRECOMPUTED_DIR
+
+    spec = importlib.util.spec_from_file_location("features_at_scale_app", PROJECT_ROOT / "scripts/features_at_scale.py")
+    at_scale = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = at_scale
+    spec.loader.exec_module(at_scale)
+    at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(tmp_path / "work")])
+    shipped = tmp_path / "precomputed"
+    shipped.mkdir()
+    shutil.copy(PRECOMPUTED_DIR / "claims-fashion-mnist.json", shipped)
+    monkeypatch.setattr(at_scale, "PRECOMPUTED", shipped)
+    monkeypatch.setitem(at_scale.WORLDS, "shapes", at_scale.dataclasses.replace(
+        at_scale.WORLDS["shapes"], study_file="fashion-mnist-study.json"))
+    at_scale.write("shapes", "tiny", tmp_path / "work", "python scripts/features_at_scale.py run --world shapes")
+    monkeypatch.setattr(sia_app.cache, "PRECOMPUTED_DIR", shipped)
+    sia_app.cache.shipped_study.clear()
+
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/features.py").run()
+    assert not at.exception
+    assert any(h.value == "The study at scale" for h in at.subheader)
+    table = at.dataframe[0].value.to_dict("records")
+    assert [row["trained on"] for row in table] == ["D (original images)", "D̂_det", "D̂_rand", "D̂_R", "D̂_NR"]
+    assert all("[" in row["test accuracy [95% CI]"] for row in table)
+    assert any(chart.proto.spec and "Representation error" in chart.proto.spec for chart in at.get("plotly_chart"))
+    takeaway = next(m.value for m in at.markdown if m.value.startswith("**Takeaway.**"))
+    assert "Does not reproduce here." in takeaway  # the shipped scorecard's D̂_det verdict on Fashion-MNIST
+    sia_app.cache.shipped_study.clear()

@@ -1,0 +1,101 @@
+"""The features page's study at scale: the four constructed sets and plain training ("D") at thousands of images,
+built by scripts/features_at_scale.py, each score with its 95% interval beside the paper's, the representation
+error curve that chose D̂_R / D̂_NR's steps, and the scorecard's verdicts."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from sia_app import cache
+from sia_app.explain import explain
+from sia_app.verdicts import SCORECARD_WORLDS, verdict_notes, world_claims
+from sia_app.worlds import world_of
+from sia_core.features import KINDS
+from sia_core.figures import curves
+from sia_core.takeaways import features_takeaway
+
+SET_LABELS = {"d": "D (original images)", **KINDS.labels()}
+CLAIM_IDS = {"d_det": "d-det-generalizes", "d_rand": "d-rand-generalizes", "d_r": "d-r-gives-robustness",
+             "d_nr": "d-nr-gives-no-robustness"}
+
+
+def _with_interval(row: dict, key: str) -> str:
+    value, interval = row.get(key), row.get(f"{key}_ci95")
+    if value is None:
+        return "—"
+    return f"{value:.1%}" + (f" [{interval[0]:.1%}, {interval[1]:.1%}]" if interval else "")
+
+
+def _paper(row: dict, key: str) -> str:
+    value = (row.get("paper") or {}).get(key)
+    return "—" if value is None else f"{value:.1%}"
+
+
+def at_scale_block(dataset_key: str) -> Optional[dict]:
+    """The `features` block of the world's study file, when the study at scale wrote it."""
+    world = world_of(dataset_key, SCORECARD_WORLDS)
+    study = cache.shipped_study(f"{world}-study") if world is not None else None
+    block = (study or {}).get("features")
+    return block if isinstance(block, dict) and "tier" in block and block.get("rows") else None
+
+
+def render_at_scale(dataset_key: str, num_classes: int) -> bool:
+    """The section, when the dataset's world ships a study at scale; True when it was drawn."""
+    block = at_scale_block(dataset_key)
+    if block is None:
+        return False
+    rows = block["rows"]
+    radii = sorted({key.removeprefix("robust_accuracy_l2_") for row in rows for key in row
+                    if key.startswith("robust_accuracy_l2_") and not key.endswith("_ci95")}, key=float)
+    st.subheader("The study at scale")
+    table = []
+    for row in rows:
+        metric = row.get("metric") or {}
+        built = ("—" if row["set"] == "d" else
+                 f"target reached {metric['targeted_success_rate']:.1%}" + (" (kept those)" if "kept" in metric else "")
+                 if "targeted_success_rate" in metric else
+                 f"error {metric.get('relative_representation_error_at_start', float('nan')):.2f} → "
+                 f"{metric.get('relative_representation_error', float('nan')):.2f}")
+        table.append({"trained on": SET_LABELS.get(row["set"], row["set"]), "N": f"{row['n_train']:,}",
+                      "source": row.get("source") or "—", "how it was built": built,
+                      "test accuracy [95% CI]": _with_interval(row, "test_accuracy"),
+                      **{f"robust, L2 {radius} [95% CI]": _with_interval(row, f"robust_accuracy_l2_{radius}")
+                         for radius in radii},
+                      "on (y + 1) mod C labels": _with_interval(row, "relabelled_test_accuracy"),
+                      "paper: test accuracy": _paper(row, "test_accuracy"),
+                      "paper: robust, L2 0.25": _paper(row, "robust_accuracy_l2_0.25")})
+    st.dataframe(table, hide_index=True, width="stretch")
+    first = rows[0]
+    st.caption(f"{block['tier'].upper()} tier on {first.get('device', 'cpu')}: {block['architecture']} (the paper: "
+               f"{block['paper_architecture']}), sources {block['standard_source']} (standard) and "
+               f"{block['robust_source']} (robust), each model scored on {first['test_n']:,} original test images "
+               f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
+               f"images. Paper numbers: CIFAR-10, ResNet-50, 50,000 images. Computed by `{block['command']}` "
+               f"on {block['created']}.")
+    curve_rows = {row["set"]: row["error_curve"] for row in rows if row.get("error_curve")}
+    if curve_rows:
+        st.plotly_chart(curves({kind: list(zip(curve["steps"], curve["relative_error"]))
+                                for kind, curve in curve_rows.items()}, SET_LABELS,
+                               title="Representation error against steps (D̂_R / D̂_NR)", x_label="steps",
+                               y_label="relative error ‖g(x_r) − g(x)‖ / ‖g(x)‖"),
+                        width="stretch", key="features_scale_curve")
+        st.caption("; ".join(f"{SET_LABELS[kind]}: {curve['steps_used']} steps used ({curve['n']} images measured)"
+                             for kind, curve in curve_rows.items())
+                   + f". Rule: {next(iter(curve_rows.values()))['rule']} (the paper: 1,000 steps).")
+    accuracy = {row["set"]: row["test_accuracy"] for row in rows if row["set"] != "d"}
+    claims = {claim.id: claim for claim in world_claims(dataset_key, CLAIM_IDS.values())}
+    verdicts = {kind: claims[claim_id].verdict for kind, claim_id in CLAIM_IDS.items() if claim_id in claims}
+    takeaway = features_takeaway(accuracy, KINDS.labels(), num_classes, first["test_n"], verdicts=verdicts) \
+        if accuracy else ""
+    takeaway = " ".join(part for part in (takeaway, verdict_notes(dataset_key, [CLAIM_IDS[k] for k in accuracy
+                                                                                if k in CLAIM_IDS])) if part)
+    relabelled = next((row["construction"] for row in rows if row["set"] in ("d_det", "d_rand")
+                       and row.get("construction")), None)
+    how = ("" if relabelled is None else
+           f" (targeted L2 PGD at ε {relabelled['eps_l2']:g}, {relabelled['steps']} steps of "
+           f"{relabelled['step_size']:g}; D̂_rand's targets never the true label)")
+    explain(takeaway, f"The same experiment as below, run in the background at thousands of images{how}. Each row "
+                      "is a fresh network trained only on that set and tested on the untouched original test images.")
+    return True
