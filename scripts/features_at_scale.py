@@ -24,9 +24,9 @@ source model sends to their target where the radius does not reach 95% targeted 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -43,7 +43,7 @@ from sia_core.attacks.pgd import PGD  # noqa: E402
 from sia_core.data.base import ImageDataset  # noqa: E402
 from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet, FeatureTrainingConfig  # noqa: E402
 from sia_core.features.build import build_constructed_set, build_plan, representation_error_curve  # noqa: E402
-from sia_core.features.training import FeatureTrainingResult, fresh_model, score_on_test  # noqa: E402
+from sia_core.features.training import fresh_model, score_on_test  # noqa: E402
 from sia_core.models.wrapper import ClassifierWrapper  # noqa: E402
 from sia_core.models.measured import user_folder  # noqa: E402
 
@@ -81,7 +81,8 @@ class Tier:
     epochs: int
     eval_n: int         # robust accuracy on the first eval_n test images
     curve_n: int        # images of the error curve
-    batch_size: int = 128
+    batch_size: int = 128  # training
+    build_batch: int = 250  # images attacked together while building
     test_n: Optional[int] = None  # the first test_n test images (all when None)
 
 
@@ -110,7 +111,7 @@ TIERS = {
     "cpu": Tier(relabelled_n=26_000, keep="successful", matched_n=5_000, matched_steps=1000, pgd_steps=100,
                 epochs=20, eval_n=1000, curve_n=200),
     "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
-                eval_n=2000, curve_n=1000, batch_size=512),
+                eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500),
     "tiny": Tier(relabelled_n=64, keep="all", matched_n=32, matched_steps=6, pgd_steps=3, epochs=1, eval_n=16,
                  curve_n=8, test_n=200),
 }
@@ -133,9 +134,9 @@ def work_dir(world: str, tier: str, given: Optional[str]) -> Path:
 def construction(kind: str, world: World, tier: Tier, matched_steps: Optional[int] = None):
     if kind in RELABELLED:
         return KINDS.build(kind, n=tier.relabelled_n, eps_l2=world.eps_l2, steps=tier.pgd_steps, step_size=0.1,
-                           keep=tier.keep, batch_size=250)
+                           keep=tier.keep, batch_size=tier.build_batch)
     return KINDS.build(kind, n=tier.matched_n, steps=matched_steps or tier.matched_steps, step_size=0.1,
-                       batch_size=250)
+                       batch_size=tier.build_batch)
 
 
 def training_config(kind: str, world: World, tier: Tier) -> FeatureTrainingConfig:
@@ -186,6 +187,25 @@ def plan(world_name: str, n: int) -> None:
     print(json.dumps({"training_ms_per_image_epoch": round(1000 * (time.perf_counter() - started) / (4 * n), 3)}))
 
 
+def estimate(world_name: str, tier_name: str) -> dict:
+    """The tier's work in counted FLOPs (torch's FLOP counter on one forward pass; a backward costs about two), and
+    the hours it takes at a few sustained rates: an estimate to plan a run, not a measurement."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    world, tier = WORLDS[world_name], tier_of(world_name, tier_name)
+    model = source(world.standard, world)
+    with FlopCounterMode(display=False) as counter:
+        model.logits(torch.zeros(1, *model.input_shape))
+    forward = counter.get_total_flops()
+    passes = {"d_det + d_rand (targeted PGD)": 2 * tier.relabelled_n * tier.pgd_steps,
+              "d_r + d_nr (representation matching, at most)": 2 * tier.matched_n * tier.matched_steps,
+              "training 5 networks": (3 * tier.relabelled_n + 2 * tier.matched_n) * tier.epochs}
+    total = 3 * forward * sum(passes.values())  # forward + backward
+    return {"world": world_name, "tier": tier_name, "forward_flops_per_image": forward,
+            "image_steps": passes, "total_pflop": round(total / 1e15, 2),
+            "minutes_at_sustained_tflops": {rate: round(total / (rate * 1e12) / 60, 1) for rate in (50, 100, 200)}}
+
+
 def _save_json(path: Path, payload: dict) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(payload, indent=1, default=list) + "\n")
@@ -199,54 +219,65 @@ def run(world_name: str, tier_name: str, work: Path, only: tuple[str, ...]) -> N
     train, test = splits(world, standard, tier.test_n)
     log(f"{world_name}/{tier_name}: {len(train)} training images, {len(test)} test images, device {standard.device}")
     for kind in only:
-        result_path = work / "results" / f"{kind}.json"
-        if result_path.is_file():
-            log(f"{kind}: done ({result_path})")
-            continue
-        started = time.perf_counter()
-        build_seconds, metric, curve = 0.0, {}, None
-        if kind == "d":
-            # as many original images as the relabelled sets keep, drawn in the same seeded order
-            order = build_plan(train, construction("d_det", world, tier)).order
-            n_d = _kept_or(work, "d_det", default=len(order))
-            dataset = train.subset(order[:n_d])
-        else:
-            model = standard if kind != "d_r" else source(world.robust, world)
-            steps = None
-            if kind in MATCHED:
-                curve = _error_curve(work, kind, model, train, world, tier)
-                steps = curve["steps_used"]
-            config = construction(kind, world, tier, steps)
-            built = build_constructed_set(model, train, config, out=work / "sets" / f"{kind}.npz",
-                                          progress=lambda done, total, info: log(f"{kind}: batch {done}/{total}"))
-            build_seconds = time.perf_counter() - started
-            metric = dict(built.metric)
-            dataset = built.as_dataset()
-            log(f"{kind}: built {len(built)} in {build_seconds:.0f} s, {metric}")
-        trained_at = time.perf_counter()
-        config = training_config(kind, world, tier)
-        from sia_core.features.training import train_on_constructed
+        with _mixed_precision(standard.device):
+            _run_stage(kind, world_name, tier_name, world, tier, work, standard, train, test)
 
-        model, result = train_on_constructed(
-            dataset, test, dataclasses.replace(config, eval_n=tier.eval_n), kind=kind,
-            checkpoint=work / "checkpoints" / f"{kind}.pt", model_id=f"{world_name}-trained-on-{kind}",
-            progress=lambda epoch, total, info: log(f"{kind}: epoch {epoch}/{total} {info}"))
-        extra = {}
-        for eps in world.eval_eps_l2[1:]:
-            extra[f"{eps:g}"] = score_on_test(model, test, dataclasses.replace(config, eval_eps_l2=eps), kind=kind,
-                                              n_train=len(dataset))
-        _save_weights(model, work / "weights" / f"{kind}.safetensors")
-        _save_json(result_path, {"kind": kind, "world": world_name, "tier": tier_name, "device": str(standard.device),
-                                 "source": None if kind == "d" else (world.robust if kind == "d_r" else world.standard),
-                                 "construction": None if kind == "d" else dataclasses.asdict(
-                                     construction(kind, world, tier, curve and curve["steps_used"])),
-                                 "training": dataclasses.asdict(config), "metric": metric, "curve": curve,
-                                 "result": dataclasses.asdict(result),
-                                 "extra": {eps: dataclasses.asdict(r) for eps, r in extra.items()},
-                                 "seconds": {"build": round(build_seconds, 1),
-                                             "train": round(time.perf_counter() - trained_at, 1)}})
-        log(f"{kind}: test accuracy {result.test_accuracy:.4f} {result.test_accuracy_ci95}, robust "
-            f"{result.robust_accuracy:.4f}; {time.perf_counter() - started:.0f} s")
+
+def _mixed_precision(device: torch.device):
+    """bfloat16 autocast on CUDA (no loss scaling needed), plain float32 elsewhere: the same code on both."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: Tier, work: Path,
+               standard: ClassifierWrapper, train: ImageDataset, test: ImageDataset) -> None:
+    result_path = work / "results" / f"{kind}.json"
+    if result_path.is_file():
+        log(f"{kind}: done ({result_path})")
+        return
+    started = time.perf_counter()
+    build_seconds, metric, curve = 0.0, {}, None
+    if kind == "d":
+        # as many original images as the relabelled sets keep, drawn in the same seeded order
+        order = build_plan(train, construction("d_det", world, tier)).order
+        n_d = _kept_or(work, "d_det", default=len(order))
+        dataset = train.subset(order[:n_d])
+    else:
+        model = standard if kind != "d_r" else source(world.robust, world)
+        steps = None
+        if kind in MATCHED:
+            curve = _error_curve(work, kind, model, train, world, tier)
+            steps = curve["steps_used"]
+        config = construction(kind, world, tier, steps)
+        built = build_constructed_set(model, train, config, out=work / "sets" / f"{kind}.npz",
+                                      progress=lambda done, total, info: log(f"{kind}: batch {done}/{total}"))
+        build_seconds = time.perf_counter() - started
+        metric = dict(built.metric)
+        dataset = built.as_dataset()
+        log(f"{kind}: built {len(built)} in {build_seconds:.0f} s, {metric}")
+    trained_at = time.perf_counter()
+    config = training_config(kind, world, tier)
+    from sia_core.features.training import train_on_constructed
+
+    model, result = train_on_constructed(
+        dataset, test, dataclasses.replace(config, eval_n=tier.eval_n), kind=kind,
+        checkpoint=work / "checkpoints" / f"{kind}.pt", model_id=f"{world_name}-trained-on-{kind}",
+        progress=lambda epoch, total, info: log(f"{kind}: epoch {epoch}/{total} {info}"))
+    extra = {}
+    for eps in world.eval_eps_l2[1:]:
+        extra[f"{eps:g}"] = score_on_test(model, test, dataclasses.replace(config, eval_eps_l2=eps), kind=kind,
+                                          n_train=len(dataset))
+    _save_weights(model, work / "weights" / f"{kind}.safetensors")
+    _save_json(result_path, {"kind": kind, "world": world_name, "tier": tier_name, "device": str(standard.device),
+                             "source": None if kind == "d" else (world.robust if kind == "d_r" else world.standard),
+                             "construction": None if kind == "d" else dataclasses.asdict(
+                                 construction(kind, world, tier, curve and curve["steps_used"])),
+                             "training": dataclasses.asdict(config), "metric": metric, "curve": curve,
+                             "result": dataclasses.asdict(result),
+                             "extra": {eps: dataclasses.asdict(r) for eps, r in extra.items()},
+                             "seconds": {"build": round(build_seconds, 1),
+                                         "train": round(time.perf_counter() - trained_at, 1)}})
+    log(f"{kind}: test accuracy {result.test_accuracy:.4f} {result.test_accuracy_ci95}, robust "
+        f"{result.robust_accuracy:.4f}; {time.perf_counter() - started:.0f} s")
 
 
 def _kept_or(work: Path, kind: str, default: int) -> int:
@@ -342,7 +373,7 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
 
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("plan", "run", "write"))
+    parser.add_argument("action", choices=("plan", "estimate", "run", "write"))
     parser.add_argument("--world", choices=tuple(WORLDS), default="cifar10")
     parser.add_argument("--tier", choices=tuple(TIERS), default="cpu")
     parser.add_argument("--work", help="the folder of the stages (default: $SIA_EXPLORER_HOME/features-WORLD-TIER)")
@@ -351,6 +382,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.action == "plan":
         plan(args.world, args.n)
+        return
+    if args.action == "estimate":
+        print(json.dumps(estimate(args.world, args.tier), indent=1))
         return
     work = work_dir(args.world, args.tier, args.work)
     if args.action == "run":

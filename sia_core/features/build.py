@@ -20,7 +20,7 @@ from sia_core.features.constructed import KINDS, ConstructedSet, ConstructionCon
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.numerics import TINY
 from sia_core.progress import ProgressCallback
-from sia_core.scaling import batch_size_for
+from sia_core.scaling import batch_size_for, budget_for
 from sia_core.validation import positive_int, require
 
 CHECKPOINT_EVERY_BATCHES = 8
@@ -92,7 +92,7 @@ def build_constructed_set(model: ClassifierWrapper, train_set: ImageDataset, con
                 return previous
             done_images = [previous.images]
     start = sum(len(part) for part in done_images)
-    batch_size = batch_size_for(train_set.image_shape, config.batch_size)
+    batch_size = batch_size_for(train_set.image_shape, config.batch_size, budget_elements=budget_for(model.device))
     batches = -(-n // batch_size)
 
     def built(positions: torch.Tensor) -> tuple[torch.Tensor]:

@@ -80,3 +80,11 @@ def test_write_puts_the_rows_under_the_features_key_and_keeps_the_rest(at_scale,
 def test_unknown_stages_are_refused_with_the_choices(at_scale, tmp_path):
     with pytest.raises(SystemExit, match="Unknown stages"):
         at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(tmp_path), "--only", "d_x"])
+
+
+def test_the_estimate_counts_the_tiers_work_and_scales_with_its_size(at_scale):
+    tiny, gpu = at_scale.estimate("shapes", "tiny"), at_scale.estimate("shapes", "gpu")
+    assert tiny["forward_flops_per_image"] == gpu["forward_flops_per_image"] > 0
+    assert gpu["total_pflop"] > tiny["total_pflop"] >= 0
+    minutes = gpu["minutes_at_sustained_tflops"]
+    assert minutes[50] == pytest.approx(2 * minutes[100], rel=0.05)  # twice the rate, half the time
