@@ -87,4 +87,4 @@ def test_the_estimate_counts_the_tiers_work_and_scales_with_its_size(at_scale):
     assert tiny["forward_flops_per_image"] == gpu["forward_flops_per_image"] > 0
     assert gpu["total_pflop"] > tiny["total_pflop"] >= 0
     minutes = gpu["minutes_at_sustained_tflops"]
-    assert minutes[50] == pytest.approx(2 * minutes[100], rel=0.05)  # twice the rate, half the time
+    assert minutes[50] == pytest.approx(2 * minutes[100], abs=0.15)  # twice the rate, half the time (0.1 min rounding)
