@@ -168,8 +168,11 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
         raise ImageDecodeError(f"Could not read {args.image}: {error.strerror}") from error
     probabilities = model.predict_proba(decode_image(data, model.input_shape))[0]
     predicted = int(probabilities.argmax())
+    top = probabilities.topk(min(5, len(probabilities)))
     return {"model": model.model_id, "image": args.image, "predicted_class": model.class_names[predicted],
             "confidence": round(float(probabilities[predicted]), 4),
+            "top5": [{"class": model.class_names[int(i)], "probability": round(float(p), 4)}
+                     for p, i in zip(top.values, top.indices)],
             "probabilities": {name: round(float(p), 4) for name, p in zip(model.class_names, probabilities)}}
 
 

@@ -12,6 +12,7 @@ from typing import Literal, Optional, Sequence
 
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset, resolve_dataset
+from sia_core.data.imagenet import has_unlabelled, with_model_labels
 from sia_core.errors import ConfigError, SiaError
 from sia_core.models.registry import LoadedModel, ModelCard, load_model_and_card, with_dataset_class_names
 from sia_core.models.user_models import ModelOptions
@@ -82,6 +83,8 @@ def resolve(model_spec: str | Path, data_spec: Optional[str] = None, *, options:
         raise ConfigError(f"{loaded.card.id} has no dataset of its own: pass a dataset spec, e.g. mnist:/path/to/data, "
                           "imagefolder:/path/to/images or npz:/path/to/file.npz.")
     test_set = test_split(dataset_spec, data_dir, n=n, image_shape=loaded.model.input_shape)
+    if has_unlabelled(test_set):  # photos no class names: the model's own prediction is their reference label
+        test_set = with_model_labels(test_set, loaded.model.logits(test_set.images).argmax(1).cpu())
     loaded = with_dataset_class_names(loaded, test_set.class_names)
     require_fit(loaded.model, test_set)
     train_set = None if train_split == "none" else training_split(

@@ -14,6 +14,7 @@ from sia_core.data.cifar10 import CIFAR10_DIR_ENV, default_cifar10_root, load_ci
 from sia_core.data.fashion_mnist import (default_fashion_mnist_root, load_embedded_subset, load_fashion_mnist,
                                          load_mnist)
 from sia_core.data.folders import load_image_folder, load_npz
+from sia_core.data.imagenet import load_gallery
 from sia_core.data.shapes import SPURIOUS_ATTRIBUTES, shapes_dataset
 from sia_core.errors import ConfigError, DataError
 from sia_core.registry import Entry, Registry
@@ -53,6 +54,11 @@ def _embedded_subset(*, split: Split, root: Optional[Path], n: Optional[int], se
     return dataset if n is None else dataset.subset(slice(0, n))
 
 
+def _imagenet_gallery(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
+    dataset = load_gallery()
+    return dataset if n is None else dataset.subset(slice(0, n))
+
+
 def _embedded_cifar10(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
     dataset = load_embedded_cifar10()
     return dataset if n is None else dataset.subset(slice(0, n))
@@ -86,6 +92,11 @@ DATASETS: Registry[ImageDataset] = Registry("dataset", [
           "The first test images of each CIFAR-10 class (up to 100; exact pixels), shipped with the app. "
           "CIFAR-10: Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009.",
           _embedded_cifar10, traits={"splits": ("test",)}),
+    Entry("imagenet-photos", "ImageNet world: photos (embedded)",
+          "Real photos at 224 px from scikit-image's sample data (CC0 or public domain), for the ImageNet-1k models; "
+          "those no ImageNet class plainly names carry no label and are attacked away from the model's own "
+          "prediction.",
+          _imagenet_gallery, traits={"splits": ("test",)}),
     Entry("fashion-mnist", "Fashion-MNIST from a folder",
           "The full Fashion-MNIST (60,000 train, 10,000 test images) from idx files: torchvision's layout, the Debian "
           "package dataset-fashion-mnist, or a bare folder.",

@@ -20,7 +20,8 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 def decode_image(data: bytes, input_shape: tuple[int, int, int]) -> torch.Tensor:
     """Decode PNG/JPEG/WebP `data` into a (1, C, H, W) float tensor in [0, 1].
 
-    C = 1 converts to grayscale, C = 3 to RGB; the image is resized (Lanczos) to H x W.
+    C = 1 converts to grayscale, C = 3 to RGB; the largest centred crop of the model's aspect ratio is resized
+    (Lanczos) to H x W, so a photo is not squeezed.
     Raises `ImageDecodeError` with a message for the user on anything unreadable.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -42,7 +43,8 @@ def decode_image(data: bytes, input_shape: tuple[int, int, int]) -> torch.Tensor
                 rgba = image.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, rgba)
-            image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.Resampling.LANCZOS)
+            image = ImageOps.fit(image.convert("L" if channels == 1 else "RGB"), (width, height),
+                                 Image.Resampling.LANCZOS)  # the centre at the model's aspect ratio, not squeezed
             array = np.asarray(image, dtype=np.float32) / 255.0
     except ImageDecodeError:
         raise

@@ -97,8 +97,20 @@ def resnet9_slim(in_channels: int, image_size: int, num_classes: int, width: int
     return SplitClassifier(features, nn.Linear(8 * width, num_classes))
 
 
+def efficientnet_lite0(in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:
+    """EfficientNet-Lite0 (sia_core.models.efficientnet_lite), RGB at any size (224 px: its ImageNet weights')."""
+    from sia_core.models.efficientnet_lite import HEAD_CHANNELS, EfficientNetLite0Trunk
+
+    del image_size  # global average pooling takes any size
+    if in_channels != 3:
+        raise ConfigError(f"efficientnet-lite0 takes RGB images (3 channels), not {in_channels}.")
+    return SplitClassifier(EfficientNetLite0Trunk(), nn.Linear(HEAD_CHANNELS, num_classes))  # type: ignore[arg-type]
+
+
 ARCHITECTURES: dict[str, ArchitectureBuilder] = {"small-cnn": small_cnn, "tiny-cnn": tiny_cnn, "mlp": mlp,
-                                                 "resnet9-slim": resnet9_slim}
+                                                 "resnet9-slim": resnet9_slim, "efficientnet-lite0": efficientnet_lite0}
+# architectures whose pretrained weights come from an installed package instead of a shipped weights file
+PACKAGED_WEIGHTS = {"efficientnet-lite0": "sia_core.models.efficientnet_lite:packaged_state"}
 
 
 def build_architecture(name: str, in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:

@@ -11,6 +11,7 @@ unpickle code: only the person starting the CLI or the server names them, never 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Optional
 import torch
 
 from sia_core.errors import CheckpointError, ConfigError
-from sia_core.models.architectures import ARCHITECTURES, build_architecture
+from sia_core.models.architectures import ARCHITECTURES, PACKAGED_WEIGHTS, build_architecture
 from sia_core.models.user_models import (HeadSplit, LogitsOnly, ModelOptions, check_forward, clean_state_dict,
                                          final_linear_name, import_factory, load_exported_program, load_weights_into,
                                          torchvision_network)
@@ -184,7 +185,12 @@ def _load_folder(folder: Path, options: ModelOptions, device: Optional[torch.dev
     card = read_card(folder)
     if options.weights is not None:  # the folder's architecture and card with the user's weights
         return load_with_weights(card, options.weights.read_bytes(), options.weights.suffix, device)
-    return LoadedModel(build_model(card, read_state_dict(folder / WEIGHTS_FILE), device), card)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file() and card.architecture in PACKAGED_WEIGHTS:
+        # weights that install with a registry package (their licence on the card), not a file of ours
+        module, function = PACKAGED_WEIGHTS[card.architecture].split(":")
+        return LoadedModel(build_model(card, getattr(importlib.import_module(module), function)(), device), card)
+    return LoadedModel(build_model(card, read_state_dict(weights), device), card)
 
 
 def _shipped_folder(reference: str, models_dir: Path) -> Path:

@@ -1,0 +1,68 @@
+"""The ImageNet world's data: the 1,000 ImageNet-1k class names (torchvision's weights metadata, installed with
+torchvision) and the embedded gallery of real photos (scripts/build_imagenet_gallery.py), some without a human
+label (-1): those are attacked away from the model's own prediction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sia_core.data.base import ImageDataset
+from sia_core.errors import DataError
+from sia_core.paths import ASSETS_DIR
+
+GALLERY_FILE = ASSETS_DIR / "data" / "imagenet_photos.npz"
+GALLERY_SOURCES_FILE = ASSETS_DIR / "data" / "imagenet_photos_SOURCES.md"
+NO_LABEL = -1  # a photo no ImageNet-1k class plainly names
+
+
+def _imagenet_classes() -> tuple[str, ...]:
+    from torchvision.models import ResNet50_Weights
+
+    return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+IMAGENET_CLASSES = _imagenet_classes()
+
+
+def centre_square(array: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (size, size, 3) uint8: the largest centred square, resized (bicubic)."""
+    from PIL import Image
+
+    height, width = array.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = Image.fromarray(np.ascontiguousarray(array[top:top + side, left:left + side]))
+    return np.asarray(square.resize((size, size), Image.Resampling.BICUBIC))
+
+
+def load_gallery(path: str | Path = GALLERY_FILE) -> ImageDataset:
+    """The embedded photos in [0, 1], labels in 0..999 or -1 (no human label), their sources in `source`."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images, labels = archive["x"], archive["y"]
+            rows = json.loads(archive["sources"].tobytes().decode())
+    except (OSError, KeyError, ValueError) as error:
+        raise DataError(f"The ImageNet gallery is missing or unreadable at {path}: rebuild it with "
+                        f"`python scripts/build_imagenet_gallery.py` ({error}).") from error
+    return ImageDataset(name="imagenet-photos", images=torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255,
+                        labels=torch.from_numpy(labels).long(), class_names=IMAGENET_CLASSES,
+                        source=f"{len(rows)} photos from scikit-image's sample data (CC0 / public domain; "
+                               f"{GALLERY_SOURCES_FILE.name})")
+
+
+def has_unlabelled(dataset: ImageDataset) -> bool:
+    return bool((dataset.labels < 0).any())
+
+
+def with_model_labels(dataset: ImageDataset, predictions: torch.Tensor) -> ImageDataset:
+    """Images without a human label take the model's prediction as their reference label; the attribute
+    `label_is_prediction` marks which, so pages can say so."""
+    missing = dataset.labels < 0
+    labels = torch.where(missing, predictions.to(dataset.labels.device), dataset.labels)
+    return ImageDataset(name=dataset.name, images=dataset.images, labels=labels, class_names=dataset.class_names,
+                        attributes={**dataset.attributes, "label_is_prediction": missing}, source=dataset.source)
