@@ -420,6 +420,62 @@ def input_margins_seconds_n100_224() -> float:
     return margin_study(model, images, model.logits(images, batch_size=16).argmax(1)).seconds_input_margins
 
 
+# --- the ImageNet world: the shipped efficientnet-lite0 on the embedded gallery's photos (224 px)
+
+def _lite0():
+    from sia_core.resolve import resolve
+
+    subject = resolve("efficientnet-lite0")
+    return subject.model, subject.test_set.images[:1], subject.test_set.labels[:1]
+
+
+def slider_update_ms_lite0() -> float:
+    """`slider_update_ms_224` on efficientnet-lite0 and the first gallery photo (attribute edit, forward, bars)."""
+    from sia_core.figures import display_upscale, probability_bars, to_pil
+    from sia_core.scaling import pixel_scale
+    from sia_core.semantics import apply_attributes
+
+    model, image, label = _lite0()
+    scale = pixel_scale(image.shape)
+    params = {"rotation": 7.5, "translate_x": 1.0 * scale, "translate_y": -0.5 * scale, "scale": 0.05,
+              "brightness": 0.1, "contrast": 0.2, "gamma": -0.1, "saturation": 0.2, "hue": 0.3, "tint_red": 0.05,
+              "blur": 0.3 * scale}
+
+    def update() -> None:
+        with torch.inference_mode():
+            edited = apply_attributes(image, params)
+            probabilities = torch.softmax(model.logits(edited)[0], 0)
+        probability_bars(probabilities, model.class_names, true_label=int(label[0]))
+        to_pil(edited, upscale=display_upscale(edited.shape))
+
+    return median_ms(update, repeats=30, warmup=3)
+
+
+def sia_single_image_seconds_lite0() -> float:
+    """The default SIA (30 steps, every RGB attribute, eps_linf 2/255) on efficientnet-lite0, one gallery photo."""
+    from sia_core.attacks.semantic import SemanticAttack
+
+    model, image, label = _lite0()
+    attack = SemanticAttack()
+    return median_ms(lambda: attack(model, image, label), repeats=3, warmup=1) / 1000
+
+
+def regions_panel_seconds_lite0() -> float:
+    """The RoI vs RoA panel (occlusion RoI + effect-weighted PGD RoA) on efficientnet-lite0, one gallery photo."""
+    from sia_core.regions.panel import region_panel
+
+    model, image, label = _lite0()
+    return median_ms(lambda: region_panel(model, image, int(label[0])), repeats=3, warmup=1) / 1000
+
+
+def input_margin_seconds_lite0() -> float:
+    """One photo's input margin (L-inf, the default estimator) on efficientnet-lite0."""
+    from sia_core.margins import margin_study
+
+    model, image, label = _lite0()
+    return margin_study(model, image, label).seconds_input_margins
+
+
 BENCHMARKS = {
     "predict_latency_ms": predict_latency_ms,
     "app_ready_seconds": app_ready_seconds,
@@ -439,8 +495,14 @@ BENCHMARKS = {
     "sia_single_image_seconds_224": sia_single_image_seconds_224,
     "regions_panel_seconds_224": regions_panel_seconds_224,
     "input_margins_seconds_n100_224": input_margins_seconds_n100_224,
+    "slider_update_ms_lite0": slider_update_ms_lite0,
+    "sia_single_image_seconds_lite0": sia_single_image_seconds_lite0,
+    "regions_panel_seconds_lite0": regions_panel_seconds_lite0,
+    "input_margin_seconds_lite0": input_margin_seconds_lite0,
 }
-GROUPS = {"224": [name for name in BENCHMARKS if name.endswith("_224")]}  # `--only 224` runs these
+# `--only 224` / `--only lite0` run these
+GROUPS = {"224": [name for name in BENCHMARKS if name.endswith("_224")],
+          "lite0": [name for name in BENCHMARKS if name.endswith("_lite0")]}
 
 
 def main() -> int:

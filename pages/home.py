@@ -81,8 +81,9 @@ if any(shipped.values()):
     st.caption(f"Precomputed by `python scripts/precompute.py` on {created} on the embedded test subset of "
                f"{selection.card.dataset or 'its dataset'}; each lens's page recomputes it live.")
 
-# the papers' claims as verdicts, for the world of the chosen model
-scorecard = cache.shipped_scorecard(world_of(selection.card.dataset, ("fashion-mnist", "cifar10")) or "fashion-mnist")
+# the papers' claims as verdicts, for the world of the chosen model (none for a world without a scorecard)
+scorecard_world = world_of(selection.card.dataset, ("fashion-mnist", "cifar10"))
+scorecard = cache.shipped_scorecard(scorecard_world) if scorecard_world is not None else None
 if scorecard is not None:
     held = [claim for claim in scorecard.claims if claim.verdict == "reproduces"]
     failed = [claim for claim in scorecard.claims if claim.verdict == "does-not-reproduce"]
@@ -99,17 +100,20 @@ if st.button("Show other images", key="shuffle_gallery"):
 generator = torch.Generator().manual_seed(st.session_state["gallery_seed"])
 indices = torch.randperm(len(dataset), generator=generator)[:GALLERY_SIZE].tolist()
 
-st.markdown("**Sample predictions** — green: correct, red: wrong; the percentage is the model's confidence.")
+st.markdown("**Sample predictions** — green: correct, red: wrong, · no human label to compare with; the percentage "
+            "is the model's confidence.")
 columns = st.columns(6)
 for position, index in enumerate(indices):
     predicted = int(probabilities[index].argmax())
     confidence = float(probabilities[index, predicted])
     true_label = int(dataset.labels[index])
-    mark = ":green[✓]" if predicted == true_label else ":red[✗]"
+    unlabelled = bool(dataset.attributes.get("label_is_prediction", torch.zeros(len(dataset), dtype=torch.bool))[index])
+    mark = "·" if unlabelled else ":green[✓]" if predicted == true_label else ":red[✗]"
+    truth = "no human label" if unlabelled else f"true: {dataset.class_names[true_label]}"
     with columns[position % 6]:
         st.image(to_pil(dataset.images[index], width_px=112), width="stretch")
         st.markdown(f"{mark} **{dataset.class_names[predicted]}** {confidence:.0%}  \n"
-                    f"<small>true: {dataset.class_names[true_label]} · #{index}</small>", unsafe_allow_html=True)
+                    f"<small>{truth} · #{index}</small>", unsafe_allow_html=True)
 
 st.divider()
 st.subheader("Try your own image")

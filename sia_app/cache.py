@@ -22,6 +22,7 @@ from sia_app.launch import LaunchConfig, launch_config
 from sia_core.claims import Scorecard
 from sia_core.data.archive import extract_image_archive
 from sia_core.data.base import ImageDataset
+from sia_core.data.imagenet import has_unlabelled, with_model_labels
 from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport, diagnose
 from sia_core.errors import SiaError
 from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingConfig, FeatureTrainingResult,
@@ -83,6 +84,16 @@ def cached_named_model(model_id: str, class_names: tuple[str, ...]) -> LoadedMod
 @st.cache_resource(max_entries=8, show_spinner="Resizing the images to the model's input…")
 def cached_resized(dataset_key: str, image_shape: tuple[int, int, int], _dataset: ImageDataset) -> ImageDataset:
     return _dataset.resized(image_shape)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_model_labelled(dataset_key: str, model_key: str, _dataset: ImageDataset,
+                          _model: ClassifierWrapper) -> ImageDataset:
+    """A dataset whose photos without a human label take the model's own prediction as their reference label
+    (attribute `label_is_prediction`); shared read-only, keyed by the dataset and the model."""
+    with torch.no_grad():
+        predictions = _model.logits(_dataset.images).argmax(1).cpu()
+    return with_model_labels(_dataset, predictions)
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring the model on the first images…")

@@ -18,6 +18,7 @@ from sia_app.launch import short_spec
 from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import DATASETS
+from sia_core.data.imagenet import has_unlabelled
 from sia_core.errors import SiaError
 from sia_core.models.cards import portable_command
 from sia_core.models.architectures import ARCHITECTURES
@@ -235,6 +236,11 @@ def render_sidebar() -> Optional[Selection]:
     if dataset.image_shape != model.input_shape:
         dataset = cache.cached_resized(dataset_key, model.input_shape, dataset)
         dataset_key = f"{dataset_key}|{'x'.join(map(str, model.input_shape))}"
+    if has_unlabelled(dataset):  # photos no class names: attacked away from the model's own prediction
+        dataset = cache.cached_model_labelled(dataset_key, model_key, dataset, model)
+        st.sidebar.caption(f"{int(dataset.attributes['label_is_prediction'].sum())} of {len(dataset)} images have "
+                           "no human label: their reference label is the model's own prediction, and attacks push "
+                           "away from it.")
     if card.training.get("source"):
         try:
             card = ModelCard.from_dict(cache.cached_measured_card(model_key, dataset_key, loaded, dataset))
