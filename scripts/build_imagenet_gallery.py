@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sia_core.data.imagenet import (GALLERY_FILE, GALLERY_SOURCES_FILE, IMAGENET_CLASSES,  # noqa: E402
-                                    NO_LABEL, centre_square)
+from sia_core.data.imagenet import (GALLERY_FILE, GALLERY_SOURCES_FILE, NO_LABEL, centre_square,  # noqa: E402
+                                    imagenet_classes)
 
 COMMAND = "python scripts/build_imagenet_gallery.py"
 SIZE = 224
@@ -51,7 +51,7 @@ def main() -> None:
         if array.ndim == 2:  # greyscale photos as RGB
             array = np.stack([array] * 3, axis=-1)
         images.append(centre_square(array[..., :3], SIZE))
-        labels.append(NO_LABEL if label is None else IMAGENET_CLASSES.index(label))
+        labels.append(NO_LABEL if label is None else imagenet_classes().index(label))
         rows.append({"name": name, "label": label, "shows": shows, "licence": licence,
                      "source": f"scikit-image {skimage.__version__}, skimage.data.{name}()"})
     GALLERY_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +82,7 @@ def write_card() -> None:
 
     gallery = load_gallery()
     card = ModelCard(id="efficientnet-lite0", dataset="imagenet-photos", architecture="efficientnet-lite0",
-                     input_shape=(3, SIZE, SIZE), class_names=IMAGENET_CLASSES, mean=(127 / 255,) * 3,
+                     input_shape=(3, SIZE, SIZE), class_names=imagenet_classes(), mean=(127 / 255,) * 3,
                      std=(128 / 255,) * 3,
                      description="EfficientNet-Lite0 trained on ImageNet-1k (1,000 classes), weights from the "
                                  f"{WEIGHTS_PACKAGE} package ({WEIGHTS_LICENSE}).",

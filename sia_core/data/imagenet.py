@@ -4,6 +4,7 @@ label (-1): those are attacked away from the model's own prediction."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -19,13 +20,13 @@ GALLERY_SOURCES_FILE = ASSETS_DIR / "data" / "imagenet_photos_SOURCES.md"
 NO_LABEL = -1  # a photo no ImageNet-1k class plainly names
 
 
-def _imagenet_classes() -> tuple[str, ...]:
+@functools.cache
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1,000 ImageNet-1k class names, in the models' output order (torchvision's weights metadata; imported
+    when first asked, not at start-up)."""
     from torchvision.models import ResNet50_Weights
 
     return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
-
-
-IMAGENET_CLASSES = _imagenet_classes()
 
 
 def centre_square(array: np.ndarray, size: int) -> np.ndarray:
@@ -50,7 +51,7 @@ def load_gallery(path: str | Path = GALLERY_FILE) -> ImageDataset:
         raise DataError(f"The ImageNet gallery is missing or unreadable at {path}: rebuild it with "
                         f"`python scripts/build_imagenet_gallery.py` ({error}).") from error
     return ImageDataset(name="imagenet-photos", images=torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255,
-                        labels=torch.from_numpy(labels).long(), class_names=IMAGENET_CLASSES,
+                        labels=torch.from_numpy(labels).long(), class_names=imagenet_classes(),
                         source=f"{len(rows)} photos from scikit-image's sample data (CC0 / public domain; "
                                f"{GALLERY_SOURCES_FILE.name})")
 

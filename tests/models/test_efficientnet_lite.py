@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from sia_core.data.imagenet import IMAGENET_CLASSES, NO_LABEL, load_gallery
+from sia_core.data.imagenet import NO_LABEL, imagenet_classes, load_gallery
 from sia_core.models.efficientnet_lite import SameConv2d, packaged_state
 from tests.conftest import PROJECT_ROOT
 
@@ -52,7 +52,7 @@ def test_the_packaged_state_fills_every_tensor_strictly(lite0):
     assert len(state) == 296 and state["head.weight"].shape == (1000, 1280)
     model = lite0.model
     assert set(model.network.state_dict()) == set(state)
-    assert model.class_names == IMAGENET_CLASSES and model.input_shape == (3, 224, 224)
+    assert model.class_names == imagenet_classes() and model.input_shape == (3, 224, 224)
     assert model.features(torch.zeros(2, 3, 224, 224)).shape == (2, 1280)
 
 
@@ -60,7 +60,7 @@ def test_real_photos_get_their_classes(lite0):
     gallery = load_gallery()
     names = ("chelsea", "coffee", "clock", "rocket", "astronaut", "camera", "coins", "brick")
     top5 = lite0.model.logits(gallery.images).topk(5, dim=1).indices
-    top = {name: [IMAGENET_CLASSES[i] for i in row] for name, row in zip(names, top5.tolist())}
+    top = {name: [imagenet_classes()[i] for i in row] for name, row in zip(names, top5.tolist())}
     assert CATS & set(top["chelsea"][:3]) and top["coffee"][0] == "espresso" and top["camera"][0] == "tripod"
     labelled = gallery.labels >= 0
     assert int(labelled.sum()) == 3 and bool((top5[labelled] == gallery.labels[labelled, None]).any(1).all())
