@@ -111,6 +111,13 @@ explain(overlap_takeaway(means["iou"], means["energy_in_roi"]),
 # --- the dataset view -----------------------------------------------------------------------------
 st.divider()
 st.subheader("Across the dataset, and neutralization as a defense")
+SMALLEST_STUDY = 64  # the sliders' least: 32 images to learn the deployable masks, 32 to evaluate them
+if len(dataset) < SMALLEST_STUDY:
+    st.info(f"The dataset-level study learns its masks on held-out images and evaluates them on others: it needs at "
+            f"least {SMALLEST_STUDY} images, and {dataset.name} has {len(dataset)}. The one-image panel above works "
+            "on each of them; for the study, bring a folder of photos (`--data imagefolder:PATH`, one sub-folder "
+            "per class).")
+    st.stop()
 with st.form("regions_study_form"):
     d1, d2, d3, d4 = st.columns(4)
     n = d1.slider("Evaluation images", 32, 1024, 256, step=32, key="regions_n")

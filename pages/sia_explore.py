@@ -72,6 +72,9 @@ else:
     index = left.number_input("Index in the dataset", 0, len(dataset) - 1, key="sia_index", step=1)
     image, label = dataset.images[index:index + 1], int(dataset.labels[index])
     image_key = f"{selection.dataset_key}|{index}"
+    if "label_is_prediction" in dataset.attributes and bool(dataset.attributes["label_is_prediction"][index]):
+        st.caption(f"No human label for this photo: the attack pushes away from the model's own prediction, "
+                   f"**{model.class_names[label]}**.")
 if label is None:  # an upload has no label: attack the model's own prediction
     label = int(model.predict_proba(image).argmax())
     st.caption(f"No label for an upload: the attack targets the model's prediction, **{model.class_names[label]}**.")

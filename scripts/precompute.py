@@ -13,6 +13,7 @@ live on a click. Re-run after retraining a model:
     torchrun --nproc-per-node 2 scripts/precompute.py zoo      # the same, its images sharded over 2 processes
     .venv/bin/python scripts/precompute.py cifar10             # the CIFAR-10 world's pages and its study summary
                                                                # (bash scripts/cifar10_study.sh; about an hour)
+    .venv/bin/python scripts/precompute.py imagenet            # the ImageNet world's diagnosis and margins
 """
 
 from __future__ import annotations
@@ -95,10 +96,13 @@ CIFAR10_FEATURES = FeaturesStudyConfig(
     training=FeatureTrainingConfig(architecture="resnet9-slim", epochs=20, eval_eps_l2=0.25, eval_n=500),
     extra_eval_eps_l2=0.5, baseline=True)  # Table 7's second robust column; the scale's own "D"
 CIFAR10_MARGINS_EPS = 8 / 255  # the margins paper's CIFAR-10 budget
+# the ImageNet world: efficientnet-lite0 on the embedded gallery (8 photos at 224 px), the diagnosis and margins
+# pages at their defaults (every photo the model gets right: the unlabelled ones by construction)
+IMAGENET_DATASET, IMAGENET_MODELS = "imagenet-photos", ("efficientnet-lite0",)
 CIFAR10_LENSES = ("cifar10-diagnosis", "cifar10-margins", "cifar10-regions", "cifar10-features", "cifar10-summary")
 LENSES = ("features", "diagnosis", "regions", "margins", "transfer", *(f"transfer-{w}" for w in TRANSFER_WORLDS),
           "imbalance", "zoo", *(f"zoo-{w}" for w in ZOO_WORLDS), "cifar10", *CIFAR10_LENSES, "claims",
-          "claims-fashion-mnist", "claims-cifar10")
+          "claims-fashion-mnist", "claims-cifar10", "imagenet")
 
 
 def _save(kind: str, model_id: str, config, result, started: float, dataset_key: str = DATASET_KEY) -> None:
@@ -126,6 +130,8 @@ def main(only: tuple[str, ...]) -> None:
         cifar10_world(cifar10)
     if wanted("features"):
         features(DATASET, DATASET_KEY, FEATURES, "fashion-mnist")
+    if wanted("imagenet"):
+        page_results(IMAGENET_DATASET, f"{IMAGENET_DATASET}|None|None", IMAGENET_MODELS, ["diagnosis", "margins"])
     page_results(DATASET, DATASET_KEY, MODELS, [lens for lens in ("diagnosis", "regions", "margins") if wanted(lens)])
     for world in CLAIM_WORLDS:  # last: the scorecards read the files written above
         if wanted("claims") or wanted(f"claims-{world}"):
