@@ -6,6 +6,13 @@ original test set with its 95% interval. One script for every tier; the stages r
     nohup .venv/bin/python scripts/features_at_scale.py run --world cifar10 --tier cpu --only d_det,d_rand,d &
     .venv/bin/python scripts/features_at_scale.py write --world cifar10 --tier cpu   # -> assets/precomputed/
 
+On a GPU machine (the device tool: nothing to download there, so the data travels in the working tree):
+
+    cp -r ../shared/data/cifar10-jpg artifacts/   # then, on the GPU machine, carrying artifacts/cifar10-jpg:
+    SIA_CIFAR10_DIR=artifacts/cifar10-jpg python3 scripts/features_at_scale.py run --world cifar10 --tier gpu \
+      --work /tmp/features && python3 scripts/features_at_scale.py export --work /tmp/features --out $OUT
+    # back here: import --out <the files> --world cifar10 --tier gpu, then write --world cifar10 --tier gpu
+
 Tiers: "cpu" (this machine, one thread a run: relabelled sets from 26,000 attempts keeping the targeted successes,
 matched sets at 5,000), "gpu" (the paper's scale: 50,000 images, the paper's steps; mixed precision on CUDA), "tiny"
 (the same code at a toy size, for the tests). Stages write into --work (default
@@ -371,9 +378,38 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
     return path
 
 
+def export(work: Path, out: Path) -> list[Path]:
+    """A work folder's results (one JSON) and weights (one tar) in `out`: what comes back from a GPU machine, which
+    returns few, small files (the sets themselves stay there)."""
+    import tarfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    bundle = {path.stem: json.loads(path.read_text()) for path in sorted((work / "results").glob("*.json"))}
+    results = out / "features-results.json"
+    _save_json(results, bundle)
+    weights = out / "features-weights.tar"
+    with tarfile.open(weights, "w") as archive:
+        for path in sorted((work / "weights").glob("*.safetensors")):
+            archive.add(path, arcname=path.name)
+    return [results, weights]
+
+
+def import_export(source: Path, work: Path) -> None:
+    """Unpack `export`'s two files into a work folder, so `write` makes the rows from them."""
+    import tarfile
+
+    for name, stage in json.loads((source / "features-results.json").read_text()).items():
+        _save_json(work / "results" / f"{name}.json", stage)
+    weights = source / "features-weights.tar"
+    if weights.is_file():
+        with tarfile.open(weights) as archive:
+            archive.extractall(work / "weights", filter="data")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("plan", "estimate", "run", "write"))
+    parser.add_argument("action", choices=("plan", "estimate", "run", "write", "export", "import"))
+    parser.add_argument("--out", help="export: the folder for the two files; import: the folder holding them")
     parser.add_argument("--world", choices=tuple(WORLDS), default="cifar10")
     parser.add_argument("--tier", choices=tuple(TIERS), default="cpu")
     parser.add_argument("--work", help="the folder of the stages (default: $SIA_EXPLORER_HOME/features-WORLD-TIER)")
@@ -387,6 +423,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         print(json.dumps(estimate(args.world, args.tier), indent=1))
         return
     work = work_dir(args.world, args.tier, args.work)
+    if args.action == "export":
+        print("\n".join(str(path) for path in export(work, Path(args.out or "."))))
+        return
+    if args.action == "import":
+        import_export(Path(args.out or "."), work)
+        return
     if args.action == "run":
         only = tuple(stage.strip() for stage in args.only.split(",") if stage.strip())
         unknown = sorted(set(only) - set(STAGES))

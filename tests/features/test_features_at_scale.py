@@ -88,3 +88,13 @@ def test_the_estimate_counts_the_tiers_work_and_scales_with_its_size(at_scale):
     assert gpu["total_pflop"] > tiny["total_pflop"] >= 0
     minutes = gpu["minutes_at_sustained_tflops"]
     assert minutes[50] == pytest.approx(2 * minutes[100], abs=0.15)  # twice the rate, half the time (0.1 min rounding)
+
+
+def test_export_and_import_carry_every_result_and_weight(at_scale, finished, tmp_path):
+    files = at_scale.export(finished, tmp_path / "out")
+    assert [path.name for path in files] == ["features-results.json", "features-weights.tar"]
+    assert all(path.stat().st_size < 16 * 2**20 for path in files)  # what a GPU machine may send back
+    work = at_scale.work_dir("shapes", "tiny", str(tmp_path / "again"))
+    at_scale.import_export(tmp_path / "out", work)
+    assert at_scale.rows("shapes", work) == at_scale.rows("shapes", finished)
+    assert sorted(p.name for p in (work / "weights").iterdir()) == sorted(p.name for p in (finished / "weights").iterdir())
