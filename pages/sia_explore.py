@@ -15,6 +15,7 @@ from sia_app.explain import explain
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
+from sia_app.uploads import keep_upload, kept_upload
 from sia_app.sidebar import require_selection
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.images import decode_image
@@ -28,6 +29,8 @@ from sia_core.takeaways import attack_takeaway
 SLIDER_KEY = "sia_attr_{}"
 RESULT_KEY = "sia_attack_result"
 PERCEPTUAL_KEY = "sia_perceptual_weight"
+IMAGE_SOURCES = ("Dataset image", "Upload")
+UPLOAD_ID_KEY = "sia_upload_id"  # the kept upload a link names (sia_app.uploads)
 
 require_app_frame("pages/sia_explore.py")
 st.title("Semantic Image Attack — explore")
@@ -36,6 +39,7 @@ st.caption("Move named attributes and watch the prediction; then let the attack 
 render_references(('sia', 'pgd'))
 
 url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7), PERCEPTUAL_KEY: url_state.number(0.0, 20.0),
+                          "sia_image_source": url_state.choice(IMAGE_SOURCES), UPLOAD_ID_KEY: url_state.sha256_hex,
                           **{SLIDER_KEY.format(name): url_state.finite for name in ATTRIBUTES}})
 st.session_state.setdefault(PERCEPTUAL_KEY, 0.0)
 selection = require_selection()
@@ -52,19 +56,27 @@ if st.session_state.get("sia_index", 0) >= len(dataset):  # a link made on a lar
 
 
 # --- the image -------------------------------------------------------------------------------
-source = st.radio("Image", ["Dataset image", "Upload"], horizontal=True, key="sia_image_source")
+source = st.radio("Image", list(IMAGE_SOURCES), horizontal=True, key="sia_image_source")
 label: int | None
 if source == "Upload":
     upload = st.file_uploader("PNG, JPEG or WebP", type=["png", "jpg", "jpeg", "webp"], key="sia_upload")
-    if upload is None:
+    # a new upload, else the one this session (or the link it came from) kept on the server
+    data = upload.getvalue() if upload is not None else kept_upload(st.session_state.get(UPLOAD_ID_KEY, ""))
+    if data is None:
+        if st.session_state.get(UPLOAD_ID_KEY):
+            st.warning("The image this link names is no longer kept on this server: upload it again.")
         st.info("Upload an image, or switch to a dataset image.")
         st.stop()
     try:
-        image = decode_image(upload.getvalue(), model.input_shape)
+        image = decode_image(data, model.input_shape)
     except SiaError as error:
         st.error(str(error))
         st.stop()
-    image_key, label = f"upload|{cache.digest(upload.getvalue())}", None
+    if upload is not None:  # kept, so the share link opens the same photo
+        st.session_state[UPLOAD_ID_KEY] = keep_upload(data)
+    else:
+        st.caption("The uploaded image of this link (kept on this server).")
+    image_key, label = f"upload|{cache.digest(data)}", None
 else:
     left, right = st.columns([3, 1])
     if right.button("Random image", key="sia_random"):

@@ -41,6 +41,13 @@ def _bounded(cast: Callable[[str], Any], low: float, high: float) -> Parser:
     return parse
 
 
+def sha256_hex(text: str) -> str:
+    """A SHA-256 digest in hex (an uploaded image's name on the server), else ValueError."""
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(f"not a SHA-256 digest: {text[:24]!r}")
+    return text
+
+
 def integer(low: int, high: int) -> Parser:
     return _bounded(int, low, high)
 
