@@ -51,6 +51,16 @@ url_state.seed_from_url({"features_std": str, "features_robust": str, "features_
 for key, default in URL_DEFAULTS.items():
     st.session_state.setdefault(key, default)
 selection = require_selection()
+LARGEST_SIDE = 64  # px: above it, building and training the sets is days of CPU time
+if min(selection.model.input_shape[1:]) > LARGEST_SIDE:
+    height, width = selection.model.input_shape[1:]
+    st.info(f"Not at this size on a CPU. The experiment trains a fresh network on each constructed set of tens of "
+            f"thousands of images, each image made by 100 to 1,000 gradient steps through the source model: at "
+            f"{height}×{width} px that is weeks of CPU time for one set (the paper built its Restricted ImageNet "
+            f"sets on GPUs). It runs here on 28 and 32 px images (Fashion-MNIST, CIFAR-10): choose one of those "
+            f"worlds in the sidebar; at this size it would take a GPU and a training split of many thousand labelled "
+            f"photos.")
+    st.stop()
 if render_at_scale(selection.dataset_key, selection.dataset.num_classes):
     st.subheader("Build and train at a small scale, live")
 cards = {card.id: card for card in compatible_cards(selection.dataset)}
