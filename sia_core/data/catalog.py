@@ -14,7 +14,7 @@ from sia_core.data.cifar10 import CIFAR10_DIR_ENV, default_cifar10_root, load_ci
 from sia_core.data.fashion_mnist import (default_fashion_mnist_root, load_embedded_subset, load_fashion_mnist,
                                          load_mnist)
 from sia_core.data.folders import load_image_folder, load_npz
-from sia_core.data.imagenet import load_gallery
+from sia_core.data.imagenet import as_imagenet, load_gallery
 from sia_core.data.shapes import SPURIOUS_ATTRIBUTES, shapes_dataset
 from sia_core.errors import ConfigError, DataError
 from sia_core.registry import Entry, Registry
@@ -43,6 +43,11 @@ def _image_folder(*, split: Split, root: Optional[Path], n: Optional[int], seed:
                   image_shape: Optional[tuple[int, int, int]] = None) -> ImageDataset:
     # resized while decoding: 5,000 images at 224x224 would not fit in memory at their own size first
     return load_image_folder(root, split, image_shape=image_shape, n=n)  # type: ignore[arg-type]
+
+
+def _imagenet_folder(*, split: Split, root: Optional[Path], n: Optional[int], seed: int,
+                     image_shape: Optional[tuple[int, int, int]] = None) -> ImageDataset:
+    return as_imagenet(load_image_folder(root, split, image_shape=image_shape, n=n))  # type: ignore[arg-type]
 
 
 def _npz_file(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
@@ -122,6 +127,13 @@ DATASETS: Registry[ImageDataset] = Registry("dataset", [
           _image_folder,
           traits={"splits": SPLITS, "needs_path": True, "path_label": "Image folder",
                   "path_placeholder": "/path/to/images", "options": ("image_shape",), "one_split": True,
+                  "app_test_n": 1000}),
+    Entry("imagenet-folder", "ImageNet-style image folder (sub-folders named by ImageNet class)",
+          "Your photos for the ImageNet-1k models: <folder>/<ImageNet class name>/<image files> (e.g. tabby/, "
+          "wall_clock/), any size (cropped to the centre and resized to the model's input), at most 5,000 images.",
+          _imagenet_folder,
+          traits={"splits": SPLITS, "needs_path": True, "path_label": "ImageNet-style folder",
+                  "path_placeholder": "/path/to/photos", "options": ("image_shape",), "one_split": True,
                   "app_test_n": 1000}),
     Entry("npz", "NumPy .npz file",
           "Arrays in an .npz: x (uint8 or [0, 1] floats, NHWC or NCHW, 1 or 3 channels), y (integer labels) and "

@@ -32,11 +32,12 @@ def load_image_folder(root: str | Path, split: str = "test", *, image_shape: Opt
                       n: Optional[int] = None, max_images: int = DEFAULT_MAX_IMAGES) -> ImageDataset:
     """`root/[split/]<class name>/*.png|jpg|webp|bmp`: class names from the folder names, in sorted order.
 
-    Images of any size are resized to `image_shape` (C, H, W) when given (C = 1: grayscale, 3: RGB); otherwise
+    Images of any size are centre-cropped to the aspect of `image_shape` (C, H, W) and resized to it when given
+    (C = 1: grayscale, 3: RGB); otherwise
     to the first image's size and mode. Loads at most `n` (or `max_images`) images, taken round-robin over the
     classes so a partial load keeps every class.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -65,8 +66,8 @@ def load_image_folder(root: str | Path, split: str = "test", *, image_shape: Opt
         try:
             with Image.open(file) as image:
                 image = image.convert("L" if channels == 1 else "RGB")
-                if image.size != (width, height):
-                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                if image.size != (width, height):  # the centre at the target's aspect ratio, not squeezed
+                    image = ImageOps.fit(image, (width, height), Image.Resampling.BILINEAR)
                 array[row] = np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
             raise DataError(f"Could not decode {file}: {type(error).__name__}.") from error

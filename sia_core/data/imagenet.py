@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -67,3 +68,28 @@ def with_model_labels(dataset: ImageDataset, predictions: torch.Tensor) -> Image
     labels = torch.where(missing, predictions.to(dataset.labels.device), dataset.labels)
     return ImageDataset(name=dataset.name, images=dataset.images, labels=labels, class_names=dataset.class_names,
                         attributes={**dataset.attributes, "label_is_prediction": missing}, source=dataset.source)
+
+
+def _normalized(name: str) -> str:
+    return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
+
+
+def imagenet_index(folder_name: str) -> Optional[int]:
+    """The ImageNet-1k class a folder names, by its class name ("tabby", "Egyptian_cat", "wall clock"; case, '_'
+    and '-' ignored), or None."""
+    names = {_normalized(name): index for index, name in enumerate(imagenet_classes())}
+    return names.get(_normalized(folder_name))
+
+
+def as_imagenet(dataset: ImageDataset) -> ImageDataset:
+    """An image folder's dataset with its folder names mapped onto the 1,000 ImageNet-1k classes (labels become
+    ImageNet indices), so the ImageNet models take it; folders no class names are an error that lists them."""
+    mapping = {index: imagenet_index(name) for index, name in enumerate(dataset.class_names)}
+    unknown = [dataset.class_names[index] for index, target in mapping.items() if target is None]
+    if unknown:
+        raise DataError(f"{len(unknown)} folder(s) name no ImageNet-1k class: {', '.join(unknown[:5])}"
+                        f"{' …' if len(unknown) > 5 else ''}. Name each folder by its class as ImageNet does "
+                        "(e.g. tabby, Egyptian_cat, wall_clock).")
+    labels = torch.tensor([mapping[int(label)] for label in dataset.labels], dtype=torch.long)
+    return ImageDataset(name=dataset.name, images=dataset.images, labels=labels, class_names=imagenet_classes(),
+                        attributes=dataset.attributes, source=f"{dataset.source}, folders mapped to ImageNet-1k")

@@ -90,3 +90,23 @@ def test_predict_names_a_cat_for_chelsea(tmp_path):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert CATS & {row["class"] for row in result["top5"][:3]}
+
+
+def test_an_imagenet_style_folder_maps_its_class_names_onto_the_1000_classes(tmp_path, lite0):
+    from PIL import Image
+
+    from sia_core.data.catalog import load_dataset
+    from sia_core.errors import DataError
+
+    gallery = load_gallery()
+    for folder, index in (("tabby", 0), ("Wall_Clock", 2), ("espresso", 1)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray((gallery.images[index].permute(1, 2, 0) * 255).round().byte().numpy()).resize(
+            (300, 200)).save(tmp_path / folder / "photo.jpg")
+    dataset = load_dataset(f"imagenet-folder:{tmp_path}", image_shape=(3, 224, 224))
+    assert dataset.class_names == imagenet_classes() and dataset.image_shape == (3, 224, 224)
+    assert sorted(imagenet_classes()[int(label)] for label in dataset.labels) == ["espresso", "tabby", "wall clock"]
+    (tmp_path / "not_a_class").mkdir()
+    Image.new("RGB", (10, 10)).save(tmp_path / "not_a_class" / "x.png")
+    with pytest.raises(DataError, match="not_a_class"):
+        load_dataset(f"imagenet-folder:{tmp_path}", image_shape=(3, 224, 224))
