@@ -60,7 +60,10 @@ SHARED = ROOT.parent / "shared/data"
 CIFAR10_JPEG = os.environ.get("SIA_CIFAR10_DIR") or str(SHARED / "cifar10-jpg")
 RELABELLED = ("d_det", "d_rand")
 MATCHED = ("d_r", "d_nr")
-STAGES = ("d", *RELABELLED, *MATCHED)
+# plain training on original images: "d" as many as the relabelled sets keep, "d_small" as many as D̂_R / D̂_NR hold
+# (each constructed set's control at its own N)
+PLAIN = ("d", "d_small")
+STAGES = ("d", *RELABELLED, "d_small", *MATCHED)
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class Tier:
     test_n: Optional[int] = None  # the first test_n test images (all when None)
 
 
-PAPER_ROWS = {"d": {"test_accuracy": PAPER_CIFAR10["d"], "robust_accuracy_l2_0.25": 0.0449,
+PAPER_ROWS = {"d_small": None, "d": {"test_accuracy": PAPER_CIFAR10["d"], "robust_accuracy_l2_0.25": 0.0449,
                     "robust_accuracy_l2_0.5": 0.0, "source": "Table 1 / Table 7"},
               "d_det": {"test_accuracy": PAPER_CIFAR10["d_det"], "relabelled_test_accuracy": 0.162,
                         "source": "Table 1 / Table 10"},
@@ -243,10 +246,11 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
         return
     started = time.perf_counter()
     build_seconds, metric, curve = 0.0, {}, None
-    if kind == "d":
-        # as many original images as the relabelled sets keep, drawn in the same seeded order
+    if kind in PLAIN:
+        # original images in the relabelled sets' seeded order: as many as they keep (d), or as D̂_R holds (d_small)
         order = build_plan(train, construction("d_det", world, tier)).order
-        n_d = _kept_or(work, "d_det", default=len(order))
+        n_d = (_kept_or(work, "d_det", default=len(order)) if kind == "d" else
+               min(tier.matched_n, len(order)))
         dataset = train.subset(order[:n_d])
     else:
         model = standard if kind != "d_r" else source(world.robust, world)
@@ -266,17 +270,19 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
     from sia_core.features.training import train_on_constructed
 
     model, result = train_on_constructed(
-        dataset, test, dataclasses.replace(config, eval_n=tier.eval_n), kind=kind,
+        dataset, test, dataclasses.replace(config, eval_n=tier.eval_n), kind="d" if kind in PLAIN else kind,
         checkpoint=work / "checkpoints" / f"{kind}.pt", model_id=f"{world_name}-trained-on-{kind}",
         progress=lambda epoch, total, info: log(f"{kind}: epoch {epoch}/{total} {info}"))
     extra = {}
     for eps in world.eval_eps_l2[1:]:
-        extra[f"{eps:g}"] = score_on_test(model, test, dataclasses.replace(config, eval_eps_l2=eps), kind=kind,
+        extra[f"{eps:g}"] = score_on_test(model, test, dataclasses.replace(config, eval_eps_l2=eps),
+                                          kind="d" if kind in PLAIN else kind,
                                           n_train=len(dataset))
     _save_weights(model, work / "weights" / f"{kind}.safetensors")
     _save_json(result_path, {"kind": kind, "world": world_name, "tier": tier_name, "device": str(standard.device),
-                             "source": None if kind == "d" else (world.robust if kind == "d_r" else world.standard),
-                             "construction": None if kind == "d" else dataclasses.asdict(
+                             "source": None if kind in PLAIN else (world.robust if kind == "d_r" else
+                                                                   world.standard),
+                             "construction": None if kind in PLAIN else dataclasses.asdict(
                                  construction(kind, world, tier, curve and curve["steps_used"])),
                              "training": dataclasses.asdict(config), "metric": metric, "curve": curve,
                              "result": dataclasses.asdict(result),

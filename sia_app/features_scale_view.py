@@ -16,7 +16,7 @@ from sia_core.features import KINDS
 from sia_core.figures import curves
 from sia_core.takeaways import features_takeaway
 
-SET_LABELS = {"d": "D (original images)", **KINDS.labels()}
+SET_LABELS = {"d": "D (original images)", "d_small": "D (as many images as D̂_R)", **KINDS.labels()}
 CLAIM_IDS = {"d_det": "d-det-generalizes", "d_rand": "d-rand-generalizes", "d_r": "d-r-gives-robustness",
              "d_nr": "d-nr-gives-no-robustness"}
 
@@ -84,7 +84,8 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
         st.caption("; ".join(f"{SET_LABELS[kind]}: {curve['steps_used']} steps used ({curve['n']} images measured)"
                              for kind, curve in curve_rows.items())
                    + f". Rule: {next(iter(curve_rows.values()))['rule']} (the paper: 1,000 steps).")
-    accuracy = {row["set"]: row["test_accuracy"] for row in rows if row["set"] != "d"}
+    accuracy = {row["set"]: row["test_accuracy"] for row in rows if not row["set"].startswith("d_small")
+                and row["set"] != "d"}
     claims = {claim.id: claim for claim in world_claims(dataset_key, CLAIM_IDS.values())}
     verdicts = {kind: claims[claim_id].verdict for kind, claim_id in CLAIM_IDS.items() if claim_id in claims}
     takeaway = features_takeaway(accuracy, KINDS.labels(), num_classes, first["test_n"], verdicts=verdicts) \

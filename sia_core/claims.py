@@ -450,7 +450,9 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
 def _d_r_robust(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule: robust accuracy at L2 0.25 of the model trained on D̂_R minus that of the same network trained on as many
     # original images (the scale's own D), binomial bootstrap over the attacked images; reproduces above zero
-    if (row := _scale_row(world, "d_r")) is not None and (plain := _scale_row(world, "d")) is not None:
+    # the control: plain training on as many original images as D̂_R holds (else the study's other D)
+    plain = _scale_row(world, "d_small") or _scale_row(world, "d")
+    if (row := _scale_row(world, "d_r")) is not None and plain is not None:
         ours = row.robust_accuracy - plain.robust_accuracy
         ci95 = proportion_difference_ci(row.robust_accuracy, row.robust_n, plain.robust_accuracy, plain.robust_n)
         verdict = gain_verdict(ci95)

@@ -114,7 +114,8 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert not at.exception
     assert any(h.value == "The study at scale" for h in at.subheader)
     table = at.dataframe[0].value.to_dict("records")
-    assert [row["trained on"] for row in table] == ["D (original images)", "D̂_det", "D̂_rand", "D̂_R", "D̂_NR"]
+    assert [row["trained on"] for row in table] == ["D (original images)", "D̂_det", "D̂_rand",
+                                                    "D (as many images as D̂_R)", "D̂_R", "D̂_NR"]
     assert all("[" in row["test accuracy [95% CI]"] for row in table)
     assert any(chart.proto.spec and "Representation error" in chart.proto.spec for chart in at.get("plotly_chart"))
     takeaway = next(m.value for m in at.markdown if m.value.startswith("**Takeaway.**"))

@@ -56,6 +56,7 @@ def test_rows_hold_the_numbers_with_intervals_in_the_studys_order(at_scale, fini
     assert by_set["d_det"]["construction"]["eps_l2"] == at_scale.WORLDS["shapes"].eps_l2
     assert by_set["d_det"]["training"]["augment"] == "none"  # D̂_det trains without augmentation (Table 3)
     assert by_set["d"]["n_train"] == tier.relabelled_n and by_set["d_r"]["source"] == "shapes-robust"
+    assert by_set["d_small"]["n_train"] == tier.matched_n == by_set["d_r"]["n_train"]  # D̂_R's control at its N
     assert "error_curve" in by_set["d_nr"] and "targeted_success_rate" in by_set["d_rand"]["metric"]
 
 
