@@ -120,3 +120,12 @@ def test_the_study_at_scale_decides_the_constructed_set_claims_on_both_sides(acc
     assert card["d-nr-gives-no-robustness"].verdict == verdict
     assert card["d-rand-generalizes"].verdict == "not-measured"  # no row, no page study: nothing to judge
     assert {spec.id for spec in CLAIMS} >= set(card)
+
+
+def test_a_d_det_model_that_learned_the_relabelling_more_only_partly_reproduces():
+    from sia_core.claims import scorecard
+
+    below = _scale_world([_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52)])
+    above = _scale_world([_row("d_det", 0.44, 0.0, relabelled_test_accuracy=0.16)])
+    assert scorecard(below, command="t", created="d").by_id()["d-det-generalizes"].verdict == "partly"
+    assert scorecard(above, command="t", created="d").by_id()["d-det-generalizes"].verdict == "reproduces"
