@@ -24,7 +24,7 @@ from sia_core.models.architectures import ARCHITECTURES
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.takeaways import features_takeaway
-from sia_app.features_scale_view import render_at_scale
+from sia_app.features_scale_view import at_scale_block, render_at_scale
 from sia_app.verdicts import verdict_notes, world_claims
 
 SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
@@ -61,6 +61,8 @@ if min(selection.model.input_shape[1:]) > LARGEST_SIDE:
             f"worlds in the sidebar; at this size it would take a GPU and a training split of many thousand labelled "
             f"photos.")
     st.stop()
+# the study at scale decides the claims of the sets it holds; the small study below speaks for the others only
+at_scale_sets = {row["set"] for row in (at_scale_block(selection.dataset_key) or {}).get("rows", ())}
 if render_at_scale(selection.dataset_key, selection.dataset.num_classes):
     st.subheader("Build and train at a small scale, live")
 cards = {card.id: card for card in compatible_cards(selection.dataset)}
@@ -262,7 +264,7 @@ if results:
                "it learned the label permutation from robust features instead (the paper's Table 10 check).")
     claim_ids = {kind: f"{kind.replace('_', '-')}-{claim}" for kind, claim in (
         ("d_det", "generalizes"), ("d_rand", "generalizes"), ("d_r", "gives-robustness"),
-        ("d_nr", "gives-no-robustness")) if kind in results}
+        ("d_nr", "gives-no-robustness")) if kind in results and kind not in at_scale_sets}
     shipped_verdicts = ({claim.id: claim for claim in world_claims(selection.dataset_key, claim_ids.values())}
                         if showing_shipped else {})
     takeaway = features_takeaway({k: r.test_accuracy for k, r in results.items()}, labels,

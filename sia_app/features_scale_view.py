@@ -68,7 +68,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                       "paper: robust, L2 0.25": _paper(row, "robust_accuracy_l2_0.25")})
     st.dataframe(table, hide_index=True, width="stretch")
     first = rows[0]
-    st.caption(f"{block['tier'].upper()} tier on {first.get('device', 'cpu')}: {block['architecture']} (the paper: "
+    st.caption(f"{block['tier'].upper()} tier (ran on {first.get('device', 'cpu')}): {block['architecture']} (the paper: "
                f"{block['paper_architecture']}), sources {block['standard_source']} (standard) and "
                f"{block['robust_source']} (robust), each model scored on {first['test_n']:,} original test images "
                f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
