@@ -12,6 +12,8 @@ fi
 requirements=requirements.txt
 [[ $mode == dev ]] && requirements=requirements-dev.txt
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+# AutoAttack's library without its dependencies (it pins requests~=2.25; it needs only torch and scipy, pinned above)
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps torchattacks==3.5.1
 # the project itself, editable: `python -m sia_core` and the `sia` command then work from any folder
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
 

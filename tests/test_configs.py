@@ -37,6 +37,8 @@ BAD_VALUES: list[tuple[str, str, dict[str, Any]]] = [
     ("sia_core.attacks", "SemanticAttack", {"warmup_fraction": 1.5}),
     ("sia_core.margins.zoo", "ZooConfig", {"n": 0}),
     ("sia_core.margins.zoo", "ZooConfig", {"n": 10, "subset_sizes": (20,)}),
+    ("sia_core.attacks.autoattack", "AutoAttack", {"eps": -0.5}),
+    ("sia_core.attacks.autoattack", "AutoAttack", {"eps": 0.5, "norm": "l1"}),
     ("sia_core.attacks.carlini_wagner", "CarliniWagnerL2", {"eps": -0.5}),
     ("sia_core.attacks.carlini_wagner", "CarliniWagnerL2", {"eps": 0.5, "kappa": -1.0}),
     ("sia_core.attacks.carlini_wagner", "CarliniWagnerL2", {"eps": 0.5, "steps": 1.5}),

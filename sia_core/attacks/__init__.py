@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Union
 
+from sia_core.attacks.autoattack import AutoAttack
 from sia_core.attacks.base import NORMS, Attack, AttackBase, AttackResult, Norm, Perturbation, quantize_8bit
 from sia_core.attacks.carlini_wagner import CarliniWagnerL2
 from sia_core.attacks.deepfool import DeepFool
@@ -12,7 +13,7 @@ from sia_core.attacks.pgd import FGSM, PGD, project, projected_gradient_ascent
 from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
 from sia_core.registry import Entry, Registry
 
-PixelAttack = Union[FGSM, PGD, CarliniWagnerL2]
+PixelAttack = Union[FGSM, PGD, CarliniWagnerL2, AutoAttack]
 
 
 def _fgsm(*, eps: float, steps: int, seed: Optional[int]) -> FGSM:
@@ -30,6 +31,13 @@ def _cw_l2(*, eps: float, steps: int, seed: Optional[int]) -> CarliniWagnerL2:
     return CarliniWagnerL2(eps=eps, steps=steps, seed=seed)
 
 
+def _autoattack(norm: Norm) -> Callable[..., AutoAttack]:
+    def build(*, eps: float, steps: int, seed: Optional[int]) -> AutoAttack:
+        del steps  # the ensemble's own budgets (100 APGD iterations, 5,000 Square queries)
+        return AutoAttack(eps=eps, norm=norm, seed=0 if seed is None else seed)
+    return build
+
+
 # Every factory is called as ATTACKS.build(name, eps=..., steps=..., seed=...). DeepFool is not listed: it has no
 # budget, so an `eps` would mean nothing to it.
 ATTACKS: Registry[PixelAttack] = Registry("attack", [
@@ -44,8 +52,14 @@ ATTACKS: Registry[PixelAttack] = Registry("attack", [
     Entry("cw-l2", "Carlini–Wagner (L2)", "Gradient steps on the logit margin (the best other class minus the true "
           "one) inside an L2 length of ε: Carlini & Wagner's loss at a fixed budget, strong where the softmax "
           "saturates.", _cw_l2, defaults={"steps": 30, "seed": 0}, traits={"norm": "l2", "uses_steps": True}),
+    Entry("autoattack-linf", "AutoAttack (L∞)", "Croce & Hein's ensemble (APGD-CE, APGD-T, FAB-T, Square) within ε "
+          "per pixel: the field's standard robust accuracy, from the torchattacks library.", _autoattack("linf"),
+          defaults={"steps": 100, "seed": 0}, traits={"norm": "linf", "uses_steps": False}),
+    Entry("autoattack-l2", "AutoAttack (L2)", "Croce & Hein's ensemble within an L2 length of ε, from the "
+          "torchattacks library.", _autoattack("l2"), defaults={"steps": 100, "seed": 0},
+          traits={"norm": "l2", "uses_steps": False}),
 ])
 
-__all__ = ["ATTACKS", "Attack", "AttackBase", "AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "NORMS", "Norm",
+__all__ = ["ATTACKS", "Attack", "AttackBase", "AttackResult", "AutoAttack", "CarliniWagnerL2", "DeepFool", "FGSM", "NORMS", "Norm",
            "PGD", "Perturbation", "SemanticAttack", "SemanticAttackResult", "project", "projected_gradient_ascent",
            "quantize_8bit"]

@@ -139,10 +139,10 @@ def test_registry_builds_every_attack_from_one_call():
         assert getattr(attack, "norm", "linf") == entry.traits["norm"]
         assert getattr(attack, "steps", 1) == (3 if entry.traits["uses_steps"] else 1)
         assert entry.label and entry.description
-    assert ATTACKS.names() == ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")
+    assert ATTACKS.names() == ("fgsm", "pgd-linf", "pgd-l2", "cw-l2", "autoattack-linf", "autoattack-l2")
     assert ATTACKS.build("pgd-l2", eps=0.5) == PGD(eps=0.5, norm="l2", steps=20, seed=0)  # the CLI's defaults
     assert ATTACKS.build("cw-l2", eps=0.5) == CarliniWagnerL2(eps=0.5, steps=30, seed=0)
-    with pytest.raises(ConfigError, match="choose one of fgsm, pgd-linf, pgd-l2, cw-l2"):
+    with pytest.raises(ConfigError, match="choose one of fgsm, pgd-linf, pgd-l2, cw-l2, autoattack-linf"):
         ATTACKS.build("cw", eps=0.1)
 
 
