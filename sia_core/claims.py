@@ -402,6 +402,22 @@ def _scale_note(row: _ScaleRow) -> str:
     return f" (the {row.tier.upper()} tier of the study at scale)"
 
 
+def _second_radius(world: WorldResults, kind: str, control: str, n: int) -> str:
+    """The same comparison at the study's second radius, where it has one (said, not judged: the rule reads the
+    first)."""
+    rows = {row["set"]: row for row in (world.features_at_scale or {}).get("rows", ())}
+    keys = [key for key in rows.get(kind, {}) if key.startswith("robust_accuracy_l2_") and not key.endswith("_ci95")]
+    if len(keys) < 2 or control not in rows:
+        return ""
+    key = sorted(keys, key=lambda k: float(k.removeprefix("robust_accuracy_l2_")))[1]
+    ours, theirs = rows[kind][key], rows[control].get(key)
+    if theirs is None:
+        return ""
+    ci95 = proportion_difference_ci(ours, n, theirs, n)
+    return (f" At L2 ε = {key.removeprefix('robust_accuracy_l2_')}: {ours:.1%} against {theirs:.1%} "
+            f"({_points(ours - theirs)}, 95% CI {_interval_text(ci95)}).")
+
+
 def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVerdict:
     # rule: test accuracy on the original test set of a model trained on the set, binomial interval over the test
     # images; reproduces when the whole interval is above chance (1 / classes)
@@ -468,7 +484,9 @@ def _d_r_robust(world: WorldResults, base: dict) -> ClaimVerdict:
                f"{row.robust_accuracy:.1%} of {row.robust_n} attacked images, the same network on "
                f"{plain.n_train:,} original images {plain.robust_accuracy:.1%} ({_points(ours)}, 95% CI "
                f"{_interval_text(ci95)}): " + ("robust features alone give robustness." if verdict == "reproduces"
-                                               else "D̂_R gives no robustness above plain training here."))
+                                               else "at this radius the gain over plain training does not clear its "
+                                                    "interval."))
+        why += _second_radius(world, "d_r", "d_small" if _scale_row(world, "d_small") else "d", row.robust_n)
         return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=plain.robust_accuracy, verdict=verdict,
                             why=why)
     study = world.features
