@@ -92,8 +92,12 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
     at = open_in_cifar10("pages/features.py")
     assert any("2000 images from cifar10-standard" in m.value for m in at.markdown)
     assert any("images from cifar10-robust" in m.value for m in at.markdown)
-    table = at.dataframe[0].value  # the shipped training table: the sliders took the shipped run's settings
-    assert len(table) == 3 and "robust accuracy, L2 ε = 0.25 (this run)" in table.columns
+    # the shipped small study's training table (the sliders took its settings), below the study at scale's
+    table = next(frame.value for frame in at.dataframe
+                 if "robust accuracy, L2 ε = 0.25 (this run)" in frame.value.columns)
+    assert len(table) == 3
+    at_scale = at.dataframe[0].value
+    assert "test accuracy [95% CI]" in at_scale.columns and len(at_scale) >= 1
     assert "paper, robust acc. L2 0.5" in table.columns
     assert any("the same network trained on the first 2,000 original training images" in c.value for c in at.caption)
 
