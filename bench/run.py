@@ -370,13 +370,13 @@ def _images_224(n: int) -> torch.Tensor:
     return upsampled.clamp(0, 1)
 
 
-def slider_update_ms_224() -> float:
-    """`slider_update_ms` at 224 px: the same slider values (pixel ones scaled to the image) plus colour sliders."""
+def _slider_update_ms_224(model, image: torch.Tensor, true_label: int) -> float:
+    """One slider change at 224 px: the same slider values as `slider_update_ms` (pixel ones scaled to the image)
+    plus the colour sliders, prediction, bars and image."""
     from sia_core.figures import display_upscale, probability_bars, to_pil
     from sia_core.scaling import pixel_scale
     from sia_core.semantics import apply_attributes
 
-    model, image = _resnet18_224(), _images_224(1)
     scale = pixel_scale(image.shape)  # 7: shift and blur ranges are 7 times wider at 224 px
     params = {"rotation": 7.5, "translate_x": 1.0 * scale, "translate_y": -0.5 * scale, "scale": 0.05,
               "brightness": 0.1, "contrast": 0.2, "gamma": -0.1, "saturation": 0.2, "hue": 0.3, "tint_red": 0.05,
@@ -386,10 +386,15 @@ def slider_update_ms_224() -> float:
         with torch.inference_mode():
             edited = apply_attributes(image, params)
             probabilities = torch.softmax(model.logits(edited)[0], 0)
-        probability_bars(probabilities, model.class_names, true_label=0)
+        probability_bars(probabilities, model.class_names, true_label=true_label)
         to_pil(edited, upscale=display_upscale(edited.shape))
 
     return median_ms(update, repeats=30, warmup=3)
+
+
+def slider_update_ms_224() -> float:
+    """`slider_update_ms` at 224 px on torchvision's resnet18 (random weights)."""
+    return _slider_update_ms_224(_resnet18_224(), _images_224(1), 0)
 
 
 def sia_single_image_seconds_224() -> float:
@@ -431,24 +436,8 @@ def _lite0():
 
 def slider_update_ms_lite0() -> float:
     """`slider_update_ms_224` on efficientnet-lite0 and the first gallery photo (attribute edit, forward, bars)."""
-    from sia_core.figures import display_upscale, probability_bars, to_pil
-    from sia_core.scaling import pixel_scale
-    from sia_core.semantics import apply_attributes
-
     model, image, label = _lite0()
-    scale = pixel_scale(image.shape)
-    params = {"rotation": 7.5, "translate_x": 1.0 * scale, "translate_y": -0.5 * scale, "scale": 0.05,
-              "brightness": 0.1, "contrast": 0.2, "gamma": -0.1, "saturation": 0.2, "hue": 0.3, "tint_red": 0.05,
-              "blur": 0.3 * scale}
-
-    def update() -> None:
-        with torch.inference_mode():
-            edited = apply_attributes(image, params)
-            probabilities = torch.softmax(model.logits(edited)[0], 0)
-        probability_bars(probabilities, model.class_names, true_label=int(label[0]))
-        to_pil(edited, upscale=display_upscale(edited.shape))
-
-    return median_ms(update, repeats=30, warmup=3)
+    return _slider_update_ms_224(model, image, int(label[0]))
 
 
 def sia_single_image_seconds_lite0() -> float:

@@ -262,16 +262,16 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
         log(f"{kind}: built {len(built)} in {build_seconds:.0f} s, {metric}")
     trained_at = time.perf_counter()
     config = training_config(kind, world, tier)
+    trained_kind = "d" if kind in PLAIN else kind  # plain training on original images is the engine's "d"
     from sia_core.features.training import train_on_constructed
 
     model, result = train_on_constructed(
-        dataset, test, dataclasses.replace(config, eval_n=tier.eval_n), kind="d" if kind in PLAIN else kind,
+        dataset, test, dataclasses.replace(config, eval_n=tier.eval_n), kind=trained_kind,
         checkpoint=work / "checkpoints" / f"{kind}.pt", model_id=f"{world_name}-trained-on-{kind}",
         progress=lambda epoch, total, info: log(f"{kind}: epoch {epoch}/{total} {info}"))
     extra = {}
     for eps in world.eval_eps_l2[1:]:
-        extra[f"{eps:g}"] = score_on_test(model, test, dataclasses.replace(config, eval_eps_l2=eps),
-                                          kind="d" if kind in PLAIN else kind,
+        extra[f"{eps:g}"] = score_on_test(model, test, dataclasses.replace(config, eval_eps_l2=eps), kind=trained_kind,
                                           n_train=len(dataset))
     _save_weights(model, work / "weights" / f"{kind}.safetensors")
     _save_json(result_path, {"kind": kind, "world": world_name, "tier": tier_name, "device": str(standard.device),
@@ -316,7 +316,8 @@ def _error_curve(work: Path, kind: str, model: ClassifierWrapper, train: ImageDa
             break
     curve = {"steps": list(steps), "relative_error": [round(e, 5) for e in errors], "n": tier.curve_n,
              "steps_used": max(used, 1), "rule": "the first step count after which 100 more steps lower the mean "
-             "relative error by less than 1% of its value at the start", "seconds": round(time.perf_counter() - started, 1)}
+             "relative error by less than 1% of its value at the start",
+             "seconds": round(time.perf_counter() - started, 1)}
     _save_json(path, curve)
     log(f"{kind}: error curve {curve['relative_error'][0]:.3f} -> {curve['relative_error'][-1]:.3f}, using "
         f"{curve['steps_used']} steps")
@@ -414,7 +415,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--world", choices=tuple(WORLDS), default="cifar10")
     parser.add_argument("--tier", choices=tuple(TIERS), default="cpu")
     parser.add_argument("--work", help="the folder of the stages (default: $SIA_EXPLORER_HOME/features-WORLD-TIER)")
-    parser.add_argument("--only", default=",".join(STAGES), help=f"stages, comma-separated (default {','.join(STAGES)})")
+    parser.add_argument("--only", default=",".join(STAGES),
+                        help=f"stages, comma-separated (default {','.join(STAGES)})")
     parser.add_argument("--n", type=int, default=200, help="plan: images measured")
     args = parser.parse_args(argv)
     if args.action == "plan":

@@ -22,7 +22,7 @@ from sia_app.launch import LaunchConfig, launch_config
 from sia_core.claims import Scorecard
 from sia_core.data.archive import extract_image_archive
 from sia_core.data.base import ImageDataset
-from sia_core.data.imagenet import has_unlabelled, with_model_labels
+from sia_core.data.imagenet import with_model_labels
 from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport, diagnose
 from sia_core.errors import SiaError
 from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingConfig, FeatureTrainingResult,

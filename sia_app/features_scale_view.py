@@ -68,7 +68,8 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                       "paper: robust, L2 0.25": _paper(row, "robust_accuracy_l2_0.25")})
     st.dataframe(table, hide_index=True, width="stretch")
     first = rows[0]
-    st.caption(f"{block['tier'].upper()} tier (ran on {first.get('device', 'cpu')}): {block['architecture']} (the paper: "
+    st.caption(f"{block['tier'].upper()} tier (ran on {first.get('device', 'cpu')}): {block['architecture']} "
+               f"(the paper: "
                f"{block['paper_architecture']}), sources {block['standard_source']} (standard) and "
                f"{block['robust_source']} (robust), each model scored on {first['test_n']:,} original test images "
                f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
@@ -88,8 +89,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
         st.caption("; ".join(f"{SET_LABELS[kind]}: {curve['steps_used']} steps used ({curve['n']} images measured)"
                              for kind, curve in curve_rows.items())
                    + f". Rule: {next(iter(curve_rows.values()))['rule']} (the paper: 1,000 steps).")
-    accuracy = {row["set"]: row["test_accuracy"] for row in rows if not row["set"].startswith("d_small")
-                and row["set"] != "d"}
+    accuracy = {row["set"]: row["test_accuracy"] for row in rows if row["set"] in KINDS.names()}
     claims = {claim.id: claim for claim in world_claims(dataset_key, CLAIM_IDS.values())}
     verdicts = {kind: claims[claim_id].verdict for kind, claim_id in CLAIM_IDS.items() if claim_id in claims}
     takeaway = features_takeaway(accuracy, KINDS.labels(), num_classes, first["test_n"], verdicts=verdicts) \
