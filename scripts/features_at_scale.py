@@ -48,7 +48,8 @@ import torch  # noqa: E402
 from sia_core import resolve as resolver  # noqa: E402
 from sia_core.attacks.pgd import PGD  # noqa: E402
 from sia_core.data.base import ImageDataset  # noqa: E402
-from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet, FeatureTrainingConfig  # noqa: E402
+from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, ConstructedSet,  # noqa: E402
+                               FeatureTrainingConfig, FeatureTransferConfig, transfer_study)
 from sia_core.features.build import build_constructed_set, build_plan, representation_error_curve  # noqa: E402
 from sia_core.features.training import fresh_model, score_on_test  # noqa: E402
 from sia_core.models.wrapper import ClassifierWrapper  # noqa: E402
@@ -63,7 +64,16 @@ MATCHED = ("d_r", "d_nr")
 # plain training on original images: "d" as many as the relabelled sets keep, "d_small" as many as D̂_R / D̂_NR hold
 # (each constructed set's control at its own N)
 PLAIN = ("d", "d_small")
-STAGES = ("d", *RELABELLED, "d_small", *MATCHED)
+# the robust-source control (the paper's Tables 9 and 10): D̂_det and D̂_rand built from the robust model instead
+ROBUST_SOURCE = ("d_det_robust", "d_rand_robust")
+STAGES = ("d", *RELABELLED, "d_small", *MATCHED, *ROBUST_SOURCE)
+# the transfer study (Figure 3) on the D̂_det set: a separate result, not a row
+TRANSFER = "transfer"
+
+
+def base_kind(stage: str) -> str:
+    """The engine's construction kind of a stage ("d_det_robust" builds a D̂_det)."""
+    return stage.removesuffix("_robust")
 
 
 @dataclass(frozen=True)
@@ -94,12 +104,17 @@ class Tier:
     batch_size: int = 128  # training
     build_batch: int = 250  # images attacked together while building
     test_n: Optional[int] = None  # the first test_n test images (all when None)
+    stages: tuple[str, ...] = STAGES  # what the tier runs by default (and the page expects)
+    transfer_n: int = 20_000          # D̂_det images each architecture of the transfer study trains on
+    transfer_architectures: tuple[str, ...] = ("mlp", "tiny-cnn", "small-cnn", "resnet9-slim")
 
 
 # the paper's CIFAR-10 numbers per set (Tables 1, 7 and 10), labelled "paper" wherever they are shown
 PAPER_ROWS = {"d": PAPER_CIFAR10["d"], "d_small": None, "d_rand": PAPER_CIFAR10["d_rand"], "d_r": PAPER_CIFAR10["d_r"],
               "d_nr": PAPER_CIFAR10["d_nr"], "d_det": {**PAPER_CIFAR10["d_det"], "relabelled_test_accuracy": 0.162,
-                                                       "source": "Table 1 / Table 10"}}
+                                                       "source": "Table 1 / Table 10"},
+              "d_det_robust": {**PAPER_ROBUST_SOURCE["d_det"], "source": "Table 9 / Table 10"},
+              "d_rand_robust": {**PAPER_ROBUST_SOURCE["d_rand"], "source": "Table 9"}}
 
 WORLDS = {
     "cifar10": World(standard="cifar10-standard", robust="cifar10-robust-l2", data=f"cifar10:{CIFAR10_JPEG}",
@@ -118,11 +133,14 @@ TIERS = {
     "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
                 eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500),
     "tiny": Tier(relabelled_n=64, keep="all", matched_n=32, matched_steps=6, pgd_steps=3, epochs=1, eval_n=16,
-                 curve_n=8, test_n=200),
+                 curve_n=8, test_n=200, transfer_architectures=("mlp", "tiny-cnn")),
 }
-# Fashion-MNIST's full training split is cheap with the tiny CNN: the CPU tier takes all of it
-WORLD_TIERS = {("fashion-mnist", "cpu"): dataclasses.replace(TIERS["cpu"], relabelled_n=60_000, matched_n=60_000,
-                                                             epochs=10, curve_n=500)}
+# Fashion-MNIST's full training split is cheap with the tiny CNN: the CPU tier takes all of it (so D̂_R and D̂_NR hold
+# as many images as D, and D is their control: no "d_small")
+WORLD_TIERS = {("fashion-mnist", "cpu"): dataclasses.replace(
+    TIERS["cpu"], relabelled_n=60_000, matched_n=60_000, epochs=10, curve_n=500,
+    stages=tuple(stage for stage in STAGES if stage != "d_small"), transfer_architectures=("mlp", "tiny-cnn",
+                                                                                           "small-cnn"))}
 
 
 def tier_of(world: str, tier: str) -> Tier:
@@ -136,7 +154,8 @@ def work_dir(world: str, tier: str, given: Optional[str]) -> Path:
     return path
 
 
-def construction(kind: str, world: World, tier: Tier, matched_steps: Optional[int] = None):
+def construction(stage: str, world: World, tier: Tier, matched_steps: Optional[int] = None):
+    kind = base_kind(stage)
     if kind in RELABELLED:
         return KINDS.build(kind, n=tier.relabelled_n, eps_l2=world.eps_l2, steps=tier.pgd_steps, step_size=0.1,
                            keep=tier.keep, batch_size=tier.build_batch)
@@ -144,7 +163,8 @@ def construction(kind: str, world: World, tier: Tier, matched_steps: Optional[in
                        batch_size=tier.build_batch)
 
 
-def training_config(kind: str, world: World, tier: Tier) -> FeatureTrainingConfig:
+def training_config(stage: str, world: World, tier: Tier) -> FeatureTrainingConfig:
+    kind = base_kind(stage)
     return FeatureTrainingConfig(architecture=world.architecture, epochs=tier.epochs, learning_rate=2e-3,
                                  eval_eps_l2=world.eval_eps_l2[0], eval_steps=20, eval_n=tier.eval_n,
                                  augment="none" if kind == "d_det" else world.augment, batch_size=tier.batch_size,
@@ -202,9 +222,11 @@ def estimate(world_name: str, tier_name: str) -> dict:
     with FlopCounterMode(display=False) as counter:
         model.logits(torch.zeros(1, *model.input_shape))
     forward = counter.get_total_flops()
-    passes = {"d_det + d_rand (targeted PGD)": 2 * tier.relabelled_n * tier.pgd_steps,
+    passes = {"d_det + d_rand, standard and robust source (targeted PGD)": 4 * tier.relabelled_n * tier.pgd_steps,
               "d_r + d_nr (representation matching, at most)": 2 * tier.matched_n * tier.matched_steps,
-              "training 5 networks": (3 * tier.relabelled_n + 2 * tier.matched_n) * tier.epochs}
+              "training 7 networks": (5 * tier.relabelled_n + 2 * tier.matched_n) * tier.epochs,
+              "transfer study (2 networks per architecture)":
+                  2 * len(tier.transfer_architectures) * tier.transfer_n * max(1, tier.epochs // 2)}
     total = 3 * forward * sum(passes.values())  # forward + backward
     return {"world": world_name, "tier": tier_name, "forward_flops_per_image": forward,
             "image_steps": passes, "total_pflop": round(total / 1e15, 2),
@@ -225,7 +247,10 @@ def run(world_name: str, tier_name: str, work: Path, only: tuple[str, ...]) -> N
     log(f"{world_name}/{tier_name}: {len(train)} training images, {len(test)} test images, device {standard.device}")
     for kind in only:
         with _mixed_precision(standard.device):
-            _run_stage(kind, world_name, tier_name, world, tier, work, standard, train, test)
+            if kind == TRANSFER:
+                _run_transfer(world_name, world, tier, work, standard, train, test)
+            else:
+                _run_stage(kind, world_name, tier_name, world, tier, work, standard, train, test)
 
 
 def _mixed_precision(device: torch.device):
@@ -248,7 +273,7 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
                min(tier.matched_n, len(order)))
         dataset = train.subset(order[:n_d])
     else:
-        model = standard if kind != "d_r" else source(world.robust, world)
+        model = source(world.robust, world) if _robust_source(kind) else standard
         steps = None
         if kind in MATCHED:
             curve = _error_curve(work, kind, model, train, world, tier)
@@ -262,7 +287,7 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
         log(f"{kind}: built {len(built)} in {build_seconds:.0f} s, {metric}")
     trained_at = time.perf_counter()
     config = training_config(kind, world, tier)
-    trained_kind = "d" if kind in PLAIN else kind  # plain training on original images is the engine's "d"
+    trained_kind = "d" if kind in PLAIN else base_kind(kind)  # plain training on original images is the engine's "d"
     from sia_core.features.training import train_on_constructed
 
     model, result = train_on_constructed(
@@ -275,7 +300,7 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
                                           n_train=len(dataset))
     _save_weights(model, work / "weights" / f"{kind}.safetensors")
     _save_json(result_path, {"kind": kind, "world": world_name, "tier": tier_name, "device": str(standard.device),
-                             "source": None if kind in PLAIN else (world.robust if kind == "d_r" else
+                             "source": None if kind in PLAIN else (world.robust if _robust_source(kind) else
                                                                    world.standard),
                              "construction": None if kind in PLAIN else dataclasses.asdict(
                                  construction(kind, world, tier, curve and curve["steps_used"])),
@@ -286,6 +311,38 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
                                          "train": round(time.perf_counter() - trained_at, 1)}})
     log(f"{kind}: test accuracy {result.test_accuracy:.4f} {result.test_accuracy_ci95}, robust "
         f"{result.robust_accuracy:.4f}; {time.perf_counter() - started:.0f} s")
+
+
+def _robust_source(stage: str) -> bool:
+    return stage == "d_r" or stage in ROBUST_SOURCE
+
+
+def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standard: ClassifierWrapper,
+                  train: ImageDataset, test: ImageDataset) -> None:
+    """The transfer study (the paper's Figure 3) on the first `transfer_n` images of the finished D̂_det set: each
+    architecture trained on them and, apart, on the same source images with their true labels."""
+    path = work / "results" / f"{TRANSFER}.json"
+    if path.is_file():
+        log(f"{TRANSFER}: done ({path})")
+        return
+    built_path = work / "sets" / "d_det.npz"
+    if not (work / "results" / "d_det.json").is_file():
+        log(f"{TRANSFER}: skipped until the d_det stage is done")
+        return
+    built = ConstructedSet.load(built_path)
+    n = min(tier.transfer_n, len(built))
+    head = dataclasses.replace(built, images=built.images[:n], labels=built.labels[:n],
+                               original_labels=built.original_labels[:n], source_indices=built.source_indices[:n],
+                               start_indices=built.start_indices[:n])
+    config = FeatureTransferConfig(architectures=tier.transfer_architectures, epochs=max(1, tier.epochs // 2),
+                                   attack_eps_l2=world.eps_l2, attack_steps=20, attack_n=tier.eval_n)
+    started = time.perf_counter()
+    report = transfer_study(standard, head, train, test, config,
+                            progress=lambda done, total, info: log(f"{TRANSFER}: {done}/{total} {info}"))
+    _save_json(path, {"kind": TRANSFER, "world": world_name, "device": str(standard.device), "n_train": n,
+                      "source": report.source_model, "attack": report.attack, "test_n": len(test),
+                      "config": dataclasses.asdict(config), "points": [point.to_dict() for point in report.points],
+                      "seconds": round(time.perf_counter() - started, 1)})
 
 
 def _kept_or(work: Path, kind: str, default: int) -> int:
@@ -375,7 +432,11 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
     study["features"] = {"tier": tier_name, "command": command, "created": time.strftime("%Y-%m-%d"),
                          "architecture": world.architecture, "paper_architecture": "ResNet-50",
                          "standard_source": world.standard, "robust_source": world.robust,
+                         "planned": list(tier_of(world_name, tier_name).stages),
                          "rows": rows(world_name, work)}
+    transfer = work / "results" / f"{TRANSFER}.json"
+    if transfer.is_file():
+        study["features"]["transfer"] = json.loads(transfer.read_text())
     _save_json(path, study)
     return path
 
@@ -415,8 +476,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--world", choices=tuple(WORLDS), default="cifar10")
     parser.add_argument("--tier", choices=tuple(TIERS), default="cpu")
     parser.add_argument("--work", help="the folder of the stages (default: $SIA_EXPLORER_HOME/features-WORLD-TIER)")
-    parser.add_argument("--only", default=",".join(STAGES),
-                        help=f"stages, comma-separated (default {','.join(STAGES)})")
+    parser.add_argument("--only", help=f"stages, comma-separated, from {', '.join((*STAGES, TRANSFER))} (default: "
+                                       "the tier's stages, then the transfer study)")
     parser.add_argument("--n", type=int, default=200, help="plan: images measured")
     args = parser.parse_args(argv)
     if args.action == "plan":
@@ -433,10 +494,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         import_export(Path(args.out or "."), work)
         return
     if args.action == "run":
-        only = tuple(stage.strip() for stage in args.only.split(",") if stage.strip())
-        unknown = sorted(set(only) - set(STAGES))
+        only = (tuple(stage.strip() for stage in args.only.split(",") if stage.strip()) if args.only else
+                (*tier_of(args.world, args.tier).stages, TRANSFER))
+        unknown = sorted(set(only) - {*STAGES, TRANSFER})
         if unknown:
-            raise SystemExit(f"Unknown stages {unknown}; choose from {', '.join(STAGES)}.")
+            raise SystemExit(f"Unknown stages {unknown}; choose from {', '.join((*STAGES, TRANSFER))}.")
         run(args.world, args.tier, work, only)
     else:
         print(write(args.world, args.tier, work, f"python scripts/features_at_scale.py run --world {args.world} "

@@ -129,3 +129,26 @@ def test_a_d_det_model_that_learned_the_relabelling_more_only_partly_reproduces(
     above = _scale_world([_row("d_det", 0.44, 0.0, relabelled_test_accuracy=0.16)])
     assert scorecard(below, command="t", created="d").by_id()["d-det-generalizes"].verdict == "partly"
     assert scorecard(above, command="t", created="d").by_id()["d-det-generalizes"].verdict == "reproduces"
+
+
+@pytest.mark.parametrize("rand_robust, det_robust, verdict", [(0.25, 0.06, "reproduces"), (0.25, 0.16, "partly"),
+                                                               (0.50, 0.17, "does-not-reproduce")])
+def test_the_robust_source_control_needs_both_sets_to_teach_less(rand_robust, det_robust, verdict):
+    from sia_core.claims import scorecard
+
+    world = _scale_world([_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), _row("d_rand", 0.51, 0.0),
+                          _row("d_det_robust", det_robust, 0.0, relabelled_test_accuracy=0.6),
+                          _row("d_rand_robust", rand_robust, 0.0)])
+    claim = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"]
+    assert claim.verdict == verdict
+    assert claim.ours == pytest.approx(rand_robust - 0.51) and claim.control_value == 0.51
+    assert claim.ci95[0] <= claim.ours <= claim.ci95[1]
+    assert "60.0% on the (y + 1) mod C labels" in claim.why
+    assert claim.paper_value == pytest.approx(0.252 - 0.633)
+
+
+def test_the_robust_source_control_is_not_measured_without_both_pairs():
+    from sia_core.claims import scorecard
+
+    world = _scale_world([_row("d_rand", 0.51, 0.0), _row("d_rand_robust", 0.2, 0.0)])
+    assert scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"].verdict == "not-measured"

@@ -8,13 +8,13 @@ paper's numbers.
 
 from sia_core.features.build import build_constructed_set, match_representation, representation_error
 from sia_core.features.constructed import KINDS, ConstructedSet, ConstructionConfig, relabel_targets
-from sia_core.features.paper import PAPER_CIFAR10
+from sia_core.features.paper import PAPER_CIFAR10, PAPER_ROBUST_SOURCE
 from sia_core.features.training import FeatureTrainingConfig, FeatureTrainingResult, fresh_model, train_on_constructed
 from sia_core.features.study import (FeatureSetPlan, FeaturesBaseline, FeaturesStudyConfig, FeaturesStudyReport,
                                      features_study)
 from sia_core.features.transfer import FeatureTransferConfig, FeatureTransferReport, TransferPoint, transfer_study
 
-__all__ = ["FeatureSetPlan", "FeaturesBaseline", "FeaturesStudyConfig", "FeaturesStudyReport", "features_study", "KINDS", "PAPER_CIFAR10", "ConstructedSet", "ConstructionConfig", "FeatureTrainingConfig", "FeatureTrainingResult",
+__all__ = ["FeatureSetPlan", "FeaturesBaseline", "FeaturesStudyConfig", "FeaturesStudyReport", "features_study", "KINDS", "PAPER_CIFAR10", "PAPER_ROBUST_SOURCE", "ConstructedSet", "ConstructionConfig", "FeatureTrainingConfig", "FeatureTrainingResult",
            "FeatureTransferConfig", "FeatureTransferReport", "TransferPoint",
            "build_constructed_set", "fresh_model", "match_representation", "relabel_targets", "representation_error",
            "train_on_constructed", "transfer_study"]

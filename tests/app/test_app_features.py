@@ -115,9 +115,13 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert any(h.value == "The study at scale" for h in at.subheader)
     table = at.dataframe[0].value.to_dict("records")
     assert [row["trained on"] for row in table] == ["D (original images)", "D̂_det", "D̂_rand",
-                                                    "D (as many images as D̂_R)", "D̂_R", "D̂_NR"]
+                                                    "D (as many images as D̂_R)", "D̂_R", "D̂_NR",
+                                                    "D̂_det, from the robust model", "D̂_rand, from the robust model"]
     assert all("[" in row["test accuracy [95% CI]"] for row in table)
     assert any(chart.proto.spec and "Representation error" in chart.proto.spec for chart in at.get("plotly_chart"))
+    transfer = next(chart for chart in at.get("plotly_chart") if "Transfer from" in chart.proto.spec)
+    assert json.loads(transfer.proto.spec)["data"][0]["text"] == ["mlp", "tiny-cnn"]
+    assert any("too few points to test a trend" in c.value for c in at.caption)
     takeaway = next(m.value for m in at.markdown if m.value.startswith("**Takeaway.**"))
     assert "Does not reproduce here." in takeaway  # the shipped scorecard's D̂_det verdict on Fashion-MNIST
     sia_app.cache.shipped_study.clear()

@@ -106,3 +106,42 @@ def test_the_cifar10_rows_carry_the_papers_numbers_as_numbers(at_scale):
         if paper is not None:
             assert isinstance(paper["test_accuracy"], float) and isinstance(paper["source"], str), kind
     assert at_scale.WORLDS["cifar10"].paper["d_det"]["relabelled_test_accuracy"] == 0.162  # Table 10
+
+
+def test_the_robust_source_control_builds_from_the_robust_model_and_scores_the_relabelled_test_set(at_scale,
+                                                                                                    finished):
+    by_set = {row["set"]: row for row in at_scale.rows("shapes", finished)}
+    for stage in at_scale.ROBUST_SOURCE:
+        assert by_set[stage]["source"] == "shapes-robust"
+        assert by_set[stage]["construction"]["kind"] == at_scale.base_kind(stage)
+    assert by_set["d_det"]["source"] == "shapes-standard"
+    assert "relabelled_test_accuracy" in by_set["d_det_robust"]
+    assert "relabelled_test_accuracy" not in by_set["d_rand_robust"]
+    assert by_set["d_det_robust"]["paper"] is None  # Shapes has no paper numbers
+    assert at_scale.PAPER_ROWS["d_rand_robust"]["test_accuracy"] == 0.252  # the paper's Table 9
+
+
+def test_the_transfer_study_trains_each_architecture_and_is_written_beside_the_rows(at_scale, finished, tmp_path,
+                                                                                   monkeypatch):
+    transfer = json.loads((finished / "results" / "transfer.json").read_text())
+    tier = at_scale.TIERS["tiny"]
+    assert [point["architecture"] for point in transfer["points"]] == list(tier.transfer_architectures)
+    assert transfer["n_train"] <= tier.transfer_n and transfer["config"]["attack_eps_l2"] == 2.0
+    for point in transfer["points"]:
+        assert 0 <= point["accuracy_from_det"] <= 1 and 0 <= point["transfer_success"] <= 1
+    monkeypatch.setattr(at_scale, "PRECOMPUTED", tmp_path)
+    monkeypatch.setitem(at_scale.WORLDS, "shapes", at_scale.dataclasses.replace(at_scale.WORLDS["shapes"],
+                                                                                  study_file="shapes-study.json"))
+    study = json.loads(at_scale.write("shapes", "tiny", finished, "cmd").read_text())
+    assert study["features"]["transfer"]["points"] == transfer["points"]
+    assert study["features"]["planned"] == list(tier.stages)
+
+
+def test_the_fashion_mnist_tier_skips_the_control_it_does_not_need():
+    spec = importlib.util.spec_from_file_location("features_at_scale_tiers", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    tier = module.tier_of("fashion-mnist", "cpu")
+    assert tier.matched_n == tier.relabelled_n == 60_000  # D̂_R holds as many images as D: D is its control
+    assert "d_small" not in tier.stages and "d_small" in module.tier_of("cifar10", "cpu").stages
