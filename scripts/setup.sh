@@ -14,6 +14,9 @@ requirements=requirements.txt
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
 # AutoAttack's library without its dependencies (it pins requests~=2.25; it needs only torch and scipy, pinned above)
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps torchattacks==3.5.1
+# timm (Apache-2.0) for one data file, the ImageNet-1k WordNet ids that ImageNet-style folders are named by; never
+# imported, so its dependencies are not needed
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps timm==1.0.31
 # the project itself, editable: `python -m sia_core` and the `sia` command then work from any folder
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
 

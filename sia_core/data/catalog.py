@@ -128,9 +128,9 @@ DATASETS: Registry[ImageDataset] = Registry("dataset", [
           traits={"splits": SPLITS, "needs_path": True, "path_label": "Image folder",
                   "path_placeholder": "/path/to/images", "options": ("image_shape",), "one_split": True,
                   "app_test_n": 1000}),
-    Entry("imagenet-folder", "ImageNet-style image folder (sub-folders named by ImageNet class)",
-          "Your photos for the ImageNet-1k models: <folder>/<ImageNet class name>/<image files> (e.g. tabby/, "
-          "wall_clock/), any size (cropped to the centre and resized to the model's input), at most 5,000 images.",
+    Entry("imagenet-folder", "ImageNet-style image folder (sub-folders named by WordNet id or ImageNet class)",
+          "Your photos for the ImageNet-1k models: <folder>/<WordNet id or class name>/<image files> (e.g. n02123045/ "
+          "as in ImageNet's own folders, or tabby/, wall_clock/), any size (cropped to the centre and resized to the model's input), at most 5,000 images.",
           _imagenet_folder,
           traits={"splits": SPLITS, "needs_path": True, "path_label": "ImageNet-style folder",
                   "path_placeholder": "/path/to/photos", "options": ("image_shape",), "one_split": True,

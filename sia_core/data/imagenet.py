@@ -70,13 +70,33 @@ def with_model_labels(dataset: ImageDataset, predictions: torch.Tensor) -> Image
                         attributes={**dataset.attributes, "label_is_prediction": missing}, source=dataset.source)
 
 
+SYNSETS_IN_TIMM = "timm/data/_info/imagenet_synsets.txt"  # timm (Apache-2.0), installed --no-deps: a data file
+
+
+@functools.cache
+def imagenet_wordnet_ids() -> tuple[str, ...]:
+    """The 1,000 WordNet ids ("n01440764", …) in the models' output order, read from the installed timm wheel's data
+    file (timm itself is never imported); empty when timm is not installed, so folders must then use class names."""
+    from importlib import metadata
+
+    try:
+        path = Path(str(metadata.distribution("timm").locate_file(SYNSETS_IN_TIMM)))
+        ids = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    except (metadata.PackageNotFoundError, OSError):
+        return ()
+    return ids if len(ids) == 1000 else ()
+
+
 def _normalized(name: str) -> str:
     return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
 
 
 def imagenet_index(folder_name: str) -> Optional[int]:
-    """The ImageNet-1k class a folder names, by its class name ("tabby", "Egyptian_cat", "wall clock"; case, '_'
-    and '-' ignored), or None."""
+    """The ImageNet-1k class a folder names, by its WordNet id as ImageNet's own folders do ("n02123045") or by its
+    class name ("tabby", "Egyptian_cat", "wall clock"; case, '_' and '-' ignored), or None."""
+    wordnet = {wnid: index for index, wnid in enumerate(imagenet_wordnet_ids())}
+    if folder_name.strip().lower() in wordnet:
+        return wordnet[folder_name.strip().lower()]
     names = {_normalized(name): index for index, name in enumerate(imagenet_classes())}
     return names.get(_normalized(folder_name))
 
@@ -89,7 +109,7 @@ def as_imagenet(dataset: ImageDataset) -> ImageDataset:
     if unknown:
         raise DataError(f"{len(unknown)} folder(s) name no ImageNet-1k class: {', '.join(unknown[:5])}"
                         f"{' …' if len(unknown) > 5 else ''}. Name each folder by its class as ImageNet does "
-                        "(e.g. tabby, Egyptian_cat, wall_clock).")
+                        "(e.g. n02123045, tabby, Egyptian_cat, wall_clock).")
     labels = torch.tensor([mapping[int(label)] for label in dataset.labels], dtype=torch.long)
     return ImageDataset(name=dataset.name, images=dataset.images, labels=labels, class_names=imagenet_classes(),
                         attributes=dataset.attributes, source=f"{dataset.source}, folders mapped to ImageNet-1k")

@@ -110,3 +110,24 @@ def test_an_imagenet_style_folder_maps_its_class_names_onto_the_1000_classes(tmp
     Image.new("RGB", (10, 10)).save(tmp_path / "not_a_class" / "x.png")
     with pytest.raises(DataError, match="not_a_class"):
         load_dataset(f"imagenet-folder:{tmp_path}", image_shape=(3, 224, 224))
+
+
+def test_imagenet_folders_may_be_named_by_wordnet_id_as_imagenet_itself_names_them(tmp_path):
+    """ImageNet's own train/val folders are named n01440764 …; the ids come from the timm wheel's data file and
+    line up with the class names (the standard sorted-wnid order)."""
+    from PIL import Image
+
+    from sia_core.data.catalog import load_dataset
+    from sia_core.data.imagenet import imagenet_index, imagenet_wordnet_ids
+
+    ids = imagenet_wordnet_ids()
+    assert len(ids) == 1000 and list(ids) == sorted(ids) and len(set(ids)) == 1000
+    assert imagenet_classes()[imagenet_index("n01440764")] == "tench"
+    assert imagenet_classes()[imagenet_index("n02123045")] == "tabby"
+    assert imagenet_classes()[imagenet_index("N02123159")] == "tiger cat"  # case as the file system gives it
+    assert imagenet_index("n99999999") is None
+    for wnid in ("n02123045", "n07920052"):  # tabby, espresso
+        (tmp_path / wnid).mkdir()
+        Image.new("RGB", (64, 48), (120, 80, 40)).save(tmp_path / wnid / "photo.png")
+    dataset = load_dataset(f"imagenet-folder:{tmp_path}", image_shape=(3, 224, 224))
+    assert sorted(imagenet_classes()[int(label)] for label in dataset.labels) == ["espresso", "tabby"]
