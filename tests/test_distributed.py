@@ -107,3 +107,30 @@ def test_regions_transfer_and_constructed_set_builds_shard_to_the_one_process_fi
     one, two = ConstructedSet.load(tmp_path / "one.npz"), ConstructedSet.load(tmp_path / "two.npz")
     assert len(one) == len(two) == 300 and torch.allclose(one.images, two.images, atol=1e-6)
     assert torch.equal(one.labels, two.labels)
+
+
+def test_an_imagenet_style_folder_at_224_px_shards_to_the_one_process_figures(tmp_path):
+    """A user's ImageNet-style folder (WordNet-id sub-folders) through EfficientNet-Lite0: the diagnosis and the
+    margin study on two processes print what one process prints."""
+    from PIL import Image
+
+    from sia_core.data.imagenet import load_gallery
+
+    gallery = load_gallery()
+    # 18 photos: more than one 224-px margin batch (16 images), so both processes work
+    for wnid, picks in (("n02123045", (0, 3, 5)), ("n07920052", (1, 4, 6))):  # tabby, espresso
+        (tmp_path / wnid).mkdir()
+        for pick in picks:
+            array = (gallery.images[pick].permute(1, 2, 0) * 255).round().byte().numpy()
+            for size in ((256, 240), (300, 224), (224, 320)):
+                Image.fromarray(array).resize(size).save(tmp_path / wnid / f"photo{pick}-{size[0]}x{size[1]}.png")
+    data = f"imagenet-folder:{tmp_path}"
+    single, double = _single_and_double(["sia", "--model", "efficientnet-lite0", "--data", data, "--n", "6",
+                                         "--batch-size", "2", "--steps", "2", "--attributes", "brightness", "hue",
+                                         "--json"])
+    _assert_close(single, double)  # three batches: rank 0 runs two, rank 1 one
+    single, double = _single_and_double(["margins", "--model", "efficientnet-lite0", "--data", data, "--n", "18",
+                                         "--json"])
+    assert set(single) == set(double)
+    _assert_close({k: v for k, v in single.items() if k not in TIMINGS},
+                  {k: v for k, v in double.items() if k not in TIMINGS})
