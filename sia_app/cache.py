@@ -91,15 +91,20 @@ def cached_model_labelled(dataset_key: str, model_key: str, _dataset: ImageDatas
                           _model: ClassifierWrapper) -> ImageDataset:
     """A dataset whose photos without a human label take the model's own prediction as their reference label
     (attribute `label_is_prediction`); shared read-only, keyed by the dataset and the model."""
-    with torch.no_grad():
-        predictions = _model.logits(_dataset.images).argmax(1).cpu()
+    bar, progress = _progress_bar("Labelling the photos without a label by the model's prediction…", _images_done)
+    predictions = _model.logits(_dataset.images, progress=progress).argmax(1)
+    bar.empty()
     return with_model_labels(_dataset, predictions)
 
 
-@st.cache_data(max_entries=32, show_spinner="Measuring the model on the first images…")
+@st.cache_data(max_entries=32, show_spinner=False)
 def cached_measured_card(model_key: str, dataset_key: str, _loaded: LoadedModel, _dataset: ImageDataset) -> dict:
     """A user model's card with its clean accuracy measured on this dataset (kept on disk for the next start)."""
-    return measured_card(_loaded, _dataset, dataset_key).to_dict()
+    bar, progress = _progress_bar("Measuring the model on the first images…",
+                                  lambda step, total, info: f"batch {step}/{total}")
+    card = measured_card(_loaded, _dataset, dataset_key, progress=progress).to_dict()
+    bar.empty()
+    return card
 
 
 @st.cache_resource(max_entries=8, show_spinner="Checking and unpacking the archive…")
@@ -145,11 +150,13 @@ def cached_model_cards() -> list[dict]:
     return [card.to_dict() for card in list_model_cards()]
 
 
-@st.cache_data(max_entries=16, show_spinner="Classifying…")
+@st.cache_data(max_entries=16, show_spinner=False)
 def cached_predictions(model_key: str, dataset_key: str, _model: ClassifierWrapper,
                        _dataset: ImageDataset) -> tuple[torch.Tensor, float]:
     """Probabilities for the whole dataset and the accuracy, keyed by the model and dataset keys."""
-    probabilities = _model.predict_proba(_dataset.images)
+    bar, progress = _progress_bar("Classifying…", _images_done)
+    probabilities = _model.predict_proba(_dataset.images, progress=progress)
+    bar.empty()
     accuracy = float((probabilities.argmax(1) == _dataset.labels).float().mean()) if len(_dataset) else 0.0
     return probabilities, accuracy
 
@@ -214,15 +221,17 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@st.cache_data(max_entries=64, show_spinner="Computing the maps…")
+@st.cache_data(max_entries=64, show_spinner=False)
 def cached_region_maps(model_key: str, dataset_key: str, index: int, roi_method: str, roi_options_json: str,
                        roa_method: str, target: str, _model: ClassifierWrapper, _image: torch.Tensor,
                        label: int) -> dict:
     """RoI and RoA maps of one image, keyed by strings; the top-q threshold is applied outside, so moving
     the q slider never recomputes them."""
     explained: str | int = int(target) if target.isdigit() else target
+    bar, progress = _progress_bar("Computing the maps…", lambda step, total, info: info["stage"])
     panel = region_panel(_model, _image, label, roi_method=roi_method, roa_method=roa_method, target=explained,
-                         roi_options=json.loads(roi_options_json))
+                         roi_options=json.loads(roi_options_json), progress=progress)
+    bar.empty()
     return {"importance": panel.importance, "attack": panel.attack, "explained_class": panel.explained_class,
             "importance_layer": panel.importance_layer,
             "adversarial_prediction": panel.adversarial_prediction}
@@ -262,6 +271,10 @@ def _progress_bar(text: str, describe: Callable[[int, int, dict], str]) -> tuple
         bar.progress(step / total, text=f"{describe(step, total, info)} · {elapsed:.0f} s so far, about "
                                         f"{left:.0f} s left")
     return bar, report
+
+
+def _images_done(step: int, total: int, info: dict) -> str:
+    return f"{info['images']:,} images"
 
 
 def _stage(step: int, total: int, info: dict) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from sia_core.data.base import ImageDataset
 from sia_core.evaluation import evaluate
 from sia_core.models.registry import LoadedModel, ModelCard
+from sia_core.progress import ProgressCallback
 from sia_core.validation import positive_int
 
 MEASURED_N = 500
@@ -33,7 +34,7 @@ def _card_path(model_id: str, dataset_key: str, n: int, folder: Path) -> Path:
 
 
 def measured_card(loaded: LoadedModel, dataset: ImageDataset, dataset_key: str, *, n: int = MEASURED_N,
-                  folder: Optional[Path] = None) -> ModelCard:
+                  folder: Optional[Path] = None, progress: Optional[ProgressCallback] = None) -> ModelCard:
     """`loaded.card` with one evaluation, clean accuracy on the first `n` images of `dataset` (as the model's input),
     marked "measured": read from the user folder when this model (its id includes the weights' digest) was
     measured on this dataset before, else measured now and written there."""
@@ -45,7 +46,7 @@ def measured_card(loaded: LoadedModel, dataset: ImageDataset, dataset_key: str, 
     except (OSError, ValueError, KeyError, TypeError):
         evaluation = None  # not measured yet, or an unreadable file: measure again
     if evaluation is None:
-        report = evaluate(loaded.model, dataset, n=n)
+        report = evaluate(loaded.model, dataset, n=n, progress=progress)
         evaluation = {"test_set": dataset.name, "test_source": dataset.source, "n": report.n,
                       "clean_accuracy": round(report.clean_accuracy, 4), "robust_accuracy": None,
                       "measured": time.strftime("%Y-%m-%d %H:%M")}

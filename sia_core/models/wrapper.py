@@ -93,21 +93,26 @@ class ClassifierWrapper(nn.Module):
         renamed.training = self.training  # the wrapper's own flag: the network's flags are shared
         return renamed
 
-    def predict_proba(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    def predict_proba(self, images: torch.Tensor, batch_size: int = 512,
+                      progress: Callable[[int, int, dict], None] | None = None) -> torch.Tensor:
         """Softmax probabilities on the CPU, computed without autograd in eval mode (batches capped by
-        `batch_size_for`: 512 small images, 16 at 224 px)."""
+        `batch_size_for`: 512 small images, 16 at 224 px); `progress` hears each batch."""
+        return torch.softmax(self.logits(images, batch_size, progress), dim=1)
+
+    def logits(self, images: torch.Tensor, batch_size: int = 512,
+               progress: Callable[[int, int, dict], None] | None = None) -> torch.Tensor:
+        """Logits on the CPU, batched (capped by `batch_size_for`), without autograd in eval mode; `progress` hears
+        each batch (step, batches, {"images": done})."""
         batch_size = batch_size_for(self.input_shape, batch_size)
+        starts = range(0, images.shape[0], batch_size)
+        chunks = []
         with frozen_eval(self), torch.inference_mode():
-            chunks = [torch.softmax(self(images[i:i + batch_size]), dim=1).cpu()
-                      for i in range(0, images.shape[0], batch_size)]
+            for number, start in enumerate(starts, start=1):
+                chunks.append(self(images[start:start + batch_size]).cpu())
+                if progress is not None:
+                    progress(number, len(starts), {"images": min(start + batch_size, images.shape[0])})
         return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes)
 
-    def logits(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """Logits on the CPU, batched (capped by `batch_size_for`), without autograd in eval mode."""
-        batch_size = batch_size_for(self.input_shape, batch_size)
-        with frozen_eval(self), torch.inference_mode():
-            chunks = [self(images[i:i + batch_size]).cpu() for i in range(0, images.shape[0], batch_size)]
-        return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes)
 
 
 def require_fit(model: ClassifierWrapper, dataset: ImageDataset) -> None:

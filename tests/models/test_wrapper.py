@@ -76,3 +76,15 @@ def test_mean_std_must_match_channels():
     with pytest.raises(ValueError, match="one per channel"):
         ClassifierWrapper(build_architecture("mlp", 3, 8, 2), mean=[0.5], std=[0.2], input_shape=(3, 8, 8),
                           class_names=["a", "b"])
+
+
+def test_batched_logits_report_each_batch_and_equal_one_pass():
+    model = make_wrapper()
+    images = torch.rand(10, 1, 8, 8)
+    heard: list[tuple[int, int, int]] = []
+    logits = model.logits(images, batch_size=4, progress=lambda step, total, info: heard.append(
+        (step, total, info["images"])))
+    assert heard == [(1, 3, 4), (2, 3, 8), (3, 3, 10)]
+    with torch.no_grad():
+        assert torch.allclose(logits, model(images), atol=1e-6)
+    assert torch.allclose(model.predict_proba(images, batch_size=4), torch.softmax(logits, 1), atol=1e-6)

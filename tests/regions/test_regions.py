@@ -228,3 +228,13 @@ def test_default_configs_construct(config: type) -> None:
 def test_a_dataset_too_small_for_the_held_out_split_is_refused():
     with pytest.raises(ConfigError, match="n_fit"):
         neutralization_study(boundary_reader(), _boundary_dataset(16), NeutralizationConfig(n=8, n_fit=16))
+
+
+def test_the_region_panel_reports_its_two_maps_as_they_finish():
+    model = load_model("fmnist-standard")
+    data = load_dataset("fashion-mnist-subset", n=2)
+    heard = []
+    region_panel(model, data.images[:1], int(data.labels[0]), progress=lambda step, total, info: heard.append(
+        (step, total, info["stage"])))
+    assert [(step, total) for step, total, _ in heard] == [(0, 2), (1, 2), (2, 2)]
+    assert "RoI" in heard[0][2] and "RoA" in heard[1][2]
