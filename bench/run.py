@@ -465,6 +465,27 @@ def input_margin_seconds_lite0() -> float:
     return margin_study(model, image, label).seconds_input_margins
 
 
+def margin_tightness_vs_fab() -> dict[str, float]:
+    """Our input margins against FAB (torchattacks, 100 steps, 1 restart) on the same correctly classified test
+    images, timed in turns in one process: per model and norm, the median ratio ours / FAB (at most 1.00: ours is
+    as tight), the share of images where ours is smaller, and FAB's time over ours."""
+    from sia_core.margins.reference import compare_with_fab
+    from sia_core.resolve import resolve
+
+    results: dict[str, float] = {}
+    for model_id, data, n in (("fmnist-robust", "fashion-mnist-subset", 200), ("cifar10-robust", "cifar10-subset", 100)):
+        subject = resolve(model_id, data, n=1000)
+        model, test = subject.model, subject.test_set
+        correct = (model.logits(test.images).argmax(1) == test.labels).nonzero().squeeze(1)[:n]
+        for norm in ("linf", "l2"):
+            comparison = compare_with_fab(model, test.images[correct], norm)
+            key = f"margin_vs_fab_{model_id.replace('-', '_')}_{norm}"
+            results.update({f"{key}_median_ratio": comparison.median_ratio,
+                            f"{key}_share_ours_smaller": comparison.share_ours_smaller,
+                            f"{key}_speedup": comparison.speedup, f"{key}_n": comparison.n})
+    return results
+
+
 BENCHMARKS = {
     "predict_latency_ms": predict_latency_ms,
     "app_ready_seconds": app_ready_seconds,
@@ -488,6 +509,7 @@ BENCHMARKS = {
     "sia_single_image_seconds_lite0": sia_single_image_seconds_lite0,
     "regions_panel_seconds_lite0": regions_panel_seconds_lite0,
     "input_margin_seconds_lite0": input_margin_seconds_lite0,
+    "margin_tightness_vs_fab": margin_tightness_vs_fab,  # per model and norm: tightness, share, speed-up
 }
 # `--only 224` / `--only lite0` run these
 GROUPS = {"224": [name for name in BENCHMARKS if name.endswith("_224")],

@@ -1,5 +1,5 @@
 """Input-space margins (Ngnawé et al. 2024): the smallest L∞ or L2 perturbation that changes the predicted label,
-estimated by a DeepFool start and a PGD bisection on the radius (our estimator).
+estimated by a DeepFool start and a walk along the decision boundary that shrinks the flip (our estimator).
 
 Input margins are measured to the model's *predicted* label, as in the paper's code. On images over 32 px the
 search is leaner by default (`MarginSearch`), so 100 ImageNet-sized images take minutes, not an hour, on a CPU.
@@ -8,6 +8,7 @@ search is leaner by default (`MarginSearch`), so 100 ImageNet-sized images take 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -47,6 +48,8 @@ class MarginSearch:
         shrink_steps: halvings that shrink DeepFool's flip along its direction to the smallest flipping scale.
         stop_at_flip: PGD drops each sample at its first flip (that flip certifies the radius), and DeepFool's own
             shrunk flip brackets the search without a PGD check.
+        refine_steps: steps of the boundary walk that shrinks the best flip found (0: none). Each step is one
+            forward and backward pass; see `InputMarginEstimator` for the walk.
     """
 
     bisection_steps: int
@@ -55,6 +58,7 @@ class MarginSearch:
     deepfool_overshoot: float
     shrink_steps: int
     stop_at_flip: bool
+    refine_steps: int = 0
 
     def __post_init__(self) -> None:
         non_negative_int("bisection_steps", self.bisection_steps)
@@ -65,29 +69,49 @@ class MarginSearch:
         non_negative("deepfool_overshoot", self.deepfool_overshoot)
         non_negative_int("shrink_steps", self.shrink_steps)
         require(isinstance(self.stop_at_flip, bool), f"stop_at_flip must be True or False, got {self.stop_at_flip!r}.")
+        non_negative_int("refine_steps", self.refine_steps)
 
 
-# Up to 32 px: the full search the shipped models' numbers were measured with.
-FULL_SEARCH = MarginSearch(bisection_steps=8, pgd_steps=20, deepfool_candidates=10, deepfool_overshoot=0.02,
-                           shrink_steps=10, stop_at_flip=False)
+# Up to 32 px: DeepFool against 10 classes, shrunk to its smallest flipping scale, then 50 steps of the boundary
+# walk (PGD only where DeepFool fails). Measured against FAB (torchattacks, 100 steps, 1 restart) on 100-200
+# correctly classified images of fmnist-robust and cifar10-robust, L∞ and L2: median ratio ours / FAB 0.98-0.99,
+# ours smaller on 75-100% of the images, 4.5-6 times faster (bench/run.py --only margin_tightness_vs_fab). The
+# search it replaced (DeepFool, then 8 halvings of the radius with 20 cold-started PGD steps each) was 4-12% looser
+# than FAB on the median image and smaller on 6-12% of them.
+FULL_SEARCH = MarginSearch(bisection_steps=0, pgd_steps=20, deepfool_candidates=10, deepfool_overshoot=0.02,
+                           shrink_steps=10, stop_at_flip=True, refine_steps=50)
 # Beyond: DeepFool against the runner-up class only (one backward pass a step), overshooting 20% so it needs
 # fewer linearizations, shrunk back to within 1/64 of its step: the margin is DeepFool's certified flip, with no
 # PGD bisection below it (PGD only where DeepFool fails). About 13 forward-pass equivalents an image instead of
 # ~600; the price is margins larger than the full search's (which took 35 times longer): on a random ResNet-18 at
 # 224 px, 5% on three images of four and 18% on the fourth, whose nearest boundary was not the runner-up's class.
 LARGE_IMAGE_SEARCH = MarginSearch(bisection_steps=0, pgd_steps=5, deepfool_candidates=2, deepfool_overshoot=0.2,
-                                  shrink_steps=6, stop_at_flip=True)
+                                  shrink_steps=6, stop_at_flip=True, refine_steps=10)
+
+
+def _logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """z_y − max_{j≠y} z_j: negative exactly where the prediction is not y (ties aside)."""
+    others = logits.scatter(1, y[:, None], float("-inf"))
+    return logits.gather(1, y[:, None]).squeeze(1) - others.amax(1)
+
+
+def _distance(delta: torch.Tensor, norm: Norm) -> torch.Tensor:
+    flat = delta.flatten(1)
+    return flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
 
 
 @dataclass(frozen=True, kw_only=True)
 class InputMarginEstimator:
-    """Smallest L∞ or L2 perturbation that changes the predicted label: DeepFool start, then PGD bisection.
+    """Smallest L∞ or L2 perturbation that changes the predicted label: DeepFool start, then a boundary walk.
 
     Why this method: DeepFool in the chosen norm (L2 step, or the L∞ step along sign(w) with the dual
     L1 norm), shrunk along its direction to the smallest flipping scale, is exact on a linear model and
-    close on a deep one; bisection on the radius with PGD (our choice: cheap, and robust on deep models)
-    then searches below it, each radius certified by an actual flip. The margin is the smaller of the
-    two upper bounds, and the example at that radius is kept.
+    close on a deep one. From its flip, a walk along the decision boundary (our adaptation of the fast
+    minimum-norm idea: a radius that shrinks by γ while the point is misclassified and grows by γ while it
+    is not, with a projected step down the logit margin, γ and the step cosine-annealed) looks for a
+    smaller flip nearby. Every margin reported is an actual flip (an upper bound on the true margin), the
+    smallest one seen. Optionally (`bisection_steps`), bisection on the radius with PGD searches below
+    DeepFool's flip first.
 
     Args:
         norm: "linf" or "l2".
@@ -194,6 +218,38 @@ class InputMarginEstimator:
                               torch.full_like(distance, self.radius_limit))
         return adversarial, distance, bracket
 
+    def _walk(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor,
+              steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """From flips `start`, `steps` steps along the boundary: the smallest flip seen per sample (its distance and
+        image; never larger than the start's)."""
+        delta = start - x
+        best, best_distance = start.clone(), _distance(delta, self.norm)
+        radius = best_distance.clone()
+        for step in range(steps + 1):
+            last = step == steps  # the final point is only classified
+            point = (x + delta).requires_grad_(not last)
+            with torch.set_grad_enabled(not last):
+                margin = _logit_margin(model(point), y)
+            with torch.no_grad():
+                flipped = margin < 0
+                distance = _distance(delta, self.norm)
+                better = flipped & (distance < best_distance)
+                best[better] = point[better].detach()
+                best_distance = torch.where(better, distance, best_distance)
+            if last:
+                break
+            (gradient,) = torch.autograd.grad(margin.sum(), point)
+            with torch.no_grad():
+                anneal = 0.5 * (1 + math.cos(math.pi * step / steps))  # 1 -> 0
+                gamma = 0.001 + 0.049 * anneal
+                radius = torch.where(flipped, torch.minimum(radius, distance) * (1 - gamma), radius * (1 + gamma))
+                radius = torch.minimum(radius, best_distance)
+                step_size = radius * (0.5 * anneal + 0.01)
+                moved = delta - step_size.view(-1, 1, 1, 1) * ascent_direction(gradient, self.norm)
+                moved = project(moved, self.norm, radius)
+                delta = (x + moved).clamp(0, 1) - x
+        return best_distance, best
+
     def _bracket(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, deepfool_images: torch.Tensor,
                  deepfool_distance: torch.Tensor, high: torch.Tensor, search: MarginSearch):
         """The first bracket's top for each sample, whether a flip is known at it, and that flip's images."""
@@ -251,6 +307,10 @@ class InputMarginEstimator:
                 high = torch.where(deepfool_wins, deepfool_distance, high)
                 adversarial = torch.where(deepfool_wins.view(-1, 1, 1, 1), deepfool_images, adversarial)
                 flipped = flipped | deepfool_wins
+                known = flipped.nonzero().squeeze(1)
+                if search.refine_steps and len(known):
+                    high[known], adversarial[known] = self._walk(model, x[known], y[known], adversarial[known],
+                                                                 search.refine_steps)
                 margins.append(torch.where(flipped, high, torch.full_like(high, self.radius_limit)).cpu())
                 adversarial_parts.append(adversarial.cpu())
                 predictions.append(y.cpu())
