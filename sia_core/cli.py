@@ -145,7 +145,9 @@ def _robustify_imbalance(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.evaluation import EvaluationConfig, evaluation_study
 
-    config = EvaluationConfig(attack=args.attack, eps=args.eps, steps=args.steps, n=args.n)
+    # "autoattack" alone: the ensemble in the norm the model was trained and carded in (L∞ unless its card says L2)
+    attack = _autoattack_for(args.model) if args.attack == "autoattack" else args.attack
+    config = EvaluationConfig(attack=attack, eps=args.eps, steps=args.steps, n=args.n)
     subject = _subject(args, n=config.n)
     if args.add_to_card:
         from sia_core.models.cards import add_card_evaluation
@@ -154,6 +156,18 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
         return {"model": card.id, **card.evaluations[-1]}
     study = evaluation_study(subject.model, subject.test_set, config, progress=_stderr_progress("evaluate"))
     return {"model": subject.card.id, **study.card_entry()}
+
+
+def _autoattack_for(model_spec: str) -> str:
+    from sia_core.errors import SiaError
+    from sia_core.models.registry import model_folder, read_card
+
+    try:
+        evaluations = read_card(model_folder(model_spec)).evaluations
+    except SiaError:  # not a folder with a card (a torchvision or python: model): L∞
+        evaluations = ()
+    attacks = [entry.get("attack") or "" for entry in evaluations]
+    return "autoattack-l2" if any(attack.endswith("-l2") for attack in attacks) else "autoattack-linf"
 
 
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
@@ -483,7 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator = commands.add_parser("evaluate", help="clean and robust accuracy of a model")
     add_model_arguments(evaluator)
     evaluator.add_argument("--data-dir", help="folder of the model's own dataset (when --data is a bare name)")
-    evaluator.add_argument("--attack", choices=ATTACKS.names())
+    evaluator.add_argument("--attack", choices=(*ATTACKS.names(), "autoattack"),
+                           help="autoattack: the ensemble in the norm of the model's card (L∞ unless it says L2), "
+                                "with PGD-20 on the same images beside it")
     evaluator.add_argument("--eps", type=float, default=0.1)
     evaluator.add_argument("--steps", type=_count, default=20)
     evaluator.add_argument("--n", type=_count, help="evaluate on the first N test images only")

@@ -107,13 +107,19 @@ class EvaluationStudy:
     attack: Optional[str]
     eps: Optional[float]
     steps: Optional[int]
+    # AutoAttack only: PGD-20 in the same norm at the same ε on the same images, the figure the cards used to give
+    pgd20_robust_accuracy: Optional[float] = None
 
     def card_entry(self) -> dict:
         """The entry a model card keeps (accuracies to 4 places)."""
-        return {"test_set": self.test_set, "test_source": self.test_source, "n": self.n,
-                "clean_accuracy": round(self.clean_accuracy, 4),
-                "robust_accuracy": None if self.robust_accuracy is None else round(self.robust_accuracy, 4),
-                "attack": self.attack, "eps": self.eps, "steps": self.steps}
+        entry = {"test_set": self.test_set, "test_source": self.test_source, "n": self.n,
+                 "clean_accuracy": round(self.clean_accuracy, 4),
+                 "robust_accuracy": None if self.robust_accuracy is None else round(self.robust_accuracy, 4),
+                 "attack": self.attack, "eps": self.eps, "steps": self.steps}
+        if self.pgd20_robust_accuracy is not None and self.robust_accuracy is not None:
+            entry.update({"pgd20_robust_accuracy": round(self.pgd20_robust_accuracy, 4),
+                          "gap_vs_pgd20_points": round(100 * (self.pgd20_robust_accuracy - self.robust_accuracy), 2)})
+        return entry
 
 
 def evaluation_study(model: ClassifierWrapper, test_set: ImageDataset, config: EvaluationConfig = EvaluationConfig(),
@@ -124,7 +130,13 @@ def evaluation_study(model: ClassifierWrapper, test_set: ImageDataset, config: E
     subset = test_set if config.n is None else test_set.subset(slice(0, config.n))
     report = evaluate(model, subset, attack=attack, progress=progress)
     attacked = config.attack is not None
+    reference = None
+    if attacked and config.attack.startswith("autoattack"):
+        # the PGD-20 figure beside it, on the same images: AutoAttack should never be the weaker of the two
+        pgd = ATTACKS.build(f"pgd-{ATTACKS[config.attack].traits['norm']}", eps=config.eps, steps=20, seed=config.seed)
+        reference = evaluate(model, subset, attack=pgd).robust_accuracy
     return EvaluationStudy(model=model.model_id, test_set=subset.name, test_source=subset.source, n=report.n,
                            clean_accuracy=report.clean_accuracy, robust_accuracy=report.robust_accuracy,
                            attack=config.attack, eps=config.eps if attacked else None,
-                           steps=config.steps if attacked else None)
+                           steps=None if not attacked or config.attack.startswith("autoattack") else config.steps,
+                           pgd20_robust_accuracy=reference)

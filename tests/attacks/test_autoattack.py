@@ -55,3 +55,28 @@ def test_zero_radius_changes_nothing_and_bad_settings_are_refused(levels):
             AutoAttack(**options)
     with pytest.raises(ConfigError, match="untargeted"):
         AutoAttack(eps=0.1)(model, x[:4], y[:4], target=(y[:4] + 1) % 4)
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 0.08), ("l2", 0.5)])
+def test_an_autoattack_evaluation_keeps_pgd20_on_the_same_images_beside_it(levels, norm, eps):
+    from sia_core.evaluation import EvaluationConfig, evaluation_study
+
+    model, x, y = levels
+    study = evaluation_study(model, ImageDataset("levels", x, y, ("a", "b", "c", "d")),
+                             EvaluationConfig(attack=f"autoattack-{norm}", eps=eps))
+    entry = study.card_entry()
+    assert entry["attack"] == f"autoattack-{norm}" and entry["steps"] is None
+    assert entry["robust_accuracy"] <= entry["pgd20_robust_accuracy"]  # never the weaker of the two
+    assert entry["gap_vs_pgd20_points"] == pytest.approx(
+        100 * (entry["pgd20_robust_accuracy"] - entry["robust_accuracy"]), abs=0.02)
+    pgd = evaluation_study(model, ImageDataset("levels", x, y, ("a", "b", "c", "d")),
+                           EvaluationConfig(attack=f"pgd-{norm}", eps=eps)).card_entry()
+    assert pgd["robust_accuracy"] == entry["pgd20_robust_accuracy"] and "pgd20_robust_accuracy" not in pgd
+
+
+def test_the_command_lines_autoattack_takes_the_norm_of_the_models_card():
+    from sia_core.cli import _autoattack_for
+
+    assert _autoattack_for("fmnist-robust") == "autoattack-linf"
+    assert _autoattack_for("cifar10-robust-l2") == "autoattack-l2"
+    assert _autoattack_for("torchvision:resnet18") == "autoattack-linf"
