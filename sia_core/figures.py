@@ -264,13 +264,16 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
         figure.add_scatter(x=[p["robust_accuracy"] for p in ours], y=[p["pseudo_kendall_tau_after"] for p in ours],
                            mode="markers", name="ours, pseudo-margin", hoverinfo="skip",
                            marker=dict(symbol="circle-open", size=11, color="#1f4e79"))
+    # a point's x is AutoAttack's robust accuracy where its card has one (`axis`), else the margin search's (squares)
     figure.add_scatter(
         x=[p["robust_accuracy"] for p in ours], y=[p[score] for p in ours], mode="markers+text", name="ours",
-        text=[p["model_id"] for p in ours], textposition="top center", marker=dict(size=12, color="#1f4e79"),
-        customdata=[[p["model_id"], p["recipe"], p["clean_accuracy"], p.get("card_robust_accuracy"),
+        text=[p["model_id"] for p in ours], textposition="top center",
+        marker=dict(size=12, color="#1f4e79", symbol=["circle" if p.get("axis", "AutoAttack") == "AutoAttack"
+                                                      else "square" for p in ours]),
+        customdata=[[p["model_id"], p["recipe"], p["clean_accuracy"], p.get("axis", "margin search"),
                      p["kendall_tau"], p.get("auroc"), p["pseudo_kendall_tau_after"]] for p in ours],
         hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>clean %{customdata[2]:.1%} · robust "
-                      "%{x:.1%} (card's PGD: %{customdata[3]:.1%})<br>τ %{customdata[4]:.2f} → pseudo-margin "
+                      "%{x:.1%} (%{customdata[3]})<br>τ %{customdata[4]:.2f} → pseudo-margin "
                       "%{customdata[6]:.2f} · AUROC %{customdata[5]:.3f}<extra></extra>")
     shown = [p for p in paper_points if p.get("robust_accuracy") is not None and p.get(score) is not None]
     if shown:
@@ -278,7 +281,10 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
                            name="paper (CIFAR-10, ε = 8/255)", text=[p["model"] for p in shown],
                            textposition="bottom center", marker=dict(symbol="diamond", size=11, color="#d62728"),
                            hovertemplate="paper: %{text}<br>robust %{x:.1%} · " + score + " %{y:.2f}<extra></extra>")
-    figure.update_layout(xaxis_title="robust accuracy (full attack)", yaxis_title=label, xaxis_tickformat=".0%",
+    axes = {p.get("axis", "margin search") for p in ours}
+    across = ("AutoAttack" if axes == {"AutoAttack"} else "our margin search" if axes == {"margin search"} else
+              "AutoAttack; squares: our margin search")
+    figure.update_layout(xaxis_title=f"robust accuracy ({across})", yaxis_title=label, xaxis_tickformat=".0%",
                          height=420, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.08))
     return figure
 

@@ -116,3 +116,22 @@ def test_zoo_cli_prints_the_figures_without_the_arrays(capsys, tmp_path):
     stored = load_result(out)
     assert stored.command.startswith("python -m sia_core zoo") and len(stored.result.entries[0].labels) == 40
     assert main(["zoo", "--subset-sizes", "ten", "--json"]) == 2
+
+
+def test_the_zoo_axis_is_autoattack_where_a_card_has_it_and_says_so_where_not():
+    from sia_app.zoo_view import on_autoattack_axis
+    from sia_core.figures import zoo_figure
+
+    base = {"recipe": "r", "clean_accuracy": 0.9, "kendall_tau": 0.5, "pseudo_kendall_tau_after": 0.6, "auroc": 0.8}
+    points = [{**base, "model_id": "a", "robust_accuracy": 0.70}, {**base, "model_id": "b", "robust_accuracy": 0.40}]
+    moved = on_autoattack_axis(points, {"a": {"robust_accuracy": 0.66, "n": 500}})
+    assert moved[0]["robust_accuracy"] == 0.66 and moved[0]["axis"] == "AutoAttack"
+    assert moved[0]["margin_robust_accuracy"] == 0.70
+    assert moved[1]["robust_accuracy"] == 0.40 and moved[1]["axis"] == "margin search"
+    figure = zoo_figure(moved, [], score="kendall_tau")
+    assert figure.layout.xaxis.title.text == "robust accuracy (AutoAttack; squares: our margin search)"
+    ours = next(trace for trace in figure.data if trace.name == "ours")
+    assert list(ours.marker.symbol) == ["circle", "square"] and list(ours.x) == [0.66, 0.40]
+    all_aa = on_autoattack_axis(points, {"a": {"robust_accuracy": 0.66, "n": 500},
+                                         "b": {"robust_accuracy": 0.3, "n": 500}})
+    assert zoo_figure(all_aa, [], score="auroc").layout.xaxis.title.text == "robust accuracy (AutoAttack)"
