@@ -153,3 +153,10 @@ def test_the_sidebar_choice_follows_the_user_across_pages(app):
     assert not app.exception
     assert app.sidebar.selectbox(key="dataset_choice").value == "shapes"
     assert app.sidebar.selectbox(key="model_id").value == "shapes-spurious-hue"
+
+
+def test_a_robust_models_card_shows_autoattack_with_pgd20_on_the_same_images(app):
+    app.sidebar.selectbox(key="model_id").set_value("fmnist-robust").run()
+    assert not app.exception
+    text = _sidebar_markdown(app)
+    assert "autoattack-linf, ε = 0.1" in text and "PGD-20 on the same images" in text

@@ -144,3 +144,17 @@ def test_every_card_shows_a_command_anyone_can_rerun():
     assert portable_command("python -m sia_core train --checkpoint /x/y.pt --data-dir ../shared/data/cifar10-jpg "
                             "--description 'two words'") == ("python -m sia_core train --data-dir $CIFAR10_DIR "
                                                              "--description 'two words'")
+
+
+def test_autoattack_on_a_card_is_never_weaker_than_pgd20_on_the_same_images():
+    """scripts/autoattack_cards.py's entries: AutoAttack at the card's headline radius and norm, PGD-20 beside it."""
+    entries = [(card.id, entry) for card in CARDS.values() for entry in card.evaluations
+               if (entry.get("attack") or "").startswith("autoattack")]
+    assert "fmnist-robust" in {model_id for model_id, _ in entries}
+    for model_id, entry in entries:
+        headline = next(e for e in CARDS[model_id].evaluations if (e.get("attack") or "").startswith("pgd-"))
+        assert entry["eps"] == headline["eps"] and entry["attack"].endswith(headline["attack"].split("-")[1])
+        assert entry["robust_accuracy"] <= entry["pgd20_robust_accuracy"], model_id
+        assert entry["gap_vs_pgd20_points"] == pytest.approx(
+            100 * (entry["pgd20_robust_accuracy"] - entry["robust_accuracy"]), abs=0.02)
+        assert entry["command"].startswith("python -m sia_core evaluate") and "--attack autoattack" in entry["command"]
