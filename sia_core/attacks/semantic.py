@@ -232,7 +232,7 @@ def _bounds(names: Sequence[str], x: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def _params(names: Sequence[str], alpha: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {name: alpha[:, k] for k, name in enumerate(names)}
+    return dict(zip(names, alpha.unbind(1)))  # one backward node for all, not one zero-filled copy per slice
 
 
 def _compose(x: torch.Tensor, names: Sequence[str], alpha: torch.Tensor,
