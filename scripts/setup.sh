@@ -17,6 +17,9 @@ requirements=requirements.txt
 # timm (Apache-2.0) for one data file, the ImageNet-1k WordNet ids that ImageNet-style folders are named by; never
 # imported, so its dependencies are not needed
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps timm==1.0.31
+# facenet-pytorch (MIT) for MTCNN's O-Net weights (facenet_pytorch/data/onet.pt); it pins torch < 2.3 and numpy < 2,
+# so --no-deps: sia_core/models/onet.py defines the network and reads the file with weights_only=True
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps facenet-pytorch==2.6.0
 # the project itself, editable: `python -m sia_core` and the `sia` command then work from any folder
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
 

@@ -1,0 +1,70 @@
+"""Keypoint models: the normalized mean error on cases worked by hand, the failure rule on both sides, and MTCNN's
+O-Net from the facenet-pytorch wheel finding the landmarks of scikit-image's astronaut where a person marks them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sia_core.errors import ConfigError
+from sia_core.keypoints import KeypointTask, inter_ocular_distance, normalized_mean_error, object_size
+
+SQUARE = torch.tensor([[[0.2, 0.2], [0.6, 0.2], [0.6, 0.5], [0.2, 0.5]]])  # a 0.4 × 0.3 box: diagonal 0.5
+
+
+def test_nme_of_a_shift_is_the_shift_over_the_normalizer():
+    shifted = SQUARE + torch.tensor([0.03, 0.04])  # every point moves by 0.05
+    assert object_size(SQUARE).item() == pytest.approx(0.5)
+    assert inter_ocular_distance(SQUARE).item() == pytest.approx(0.4)  # points 0 and 1
+    assert normalized_mean_error(shifted, SQUARE, object_size(SQUARE)).item() == pytest.approx(0.1)
+    assert KeypointTask(normalizer="inter-ocular").errors(shifted, SQUARE).item() == pytest.approx(0.125)
+    assert KeypointTask().errors(SQUARE, SQUARE).item() == 0
+
+
+def test_nme_averages_over_points_and_the_failure_rule_has_two_sides():
+    one_moved = SQUARE.clone()
+    one_moved[0, 2] += torch.tensor([0.0, 0.2])  # one point of four moves 0.2: mean error 0.05, NME 0.1
+    task = KeypointTask(normalizer="object-size", threshold=0.09)
+    assert task.errors(one_moved, SQUARE).item() == pytest.approx(0.1)
+    assert bool(task.failed(one_moved, SQUARE)) and not bool(KeypointTask(threshold=0.11).failed(one_moved, SQUARE))
+
+
+def test_bad_settings_and_shapes_are_refused():
+    with pytest.raises(ConfigError, match="normalizer"):
+        KeypointTask(normalizer="eyes")
+    with pytest.raises(ConfigError, match="threshold"):
+        KeypointTask(threshold=0)
+    with pytest.raises(ConfigError, match=r"\(N, K, 2\)"):
+        normalized_mean_error(torch.zeros(1, 4), torch.zeros(1, 4), torch.ones(1))
+    with pytest.raises(ConfigError, match="differ in shape"):
+        normalized_mean_error(torch.zeros(1, 3, 2), torch.zeros(1, 4, 2), torch.ones(1))
+
+
+# marked by eye on a 3× enlargement of astronaut.png: pupils, nose tip, mouth corners, in the photo's pixels
+ASTRONAUT_BOX = (181, 62, 268, 172)
+ASTRONAUT_MARKED = torch.tensor([[204.0, 100.0], [245.0, 102.0], [223.0, 126.0], [202.0, 138.0], [243.0, 141.0]])
+
+
+def test_onet_from_the_wheel_finds_the_astronauts_landmarks_where_a_person_marks_them():
+    pytest.importorskip("skimage")
+    from skimage import data
+
+    from sia_core.keypoints.faces import FACE_TASK, face_crop, onet_keypoints, points_in_photo
+    from sia_core.models.onet import load_onet, onet_input
+
+    photo = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
+    crop = face_crop(photo, ASTRONAUT_BOX)
+    with torch.no_grad():
+        output = load_onet()(onet_input(crop))
+    assert output.face_probability.item() > 0.99
+    model = onet_keypoints()
+    points = model.points(crop)
+    assert torch.allclose(points, output.landmarks, atol=1e-5)  # the wrapper's normalization is O-Net's scaling
+    found = points_in_photo(points, ASTRONAUT_BOX)
+    nme = FACE_TASK.errors(found, ASTRONAUT_MARKED.unsqueeze(0)).item()
+    assert nme < 0.10, found  # within 10% of the inter-ocular distance, on average over the five points
+    distance = (found[0] - ASTRONAUT_MARKED).norm(dim=1) / inter_ocular_distance(ASTRONAUT_MARKED.unsqueeze(0))
+    assert bool((distance < 0.15).all()), distance
+    image = crop.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(model(image).sum(), image)  # differentiable: attacks can climb NME
+    assert gradient.abs().sum() > 0
