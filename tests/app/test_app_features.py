@@ -42,10 +42,12 @@ def test_features_page_loads_a_saved_set_and_trains_on_it(saved_det, tmp_path):
     at.slider(key="features_eval_n").set_value(100)
     at.button(key="features_train").click().run()
     assert not at.exception
-    row = at.dataframe[0].value.to_dict("records")[0]
+    # the world's study at scale comes first on the page; the live run's table is the one with the paper column
+    row = next(frame.value.to_dict("records")[0] for frame in at.dataframe
+               if "paper, CIFAR-10 test accuracy" in frame.value.columns)
     assert row["trained on"] == "D̂_det" and row["paper, CIFAR-10 test accuracy"] == "43.7%"
     assert row["accuracy on (y + 1) mod C labels"].endswith("%")
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) >= 2
 
     at.text_input(key="features_path").set_value(str(tmp_path / "missing.npz"))
     at.button(key="features_load").click().run()
@@ -65,7 +67,8 @@ def test_features_page_runs_the_transfer_study(saved_det):
     at.slider(key="features_transfer_epochs").set_value(1)
     at.button(key="features_transfer").click().run()
     assert not at.exception, at.exception
-    charts = at.get("plotly_chart")
+    # the live run's scatter (the world's study at scale draws its own, titled "… at scale")
+    charts = [chart for chart in at.get("plotly_chart") if "Transfer from fmnist-standard\"" in chart.proto.spec]
     assert len(charts) == 1
     scatter = json.loads(charts[0].proto.spec)["data"][0]
     assert scatter["text"] == ["mlp", "tiny-cnn"] and all(0 <= v <= 1 for v in scatter["x"] + scatter["y"])
