@@ -556,6 +556,12 @@ def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
             "one of the two sets teaches less when built from the robust model, the other does not clear its "
             "interval." if verdict == "partly" else
             "the sets built from the robust model do not teach less here, so the control does not reproduce."))
+    rates = [robust.metric.get("targeted_success_rate") for robust, _ in pairs.values()]
+    if verdict != "reproduces" and all(rate is not None and rate < 0.5 for rate in rates) \
+            and all("kept" in robust.metric for robust, _ in pairs.values()):
+        why += (" A likely reason: at this radius the robust model reaches its target on few images, and the sets "
+                "keep only those, so they are smaller and hold the images the robust model could move, a selection "
+                "the standard model's nearly complete sets do not make.")
     return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=pairs["d_rand"][1].test_accuracy,
                         verdict=verdict, why=why)
 

@@ -145,6 +145,19 @@ def test_the_robust_source_control_needs_both_sets_to_teach_less(rand_robust, de
     assert claim.ci95[0] <= claim.ours <= claim.ci95[1]
     assert "60.0% on the (y + 1) mod C labels" in claim.why
     assert claim.paper_value == pytest.approx(0.252 - 0.633)
+    assert "A likely reason" not in claim.why  # only said when the robust model moved few images and the set kept them
+
+
+def test_the_robust_source_control_names_the_selection_when_the_robust_model_moves_few_images():
+    from sia_core.claims import scorecard
+
+    few = {"targeted_success_rate": 0.15, "kept": 9000.0}
+    world = _scale_world([_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), _row("d_rand", 0.51, 0.0),
+                          {**_row("d_det_robust", 0.46, 0.0, relabelled_test_accuracy=0.2), "metric": few},
+                          {**_row("d_rand_robust", 0.80, 0.0), "metric": few}])
+    claim = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"]
+    assert claim.verdict == "does-not-reproduce" and "A likely reason" in claim.why
+    assert "reached its target on 15.0% of the attempts" in claim.why
 
 
 def test_the_robust_source_control_is_not_measured_without_both_pairs():
