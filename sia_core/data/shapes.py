@@ -246,3 +246,58 @@ def shapes_dataset(
     dataset = generate_shapes(config)
     source = f"{dataset.source}; {split} split" + ("" if split == "train" else " (always unbiased)")
     return replace(dataset, name=name, source=source)
+
+
+# --- landmarks (the keypoint task on Shapes) ---------------------------------------------------------------------
+
+LANDMARK_NAMES: tuple[str, ...] = ("centre", "top-left of the box", "bottom-right of the box")
+_CIRCLE_STEPS = 256  # points on the circle whose extremes give a round shape's box (exact to 1e-4 of r)
+
+
+def _outline(shape: str) -> np.ndarray:
+    """(P, 2) points, in units of r with y up, whose extremes are the shape's: its vertices (polygons) or a fine
+    circle (round shapes)."""
+    if shape in ("circle", "ring"):
+        angles = np.linspace(0, 2 * math.pi, _CIRCLE_STEPS, endpoint=False)
+        return np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    if shape == "square":
+        return np.array([[sx, sy] for sx in (-1, 1) for sy in (-1, 1)], dtype=np.float64) * SQUARE_HALF_SIDE
+    if shape == "triangle":  # equilateral, circumradius r, apex at +y (inradius TRIANGLE_INRADIUS r)
+        return np.array([[0.0, 1.0], [math.sqrt(3) / 2, -0.5], [-math.sqrt(3) / 2, -0.5]])
+    if shape == "cross":
+        arm = CROSS_HALF_WIDTH
+        return np.array([[sx * a, sy * b] for a, b in ((1.0, arm), (arm, 1.0)) for sx in (-1, 1) for sy in (-1, 1)])
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def shape_landmarks(dataset: ImageDataset) -> torch.Tensor:
+    """(N, 3, 2) landmarks of generated Shapes images, from the attributes each image records: the shape's centre
+    and the top-left and bottom-right corners of its axis-aligned bounding box, as (x, y) fractions of the image's
+    width and height (y down). All three are fixed by what the image shows, whatever the shape's symmetry."""
+    require("shape" in dataset.attributes and "rotation" in dataset.attributes,
+            "Landmarks need a generated Shapes dataset (its images record shape, size, rotation and position).")
+    size = dataset.image_shape[-1]
+    half = size / 2.0
+    attrs = {name: dataset.attributes[name].double().numpy() for name in ("size", "rotation", "position_x",
+                                                                          "position_y")}
+    shapes = dataset.attributes["shape"].numpy()
+    points = np.empty((len(shapes), 3, 2))
+    for index, shape in enumerate(SHAPE_CLASSES):
+        chosen = np.flatnonzero(shapes == index)
+        if chosen.size == 0:
+            continue
+        outline = _outline(shape)  # (P, 2) in units of r
+        radius = attrs["size"][chosen] * half
+        theta = np.deg2rad(attrs["rotation"][chosen])
+        cos, sin = np.cos(theta)[:, None], np.sin(theta)[:, None]
+        u, v = outline[None, :, 0] * radius[:, None], outline[None, :, 1] * radius[:, None]
+        # the renderer rotates the grid by -theta, so the shape turns by +theta (y up); centre offset as rendered
+        x = cos * u - sin * v + attrs["position_x"][chosen, None]
+        y = sin * u + cos * v - attrs["position_y"][chosen, None]
+        x_image, y_image = x + half, half - y  # image coordinates: pixel centres at i + 0.5, y down
+        centre_x = attrs["position_x"][chosen] + half
+        centre_y = half + attrs["position_y"][chosen]
+        points[chosen, 0] = np.stack([centre_x, centre_y], axis=1)
+        points[chosen, 1] = np.stack([x_image.min(1), y_image.min(1)], axis=1)
+        points[chosen, 2] = np.stack([x_image.max(1), y_image.max(1)], axis=1)
+    return torch.from_numpy(points / size).float()
