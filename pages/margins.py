@@ -124,7 +124,7 @@ explain(takeaway,
         "(high Kendall τ) the free number can stand in for the expensive one. The ROC curve asks how well the "
         "logit margin alone picks out the inputs an attack within ε breaks (the dots left of the dashed line).")
 st.markdown("**Detection and cost** — the logit margin needs one forward pass; the input margin needs an attack per "
-            "image (DeepFool in the chosen norm, then PGD bisection).")
+            "image (DeepFool in the chosen norm, then a walk along the decision boundary that shrinks the flip).")
 detection_table = [{"model": model_id, "non-robust share": f"{summary.non_robust_share:.1%}",
                     "AUROC": f"{summary.auroc:.3f}", "AUPR": f"{summary.aupr:.3f}",
                     "FPR @ 95% TPR": f"{summary.fpr_at_95_tpr:.3f}",

@@ -130,8 +130,10 @@ WORLDS = {
 TIERS = {
     "cpu": Tier(relabelled_n=26_000, keep="successful", matched_n=5_000, matched_steps=1000, pgd_steps=100,
                 epochs=20, eval_n=1000, curve_n=200),
+    # D̂_R holds as many images as D here, so D is its control (no "d_small")
     "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
-                eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500),
+                eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500,
+                stages=tuple(stage for stage in STAGES if stage != "d_small")),
     "tiny": Tier(relabelled_n=64, keep="all", matched_n=32, matched_steps=6, pgd_steps=3, epochs=1, eval_n=16,
                  curve_n=8, test_n=200, transfer_architectures=("mlp", "tiny-cnn")),
 }
@@ -222,9 +224,15 @@ def estimate(world_name: str, tier_name: str) -> dict:
     with FlopCounterMode(display=False) as counter:
         model.logits(torch.zeros(1, *model.input_shape))
     forward = counter.get_total_flops()
-    passes = {"d_det + d_rand, standard and robust source (targeted PGD)": 4 * tier.relabelled_n * tier.pgd_steps,
-              "d_r + d_nr (representation matching, at most)": 2 * tier.matched_n * tier.matched_steps,
-              "training 7 networks": (5 * tier.relabelled_n + 2 * tier.matched_n) * tier.epochs,
+    built = [stage for stage in tier.stages if stage not in PLAIN]
+    relabelled = [stage for stage in built if base_kind(stage) in RELABELLED]
+    trained_on_relabelled_n = len(relabelled) + (1 if "d" in tier.stages else 0)
+    trained_on_matched_n = len(built) - len(relabelled) + (1 if "d_small" in tier.stages else 0)
+    passes = {f"{' + '.join(relabelled)} (targeted PGD)": len(relabelled) * tier.relabelled_n * tier.pgd_steps,
+              "d_r + d_nr (representation matching, at most)": (len(built) - len(relabelled)) * tier.matched_n
+              * tier.matched_steps,
+              f"training {len(tier.stages)} networks": (trained_on_relabelled_n * tier.relabelled_n
+                                                        + trained_on_matched_n * tier.matched_n) * tier.epochs,
               "transfer study (2 networks per architecture)":
                   2 * len(tier.transfer_architectures) * tier.transfer_n * max(1, tier.epochs // 2)}
     total = 3 * forward * sum(passes.values())  # forward + backward
@@ -326,8 +334,8 @@ def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standar
         log(f"{TRANSFER}: done ({path})")
         return
     built_path = work / "sets" / "d_det.npz"
-    if not (work / "results" / "d_det.json").is_file():
-        log(f"{TRANSFER}: skipped until the d_det stage is done")
+    if not (work / "results" / "d_det.json").is_file() or not built_path.is_file():
+        log(f"{TRANSFER}: skipped until the d_det stage is done here (its set is not in {work / 'sets'})")
         return
     built = ConstructedSet.load(built_path)
     n = min(tier.transfer_n, len(built))

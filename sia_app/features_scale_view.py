@@ -77,11 +77,11 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
                f"images. Paper numbers: CIFAR-10, ResNet-50, 50,000 images. Computed by `{block['command']}` "
                f"on {block['created']}.")
-    planned = block.get("planned") or list(SET_LABELS)
+    planned = block.get("planned") or [kind for kind in SET_LABELS if kind not in ("d_det_robust", "d_rand_robust")]
     missing = [SET_LABELS.get(kind, kind) for kind in planned if kind not in {row["set"] for row in rows}]
     if missing:
-        st.caption(f"Not finished yet: {', '.join(missing)} (the runs resume where they stopped; the table grows as "
-                   "each one ends).")
+        st.caption(f"Not in this table yet: {', '.join(missing)} (each stage's run resumes where it stopped; the "
+                   "table grows as each one ends).")
     curve_rows = {row["set"]: row["error_curve"] for row in rows if row.get("error_curve")}
     if curve_rows:
         st.plotly_chart(curves({kind: list(zip(curve["steps"], curve["relative_error"]))

@@ -177,11 +177,13 @@ def render_model_card(card: ModelCard) -> None:
         for evaluation in card.evaluations:
             lines = [f"Clean accuracy: **{evaluation['clean_accuracy']:.1%}**"]
             if evaluation.get("pgd20_robust_accuracy") is not None:  # AutoAttack, with PGD-20 on the same images
+                gap = evaluation["pgd20_robust_accuracy"] - evaluation["robust_accuracy"]
                 lines.append(f"Robust accuracy ({evaluation['attack']}, ε = {evaluation['eps']}): "
                              f"**{evaluation['robust_accuracy']:.1%}**; PGD-20 on the same images "
                              f"{evaluation['pgd20_robust_accuracy']:.1%}"
-                             + (f" ({evaluation['gap_vs_pgd20_points']:.1f} points higher: PGD-20 overstates "
-                                "robustness here)" if evaluation["gap_vs_pgd20_points"] > 0 else " (the same)"))
+                             + (f" ({100 * gap:.1f} points higher: PGD-20 overstates robustness here)" if gap > 0
+                                else " (the same)" if gap == 0 else
+                                f" ({-100 * gap:.1f} points lower: here AutoAttack was the weaker attack)"))
             elif evaluation.get("robust_accuracy") is not None:
                 lines.append(f"Robust accuracy ({evaluation['attack']}, ε = {evaluation['eps']}, "
                              f"{evaluation['steps']} steps): **{evaluation['robust_accuracy']:.1%}**")

@@ -551,13 +551,16 @@ def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
     ours, ci95 = cleared["d_rand"]
     row = pairs["d_rand"][0]
     why = ("; ".join(parts) + f"{_scale_note(row)}: " +
-           ("built from a robust model, the sets teach far less of the true label: their signal is the standard "
-            "model's non-robust features." if verdict == "reproduces" else
-            "one of the two sets teaches less when built from the robust model, the other does not clear its "
-            "interval." if verdict == "partly" else
-            "the sets built from the robust model do not teach less here, so the control does not reproduce."))
+           ("built from a robust model, both sets teach less of the true label (intervals below zero): their "
+            "signal is the standard model's non-robust features." if verdict == "reproduces" else
+            "one of the two sets teaches measurably less when built from the robust model, the other does not."
+            if verdict == "partly" else
+            "the sets built from the robust model do not teach measurably less here, so the control does not "
+            "reproduce."))
     rates = [robust.metric.get("targeted_success_rate") for robust, _ in pairs.values()]
+    standard_rates = [standard.metric.get("targeted_success_rate") for _, standard in pairs.values()]
     if verdict != "reproduces" and all(rate is not None and rate < 0.5 for rate in rates) \
+            and all(rate is not None and rate >= 0.9 for rate in standard_rates) \
             and all("kept" in robust.metric for robust, _ in pairs.values()):
         why += (" A likely reason: at this radius the robust model reaches its target on few images, and the sets "
                 "keep only those, so they are smaller and hold the images the robust model could move, a selection "

@@ -546,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     margins.add_argument("--norm", choices=NORMS, default="linf")
     margins.add_argument("--eps", type=float, default=8 / 255, help="non-robust means input margin <= eps")
     margins.add_argument("--bisection-steps", type=_count_or_zero,
-                         help="halvings of the radius below DeepFool's (default: 8 up to 32 px, 0 above)")
+                         help="halvings of the radius below DeepFool's with PGD, before the boundary walk (default: 0)")
     margins.add_argument("--pgd-steps", type=_count, help="PGD steps per radius (default: 20 up to 32 px, 5 above)")
     margins.add_argument("--attacked", type=_count, default=100,
                          help="samples attacked for the sample-efficient robust-accuracy estimate")

@@ -268,7 +268,7 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
     figure.add_scatter(
         x=[p["robust_accuracy"] for p in ours], y=[p[score] for p in ours], mode="markers+text", name="ours",
         text=[p["model_id"] for p in ours], textposition="top center",
-        marker=dict(size=12, color="#1f4e79", symbol=["circle" if p.get("axis", "AutoAttack") == "AutoAttack"
+        marker=dict(size=12, color="#1f4e79", symbol=["circle" if p.get("axis", "margin search") == "AutoAttack"
                                                       else "square" for p in ours]),
         customdata=[[p["model_id"], p["recipe"], p["clean_accuracy"], p.get("axis", "margin search"),
                      p["kendall_tau"], p.get("auroc"), p["pseudo_kendall_tau_after"]] for p in ours],

@@ -25,6 +25,7 @@ __all__ = [
     "Attribute",
     "AttributeKind",
     "GEOMETRIC_NAMES",
+    "move_points",
     "adjust_brightness",
     "adjust_contrast",
     "adjust_gamma",
@@ -115,21 +116,10 @@ def _require_rgb(images: Tensor, name: str) -> None:
 # --------------------------------------------------------------------------- geometry
 
 
-def affine_resample(
-    images: Tensor,
-    rotation: ParamLike | None = None,
-    translate_x: ParamLike | None = None,
-    translate_y: ParamLike | None = None,
-    scale: ParamLike | None = None,
-    *,
-    invert: bool = False,
-) -> Tensor:
-    """Rotate (deg, counter-clockwise as shown) and zoom (log-factor) about the centre, then shift (px); with
-    `invert`, the inverse of that map (the same edit undone).
-
-    All four are folded into one affine matrix per sample so the image is resampled only once
-    (bilinear, border padding, align_corners=False). Arguments left as None are neutral.
-    """
+def _affine_theta(images: Tensor, rotation: ParamLike | None, translate_x: ParamLike | None,
+                  translate_y: ParamLike | None, scale: ParamLike | None, invert: bool) -> Tensor:
+    """(N, 2, 3) the map from output to input coordinates grid_sample needs (normalised, align_corners=False); with
+    `invert`, the map from input to output coordinates: where a point of the input lands."""
     n, _, h, w = images.shape
     # Work in pixel offsets from the centre so rotation stays rigid on non-square images:
     # forward map p_out = e^s R p_in + T, so grid_sample needs p_in = e^-s R^-1 (p_out - T).
@@ -152,12 +142,44 @@ def affine_resample(
         tx = zeros if translate_x is None else _as_param(translate_x, images) * (2.0 / w)
         ty = zeros if translate_y is None else _as_param(translate_y, images) * (2.0 / h)
         shift = -(mat @ torch.stack([tx, ty], dim=1).view(n, 2, 1))
-    theta = torch.cat([mat, shift], dim=2)
     if invert:  # theta maps output to input coordinates; its inverse maps them back: the edit undone
         inverse = torch.linalg.inv(mat)
-        theta = torch.cat([inverse, -(inverse @ shift)], dim=2)
+        return torch.cat([inverse, -(inverse @ shift)], dim=2)
+    return torch.cat([mat, shift], dim=2)
+
+
+def affine_resample(
+    images: Tensor,
+    rotation: ParamLike | None = None,
+    translate_x: ParamLike | None = None,
+    translate_y: ParamLike | None = None,
+    scale: ParamLike | None = None,
+    *,
+    invert: bool = False,
+) -> Tensor:
+    """Rotate (deg, counter-clockwise as shown) and zoom (log-factor) about the centre, then shift (px); with
+    `invert`, the inverse of that map (the same edit undone).
+
+    All four are folded into one affine matrix per sample so the image is resampled only once
+    (bilinear, border padding, align_corners=False). Arguments left as None are neutral.
+    """
+    theta = _affine_theta(images, rotation, translate_x, translate_y, scale, invert)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def move_points(points: Tensor, images: Tensor, params: Mapping[str, ParamLike]) -> Tensor:
+    """(N, K, 2) points, (x, y) as fractions of the width and height (y down), carried where the geometric part of
+    `params` (rotation, shift, zoom) moves that spot of `images`: a landmark follows its image. Photometric
+    attributes move nothing. Differentiable in the parameters."""
+    geometric = {name: params[name] for name in GEOMETRIC_NAMES if name in params}
+    if not geometric or all(_is_inactive(_as_param(value, images)) for value in geometric.values()):
+        return points
+    theta = _affine_theta(images, geometric.get("rotation"), geometric.get("translate_x"),
+                          geometric.get("translate_y"), geometric.get("scale"), invert=True)
+    normalised = points * 2 - 1  # align_corners=False: -1 and 1 are the outer edges of the border pixels
+    moved = normalised @ theta[:, :, :2].transpose(1, 2) + theta[:, :, 2].unsqueeze(1)
+    return (moved + 1) / 2
 
 
 def undo_geometry(images: Tensor, params: Mapping[str, ParamLike]) -> Tensor:

@@ -152,7 +152,9 @@ def test_the_robust_source_control_names_the_selection_when_the_robust_model_mov
     from sia_core.claims import scorecard
 
     few = {"targeted_success_rate": 0.15, "kept": 9000.0}
-    world = _scale_world([_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), _row("d_rand", 0.51, 0.0),
+    most = {"targeted_success_rate": 0.99, "kept": 19_800.0}
+    world = _scale_world([{**_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), "metric": most},
+                          {**_row("d_rand", 0.51, 0.0), "metric": most},
                           {**_row("d_det_robust", 0.46, 0.0, relabelled_test_accuracy=0.2), "metric": few},
                           {**_row("d_rand_robust", 0.80, 0.0), "metric": few}])
     claim = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"]
@@ -165,3 +167,16 @@ def test_the_robust_source_control_is_not_measured_without_both_pairs():
 
     world = _scale_world([_row("d_rand", 0.51, 0.0), _row("d_rand_robust", 0.2, 0.0)])
     assert scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"].verdict == "not-measured"
+
+
+def test_the_robust_source_control_names_no_selection_when_the_standard_sets_are_no_fuller():
+    from sia_core.claims import scorecard
+
+    few = {"targeted_success_rate": 0.15, "kept": 9000.0}
+    low = {"targeted_success_rate": 0.77, "kept": 15_000.0}
+    world = _scale_world([{**_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), "metric": low},
+                          {**_row("d_rand", 0.51, 0.0), "metric": low},
+                          {**_row("d_det_robust", 0.46, 0.0, relabelled_test_accuracy=0.2), "metric": few},
+                          {**_row("d_rand_robust", 0.80, 0.0), "metric": few}])
+    claim = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"]
+    assert "A likely reason" not in claim.why  # the standard sets are no fuller: the selection is not the difference

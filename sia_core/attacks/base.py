@@ -10,6 +10,7 @@ from typing import Any, Callable, Generic, Literal, NamedTuple, Optional, Protoc
 
 import torch
 
+from sia_core.attacks.objective import CLASSIFICATION, objective_of
 from sia_core.progress import ProgressCallback
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.perceptual import ssim
@@ -53,6 +54,9 @@ class AttackResult:
     ssim: torch.Tensor
     history: dict[str, list[float]] = field(default_factory=dict)
     attack: str = ""
+    # (N,) bool: the clean images already met the success criterion (set by `finalize_result` from the model's
+    # objective; None on results made by hand, where the classification rule is recomputed)
+    clean_success: Optional[torch.Tensor] = None
 
     @property
     def success_rate(self) -> float:
@@ -70,6 +74,8 @@ class AttackResult:
     def already_fooled(self) -> torch.Tensor:
         """(N,) bool: the clean image already met the success criterion (misclassified, or already the target), so
         the attack had nothing to do there; a success on it is no success of the attack."""
+        if self.clean_success is not None:
+            return self.clean_success
         return is_success(self.clean_logits, self.labels, self.target)
 
     def outcome(self, index: int) -> Outcome:
@@ -80,9 +86,8 @@ class AttackResult:
 
 
 def is_success(logits: torch.Tensor, labels: torch.Tensor, target: Optional[torch.Tensor]) -> torch.Tensor:
-    """The success criterion shared by all attacks."""
-    predictions = logits.argmax(dim=1)
-    return predictions == target if target is not None else predictions != labels
+    """The classification success criterion (keypoint models bring their own: `objective_of`)."""
+    return CLASSIFICATION.success(logits, labels, target)
 
 
 def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
@@ -99,8 +104,11 @@ def on_model_device(model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, 
 
 def finalize_result(model: ClassifierWrapper, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor,
                     target: Optional[torch.Tensor], history: dict[str, list[float]], description: str,
-                    clean_logits: Optional[torch.Tensor] = None) -> AttackResult:
-    """Recompute logits and success on the exact returned tensor (and on its 8-bit version)."""
+                    clean_logits: Optional[torch.Tensor] = None,
+                    judged_against: Optional[torch.Tensor] = None) -> AttackResult:
+    """Recompute the model's outputs (logits, or a keypoint model's points) and success on the exact returned tensor
+    (and on its 8-bit version), by the model's objective."""
+    objective = objective_of(model)
     adversarial = adversarial.detach()
     with torch.no_grad():
         if clean_logits is None:
@@ -108,6 +116,7 @@ def finalize_result(model: ClassifierWrapper, clean: torch.Tensor, adversarial: 
         adversarial_logits = model(adversarial)
         rounded_logits = model(quantize_8bit(adversarial))
     labels_cpu = labels.cpu()
+    judged_cpu = labels_cpu if judged_against is None else judged_against.detach().cpu()
     target_cpu = target.cpu() if target is not None else None
     delta = (adversarial - clean).flatten(1)
     return AttackResult(
@@ -117,13 +126,14 @@ def finalize_result(model: ClassifierWrapper, clean: torch.Tensor, adversarial: 
         target=target_cpu,
         clean_logits=clean_logits.detach().cpu(),
         adversarial_logits=adversarial_logits.cpu(),
-        success=is_success(adversarial_logits.cpu(), labels_cpu, target_cpu),
-        success_after_rounding=is_success(rounded_logits.cpu(), labels_cpu, target_cpu),
+        success=objective.success(adversarial_logits.cpu(), judged_cpu, target_cpu),
+        success_after_rounding=objective.success(rounded_logits.cpu(), judged_cpu, target_cpu),
         perturbation_linf=delta.abs().amax(dim=1).cpu(),
         perturbation_l2=delta.norm(dim=1).cpu(),
         ssim=ssim(adversarial, clean.detach()).cpu(),
         history=history,
         attack=description,
+        clean_success=objective.success(clean_logits.detach().cpu(), labels_cpu, target_cpu),
     )
 
 
@@ -193,6 +203,9 @@ class Perturbation(NamedTuple):
     images: torch.Tensor
     history: dict[str, list[float]]
     extras: Any = None
+    # what success is judged against when it is not the labels: a keypoint model's landmarks moved by a geometric
+    # attribute edit (the result's `labels` stay the reference the attack started from)
+    judged_against: Optional[torch.Tensor] = None
 
 
 class AttackBase(abc.ABC, Generic[ResultT]):
@@ -230,7 +243,8 @@ class AttackBase(abc.ABC, Generic[ResultT]):
         with frozen_eval(model):
             found = self._run(model, x, y, target, progress)
             result = finalize_result(model, x, found.images, y, target, found.history,
-                                     self.description + (" targeted" if target is not None else ""))
+                                     self.description + (" targeted" if target is not None else ""),
+                                     judged_against=found.judged_against)
         return self._result(result, found.extras)
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 import torch
-import torch.nn.functional as F
 
+from sia_core.attacks.objective import objective_of
 from sia_core.attacks.base import NORMS, AttackBase, AttackResult, Norm, Perturbation, check_seed
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.numerics import TINY
@@ -146,20 +146,20 @@ class PGD(AttackBase[AttackResult]):
             delta = random_in_ball(x.shape, self.norm, self.eps, device=x.device, generator=generator)
             delta = (x + delta).clamp(0, 1) - x
         goal = target if target is not None else y
+        task = objective_of(model)  # cross-entropy for classifiers, NME for keypoint models
         last_logits: list[torch.Tensor] = []
 
         def objective(images: torch.Tensor) -> torch.Tensor:
             logits = model(images)
             if history is not None:
                 last_logits[:] = [logits.detach()]
-            loss = F.cross_entropy(logits, goal)
+            loss = task.loss(logits, goal).mean()
             return -loss if target is not None else loss  # targeted: descend the target's loss
 
         def observe(step: int, value: torch.Tensor) -> None:
             loss = -value.item() if target is not None else value.item()
             if history is not None:
-                predictions = last_logits[0].argmax(1)
-                reached = predictions == goal if target is not None else predictions != goal
+                reached = task.success(last_logits[0], y, target)
                 history.setdefault("loss", []).append(loss)
                 history.setdefault("success_rate", []).append(float(reached.float().mean()))
             if progress is not None:

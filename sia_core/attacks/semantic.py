@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from sia_core.attacks.base import AttackBase, AttackResult, Perturbation, check_seed, is_success
+from sia_core.attacks.base import AttackBase, AttackResult, Perturbation, check_seed
+from sia_core.attacks.objective import Objective, objective_of
 from sia_core.errors import ConfigError
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.numerics import TINY
@@ -62,6 +62,8 @@ class _Found(NamedTuple):
     alpha: torch.Tensor
     edited: torch.Tensor
     first_success: torch.Tensor
+    objective: Objective
+    reference: torch.Tensor  # the labels, or the landmarks where the final edit moved them
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,16 +156,20 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
         names = self.attribute_names(x.shape[1])
         alpha, delta, history, first_success = self._climb(model, x, y, target, names, progress)
         edited, adversarial = _compose(x, names, alpha, delta)
-        return Perturbation(adversarial, history, _Found(names, alpha, edited, first_success))
+        task = objective_of(model)
+        with torch.no_grad():
+            reference = task.reference_after(y, x, _params(names, alpha))
+        return Perturbation(adversarial, history, _Found(names, alpha, edited, first_success, task, reference),
+                            judged_against=None if reference is y else reference)
 
     def _result(self, result: AttackResult, extras: _Found) -> SemanticAttackResult:
-        names, alpha, edited, first_success = extras
+        names, alpha, edited, first_success, task, reference = extras
         # the final point's history entry reuses the logits finalize_result already computed
-        goal = result.target if result.target is not None else result.labels
+        reference = reference.cpu()
+        goal = result.target if result.target is not None else reference
         first_success[(first_success < 0) & result.success.to(first_success.device)] = self.steps
-        _record(result.history, F.cross_entropy(result.adversarial_logits, goal, reduction="none"),
-                torch.softmax(result.adversarial_logits, 1).gather(1, result.labels.view(-1, 1)), result.success,
-                names, alpha.cpu())
+        _record(result.history, task.loss(result.adversarial_logits, goal),
+                task.score(result.adversarial_logits, reference), result.success, names, alpha.cpu())
         return SemanticAttackResult(**result.__dict__, attribute_names=names, attribute_values=alpha.detach().cpu(),
                                     edited_images=edited.detach().cpu(), first_success_step=first_success.cpu())
 
@@ -185,6 +191,7 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
         pixel_step = self.pixel_step if self.pixel_step is not None else self.eps_linf / 4
         warmup_steps = int(round(self.steps * self.warmup_fraction))
         goal, sign = (target, -1.0) if target is not None else (y, 1.0)
+        task = objective_of(model)  # cross-entropy for classifiers, NME for keypoint models
         first_success = torch.full((n,), -1, dtype=torch.long, device=x.device)
         history: dict[str, list[float]] = {}
         move_attributes = self.optimize_attributes and len(names) > 0
@@ -192,14 +199,16 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
             move_pixels = self.eps_linf > 0 and step >= warmup_steps
             alpha.requires_grad_(move_attributes)
             delta.requires_grad_(move_pixels)
-            adversarial = (apply_attributes(x, _params(names, alpha)) + delta).clamp(0, 1)
+            params = _params(names, alpha)
+            adversarial = (apply_attributes(x, params) + delta).clamp(0, 1)
             logits = model(adversarial)
-            cross_entropy = F.cross_entropy(logits, goal, reduction="none")
+            # keypoints: the landmarks move with a geometric edit, and the attack is judged against where they go
+            reference = task.reference_after(y, x, params)
+            cross_entropy = task.loss(logits, goal if target is not None else reference)
             with torch.no_grad():
-                success = is_success(logits, y, target)
+                success = task.success(logits, reference, target)
                 first_success[(first_success < 0) & success] = step
-                probabilities = torch.softmax(logits, dim=1)
-                _record(history, cross_entropy, probabilities.gather(1, y.view(-1, 1)), success, names, alpha)
+                _record(history, cross_entropy, task.score(logits, reference), success, names, alpha)
             trainable = [t for t in (alpha, delta) if t.requires_grad]
             if trainable:
                 objective = sign * cross_entropy - self.sparsity_weight * (alpha.abs() / width).sum(1)
@@ -243,14 +252,15 @@ def _compose(x: torch.Tensor, names: Sequence[str], alpha: torch.Tensor,
     return edited, (edited + delta).clamp(0, 1)
 
 
-def _record(history: dict[str, list[float]], cross_entropy: torch.Tensor, true_probability: torch.Tensor,
+def _record(history: dict[str, list[float]], cross_entropy: torch.Tensor, score: tuple[str, torch.Tensor],
             success: torch.Tensor, names: Sequence[str], alpha: torch.Tensor) -> None:
-    # one stacked transfer per step instead of one sync per scalar
-    means = torch.cat([cross_entropy.mean().view(1), true_probability.mean().view(1),
+    # one stacked transfer per step instead of one sync per scalar; `score`: the task's curve (p(true class), NME)
+    score_name, score_values = score
+    means = torch.cat([cross_entropy.mean().view(1), score_values.mean().view(1),
                        success.float().mean().view(1).to(cross_entropy.device),
                        alpha.mean(0).to(cross_entropy.device)]).tolist()
     history.setdefault("loss", []).append(means[0])
-    history.setdefault("true_class_probability", []).append(means[1])
+    history.setdefault(score_name, []).append(means[1])
     history.setdefault("success_rate", []).append(means[2])
     for k, name in enumerate(names):
         history.setdefault(f"attribute/{name}", []).append(means[3 + k])

@@ -6,8 +6,8 @@ task: NME, its normalizing distances and the failure rule. wrapper: KeypointWrap
 device). faces: O-Net as a KeypointWrapper, crops of a photo and points back in the photo's pixels.
 """
 
-from sia_core.keypoints.task import (KeypointTask, inter_ocular_distance, normalized_mean_error,
+from sia_core.keypoints.task import (KeypointObjective, KeypointTask, inter_ocular_distance, normalized_mean_error,
                                      object_size)
 from sia_core.keypoints.wrapper import KeypointWrapper
 
-__all__ = ["KeypointTask", "KeypointWrapper", "inter_ocular_distance", "normalized_mean_error", "object_size"]
+__all__ = ["KeypointObjective", "KeypointTask", "KeypointWrapper", "inter_ocular_distance", "normalized_mean_error", "object_size"]

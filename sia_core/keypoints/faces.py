@@ -20,7 +20,7 @@ def onet_keypoints(model_id: str = "mtcnn-onet") -> KeypointWrapper:
     """O-Net's landmark head behind the one keypoint wrapper (frozen weights from the facenet-pytorch wheel)."""
     return KeypointWrapper(load_onet(), points_of=lambda output: output.landmarks, mean=[ONET_MEAN] * 3,
                            std=[ONET_STD] * 3, input_shape=(3, ONET_SIZE, ONET_SIZE), point_names=LANDMARKS,
-                           model_id=model_id).eval()
+                           task=FACE_TASK, model_id=model_id).eval()
 
 
 def face_crop(photo: torch.Tensor, box: tuple[float, float, float, float]) -> torch.Tensor:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Mapping, Optional
+
 import torch
 
+from sia_core.errors import ConfigError
 from sia_core.validation import one_of, positive, require
 
 NORMALIZERS = ("inter-ocular", "object-size")
@@ -62,3 +65,31 @@ class KeypointTask:
     def failed(self, predicted: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """(N,) bool: the prediction's NME is above the threshold (an attack's success)."""
         return self.errors(predicted, reference) > self.threshold
+
+
+@dataclass(frozen=True)
+class KeypointObjective:
+    """What an attack climbs on a keypoint model (`sia_core.attacks.objective`): the NME from the reference points
+    (N, K, 2), judged by `keypoint_task`; untargeted only."""
+
+    keypoint_task: KeypointTask = KeypointTask()
+    task: str = "keypoints"
+
+    def loss(self, outputs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        return self.keypoint_task.errors(outputs, goal)
+
+    def success(self, outputs: torch.Tensor, reference: torch.Tensor, target: Optional[torch.Tensor]) -> torch.Tensor:
+        if target is not None:
+            raise ConfigError("Keypoint attacks are untargeted: they push the points away from the reference.")
+        return self.keypoint_task.failed(outputs, reference)
+
+    def score(self, outputs: torch.Tensor, reference: torch.Tensor) -> tuple[str, torch.Tensor]:
+        return "nme", self.keypoint_task.errors(outputs, reference)
+
+    def reference_after(self, reference: torch.Tensor, images: torch.Tensor,
+                        params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The reference points moved as an attribute edit moves the image (a rotated face's eyes turn with it):
+        the attack is judged against where the landmarks now are, not where they were."""
+        from sia_core.semantics import move_points
+
+        return move_points(reference, images, params)

@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from sia_core.keypoints.task import KeypointObjective, KeypointTask
 from sia_core.models.wrapper import frozen_eval
 from sia_core.scaling import batch_size_for
 
@@ -21,12 +22,13 @@ class KeypointWrapper(nn.Module):
         mean, std: per-channel normalization applied inside `forward`: (x − mean) / std.
         input_shape: (C, H, W) the network expects.
         point_names: one name per point, in the model's order.
+        task: how its predictions are judged (NME normalizer, failure threshold); the attacks climb its NME.
         model_id: registry id, for display and cache keys.
     """
 
     def __init__(self, network: nn.Module, *, points_of: Callable[[object], torch.Tensor],
                  mean: Sequence[float], std: Sequence[float], input_shape: tuple[int, int, int],
-                 point_names: Sequence[str], model_id: str = "") -> None:
+                 point_names: Sequence[str], task: KeypointTask = KeypointTask(), model_id: str = "") -> None:
         super().__init__()
         channels = input_shape[0]
         if len(mean) != channels or len(std) != channels:
@@ -37,6 +39,8 @@ class KeypointWrapper(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
         self.input_shape = tuple(input_shape)
         self.point_names = tuple(point_names)
+        self.task = task
+        self.objective = KeypointObjective(task)  # what `sia_core.attacks` climb on this model
         self.model_id = model_id
 
     @property

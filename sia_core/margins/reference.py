@@ -17,7 +17,7 @@ import torch
 from sia_core.attacks.base import Norm
 from sia_core.margins.input_margins import InputMarginEstimator
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
-from sia_core.validation import one_of, positive_int
+from sia_core.validation import one_of, positive_int, require
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,13 @@ def fab_margins(model: ClassifierWrapper, images: torch.Tensor, norm: Norm, *, s
         predictions = model(images).argmax(1)
     attack = torchattacks.FAB(model, norm="Linf" if norm == "linf" else "L2", eps=limit, steps=steps, n_restarts=1,
                               n_classes=model.num_classes, seed=0)
-    with torch.random.fork_rng(devices=[]), frozen_eval(model):
+    devices = [images.device] if images.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), frozen_eval(model):  # the library seeds the global generators
         adversarial = attack(images, predictions)
     with torch.no_grad():
         flipped = model(adversarial).argmax(1) != predictions
-    return torch.where(flipped, _distance(adversarial - images, norm), torch.full((len(images),), float("inf")))
+    distance = _distance(adversarial - images, norm)
+    return torch.where(flipped, distance, torch.full_like(distance, float("inf")))
 
 
 def compare_with_fab(model: ClassifierWrapper, images: torch.Tensor, norm: Norm = "linf", *,
@@ -74,6 +76,7 @@ def compare_with_fab(model: ClassifierWrapper, images: torch.Tensor, norm: Norm 
     one_of("norm", norm, ("linf", "l2"))
     positive_int("fab_steps", fab_steps)
     positive_int("turns", turns)
+    require(len(images) > 0, "The comparison with FAB needs at least one image.")
     estimator = estimator or InputMarginEstimator(norm=norm)
     images = images.to(model.device)
     ours_parts, fab_parts, seconds = [], [], {"ours": 0.0, "fab": 0.0}

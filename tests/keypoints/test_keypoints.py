@@ -68,3 +68,55 @@ def test_onet_from_the_wheel_finds_the_astronauts_landmarks_where_a_person_marks
     image = crop.clone().requires_grad_(True)
     (gradient,) = torch.autograd.grad(model(image).sum(), image)  # differentiable: attacks can climb NME
     assert gradient.abs().sum() > 0
+
+
+@pytest.fixture(scope="module")
+def astronaut_face():
+    pytest.importorskip("skimage")
+    from skimage import data
+
+    from sia_core.keypoints.faces import face_crop, onet_keypoints
+
+    photo = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
+    model = onet_keypoints()
+    crop = face_crop(photo, ASTRONAUT_BOX)
+    return model, crop, model.points(crop)  # the model's own prediction as the reference
+
+
+def test_pgd_and_sia_climb_the_nme_of_a_keypoint_model_and_judge_success_by_its_threshold(astronaut_face):
+    from sia_core.attacks import PGD, SemanticAttack
+
+    model, crop, reference = astronaut_face
+    pgd = PGD(eps=8 / 255, steps=20, seed=0)(model, crop, reference)
+    found = model.points(pgd.images)
+    nme = model.task.errors(found, reference)
+    assert bool(pgd.success) == bool(nme > 0.1) and nme.item() > 0.1  # O-Net breaks at 8/255
+    assert pgd.history["success_rate"] and not bool(pgd.already_fooled)
+    sia = SemanticAttack(steps=30, eps_linf=0.0, attributes=("brightness", "contrast", "hue", "saturation"))(
+        model, crop, reference)
+    assert sia.history["nme"][-1] > sia.history["nme"][0]  # photometric edits alone push the landmarks away
+    assert bool(sia.success) == bool(model.task.errors(model.points(sia.images), reference) > 0.1)
+
+
+def test_a_geometric_edit_moves_the_reference_with_the_face_so_following_it_is_no_success(astronaut_face):
+    """Shifting the face moves its landmarks: a model that follows is right, and the attack is judged against the
+    moved points, not the old ones."""
+    from sia_core.attacks.objective import objective_of
+    from sia_core.semantics import apply_attributes
+
+    model, crop, reference = astronaut_face
+    params = {"translate_x": torch.tensor([4.0]), "translate_y": torch.tensor([-3.0])}
+    shifted = apply_attributes(crop, params)
+    moved = objective_of(model).reference_after(reference, crop, params)
+    assert torch.allclose(moved - reference, torch.tensor([4.0, -3.0]) / 48, atol=1e-5)
+    found = model.points(shifted)
+    assert model.task.errors(found, moved).item() < model.task.errors(found, reference).item()
+    assert model.task.errors(found, moved).item() < 0.1  # O-Net follows a shifted face
+
+
+def test_keypoint_attacks_are_untargeted(astronaut_face):
+    from sia_core.attacks import PGD
+
+    model, crop, reference = astronaut_face
+    with pytest.raises(ConfigError, match="untargeted"):
+        PGD(eps=2 / 255, steps=2)(model, crop, reference, target=reference)
