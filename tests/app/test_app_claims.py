@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PROJECT_ROOT
@@ -23,7 +25,9 @@ def test_the_scorecard_shows_every_claim_with_its_verdict_and_follows_the_world(
     table = at.dataframe[0].value
     assert len(table) >= 12 and table["verdict"].str.contains("does not reproduce").any()
     assert {"ours", "95% CI", "control value", "paper value"} <= set(table.columns)
-    assert any("Of 14 claims on Fashion-MNIST" in m.value for m in at.markdown)
+    from sia_core.claims import CLAIMS
+
+    assert any(f"Of {len(CLAIMS)} claims on Fashion-MNIST" in m.value for m in at.markdown)
     assert len(at.expander) >= 12  # one "why" per claim
     at = _open("pages/claims.py", dataset="cifar10-subset")
     assert at.radio(key="claims_world").value == "cifar10"
@@ -44,10 +48,20 @@ def _takeaways(at: AppTest) -> list[str]:
 
 
 def test_the_lens_pages_state_no_conclusion_their_verdict_does_not_support():
-    # the shipped Fashion-MNIST results: D̂_det below chance, the RoA mask no better than a random one, SIA
-    # augmentation behind its baselines, SIA no stronger than PGD at SSIM >= 0.9
+    # the shipped Fashion-MNIST results: at scale D̂_det only partly (above chance, but more on the relabelled test
+    # set), D̂_rand reproduces, the robust-source control does not; the page's small study: D̂_det below chance; the
+    # RoA mask no better than a random one, SIA augmentation behind its baselines, SIA no stronger than PGD at
+    # SSIM >= 0.9
+    from sia_core.claims import VERDICT_WORDS
+
+    scorecard = {claim["id"]: claim["verdict"] for claim in json.loads(
+        (PROJECT_ROOT / "assets/precomputed/claims-fashion-mnist.json").read_text())["claims"]}
     features = " ".join(_takeaways(_open("pages/features.py")))
-    assert "does not reproduce" in features and "carry the label" not in features
+    for claim_id in ("d-det-generalizes", "d-rand-generalizes", "robust-source-sets-teach-less"):
+        assert f"**{VERDICT_WORDS[scorecard[claim_id]]}**" in features, claim_id
+    det = features.split(f"**{VERDICT_WORDS[scorecard['d-det-generalizes']]}**")[1].split("**")[0]
+    assert "learned the relabelling" in det and "alone carry the label" not in det
+    assert "not above chance, so the paper's result does not reproduce at this scale" in features
     regions = " ".join(_takeaways(_open("pages/regions.py")))
     assert "a random mask of the same area does as well" in regions and "does not reproduce here" in regions
     robustify = " ".join(_takeaways(_open("pages/sia_robustify.py")))

@@ -53,7 +53,9 @@ def test_diagnosis_regions_and_margins_open_on_a_result():
     assert len(headers) == 2 and _precomputed_caption(at)
     at = _open("pages/features.py")
     assert "What the sets look like" in [h.value for h in at.subheader] and _precomputed_caption(at)
-    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 2  # D̂_det and D̂_R, trained by the script
+    # the world's study at scale first, then the page's shipped small study: D̂_det and D̂_R, trained by the script
+    assert len(at.dataframe) == 2 and len(at.dataframe[1].value) == 2
+    assert "D (original images)" in list(at.dataframe[0].value["trained on"])
     assert any("1000 images from fmnist-standard" in m.value for m in at.markdown)
     assert any(m.value.startswith("**Takeaway.** Trained only on") for m in at.markdown)
     at = _open("pages/margins.py")
