@@ -522,6 +522,10 @@ def _d_nr(world: WorldResults, base: dict) -> ClaimVerdict:
     verdict: Verdict = "reproduces" if ci95[1] < 0.05 else "does-not-reproduce"
     why = (f"The model trained on D̂_NR keeps {result.robust_accuracy:.1%} at L2 ε = {result.eps:g} (95% CI "
            f"[{ci95[0]:.1%}, {ci95[1]:.1%}]) with {result.test_accuracy:.1%} clean accuracy.")
+    plain = _scale_row(world, "d_small") or _scale_row(world, "d")
+    if isinstance(result, _ScaleRow) and plain is not None:  # said, not judged: the rule reads the 5% line
+        why += (f" The same network trained on {plain.n_train:,} original images keeps {plain.robust_accuracy:.1%} "
+                "there." + _second_radius(world, "d_nr", "d_small" if _scale_row(world, "d_small") else "d", n))
     return ClaimVerdict(**base, ours=result.robust_accuracy, ci95=ci95, control_value=0.05, verdict=verdict, why=why)
 
 
