@@ -116,8 +116,9 @@ def _require_rgb(images: Tensor, name: str) -> None:
 # --------------------------------------------------------------------------- geometry
 
 
-def _affine_theta(images: Tensor, rotation: ParamLike | None, translate_x: ParamLike | None,
-                  translate_y: ParamLike | None, scale: ParamLike | None, invert: bool) -> Tensor:
+def _affine_theta(images: Tensor, rotation: ParamLike | None = None, translate_x: ParamLike | None = None,
+                  translate_y: ParamLike | None = None, scale: ParamLike | None = None, *,
+                  invert: bool = False) -> Tensor:
     """(N, 2, 3) the map from output to input coordinates grid_sample needs (normalised, align_corners=False); with
     `invert`, the map from input to output coordinates: where a point of the input lands."""
     n, _, h, w = images.shape
@@ -163,7 +164,7 @@ def affine_resample(
     All four are folded into one affine matrix per sample so the image is resampled only once
     (bilinear, border padding, align_corners=False). Arguments left as None are neutral.
     """
-    theta = _affine_theta(images, rotation, translate_x, translate_y, scale, invert)
+    theta = _affine_theta(images, rotation, translate_x, translate_y, scale, invert=invert)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -172,11 +173,10 @@ def move_points(points: Tensor, images: Tensor, params: Mapping[str, ParamLike])
     """(N, K, 2) points, (x, y) as fractions of the width and height (y down), carried where the geometric part of
     `params` (rotation, shift, zoom) moves that spot of `images`: a landmark follows its image. Photometric
     attributes move nothing. Differentiable in the parameters."""
-    geometric = {name: params[name] for name in GEOMETRIC_NAMES if name in params}
-    if not geometric or all(_is_inactive(_as_param(value, images)) for value in geometric.values()):
+    geometric = _active_geometry(images, params)
+    if not geometric:
         return points
-    theta = _affine_theta(images, geometric.get("rotation"), geometric.get("translate_x"),
-                          geometric.get("translate_y"), geometric.get("scale"), invert=True)
+    theta = _affine_theta(images, invert=True, **geometric)
     normalised = points * 2 - 1  # align_corners=False: -1 and 1 are the outer edges of the border pixels
     moved = normalised @ theta[:, :, :2].transpose(1, 2) + theta[:, :, 2].unsqueeze(1)
     return (moved + 1) / 2
@@ -186,10 +186,16 @@ def undo_geometry(images: Tensor, params: Mapping[str, ParamLike]) -> Tensor:
     """The images with the geometric part of `params` (rotation, shift, zoom) undone: what a person compares when
     they see the same object turned or moved. Photometric attributes are left as they are; pixels the edit pushed
     out of the frame come back as the border's colour."""
+    geometric = _active_geometry(images, params)
+    return affine_resample(images, invert=True, **geometric) if geometric else images
+
+
+def _active_geometry(images: Tensor, params: Mapping[str, ParamLike]) -> dict[str, ParamLike]:
+    """The geometric part of `params`, or {} when it is absent or exactly neutral (nothing to move)."""
     geometric = {name: params[name] for name in GEOMETRIC_NAMES if name in params}
-    if not geometric or all(_is_inactive(_as_param(value, images)) for value in geometric.values()):
-        return images
-    return affine_resample(images, invert=True, **geometric)
+    if all(_is_inactive(_as_param(value, images)) for value in geometric.values()):
+        return {}
+    return geometric
 
 
 def _single_geometric(key: str) -> Callable[[Tensor, Tensor], Tensor]:

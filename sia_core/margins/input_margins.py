@@ -95,7 +95,8 @@ def _logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return logits.gather(1, y[:, None]).squeeze(1) - others.amax(1)
 
 
-def _distance(delta: torch.Tensor, norm: Norm) -> torch.Tensor:
+def perturbation_size(delta: torch.Tensor, norm: Norm) -> torch.Tensor:
+    """(N,) L∞ or L2 size of each sample's perturbation."""
     flat = delta.flatten(1)
     return flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
 
@@ -211,8 +212,7 @@ class InputMarginEstimator:
                 success = flipped & (model(candidate).argmax(1) != y)
                 high, low = torch.where(success, middle, high), torch.where(success, low, middle)
             adversarial = (x + high.view(-1, 1, 1, 1) * direction).clamp(0, 1)
-            delta = (adversarial - x).flatten(1)
-            distance = delta.abs().amax(1) if self.norm == "linf" else delta.norm(dim=1)
+            distance = perturbation_size(adversarial - x, self.norm)
         distance = torch.where(flipped, distance, torch.full_like(distance, float("inf")))
         bracket = torch.where(flipped, (distance * 1.05).clamp(max=self.radius_limit),
                               torch.full_like(distance, self.radius_limit))
@@ -223,7 +223,7 @@ class InputMarginEstimator:
         """From flips `start`, `steps` steps along the boundary: the smallest flip seen per sample (its distance and
         image; never larger than the start's)."""
         delta = start - x
-        best, best_distance = start.clone(), _distance(delta, self.norm)
+        best, best_distance = start.clone(), perturbation_size(delta, self.norm)
         radius = best_distance.clone()
         for step in range(steps + 1):
             last = step == steps  # the final point is only classified
@@ -232,7 +232,7 @@ class InputMarginEstimator:
                 margin = _logit_margin(model(point), y)
             with torch.no_grad():
                 flipped = margin < 0
-                distance = _distance(delta, self.norm)
+                distance = perturbation_size(delta, self.norm)
                 better = flipped & (distance < best_distance)
                 best[better] = point[better].detach()
                 best_distance = torch.where(better, distance, best_distance)
@@ -253,7 +253,7 @@ class InputMarginEstimator:
         with torch.no_grad():
             holds = _logit_margin(model(best), y) < 0
         best = torch.where(holds.view(-1, 1, 1, 1), best, start)
-        best_distance = torch.where(holds, best_distance, _distance(start - x, self.norm))
+        best_distance = torch.where(holds, best_distance, perturbation_size(start - x, self.norm))
         return best_distance, best
 
     def _bracket(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, deepfool_images: torch.Tensor,

@@ -15,7 +15,7 @@ from typing import Optional
 import torch
 
 from sia_core.attacks.base import Norm
-from sia_core.margins.input_margins import InputMarginEstimator
+from sia_core.margins.input_margins import InputMarginEstimator, perturbation_size
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.validation import one_of, positive_int, require
 
@@ -43,11 +43,6 @@ class FabComparison:
         return {key: value for key, value in asdict(self).items() if key not in ("ours", "fab")}
 
 
-def _distance(delta: torch.Tensor, norm: str) -> torch.Tensor:
-    flat = delta.flatten(1)
-    return flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
-
-
 def fab_margins(model: ClassifierWrapper, images: torch.Tensor, norm: Norm, *, steps: int = 100,
                 max_eps: Optional[float] = None) -> torch.Tensor:
     """FAB's untargeted minimal flips (1 restart, `steps` steps) as margins to the predicted label; inf where it found
@@ -64,7 +59,7 @@ def fab_margins(model: ClassifierWrapper, images: torch.Tensor, norm: Norm, *, s
         adversarial = attack(images, predictions)
     with torch.no_grad():
         flipped = model(adversarial).argmax(1) != predictions
-    distance = _distance(adversarial - images, norm)
+    distance = perturbation_size(adversarial - images, norm)
     return torch.where(flipped, distance, torch.full_like(distance, float("inf")))
 
 

@@ -137,11 +137,8 @@ def test_the_transfer_study_trains_each_architecture_and_is_written_beside_the_r
     assert study["features"]["planned"] == list(tier.stages)
 
 
-def test_the_fashion_mnist_tier_skips_the_control_it_does_not_need():
-    spec = importlib.util.spec_from_file_location("features_at_scale_tiers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+def test_the_fashion_mnist_tier_skips_the_control_it_does_not_need(at_scale):
+    module = at_scale
     tier = module.tier_of("fashion-mnist", "cpu")
     assert tier.matched_n == tier.relabelled_n == 60_000  # D̂_R holds as many images as D: D is its control
     assert "d_small" not in tier.stages and "d_small" in module.tier_of("cifar10", "cpu").stages
