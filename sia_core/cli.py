@@ -175,11 +175,16 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     from sia_core.errors import ImageDecodeError
     from sia_core.models.registry import load_model_and_card
 
-    model = load_model_and_card(args.model, _model_options(args)).model
+    loaded = load_model_and_card(args.model, _model_options(args))
+    model = loaded.model
     try:
         data = Path(args.image).read_bytes()
     except OSError as error:
         raise ImageDecodeError(f"Could not read {args.image}: {error.strerror}") from error
+    if loaded.card.is_keypoints:
+        from sia_core.keypoints.predict import predict_keypoints
+
+        return {"image": args.image, **predict_keypoints(model, loaded.card, data)}
     probabilities = model.predict_proba(decode_image(data, model.input_shape))[0]
     predicted = int(probabilities.argmax())
     top = probabilities.topk(min(5, len(probabilities)))

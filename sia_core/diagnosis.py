@@ -16,6 +16,7 @@ import torch
 
 from sia_core.attacks import PGD
 from sia_core.attacks.base import check_seed, concatenate_results
+from sia_core.attacks.objective import objective_of
 from sia_core.attacks.semantic import SemanticAttack, SemanticAttackResult
 from sia_core.data.base import ImageDataset
 from sia_core.errors import SiaError
@@ -88,8 +89,11 @@ SSIM_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in ran
 class DiagnosisReport:
     """Per-attribute histograms and baseline success rates over `n` correctly classified images.
 
-    sensitivity[k]: mean |p_y(x) - p_y(x_adv)| when attribute k alone is attacked (no pixel term).
-    sensitivity_success[k]: share of those single-attribute attacks that flip the prediction.
+    sensitivity[k]: mean |p_y(x) - p_y(x_adv)| when attribute k alone is attacked (no pixel term); on a keypoint
+        model, the mean |NME(x_adv) - NME(x)| against the reference points (moved with the image by a geometric
+        edit).
+    sensitivity_success[k]: share of those single-attribute attacks that flip the prediction (keypoints: that push
+        the NME above the task's threshold).
     dominance[k]: among successful joint SIA attacks, the share in which k moved furthest
         (|alpha_k| over its largest allowed magnitude); dominance_magnitude[k]: mean of that
         normalized magnitude over successful attacks.
@@ -125,6 +129,10 @@ class DiagnosisReport:
     matched_pgd_eps: Optional[float] = None
     matched_pgd_success: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
     matched_pgd_ssim: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    task: str = "classification"
+    # keypoints: what the points are judged against, "ground truth" or "model prediction" (the model's own on the
+    # clean images, where the data has no landmarks)
+    reference: str = "labels"
 
     def by_attribute(self, values: torch.Tensor) -> dict[str, float]:
         """One of the per-attribute tensors (sensitivity, dominance, ...) as attribute name -> value."""
@@ -178,7 +186,7 @@ class DiagnosisReport:
         mean_ssim = self.mean_ssim_of_successes()
         return {
             "model": self.model_id, "dataset": self.dataset, "n": self.n, "eps_linf": self.eps_linf,
-            "steps": self.steps,
+            "steps": self.steps, "task": self.task, "reference": self.reference,
             "success_rate": {k: round(v, 4) for k, v in self.success_rate.items()},
             "sensitivity": {a: round(float(v), 4) for a, v in zip(names, self.sensitivity)},
             "sensitivity_success_rate": {a: round(float(v), 4) for a, v in zip(names, self.sensitivity_success)},
@@ -210,19 +218,35 @@ class DiagnosisReport:
         return buffer.getvalue()
 
 
+def references_of(model: ClassifierWrapper, dataset: ImageDataset) -> torch.Tensor:
+    """What the attacks are judged against: the labels, or for a keypoint model the dataset's reference points."""
+    if objective_of(model).task != "keypoints":
+        return dataset.labels
+    if dataset.keypoints is None:
+        raise SiaError(f"{dataset.name} holds no reference points for the keypoint model "
+                       f"{model.model_id or ''}: use a dataset with landmarks, or one the model labels itself.")
+    return dataset.keypoints
+
+
 def select_correct(model: ClassifierWrapper, dataset: ImageDataset, n: int, seed: int = 0) -> torch.Tensor:
-    """Indices of up to `n` images the model classifies correctly, in a seeded random order.
+    """Indices of up to `n` images the model classifies correctly (a keypoint model: whose NME is within the task's
+    threshold), in a seeded random order.
 
     Attacks are scored on these only: an image already misclassified says nothing about an attack.
     """
+    objective = objective_of(model)
+    references = references_of(model, dataset)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
     chosen: list[torch.Tensor] = []
     found = 0
     block_size = batch_size_for(dataset.image_shape, 1024)
     for start in range(0, len(order), block_size):
         block = order[start:start + block_size]
-        correct = model.logits(dataset.images[block], batch_size=batch_size_for(dataset.image_shape, 512)
-                               ).argmax(1) == dataset.labels[block]
+        if objective.task == "keypoints":
+            correct = ~objective.success(model.points(dataset.images[block]), references[block], None)
+        else:
+            correct = model.logits(dataset.images[block], batch_size=batch_size_for(dataset.image_shape, 512)
+                                   ).argmax(1) == dataset.labels[block]
         chosen.append(block[correct])
         found += int(correct.sum())
         if found >= n:
@@ -236,18 +260,17 @@ def _batched(attack, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor,
     return sharded_attack_batches(attack, model, x, y, batch_size_for(x.shape, batch_size))
 
 
-def _true_probability(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(logits, dim=1).gather(1, y.view(-1, 1)).squeeze(1)
-
-
 def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisConfig = DiagnosisConfig(),
              progress: Optional[ProgressCallback] = None) -> DiagnosisReport:
     """Run the sensitivity and joint attacks and the baselines on `config.n` correctly classified images."""
+    objective = objective_of(model)
     indices = select_correct(model, dataset, config.n, config.seed)
     if len(indices) == 0:
-        raise SiaError(f"{model.model_id or 'The model'} classifies none of the {len(dataset)} images of "
-                        f"{dataset.name} correctly: there is nothing to attack.")
-    x, y = dataset.images[indices], dataset.labels[indices]
+        raise SiaError(f"{model.model_id or 'The model'} " + (
+            "places the points of none" if objective.task == "keypoints" else "classifies none") +
+            f" of the {len(dataset)} images of {dataset.name} correctly: there is nothing to attack.")
+    # y: what the attacks are judged against (labels, or reference points); classes: for the per-class tables
+    x, y, classes = dataset.images[indices], references_of(model, dataset)[indices], dataset.labels[indices]
     names = BASELINES.build("sia", config=config).attribute_names(x.shape[1])
     tick = StageProgress(len(names) + len(BASELINES) + 1, progress)
 
@@ -257,8 +280,8 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
     for k, name in enumerate(names):
         single = SemanticAttack(attributes=(name,), steps=config.sensitivity_steps, eps_linf=0.0, seed=config.seed)
         parts = _batched(single, model, x, y, config.batch_size)
-        change = torch.cat([(_true_probability(r.clean_logits, r.labels) - _true_probability(r.adversarial_logits, r.labels)).abs()
-                            for r in parts])
+        change = torch.cat([(objective.score(r.clean_logits, r.labels)[1]
+                             - objective.score(r.adversarial_logits, r.reference)[1]).abs() for r in parts])
         per_sample_sensitivity[:, k] = change
         sensitivity[k] = change.mean() if len(change) else 0.0
         sensitivity_success[k] = torch.cat([r.success for r in parts]).float().mean() if parts else 0.0
@@ -292,11 +315,11 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         dominance = torch.bincount(dominant[successful], minlength=len(names)).float() / successful.sum()
         dominance_magnitude = magnitudes[successful].mean(0)
     num_classes = dataset.num_classes
-    class_counts = torch.bincount(y, minlength=num_classes)
+    class_counts = torch.bincount(classes, minlength=num_classes)
     per_class_sensitivity = torch.zeros(num_classes, len(names))
     per_class_dominance = torch.zeros(num_classes, len(names))
     for c in range(num_classes):
-        members = y == c
+        members = classes == c
         if members.any():
             per_class_sensitivity[c] = per_sample_sensitivity[members].mean(0)
         winners = members & successful
@@ -310,6 +333,8 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         per_class_dominance=per_class_dominance, class_counts=class_counts, sample_indices=indices,
         attack_success=attack_success, attack_ssim=attack_ssim, joint=joint, attack_ssim_aligned=attack_ssim_aligned,
         matched_pgd_eps=matched_eps, matched_pgd_success=matched_success, matched_pgd_ssim=matched_ssim,
+        task=objective.task,
+        reference=(dataset.keypoint_reference if objective.task == "keypoints" else "labels"),
     )
 
 

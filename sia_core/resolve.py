@@ -6,6 +6,7 @@ The CLI, the app's cache layer and `scripts/precompute.py` all call it; none of 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional, Sequence
@@ -83,6 +84,8 @@ def resolve(model_spec: str | Path, data_spec: Optional[str] = None, *, options:
         raise ConfigError(f"{loaded.card.id} has no dataset of its own: pass a dataset spec, e.g. mnist:/path/to/data, "
                           "imagefolder:/path/to/images or npz:/path/to/file.npz.")
     test_set = test_split(dataset_spec, data_dir, n=n, image_shape=loaded.model.input_shape)
+    if loaded.card.is_keypoints:
+        return _keypoint_subject(loaded, test_set, dataset_spec)
     if has_unlabelled(test_set):  # photos no class names: the model's own prediction is their reference label
         test_set = with_model_labels(test_set, loaded.model.logits(test_set.images).argmax(1).cpu())
     loaded = with_dataset_class_names(loaded, test_set.class_names)
@@ -90,6 +93,25 @@ def resolve(model_spec: str | Path, data_spec: Optional[str] = None, *, options:
     train_set = None if train_split == "none" else training_split(
         dataset_spec, data_dir, image_shape=loaded.model.input_shape, required=train_split == "required")
     return Subject(loaded=loaded, test_set=test_set, dataset_spec=dataset_spec, train_set=train_set)
+
+
+def _keypoint_subject(loaded: LoadedModel, test_set: ImageDataset, dataset_spec: str) -> Subject:
+    """A keypoint model's subject: its test set with reference points (the data's landmarks, else the model's own
+    points on the clean images, said so), checked to fit."""
+    model = loaded.model
+    if test_set.keypoints is None:
+        test_set = dataclasses.replace(test_set, keypoints=model.points(test_set.images),
+                                       point_names=model.point_names, keypoint_reference="model prediction",
+                                       source=f"{test_set.source}; reference points: {loaded.card.id}'s own on the "
+                                              "clean images")
+    marked = model.task.landmarks(test_set.keypoints).shape[1]
+    if marked != model.num_points:
+        raise ConfigError(f"{loaded.card.id} places {model.num_points} points; {test_set.name} marks {marked} per "
+                          "image.")
+    if test_set.image_shape != model.input_shape:
+        raise ConfigError(f"{loaded.card.id} takes {model.input_shape} images; {test_set.name} has "
+                          f"{test_set.image_shape}.")
+    return Subject(loaded=loaded, test_set=test_set, dataset_spec=dataset_spec)
 
 
 def resolve_group(model_specs: Sequence[str | Path], data_spec: Optional[str] = None, *,

@@ -57,6 +57,14 @@ class AttackResult:
     # (N,) bool: the clean images already met the success criterion (set by `finalize_result` from the model's
     # objective; None on results made by hand, where the classification rule is recomputed)
     clean_success: Optional[torch.Tensor] = None
+    # keypoint models: the reference points the attacked images are judged against, where the attack's geometric edit
+    # moved them (None: judged against `labels`)
+    judged_against: Optional[torch.Tensor] = None
+
+    @property
+    def reference(self) -> torch.Tensor:
+        """What the attacked images are judged against: the moved landmarks, else the labels (or points) given."""
+        return self.labels if self.judged_against is None else self.judged_against
 
     @property
     def success_rate(self) -> float:
@@ -134,6 +142,7 @@ def finalize_result(model: ClassifierWrapper, clean: torch.Tensor, adversarial: 
         history=history,
         attack=description,
         clean_success=objective.success(clean_logits.detach().cpu(), labels_cpu, target_cpu),
+        judged_against=None if judged_against is None else judged_cpu,
     )
 
 

@@ -6,7 +6,7 @@ Images are float tensors in [0, 1] shaped (N, C, H, W); labels are int64 class i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import torch
 
@@ -48,6 +48,8 @@ class ImageDataset:
         attributes: optional per-sample ground-truth attributes (name -> (N,) tensor),
             e.g. the Shapes generator's hue and rotation.
         source: where the data came from, for display and provenance.
+        keypoints: (N, K, 2) reference landmarks for keypoint models, (x, y) as fractions of the width and height
+            (y down), or None for a classification set; point_names names the K points.
     """
 
     name: str
@@ -56,6 +58,9 @@ class ImageDataset:
     class_names: tuple[str, ...]
     attributes: dict[str, torch.Tensor] = field(default_factory=dict)
     source: str = ""
+    keypoints: Optional[torch.Tensor] = None
+    point_names: tuple[str, ...] = ()
+    keypoint_reference: str = "ground truth"  # or "model prediction": a keypoint model's own points on the images
 
     def __post_init__(self) -> None:
         # a user's own files reach this constructor, so a bad shape is their data's fault, not a bug
@@ -66,6 +71,10 @@ class ImageDataset:
                             f"got shape {tuple(self.labels.shape)}.")
         if not self.class_names:
             raise DataError(f"{self.name}: a dataset needs at least one class name.")
+        if self.keypoints is not None and (self.keypoints.ndim != 3 or self.keypoints.shape[0] != len(self.labels)
+                                           or self.keypoints.shape[2] != 2):
+            raise DataError(f"{self.name}: keypoints must be (N, K, 2) for the {len(self.labels)} images, got shape "
+                            f"{tuple(self.keypoints.shape)}.")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -86,7 +95,9 @@ class ImageDataset:
             return self
         return ImageDataset(name=self.name, images=resize_images(self.images, image_shape), labels=self.labels,
                             class_names=self.class_names, attributes=self.attributes,
-                            source=f"{self.source} (resized to {'x'.join(map(str, image_shape))})")
+                            source=f"{self.source} (resized to {'x'.join(map(str, image_shape))})",
+                            keypoints=self.keypoints, point_names=self.point_names,  # fractions: unchanged
+                            keypoint_reference=self.keypoint_reference)
 
     def subset(self, indices: Any, name: str | None = None) -> "ImageDataset":
         """A new dataset holding only ``indices`` (a slice, list or index tensor)."""
@@ -98,4 +109,7 @@ class ImageDataset:
             class_names=self.class_names,
             attributes={k: v[index] for k, v in self.attributes.items()},
             source=self.source,
+            keypoints=None if self.keypoints is None else self.keypoints[index],
+            point_names=self.point_names,
+            keypoint_reference=self.keypoint_reference,
         )

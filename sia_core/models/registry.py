@@ -31,6 +31,7 @@ from sia_core.registry import Entry, Registry
 from sia_core.validation import positive, positive_int, require
 
 CARD_FILE = "card.json"
+TASKS = ("classification", "keypoints")
 WEIGHTS_FILE = "weights.safetensors"
 
 
@@ -48,6 +49,11 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)
     evaluations: tuple[dict[str, Any], ...] = ()
     description: str = ""
+    # "keypoints": the model maps images to the points `point_names` (class_names then name its dataset's classes),
+    # judged as `keypoint_task` says (sia_core.keypoints.KeypointTask's fields)
+    task: str = "classification"
+    point_names: tuple[str, ...] = ()
+    keypoint_task: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require(bool(self.id), "A model card needs an id.")
@@ -60,6 +66,12 @@ class ModelCard:
         for value in self.std:
             positive("std", value)
         require(len(self.class_names) > 0, "class_names must hold at least one name, got none.")
+        require(self.task in TASKS, f"task must be one of {', '.join(TASKS)}, got {self.task!r}.")
+        require(self.task != "keypoints" or len(self.point_names) > 0, "A keypoint model's card names its points.")
+
+    @property
+    def is_keypoints(self) -> bool:
+        return self.task == "keypoints"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
@@ -70,7 +82,9 @@ class ModelCard:
                 class_names=tuple(str(v) for v in data["class_names"]),
                 mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"]),
                 training=dict(data.get("training", {})), evaluations=tuple(data.get("evaluations", ())),
-                description=str(data.get("description", "")),
+                description=str(data.get("description", "")), task=str(data.get("task", "classification")),
+                point_names=tuple(str(v) for v in data.get("point_names", ())),
+                keypoint_task=dict(data.get("keypoint_task", {})),
             )
         except (KeyError, TypeError, ValueError, ConfigError) as error:
             raise CheckpointError(f"The model card is incomplete or malformed ({error!r}).") from error
@@ -79,6 +93,11 @@ class ModelCard:
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)
         data["evaluations"] = list(self.evaluations)
+        if not self.is_keypoints:  # a classifier's card stays as it was written
+            for key in ("task", "point_names", "keypoint_task"):
+                data.pop(key)
+        else:
+            data["point_names"] = list(self.point_names)
         return data
 
     def headline(self) -> dict[str, Any] | None:
@@ -134,7 +153,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def build_model(card: ModelCard, state: Optional[dict[str, torch.Tensor]] = None,
                 device: Optional[torch.device] = None) -> ClassifierWrapper:
-    """The wrapper described by `card`, with `state` loaded when given, on `device` (default: cuda if present)."""
+    """The wrapper described by `card`, with `state` loaded when given, on `device` (default: cuda if present); a
+    keypoint card's is a `KeypointWrapper` (`sia_core.keypoints.models`)."""
+    if card.is_keypoints:
+        from sia_core.keypoints.models import build_keypoint_model
+
+        return build_keypoint_model(card, state, device or default_device())  # type: ignore[return-value]
     if card.architecture not in ARCHITECTURES:
         raise CheckpointError(f"Model {card.id!r} uses unknown architecture {card.architecture!r}.")
     channels, height, _ = card.input_shape
