@@ -51,6 +51,12 @@ url_state.seed_from_url({"features_std": str, "features_robust": str, "features_
 for key, default in URL_DEFAULTS.items():
     st.session_state.setdefault(key, default)
 selection = require_selection()
+if selection.card.is_keypoints:
+    st.info(f"**{selection.card.id}** places landmarks; it does not classify. The robust and non-robust datasets are "
+            "built by relabelling images with a classifier's targeted attacks, so this lens needs a classifier: choose "
+            "one and its dataset in the sidebar. The keypoint worlds go through the SIA explore and diagnosis pages and "
+            "the RoI vs RoA page.")
+    st.stop()
 LARGEST_SIDE = 64  # px: above it, building and training the sets is days of CPU time
 if min(selection.model.input_shape[1:]) > LARGEST_SIDE:
     height, width = selection.model.input_shape[1:]

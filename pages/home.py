@@ -8,7 +8,7 @@ import math
 import streamlit as st
 import torch
 
-from sia_app import cache
+from sia_app import cache, keypoint_view
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
@@ -46,6 +46,9 @@ render_references(tuple(REFERENCES))
 selection = require_selection()
 
 model, dataset = selection.model, selection.dataset
+if selection.card.is_keypoints:
+    keypoint_view.home(selection)
+    st.stop()
 probabilities, accuracy = cache.cached_predictions(selection.model_key, selection.dataset_key, model, dataset)
 st.subheader(f"{model.model_id} on {dataset.name}")
 st.caption(f"{dataset.source}. Accuracy of this model on these {len(dataset)} images, computed in this run: "

@@ -33,6 +33,12 @@ render_references(('margins', 'deepfool', 'pgd'))
 url_state.seed_from_url({"margins_n": url_state.integer(50, 2000), "margins_norm": url_state.choice(NORMS)})
 st.session_state.setdefault("margins_n", 300)
 selection = require_selection()
+if selection.card.is_keypoints:
+    st.info(f"**{selection.card.id}** places landmarks; it does not classify. Margins (the logit margin, and the "
+            "distance to the decision boundary) are defined for classifiers: there is no decision boundary between "
+            "classes to measure here. Choose a classifier and its dataset in the sidebar to use this lens; the keypoint "
+            "worlds go through the SIA explore and diagnosis pages and the RoI vs RoA page.")
+    st.stop()
 render_zoo(selection.card.dataset)  # every shipped model of a world at a glance: precomputed, no click needed
 
 st.subheader("Two models, image by image")

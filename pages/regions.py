@@ -9,7 +9,7 @@ from dataclasses import replace
 import streamlit as st
 import torch
 
-from sia_app import cache, url_state
+from sia_app import cache, keypoint_view, url_state
 from sia_app.explain import explain
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
@@ -41,6 +41,9 @@ url_state.seed_from_url({"regions_index": url_state.integer(0, 10**7),
                           "regions_roa_method": url_state.choice(ROA_METHODS.names()),
                           "regions_q": url_state.integer(5, 50)})
 selection = require_selection()
+if selection.card.is_keypoints:  # RoI as the saliency of the landmark prediction, RoA as the NME attack's change
+    keypoint_view.regions(selection)
+    st.stop()
 model, dataset = selection.model, selection.dataset
 
 # --- one image ----------------------------------------------------------------------------------

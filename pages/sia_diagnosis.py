@@ -73,7 +73,11 @@ else:  # the shipped result for these settings, if there is one, so the page ope
     report = stored.result
     cache.precomputed_note(stored)
 
-st.markdown(f"**{report.model_id}** on {report.n} correctly classified images of {report.dataset}; "
+keypoints = report.task == "keypoints"
+judged = (f"images whose landmarks it places within the failure threshold (NME against the "
+          f"{'model’s own points' if report.reference == 'model prediction' else 'true landmarks'})"
+          if keypoints else "correctly classified images")
+st.markdown(f"**{report.model_id}** on {report.n} {judged} of {report.dataset}; "
             f"ε_img = {report.eps_linf * 255:.1f}/255, {report.steps} steps. Most harmful attributes: "
             + ", ".join(f"**{name}**" for name in report.ranking()[:3]) + ".")
 
@@ -91,7 +95,8 @@ else:
 
 left, right = st.columns(2)
 sensitivity_figure = attribute_bars(sensitivity, title="(a) Sensitivity: one attribute at a time",
-                                    value_label="mean |Δp(true class)|", secondary=success,
+                                    value_label="mean |ΔNME|" if keypoints else "mean |Δp(true class)|",
+                                    secondary=success,
                                     secondary_label="success rate")
 dominance_figure = attribute_bars(dominance, title="(b) Dominance in joint attacks", value_label="share of successes")
 left.plotly_chart(sensitivity_figure, width="stretch", key="diag_sensitivity")
@@ -104,9 +109,13 @@ right.caption("After the joint attack, the attribute that moved furthest (relati
 takeaway = diagnosis_takeaway(report.by_attribute(report.dominance), report.success_rate,
                               {name: ATTRIBUTES[name].label for name in report.attribute_names})
 explain(takeaway,
-        "Every image here was classified correctly before the attack. **(a)** pushes one attribute at a time (say, "
-        "only brightness) as far as its range allows in the direction that hurts the model, and measures how much "
-        "the probability of the true class drops: a tall bar is an attribute the model is sensitive to. **(b)** "
+        ("Every image here had its landmarks placed within the failure threshold before the attack. **(a)** pushes "
+         "one attribute at a time (say, only brightness) as far as its range allows in the direction that hurts the "
+         "model, and measures how much the normalized mean error of the points changes (a turn or a shift moves the "
+         "reference points with the image, so following it is no error)" if keypoints else
+         "Every image here was classified correctly before the attack. **(a)** pushes one attribute at a time (say, "
+         "only brightness) as far as its range allows in the direction that hurts the model, and measures how much "
+         "the probability of the true class drops") + ": a tall bar is an attribute the model is sensitive to. **(b)** "
         "runs the full attack (all attributes plus a tiny pixel change) and, for each image it fools, records which "
         "attribute moved furthest: the share of wins each attribute leads. Choose a class in *Scope* to see one "
         "class only.")

@@ -10,7 +10,7 @@ import json
 import streamlit as st
 import torch
 
-from sia_app import cache, url_state
+from sia_app import cache, keypoint_view, url_state
 from sia_app.explain import explain
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
@@ -43,6 +43,9 @@ url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7), PERCEPTUAL_KE
                           **{SLIDER_KEY.format(name): url_state.finite for name in ATTRIBUTES}})
 st.session_state.setdefault(PERCEPTUAL_KEY, 0.0)
 selection = require_selection()
+if selection.card.is_keypoints:  # the keypoint worlds: landmarks over the image instead of class probabilities
+    keypoint_view.explore(selection)
+    st.stop()
 model, dataset = selection.model, selection.dataset
 attributes = attributes_for(model.input_shape)  # ranges in pixels sized to this model's images
 for attribute in attributes:  # a link, or another model's sliders, may hold values outside these ranges

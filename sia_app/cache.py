@@ -28,6 +28,9 @@ from sia_core.errors import SiaError
 from sia_core.features import (ConstructedSet, ConstructionConfig, FeatureTrainingConfig, FeatureTrainingResult,
                                FeatureTransferConfig, TransferPoint, build_constructed_set, train_on_constructed,
                                transfer_study)
+from sia_core.keypoints.faces import face_detector
+from sia_core.keypoints.regions import KeypointRegionsReport, keypoint_region_panel, keypoint_regions_study
+from sia_core.keypoints.wrapper import KeypointWrapper
 from sia_core.margins import (InputMarginEstimator, MarginStudy, PseudoMarginStudy, ZooReport,
                               adversarial_at_margin, margin_study, pseudo_margin_study)
 from sia_core.models.measured import measured_card
@@ -95,6 +98,43 @@ def cached_model_labelled(dataset_key: str, model_key: str, _dataset: ImageDatas
     predictions = _model.logits(_dataset.images, progress=progress).argmax(1)
     bar.empty()
     return with_model_labels(_dataset, predictions)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_model_keypoints(dataset_key: str, model_key: str, _dataset: ImageDataset,
+                           _model: KeypointWrapper) -> ImageDataset:
+    """A dataset without landmarks whose reference points are the keypoint model's own on the clean images (said by
+    `keypoint_reference`); shared read-only, keyed by the dataset and the model."""
+    with st.spinner("Placing the model's own points as the reference…"):
+        points = _model.points(_dataset.images)
+    return dataclasses.replace(_dataset, keypoints=points, point_names=_model.point_names,
+                               keypoint_reference="model prediction")
+
+
+@st.cache_resource(max_entries=1, show_spinner="Loading the face detector (MTCNN)…")
+def cached_face_detector():
+    return face_detector()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_keypoint_panel(model_key: str, image_key: str, fraction: float, eps: float, steps: int,
+                          _model: KeypointWrapper, _image: torch.Tensor, _reference: torch.Tensor):
+    """RoI and RoA of one image of a keypoint model (`sia_core.keypoints.regions`)."""
+    bar, progress = _progress_bar("Computing the maps…", _stage)
+    panel = keypoint_region_panel(_model, _image, _reference, fraction=fraction, eps=eps, steps=steps,
+                                  progress=progress)
+    bar.empty()
+    return panel
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_keypoint_regions(model_key: str, dataset_key: str, n: int, fraction: float, eps: float, steps: int,
+                            _model: KeypointWrapper, _dataset: ImageDataset) -> KeypointRegionsReport:
+    bar, progress = _progress_bar("Mapping RoI and RoA over the images…", _stage)
+    report = keypoint_regions_study(_model, _dataset.images[:n], _dataset.keypoints[:n], dataset=_dataset.name,
+                                    fraction=fraction, eps=eps, steps=steps, progress=progress)
+    bar.empty()
+    return report
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -125,10 +125,21 @@ def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
         return cache.cached_dataset(name, root, n), f"{name}|{root}|{n}"
 
 
+def is_keypoint_data(dataset: ImageDataset) -> bool:
+    """A dataset of the keypoint worlds (landmarks, or face crops whose points a face model places)."""
+    return dataset.keypoints is not None or bool(dataset.point_names)
+
+
+def _fits(card: ModelCard, dataset: ImageDataset) -> bool:
+    """Same task, input shape and class count (a keypoint model's classes are its dataset's)."""
+    return (card.is_keypoints == is_keypoint_data(dataset) and card.input_shape == dataset.image_shape
+            and len(card.class_names) == dataset.num_classes)
+
+
 def compatible_cards(dataset: ImageDataset) -> list[ModelCard]:
-    """Models whose input shape and class count fit the dataset: the shipped ones, then the operator's."""
+    """Models whose task, input shape and class count fit the dataset: the shipped ones, then the operator's."""
     cards = [ModelCard.from_dict(data) for data in cache.cached_model_cards()] + _operator_cards()
-    return [c for c in cards if c.input_shape == dataset.image_shape and len(c.class_names) == dataset.num_classes]
+    return [c for c in cards if _fits(c, dataset)]
 
 
 def _operator_cards(show_problems: bool = False) -> list[ModelCard]:
@@ -151,7 +162,7 @@ def _selectable_cards(dataset: ImageDataset) -> list[ModelCard]:
     """The sidebar's models: shipped ones that fit the dataset exactly, and the operator's whose class count
     fits (the images are resized to their input)."""
     shipped = [ModelCard.from_dict(data) for data in cache.cached_model_cards()]
-    fits = [c for c in shipped if c.input_shape == dataset.image_shape and len(c.class_names) == dataset.num_classes]
+    fits = [c for c in shipped if _fits(c, dataset)]
     operator = _operator_cards(show_problems=True)
     for card in operator:
         if len(card.class_names) != dataset.num_classes:
@@ -175,6 +186,9 @@ def render_model_card(card: ModelCard) -> None:
             st.markdown(f"Input {'×'.join(map(str, card.input_shape))}, {len(card.class_names)} classes "
                         f"(names {training.get('class_names')}), mean {list(card.mean)}, std {list(card.std)}")
         for evaluation in card.evaluations:
+            if card.is_keypoints:
+                _render_keypoint_evaluation(card, evaluation)
+                continue
             lines = [f"Clean accuracy: **{evaluation['clean_accuracy']:.1%}**"]
             if evaluation.get("pgd20_robust_accuracy") is not None:  # AutoAttack, with PGD-20 on the same images
                 gap = evaluation["pgd20_robust_accuracy"] - evaluation["robust_accuracy"]
@@ -196,6 +210,20 @@ def render_model_card(card: ModelCard) -> None:
                            f"{evaluation['test_set']}.")
         if training.get("command"):
             st.caption(f"Trained by `{portable_command(training['command'])}`")  # text, not st.code: see url_state.publish_view
+
+
+def _render_keypoint_evaluation(card: ModelCard, evaluation: dict) -> None:
+    st.markdown(f"Task: **{len(card.point_names)} landmarks** ({', '.join(card.point_names)}), judged by the normalized "
+                f"mean error (NME, by the {evaluation['normalizer']} distance); failure: NME > "
+                f"{evaluation['threshold']:g}")
+    lines = [f"Mean NME: **{evaluation['mean_nme']:.3f}**"]
+    if "failure_rate" in evaluation:
+        low, high = evaluation["failure_rate_ci95"]
+        lines[0] += f" (median {evaluation['median_nme']:.3f})"
+        lines.append(f"Failures: **{evaluation['failure_rate']:.1%}** (95% interval {low:.1%}–{high:.1%})")
+    st.markdown("  \n".join(lines))
+    st.caption(f"Measured by this repo's code on {evaluation['test_n']} image{'s' if evaluation['test_n'] != 1 else ''}"
+               f" of {evaluation['test_set']}.")
 
 
 def _custom_weights(card: ModelCard) -> Optional[ClassifierWrapper]:
@@ -222,7 +250,8 @@ def render_sidebar() -> Optional[Selection]:
     dataset, dataset_key = _load_dataset(page_changed)
     cards = _selectable_cards(dataset)
     if not cards:
-        st.sidebar.warning(f"No model takes {dataset.image_shape} images with {dataset.num_classes} classes.")
+        st.sidebar.warning(f"No {'keypoint ' if is_keypoint_data(dataset) else ''}model takes {dataset.image_shape} "
+                           f"images with {dataset.num_classes} classes.")
         return None
     ids = [card.id for card in cards]
     operator = [i for i, card in enumerate(cards) if card.training.get("source")]
@@ -244,6 +273,11 @@ def render_sidebar() -> Optional[Selection]:
     if dataset.image_shape != model.input_shape:
         dataset = cache.cached_resized(dataset_key, model.input_shape, dataset)
         dataset_key = f"{dataset_key}|{'x'.join(map(str, model.input_shape))}"
+    if card.is_keypoints and dataset.keypoints is None:  # face crops: the model's own points are the reference
+        dataset = cache.cached_model_keypoints(dataset_key, model_key, dataset, model)
+        dataset_key = f"{dataset_key}|points:{model_key}"
+        st.sidebar.caption(f"These {len(dataset)} images carry no marked landmarks: their reference points are the "
+                           "model's own on the clean images, and attacks push the points away from them.")
     if has_unlabelled(dataset):  # photos no class names: attacked away from the model's own prediction
         dataset = cache.cached_model_labelled(dataset_key, model_key, dataset, model)
         st.sidebar.caption(f"{int(dataset.attributes['label_is_prediction'].sum())} of {len(dataset)} images have "

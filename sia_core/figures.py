@@ -303,3 +303,53 @@ def estimate_error_figure(errors: dict[str, dict[int, tuple[float, float]]], *, 
     figure.update_layout(xaxis_title="images attacked", xaxis_type="log", yaxis_title="|estimate − full attack|",
                          yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=10, b=10))
     return figure
+
+
+KEYPOINT_STYLES = {"reference": dict(symbol="circle-open", size=14, color="#2ca02c", line=dict(width=3)),
+                   "predicted": dict(symbol="x", size=11, color="#d62728"),
+                   "clean prediction": dict(symbol="x", size=11, color="#1f77b4")}
+
+
+def keypoint_figure(image: torch.Tensor, points: Mapping[str, torch.Tensor], point_names: Sequence[str], *,
+                    title: str = "", height: int = 340) -> go.Figure:
+    """An image with sets of K landmarks drawn over it: `points` maps a set's name ("reference", "predicted", ...)
+    to (K, 2) (x, y) fractions of the width and height (y down); hovering a mark names the point."""
+    picture = image.detach().cpu()
+    picture = picture[0] if picture.ndim == 4 else picture
+    if picture.shape[0] == 1:
+        picture = picture.expand(3, -1, -1)
+    height_px, width_px = picture.shape[1:]
+    rgb = (picture.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    figure = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
+    for name, values in points.items():
+        xy = values.detach().cpu().reshape(-1, 2)
+        # a fraction f of the width is the continuous coordinate f·W; go.Image centres pixel i at i
+        figure.add_scatter(x=(xy[:, 0] * width_px - 0.5).tolist(), y=(xy[:, 1] * height_px - 0.5).tolist(),
+                           mode="markers", name=name, text=list(point_names),
+                           marker=KEYPOINT_STYLES.get(name, dict(symbol="diamond", size=10)),
+                           hovertemplate="%{text}: (%{x:.1f}, %{y:.1f}) px<extra>" + name + "</extra>")
+    figure.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                         legend=dict(orientation="h", y=-0.02), xaxis=dict(showticklabels=False, range=[-0.5, width_px - 0.5]),
+                         yaxis=dict(showticklabels=False, range=[height_px - 0.5, -0.5], scaleanchor="x"))
+    return figure
+
+
+def nme_history_figure(history: Mapping[str, list[float]], attribute_names: Sequence[str],
+                       labels: Optional[Mapping[str, str]] = None, threshold: float = 0.1) -> go.Figure:
+    """A keypoint attack's steps: the mean NME (with the failure threshold) and each attribute's value."""
+    from plotly.subplots import make_subplots
+
+    labels = labels or {}
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                           subplot_titles=("NME from the reference points", "attribute values"))
+    steps = list(range(len(history.get("nme", []))))
+    figure.add_scatter(x=steps, y=history.get("nme", []), name="NME", row=1, col=1)
+    figure.add_hline(y=threshold, line=dict(dash="dash", color="gray"), annotation_text=f"failure: NME > {threshold:g}",
+                     row=1, col=1)
+    for name in attribute_names:
+        figure.add_scatter(x=steps, y=history.get(f"attribute/{name}", []), name=labels.get(name, name), row=2,
+                           col=1, line=dict(dash="dot"))
+    figure.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10))
+    figure.update_yaxes(title_text="NME", row=1, col=1)
+    figure.update_xaxes(title_text="step", row=2, col=1)
+    return figure

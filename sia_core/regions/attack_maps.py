@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from sia_core.attacks import PGD
+from sia_core.attacks.objective import objective_of
 from sia_core.attacks.base import AttackResult, check_seed
 from sia_core.attacks.deepfool import DeepFool
 from sia_core.attacks.pgd import projected_gradient_ascent
@@ -33,7 +34,8 @@ class RoAResult:
 
 @dataclass(frozen=True, kw_only=True)
 class EffectWeightedMap:
-    """Σ_c |δ ⊙ ∇x CE(f(x_adv), y)|: first-order contribution of each pixel's change to the loss.
+    """Σ_c |δ ⊙ ∇x CE(f(x_adv), y)| (a keypoint model: its NME from the reference points instead of CE): first-order
+    contribution of each pixel's change to the loss.
 
     Sign-based PGD changes almost every pixel by ±ε, so its raw magnitude is flat; weighting by
     the gradient at the adversarial point shows which changes matter.
@@ -55,8 +57,9 @@ class EffectWeightedMap:
         with frozen_eval(model):
             for start in range(0, len(attack.images), batch_size):
                 adversarial = attack.images[start:start + batch_size].to(model.device).requires_grad_(True)
-                loss = F.cross_entropy(model(adversarial), labels[start:start + batch_size].to(model.device),
-                                       reduction="sum")
+                # the model's own objective: cross-entropy for a classifier, NME from the reference for keypoints
+                loss = objective_of(model).loss(model(adversarial),
+                                                labels[start:start + batch_size].to(model.device)).sum()
                 (gradient,) = torch.autograd.grad(loss, adversarial)
                 delta = (attack.images[start:start + batch_size] - attack.clean_images[start:start + batch_size])
                 maps.append((delta.to(gradient.device) * gradient).abs().sum(1).detach().cpu())

@@ -1,0 +1,73 @@
+"""The two keypoint worlds through the app (AppTest): Shapes with landmarks and the face photos go through the home,
+explore, diagnosis and regions pages without an exception; the landmarks move with the sliders; the attack reports the
+NME; the margins and features pages say plainly why they do not apply."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PROJECT_ROOT
+
+TIMEOUT = 300
+WORLDS = {"shapes-keypoints": "shapes-keypoints-spurious-hue", "face-photos": "mtcnn-onet"}
+
+
+def open_world(page: str, dataset: str, model: str) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(page).run()
+    at.sidebar.selectbox(key="dataset_choice").set_value(dataset).run()
+    assert not at.exception, at.exception
+    at.sidebar.selectbox(key="model_id").set_value(model).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _nme(at: AppTest) -> float:
+    return float(next(m for m in at.metric if m.label == "NME").value)
+
+
+@pytest.mark.parametrize("dataset, model", WORLDS.items())
+def test_explore_draws_landmarks_that_move_with_the_sliders_and_the_attack_reports_the_nme(dataset, model):
+    at = open_world("pages/sia_explore.py", dataset, model)
+    assert [o for o in at.sidebar.selectbox(key="model_id").options] == (
+        ["shapes-keypoints", "shapes-keypoints-spurious-hue"] if dataset == "shapes-keypoints" else ["mtcnn-onet"])
+    before = _nme(at)
+    at.slider(key="kp_attr_contrast").set_value(-0.5)
+    at.slider(key="kp_attr_blur").set_value(1.2)
+    at.run()
+    assert not at.exception, at.exception
+    assert _nme(at) != before
+    at.button(key="kp_reset").click().run()
+    assert _nme(at) == before
+    at.slider(key="kp_steps").set_value(10)
+    next(b for b in at.button if b.label == "Run the attack").click().run()
+    assert not at.exception, at.exception
+    text = "\n".join(m.value for m in at.markdown)
+    assert "NME" in text and "→" in text and "SSIM to the original" in text
+    if dataset == "face-photos":  # the page says how few faces this world has
+        assert any("2 images" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("dataset, model", WORLDS.items())
+def test_diagnosis_and_regions_run_on_keypoint_models(dataset, model):
+    at = open_world("pages/sia_diagnosis.py", dataset, model)
+    at.slider(key="diag_n").set_value(16)
+    at.slider(key="diag_steps").set_value(5)
+    next(b for b in at.button if b.label == "Run the diagnosis").click().run()
+    assert not at.exception, at.exception
+    text = "\n".join(m.value for m in at.markdown)
+    assert "landmarks" in text and "Most harmful attributes" in text
+    regions = open_world("pages/regions.py", dataset, model)
+    assert not regions.exception
+    regions.button(key="kp_regions_run").click().run()
+    assert not regions.exception, regions.exception
+    assert any("IoU" in m.value and "random masks" in m.value for m in regions.markdown)
+
+
+@pytest.mark.parametrize("page", ["pages/margins.py", "pages/features.py", "pages/home.py"])
+def test_the_classifier_lenses_say_why_they_do_not_apply_to_keypoint_models(page):
+    at = open_world(page, "shapes-keypoints", "shapes-keypoints")
+    assert not at.exception, at.exception
+    assert any("classif" in i.value for i in at.info)
