@@ -486,6 +486,56 @@ def margin_tightness_vs_fab() -> dict[str, float]:
     return results
 
 
+def _keypoint_world(model_id: str):
+    """A keypoint model and the first image of its dataset with its reference points (as the app resolves them)."""
+    from sia_core.resolve import resolve
+
+    subject = resolve(model_id, n=8)
+    return subject.model, subject.test_set.images[:1], subject.test_set.keypoints[:1]
+
+
+def _keypoint_slider_update_ms(model_id: str) -> float:
+    """One slider change on a keypoint model, as the explore page does it: the attribute edit, the predicted points,
+    the reference moved with the image, the NME, and the figure with both sets of points."""
+    from sia_core.figures import keypoint_figure
+    from sia_core.semantics import apply_attributes, move_points
+
+    model, image, reference = _keypoint_world(model_id)
+    params = {name: torch.tensor([value]) for name, value in (
+        ("rotation", 7.5), ("translate_x", 1.0), ("translate_y", -0.5), ("scale", 0.05), ("brightness", 0.1),
+        ("contrast", 0.2), ("gamma", -0.1), ("saturation", 0.2), ("hue", 0.3), ("tint_red", 0.05), ("blur", 0.3))}
+
+    def update() -> None:
+        with torch.inference_mode():
+            edited = apply_attributes(image, params)
+            points = model.points(edited)
+            moved = move_points(reference, image, params)
+            model.task.errors(points, moved)
+        keypoint_figure(edited, {"reference": model.task.landmarks(moved)[0], "predicted": points[0]},
+                        model.point_names)
+
+    return median_ms(update, repeats=30, warmup=3)
+
+
+def slider_update_ms_keypoints() -> dict[str, float]:
+    """`_keypoint_slider_update_ms` on O-Net (48 px face crop) and the Shapes keypoint model (32 px)."""
+    return {f"slider_update_ms_keypoints_{name}": _keypoint_slider_update_ms(model_id)
+            for name, model_id in (("onet", "mtcnn-onet"), ("shapes", "shapes-keypoints"))}
+
+
+def sia_seconds_keypoints() -> dict[str, float]:
+    """The default 30-step SIA on one image of O-Net and of the Shapes keypoint model."""
+    from sia_core.attacks.semantic import SemanticAttack
+
+    seconds = {}
+    for name, model_id in (("onet", "mtcnn-onet"), ("shapes", "shapes-keypoints")):
+        model, image, reference = _keypoint_world(model_id)
+        attack = SemanticAttack(steps=30)
+        seconds[f"sia_30_steps_seconds_keypoints_{name}"] = median_ms(lambda: attack(model, image, reference),
+                                                                      repeats=5, warmup=1) / 1000
+    return seconds
+
+
 BENCHMARKS = {
     "predict_latency_ms": predict_latency_ms,
     "app_ready_seconds": app_ready_seconds,
@@ -510,6 +560,8 @@ BENCHMARKS = {
     "regions_panel_seconds_lite0": regions_panel_seconds_lite0,
     "input_margin_seconds_lite0": input_margin_seconds_lite0,
     "margin_tightness_vs_fab": margin_tightness_vs_fab,  # per model and norm: tightness, share, speed-up
+    "slider_update_ms_keypoints": slider_update_ms_keypoints,  # O-Net and the Shapes keypoint model
+    "sia_seconds_keypoints": sia_seconds_keypoints,  # the same two
 }
 # `--only 224` / `--only lite0` run these
 GROUPS = {"224": [name for name in BENCHMARKS if name.endswith("_224")],

@@ -52,7 +52,7 @@ def points_in_photo(points: torch.Tensor, box: tuple[float, float, float, float]
 # marked by eye on a 3× enlargement of scikit-image's astronaut.png: pupils, nose tip, mouth corners, in its pixels
 ASTRONAUT_MARKED = ((204.0, 100.0), (245.0, 102.0), (223.0, 126.0), (202.0, 138.0), (243.0, 141.0))
 # scikit-image's sample photos with a face MTCNN finds (at 0.999 or more): Eileen Collins (NASA, public domain) and
-# the cameraman (copyright-free per scikit-image's data README); the only faces at hand offline
+# the cameraman (CC0, Lav Varshney), as scikit-image documents them; the only faces at hand offline
 SAMPLE_FACE_PHOTOS = ("astronaut", "camera")
 MIN_FACE_PROBABILITY = 0.9  # a dataset keeps the faces O-Net is at least this sure of
 MAX_FACE_PHOTOS = 500
@@ -77,8 +77,11 @@ def crop_of(photo: torch.Tensor, detection) -> tuple[torch.Tensor, tuple[int, in
 
 def sample_photo(name: str) -> torch.Tensor:
     """(3, H, W) one of scikit-image's sample photos, RGB in [0, 1]."""
-    from skimage import data
-
+    try:
+        from skimage import data
+    except ImportError as error:
+        raise DataError("The face photos come from scikit-image's sample data: pip install scikit-image==0.26.0 "
+                        "(bash scripts/setup.sh does).") from error
     array = getattr(data, name)()
     tensor = torch.from_numpy(array.copy()).float() / 255
     return tensor.unsqueeze(0).expand(3, -1, -1).contiguous() if tensor.ndim == 2 else tensor.permute(2, 0, 1)
