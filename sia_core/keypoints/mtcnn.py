@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.ops import nms
 
 from sia_core.errors import CheckpointError
-from sia_core.models.onet import ONET_SIZE, load_onet, onet_input
+from sia_core.models.onet import ONET_SIZE, load_onet
 from sia_core.validation import require
 
 MIN_FACE = 20
@@ -213,4 +213,4 @@ def face_crop_box(detection: FaceDetection, width: int, height: int) -> tuple[in
     return _whole_box(detection.crop_box, width, height)
 
 
-__all__ = ["FaceDetection", "FaceDetector", "face_crop_box", "onet_input"]
+__all__ = ["FaceDetection", "FaceDetector", "face_crop_box"]
