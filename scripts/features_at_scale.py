@@ -344,13 +344,26 @@ def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standar
                                start_indices=built.start_indices[:n])
     config = FeatureTransferConfig(architectures=tier.transfer_architectures, epochs=max(1, tier.epochs // 2),
                                    attack_eps_l2=world.eps_l2, attack_steps=20, attack_n=tier.eval_n)
-    started = time.perf_counter()
-    report = transfer_study(standard, head, train, test, config,
-                            progress=lambda done, total, info: log(f"{TRANSFER}: {done}/{total} {info}"))
+    # one architecture at a time, each saved as it finishes: a stopped run resumes at the next architecture (the
+    # source's attack, a minute or two, is redone for each)
+    parts = work / "results" / f"{TRANSFER}-parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    points, seconds, report = [], 0.0, None
+    for architecture in config.architectures:
+        part = parts / f"{architecture}.json"
+        if not part.is_file():
+            started = time.perf_counter()
+            report = transfer_study(standard, head, train, test,
+                                    dataclasses.replace(config, architectures=(architecture,)),
+                                    progress=lambda done, total, info: log(f"{TRANSFER}: {architecture} {info}"))
+            _save_json(part, {"point": report.points[0].to_dict(), "attack": report.attack,
+                              "source": report.source_model, "seconds": round(time.perf_counter() - started, 1)})
+        saved = json.loads(part.read_text())
+        points.append(saved["point"])
+        seconds += saved["seconds"]
     _save_json(path, {"kind": TRANSFER, "world": world_name, "device": str(standard.device), "n_train": n,
-                      "source": report.source_model, "attack": report.attack, "test_n": len(test),
-                      "config": dataclasses.asdict(config), "points": [point.to_dict() for point in report.points],
-                      "seconds": round(time.perf_counter() - started, 1)})
+                      "source": saved["source"], "attack": saved["attack"], "test_n": len(test),
+                      "config": dataclasses.asdict(config), "points": points, "seconds": round(seconds, 1)})
 
 
 def _kept_or(work: Path, kind: str, default: int) -> int:

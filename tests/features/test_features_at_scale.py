@@ -126,6 +126,10 @@ def test_the_transfer_study_trains_each_architecture_and_is_written_beside_the_r
     transfer = json.loads((finished / "results" / "transfer.json").read_text())
     tier = at_scale.TIERS["tiny"]
     assert [point["architecture"] for point in transfer["points"]] == list(tier.transfer_architectures)
+    # each architecture's point is kept as it finishes, so a stopped run resumes at the next one
+    parts = finished / "results" / "transfer-parts"
+    assert [json.loads((parts / f"{a}.json").read_text())["point"] for a in tier.transfer_architectures] == \
+        transfer["points"]
     assert transfer["n_train"] <= tier.transfer_n and transfer["config"]["attack_eps_l2"] == 2.0
     for point in transfer["points"]:
         assert 0 <= point["accuracy_from_det"] <= 1 and 0 <= point["transfer_success"] <= 1
