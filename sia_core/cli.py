@@ -202,7 +202,12 @@ def _sia(args: argparse.Namespace) -> dict[str, Any]:
                              attributes=tuple(args.attributes) if args.attributes else None,
                              batch_size=args.batch_size)
     subject = _subject(args)
-    return diagnose(subject.model, subject.test_set, config, progress=_stderr_progress("sia")).to_dict()
+    model = subject.model
+    if args.nme_threshold is not None:
+        if not subject.card.is_keypoints:
+            raise SiaError("--nme-threshold applies to keypoint models; this one classifies.")
+        model = model.with_threshold(args.nme_threshold)
+    return diagnose(model, subject.test_set, config, progress=_stderr_progress("sia")).to_dict()
 
 
 def _regions(args: argparse.Namespace) -> dict[str, Any]:
@@ -528,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     sia.add_argument("--batch-size", type=_count, default=256,
                      help="images per attack call (under torchrun, the unit the processes share)")
     sia.add_argument("--attributes", nargs="*", help="attribute names (default: all that apply)")
+    sia.add_argument("--nme-threshold", type=float,
+                     help="keypoint models: the NME above which a prediction counts as failed (default: the card's, 0.1)")
     sia.set_defaults(handler=_sia)
 
     regions = commands.add_parser("regions", help="RoI vs RoA overlap and neutralization as a defense")

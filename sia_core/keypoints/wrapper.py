@@ -3,6 +3,7 @@ and height; it owns the input size, the normalization and the device, like `Clas
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 import torch
@@ -57,6 +58,18 @@ class KeypointWrapper(nn.Module):
                              f"{', '.join(map(str, self.input_shape))}), got {tuple(images.shape)}")
         images = images.to(self.device, self.mean.dtype)
         return self.points_of(self.network((images - self.mean) / self.std))
+
+    def with_threshold(self, threshold: float) -> "KeypointWrapper":
+        """A wrapper around the same network and normalization tensors whose task fails predictions above another NME
+        `threshold`; nothing of this model is copied or switched, so it is safe on a model other threads use."""
+        judged = KeypointWrapper(self.network, points_of=self.points_of, mean=[0.0] * self.input_shape[0],
+                                 std=[1.0] * self.input_shape[0], input_shape=self.input_shape,
+                                 point_names=self.point_names, task=dataclasses.replace(self.task, threshold=threshold),
+                                 model_id=self.model_id)
+        judged.register_buffer("mean", self.mean)  # the same tensors, already on this model's device
+        judged.register_buffer("std", self.std)
+        judged.training = self.training
+        return judged
 
     def points(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """(N, K, 2) points on the CPU, batched, without autograd in eval mode."""

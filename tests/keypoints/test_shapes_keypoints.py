@@ -69,3 +69,17 @@ def test_the_diagnosis_ranks_hue_first_on_the_flawed_model_and_not_on_the_clean_
     # the flawed model's hue sensitivity is several times the clean one's
     hue = report.attribute_names.index("hue")
     assert float(report.sensitivity[hue]) > 2 * float(clean_report.sensitivity[hue])
+
+
+def test_the_failure_threshold_is_configurable_without_touching_the_shared_model():
+    from sia_core.attacks.semantic import SemanticAttack
+    from sia_core.resolve import resolve
+
+    subject = resolve("shapes-keypoints", n=16)
+    strict = subject.model.with_threshold(0.02)
+    assert strict.network is subject.model.network and subject.model.task.threshold == 0.1
+    x, reference = subject.test_set.images, subject.test_set.keypoints
+    loose = SemanticAttack(steps=3, eps_linf=0.0)(subject.model, x, reference)
+    tight = SemanticAttack(steps=3, eps_linf=0.0)(strict, x, reference)
+    nme = strict.task.errors(tight.adversarial_logits, tight.reference)
+    assert torch.equal(tight.success, nme > 0.02) and int(tight.success.sum()) >= int(loose.success.sum())
