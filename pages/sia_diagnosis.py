@@ -44,7 +44,8 @@ with st.form("sia_diagnosis_form"):
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞), shared by all attacks", 0.0, 16.0, step=0.5, key="diag_eps")
     steps = c3.slider("Steps", 5, 60, key="diag_steps")
     seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed")
-    chosen = st.multiselect("Attributes", names, default=names, key="diag_attributes",
+    # one widget per attribute set: a gray world's choice must not carry over as the whole choice in an RGB world
+    chosen = st.multiselect("Attributes", names, default=names, key=f"diag_attributes_{len(names)}",
                             format_func=lambda name: ATTRIBUTES[name].label)
     w1, w2 = st.columns(2)
     sparsity = w1.number_input("Sparsity weight λ (few attributes)", 0.0, 10.0, step=0.1, key="diag_sparsity",

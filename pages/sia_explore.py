@@ -143,7 +143,9 @@ st.divider()
 st.subheader("Semantic Image Attack")
 with st.form("sia_attack_form"):
     names = [a.name for a in attributes]
-    chosen = st.multiselect("Attributes the attack may move", names, default=names, key="sia_attack_attributes",
+    # one widget per attribute set: a gray world's choice must not carry over as the whole choice in an RGB world
+    chosen = st.multiselect("Attributes the attack may move", names, default=names,
+                            key=f"sia_attack_attributes_{len(names)}",
                             format_func=lambda name: ATTRIBUTES[name].label)
     c1, c2, c3, c4, c5 = st.columns(5)
     steps = c1.slider("Steps", 5, 100, 30, key="sia_steps")

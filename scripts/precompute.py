@@ -14,6 +14,7 @@ live on a click. Re-run after retraining a model:
     .venv/bin/python scripts/precompute.py cifar10             # the CIFAR-10 world's pages and its study summary
                                                                # (bash scripts/cifar10_study.sh; about an hour)
     .venv/bin/python scripts/precompute.py imagenet            # the ImageNet world's diagnosis and margins
+    .venv/bin/python scripts/precompute.py keypoints           # the keypoint worlds' diagnosis pages
 """
 
 from __future__ import annotations
@@ -102,7 +103,11 @@ IMAGENET_DATASET, IMAGENET_MODELS = "imagenet-photos", ("efficientnet-lite0",)
 CIFAR10_LENSES = ("cifar10-diagnosis", "cifar10-margins", "cifar10-regions", "cifar10-features", "cifar10-summary")
 LENSES = ("features", "diagnosis", "regions", "margins", "transfer", *(f"transfer-{w}" for w in TRANSFER_WORLDS),
           "imbalance", "zoo", *(f"zoo-{w}" for w in ZOO_WORLDS), "cifar10", *CIFAR10_LENSES, "claims",
-          "claims-fashion-mnist", "claims-cifar10", "imagenet")
+          "claims-fashion-mnist", "claims-cifar10", "imagenet", "keypoints")
+# the keypoint worlds' diagnosis pages at their defaults, keyed as the app keys them (its Shapes test set holds the
+# first 2,000 images; the face photos' reference points are O-Net's own)
+KEYPOINT_PAGES = (("shapes-keypoints", 2000, ("shapes-keypoints", "shapes-keypoints-spurious-hue")),
+                  ("face-photos", None, ("mtcnn-onet",)))
 
 
 def _save(kind: str, model_id: str, config, result, started: float, dataset_key: str = DATASET_KEY) -> None:
@@ -133,9 +138,25 @@ def main(only: tuple[str, ...]) -> None:
     if wanted("imagenet"):
         page_results(IMAGENET_DATASET, f"{IMAGENET_DATASET}|None|None", IMAGENET_MODELS, ["diagnosis", "margins"])
     page_results(DATASET, DATASET_KEY, MODELS, [lens for lens in ("diagnosis", "regions", "margins") if wanted(lens)])
+    if wanted("keypoints"):
+        keypoint_pages()
     for world in CLAIM_WORLDS:  # last: the scorecards read the files written above
         if wanted("claims") or wanted(f"claims-{world}"):
             claims(world)
+
+
+def keypoint_pages() -> None:
+    """The diagnosis page's result at its defaults for each keypoint model, on the data the app gives it."""
+    for dataset_spec, n, model_ids in KEYPOINT_PAGES:
+        for model_id in model_ids:
+            started = time.perf_counter()
+            subject = resolve(model_id, dataset_spec, n=n)
+            dataset_key = f"{dataset_spec}|None|{n}" + ("" if subject.test_set.keypoint_reference == "ground truth"
+                                                        else f"|points:{model_id}")
+            config = DiagnosisConfig(n=256, eps_linf=2.0 / 255, steps=30, seed=0, attributes=tuple(
+                a.name for a in applicable_attributes(subject.model.input_shape[0])))
+            report = diagnose(subject.model, subject.test_set, config)
+            _save("diagnosis", model_id, config, dataclasses.replace(report, joint=None), started, dataset_key)
 
 
 def page_results(dataset_spec: str, dataset_key: str, model_ids, lenses,

@@ -71,3 +71,13 @@ def test_the_classifier_lenses_say_why_they_do_not_apply_to_keypoint_models(page
     at = open_world(page, "shapes-keypoints", "shapes-keypoints")
     assert not at.exception, at.exception
     assert any("classif" in i.value for i in at.info)
+
+
+def test_the_diagnosis_page_opens_on_the_shipped_keypoint_result_and_it_names_hue_on_the_flawed_model():
+    at = open_world("pages/sia_diagnosis.py", "shapes-keypoints", "shapes-keypoints-spurious-hue")
+    assert any("Precomputed by" in c.value for c in at.caption)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "Most harmful attributes: **hue**" in text
+    faces = open_world("pages/sia_diagnosis.py", "face-photos", "mtcnn-onet")
+    assert any("Precomputed by" in c.value for c in faces.caption)
+    assert "model’s own points" in "\n".join(m.value for m in faces.markdown)

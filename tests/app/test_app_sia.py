@@ -90,3 +90,15 @@ def test_diagnosis_renders_its_histograms():
     at.selectbox(key="diag_scope").set_value("Trouser").run()
     assert not at.exception and len(at.get("plotly_chart")) == 4
     assert [type(key) for key in at.session_state["sia_diagnosis_runs"]] == [str]  # the report stays in the cache
+
+
+def test_switching_from_a_gray_to_an_rgb_world_offers_every_rgb_attribute_to_the_attacks():
+    # the gray world's choice (eight attributes) once stayed the whole choice in the RGB world, hiding hue and the tints
+    from sia_core.semantics import applicable_attributes
+
+    rgb = [a.name for a in applicable_attributes(3)]
+    for page, key in (("pages/sia_diagnosis.py", "diag_attributes"), ("pages/sia_explore.py", "sia_attack_attributes")):
+        at = open_page(page)
+        at.sidebar.selectbox(key="dataset_choice").set_value("shapes").run()
+        assert not at.exception, at.exception
+        assert at.multiselect(key=f"{key}_{len(rgb)}").value == rgb
