@@ -442,7 +442,8 @@ def rows(world_name: str, work: Path) -> list[dict]:
 
 
 def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
-    """The finished rows under the `features` key of the world's study file (the rest of the file is kept)."""
+    """The finished rows under the `features` key of the world's study file (the rest of the file is kept, and so are
+    the rows of the same tier whose stages did not finish in `work`)."""
     world = WORLDS[world_name]
     if world.study_file is None:
         raise SystemExit(f"The {world_name} world has no study file.")
@@ -450,14 +451,22 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
     study = json.loads(path.read_text()) if path.is_file() else {"command": command, "dataset": world.data}
     if isinstance(study.get("features"), dict) and "tier" not in study["features"]:
         study["features_page_study"] = study["features"]  # the page's small study, kept beside the headline
+    before = study.get("features") if isinstance(study.get("features"), dict) else {}
+    # a stage finished in another work folder (an earlier machine's, say) keeps the row this command wrote for it
+    # then, as long as the tier is the same; a stage finished here replaces it
+    kept = {row["set"]: row for row in before.get("rows", [])} if before.get("tier") == tier_name else {}
+    fresh = {row["set"]: row for row in rows(world_name, work)}
+    merged = {**kept, **fresh}
     study["features"] = {"tier": tier_name, "command": command, "created": time.strftime("%Y-%m-%d"),
                          "architecture": world.architecture, "paper_architecture": "ResNet-50",
                          "standard_source": world.standard, "robust_source": world.robust,
                          "planned": list(tier_of(world_name, tier_name).stages),
-                         "rows": rows(world_name, work)}
+                         "rows": [merged[kind] for kind in STAGES if kind in merged]}
     transfer = work / "results" / f"{TRANSFER}.json"
     if transfer.is_file():
         study["features"]["transfer"] = json.loads(transfer.read_text())
+    elif before.get("tier") == tier_name and "transfer" in before:
+        study["features"]["transfer"] = before["transfer"]
     _save_json(path, study)
     return path
 

@@ -146,3 +146,23 @@ def test_the_fashion_mnist_tier_skips_the_control_it_does_not_need(at_scale):
     tier = module.tier_of("fashion-mnist", "cpu")
     assert tier.matched_n == tier.relabelled_n == 60_000  # D̂_R holds as many images as D: D is its control
     assert "d_small" not in tier.stages and "d_small" in module.tier_of("cifar10", "cpu").stages
+
+
+def test_write_keeps_the_rows_of_stages_finished_elsewhere_at_the_same_tier(at_scale, finished, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setattr(at_scale, "PRECOMPUTED", tmp_path)
+    monkeypatch.setitem(at_scale.WORLDS, "shapes", at_scale.dataclasses.replace(at_scale.WORLDS["shapes"],
+                                                                                  study_file="shapes-study.json"))
+    elsewhere = {"set": "d_small", "n_train": 7, "test_accuracy": 0.5}
+    for tier, kept in (("tiny", True), ("cpu", False)):
+        (tmp_path / "shapes-study.json").write_text(json.dumps({"features": {
+            "tier": tier, "rows": [elsewhere, {"set": "d_det_robust", "n_train": 9}]}}))
+        partial = at_scale.work_dir("shapes", "tiny", str(tmp_path / f"partial-{tier}"))
+        for name in ("d", "d_det_robust"):  # finished here: these rows are replaced
+            (partial / "results" / f"{name}.json").write_text((finished / "results" / f"{name}.json").read_text())
+        study = json.loads(at_scale.write("shapes", "tiny", partial, "python ...").read_text())
+        by_set = {row["set"]: row for row in study["features"]["rows"]}
+        assert by_set["d"]["n_train"] == at_scale.TIERS["tiny"].relabelled_n
+        assert by_set["d_det_robust"]["n_train"] != 9
+        assert (by_set.get("d_small") == elsewhere) is kept  # another tier's rows are not this tier's
+        assert [row["set"] for row in study["features"]["rows"]] == [s for s in at_scale.STAGES if s in by_set]
