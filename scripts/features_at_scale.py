@@ -334,10 +334,10 @@ def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standar
         log(f"{TRANSFER}: done ({path})")
         return
     built_path = work / "sets" / "d_det.npz"
-    if not (work / "results" / "d_det.json").is_file() or not built_path.is_file():
-        log(f"{TRANSFER}: skipped until the d_det stage is done here (its set is not in {work / 'sets'})")
+    built = ConstructedSet.load(built_path) if built_path.is_file() else None
+    if built is None or not built.metric:  # only a finished build carries its metric; training on it is not needed
+        log(f"{TRANSFER}: skipped until the d_det set is built here (it is not finished in {work / 'sets'})")
         return
-    built = ConstructedSet.load(built_path)
     n = min(tier.transfer_n, len(built))
     head = dataclasses.replace(built, images=built.images[:n], labels=built.labels[:n],
                                original_labels=built.original_labels[:n], source_indices=built.source_indices[:n],

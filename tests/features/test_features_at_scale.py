@@ -166,3 +166,17 @@ def test_write_keeps_the_rows_of_stages_finished_elsewhere_at_the_same_tier(at_s
         assert by_set["d_det_robust"]["n_train"] != 9
         assert (by_set.get("d_small") == elsewhere) is kept  # another tier's rows are not this tier's
         assert [row["set"] for row in study["features"]["rows"]] == [s for s in at_scale.STAGES if s in by_set]
+
+
+def test_the_transfer_study_waits_for_a_finished_d_det_set_but_not_for_its_training(at_scale, finished, tmp_path,
+                                                                                     capsys):
+    built = at_scale.ConstructedSet.load(finished / "sets" / "d_det.npz")
+    work = at_scale.work_dir("shapes", "tiny", str(tmp_path / "work"))
+    at_scale.dataclasses.replace(built, metric={}).save(work / "sets" / "d_det.npz")  # a build cut off midway
+    at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer"])
+    assert "skipped until the d_det set is built" in capsys.readouterr().err
+    assert not (work / "results" / "transfer.json").is_file()
+    built.save(work / "sets" / "d_det.npz")  # finished, though no network was trained on it here
+    at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer"])
+    transfer = json.loads((work / "results" / "transfer.json").read_text())
+    assert [point["architecture"] for point in transfer["points"]] == list(at_scale.TIERS["tiny"].transfer_architectures)
