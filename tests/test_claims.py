@@ -166,7 +166,11 @@ def test_the_robust_source_control_is_not_measured_without_both_pairs():
     from sia_core.claims import scorecard
 
     world = _scale_world([_row("d_rand", 0.51, 0.0), _row("d_rand_robust", 0.2, 0.0)])
-    assert scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"].verdict == "not-measured"
+    claim = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"]
+    assert claim.verdict == "not-measured" and claim.ours is None
+    assert "So far: D̂_rand from the robust model: 20.0%" in claim.why  # the one finished pair, with no verdict
+    nothing = scorecard(_scale_world([_row("d_rand", 0.51, 0.0)]), command="t", created="d").by_id()
+    assert "So far" not in nothing["robust-source-sets-teach-less"].why
 
 
 def test_the_robust_source_control_names_no_selection_when_the_standard_sets_are_no_fuller():
