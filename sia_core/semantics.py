@@ -150,29 +150,33 @@ def _affine_theta(images: Tensor, rotation: ParamLike | None = None, translate_x
 
 
 def _affine_grid(theta: Tensor, h: int, w: int) -> Tensor:
-    """`F.affine_grid(theta, (N, C, h, w), align_corners=False)` as one GEMM against a cached base grid: the same
-    grid (to float rounding), but its backward is one small GEMM instead of affine_grid's per-sample copies and bmm.
-    The grid is returned as a (N, h, w, 2) view of an (N, 2, h, w) product: grid_sample reads it through its strides,
-    so the interleaving copy (half a millisecond per attack step at batch 128) never happens."""
-    base = _base_grid(h, w, theta.dtype, theta.device)
+    """`F.affine_grid(theta, (N, C, h, w), align_corners=False)` as one GEMM, (N, 6) by a cached (6, h w 2) map: the
+    same grid, contiguous as grid_sample wants it, and a backward that is one GEMM as well. affine_grid's per-sample
+    copies and bmm, or a product laid out (N, 2, h, w) and permuted, cost the semantic attack's step up to a
+    millisecond at batch 128."""
     n = theta.shape[0]
-    return (theta.reshape(n * 2, 3) @ base.T).view(n, 2, h, w).permute(0, 2, 3, 1)
+    return (theta.reshape(n, 6) @ _grid_map(h, w, theta.dtype, theta.device)).view(n, h, w, 2)
 
 
-def _base_grid(h: int, w: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+def _grid_map(h: int, w: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     with torch.inference_mode(False):  # cached: must stay usable by autograd (see `_constant`)
-        return _cached_base_grid(h, w, dtype, device)
+        return _cached_grid_map(h, w, dtype, device)
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_base_grid(h: int, w: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(h * w, 3) pixel centres (x, y, 1) in normalised coordinates, align_corners=False, row-major."""
-    # the same floats as affine_grid's own base grid: at the identity the sample points then sit on the very same
-    # side of each pixel centre, where bilinear sampling's gradient switches between neighbours
+def _cached_grid_map(h: int, w: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(6, h w 2): row 3 j + k carries base coordinate k (x, y, 1) into output coordinate j of every pixel, so
+    theta (N, 6) times it is the grid (N, h w 2). Pixel centres in normalised coordinates, align_corners=False, with
+    affine_grid's own floats (linspace times (n - 1) / n): at the identity the sample points then sit on the very
+    same side of each pixel centre, where bilinear sampling's gradient switches between neighbours."""
     xs = torch.linspace(-1, 1, w, device=device, dtype=dtype) * (w - 1) / w
     ys = torch.linspace(-1, 1, h, device=device, dtype=dtype) * (h - 1) / h
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1).view(h * w, 3)
+    base = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1).view(h * w, 3)
+    mapping = torch.zeros(2, 3, h * w, 2, device=device, dtype=dtype)
+    for j in range(2):
+        mapping[j, :, :, j] = base.T
+    return mapping.view(6, h * w * 2)
 
 
 def affine_resample(

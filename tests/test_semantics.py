@@ -365,3 +365,18 @@ def test_undo_geometry_inverts_the_geometric_edit_and_leaves_photometry():
     assert (undone - smooth)[interior].abs().mean() < 0.25 * (edited - smooth)[interior].abs().mean()
     brightened = apply_attributes(smooth, {"brightness": 0.1})
     assert torch.equal(undo_geometry(brightened, {"brightness": 0.1}), brightened)  # nothing geometric to undo
+
+
+@pytest.mark.parametrize("shape", [(5, 1, 28, 28), (3, 3, 32, 32), (2, 3, 20, 36)])
+def test_the_affine_grid_is_torchs_to_float_rounding_and_exact_at_the_identity(shape):
+    import torch.nn.functional as F
+
+    from sia_core.semantics import _affine_grid
+
+    n, _, h, w = shape
+    theta = torch.randn(n, 2, 3, generator=torch.Generator().manual_seed(0))
+    theta[0] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    ours, torchs = _affine_grid(theta, h, w), F.affine_grid(theta, list(shape), align_corners=False)
+    assert ours.shape == torchs.shape and ours.is_contiguous()
+    assert torch.allclose(ours, torchs, atol=2e-6, rtol=0)
+    assert torch.equal(ours[0], torchs[0])  # the identity lands on the very same floats
