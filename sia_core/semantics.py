@@ -255,9 +255,18 @@ def _brightness(images: Tensor, p: Tensor) -> Tensor:
     return images + p.view(-1, 1, 1, 1)
 
 
+def _mean_luma(images: Tensor) -> Tensor:
+    """(N, 1, 1, 1) each image's mean luma: the luma of the channel means (luma is linear), so no per-pixel luma
+    image is made, nor its backward."""
+    means = images.mean(dim=(2, 3))
+    if images.shape[1] == 3:
+        means = means @ _constant("luma", images.dtype, images.device).view(3, 1)
+    return means.view(-1, 1, 1, 1) if images.shape[1] in (1, 3) else means.mean(1).view(-1, 1, 1, 1)
+
+
 def _contrast(images: Tensor, p: Tensor) -> Tensor:
     # one mean per image (its mean luma), shared by the channels, so hue is unchanged
-    mean = _luma(images).mean(dim=(1, 2, 3), keepdim=True)
+    mean = _mean_luma(images)
     return (images - mean) * torch.exp(p).view(-1, 1, 1, 1) + mean
 
 
