@@ -25,4 +25,7 @@ import sia_app.cache  # noqa: F401  (imports the whole engine)
 import sia_app.references  # noqa: F401
 import sia_app.sidebar  # noqa: F401
 
+from sia_core.runtime import keep_freed_memory_for_reuse  # noqa: E402
+
+keep_freed_memory_for_reuse()  # hosts that run app.py directly (tests, other launchers) get it here
 READY = True  # the last line: sessions read it to tell a finished import from one in progress

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from sia_core.distributed import current_shard, init_from_environment, shutdown
 from sia_core.errors import SiaError
+from sia_core.runtime import keep_freed_memory_for_reuse
 
 Handler = Callable[[argparse.Namespace], dict[str, Any]]
 
@@ -640,6 +641,7 @@ def run() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    keep_freed_memory_for_reuse()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     args.argv = argv

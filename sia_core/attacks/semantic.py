@@ -211,20 +211,24 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
                 _record(history, cross_entropy, task.score(logits, reference), success, names, alpha)
             trainable = [t for t in (alpha, delta) if t.requires_grad]
             if trainable:
-                objective = sign * cross_entropy - self.sparsity_weight * (alpha.abs() / width).sum(1)
+                objective = sign * cross_entropy
+                if self.sparsity_weight:  # skipped at 0, as the SSIM term: the same gradient, fewer ops a step
+                    objective = objective - self.sparsity_weight * (alpha.abs() / width).sum(1)
                 if self.perceptual_weight:  # skipped at 0: the default attack pays nothing for it
                     objective = objective - self.perceptual_weight * (1 - ssim(adversarial, x))
                 gradients = torch.autograd.grad(objective.sum(), trainable)
                 with torch.no_grad():
-                    active = (~success if self.early_stop else torch.ones_like(success)).to(x.dtype)
+                    # early stop freezes the samples already fooled; without it every sample moves (no mask to apply)
+                    active = (~success).to(x.dtype) if self.early_stop else None
                     gradient_iter = iter(gradients)
                     if move_attributes:
                         scaled = next(gradient_iter) * width  # gradient in range-normalized coordinates
-                        direction = scaled / (scaled.norm(dim=1, keepdim=True) + TINY)
-                        alpha = torch.max(torch.min(alpha + active.view(-1, 1) * self.attribute_step * width * direction,
+                        move = self.attribute_step * width * (scaled / (scaled.norm(dim=1, keepdim=True) + TINY))
+                        alpha = torch.max(torch.min(alpha + (move if active is None else active.view(-1, 1) * move),
                                                     high), low)
                     if move_pixels:
-                        delta = delta + active.view(-1, 1, 1, 1) * pixel_step * next(gradient_iter).sign()
+                        move = pixel_step * next(gradient_iter).sign()
+                        delta = delta + (move if active is None else active.view(-1, 1, 1, 1) * move)
                         delta = delta.clamp(-self.eps_linf, self.eps_linf)
             alpha, delta = alpha.detach(), delta.detach()
             if progress is not None:
