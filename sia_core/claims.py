@@ -9,6 +9,7 @@ world is `not-measured`, with the reason.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
 from functools import partial
@@ -581,6 +582,46 @@ def _zoo_entry(world: WorldResults, model_id: str):
     return next((entry for entry in world.zoo.entries if entry.model_id == model_id), None)
 
 
+def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
+    # rule (the paper's Figure 3): Kendall τ over the architectures between the transfer success of the source's
+    # adversarial examples and the accuracy learned from D̂_det; reproduces when τ > 0 and the exact one-sided
+    # permutation test (every ordering of the accuracies equally likely under "no relation") gives p < 0.05.
+    # Fewer than four architectures cannot reach that (the best p with three is 1/6): then it is said, not judged
+    transfer = (world.features_at_scale or {}).get("transfer")
+    points = (transfer or {}).get("points") or []
+    if len(points) < 2:
+        return not_measured(base, "The study at scale has not trained architectures on D̂_det for this world yet.")
+    names = [point["architecture"] for point in points]
+    rates = np.array([point["transfer_success"] for point in points])
+    learned = np.array([point["accuracy_from_det"] for point in points])
+    tau = kendall_tau_b(rates, learned)
+    orderings = [kendall_tau_b(rates, learned[list(order)]) for order in itertools.permutations(range(len(points)))]
+    p_value = float(np.mean([t >= tau - 1e-12 for t in orderings]))
+    # the points' own sampling noise: binomial redraws of each rate (accuracy over the test images, transfer over at
+    # most `attack_n` attacked images), τ recomputed on each draw
+    rng = _generator(0)
+    n_test, n_attack = int(transfer["test_n"]), int(transfer["config"]["attack_n"])
+    draws = [kendall_tau_b(rng.binomial(n_attack, rates) / n_attack, rng.binomial(n_test, learned) / n_test)
+             for _ in range(500)]
+    ci95 = (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)))
+    listing = ", ".join(f"{name} {rate:.1%} → {accuracy:.1%}" for name, rate, accuracy in zip(names, rates, learned))
+    why = (f"Transfer success of {transfer['source']}'s {transfer['attack']} examples → accuracy learned from "
+           f"{transfer['n_train']:,} D̂_det images, per architecture: {listing}. Kendall τ = {tau:+.2f} "
+           f"(one-sided permutation p = {p_value:.2f} over {len(orderings)} orderings; the points' sampling noise "
+           f"moves τ within [{ci95[0]:+.2f}, {ci95[1]:+.2f}]).")
+    if math.factorial(len(points)) < 20:
+        return not_measured(base, why + f" {len(points)} architectures cannot show a relation at p < 0.05 (the "
+                            f"best possible p is 1/{math.factorial(len(points))}), so no verdict is drawn.")
+    verdict: Verdict = "reproduces" if tau > 0 and p_value < 0.05 else "does-not-reproduce"
+    why += (" The architectures that the source's examples fool more learn more from D̂_det, as in the paper."
+            if verdict == "reproduces" else
+            " The ordering is one that chance alone gives often, so the relation does not reproduce here"
+            + ("." if tau > 0 else "; there is no trend at all." if tau == 0 else "; the trend points the other way."))
+    why += (f" In the paper's Figure 3 the source's examples fool its five architectures 60–100% of the time (paper); "
+            f"here {rates.min():.0%}–{rates.max():.0%}.")
+    return ClaimVerdict(**base, ours=tau, ci95=ci95, control_value=0.0, verdict=verdict, why=why)
+
+
 def _margin_consistent(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule: Kendall τ between input and logit margins of the world's robust model, bootstrap over images; reproduces
     # when the interval is above 0.5 (a strong tie), partly when above 0 only
@@ -709,6 +750,10 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               "D̂_rand's test accuracy, built from the robust model minus from the standard model",
               "the same set built from the standard model", "features", _robust_source_control,
               paper_value=PAPER_ROBUST_SOURCE["d_rand"]["test_accuracy"] - PAPER_CIFAR10["d_rand"]["test_accuracy"]),
+    ClaimSpec("d-det-learning-follows-transfer", "features",
+              "Architectures that the source's adversarial examples fool more learn more from D̂_det.",
+              "Kendall τ over architectures between transfer success and test accuracy after training on D̂_det",
+              "τ = 0 (no relation; exact permutation test)", "features", _learning_follows_transfer),
     ClaimSpec("robust-models-are-margin-consistent", "margins",
               "Robust models are margin-consistent: the logit margin ranks inputs like the input margin.",
               "Kendall τ between input and logit margins (the world's robust model)", "τ = 0 (no relation)",

@@ -184,3 +184,38 @@ def test_the_robust_source_control_names_no_selection_when_the_standard_sets_are
                           {**_row("d_rand_robust", 0.80, 0.0), "metric": few}])
     claim = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"]
     assert "A likely reason" not in claim.why  # the standard sets are no fuller: the selection is not the difference
+
+
+def _transfer_world(rates: list[float], learned: list[float]):
+    from sia_core.claims import WorldResults
+
+    points = [{"architecture": f"net{i}", "transfer_success": rate, "accuracy_from_det": accuracy,
+               "standard_accuracy": 0.7} for i, (rate, accuracy) in enumerate(zip(rates, learned))]
+    transfer = {"source": "s", "attack": "PGD-l2 eps=0.5 steps=20", "n_train": 20_000, "test_n": 10_000,
+                "config": {"attack_n": 1000}, "points": points}
+    return WorldResults(world="cifar10", standard_model="s", robust_model="r", test_n=1000, num_classes=10,
+                        features_at_scale={"tier": "cpu", "rows": [], "transfer": transfer})
+
+
+@pytest.mark.parametrize("learned, verdict, tau, p_value", [
+    ([0.05, 0.10, 0.20, 0.30], "reproduces", 1.0, 1 / 24),              # the paper's ordering: only 1 of 24 as good
+    ([0.10, 0.05, 0.20, 0.30], "does-not-reproduce", 2 / 3, 4 / 24),   # one swap: 4 of the 24 orderings do as well
+    ([0.30, 0.20, 0.10, 0.05], "does-not-reproduce", -1.0, 1.0)])
+def test_learning_follows_transfer_by_an_exact_permutation_test(learned, verdict, tau, p_value):
+    from sia_core.claims import scorecard
+
+    claim = scorecard(_transfer_world([0.6, 0.7, 0.8, 0.9], learned), command="t", created="d").by_id()[
+        "d-det-learning-follows-transfer"]
+    assert claim.verdict == verdict and claim.ours == pytest.approx(tau) and claim.control_value == 0.0
+    assert f"p = {p_value:.2f} over 24 orderings" in claim.why
+    assert claim.ci95[0] <= claim.ci95[1]
+
+
+def test_learning_follows_transfer_draws_no_verdict_from_three_architectures_or_none():
+    from sia_core.claims import scorecard
+
+    three = scorecard(_transfer_world([0.6, 0.7, 0.8], [0.1, 0.2, 0.3]), command="t", created="d").by_id()
+    assert three["d-det-learning-follows-transfer"].verdict == "not-measured"
+    assert "the best possible p is 1/6" in three["d-det-learning-follows-transfer"].why
+    none = scorecard(_scale_world([]), command="t", created="d").by_id()["d-det-learning-follows-transfer"]
+    assert none.verdict == "not-measured" and none.ours is None
