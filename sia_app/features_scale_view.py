@@ -19,6 +19,7 @@ from sia_core.takeaways import features_takeaway
 SET_LABELS = {"d": "D (original images)", "d_small": "D (as many images as D̂_R)", **KINDS.labels(),
               "d_det_robust": "D̂_det, from the robust model", "d_rand_robust": "D̂_rand, from the robust model"}
 ROBUST_SOURCE_CLAIM = "robust-source-sets-teach-less"
+TRANSFER_CLAIM = "d-det-learning-follows-transfer"
 CLAIM_IDS = {"d_det": "d-det-generalizes", "d_rand": "d-rand-generalizes", "d_r": "d-r-gives-robustness",
              "d_nr": "d-nr-gives-no-robustness"}
 
@@ -111,11 +112,11 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                 "The control: the same relabelled sets built from the robust model. If the standard model's "
                 "non-robust features are what D̂_det and D̂_rand carry, sets built from a model without them should "
                 "teach much less of the true label (the paper: 25.2% and 5.8%, against 63.3% and 43.7%).")
-    _render_transfer(block.get("transfer"))
+    _render_transfer(block.get("transfer"), dataset_key)
     return True
 
 
-def _render_transfer(transfer: Optional[dict]) -> None:
+def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
     """The transfer study at scale (the paper's Figure 3), when it ran."""
     if not transfer or not transfer.get("points"):
         return
@@ -126,5 +127,8 @@ def _render_transfer(transfer: Optional[dict]) -> None:
                f"{transfer['n_train']:,} images of D̂_det (x: accuracy on {transfer['test_n']:,} original test images) "
                f"and, apart, on the same source images with their true labels (y: how often {transfer['attack']} "
                f"examples of the source fool it, on the first {transfer['config']['attack_n']:,} test images both "
-               f"classify correctly). {len(points)} architectures are too few points to test a trend: read the "
-               "scatter, not a correlation. The paper (Figure 3): five ImageNet-scale architectures, a rising trend.")
+               f"classify correctly). The paper (Figure 3): five ImageNet-scale architectures, a rising trend.")
+    # the trend's verdict, or why none is drawn (too few architectures), from the scorecard
+    explain(verdict_notes(dataset_key, [TRANSFER_CLAIM], measured_only=False),
+            "Does an architecture that the source's adversarial examples fool more also learn more from D̂_det? "
+            "Kendall τ over the architectures, against the orderings chance gives.")
