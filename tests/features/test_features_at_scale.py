@@ -180,3 +180,21 @@ def test_the_transfer_study_waits_for_a_finished_d_det_set_but_not_for_its_train
     at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer"])
     transfer = json.loads((work / "results" / "transfer.json").read_text())
     assert [point["architecture"] for point in transfer["points"]] == list(at_scale.TIERS["tiny"].transfer_architectures)
+
+
+def test_a_tier_that_names_one_architecture_more_trains_only_that_one(at_scale, finished, tmp_path, monkeypatch):
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(finished, work)
+    parts = work / "results" / "transfer-parts"
+    before = {path.name: path.stat().st_mtime_ns for path in parts.iterdir()}
+    tier = at_scale.TIERS["tiny"]
+    monkeypatch.setitem(at_scale.TIERS, "tiny", at_scale.dataclasses.replace(
+        tier, transfer_architectures=(*tier.transfer_architectures, "vgg-slim")))
+    at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer"])
+    transfer = json.loads((work / "results" / "transfer.json").read_text())
+    old = json.loads((finished / "results" / "transfer.json").read_text())
+    assert [point["architecture"] for point in transfer["points"]] == [*tier.transfer_architectures, "vgg-slim"]
+    assert transfer["points"][:-1] == old["points"]  # the finished architectures' points, reused as they were
+    assert {name: (parts / name).stat().st_mtime_ns for name in before} == before
