@@ -27,5 +27,5 @@ import sia_app.sidebar  # noqa: F401
 
 from sia_core.runtime import keep_freed_memory_for_reuse  # noqa: E402
 
-keep_freed_memory_for_reuse()  # hosts that run app.py directly (tests, other launchers) get it here
+keep_freed_memory_for_reuse()  # once per server, whichever host runs app.py (serve.py, tests, other launchers)
 READY = True  # the last line: sessions read it to tell a finished import from one in progress

@@ -49,9 +49,6 @@ def _skip_component_scan() -> None:
 
 
 def main(argv: list[str]) -> int:
-    from sia_core.runtime import keep_freed_memory_for_reuse  # no torch: the server starts at once
-
-    keep_freed_memory_for_reuse()
     threading.Thread(target=_import_everything, args=(list(argv),), name="sia-preload", daemon=True).start()
     _skip_component_scan()
     sys.argv = ["streamlit", "run", str(PROJECT_ROOT / "app.py"), *argv]

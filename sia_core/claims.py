@@ -576,12 +576,6 @@ def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
                         verdict=verdict, why=why)
 
 
-def _zoo_entry(world: WorldResults, model_id: str):
-    if world.zoo is None:
-        return None
-    return next((entry for entry in world.zoo.entries if entry.model_id == model_id), None)
-
-
 def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule (the paper's Figure 3): Kendall τ over the architectures between the transfer success of the source's
     # adversarial examples and the accuracy learned from D̂_det; reproduces when τ > 0 and the exact one-sided
@@ -609,9 +603,9 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
            f"{transfer['n_train']:,} D̂_det images, per architecture: {listing}. Kendall τ = {tau:+.2f} "
            f"(one-sided permutation p = {p_value:.2f} over {len(orderings)} orderings; the points' sampling noise "
            f"moves τ within [{ci95[0]:+.2f}, {ci95[1]:+.2f}]).")
-    if math.factorial(len(points)) < 20:
+    if 1 / len(orderings) >= 0.05:  # even the paper's own ordering could not clear the rule
         return not_measured(base, why + f" {len(points)} architectures cannot show a relation at p < 0.05 (the "
-                            f"best possible p is 1/{math.factorial(len(points))}), so no verdict is drawn.")
+                            f"best possible p is 1/{len(orderings)}), so no verdict is drawn.")
     verdict: Verdict = "reproduces" if tau > 0 and p_value < 0.05 else "does-not-reproduce"
     why += (" The architectures that the source's examples fool more learn more from D̂_det, as in the paper."
             if verdict == "reproduces" else
@@ -620,6 +614,12 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     why += (f" In the paper's Figure 3 the source's examples fool its five architectures 60–100% of the time (paper); "
             f"here {rates.min():.0%}–{rates.max():.0%}.")
     return ClaimVerdict(**base, ours=tau, ci95=ci95, control_value=0.0, verdict=verdict, why=why)
+
+
+def _zoo_entry(world: WorldResults, model_id: str):
+    if world.zoo is None:
+        return None
+    return next((entry for entry in world.zoo.entries if entry.model_id == model_id), None)
 
 
 def _margin_consistent(world: WorldResults, base: dict) -> ClaimVerdict:

@@ -4,8 +4,9 @@ glibc's malloc hands blocks above a threshold straight back to the kernel and tr
 128 KiB lie free there. An attack step allocates and frees the same tens of megabytes of activations and gradients
 over and over, so each step faults those pages back in, zero-filled, from the kernel: measured on the default
 model's 30-step semantic attack (batch 128, one thread), 3,500 to 115,000 minor page faults per run, against
-0 to 5,000 for 30 PGD steps, whose allocation pattern the adaptive threshold happens to suit. Keeping up to
-64 MiB of freed memory for reuse removes them (0 to 400 per run for either attack).
+0 to 5,000 for 30 PGD steps, whose allocation pattern the adaptive threshold happens to suit. Keeping freed blocks
+of up to 32 MiB, and up to 128 MiB free at the top of a heap, for reuse removes them (0 to 400 per run for either
+attack).
 """
 
 from __future__ import annotations
