@@ -13,9 +13,15 @@ On a GPU machine (the device tool: nothing to download there, so the data travel
       --work /tmp/features && python3 scripts/features_at_scale.py export --work /tmp/features --out $OUT
     # back here: import --out <the files> --world cifar10 --tier gpu, then write --world cifar10 --tier gpu
 
+Under torchrun (gloo on CPU, one thread a process) the processes share each set's build by whole batches, and rank 0
+then trains and scores on the saved set:
+
+    nohup env OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc-per-node 2 scripts/features_at_scale.py run \
+      --world cifar10 --tier cpu --only d_r &
+
 Tiers: "cpu" (this machine, one thread a run: relabelled sets from 26,000 attempts keeping the targeted successes,
-matched sets at 5,000), "gpu" (the paper's scale: 50,000 images, the paper's steps; mixed precision on CUDA), "tiny"
-(the same code at a toy size, for the tests). Stages write into --work (default
+D̂_R at 10,000 and D̂_NR at 5,000), "gpu" (the paper's scale: 50,000 images, the paper's steps; mixed precision on
+CUDA), "tiny" (the same code at a toy size, for the tests). Stages write into --work (default
 $SIA_EXPLORER_HOME/features-<world>-<tier>): sets/<kind>.npz (built batch by batch), checkpoints/<kind>.pt (every
 epoch), results/<stage>.json (when a stage ends), weights/<kind>.safetensors. `write` gathers the results into the
 world's study file (`features` key) in assets/precomputed/.
@@ -46,13 +52,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from sia_core import resolve as resolver  # noqa: E402
-from sia_core.attacks.pgd import PGD  # noqa: E402
+from sia_core.attacks.pgd import PGD, projected_gradient_ascent  # noqa: E402
 from sia_core.data.base import ImageDataset  # noqa: E402
+from sia_core.distributed import current_shard, init_from_environment, shutdown  # noqa: E402
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, ConstructedSet,  # noqa: E402
                                FeatureTrainingConfig, FeatureTransferConfig, transfer_study)
 from sia_core.features.build import build_constructed_set, build_plan, representation_error_curve  # noqa: E402
 from sia_core.features.training import fresh_model, score_on_test  # noqa: E402
-from sia_core.models.wrapper import ClassifierWrapper  # noqa: E402
+from sia_core.models.wrapper import ClassifierWrapper, frozen_eval  # noqa: E402
 from sia_core.models.measured import user_folder  # noqa: E402
 from sia_core.runtime import keep_freed_memory_for_reuse  # noqa: E402
 
@@ -96,7 +103,7 @@ class World:
 class Tier:
     relabelled_n: int   # attempts per relabelled set
     keep: str           # "successful" or "all"
-    matched_n: int
+    matched_n: int      # D̂_NR's images (and D̂_R's unless robust_matched_n says otherwise)
     matched_steps: int
     pgd_steps: int
     epochs: int
@@ -108,6 +115,13 @@ class Tier:
     stages: tuple[str, ...] = STAGES  # what the tier runs by default (and the page expects)
     transfer_n: int = 20_000          # D̂_det images each architecture of the transfer study trains on
     transfer_architectures: tuple[str, ...] = ("mlp", "tiny-cnn", "small-cnn", "resnet9-slim", "vgg-slim")
+    # D̂_R's images where they differ from D̂_NR's: D̂_R's robustness over plain training at the same N is the
+    # measure that needs the most images, so it gets them first; "d_small" (its control) follows it
+    robust_matched_n: Optional[int] = None
+
+    def matched_n_of(self, stage: str) -> int:
+        """The images of a matched stage (d_r, d_nr) or of d_small, D̂_R's control."""
+        return (self.robust_matched_n or self.matched_n) if stage in ("d_r", "d_small") else self.matched_n
 
 
 # the paper's CIFAR-10 numbers per set (Tables 1, 7 and 10), labelled "paper" wherever they are shown
@@ -130,13 +144,14 @@ WORLDS = {
 }
 TIERS = {
     "cpu": Tier(relabelled_n=26_000, keep="successful", matched_n=5_000, matched_steps=1000, pgd_steps=100,
-                epochs=20, eval_n=1000, curve_n=200),
+                epochs=20, eval_n=1000, curve_n=200, robust_matched_n=10_000),
     # D̂_R holds as many images as D here, so D is its control (no "d_small")
     "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
                 eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500,
                 stages=tuple(stage for stage in STAGES if stage != "d_small")),
     "tiny": Tier(relabelled_n=64, keep="all", matched_n=32, matched_steps=6, pgd_steps=3, epochs=1, eval_n=16,
-                 curve_n=8, test_n=200, transfer_architectures=("mlp", "tiny-cnn")),
+                 curve_n=8, test_n=200, transfer_architectures=("mlp", "tiny-cnn"),
+                 build_batch=16),  # several batches a set, so a torchrun build splits them
 }
 # Fashion-MNIST's full training split is cheap with the tiny CNN: the CPU tier takes all of it (so D̂_R and D̂_NR hold
 # as many images as D, and D is their control: no "d_small")
@@ -162,7 +177,7 @@ def construction(stage: str, world: World, tier: Tier, matched_steps: Optional[i
     if kind in RELABELLED:
         return KINDS.build(kind, n=tier.relabelled_n, eps_l2=world.eps_l2, steps=tier.pgd_steps, step_size=0.1,
                            keep=tier.keep, batch_size=tier.build_batch)
-    return KINDS.build(kind, n=tier.matched_n, steps=matched_steps or tier.matched_steps, step_size=0.1,
+    return KINDS.build(kind, n=tier.matched_n_of(kind), steps=matched_steps or tier.matched_steps, step_size=0.1,
                        batch_size=tier.build_batch)
 
 
@@ -206,6 +221,22 @@ def plan(world_name: str, n: int) -> None:
         success = float((model.logits(adversarial).argmax(1) == target).float().mean())
         print(json.dumps({"eps_l2": eps, "steps": 100, "targeted_success": round(success, 4),
                           "ms_per_image_step": round(1000 * seconds / n / 100, 3)}), flush=True)
+    # another objective at the world's radius: where cross-entropy saturates below 95%, does the margin to the target
+    # (Carlini-Wagner's, clipped at 5 so reached images stop pulling) reach more?
+    goal = target.to(model.device)
+    is_goal = torch.nn.functional.one_hot(goal, train.num_classes).bool()
+
+    def margin_to_target(images: torch.Tensor) -> torch.Tensor:
+        logits = model(images)
+        others = logits.masked_fill(is_goal, float("-inf")).max(1).values
+        return -(others - logits[is_goal]).clamp(min=-5).sum()
+
+    with frozen_eval(model):
+        adversarial = projected_gradient_ascent(x.to(model.device), margin_to_target, norm="l2", steps=100,
+                                                step_size=0.1, radius=world.eps_l2)
+    success = float((model.logits(adversarial).argmax(1) == target).float().mean())
+    print(json.dumps({"eps_l2": world.eps_l2, "steps": 100, "objective": "margin to the target",
+                      "targeted_success": round(success, 4)}), flush=True)
     student = fresh_model("probe", world.architecture, train, seed=0)
     config = dataclasses.replace(training_config("d", world, TIERS["cpu"]), epochs=1)
     from sia_core.training import train as train_model
@@ -228,12 +259,12 @@ def estimate(world_name: str, tier_name: str) -> dict:
     built = [stage for stage in tier.stages if stage not in PLAIN]
     relabelled = [stage for stage in built if base_kind(stage) in RELABELLED]
     trained_on_relabelled_n = len(relabelled) + (1 if "d" in tier.stages else 0)
-    trained_on_matched_n = len(built) - len(relabelled) + (1 if "d_small" in tier.stages else 0)
     passes = {f"{' + '.join(relabelled)} (targeted PGD)": len(relabelled) * tier.relabelled_n * tier.pgd_steps,
-              "d_r + d_nr (representation matching, at most)": (len(built) - len(relabelled)) * tier.matched_n
-              * tier.matched_steps,
+              "d_r + d_nr (representation matching, at most)": sum(
+                  tier.matched_n_of(stage) for stage in built if stage in MATCHED) * tier.matched_steps,
               f"training {len(tier.stages)} networks": (trained_on_relabelled_n * tier.relabelled_n
-                                                        + trained_on_matched_n * tier.matched_n) * tier.epochs,
+                                                        + sum(tier.matched_n_of(stage) for stage in tier.stages
+                                                              if stage in (*MATCHED, "d_small"))) * tier.epochs,
               "transfer study (2 networks per architecture)":
                   2 * len(tier.transfer_architectures) * tier.transfer_n * max(1, tier.epochs // 2)}
     total = 3 * forward * sum(passes.values())  # forward + backward
@@ -254,12 +285,28 @@ def run(world_name: str, tier_name: str, work: Path, only: tuple[str, ...]) -> N
     standard = source(world.standard, world)
     train, test = splits(world, standard, tier.test_n)
     log(f"{world_name}/{tier_name}: {len(train)} training images, {len(test)} test images, device {standard.device}")
+    shard, shared_build = current_shard(), {}
+    if shard.is_distributed:
+        # under torchrun the processes share the builds by whole batches; then the group ends, because training and
+        # scoring are not sharded (their evaluation would gather across it), and rank 0 runs them on the saved sets
+        for kind in only:
+            if kind in PLAIN or kind == TRANSFER or (work / "results" / f"{kind}.json").is_file():
+                continue
+            started = time.perf_counter()
+            with _mixed_precision(standard.device):
+                _build(kind, world, tier, work, standard, train)
+            shared_build[kind] = {"build": round(time.perf_counter() - started, 1),
+                                  "build_processes": shard.world_size}
+        shutdown()
+        if not shard.is_main:
+            return
     for kind in only:
         with _mixed_precision(standard.device):
             if kind == TRANSFER:
                 _run_transfer(world_name, world, tier, work, standard, train, test)
             else:
-                _run_stage(kind, world_name, tier_name, world, tier, work, standard, train, test)
+                _run_stage(kind, world_name, tier_name, world, tier, work, standard, train, test,
+                           shared_build.get(kind))
 
 
 def _mixed_precision(device: torch.device):
@@ -267,8 +314,21 @@ def _mixed_precision(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
+def _build(kind: str, world: World, tier: Tier, work: Path, standard: ClassifierWrapper, train: ImageDataset
+           ) -> tuple[ConstructedSet, Optional[dict]]:
+    """A stage's constructed set (resuming its saved batches) and, for D̂_R / D̂_NR, the error curve that set its
+    steps."""
+    model = source(world.robust, world) if _robust_source(kind) else standard
+    curve = _error_curve(work, kind, model, train, world, tier) if kind in MATCHED else None
+    config = construction(kind, world, tier, curve and curve["steps_used"])
+    built = build_constructed_set(model, train, config, out=work / "sets" / f"{kind}.npz",
+                                  progress=lambda done, total, info: log(f"{kind}: batch {done}/{total}"))
+    return built, curve
+
+
 def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: Tier, work: Path,
-               standard: ClassifierWrapper, train: ImageDataset, test: ImageDataset) -> None:
+               standard: ClassifierWrapper, train: ImageDataset, test: ImageDataset,
+               shared_build: Optional[dict] = None) -> None:
     result_path = work / "results" / f"{kind}.json"
     if result_path.is_file():
         log(f"{kind}: done ({result_path})")
@@ -279,17 +339,10 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
         # original images in the relabelled sets' seeded order: as many as they keep (d), or as D̂_R holds (d_small)
         order = build_plan(train, construction("d_det", world, tier)).order
         n_d = (_kept_or(work, "d_det", default=len(order)) if kind == "d" else
-               min(tier.matched_n, len(order)))
+               min(tier.matched_n_of("d_small"), len(order)))
         dataset = train.subset(order[:n_d])
     else:
-        model = source(world.robust, world) if _robust_source(kind) else standard
-        steps = None
-        if kind in MATCHED:
-            curve = _error_curve(work, kind, model, train, world, tier)
-            steps = curve["steps_used"]
-        config = construction(kind, world, tier, steps)
-        built = build_constructed_set(model, train, config, out=work / "sets" / f"{kind}.npz",
-                                      progress=lambda done, total, info: log(f"{kind}: batch {done}/{total}"))
+        built, curve = _build(kind, world, tier, work, standard, train)
         build_seconds = time.perf_counter() - started
         metric = dict(built.metric)
         dataset = built.as_dataset()
@@ -317,7 +370,8 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
                              "result": dataclasses.asdict(result),
                              "extra": {eps: dataclasses.asdict(r) for eps, r in extra.items()},
                              "seconds": {"build": round(build_seconds, 1),
-                                         "train": round(time.perf_counter() - trained_at, 1)}})
+                                         "train": round(time.perf_counter() - trained_at, 1),
+                                         **(shared_build or {})}})
     log(f"{kind}: test accuracy {result.test_accuracy:.4f} {result.test_accuracy_ci95}, robust "
         f"{result.robust_accuracy:.4f}; {time.perf_counter() - started:.0f} s")
 
@@ -398,7 +452,8 @@ def _error_curve(work: Path, kind: str, model: ClassifierWrapper, train: ImageDa
              "steps_used": max(used, 1), "rule": "the first step count after which 100 more steps lower the mean "
              "relative error by less than 1% of its value at the start",
              "seconds": round(time.perf_counter() - started, 1)}
-    _save_json(path, curve)
+    if current_shard().is_main:  # under torchrun every process computes the same curve; one writes it
+        _save_json(path, curve)
     log(f"{kind}: error curve {curve['relative_error'][0]:.3f} -> {curve['relative_error'][-1]:.3f}, using "
         f"{curve['steps_used']} steps")
     return curve
@@ -532,7 +587,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         unknown = sorted(set(only) - {*STAGES, TRANSFER})
         if unknown:
             raise SystemExit(f"Unknown stages {unknown}; choose from {', '.join((*STAGES, TRANSFER))}.")
-        run(args.world, args.tier, work, only)
+        # under torchrun (gloo on CPU) the processes share each set's build by whole batches; the rest runs on rank 0
+        init_from_environment()
+        try:
+            run(args.world, args.tier, work, only)
+        finally:
+            shutdown()
     else:
         print(write(args.world, args.tier, work, f"python scripts/features_at_scale.py run --world {args.world} "
                                                   f"--tier {args.tier}"))

@@ -198,3 +198,29 @@ def test_a_tier_that_names_one_architecture_more_trains_only_that_one(at_scale, 
     assert [point["architecture"] for point in transfer["points"]] == [*tier.transfer_architectures, "vgg-slim"]
     assert transfer["points"][:-1] == old["points"]  # the finished architectures' points, reused as they were
     assert {name: (parts / name).stat().st_mtime_ns for name in before} == before
+
+
+def test_two_processes_on_torchrun_share_the_build_and_rank_0_trains_on_the_one_process_set(at_scale, finished,
+                                                                                           tmp_path):
+    import os
+    import subprocess
+
+    import numpy as np
+
+    from tests.app_server import free_port
+    from tests.conftest import PROJECT_ROOT
+
+    work = tmp_path / "shared-build"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+               "--master-port", str(free_port()), str(SCRIPT), "run", "--world", "shapes", "--tier", "tiny",
+               "--work", str(work), "--only", "d_r,d_small"]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert at_scale.TIERS["tiny"].matched_n > at_scale.TIERS["tiny"].build_batch  # both processes built a batch
+    with np.load(finished / "sets" / "d_r.npz") as one, np.load(work / "sets" / "d_r.npz") as two:
+        assert np.allclose(one["images"], two["images"], atol=1e-3)  # float16 on disk
+    stage = json.loads((work / "results" / "d_r.json").read_text())
+    assert stage["seconds"]["build_processes"] == 2
+    assert stage["result"]["n_train"] == at_scale.TIERS["tiny"].matched_n
+    assert (work / "results" / "d_small.json").is_file()  # trained once, by rank 0
