@@ -71,10 +71,16 @@ RELABELLED = ("d_det", "d_rand")
 MATCHED = ("d_r", "d_nr")
 # plain training on original images: "d" as many as the relabelled sets keep, "d_small" as many as D̂_R / D̂_NR hold
 # (each constructed set's control at its own N)
-PLAIN = ("d", "d_small")
+# "d_matched_nr": D̂_NR's control at similar clean accuracy (the fewest original images, of N/8, N/4, N/2 and N with N
+# D̂_NR's, whose plain model reaches D̂_NR's clean accuracy): where D̂_NR's model is far less accurate than D at the
+# same N, a low robust accuracy might only mean a weak model; against a plain model as accurate, it cannot
+ACCURACY_MATCHED = "d_matched_nr"
+PLAIN = ("d", "d_small", ACCURACY_MATCHED)
 # the robust-source control (the paper's Tables 9 and 10): D̂_det and D̂_rand built from the robust model instead
 ROBUST_SOURCE = ("d_det_robust", "d_rand_robust")
-STAGES = ("d", *RELABELLED, "d_small", *MATCHED, *ROBUST_SOURCE)
+STAGES = ("d", *RELABELLED, "d_small", *MATCHED, ACCURACY_MATCHED, *ROBUST_SOURCE)
+# the tiers whose D̂_R / D̂_NR hold as many images as D (D is their control) and whose D̂_NR is about as accurate as D
+FULL_SIZE_STAGES = tuple(stage for stage in STAGES if stage not in ("d_small", ACCURACY_MATCHED))
 # the transfer study (Figure 3) on the D̂_det set: a separate result, not a row
 TRANSFER = "transfer"
 
@@ -148,7 +154,7 @@ TIERS = {
     # D̂_R holds as many images as D here, so D is its control (no "d_small")
     "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
                 eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500,
-                stages=tuple(stage for stage in STAGES if stage != "d_small")),
+                stages=FULL_SIZE_STAGES),
     "tiny": Tier(relabelled_n=64, keep="all", matched_n=32, matched_steps=6, pgd_steps=3, epochs=1, eval_n=16,
                  curve_n=8, test_n=200, transfer_architectures=("mlp", "tiny-cnn"),
                  build_batch=16),  # several batches a set, so a torchrun build splits them
@@ -157,7 +163,7 @@ TIERS = {
 # as many images as D, and D is their control: no "d_small")
 WORLD_TIERS = {("fashion-mnist", "cpu"): dataclasses.replace(
     TIERS["cpu"], relabelled_n=60_000, matched_n=60_000, epochs=10, curve_n=500,
-    stages=tuple(stage for stage in STAGES if stage != "d_small"), transfer_architectures=("mlp", "tiny-cnn",
+    stages=FULL_SIZE_STAGES, transfer_architectures=("mlp", "tiny-cnn",
                                                                                            "small-cnn"))}
 
 
@@ -264,7 +270,10 @@ def estimate(world_name: str, tier_name: str) -> dict:
                   tier.matched_n_of(stage) for stage in built if stage in MATCHED) * tier.matched_steps,
               f"training {len(tier.stages)} networks": (trained_on_relabelled_n * tier.relabelled_n
                                                         + sum(tier.matched_n_of(stage) for stage in tier.stages
-                                                              if stage in (*MATCHED, "d_small"))) * tier.epochs,
+                                                              if stage in (*MATCHED, "d_small"))
+                                                        # its ladder: N/8 + N/4 + N/2 + N at most
+                                                        + (2 * tier.matched_n_of("d_nr") if ACCURACY_MATCHED
+                                                           in tier.stages else 0)) * tier.epochs,
               "transfer study (2 networks per architecture)":
                   2 * len(tier.transfer_architectures) * tier.transfer_n * max(1, tier.epochs // 2)}
     total = 3 * forward * sum(passes.values())  # forward + backward
@@ -335,11 +344,20 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
         return
     started = time.perf_counter()
     build_seconds, metric, curve = 0.0, {}, None
+    checkpoint = work / "checkpoints" / f"{kind}.pt"
     if kind in PLAIN:
-        # original images in the relabelled sets' seeded order: as many as they keep (d), or as D̂_R holds (d_small)
+        # original images in the relabelled sets' seeded order: as many as they keep (d), or as D̂_R holds (d_small),
+        # or the fewest that reach D̂_NR's clean accuracy (d_matched_nr)
         order = build_plan(train, construction("d_det", world, tier)).order
-        n_d = (_kept_or(work, "d_det", default=len(order)) if kind == "d" else
-               min(tier.matched_n_of("d_small"), len(order)))
+        if kind == ACCURACY_MATCHED:
+            found = _accuracy_matched_n(world_name, tier_name, world, tier, work, train.subset(order), test)
+            if found is None:
+                return
+            n_d, metric = found
+            checkpoint = work / "checkpoints" / f"{kind}-{n_d}.pt"  # the ladder's run: already trained
+        else:
+            n_d = (_kept_or(work, "d_det", default=len(order)) if kind == "d" else
+                   min(tier.matched_n_of("d_small"), len(order)))
         dataset = train.subset(order[:n_d])
     else:
         built, curve = _build(kind, world, tier, work, standard, train)
@@ -354,7 +372,7 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
 
     model, result = train_on_constructed(
         dataset, test, dataclasses.replace(config, eval_n=tier.eval_n), kind=trained_kind,
-        checkpoint=work / "checkpoints" / f"{kind}.pt", model_id=f"{world_name}-trained-on-{kind}",
+        checkpoint=checkpoint, model_id=f"{world_name}-trained-on-{kind}",
         progress=lambda epoch, total, info: log(f"{kind}: epoch {epoch}/{total} {info}"))
     extra = {}
     for eps in world.eval_eps_l2[1:]:
@@ -374,6 +392,55 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
                                          **(shared_build or {})}})
     log(f"{kind}: test accuracy {result.test_accuracy:.4f} {result.test_accuracy_ci95}, robust "
         f"{result.robust_accuracy:.4f}; {time.perf_counter() - started:.0f} s")
+
+
+def _accuracy_matched_n(world_name: str, tier_name: str, world: World, tier: Tier, work: Path,
+                        ordered: ImageDataset, test: ImageDataset) -> Optional[tuple[int, dict]]:
+    """The first N of N/8, N/4, N/2, N (N: D̂_NR's images) whose plain model, trained on the first N of `ordered`,
+    reaches D̂_NR's clean test accuracy (else N), and the ladder as the stage's metric; None until D̂_NR is scored."""
+    goal = _finished_test_accuracy(world_name, tier_name, work, "d_nr")
+    if goal is None:
+        log(f"{ACCURACY_MATCHED}: skipped until d_nr is scored (its clean accuracy is the one to match)")
+        return None
+    top = min(tier.matched_n_of("d_nr"), len(ordered))
+    ladder = sorted({max(1, top >> shift) for shift in (3, 2, 1, 0)})
+    parts = work / "results" / f"{ACCURACY_MATCHED}-parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    config = training_config("d", world, tier)
+    tried = []
+    from sia_core.evaluation import evaluate
+    from sia_core.training import train as train_model
+
+    for n in ladder:
+        part = parts / f"{n}.json"
+        if not part.is_file():
+            model = fresh_model(f"{world_name}-trained-on-{n}-original-images", config.architecture, test,
+                                seed=config.seed)
+            train_model(model, ordered.subset(slice(0, n)), config.train_config(),
+                        checkpoint=work / "checkpoints" / f"{ACCURACY_MATCHED}-{n}.pt",
+                        progress=lambda epoch, total, info: log(f"{ACCURACY_MATCHED}: {n} images, epoch {epoch}/"
+                                                                f"{total}"))
+            _save_json(part, {"n": n, "test_accuracy": evaluate(model, test).clean_accuracy})
+        tried.append(json.loads(part.read_text()))
+        log(f"{ACCURACY_MATCHED}: {n} images reach {tried[-1]['test_accuracy']:.4f} (D̂_NR: {goal:.4f})")
+        if tried[-1]["test_accuracy"] >= goal:
+            break
+    return tried[-1]["n"], {"matched_to": "d_nr", "matched_test_accuracy": goal, "ladder": tried}
+
+
+def _finished_test_accuracy(world_name: str, tier_name: str, work: Path, kind: str) -> Optional[float]:
+    """A scored stage's clean test accuracy: from this work folder, else from the row the study file keeps for it at
+    this tier (a stage finished in another work folder)."""
+    path = work / "results" / f"{kind}.json"
+    if path.is_file():
+        return json.loads(path.read_text())["result"]["test_accuracy"]
+    study_file = WORLDS[world_name].study_file
+    study = PRECOMPUTED / study_file if study_file else None
+    if study is None or not study.is_file():
+        return None
+    features = json.loads(study.read_text()).get("features") or {}
+    rows = [row for row in features.get("rows", []) if row["set"] == kind] if features.get("tier") == tier_name else []
+    return rows[0]["test_accuracy"] if rows else None
 
 
 def _robust_source(stage: str) -> bool:

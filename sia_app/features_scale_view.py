@@ -16,7 +16,8 @@ from sia_core.features import KINDS
 from sia_core.figures import curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
-SET_LABELS = {"d": "D (original images)", "d_small": "D (as many images as D̂_R)", **KINDS.labels(),
+SET_LABELS = {"d": "D (original images)", "d_small": "D (as many images as D̂_R)",
+              "d_matched_nr": "D (as accurate as D̂_NR's model)", **KINDS.labels(),
               "d_det_robust": "D̂_det, from the robust model", "d_rand_robust": "D̂_rand, from the robust model"}
 ROBUST_SOURCE_CLAIM = "robust-source-sets-teach-less"
 TRANSFER_CLAIM = "d-det-learning-follows-transfer"

@@ -527,6 +527,21 @@ def _d_nr(world: WorldResults, base: dict) -> ClaimVerdict:
     if isinstance(result, _ScaleRow) and plain is not None:  # said, not judged: the rule reads the 5% line
         why += (f" The same network trained on {plain.n_train:,} original images keeps {plain.robust_accuracy:.1%} "
                 "there." + _second_radius(world, "d_nr", "d_small" if _scale_row(world, "d_small") else "d", n))
+    matched = _scale_row(world, "d_matched_nr") if isinstance(result, _ScaleRow) else None
+    if matched is not None:
+        # rule: where a plain model as accurate as D̂_NR's ships, D̂_NR's robust accuracy must also lie below it
+        # (difference interval below zero): a weak model's low robust accuracy alone is not the paper's point
+        gap = proportion_difference_ci(result.robust_accuracy, n, matched.robust_accuracy, matched.robust_n)
+        below = gap[1] < 0
+        why += (f" A plain model trained on the fewest original images that reach D̂_NR's clean accuracy "
+                f"({matched.n_train:,} images, {matched.test_accuracy:.1%} clean) keeps {matched.robust_accuracy:.1%}"
+                f": D̂_NR's is {_points(result.robust_accuracy - matched.robust_accuracy)} (95% CI "
+                f"{_interval_text(gap)}), " + ("so the non-robust features give accuracy without robustness, not a "
+                                               "weaker model." if below else
+                                               "which does not clear its interval: at this clean accuracy plain "
+                                               "training is not more robust."))
+        if verdict == "reproduces" and not below:
+            verdict = "partly"
     return ClaimVerdict(**base, ours=result.robust_accuracy, ci95=ci95, control_value=0.05, verdict=verdict, why=why)
 
 

@@ -122,6 +122,22 @@ def test_the_study_at_scale_decides_the_constructed_set_claims_on_both_sides(acc
     assert {spec.id for spec in CLAIMS} >= set(card)
 
 
+@pytest.mark.parametrize("matched_robust, verdict", [(0.20, "reproduces"), (0.01, "partly"), (None, "reproduces")])
+def test_d_nr_is_judged_against_a_plain_model_as_accurate_where_one_ships(matched_robust, verdict):
+    from sia_core.claims import scorecard
+
+    rows = [_row("d", 0.8, 0.23), _row("d_nr", 0.44, 0.006)]
+    if matched_robust is not None:
+        rows.append({**_row("d_matched_nr", 0.45, matched_robust), "n_train": 1250})
+    claim = scorecard(_scale_world(rows), command="t", created="d").by_id()["d-nr-gives-no-robustness"]
+    assert claim.verdict == verdict
+    assert ("1,250 images, 45.0% clean" in claim.why) == (matched_robust is not None)
+    if matched_robust == 0.20:
+        assert "-19.4 points" in claim.why and "not a weaker model" in claim.why
+    if matched_robust == 0.01:
+        assert "does not clear its interval" in claim.why
+
+
 def test_a_d_det_model_that_learned_the_relabelling_more_only_partly_reproduces():
     from sia_core.claims import scorecard
 

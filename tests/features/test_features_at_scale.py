@@ -224,3 +224,17 @@ def test_two_processes_on_torchrun_share_the_build_and_rank_0_trains_on_the_one_
     assert stage["seconds"]["build_processes"] == 2
     assert stage["result"]["n_train"] == at_scale.TIERS["tiny"].matched_n
     assert (work / "results" / "d_small.json").is_file()  # trained once, by rank 0
+
+
+def test_the_accuracy_matched_control_stops_at_the_first_size_reaching_d_nrs_clean_accuracy(at_scale, finished):
+    stage = json.loads((finished / "results" / "d_matched_nr.json").read_text())
+    d_nr = json.loads((finished / "results" / "d_nr.json").read_text())["result"]["test_accuracy"]
+    metric, ladder = stage["metric"], stage["metric"]["ladder"]
+    assert metric["matched_to"] == "d_nr" and metric["matched_test_accuracy"] == d_nr
+    top = at_scale.TIERS["tiny"].matched_n
+    sizes = [rung["n"] for rung in ladder]
+    assert sizes == [top >> shift for shift in (3, 2, 1, 0)][:len(sizes)]  # N/8, N/4, ... in order, none skipped
+    assert all(rung["test_accuracy"] < d_nr for rung in ladder[:-1])  # every smaller size fell short
+    assert ladder[-1]["test_accuracy"] >= d_nr or sizes[-1] == top
+    assert stage["result"]["n_train"] == sizes[-1]
+    assert abs(stage["result"]["test_accuracy"] - ladder[-1]["test_accuracy"]) < 1e-6  # the ladder's model, scored
