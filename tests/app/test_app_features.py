@@ -121,6 +121,7 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     table = at.dataframe[0].value.to_dict("records")
     assert [row["trained on"] for row in table] == ["D (original images)", "D̂_det", "D̂_rand",
                                                     "D (as many images as D̂_R)", "D̂_R", "D̂_NR",
+                                                    "D (as accurate as D̂_NR's model)",
                                                     "D̂_det, from the robust model", "D̂_rand, from the robust model"]
     assert all("[" in row["test accuracy [95% CI]"] for row in table)
     assert any(chart.proto.spec and "Representation error" in chart.proto.spec for chart in at.get("plotly_chart"))
