@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from sia_core import resolve as resolver  # noqa: E402
+from sia_core.attacks.carlini_wagner import cw_margin  # noqa: E402
 from sia_core.attacks.pgd import PGD, projected_gradient_ascent  # noqa: E402
 from sia_core.data.base import ImageDataset  # noqa: E402
 from sia_core.distributed import current_shard, init_from_environment, shutdown  # noqa: E402
@@ -230,16 +231,10 @@ def plan(world_name: str, n: int) -> None:
     # another objective at the world's radius: where cross-entropy saturates below 95%, does the margin to the target
     # (Carlini-Wagner's, clipped at 5 so reached images stop pulling) reach more?
     goal = target.to(model.device)
-    is_goal = torch.nn.functional.one_hot(goal, train.num_classes).bool()
-
-    def margin_to_target(images: torch.Tensor) -> torch.Tensor:
-        logits = model(images)
-        others = logits.masked_fill(is_goal, float("-inf")).max(1).values
-        return -(others - logits[is_goal]).clamp(min=-5).sum()
-
     with frozen_eval(model):
-        adversarial = projected_gradient_ascent(x.to(model.device), margin_to_target, norm="l2", steps=100,
-                                                step_size=0.1, radius=world.eps_l2)
+        adversarial = projected_gradient_ascent(x.to(model.device),
+                                                lambda images: cw_margin(model(images), goal, 5.0, True).sum(),
+                                                norm="l2", steps=100, step_size=0.1, radius=world.eps_l2)
     success = float((model.logits(adversarial).argmax(1) == target).float().mean())
     print(json.dumps({"eps_l2": world.eps_l2, "steps": 100, "objective": "margin to the target",
                       "targeted_success": round(success, 4)}), flush=True)
@@ -436,11 +431,15 @@ def _finished_test_accuracy(world_name: str, tier_name: str, work: Path, kind: s
         return json.loads(path.read_text())["result"]["test_accuracy"]
     study_file = WORLDS[world_name].study_file
     study = PRECOMPUTED / study_file if study_file else None
-    if study is None or not study.is_file():
-        return None
-    features = json.loads(study.read_text()).get("features") or {}
-    rows = [row for row in features.get("rows", []) if row["set"] == kind] if features.get("tier") == tier_name else []
-    return rows[0]["test_accuracy"] if rows else None
+    features = json.loads(study.read_text()).get("features") if study is not None and study.is_file() else None
+    row = _rows_of_tier(features, tier_name).get(kind)
+    return row["test_accuracy"] if row else None
+
+
+def _rows_of_tier(features: Optional[dict], tier_name: str) -> dict[str, dict]:
+    """A study file's `features` rows by set, when they were written at `tier_name` (else none)."""
+    features = features if isinstance(features, dict) else {}
+    return {row["set"]: row for row in features.get("rows", [])} if features.get("tier") == tier_name else {}
 
 
 def _robust_source(stage: str) -> bool:
@@ -578,7 +577,7 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
     before = study.get("features") if isinstance(study.get("features"), dict) else {}
     # a stage finished in another work folder (an earlier machine's, say) keeps the row this command wrote for it
     # then, as long as the tier is the same; a stage finished here replaces it
-    kept = {row["set"]: row for row in before.get("rows", [])} if before.get("tier") == tier_name else {}
+    kept = _rows_of_tier(before, tier_name)
     fresh = {row["set"]: row for row in rows(world_name, work)}
     merged = {**kept, **fresh}
     study["features"] = {"tier": tier_name, "command": command, "created": time.strftime("%Y-%m-%d"),
