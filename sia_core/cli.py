@@ -93,7 +93,8 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         spurious=args.spurious, spurious_strength=args.spurious_strength, train_n=args.train_n,
         eval_data=tuple(args.eval_data or ()), attacked_sets=args.eval_attack_sets,
         evaluation=EvaluationConfig(attack=args.eval_attack, eps=args.eval_eps, steps=args.eval_steps, n=args.eval_n),
-        weights_dtype=args.weights_dtype, description=args.description, command=_command(args))
+        weights_dtype=args.weights_dtype, description=args.description, command=_command(args),
+        init_from=args.init_from)
     trained = train_model(request, checkpoint=Path(args.checkpoint) if args.checkpoint else None,
                           progress=_stderr_progress(f"train {args.id}"))
     out = Path(args.out) if args.out else MODELS_DIR / args.id
@@ -425,6 +426,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, default_recipe: str)
                         help="Shapes only: correlate this attribute with the class in the training split")
     parser.add_argument("--spurious-strength", type=float, default=0.95)
     parser.add_argument("--train-n", type=_count, help="use only the first N training images")
+    parser.add_argument("--init-from", metavar="MODEL",
+                        help="start from this shipped model's weights (same architecture and classes) instead of the "
+                             "seed's: continue its training with another recipe")
     parser.add_argument("--eval-attack", choices=ATTACKS.names(), help="also report robust accuracy under this attack")
     parser.add_argument("--eval-eps", type=float, default=0.1)
     parser.add_argument("--eval-steps", type=_count, default=20)

@@ -165,6 +165,30 @@ def test_train_writes_weights_and_a_card_with_measured_accuracy(tmp_path):
     assert evaluated["clean_accuracy"] == card["evaluations"][0]["clean_accuracy"]  # the card holds a measurement
 
 
+def test_init_from_starts_at_the_shipped_weights(tmp_path):
+    import torch
+
+    from sia_core.models.registry import load_model_and_card
+
+    # Adam moves each parameter by about the learning rate a step: at 1e-9, one step leaves every parameter where it
+    # started, the shipped model's (not the seed's)
+    result = run_cli("train", "--id", "continued", "--dataset", "shapes", "--train-n", "64", "--epochs", "1",
+                     "--architecture", "tiny-cnn", "--lr", "1e-9", "--init-from", "shapes-standard", "--eval-n", "50",
+                     "--out", str(tmp_path / "continued"), "--json")
+    assert result.returncode == 0, result.stderr
+    started, continued = load_model_and_card("shapes-standard"), load_model_and_card(str(tmp_path / "continued"))
+    for (name, before), (_, after) in zip(started.model.network.named_parameters(),
+                                          continued.model.network.named_parameters()):
+        assert torch.allclose(before, after, atol=1e-6), name
+    assert continued.card.training["init_from"] == "shapes-standard"
+
+
+def test_init_from_refuses_another_architecture(tmp_path):
+    result = run_cli("train", "--id", "continued", "--dataset", "shapes", "--train-n", "64", "--epochs", "1",
+                     "--architecture", "mlp", "--init-from", "shapes-standard", "--out", str(tmp_path / "c"))
+    assert result.returncode == 2 and "architecture differ" in result.stderr and not (tmp_path / "c").exists()
+
+
 def test_compact_stores_float16_and_re_measures_the_card(tmp_path):
     from sia_core.models.registry import ModelCard, load_model_and_card, save_model
 

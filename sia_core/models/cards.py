@@ -82,6 +82,9 @@ class TrainingRequest:
     weights_dtype: str = "float32"
     description: str = ""
     command: str = ""
+    # a shipped model (of the same architecture and dataset) whose weights the run starts from instead of the seed's:
+    # a recipe that continues another model's training
+    init_from: Optional[str] = None
 
     def __post_init__(self) -> None:
         require_model_id(self.model_id)
@@ -101,6 +104,8 @@ def train_model(request: TrainingRequest, *, checkpoint: Optional[Path] = None,
     # the initial weights from the run's seed, never the process's global generator: a re-run repeats exactly
     model = build_model(card)
     reinitialize(model.network, torch.Generator().manual_seed(config.seed))
+    if request.init_from:
+        _start_from(model, card, request.init_from)
     history = train(model, train_set, config, progress=progress, checkpoint=checkpoint)
     round_weights(model, request.weights_dtype)  # measured as shipped
     seconds = sum(history.epoch_seconds)  # every epoch's own time, those before a resume included
@@ -112,8 +117,21 @@ def train_model(request: TrainingRequest, *, checkpoint: Optional[Path] = None,
         card, description=request.description, evaluations=evaluations,
         training={**dataclasses.asdict(config), "eps_meaning": config.eps_meaning, "train_set": train_set.name, "train_source": train_set.source,
                   "train_n": len(train_set), "seconds": round(seconds, 1), "history": history.to_dict(),
-                  "weights_dtype": request.weights_dtype, "command": portable_command(request.command)})
+                  "weights_dtype": request.weights_dtype, "command": portable_command(request.command),
+                  **({"init_from": request.init_from} if request.init_from else {})})
     return LoadedModel(model, card)
+
+
+def _start_from(model: ClassifierWrapper, card: ModelCard, init_from: str) -> None:
+    """Copy a shipped model's weights into `model`, which must match it: same architecture, classes and input."""
+    start = load_model_and_card(init_from)
+    mismatch = [name for name, ours, theirs in (
+        ("architecture", card.architecture, start.card.architecture),
+        ("classes", tuple(card.class_names), tuple(start.card.class_names)),
+        ("input shape", tuple(card.input_shape), tuple(start.card.input_shape))) if ours != theirs]
+    if mismatch:
+        raise SiaError(f"--init-from {init_from}: its {', '.join(mismatch)} differ from the model being trained.")
+    model.network.load_state_dict(start.model.network.state_dict())
 
 
 def compact_model(model_spec: str, dtype: str, command: str) -> tuple[ModelCard, tuple[dict[str, Any], ...]]:
