@@ -19,7 +19,7 @@ then trains and scores on the saved set:
     nohup env OMP_NUM_THREADS=1 .venv/bin/torchrun --nproc-per-node 2 scripts/features_at_scale.py run \
       --world cifar10 --tier cpu --only d_r &
 
-Tiers: "cpu" (this machine, one thread a run: relabelled sets from 26,000 attempts keeping the targeted successes,
+Tiers: "cpu" (this machine, one thread a run: relabelled sets from 28,000 attempts keeping the targeted successes,
 D̂_R at 10,000 and D̂_NR at 5,000), "gpu" (the paper's scale: 50,000 images, the paper's steps; mixed precision on
 CUDA), "tiny" (the same code at a toy size, for the tests). Stages write into --work (default
 $SIA_EXPLORER_HOME/features-<world>-<tier>): sets/<kind>.npz (built batch by batch), checkpoints/<kind>.pt (every
@@ -150,7 +150,7 @@ WORLDS = {
                     architecture="tiny-cnn", augment="none", eval_eps_l2=(0.5,), study_file=None, paper={}),
 }
 TIERS = {
-    "cpu": Tier(relabelled_n=26_000, keep="successful", matched_n=5_000, matched_steps=1000, pgd_steps=100,
+    "cpu": Tier(relabelled_n=28_000, keep="successful", matched_n=5_000, matched_steps=1000, pgd_steps=100,
                 epochs=20, eval_n=1000, curve_n=200, robust_matched_n=10_000),
     # D̂_R holds as many images as D here, so D is its control (no "d_small")
     "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
