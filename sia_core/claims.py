@@ -439,11 +439,10 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
                       f"; on the (y + 1) mod C labels it scores {row.relabelled_test_accuracy:.1%}")
         success = row.metric.get("targeted_success_rate")
         kept = ("" if success is None or "kept" not in row.metric else
-                f" The source model reached the target on {success:.1%} of the attempts; the set keeps those."
-                if success >= CONSTRUCTION_SUCCESS else
-                f" The source model reached the target on {success:.1%} of the attempts, short of the "
-                f"{CONSTRUCTION_SUCCESS:.0%} the construction calls for; the set keeps those, so it holds only the "
-                "images this source could move.")
+                f" The source model reached the target on {success:.1%} of the attempts"
+                + ("; the set keeps those." if success >= CONSTRUCTION_SUCCESS else
+                   f", short of the {CONSTRUCTION_SUCCESS:.0%} the construction calls for; the set keeps those, so "
+                   "it holds only the images this source could move."))
         why = (f"Trained on {row.n_train:,} images of the set{_scale_note(row)}, the model scores "
                f"{row.test_accuracy:.1%} on {row.test_n:,} original test images (95% CI [{ci95[0]:.1%}, "
                f"{ci95[1]:.1%}]) against chance {chance:.0%}{relabelled}: "
