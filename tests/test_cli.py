@@ -187,6 +187,17 @@ def test_init_from_refuses_another_architecture(tmp_path):
     result = run_cli("train", "--id", "continued", "--dataset", "shapes", "--train-n", "64", "--epochs", "1",
                      "--architecture", "mlp", "--init-from", "shapes-standard", "--out", str(tmp_path / "c"))
     assert result.returncode == 2 and "architecture differ" in result.stderr and not (tmp_path / "c").exists()
+    # refused before the training split loads: a data folder that does not exist is never reached
+    early = run_cli("train", "--id", "continued", "--dataset", "cifar10", "--data-dir", str(tmp_path / "absent"),
+                    "--architecture", "mlp", "--init-from", "shapes-standard", "--out", str(tmp_path / "c"))
+    assert early.returncode == 2 and "architecture differ" in early.stderr, early.stderr
+
+
+def test_init_from_refuses_other_classes_and_input(tmp_path):
+    result = run_cli("train", "--id", "continued", "--dataset", "shapes", "--train-n", "64", "--epochs", "1",
+                     "--architecture", "tiny-cnn", "--init-from", "fmnist-standard", "--out", str(tmp_path / "c"))
+    assert result.returncode == 2 and "classes, input shape differ" in result.stderr, result.stderr
+    assert not (tmp_path / "c").exists()
 
 
 def test_compact_stores_float16_and_re_measures_the_card(tmp_path):
