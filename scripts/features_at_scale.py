@@ -58,7 +58,8 @@ from sia_core.data.base import ImageDataset  # noqa: E402
 from sia_core.distributed import current_shard, init_from_environment, shutdown  # noqa: E402
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, ConstructedSet,  # noqa: E402
                                FeatureTrainingConfig, FeatureTransferConfig, transfer_study)
-from sia_core.features.build import build_constructed_set, build_plan, representation_error_curve  # noqa: E402
+from sia_core.features.build import (build_constructed_set, build_plan, representation_error_curve,  # noqa: E402
+                                    targeted_success_by_class)
 from sia_core.features.training import fresh_model, score_on_test  # noqa: E402
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval  # noqa: E402
 from sia_core.models.measured import user_folder  # noqa: E402
@@ -313,6 +314,21 @@ def run(world_name: str, tier_name: str, work: Path, only: tuple[str, ...]) -> N
                            shared_build.get(kind))
 
 
+def build_only(world_name: str, tier_name: str, work: Path, only: tuple[str, ...]) -> None:
+    """The constructed sets of `only` (resuming; the plain stages and the transfer study have none), not trained on:
+    under torchrun the processes share each build by whole batches, as in `run`."""
+    world, tier = WORLDS[world_name], tier_of(world_name, tier_name)
+    standard = source(world.standard, world)
+    train, _ = splits(world, standard, test_n=1)
+    for kind in only:
+        if kind in PLAIN or kind == TRANSFER:
+            continue
+        started = time.perf_counter()
+        with _mixed_precision(standard.device):
+            built, _ = _build(kind, world, tier, work, standard, train)
+        log(f"{kind}: {len(built)} images in {work / 'sets'} ({time.perf_counter() - started:.0f} s), {built.metric}")
+
+
 def _mixed_precision(device: torch.device):
     """bfloat16 autocast on CUDA (no loss scaling needed), plain float32 elsewhere: the same code on both."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
@@ -338,7 +354,7 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
         log(f"{kind}: done ({result_path})")
         return
     started = time.perf_counter()
-    build_seconds, metric, curve = 0.0, {}, None
+    build_seconds, metric, curve, by_class = 0.0, {}, None, None
     checkpoint = work / "checkpoints" / f"{kind}.pt"
     if kind in PLAIN:
         # original images in the relabelled sets' seeded order: as many as they keep (d), or as D̂_R holds (d_small),
@@ -359,6 +375,7 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
         build_seconds = time.perf_counter() - started
         metric = dict(built.metric)
         dataset = built.as_dataset()
+        by_class = _success_by_class(kind, world, built, standard, train)
         log(f"{kind}: built {len(built)} in {build_seconds:.0f} s, {metric}")
     trained_at = time.perf_counter()
     config = training_config(kind, world, tier)
@@ -380,6 +397,7 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
                              "construction": None if kind in PLAIN else dataclasses.asdict(
                                  construction(kind, world, tier, curve and curve["steps_used"])),
                              "training": dataclasses.asdict(config), "metric": metric, "curve": curve,
+                             "success_by_class": by_class,
                              "result": dataclasses.asdict(result),
                              "extra": {eps: dataclasses.asdict(r) for eps, r in extra.items()},
                              "seconds": {"build": round(build_seconds, 1),
@@ -444,6 +462,55 @@ def _rows_of_tier(features: Optional[dict], tier_name: str) -> dict[str, dict]:
 
 def _robust_source(stage: str) -> bool:
     return stage == "d_r" or stage in ROBUST_SOURCE
+
+
+def _success_by_class(kind: str, world: World, built: ConstructedSet, standard: ClassifierWrapper,
+                      train: ImageDataset) -> Optional[list[dict]]:
+    """A relabelled set's targeted success per true class (None for the other kinds): where the source's attack at the
+    set's radius falls short. A set that kept every attempt asks its source which images reached their target."""
+    if base_kind(kind) not in RELABELLED:
+        return None
+    reached = None
+    if built.config.keep == "all":
+        model = source(world.robust, world) if _robust_source(kind) else standard
+        reached = model.logits(built.images, batch_size=512).argmax(1).cpu() == built.labels
+    return [row.to_dict() for row in targeted_success_by_class(train, built, reached)]
+
+
+def backfill_success_by_class(world_name: str, work: Path, kept_rows: Optional[dict[str, dict]] = None) -> list[str]:
+    """Results of relabelled stages written before they carried `success_by_class` (and `kept_rows`, rows a study
+    file keeps for stages finished in another work folder), completed from their sets saved in `work`: the
+    construction's plan says which attempts a set lacks. Returns the stages it completed."""
+    world, done, loaded = WORLDS[world_name], [], {}
+
+    def from_saved_set(kind: str, construction_used: Optional[dict]) -> Optional[list[dict]]:
+        set_path = work / "sets" / f"{kind}.npz"
+        if base_kind(kind) not in RELABELLED or not set_path.is_file():
+            return None
+        built = ConstructedSet.load(set_path)
+        if dataclasses.asdict(built.config) != construction_used:
+            log(f"{kind}: its saved set is not the one its row was trained on; left without classes")
+            return None
+        if not loaded:
+            loaded["standard"] = source(world.standard, world)
+            loaded["train"] = splits(world, loaded["standard"], test_n=1)[0]
+        return _success_by_class(kind, world, built, loaded["standard"], loaded["train"])
+
+    for path in sorted((work / "results").glob("*.json")):
+        stage = json.loads(path.read_text())
+        if stage.get("success_by_class") or (classes := from_saved_set(stage.get("kind", ""),
+                                                                       stage.get("construction"))) is None:
+            continue
+        stage["success_by_class"] = classes
+        _save_json(path, stage)
+        done.append(stage["kind"])
+    for kind, row in (kept_rows or {}).items():
+        finished_here = (work / "results" / f"{kind}.json").is_file()  # its row is made from the result above
+        if finished_here or row.get("targeted_success_by_class") or (classes := from_saved_set(kind, row.get("construction"))) is None:
+            continue
+        row["targeted_success_by_class"] = classes
+        done.append(kind)
+    return done
 
 
 def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standard: ClassifierWrapper,
@@ -555,6 +622,8 @@ def rows(world_name: str, work: Path) -> list[dict]:
             row["relabelled_test_accuracy_ci95"] = result["relabelled_test_accuracy_ci95"]
         if stage["construction"] is not None:
             row["construction"] = stage["construction"]
+        if stage.get("success_by_class"):
+            row["targeted_success_by_class"] = stage["success_by_class"]
         if stage["curve"] is not None:
             row["error_curve"] = {key: stage["curve"][key] for key in ("steps", "relative_error", "n", "steps_used",
                                                                       "rule")}
@@ -578,6 +647,8 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
     # a stage finished in another work folder (an earlier machine's, say) keeps the row this command wrote for it
     # then, as long as the tier is the same; a stage finished here replaces it
     kept = _rows_of_tier(before, tier_name)
+    for kind in backfill_success_by_class(world_name, work, kept):
+        log(f"{kind}: targeted success per class added from its saved set")
     fresh = {row["set"]: row for row in rows(world_name, work)}
     merged = {**kept, **fresh}
     study["features"] = {"tier": tier_name, "command": command, "created": time.strftime("%Y-%m-%d"),
@@ -625,7 +696,9 @@ def import_export(source: Path, work: Path) -> None:
 def main(argv: Optional[list[str]] = None) -> None:
     keep_freed_memory_for_reuse()  # fewer page faults per training and attack step
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("plan", "estimate", "run", "write", "export", "import"))
+    parser.add_argument("action", choices=("plan", "estimate", "run", "build", "write", "export", "import"),
+                        help="build: only the constructed sets of --only (resuming), no training: e.g. to save again "
+                             "the set of a stage finished on another machine, so `write` counts its success per class")
     parser.add_argument("--out", help="export: the folder for the two files; import: the folder holding them")
     parser.add_argument("--world", choices=tuple(WORLDS), default="cifar10")
     parser.add_argument("--tier", choices=tuple(TIERS), default="cpu")
@@ -647,7 +720,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     if args.action == "import":
         import_export(Path(args.out or "."), work)
         return
-    if args.action == "run":
+    if args.action in ("run", "build"):
         only = (tuple(stage.strip() for stage in args.only.split(",") if stage.strip()) if args.only else
                 (*tier_of(args.world, args.tier).stages, TRANSFER))
         unknown = sorted(set(only) - {*STAGES, TRANSFER})
@@ -656,7 +729,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         # under torchrun (gloo on CPU) the processes share each set's build by whole batches; the rest runs on rank 0
         init_from_environment()
         try:
-            run(args.world, args.tier, work, only)
+            if args.action == "build":
+                build_only(args.world, args.tier, work, only)
+            else:
+                run(args.world, args.tier, work, only)
         finally:
             shutdown()
     else:

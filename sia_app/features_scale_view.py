@@ -13,7 +13,8 @@ from sia_app.explain import explain
 from sia_app.verdicts import SCORECARD_WORLDS, verdict_notes, world_claims
 from sia_app.worlds import world_of
 from sia_core.features import KINDS
-from sia_core.figures import curves, transfer_scatter
+from sia_core.claims import CONSTRUCTION_SUCCESS
+from sia_core.figures import class_success_bars, curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
 SET_LABELS = {"d": "D (original images)", "d_small": "D (as many images as D̂_R)",
@@ -108,6 +109,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
            f"{relabelled['step_size']:g}; D̂_rand's targets never the true label)")
     explain(takeaway, f"The same experiment as below, run in the background at thousands of images{how}. Each row "
                       "is a fresh network trained only on that set and tested on the untouched original test images.")
+    _render_construction_success(rows)
     if {"d_det_robust", "d_rand_robust"} & {row["set"] for row in rows}:
         explain(verdict_notes(dataset_key, [ROBUST_SOURCE_CLAIM]),
                 "The control: the same relabelled sets built from the robust model. If the standard model's "
@@ -115,6 +117,39 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                 "teach much less of the true label (the paper: 25.2% and 5.8%, against 63.3% and 43.7%).")
     _render_transfer(block.get("transfer"), dataset_key)
     return True
+
+
+def _render_construction_success(rows: list[dict]) -> None:
+    """Per true class, how often the standard source's targeted attack reached its target while building D̂_det and
+    D̂_rand: where the construction falls short, and so which images the sets lack."""
+    series = {row["set"]: row for row in rows if row["set"] in ("d_det", "d_rand")
+              and row.get("targeted_success_by_class")}
+    if not series:
+        return
+    construction = next(iter(series.values())).get("construction") or {}
+    st.plotly_chart(class_success_bars({SET_LABELS[kind]: row["targeted_success_by_class"]
+                                        for kind, row in series.items()}, goal=CONSTRUCTION_SUCCESS,
+                                       title="Building the relabelled sets: where the targeted attack reached its "
+                                             "target"), width="stretch", key="features_scale_class_success")
+    parts = []
+    for kind, row in series.items():
+        classes = [entry for entry in row["targeted_success_by_class"] if entry["attempts"]]
+        attempts, reached = sum(e["attempts"] for e in classes), sum(e["reached"] for e in classes)
+        lowest, highest = min(classes, key=lambda e: e["rate"]), max(classes, key=lambda e: e["rate"])
+        at_goal = sum(e["rate"] >= CONSTRUCTION_SUCCESS for e in classes)
+
+        def named(entry: dict) -> str:
+            return entry["source_class"] + (f" → {entry['target_class']}" if entry["target_class"] else "")
+
+        parts.append(f"{SET_LABELS[kind]}: {reached:,} of {attempts:,} attempts ({reached / attempts:.1%}); "
+                     f"{at_goal} of {len(classes)} classes at {CONSTRUCTION_SUCCESS:.0%} or more; lowest "
+                     f"{lowest['rate']:.1%} ({named(lowest)}), highest {highest['rate']:.1%} ({named(highest)})")
+    how = (f"targeted L2 PGD at ε {construction['eps_l2']:g}, {construction['steps']} steps"
+           if construction else "the targeted attack")
+    st.caption(f"Each bar: the share of the training images of that class that {how} moved to their target class "
+               f"on the standard source (whiskers: 95% intervals over the attempts). The construction calls for "
+               f"{CONSTRUCTION_SUCCESS:.0%}; the sets keep only the images that got there, so classes below the line "
+               f"have fewer images in them. " + "; ".join(parts) + ".")
 
 
 def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:

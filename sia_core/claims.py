@@ -387,6 +387,7 @@ class _ScaleRow:
     relabelled_test_accuracy: Optional[float]
     tier: str
     metric: Mapping
+    by_class: tuple[Mapping, ...] = ()  # a relabelled set's targeted success per true class, where the row has it
 
 
 def _scale_row(world: WorldResults, kind: str) -> Optional[_ScaleRow]:
@@ -399,7 +400,21 @@ def _scale_row(world: WorldResults, kind: str) -> Optional[_ScaleRow]:
                      robust_accuracy=row[robust_key], robust_n=row["robust_n"],
                      eps=float(robust_key.removeprefix("robust_accuracy_l2_")),
                      relabelled_test_accuracy=row.get("relabelled_test_accuracy"), tier=block["tier"],
-                     metric=row.get("metric") or {})
+                     metric=row.get("metric") or {}, by_class=tuple(row.get("targeted_success_by_class") or ()))
+
+
+def _class_range(by_class: tuple[Mapping, ...]) -> str:
+    """Where the attack falls short, e.g. " (by true class from 51.5%, automobile → bird, to 94.8%, deer → dog)"."""
+    attempted = [row for row in by_class if row["attempts"]]
+    if len(attempted) < 2:
+        return ""
+
+    def named(row: Mapping) -> str:
+        return f"{row['rate']:.1%}, {row['source_class']}" + (f" → {row['target_class']}" if row["target_class"]
+                                                               else "")
+
+    lowest, highest = min(attempted, key=lambda row: row["rate"]), max(attempted, key=lambda row: row["rate"])
+    return f" (by true class from {named(lowest)}, to {named(highest)})"
 
 
 def _scale_note(row: _ScaleRow) -> str:
@@ -441,8 +456,8 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
         kept = ("" if success is None or "kept" not in row.metric else
                 f" The source model reached the target on {success:.1%} of the attempts"
                 + ("; the set keeps those." if success >= CONSTRUCTION_SUCCESS else
-                   f", short of the {CONSTRUCTION_SUCCESS:.0%} the construction calls for; the set keeps those, so "
-                   "it holds only the images this source could move."))
+                   f", short of the {CONSTRUCTION_SUCCESS:.0%} the construction calls for{_class_range(row.by_class)}; "
+                   "the set keeps those, so it holds only the images this source could move."))
         why = (f"Trained on {row.n_train:,} images of the set{_scale_note(row)}, the model scores "
                f"{row.test_accuracy:.1%} on {row.test_n:,} original test images (95% CI [{ci95[0]:.1%}, "
                f"{ci95[1]:.1%}]) against chance {chance:.0%}{relabelled}: "

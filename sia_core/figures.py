@@ -175,6 +175,28 @@ def transfer_scatter(points: Sequence[dict], *, title: str) -> go.Figure:
     return figure
 
 
+def class_success_bars(series: Mapping[str, Sequence[Mapping]], *, goal: float, title: str) -> go.Figure:
+    """Grouped bars of a rate per true class with its 95% interval, one group per class and one bar per series
+    (`series`: label -> rows with source_class, rate, rate_ci95), and a dashed line at `goal`."""
+    figure = go.Figure()
+    for label, rows in series.items():
+        intervals = [row.get("rate_ci95") or (row["rate"], row["rate"]) for row in rows]
+        figure.add_bar(x=[row["source_class"] for row in rows], y=[row["rate"] for row in rows], name=label,
+                       error_y=dict(type="data", symmetric=False,
+                                    array=[high - row["rate"] for row, (_, high) in zip(rows, intervals)],
+                                    arrayminus=[row["rate"] - low for row, (low, _) in zip(rows, intervals)]),
+                       customdata=[[row.get("target_class") or "another class", row["reached"], row["attempts"]]
+                                   for row in rows],
+                       hovertemplate="%{x} → %{customdata[0]}: %{y:.1%} (%{customdata[1]:,} of %{customdata[2]:,})"
+                                     "<extra>" + label + "</extra>")
+    figure.add_hline(y=goal, line_dash="dash", line_color="#d62728", annotation_text=f"{goal:.0%}",
+                     annotation_position="top left")
+    figure.update_layout(title=title, barmode="group", yaxis_range=[0, 1.05], yaxis_tickformat=".0%",
+                         xaxis_title="true class of the attacked image", yaxis_title="reached its target",
+                         height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12))
+    return figure
+
+
 def margin_scatter(input_margins: torch.Tensor, logit_margins: torch.Tensor, correct: torch.Tensor,
                    labels: torch.Tensor, class_names: Sequence[str], *, eps: float, norm: str) -> go.Figure:
     """Input margin (x) against logit margin (y), one point per image, misclassified in red; each point carries

@@ -179,6 +179,21 @@ def test_a_relabelled_set_says_when_its_source_fell_short_of_the_constructions_s
     assert card["d-rand-generalizes"].verdict == "reproduces"
 
 
+def test_a_short_construction_names_its_hardest_and_easiest_class():
+    from sia_core.claims import scorecard
+
+    metric = {"targeted_success_rate": 0.6, "kept": 600.0}
+    by_class = [{"source_class": name, "target_class": target, "attempts": 500, "reached": reached,
+                 "rate": reached / 500} for name, target, reached in (("cat", "dog", 450), ("car", "cat", 150))]
+    world = _scale_world([{**_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), "metric": metric,
+                           "targeted_success_by_class": by_class}, _row("d_rand", 0.51, 0.0)])
+    why = scorecard(world, command="t", created="d").by_id()["d-det-generalizes"].why
+    assert "(by true class from 30.0%, car → cat, to 90.0%, cat → dog)" in why
+    # a row without the classes (written before they were counted) says the shortfall alone
+    world = _scale_world([{**_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), "metric": metric}])
+    assert "by true class" not in scorecard(world, command="t", created="d").by_id()["d-det-generalizes"].why
+
+
 def test_the_robust_source_control_names_the_selection_when_the_robust_model_moves_few_images():
     from sia_core.claims import scorecard
 

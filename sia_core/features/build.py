@@ -16,6 +16,7 @@ import torch
 from sia_core.attacks.pgd import PGD, projected_gradient_ascent
 from sia_core.data.base import ImageDataset
 from sia_core.distributed import current_shard, map_batches
+from sia_core.errors import DataError
 from sia_core.features.constructed import KINDS, ConstructedSet, ConstructionConfig, relabel_targets
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.numerics import TINY
@@ -156,6 +157,64 @@ def _assemble(model: ClassifierWrapper, train_set: ImageDataset, config: Constru
     return ConstructedSet(config=config, source_model=model.model_id, images=images, labels=targets.clone(),
                           original_labels=train_set.labels[index].clone(), source_indices=index.clone(),
                           start_indices=starts.clone(), class_names=train_set.class_names, metric=metric)
+
+
+@dataclass(frozen=True)
+class ClassSuccess:
+    """A relabelled construction's targeted success on the attempts from one true class: where the source model's
+    targeted attack falls short, and so which images the set lacks."""
+
+    source_class: str
+    target_class: Optional[str]  # the target of every attempt from this class (D̂_det: (y + 1) mod C), else None
+    attempts: int
+    reached: int
+
+    @property
+    def rate(self) -> float:
+        return self.reached / self.attempts if self.attempts else float("nan")
+
+    def to_dict(self) -> dict:
+        from sia_core.claims import proportion_ci
+
+        return {"source_class": self.source_class, "target_class": self.target_class, "attempts": self.attempts,
+                "reached": self.reached, "rate": round(self.rate, 4),
+                "rate_ci95": [round(bound, 4) for bound in proportion_ci(self.rate, self.attempts)]
+                if self.attempts else None}
+
+
+def targeted_success_by_class(train_set: ImageDataset, built: ConstructedSet,
+                              reached: Optional[torch.Tensor] = None) -> tuple[ClassSuccess, ...]:
+    """Per true class, the attempts of a relabelled construction and how many reached their target. The attempts are
+    the construction's seeded plan on `train_set` (the split it was built from); a set that kept only its successful
+    images holds exactly those that reached, a set that kept all needs `reached` (one flag per image of the set:
+    the source model classifies it as its target)."""
+    require(KINDS[built.config.kind].traits["relabel"] is not None,
+            f"{built.label} is not a relabelled set: it has no targeted success.")
+    require(bool(built.metric), f"The {built.label} set's build has not finished (a partial save keeps every attempt).")
+    plan = build_plan(train_set, built.config)
+    if built.config.keep == "successful":
+        position = {int(index): i for i, index in enumerate(plan.order)}
+        placed = [position.get(int(index)) for index in built.source_indices]
+        if None in placed or not torch.equal(plan.targets[[p for p in placed if p is not None]], built.labels):
+            raise DataError(f"The {built.label} set does not match its construction's plan on {train_set.name}: "
+                            "it was built from another training split or with other targets.")
+        hit = torch.zeros(len(plan.order), dtype=torch.bool)
+        hit[placed] = True
+    else:
+        require(reached is not None and len(reached) == len(built),
+                "A set that kept every attempt needs one reached flag per image.")
+        require(len(built) == len(plan.order) and torch.equal(built.labels, plan.targets),
+                f"The {built.label} set does not match its construction's plan.")
+        hit = reached.bool().cpu()
+    true = train_set.labels[plan.order]
+    names = train_set.class_names
+    rows = []
+    for label, name in enumerate(names):
+        mask = true == label
+        targets = plan.targets[mask].unique()
+        rows.append(ClassSuccess(source_class=name, target_class=names[int(targets[0])] if len(targets) == 1 else None,
+                                 attempts=int(mask.sum()), reached=int(hit[mask].sum())))
+    return tuple(rows)
 
 
 def representation_error_curve(model: ClassifierWrapper, train_set: ImageDataset, config: ConstructionConfig, *,

@@ -125,6 +125,16 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
                                                     "D̂_det, from the robust model", "D̂_rand, from the robust model"]
     assert all("[" in row["test accuracy [95% CI]"] for row in table)
     assert any(chart.proto.spec and "Representation error" in chart.proto.spec for chart in at.get("plotly_chart"))
+    # where the construction's targeted attack reached its target, per true class, with the 95% line and a caption
+    # that adds the bars up
+    success = json.loads(next(chart.proto.spec for chart in at.get("plotly_chart")
+                              if "where the targeted attack reached its target" in chart.proto.spec))
+    assert [bar["name"] for bar in success["data"]] == ["D̂_det", "D̂_rand"]
+    assert success["layout"]["shapes"][0]["y0"] == 0.95
+    rows = {row["set"]: row for row in at_scale.rows("shapes", tmp_path / "work")}
+    assert success["data"][0]["y"] == [entry["rate"] for entry in rows["d_det"]["targeted_success_by_class"]]
+    reached = sum(entry["reached"] for entry in rows["d_det"]["targeted_success_by_class"])
+    assert any(f"D̂_det: {reached:,} of {at_scale.TIERS['tiny'].relabelled_n:,} attempts" in c.value for c in at.caption)
     transfer = next(chart for chart in at.get("plotly_chart") if "Transfer from" in chart.proto.spec)
     assert json.loads(transfer.proto.spec)["data"][0]["text"] == ["mlp", "tiny-cnn"]
     takeaway = next(m.value for m in at.markdown if m.value.startswith("**Takeaway.**"))

@@ -207,6 +207,42 @@ def test_keeping_successes_keeps_exactly_the_images_that_reach_their_target(sepa
     assert calls == [] and len(again) == len(kept)
 
 
+@pytest.mark.parametrize("kind", ["d_det", "d_rand"])
+def test_success_by_class_counts_every_attempt_once_whether_the_set_kept_all_or_the_successes(separable, kind):
+    from sia_core.features.build import build_plan, targeted_success_by_class
+
+    source, data = separable
+    config = ConstructionConfig(kind=kind, n=60, eps_l2=0.6, steps=10, step_size=0.1, batch_size=16)
+    every = build_constructed_set(source, data, config)
+    reached = source.logits(every.images).argmax(1) == every.labels
+    kept = build_constructed_set(source, data, dataclasses.replace(config, keep="successful"))
+    from_flags, from_kept = targeted_success_by_class(data, every, reached), targeted_success_by_class(data, kept)
+    assert from_flags == from_kept  # the plan says which attempts the kept set lacks
+    assert [row.source_class for row in from_kept] == list(data.class_names)
+    true = data.labels[build_plan(data, config).order]
+    assert [row.attempts for row in from_kept] == torch.bincount(true, minlength=4).tolist()
+    assert [row.reached for row in from_kept] == torch.bincount(true[reached], minlength=4).tolist()
+    assert sum(row.reached for row in from_kept) == kept.metric["kept"]
+    # D̂_det sends every image of a class to the next class; D̂_rand spreads them over the others
+    targets = [row.target_class for row in from_kept]
+    assert targets == (["b", "c", "d", "a"] if kind == "d_det" else [None] * 4)
+    row = from_kept[0].to_dict()
+    assert row["rate_ci95"][0] <= row["rate"] <= row["rate_ci95"][1]
+
+
+def test_success_by_class_refuses_a_set_from_another_split_or_kind(separable, tiny_model, tiny_train):
+    from sia_core.features.build import targeted_success_by_class
+
+    source, data = separable
+    kept = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=60, eps_l2=0.6, steps=10,
+                                                                  step_size=0.1, keep="successful"))
+    with pytest.raises(DataError, match="does not match"):
+        targeted_success_by_class(_levels(400, seed=2).subset(slice(0, 200)), kept)
+    with pytest.raises(ConfigError):
+        targeted_success_by_class(tiny_train, build_constructed_set(tiny_model, tiny_train,
+                                                                    ConstructionConfig(kind="d_nr", n=4, steps=2)))
+
+
 def test_the_error_curve_starts_at_the_starting_error_and_ends_at_the_built_sets(tiny_model, tiny_train):
     config = ConstructionConfig(kind="d_nr", n=12, steps=30, step_size=0.05)
     steps, errors = representation_error_curve(tiny_model, tiny_train, config, n=12, every=10)

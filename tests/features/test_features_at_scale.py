@@ -60,6 +60,33 @@ def test_rows_hold_the_numbers_with_intervals_in_the_studys_order(at_scale, fini
     assert "error_curve" in by_set["d_nr"] and "targeted_success_rate" in by_set["d_rand"]["metric"]
 
 
+def test_relabelled_rows_carry_the_targeted_success_of_each_true_class(at_scale, finished):
+    by_set = {row["set"]: row for row in at_scale.rows("shapes", finished)}
+    for kind in (*at_scale.RELABELLED, *at_scale.ROBUST_SOURCE):
+        classes = by_set[kind]["targeted_success_by_class"]
+        attempts, reached = sum(row["attempts"] for row in classes), sum(row["reached"] for row in classes)
+        assert attempts == at_scale.TIERS["tiny"].relabelled_n
+        # the tiny tier keeps every attempt: the source's own verdict per image adds up to the set's success rate
+        assert reached / attempts == pytest.approx(by_set[kind]["metric"]["targeted_success_rate"])
+        assert all(row["rate_ci95"][0] <= row["rate"] <= row["rate_ci95"][1] for row in classes if row["attempts"])
+    assert all(row["target_class"] is not None for row in by_set["d_det"]["targeted_success_by_class"])
+    assert "targeted_success_by_class" not in by_set["d_r"] and "targeted_success_by_class" not in by_set["d"]
+
+
+def test_results_written_before_the_classes_get_them_from_their_saved_sets(at_scale, finished, tmp_path):
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(finished, work)
+    path = work / "results" / "d_det.json"
+    stage = json.loads(path.read_text())
+    expected = stage.pop("success_by_class")
+    path.write_text(json.dumps(stage))
+    assert at_scale.backfill_success_by_class("shapes", work) == ["d_det"]
+    assert json.loads(path.read_text())["success_by_class"] == expected
+    assert at_scale.backfill_success_by_class("shapes", work) == []  # nothing left to add
+
+
 def test_a_rerun_resumes_without_redoing_finished_stages(at_scale, finished, capsys):
     before = {path: path.stat().st_mtime_ns for path in (finished / "results").iterdir()}
     at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(finished)])
