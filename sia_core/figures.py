@@ -193,7 +193,7 @@ def class_success_bars(series: Mapping[str, Sequence[Mapping]], *, goal: float, 
                      annotation_position="top left")
     figure.update_layout(title=title, barmode="group", yaxis_range=[0, 1.05], yaxis_tickformat=".0%",
                          xaxis_title="true class of the attacked image", yaxis_title="reached its target",
-                         height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12))
+                         height=420, margin=dict(l=10, r=10, t=40, b=10), legend=_LEGEND_BELOW)
     return figure
 
 
