@@ -10,7 +10,7 @@ import streamlit as st
 
 from sia_app import cache
 from sia_app.explain import explain
-from sia_app.verdicts import SCORECARD_WORLDS, verdict_notes, world_claims
+from sia_app.verdicts import SCORECARD_WORLDS, verdict_list, verdict_notes, world_claims
 from sia_app.worlds import world_of
 from sia_core.features import KINDS
 from sia_core.claims import CONSTRUCTION_SUCCESS
@@ -58,7 +58,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     table = []
     for row in rows:
         metric = row.get("metric") or {}
-        built = ("—" if row["set"] == "d" else
+        built = ("—" if not row.get("source") else
                  f"target reached {metric['targeted_success_rate']:.1%}" + (" (kept those)" if "kept" in metric else "")
                  if "targeted_success_rate" in metric else
                  f"error {metric.get('relative_representation_error_at_start', float('nan')):.2f} → "
@@ -100,8 +100,8 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     verdicts = {kind: claims[claim_id].verdict for kind, claim_id in CLAIM_IDS.items() if claim_id in claims}
     takeaway = features_takeaway(accuracy, KINDS.labels(), num_classes, first["test_n"], verdicts=verdicts) \
         if accuracy else ""
-    takeaway = " ".join(part for part in (takeaway, verdict_notes(dataset_key, [CLAIM_IDS[k] for k in accuracy
-                                                                                if k in CLAIM_IDS])) if part)
+    listed = verdict_list(dataset_key, {SET_LABELS[kind]: CLAIM_IDS[kind] for kind in accuracy if kind in CLAIM_IDS})
+    takeaway = "\n\n".join(part for part in (takeaway, listed) if part)
     relabelled = next((row["construction"] for row in rows if row["set"] in ("d_det", "d_rand")
                        and row.get("construction")), None)
     how = ("" if relabelled is None else

@@ -29,6 +29,14 @@ def verdict_notes(dataset_spec: str, claim_ids: Iterable[str], *, measured_only:
                     if not measured_only or claim.verdict != "not-measured")
 
 
+def verdict_list(dataset_spec: str, labelled_ids: dict[str, str]) -> str:
+    """One markdown bullet per measured claim, "- **label: Reproduces.** why", for a section that weighs several
+    claims at once (a run-on paragraph of verdicts is hard to read)."""
+    labels = {claim_id: label for label, claim_id in labelled_ids.items()}
+    return "\n".join(f"- **{labels[claim.id]}: {VERDICT_WORDS[claim.verdict]}** {claim.why}"
+                     for claim in world_claims(dataset_spec, labelled_ids.values()) if claim.verdict != "not-measured")
+
+
 def verdict_of(dataset_spec: str, claim_id: str) -> Optional[ClaimVerdict]:
     claims = world_claims(dataset_spec, (claim_id,))
     return claims[0] if claims else None

@@ -124,6 +124,7 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
                                                     "D (as accurate as D̂_NR's model)",
                                                     "D̂_det, from the robust model", "D̂_rand, from the robust model"]
     assert all("[" in row["test accuracy [95% CI]"] for row in table)
+    assert not any("nan" in str(value) for row in table for value in row.values())  # plain rows were built by no one
     assert any(chart.proto.spec and "Representation error" in chart.proto.spec for chart in at.get("plotly_chart"))
     # where the construction's targeted attack reached its target, per true class, with the 95% line and a caption
     # that adds the bars up
@@ -143,6 +144,8 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
 
     scorecard = {claim["id"]: claim for claim in json.loads((shipped / "claims-fashion-mnist.json").read_text())["claims"]}
     assert VERDICT_WORDS[scorecard["d-det-generalizes"]["verdict"]] in takeaway
+    # one bullet per set's claim, named by the set, after the takeaway's sentence
+    assert f"\n- **D̂_det: {VERDICT_WORDS[scorecard['d-det-generalizes']['verdict']]}**" in takeaway
     # under the scatter: the scorecard's verdict on the trend, or why it draws none, with its sentence
     trend = scorecard["d-det-learning-follows-transfer"]
     assert any(m.value == f"**Takeaway.** **{VERDICT_WORDS[trend['verdict']]}** {trend['why']}" for m in at.markdown)
