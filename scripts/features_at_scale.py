@@ -56,6 +56,7 @@ from sia_core.attacks.carlini_wagner import cw_margin  # noqa: E402
 from sia_core.attacks.pgd import PGD, projected_gradient_ascent  # noqa: E402
 from sia_core.data.base import ImageDataset  # noqa: E402
 from sia_core.distributed import current_shard, init_from_environment, shutdown  # noqa: E402
+from sia_core.errors import DataError  # noqa: E402
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, ConstructedSet,  # noqa: E402
                                FeatureTrainingConfig, FeatureTransferConfig, transfer_study)
 from sia_core.features.build import (build_constructed_set, build_plan, representation_error_curve,  # noqa: E402
@@ -326,7 +327,9 @@ def build_only(world_name: str, tier_name: str, work: Path, only: tuple[str, ...
         started = time.perf_counter()
         with _mixed_precision(standard.device):
             built, _ = _build(kind, world, tier, work, standard, train)
-        log(f"{kind}: {len(built)} images in {work / 'sets'} ({time.perf_counter() - started:.0f} s), {built.metric}")
+        if current_shard().is_main:
+            log(f"{kind}: {len(built)} images in {work / 'sets'} ({time.perf_counter() - started:.0f} s), "
+                f"{built.metric}")
 
 
 def _mixed_precision(device: torch.device):
@@ -375,7 +378,7 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
         build_seconds = time.perf_counter() - started
         metric = dict(built.metric)
         dataset = built.as_dataset()
-        by_class = _success_by_class(kind, world, built, standard, train)
+        by_class = _success_by_class(kind, built, train)
         log(f"{kind}: built {len(built)} in {build_seconds:.0f} s, {metric}")
     trained_at = time.perf_counter()
     config = training_config(kind, world, tier)
@@ -464,52 +467,53 @@ def _robust_source(stage: str) -> bool:
     return stage == "d_r" or stage in ROBUST_SOURCE
 
 
-def _success_by_class(kind: str, world: World, built: ConstructedSet, standard: ClassifierWrapper,
-                      train: ImageDataset) -> Optional[list[dict]]:
-    """A relabelled set's targeted success per true class (None for the other kinds): where the source's attack at the
-    set's radius falls short. A set that kept every attempt asks its source which images reached their target."""
+def _success_by_class(kind: str, built: ConstructedSet, train: ImageDataset) -> Optional[list[dict]]:
+    """A relabelled set's targeted success per true class (None for the other kinds, and for a set that kept every
+    attempt but was saved before its flags were): where the source's attack at the set's radius falls short."""
     if base_kind(kind) not in RELABELLED:
         return None
-    reached = None
-    if built.config.keep == "all":
-        model = source(world.robust, world) if _robust_source(kind) else standard
-        reached = model.logits(built.images, batch_size=512).argmax(1).cpu() == built.labels
-    return [row.to_dict() for row in targeted_success_by_class(train, built, reached)]
+    try:
+        return [row.to_dict() for row in targeted_success_by_class(train, built)]
+    except DataError as error:
+        log(f"{kind}: no success per class ({error})")
+        return None
 
 
 def backfill_success_by_class(world_name: str, work: Path, kept_rows: Optional[dict[str, dict]] = None) -> list[str]:
     """Results of relabelled stages written before they carried `success_by_class` (and `kept_rows`, rows a study
-    file keeps for stages finished in another work folder), completed from their sets saved in `work`: the
-    construction's plan says which attempts a set lacks. Returns the stages it completed."""
+    file keeps for stages finished in another work folder), completed from their sets saved in `work` when the saved
+    set is the one the row was trained on (same construction, source and outcome): the construction's plan says
+    which attempts a set lacks. Returns the stages it completed."""
     world, done, loaded = WORLDS[world_name], [], {}
 
-    def from_saved_set(kind: str, construction_used: Optional[dict]) -> Optional[list[dict]]:
+    def from_saved_set(kind: str, row: dict) -> Optional[list[dict]]:
         set_path = work / "sets" / f"{kind}.npz"
         if base_kind(kind) not in RELABELLED or not set_path.is_file():
             return None
         built = ConstructedSet.load(set_path)
-        if dataclasses.asdict(built.config) != construction_used:
-            log(f"{kind}: its saved set is not the one its row was trained on; left without classes")
+        if (dataclasses.asdict(built.config), built.source_model, built.metric) != (
+                row.get("construction"), row.get("source"), row.get("metric")):
+            log(f"{kind}: its saved set is not the one its row was trained on (construction, source or outcome "
+                "differ); left without classes")
             return None
         if not loaded:
-            loaded["standard"] = source(world.standard, world)
-            loaded["train"] = splits(world, loaded["standard"], test_n=1)[0]
-        return _success_by_class(kind, world, built, loaded["standard"], loaded["train"])
+            loaded["train"] = splits(world, source(world.standard, world), test_n=1)[0]
+        return _success_by_class(kind, built, loaded["train"])
 
     for path in sorted((work / "results").glob("*.json")):
         stage = json.loads(path.read_text())
-        if stage.get("success_by_class") or (classes := from_saved_set(stage.get("kind", ""),
-                                                                       stage.get("construction"))) is None:
+        if stage.get("success_by_class") or (classes := from_saved_set(stage.get("kind", ""), stage)) is None:
             continue
         stage["success_by_class"] = classes
         _save_json(path, stage)
         done.append(stage["kind"])
     for kind, row in (kept_rows or {}).items():
         finished_here = (work / "results" / f"{kind}.json").is_file()  # its row is made from the result above
-        if finished_here or row.get("targeted_success_by_class") or (classes := from_saved_set(kind, row.get("construction"))) is None:
+        if finished_here or row.get("targeted_success_by_class"):
             continue
-        row["targeted_success_by_class"] = classes
-        done.append(kind)
+        if (classes := from_saved_set(kind, row)) is not None:
+            row["targeted_success_by_class"] = classes
+            done.append(kind)
     return done
 
 
@@ -528,9 +532,7 @@ def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standar
         log(f"{TRANSFER}: skipped until the d_det set is built here (it is not finished in {work / 'sets'})")
         return
     n = min(tier.transfer_n, len(built))
-    head = dataclasses.replace(built, images=built.images[:n], labels=built.labels[:n],
-                               original_labels=built.original_labels[:n], source_indices=built.source_indices[:n],
-                               start_indices=built.start_indices[:n])
+    head = built.head(n)
     config = FeatureTransferConfig(architectures=tier.transfer_architectures, epochs=max(1, tier.epochs // 2),
                                    attack_eps_l2=world.eps_l2, attack_steps=20, attack_n=tier.eval_n)
     # one architecture at a time, each saved as it finishes: a stopped run resumes at the next architecture (the

@@ -146,10 +146,14 @@ def _render_construction_success(rows: list[dict]) -> None:
                      f"{lowest['rate']:.1%} ({named(lowest)}), highest {highest['rate']:.1%} ({named(highest)})")
     how = (f"targeted L2 PGD at ε {construction['eps_l2']:g}, {construction['steps']} steps"
            if construction else "the targeted attack")
+    # only a set that kept the successes lacks the images that missed (the GPU tier keeps every attempt)
+    kept_only = all("kept" in (row.get("metric") or {}) for row in series.values())
     st.caption(f"Each bar: the share of the training images of that class that {how} moved to their target class "
                f"on the standard source (whiskers: 95% intervals over the attempts). The construction calls for "
-               f"{CONSTRUCTION_SUCCESS:.0%}; the sets keep only the images that got there, so classes below the line "
-               f"have fewer images in them. " + "; ".join(parts) + ".")
+               f"{CONSTRUCTION_SUCCESS:.0%}" + ("; the sets keep only the images that got there, so classes below the "
+                                               "line have fewer images in them. " if kept_only else
+                                               "; the sets keep every attempt, reached or not. ")
+               + "; ".join(parts) + ".")
 
 
 def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:

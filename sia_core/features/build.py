@@ -138,6 +138,7 @@ def _assemble(model: ClassifierWrapper, train_set: ImageDataset, config: Constru
     index = order[:count]
     starts, targets = starts[:count], targets[:count]
     metric: dict[str, float] = {}
+    reached_flags = None
     if count and final:
         if KINDS[config.kind].traits["relabel"] is not None:
             reached = model.logits(images, batch_size=batch_size_for(images.shape, 512)).argmax(1) == targets
@@ -145,6 +146,8 @@ def _assemble(model: ClassifierWrapper, train_set: ImageDataset, config: Constru
             if config.keep == "successful":
                 images, index, starts, targets = images[reached], index[reached], starts[reached], targets[reached]
                 metric["kept"] = float(reached.sum())
+            else:
+                reached_flags = reached.cpu()  # which images the rate counted: the per-class count reads these
         else:
             size = batch_size_for(images.shape, 512)
             with frozen_eval(model), torch.no_grad():
@@ -156,7 +159,8 @@ def _assemble(model: ClassifierWrapper, train_set: ImageDataset, config: Constru
             metric["relative_representation_error_at_start"] = float(before.mean())
     return ConstructedSet(config=config, source_model=model.model_id, images=images, labels=targets.clone(),
                           original_labels=train_set.labels[index].clone(), source_indices=index.clone(),
-                          start_indices=starts.clone(), class_names=train_set.class_names, metric=metric)
+                          start_indices=starts.clone(), class_names=train_set.class_names, metric=metric,
+                          reached=reached_flags)
 
 
 @dataclass(frozen=True)
@@ -177,44 +181,43 @@ class ClassSuccess:
         from sia_core.claims import proportion_ci
 
         return {"source_class": self.source_class, "target_class": self.target_class, "attempts": self.attempts,
-                "reached": self.reached, "rate": round(self.rate, 4),
+                "reached": self.reached, "rate": round(self.rate, 4) if self.attempts else None,
                 "rate_ci95": [round(bound, 4) for bound in proportion_ci(self.rate, self.attempts)]
                 if self.attempts else None}
 
 
-def targeted_success_by_class(train_set: ImageDataset, built: ConstructedSet,
-                              reached: Optional[torch.Tensor] = None) -> tuple[ClassSuccess, ...]:
-    """Per true class, the attempts of a relabelled construction and how many reached their target. The attempts are
-    the construction's seeded plan on `train_set` (the split it was built from); a set that kept only its successful
-    images holds exactly those that reached, a set that kept all needs `reached` (one flag per image of the set:
-    the source model classifies it as its target)."""
+def targeted_success_by_class(train_set: ImageDataset, built: ConstructedSet) -> tuple[ClassSuccess, ...]:
+    """Per true class, the attempts of a finished relabelled construction and how many reached their target. The
+    attempts are the construction's seeded plan on `train_set` (the split it was built from); a set that kept only
+    its successful images holds exactly those that reached, a set that kept all carries its `reached` flags (measured
+    with its success rate, so the two always agree)."""
     require(KINDS[built.config.kind].traits["relabel"] is not None,
             f"{built.label} is not a relabelled set: it has no targeted success.")
     require(bool(built.metric), f"The {built.label} set's build has not finished (a partial save keeps every attempt).")
     plan = build_plan(train_set, built.config)
+    mismatch = DataError(f"The {built.label} set does not match its construction's plan on {train_set.name}: it was "
+                         "built from another training split or with other targets.")
     if built.config.keep == "successful":
         position = {int(index): i for i, index in enumerate(plan.order)}
         placed = [position.get(int(index)) for index in built.source_indices]
-        if None in placed or not torch.equal(plan.targets[[p for p in placed if p is not None]], built.labels):
-            raise DataError(f"The {built.label} set does not match its construction's plan on {train_set.name}: "
-                            "it was built from another training split or with other targets.")
+        if None in placed or not torch.equal(plan.targets[placed], built.labels):
+            raise mismatch
         hit = torch.zeros(len(plan.order), dtype=torch.bool)
         hit[placed] = True
     else:
-        require(reached is not None and len(reached) == len(built),
-                "A set that kept every attempt needs one reached flag per image.")
-        require(len(built) == len(plan.order) and torch.equal(built.labels, plan.targets),
-                f"The {built.label} set does not match its construction's plan.")
-        hit = reached.bool().cpu()
+        if not (torch.equal(built.source_indices, plan.order) and torch.equal(built.labels, plan.targets)):
+            raise mismatch
+        if built.reached is None:
+            raise DataError(f"The {built.label} set kept every attempt but was saved without the flags of those that "
+                            "reached their target (sets built before they were recorded): build it again.")
+        hit = built.reached
     true = train_set.labels[plan.order]
-    names = train_set.class_names
-    rows = []
-    for label, name in enumerate(names):
-        mask = true == label
-        targets = plan.targets[mask].unique()
-        rows.append(ClassSuccess(source_class=name, target_class=names[int(targets[0])] if len(targets) == 1 else None,
-                                 attempts=int(mask.sum()), reached=int(hit[mask].sum())))
-    return tuple(rows)
+    names, deterministic = train_set.class_names, built.config.kind == "d_det"
+    # D̂_det sends every image of class y to (y + 1) mod C; D̂_rand's targets are random, whatever a few draws share
+    return tuple(ClassSuccess(source_class=name,
+                              target_class=names[(label + 1) % len(names)] if deterministic else None,
+                              attempts=int((true == label).sum()), reached=int(hit[true == label].sum()))
+                 for label, name in enumerate(names))
 
 
 def representation_error_curve(model: ClassifierWrapper, train_set: ImageDataset, config: ConstructionConfig, *,

@@ -4,10 +4,10 @@ with its images, labels and origins, saved to and loaded from an .npz."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -116,6 +116,9 @@ class ConstructedSet:
     start_indices: torch.Tensor    # (N,) index of the starting image (itself for d_rand / d_det)
     class_names: tuple[str, ...]
     metric: dict[str, float] = field(default_factory=dict)
+    # (N,) bool, a finished relabelled set that kept every attempt: the source model classifies the image as its
+    # target (measured once, with the success rate); None where the set kept only those (all reached) or is no such set
+    reached: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -123,6 +126,13 @@ class ConstructedSet:
     @property
     def label(self) -> str:
         return KINDS[self.config.kind].label
+
+    def head(self, count: int) -> "ConstructedSet":
+        """The first `count` samples, every per-image field cut alike."""
+        return replace(self, images=self.images[:count], labels=self.labels[:count],
+                       original_labels=self.original_labels[:count], source_indices=self.source_indices[:count],
+                       start_indices=self.start_indices[:count],
+                       reached=None if self.reached is None else self.reached[:count])
 
     def as_dataset(self) -> ImageDataset:
         return ImageDataset(name=f"{self.config.kind}-{self.source_model}", images=self.images, labels=self.labels,
@@ -132,10 +142,11 @@ class ConstructedSet:
         """An .npz with float16 images, labels, indices and the construction parameters (JSON)."""
         meta = {"format": FORMAT_VERSION, "config": asdict(self.config), "source_model": self.source_model,
                 "class_names": list(self.class_names), "metric": self.metric}
+        optional_arrays = {} if self.reached is None else {"reached": self.reached.numpy().astype(bool)}
         np.savez_compressed(Path(path), images=self.images.numpy().astype(np.float16),
                             labels=self.labels.numpy(), original_labels=self.original_labels.numpy(),
                             source_indices=self.source_indices.numpy(), start_indices=self.start_indices.numpy(),
-                            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+                            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **optional_arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "ConstructedSet":
@@ -145,6 +156,7 @@ class ConstructedSet:
                 meta = json.loads(archive["meta"].tobytes().decode())
                 arrays = {key: archive[key] for key in ("images", "labels", "original_labels", "source_indices",
                                                          "start_indices")}
+                reached = archive["reached"] if "reached" in archive.files else None  # sets saved before it: none
         except (OSError, KeyError, ValueError) as error:
             raise DataError(f"{path} is not a constructed dataset saved by SIA Explorer ({error}).") from error
         if meta.get("format") != FORMAT_VERSION:
@@ -155,4 +167,5 @@ class ConstructedSet:
                    original_labels=torch.from_numpy(arrays["original_labels"]).long(),
                    source_indices=torch.from_numpy(arrays["source_indices"]).long(),
                    start_indices=torch.from_numpy(arrays["start_indices"]).long(),
-                   class_names=tuple(meta["class_names"]), metric=meta.get("metric", {}))
+                   class_names=tuple(meta["class_names"]), metric=meta.get("metric", {}),
+                   reached=None if reached is None else torch.from_numpy(reached).bool())

@@ -82,9 +82,8 @@ class FeaturesStudyReport:
 def preview(built: ConstructedSet, count: int = PREVIEW_IMAGES) -> ConstructedSet:
     """The first `count` images of a constructed set in float16 (a grid of 8-bit pixels needs no more)."""
     positive_int("count", count)
-    kept = {name: getattr(built, name)[:count] for name in ("labels", "original_labels", "source_indices",
-                                                          "start_indices")}
-    return dataclasses.replace(built, images=built.images[:count].half(), **kept)
+    first = built.head(count)
+    return dataclasses.replace(first, images=first.images.half())
 
 
 def _robust_accuracy(model: ClassifierWrapper, test_set: ImageDataset, eps_l2: float, config: FeatureTrainingConfig

@@ -112,6 +112,15 @@ def test_saved_sets_round_trip_and_resume(tiny_model, tiny_train, tmp_path):
     assert calls == [] and torch.allclose(resumed.images, loaded.images)  # nothing left to build
 
 
+def test_the_reached_flags_survive_saving_and_cutting(separable, tmp_path):
+    source, data = separable
+    every = build_constructed_set(source, data, ConstructionConfig(kind="d_rand", n=40, eps_l2=0.6, steps=10,
+                                                                   step_size=0.1), out=tmp_path / "r.npz")
+    loaded = ConstructedSet.load(tmp_path / "r.npz")
+    assert torch.equal(loaded.reached, every.reached) and torch.equal(loaded.head(7).reached, every.reached[:7])
+    assert len(loaded.head(7)) == 7 and torch.equal(loaded.head(7).source_indices, every.source_indices[:7])
+
+
 def test_bad_files_give_clear_errors(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros(3))
@@ -215,8 +224,10 @@ def test_success_by_class_counts_every_attempt_once_whether_the_set_kept_all_or_
     config = ConstructionConfig(kind=kind, n=60, eps_l2=0.6, steps=10, step_size=0.1, batch_size=16)
     every = build_constructed_set(source, data, config)
     reached = source.logits(every.images).argmax(1) == every.labels
+    assert torch.equal(every.reached, reached)  # a set that keeps every attempt records which reached
     kept = build_constructed_set(source, data, dataclasses.replace(config, keep="successful"))
-    from_flags, from_kept = targeted_success_by_class(data, every, reached), targeted_success_by_class(data, kept)
+    assert kept.reached is None  # every image it holds reached
+    from_flags, from_kept = targeted_success_by_class(data, every), targeted_success_by_class(data, kept)
     assert from_flags == from_kept  # the plan says which attempts the kept set lacks
     assert [row.source_class for row in from_kept] == list(data.class_names)
     true = data.labels[build_plan(data, config).order]
@@ -238,6 +249,12 @@ def test_success_by_class_refuses_a_set_from_another_split_or_kind(separable, ti
                                                                   step_size=0.1, keep="successful"))
     with pytest.raises(DataError, match="does not match"):
         targeted_success_by_class(_levels(400, seed=2).subset(slice(0, 200)), kept)
+    every = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=60, eps_l2=0.6, steps=10,
+                                                                   step_size=0.1))
+    with pytest.raises(DataError, match="does not match"):
+        targeted_success_by_class(_levels(400, seed=2).subset(slice(0, 200)), every)
+    with pytest.raises(DataError, match="saved without the flags"):  # a set saved before they were recorded
+        targeted_success_by_class(data, dataclasses.replace(every, reached=None))
     with pytest.raises(ConfigError):
         targeted_success_by_class(tiny_train, build_constructed_set(tiny_model, tiny_train,
                                                                     ConstructionConfig(kind="d_nr", n=4, steps=2)))

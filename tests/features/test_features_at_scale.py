@@ -87,6 +87,22 @@ def test_results_written_before_the_classes_get_them_from_their_saved_sets(at_sc
     assert at_scale.backfill_success_by_class("shapes", work) == []  # nothing left to add
 
 
+def test_kept_rows_get_the_classes_only_from_the_set_they_were_trained_on(at_scale, finished, tmp_path):
+    import shutil
+
+    work = tmp_path / "elsewhere"  # a machine that has the saved sets but not the results (they came in the study)
+    shutil.copytree(finished / "sets", work / "sets")
+    (work / "results").mkdir()
+    rows = {row["set"]: {key: value for key, value in row.items() if key != "targeted_success_by_class"}
+            for row in at_scale.rows("shapes", finished)}
+    expected = {row["set"]: row.get("targeted_success_by_class") for row in at_scale.rows("shapes", finished)}
+    rows["d_rand"]["metric"] = {**rows["d_rand"]["metric"], "targeted_success_rate": 0.5}  # another build's outcome
+    added = at_scale.backfill_success_by_class("shapes", work, rows)
+    assert sorted(added) == ["d_det", "d_det_robust", "d_rand_robust"]  # the relabelled sets but the altered one
+    assert rows["d_det"]["targeted_success_by_class"] == expected["d_det"]
+    assert "targeted_success_by_class" not in rows["d_rand"] and "targeted_success_by_class" not in rows["d_r"]
+
+
 def test_a_rerun_resumes_without_redoing_finished_stages(at_scale, finished, capsys):
     before = {path: path.stat().st_mtime_ns for path in (finished / "results").iterdir()}
     at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(finished)])
