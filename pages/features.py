@@ -191,8 +191,10 @@ if not sets:  # the shipped sets and training table, so the page opens on a resu
 
 # --- grids ----------------------------------------------------------------------------------------------------
 st.subheader("What the sets look like")
-st.caption("Each image with the label a model is trained on, and (grey) the label of the image it came from. "
-           "D̂_rand / D̂_det labels look wrong to a person; D̂_NR images look like their starting image.")
+st.caption("Each image with the label a model is trained on and, for D̂_rand / D̂_det, the true label of the image "
+           "it was made from (in brackets): their labels look wrong to a person. D̂_R / D̂_NR keep the label of the "
+           "image whose features they match, from a random other image as the start; D̂_NR images look like that "
+           "start.")
 test_images = selection.dataset
 st.markdown(f"**{ORIGINAL_LABEL}** — the original test images with their true labels")
 for column, index in zip(st.columns(8), range(min(8, len(test_images)))):
@@ -202,10 +204,12 @@ for constructed in sets.values():
     metric = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in constructed.metric.items())
     st.markdown(f"**{constructed.label}** — {counts.get(constructed.config.kind, len(constructed))} images from "
                 f"{constructed.source_model}; {metric}")
+    relabelled = KINDS[constructed.config.kind].traits["relabel"] is not None  # else label and source's agree
     for column, index in zip(st.columns(8), range(min(8, len(constructed)))):
+        label = constructed.class_names[int(constructed.labels[index])]
         column.image(to_pil(constructed.images[index], width_px=84), width="stretch",
-                     caption=f"{constructed.class_names[int(constructed.labels[index])]} "
-                             f"(was {constructed.class_names[int(constructed.original_labels[index])]})")
+                     caption=f"{label} (was {constructed.class_names[int(constructed.original_labels[index])]})"
+                     if relabelled else label)
 
 # --- train and compare ----------------------------------------------------------------------------------------
 st.subheader("Train on each set, test on the original test set")
