@@ -109,50 +109,55 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
            f"{relabelled['step_size']:g}; D̂_rand's targets never the true label)")
     explain(takeaway, f"The same experiment as below, run in the background at thousands of images{how}. Each row "
                       "is a fresh network trained only on that set and tested on the untouched original test images.")
-    _render_construction_success(rows)
+    _render_construction_success(rows, ("d_det", "d_rand"), "standard", "features_scale_class_success")
     if {"d_det_robust", "d_rand_robust"} & {row["set"] for row in rows}:
         explain(verdict_notes(dataset_key, [ROBUST_SOURCE_CLAIM]),
                 "The control: the same relabelled sets built from the robust model. If the standard model's "
                 "non-robust features are what D̂_det and D̂_rand carry, sets built from a model without them should "
                 "teach much less of the true label (the paper: 25.2% and 5.8%, against 63.3% and 43.7%).")
+        _render_construction_success(rows, ("d_det_robust", "d_rand_robust"), "robust",
+                                     "features_scale_class_success_robust")
     _render_transfer(block.get("transfer"), dataset_key)
     return True
 
 
-def _render_construction_success(rows: list[dict]) -> None:
-    """Per true class, how often the standard source's targeted attack reached its target while building D̂_det and
-    D̂_rand: where the construction falls short, and so which images the sets lack."""
-    series = {row["set"]: row for row in rows if row["set"] in ("d_det", "d_rand")
-              and row.get("targeted_success_by_class")}
+def _class_name(entry: dict) -> str:
+    return entry["source_class"] + (f" → {entry['target_class']}" if entry["target_class"] else "")
+
+
+def _render_construction_success(rows: list[dict], kinds: tuple[str, str], source_role: str, key: str) -> None:
+    """Per true class, how often the `source_role` source's targeted attack reached its target while building the
+    relabelled sets `kinds`: where the construction falls short, and so which images the sets lack."""
+    series = {row["set"]: row for row in rows if row["set"] in kinds and row.get("targeted_success_by_class")}
     if not series:
         return
     construction = next(iter(series.values())).get("construction") or {}
     st.plotly_chart(class_success_bars({SET_LABELS[kind]: row["targeted_success_by_class"]
                                         for kind, row in series.items()}, goal=CONSTRUCTION_SUCCESS,
-                                       title="Building the relabelled sets: where the targeted attack reached its "
-                                             "target"), width="stretch", key="features_scale_class_success")
+                                       title=f"Building the relabelled sets from the {source_role} model: where the "
+                                             "targeted attack reached its target"), width="stretch", key=key)
+    # only a set that kept the successes lacks the images that missed (the GPU tier keeps every attempt)
+    kept_only = all("kept" in (row.get("metric") or {}) for row in series.values())
     parts = []
     for kind, row in series.items():
         classes = [entry for entry in row["targeted_success_by_class"] if entry["attempts"]]
         attempts, reached = sum(e["attempts"] for e in classes), sum(e["reached"] for e in classes)
         lowest, highest = min(classes, key=lambda e: e["rate"]), max(classes, key=lambda e: e["rate"])
         at_goal = sum(e["rate"] >= CONSTRUCTION_SUCCESS for e in classes)
-
-        def named(entry: dict) -> str:
-            return entry["source_class"] + (f" → {entry['target_class']}" if entry["target_class"] else "")
-
+        largest = max(classes, key=lambda e: e["reached"])
+        share = (f"; its largest class, {largest['source_class']}, is {largest['reached'] / reached:.0%} of the set "
+                 f"(even: {1 / len(classes):.0%})" if kept_only and reached else "")
         parts.append(f"{SET_LABELS[kind]}: {reached:,} of {attempts:,} attempts ({reached / attempts:.1%}); "
                      f"{at_goal} of {len(classes)} classes at {CONSTRUCTION_SUCCESS:.0%} or more; lowest "
-                     f"{lowest['rate']:.1%} ({named(lowest)}), highest {highest['rate']:.1%} ({named(highest)})")
+                     f"{lowest['rate']:.1%} ({_class_name(lowest)}), highest {highest['rate']:.1%} "
+                     f"({_class_name(highest)}){share}")
     how = (f"targeted L2 PGD at ε {construction['eps_l2']:g}, {construction['steps']} steps"
            if construction else "the targeted attack")
-    # only a set that kept the successes lacks the images that missed (the GPU tier keeps every attempt)
-    kept_only = all("kept" in (row.get("metric") or {}) for row in series.values())
     st.caption(f"Each bar: the share of the training images of that class that {how} moved to their target class "
-               f"on the standard source (whiskers: 95% intervals over the attempts). The construction calls for "
-               f"{CONSTRUCTION_SUCCESS:.0%}" + ("; the sets keep only the images that got there, so classes below the "
-                                               "line have fewer images in them. " if kept_only else
-                                               "; the sets keep every attempt, reached or not. ")
+               f"on the {source_role} source (whiskers: 95% intervals over the attempts). The construction calls "
+               f"for {CONSTRUCTION_SUCCESS:.0%}" + ("; the sets keep only the images that got there, so classes "
+                                                   "below the line have fewer images in them. " if kept_only else
+                                                   "; the sets keep every attempt, reached or not. ")
                + "; ".join(parts) + ".")
 
 

@@ -170,7 +170,7 @@ def transfer_scatter(points: Sequence[dict], *, title: str) -> go.Figure:
         marker=dict(size=12, color="#1f4e79"),
         hovertemplate="%{text}: D̂_det accuracy %{x:.1%}, transfer %{y:.1%}<extra></extra>"))
     figure.update_layout(title=title, xaxis_title="test accuracy of the model trained on D̂_det",
-                         yaxis_title="transfer success of the source's attack", xaxis_tickformat=".0%",
+                         yaxis_title="transfer success of the source's attack", xaxis_tickformat=".1%",
                          yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=40, b=10))
     return figure
 

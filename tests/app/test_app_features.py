@@ -127,9 +127,13 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert any(chart.proto.spec and "Representation error" in chart.proto.spec for chart in at.get("plotly_chart"))
     # where the construction's targeted attack reached its target, per true class, with the 95% line and a caption
     # that adds the bars up
-    success = json.loads(next(chart.proto.spec for chart in at.get("plotly_chart")
-                              if "where the targeted attack reached its target" in chart.proto.spec))
+    charts = {chart.key: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+    success = charts["features_scale_class_success"]
     assert [bar["name"] for bar in success["data"]] == ["D̂_det", "D̂_rand"]
+    # and the same for the robust-source control's sets, under its verdict
+    assert [bar["name"] for bar in charts["features_scale_class_success_robust"]["data"]] == [
+        "D̂_det, from the robust model", "D̂_rand, from the robust model"]
+    assert any("on the robust source" in c.value and "D̂_det, from the robust model: " in c.value for c in at.caption)
     assert success["layout"]["shapes"][0]["y0"] == 0.95
     rows = {row["set"]: row for row in at_scale.rows("shapes", tmp_path / "work")}
     assert success["data"][0]["y"] == [entry["rate"] for entry in rows["d_det"]["targeted_success_by_class"]]
