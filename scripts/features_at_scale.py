@@ -6,11 +6,11 @@ original test set with its 95% interval. One script for every tier; the stages r
     nohup .venv/bin/python scripts/features_at_scale.py run --world cifar10 --tier cpu --only d_det,d_rand,d &
     .venv/bin/python scripts/features_at_scale.py write --world cifar10 --tier cpu   # -> assets/precomputed/
 
-On a GPU machine (the device tool: nothing to download there, so the data travels in the working tree):
+On a GPU machine (the device tool: nothing to download there, so the data travels in the working tree), one call
+of scripts/gpu_features.sh runs the gpu tier under a time budget and exports what finished:
 
     cp -r ../shared/data/cifar10-jpg artifacts/   # then, on the GPU machine, carrying artifacts/cifar10-jpg:
-    SIA_CIFAR10_DIR=artifacts/cifar10-jpg python3 scripts/features_at_scale.py run --world cifar10 --tier gpu \
-      --work /tmp/features && python3 scripts/features_at_scale.py export --work /tmp/features --out $OUT
+    bash scripts/gpu_features.sh 540              # -> $OUT: gpu.txt, run.log, features-results.json, -weights.tar
     # back here: import --out <the files> --world cifar10 --tier gpu, then write --world cifar10 --tier gpu
 
 Under torchrun (gloo on CPU, one thread a process) the processes share each set's build by whole batches, and rank 0

@@ -281,3 +281,21 @@ def test_the_accuracy_matched_control_stops_at_the_first_size_reaching_d_nrs_cle
     assert ladder[-1]["test_accuracy"] >= d_nr or sizes[-1] == top
     assert stage["result"]["n_train"] == sizes[-1]
     assert abs(stage["result"]["test_accuracy"] - ladder[-1]["test_accuracy"]) < 1e-6  # the ladder's model, scored
+
+
+def test_the_device_wrapper_runs_the_tier_within_its_budget_and_returns_the_export(tmp_path):
+    """scripts/gpu_features.sh, the one command a session with the GPU runs: here on the Shapes world's tiny tier."""
+    import os
+    import subprocess
+
+    out = tmp_path / "out"
+    env = {**os.environ, "FEATURES_WORLD": "shapes", "FEATURES_TIER": "tiny", "FEATURES_WORK": str(tmp_path / "work"),
+           "OUT": str(out), "PYTHON": sys.executable}
+    result = subprocess.run(["bash", str(SCRIPT.parent / "gpu_features.sh"), "300"], cwd=SCRIPT.parents[1], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "run: exit 0 after" in (out / "run.log").read_text()
+    assert (out / "gpu.txt").read_text().strip()
+    bundle = json.loads((out / "features-results.json").read_text())
+    assert {"d", "d_det", "d_rand", "d_r", "d_nr", "transfer"} <= set(bundle)
+    assert (out / "features-weights.tar").stat().st_size > 0
