@@ -13,7 +13,7 @@ from sia_app.explain import explain
 from sia_app.verdicts import SCORECARD_WORLDS, verdict_list, verdict_notes, world_claims
 from sia_app.worlds import world_of
 from sia_core.features import KINDS
-from sia_core.claims import CONSTRUCTION_SUCCESS
+from sia_core.claims import CONSTRUCTION_SUCCESS, class_extremes, class_pair
 from sia_core.figures import class_success_bars, curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
@@ -121,10 +121,6 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     return True
 
 
-def _class_name(entry: dict) -> str:
-    return entry["source_class"] + (f" → {entry['target_class']}" if entry["target_class"] else "")
-
-
 def _render_construction_success(rows: list[dict], kinds: tuple[str, str], source_role: str, key: str) -> None:
     """Per true class, how often the `source_role` source's targeted attack reached its target while building the
     relabelled sets `kinds`: where the construction falls short, and so which images the sets lack."""
@@ -142,15 +138,15 @@ def _render_construction_success(rows: list[dict], kinds: tuple[str, str], sourc
     for kind, row in series.items():
         classes = [entry for entry in row["targeted_success_by_class"] if entry["attempts"]]
         attempts, reached = sum(e["attempts"] for e in classes), sum(e["reached"] for e in classes)
-        lowest, highest = min(classes, key=lambda e: e["rate"]), max(classes, key=lambda e: e["rate"])
+        lowest, highest = class_extremes(classes)
         at_goal = sum(e["rate"] >= CONSTRUCTION_SUCCESS for e in classes)
         largest = max(classes, key=lambda e: e["reached"])
         share = (f"; its largest class, {largest['source_class']}, is {largest['reached'] / reached:.0%} of the set "
                  f"(even: {1 / len(classes):.0%})" if kept_only and reached else "")
         parts.append(f"{SET_LABELS[kind]}: {reached:,} of {attempts:,} attempts ({reached / attempts:.1%}); "
                      f"{at_goal} of {len(classes)} classes at {CONSTRUCTION_SUCCESS:.0%} or more; lowest "
-                     f"{lowest['rate']:.1%} ({_class_name(lowest)}), highest {highest['rate']:.1%} "
-                     f"({_class_name(highest)}){share}")
+                     f"{lowest['rate']:.1%} ({class_pair(lowest)}), highest {highest['rate']:.1%} "
+                     f"({class_pair(highest)}){share}")
     how = (f"targeted L2 PGD at ε {construction['eps_l2']:g}, {construction['steps']} steps"
            if construction else "the targeted attack")
     st.caption(f"Each bar: the share of the training images of that class that {how} moved to their target class "

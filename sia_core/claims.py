@@ -403,18 +403,27 @@ def _scale_row(world: WorldResults, kind: str) -> Optional[_ScaleRow]:
                      metric=row.get("metric") or {}, by_class=tuple(row.get("targeted_success_by_class") or ()))
 
 
+def class_pair(row: Mapping) -> str:
+    """A per-class success row's name: "automobile → bird" where every attempt had one target, else the class."""
+    return row["source_class"] + (f" → {row['target_class']}" if row["target_class"] else "")
+
+
+def class_extremes(by_class: Sequence[Mapping]) -> Optional[tuple[Mapping, Mapping]]:
+    """The attempted classes with the lowest and the highest targeted success (None without attempts)."""
+    attempted = [row for row in by_class if row["attempts"]]
+    if not attempted:
+        return None
+    return min(attempted, key=lambda row: row["rate"]), max(attempted, key=lambda row: row["rate"])
+
+
 def _class_range(by_class: tuple[Mapping, ...]) -> str:
     """Where the attack falls short, e.g. " (by true class from 51.5%, automobile → bird, to 94.8%, deer → dog)"."""
-    attempted = [row for row in by_class if row["attempts"]]
-    if len(attempted) < 2:
+    extremes = class_extremes(by_class)
+    if extremes is None or sum(1 for row in by_class if row["attempts"]) < 2:
         return ""
-
-    def named(row: Mapping) -> str:
-        return f"{row['rate']:.1%}, {row['source_class']}" + (f" → {row['target_class']}" if row["target_class"]
-                                                               else "")
-
-    lowest, highest = min(attempted, key=lambda row: row["rate"]), max(attempted, key=lambda row: row["rate"])
-    return f" (by true class from {named(lowest)}, to {named(highest)})"
+    lowest, highest = extremes
+    return (f" (by true class from {lowest['rate']:.1%}, {class_pair(lowest)}, to {highest['rate']:.1%}, "
+            f"{class_pair(highest)})")
 
 
 def _scale_note(row: _ScaleRow) -> str:
