@@ -49,12 +49,14 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sia_core import resolve as resolver  # noqa: E402
 from sia_core.attacks.carlini_wagner import cw_margin  # noqa: E402
 from sia_core.attacks.pgd import PGD, projected_gradient_ascent  # noqa: E402
 from sia_core.data.base import ImageDataset  # noqa: E402
+from sia_core.data.cifar10 import CIFAR10_CLASSES  # noqa: E402
 from sia_core.distributed import current_shard, init_from_environment, shutdown  # noqa: E402
 from sia_core.errors import DataError  # noqa: E402
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, ConstructedSet,  # noqa: E402
@@ -663,7 +665,120 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
         study["features"]["transfer"] = json.loads(transfer.read_text())
     elif before.get("tier") == tier_name and "transfer" in before:
         study["features"]["transfer"] = before["transfer"]
+    control = work / "results" / f"{JPEG_CONTROL}.json"
+    if control.is_file():
+        study["features"][JPEG_CONTROL] = json.loads(control.read_text())
+    elif before.get("tier") == tier_name and JPEG_CONTROL in before:
+        study["features"][JPEG_CONTROL] = before[JPEG_CONTROL]
     _save_json(path, study)
+    return path
+
+
+JPEG_CONTROL = "jpeg_control"
+EXACT_CIFAR10 = Path(os.environ.get("SIA_CIFAR10_EXACT_DIR") or SHARED / "cifar10-subset")
+
+
+def _exact_cifar10() -> tuple[ImageDataset, ImageDataset, np.ndarray]:
+    """The exact-pixel CIFAR-10 images at hand (5,085 training, 1,017 test) and the test images' places in the JPEG
+    copy's test split (which orders class by class in turns: the r-th image of class c is at r * 10 + c)."""
+    from sia_core.data.cifar10 import load_cifar10_npz
+
+    train_file, test_file = (EXACT_CIFAR10 / "cifar10_train_first1017_of_each_batch.npz",
+                             EXACT_CIFAR10 / "cifar10_test_first1017.npz")
+    if not (train_file.is_file() and test_file.is_file()):
+        raise SystemExit(f"The JPEG control needs the exact-pixel CIFAR-10 subset in {EXACT_CIFAR10} "
+                         "(set SIA_CIFAR10_EXACT_DIR).")
+    train, test = load_cifar10_npz(train_file, "train"), load_cifar10_npz(test_file, "test")
+    with np.load(test_file, allow_pickle=False) as archive:
+        every_label = archive["y_all_10000"]
+    places = np.array([int((every_label[:i] == every_label[i]).sum()) * len(CIFAR10_CLASSES) + int(every_label[i])
+                       for i in range(len(test))])
+    return train, test, places
+
+
+def _trained_models_on_exact_pixels(world_name: str, work: Path, exact_test: ImageDataset, test: ImageDataset,
+                                    copy: torch.Tensor) -> dict[str, dict]:
+    """Each trained set's model (weights/<stage>.safetensors) scored on the exact pixels of the test images at hand
+    and on the JPEG copy of the same images, paired by image: does the copy, which every row is scored on, hide
+    features a model learned (D̂_det's non-robust ones, say)?"""
+    from safetensors.torch import load_file
+
+    from sia_core.claims import bootstrap_ci, proportion_ci
+
+    world = WORLDS[world_name]
+    scored = {}
+    for kind in STAGES:
+        weights = work / "weights" / f"{kind}.safetensors"
+        if not weights.is_file():
+            continue
+        model = fresh_model(f"{world_name}-trained-on-{kind}", world.architecture, test, seed=0)  # normalized as trained
+        model.network.load_state_dict({name: tensor.float() for name, tensor in load_file(str(weights)).items()},
+                                      strict=False)  # the saved weights leave out batch norm's step counters
+        model.eval()
+        with torch.no_grad():
+            on_exact, on_copy = ((model.logits(images).argmax(1).cpu() == exact_test.labels).double().numpy()
+                                 for images in (exact_test.images.to(model.device), copy.to(model.device)))
+        scored[kind] = {"exact": float(on_exact.mean()), "exact_ci95": list(proportion_ci(float(on_exact.mean()),
+                                                                                           len(on_exact))),
+                        "copy": float(on_copy.mean()), "copy_ci95": list(proportion_ci(float(on_copy.mean()),
+                                                                                        len(on_copy))),
+                        "exact_minus_copy": float((on_exact - on_copy).mean()),
+                        "exact_minus_copy_ci95": list(bootstrap_ci(on_exact - on_copy)), "n": len(on_exact)}
+        log(f"{JPEG_CONTROL}: {kind}'s model: {scored[kind]['exact']:.1%} on exact pixels, "
+            f"{scored[kind]['copy']:.1%} on the copy")
+    return scored
+
+
+def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str]) -> Path:
+    """The JPEG control (sia_core.features.jpeg_control): the source's network trained by its recipe on the exact
+    pixels of the 5,085 training images at hand and on their JPEG re-encoding, each attacked as D̂_det's construction
+    attacks; each finished network is a part (a rerun skips it, and a cut-off training resumes from its epoch), and
+    the summary covers every part there is."""
+    from sia_core.features.jpeg_control import (PIXELS, JpegControlArm, JpegControlConfig, in_pixels, jpeg_reencode,
+                                                summarize, train_arm)
+
+    if world_name != "cifar10":
+        raise SystemExit("The JPEG control is CIFAR-10's: only its full training split is a JPEG copy.")
+    # the tiny tier: the tests' (one small network per arm, a few images attacked briefly)
+    config = (JpegControlConfig(architecture="tiny-cnn", epochs=1, seeds=(0,), attacked_n=20, steps=5)
+              if tier_name == "tiny" else JpegControlConfig())
+    wanted = [(pixels, seed) for seed in config.seeds for pixels in PIXELS]
+    if arms:
+        asked = [tuple(part.strip().split(":")) for part in arms.split(",") if part.strip()]
+        if not all(len(part) == 2 and part[0] in PIXELS and part[1].isdigit() for part in asked):
+            raise SystemExit(f"--arms takes pixels:seed pairs, e.g. exact:0,jpeg:0 (pixels: {', '.join(PIXELS)}); "
+                             f"got {arms!r}.")
+        wanted = [(pixels, int(seed)) for pixels, seed in asked]
+    exact_train, exact_test, places = _exact_cifar10()
+    parts = work / "results" / f"{JPEG_CONTROL}-parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    (work / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for pixels, seed in wanted:
+        part = parts / f"{pixels}-{seed}.json"
+        if part.is_file():
+            log(f"{JPEG_CONTROL}: {pixels}, seed {seed}: done")
+            continue
+        log(f"{JPEG_CONTROL}: {pixels}, seed {seed}: training on {len(exact_train):,} images")
+        _, arm = train_arm(pixels, seed, in_pixels(exact_train, pixels, config.quality),
+                           in_pixels(exact_test, pixels, config.quality), config,
+                           checkpoint=work / "checkpoints" / f"{JPEG_CONTROL}-{pixels}-{seed}.pt",
+                           progress=lambda epoch, total, info: log(f"{JPEG_CONTROL} {pixels}/{seed}: epoch "
+                                                                   f"{epoch}/{total} {info}"))
+        _save_json(part, arm.to_dict())
+        log(f"{JPEG_CONTROL}: {pixels}, seed {seed}: " + ", ".join(
+            f"ε {radius}: {arm.success(radius):.1%}" for radius in arm.reached))
+    found = tuple(JpegControlArm.from_dict(json.loads(path.read_text())) for path in sorted(parts.glob("*.json")))
+    # how close PIL's re-encoding comes to the copy the at-scale source learned from (the same test images)
+    test = resolver.test_split(WORLDS[world_name].data, image_shape=(3, 32, 32))
+    copy = test.images[torch.from_numpy(places)]
+    reencoded = jpeg_reencode(exact_test.images, config.quality)
+    report = summarize(config, found, source=f"{exact_train.source} and {exact_test.source} (exact pixels)",
+                       reencoding_error_to_copy=round(float((reencoded - copy).abs().mean()) * 255, 2),
+                       reencoding_error_to_exact=round(float((reencoded - exact_test.images).abs().mean()) * 255, 2))
+    test_pixels = _trained_models_on_exact_pixels(world_name, work, exact_test, test, copy)
+    path = work / "results" / f"{JPEG_CONTROL}.json"
+    _save_json(path, {**report.to_dict(), "test_pixels": test_pixels, "command": f"python scripts/features_at_scale.py jpeg-control --world "
+                                                     f"{world_name} --tier {tier_name}"})
     return path
 
 
@@ -698,7 +813,8 @@ def import_export(source: Path, work: Path) -> None:
 def main(argv: Optional[list[str]] = None) -> None:
     keep_freed_memory_for_reuse()  # fewer page faults per training and attack step
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("plan", "estimate", "run", "build", "write", "export", "import"),
+    parser.add_argument("action", choices=("plan", "estimate", "run", "build", "write", "export", "import",
+                                           "jpeg-control"),
                         help="build: only the constructed sets of --only (resuming), no training: e.g. to save again "
                              "the set of a stage finished on another machine, so `write` counts its success per class")
     parser.add_argument("--out", help="export: the folder for the two files; import: the folder holding them")
@@ -708,6 +824,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--only", help=f"stages, comma-separated, from {', '.join((*STAGES, TRANSFER))} (default: "
                                        "the tier's stages, then the transfer study)")
     parser.add_argument("--n", type=int, default=200, help="plan: images measured")
+    parser.add_argument("--arms", help="jpeg-control: the networks to train here, e.g. exact:0,jpeg:0 (default: "
+                                       "both arms at every seed; the summary covers every finished one)")
     args = parser.parse_args(argv)
     if args.action == "plan":
         plan(args.world, args.n)
@@ -718,6 +836,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     work = work_dir(args.world, args.tier, args.work)
     if args.action == "export":
         print("\n".join(str(path) for path in export(work, Path(args.out or "."))))
+        return
+    if args.action == "jpeg-control":
+        print(jpeg_control(args.world, args.tier, work, args.arms))
         return
     if args.action == "import":
         import_export(Path(args.out or "."), work)

@@ -388,6 +388,7 @@ class _ScaleRow:
     tier: str
     metric: Mapping
     by_class: tuple[Mapping, ...] = ()  # a relabelled set's targeted success per true class, where the row has it
+    construction_eps: Optional[float] = None  # a constructed set's L2 radius, where the row records its construction
 
 
 def _scale_row(world: WorldResults, kind: str) -> Optional[_ScaleRow]:
@@ -400,7 +401,8 @@ def _scale_row(world: WorldResults, kind: str) -> Optional[_ScaleRow]:
                      robust_accuracy=row[robust_key], robust_n=row["robust_n"],
                      eps=float(robust_key.removeprefix("robust_accuracy_l2_")),
                      relabelled_test_accuracy=row.get("relabelled_test_accuracy"), tier=block["tier"],
-                     metric=row.get("metric") or {}, by_class=tuple(row.get("targeted_success_by_class") or ()))
+                     metric=row.get("metric") or {}, by_class=tuple(row.get("targeted_success_by_class") or ()),
+                     construction_eps=(row.get("construction") or {}).get("eps_l2"))
 
 
 def class_pair(row: Mapping) -> str:
@@ -424,6 +426,49 @@ def _class_range(by_class: tuple[Mapping, ...]) -> str:
     lowest, highest = extremes
     return (f" (by true class from {lowest['rate']:.1%}, {class_pair(lowest)}, to {highest['rate']:.1%}, "
             f"{class_pair(highest)})")
+
+
+def jpeg_control_sentence(control: Optional[Mapping], eps: float) -> str:
+    """What the JPEG control (sia_core.features.jpeg_control) measured at radius `eps`, and what follows from its
+    interval: does training on the JPEG copy's pixels, rather than exact ones, cost the source its reach? "" when
+    the control has not run both arms at that radius."""
+    radius = f"{eps:g}"
+    summary = (control or {}).get("summary") or {}
+    arms, gap = summary.get("arms") or {}, (summary.get("difference") or {}).get(radius)
+    if gap is None or not all(radius in (arms.get(pixels) or {}).get("targeted_success", {})
+                              for pixels in ("exact", "jpeg")):
+        return ""
+    exact, jpeg = (arms[pixels]["targeted_success"][radius] for pixels in ("exact", "jpeg"))
+    seeds = len(arms["exact"]["seeds"])
+    measured = (f"trained by the same recipe on the exact pixels of {arms['exact']['n_train']:,} training images, the "
+                f"same network reaches the target at ε {radius} on {exact['rate']:.1%} (95% CI "
+                f"[{exact['ci95'][0]:.1%}, {exact['ci95'][1]:.1%}]) of {exact['attacked_n']:,} of them; trained on "
+                f"their JPEG re-encoding (quality {control['config']['quality']}, as the copy), on {jpeg['rate']:.1%} "
+                f"([{jpeg['ci95'][0]:.1%}, {jpeg['ci95'][1]:.1%}]): {_points(gap['exact_minus_jpeg'])}, 95% CI "
+                f"{_interval_text(gap['ci95'])} ({seeds} network{'s' if seeds > 1 else ''} per arm)")
+    follows = ("so the JPEG copy's training images, not the attack, cost the source much of its reach"
+               if gap["ci95"][0] > 0 else
+               "so JPEG training images made the source easier, not harder, to move" if gap["ci95"][1] < 0 else
+               "a difference the interval cannot tell from none, so the compression does not explain the shortfall")
+    exact_goal = ("; on exact pixels the construction's 95% is within reach" if exact["ci95"][0] >= CONSTRUCTION_SUCCESS
+                  else f"; even on exact pixels it stays below {CONSTRUCTION_SUCCESS:.0%} at this N"
+                  if exact["ci95"][1] < CONSTRUCTION_SUCCESS else "")
+    return f"{measured}, {follows}{exact_goal}"
+
+
+def exact_pixels_sentence(control: Optional[Mapping], kind: str) -> str:
+    """How the model trained on set `kind` scores on the exact pixels of the test images at hand against their JPEG
+    copy (the pixels every at-scale row is scored on), paired by image, and what follows; "" where not measured."""
+    scored = ((control or {}).get("test_pixels") or {}).get(kind)
+    if not scored:
+        return ""
+    low, high = scored["exact_minus_copy_ci95"]
+    follows = ("so the JPEG copy hides part of what it learned" if low > 0 else
+               "so it does worse on the exact pixels" if high < 0 else
+               "a difference the interval cannot tell from none")
+    return (f"on the exact pixels of {scored['n']:,} of the test images it scores {scored['exact']:.1%}, on their JPEG "
+            f"copy {scored['copy']:.1%} ({_points(scored['exact_minus_copy'])}, 95% CI {_interval_text((low, high))}), "
+            f"{follows}")
 
 
 def _scale_note(row: _ScaleRow) -> str:
@@ -467,6 +512,15 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
                 + ("; the set keeps those." if success >= CONSTRUCTION_SUCCESS else
                    f", short of the {CONSTRUCTION_SUCCESS:.0%} the construction calls for{_class_range(row.by_class)}; "
                    "the set keeps those, so it holds only the images this source could move."))
+        control = (jpeg_control_sentence((world.features_at_scale or {}).get("jpeg_control"), row.construction_eps)
+                   if kind == "d_det" and success is not None and success < CONSTRUCTION_SUCCESS
+                   and row.construction_eps is not None else "")
+        if control:
+            kept += f" Why it falls short, a control: {control}."
+        exact_pixels = (exact_pixels_sentence((world.features_at_scale or {}).get("jpeg_control"), kind)
+                        if kind == "d_det" else "")
+        if exact_pixels:
+            kept += f" The test set is the JPEG copy too: {exact_pixels}."
         why = (f"Trained on {row.n_train:,} images of the set{_scale_note(row)}, the model scores "
                f"{row.test_accuracy:.1%} on {row.test_n:,} original test images (95% CI [{ci95[0]:.1%}, "
                f"{ci95[1]:.1%}]) against chance {chance:.0%}{relabelled}: "

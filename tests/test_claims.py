@@ -265,3 +265,41 @@ def test_learning_follows_transfer_draws_no_verdict_from_three_architectures_or_
     assert "the best possible p is 1/6" in three["d-det-learning-follows-transfer"].why
     none = scorecard(_scale_world([]), command="t", created="d").by_id()["d-det-learning-follows-transfer"]
     assert none.verdict == "not-measured" and none.ours is None
+
+
+def _jpeg_control(exact: list[bool], jpeg: list[bool]) -> dict:
+    from sia_core.features.jpeg_control import JpegControlArm, JpegControlConfig, summarize
+
+    arms = tuple(JpegControlArm(pixels=pixels, seed=0, n_train=5085, train_accuracy=1.0, test_accuracy=0.7, test_n=1017,
+                                reached={"0.5": tuple(flags)}) for pixels, flags in (("exact", exact), ("jpeg", jpeg)))
+    return summarize(JpegControlConfig(seeds=(0,)), arms).to_dict()
+
+
+def test_the_jpeg_control_sentence_follows_the_interval_of_the_paired_gap():
+    from sia_core.claims import jpeg_control_sentence
+
+    gap = jpeg_control_sentence(_jpeg_control([True] * 180 + [False] * 20, [True] * 140 + [False] * 60), 0.5)
+    assert "90.0%" in gap and "70.0%" in gap and "+20.0 points" in gap
+    assert "cost the source much of its reach" in gap and "even on exact pixels it stays below 95%" in gap
+    none = jpeg_control_sentence(_jpeg_control([True, False] * 50, [True, False] * 50), 0.5)
+    assert "cannot tell from none" in none
+    reverse = jpeg_control_sentence(_jpeg_control([False] * 100, [True] * 100), 0.5)
+    assert "easier, not harder" in reverse
+    reach = jpeg_control_sentence(_jpeg_control([True] * 400, [True] * 300 + [False] * 100), 0.5)
+    assert "the construction's 95% is within reach" in reach
+    # nothing to say where the control did not run, or not at the construction's radius
+    assert jpeg_control_sentence(None, 0.5) == "" and jpeg_control_sentence(_jpeg_control([True], [True]), 0.75) == ""
+
+
+def test_the_exact_pixels_sentence_reads_the_paired_interval():
+    from sia_core.claims import exact_pixels_sentence
+
+    def control(low: float, high: float) -> dict:
+        return {"test_pixels": {"d_det": {"exact": 0.21, "copy": 0.16, "exact_minus_copy": 0.05, "n": 1017,
+                                          "exact_minus_copy_ci95": [low, high]}}}
+
+    assert "hides part of what it learned" in exact_pixels_sentence(control(0.03, 0.08), "d_det")
+    assert "+5.0 points, 95% CI [+3.0, +8.0] points" in exact_pixels_sentence(control(0.03, 0.08), "d_det")
+    assert "cannot tell from none" in exact_pixels_sentence(control(-0.01, 0.08), "d_det")
+    assert "worse on the exact pixels" in exact_pixels_sentence(control(-0.08, -0.01), "d_det")
+    assert exact_pixels_sentence(control(0.03, 0.08), "d_rand") == "" and exact_pixels_sentence(None, "d_det") == ""
