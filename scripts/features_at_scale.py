@@ -711,7 +711,8 @@ def _trained_models_on_exact_pixels(world_name: str, work: Path, exact_test: Ima
         weights = work / "weights" / f"{kind}.safetensors"
         if not weights.is_file():
             continue
-        model = fresh_model(f"{world_name}-trained-on-{kind}", world.architecture, test, seed=0)  # normalized as trained
+        # normalized by the test split's statistics, as the stage's model was
+        model = fresh_model(f"{world_name}-trained-on-{kind}", world.architecture, test, seed=0)
         model.network.load_state_dict({name: tensor.float() for name, tensor in load_file(str(weights)).items()},
                                       strict=False)  # the saved weights leave out batch norm's step counters
         model.eval()
@@ -777,8 +778,8 @@ def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str
                        reencoding_error_to_exact=round(float((reencoded - exact_test.images).abs().mean()) * 255, 2))
     test_pixels = _trained_models_on_exact_pixels(world_name, work, exact_test, test, copy)
     path = work / "results" / f"{JPEG_CONTROL}.json"
-    _save_json(path, {**report.to_dict(), "test_pixels": test_pixels, "command": f"python scripts/features_at_scale.py jpeg-control --world "
-                                                     f"{world_name} --tier {tier_name}"})
+    command = f"python scripts/features_at_scale.py jpeg-control --world {world_name} --tier {tier_name}"
+    _save_json(path, {**report.to_dict(), "test_pixels": test_pixels, "command": command})
     return path
 
 

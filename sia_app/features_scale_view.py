@@ -178,8 +178,8 @@ def _render_jpeg_control(control: Optional[dict], eps: float) -> None:
                                                                  f"{success['ci95'][1]:.1%}]"})
     st.markdown("**Why the construction falls short: the source's training data**")
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption(f"The only full CIFAR-10 training split here is a JPEG copy (quality about 75), and JPEG drops the fine "
-               f"detail in which standard networks find many non-robust features. A control: {sentence}. Each network "
+    st.caption(f"The only full CIFAR-10 training split here is a JPEG copy (quality about 75), and JPEG drops fine "
+               f"detail, where a standard network may find non-robust features. A control: {sentence}. Each network "
                f"is attacked on the same training images, in its own pixels, by the construction's targeted L2 PGD "
                f"({control['config']['steps']} steps of {control['config']['step_size']:g}, target (y + 1) mod C); "
                f"intervals: bootstrap over the attacked images. PIL's re-encoding is "
@@ -190,7 +190,8 @@ def _render_jpeg_control(control: Optional[dict], eps: float) -> None:
         st.dataframe([{"model trained on": SET_LABELS.get(kind, kind),
                        "exact pixels [95% CI]": f"{row['exact']:.1%} [{row['exact_ci95'][0]:.1%}, "
                                                 f"{row['exact_ci95'][1]:.1%}]",
-                       "JPEG copy [95% CI]": f"{row['copy']:.1%} [{row['copy_ci95'][0]:.1%}, {row['copy_ci95'][1]:.1%}]",
+                       "JPEG copy [95% CI]": f"{row['copy']:.1%} [{row['copy_ci95'][0]:.1%}, "
+                                             f"{row['copy_ci95'][1]:.1%}]",
                        "exact − copy [95% CI]": f"{row['exact_minus_copy'] * 100:+.1f} "
                                                 f"[{row['exact_minus_copy_ci95'][0] * 100:+.1f}, "
                                                 f"{row['exact_minus_copy_ci95'][1] * 100:+.1f}] points"}

@@ -446,7 +446,10 @@ def jpeg_control_sentence(control: Optional[Mapping], eps: float) -> str:
                 f"their JPEG re-encoding (quality {control['config']['quality']}, as the copy), on {jpeg['rate']:.1%} "
                 f"([{jpeg['ci95'][0]:.1%}, {jpeg['ci95'][1]:.1%}]): {_points(gap['exact_minus_jpeg'])}, 95% CI "
                 f"{_interval_text(gap['ci95'])} ({seeds} network{'s' if seeds > 1 else ''} per arm)")
-    follows = ("so the JPEG copy's training images, not the attack, cost the source much of its reach"
+    short = CONSTRUCTION_SUCCESS - jpeg["rate"]
+    follows = ((f"so the JPEG copy's training images, not the attack, cost the source {gap['exact_minus_jpeg'] * 100:.1f}"
+                f" of the {short * 100:.1f} points by which it falls short of {CONSTRUCTION_SUCCESS:.0%}"
+                if short > 0 else "so the JPEG copy's training images, not the attack, cost the source reach")
                if gap["ci95"][0] > 0 else
                "so JPEG training images made the source easier, not harder, to move" if gap["ci95"][1] < 0 else
                "a difference the interval cannot tell from none, so the compression does not explain the shortfall")

@@ -2,8 +2,8 @@
 reload them, train fresh models on them and test those on the *original* test set.
 
 constructed: the kinds (KINDS), ConstructionConfig and ConstructedSet. build: relabelling, representation
-matching and build_constructed_set. training: train_on_constructed. transfer: the transfer study. jpeg_control: does the
-source's JPEG training data decide its targeted attack's reach? paper: the paper's numbers.
+matching and build_constructed_set. training: train_on_constructed. transfer: the transfer study.
+jpeg_control: does the source's JPEG training data decide its targeted attack's reach? paper: the paper's numbers.
 """
 
 from sia_core.features.build import build_constructed_set, match_representation, representation_error

@@ -102,6 +102,16 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
     assert "test accuracy [95% CI]" in at_scale.columns and len(at_scale) >= 1
     assert "paper, robust acc. L2 0.5" in table.columns
     assert any("the same network trained on the first 2,000 original training images" in c.value for c in at.caption)
+    # the JPEG control under the construction's chart: both arms, the sentence the scorecard reads, and every
+    # trained set's model on the exact test pixels against their JPEG copy
+    from sia_core.claims import jpeg_control_sentence
+
+    control = json.loads((PRECOMPUTED_DIR / "cifar10-study.json").read_text())["features"]["jpeg_control"]
+    arms = next(frame.value for frame in at.dataframe if "networks (seeds)" in frame.value.columns)
+    assert len(arms) == 2 and list(arms["networks (seeds)"]) == [2, 2]
+    assert any(jpeg_control_sentence(control, 0.5) in c.value for c in at.caption)
+    scored = next(frame.value for frame in at.dataframe if "exact − copy [95% CI]" in frame.value.columns)
+    assert len(scored) == len(control["test_pixels"]) >= 1
 
 
 def test_results_round_trip_and_unknown_types_are_refused(tmp_path):
