@@ -282,7 +282,7 @@ def estimate(world_name: str, tier_name: str) -> dict:
 
 
 def _save_json(path: Path, payload: dict) -> None:
-    partial = path.with_suffix(".partial")
+    partial = path.with_suffix(f".partial-{os.getpid()}")  # two processes writing one file never share the scratch
     partial.write_text(json.dumps(payload, indent=1, default=list) + "\n")
     partial.replace(path)
 
@@ -690,41 +690,58 @@ def _exact_cifar10() -> tuple[ImageDataset, ImageDataset, np.ndarray]:
                          "(set SIA_CIFAR10_EXACT_DIR).")
     train, test = load_cifar10_npz(train_file, "train"), load_cifar10_npz(test_file, "test")
     with np.load(test_file, allow_pickle=False) as archive:
+        if "y_all_10000" not in archive:
+            raise SystemExit(f"{test_file} has no 'y_all_10000' (the whole test set's labels), which places its "
+                             "images in the JPEG copy.")
         every_label = archive["y_all_10000"]
     places = np.array([int((every_label[:i] == every_label[i]).sum()) * len(CIFAR10_CLASSES) + int(every_label[i])
                        for i in range(len(test))])
     return train, test, places
 
 
-def _trained_models_on_exact_pixels(world_name: str, work: Path, exact_test: ImageDataset, test: ImageDataset,
-                                    copy: torch.Tensor) -> dict[str, dict]:
-    """Each trained set's model (weights/<stage>.safetensors) scored on the exact pixels of the test images at hand
-    and on the JPEG copy of the same images, paired by image: does the copy, which every row is scored on, hide
-    features a model learned (D̂_det's non-robust ones, say)?"""
+def _load_weights(model: ClassifierWrapper, path: Path) -> None:
+    """Weights `_save_weights` wrote (floating tensors, float16) into `model`'s network, strictly: the batch-norm step
+    counters it leaves out come from the fresh network, and any other missing or unexpected key is an error."""
     from safetensors.torch import load_file
 
-    from sia_core.claims import bootstrap_ci, proportion_ci
+    from sia_core.models.user_models import load_weights_into
 
-    world = WORLDS[world_name]
+    saved = {name: tensor.float() for name, tensor in load_file(str(path)).items()}
+    fresh = {name: tensor for name, tensor in model.network.state_dict().items() if not tensor.is_floating_point()}
+    load_weights_into(model.network, {**fresh, **saved}, f"{path.name}'s network")
+
+
+def _trained_models_on_exact_pixels(world_name: str, tier_name: str, work: Path, exact_test: ImageDataset,
+                                    test: ImageDataset, copy: torch.Tensor) -> dict[str, dict]:
+    """Each trained set's model (weights/<stage>.safetensors) scored on the exact pixels of the test images at hand
+    and on the JPEG copy of the same images, paired by image: does the copy, which every row is scored on, hide
+    features a model learned (D̂_det's non-robust ones, say)? Each model's accuracy on the tier's whole test split
+    rides along, to set beside its row's: the weights scored here are the row's model."""
+    from sia_core.claims import bootstrap_ci, proportion_ci
+    from sia_core.evaluation import evaluate
+
+    world, tier = WORLDS[world_name], tier_of(world_name, tier_name)
+    tier_test = test.subset(slice(0, tier.test_n)) if tier.test_n else test
     scored = {}
     for kind in STAGES:
         weights = work / "weights" / f"{kind}.safetensors"
         if not weights.is_file():
             continue
-        # normalized by the test split's statistics, as the stage's model was
-        model = fresh_model(f"{world_name}-trained-on-{kind}", world.architecture, test, seed=0)
-        model.network.load_state_dict({name: tensor.float() for name, tensor in load_file(str(weights)).items()},
-                                      strict=False)  # the saved weights leave out batch norm's step counters
+        # normalized by the tier's test split, as the stage's model was
+        model = fresh_model(f"{world_name}-trained-on-{kind}", world.architecture, tier_test, seed=0)
+        _load_weights(model, weights)
         model.eval()
         with torch.no_grad():
-            on_exact, on_copy = ((model.logits(images).argmax(1).cpu() == exact_test.labels).double().numpy()
-                                 for images in (exact_test.images.to(model.device), copy.to(model.device)))
+            on_exact, on_copy = ((model.logits(images.to(model.device)).argmax(1).cpu() == exact_test.labels)
+                                 .double().numpy() for images in (exact_test.images, copy))
         scored[kind] = {"exact": float(on_exact.mean()), "exact_ci95": list(proportion_ci(float(on_exact.mean()),
                                                                                            len(on_exact))),
                         "copy": float(on_copy.mean()), "copy_ci95": list(proportion_ci(float(on_copy.mean()),
                                                                                         len(on_copy))),
                         "exact_minus_copy": float((on_exact - on_copy).mean()),
-                        "exact_minus_copy_ci95": list(bootstrap_ci(on_exact - on_copy)), "n": len(on_exact)}
+                        "exact_minus_copy_ci95": list(bootstrap_ci(on_exact - on_copy)), "n": len(on_exact),
+                        "whole_test_accuracy": evaluate(model, tier_test).clean_accuracy,
+                        "whole_test_n": len(tier_test)}
         log(f"{JPEG_CONTROL}: {kind}'s model: {scored[kind]['exact']:.1%} on exact pixels, "
             f"{scored[kind]['copy']:.1%} on the copy")
     return scored
@@ -733,8 +750,9 @@ def _trained_models_on_exact_pixels(world_name: str, work: Path, exact_test: Ima
 def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str]) -> Path:
     """The JPEG control (sia_core.features.jpeg_control): the source's network trained by its recipe on the exact
     pixels of the 5,085 training images at hand and on their JPEG re-encoding, each attacked as D̂_det's construction
-    attacks; each finished network is a part (a rerun skips it, and a cut-off training resumes from its epoch), and
-    the summary covers every part there is."""
+    attacks; each finished network is a part, with the settings it ran with (a rerun skips it under the same ones,
+    and a cut-off training resumes from its epoch); the summary covers every part there is, so run the command once
+    more without --arms after processes that split the arms."""
     from sia_core.features.jpeg_control import (PIXELS, JpegControlArm, JpegControlConfig, in_pixels, jpeg_reencode,
                                                 summarize, train_arm)
 
@@ -743,6 +761,7 @@ def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str
     # the tiny tier: the tests' (one small network per arm, a few images attacked briefly)
     config = (JpegControlConfig(architecture="tiny-cnn", epochs=1, seeds=(0,), attacked_n=20, steps=5)
               if tier_name == "tiny" else JpegControlConfig())
+    settings = json.loads(json.dumps(dataclasses.asdict(config)))  # as a part's JSON holds them (lists, not tuples)
     wanted = [(pixels, seed) for seed in config.seeds for pixels in PIXELS]
     if arms:
         asked = [tuple(part.strip().split(":")) for part in arms.split(",") if part.strip()]
@@ -751,12 +770,27 @@ def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str
                              f"got {arms!r}.")
         wanted = [(pixels, int(seed)) for pixels, seed in asked]
     exact_train, exact_test, places = _exact_cifar10()
+    test = resolver.test_split(WORLDS[world_name].data, image_shape=(3, 32, 32))
+    copy = test.images[torch.from_numpy(places)]
+    reencoded = jpeg_reencode(exact_test.images, config.quality)
+    error_to_copy = float((reencoded - copy).abs().mean()) * 255
+    if not bool((test.labels[torch.from_numpy(places)] == exact_test.labels).all()) or error_to_copy > 2:
+        raise SystemExit(f"The exact test images do not line up with the JPEG copy's (labels differ, or the re-encoding "
+                         f"is {error_to_copy:.1f}/255 from the copy): is {CIFAR10_JPEG} the whole CIFAR-10 JPEG copy?")
     parts = work / "results" / f"{JPEG_CONTROL}-parts"
     parts.mkdir(parents=True, exist_ok=True)
     (work / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    def finished(path: Path) -> Optional[JpegControlArm]:
+        """The part's network, when it ran with this tier's settings (one run with others is redone)."""
+        if not path.is_file():
+            return None
+        part = json.loads(path.read_text())
+        return JpegControlArm.from_dict(part["arm"]) if part.get("config") == settings else None
+
     for pixels, seed in wanted:
         part = parts / f"{pixels}-{seed}.json"
-        if part.is_file():
+        if finished(part) is not None:
             log(f"{JPEG_CONTROL}: {pixels}, seed {seed}: done")
             continue
         log(f"{JPEG_CONTROL}: {pixels}, seed {seed}: training on {len(exact_train):,} images")
@@ -765,21 +799,19 @@ def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str
                            checkpoint=work / "checkpoints" / f"{JPEG_CONTROL}-{pixels}-{seed}.pt",
                            progress=lambda epoch, total, info: log(f"{JPEG_CONTROL} {pixels}/{seed}: epoch "
                                                                    f"{epoch}/{total} {info}"))
-        _save_json(part, arm.to_dict())
+        _save_json(part, {"config": settings, "arm": arm.to_dict()})
         log(f"{JPEG_CONTROL}: {pixels}, seed {seed}: " + ", ".join(
             f"ε {radius}: {arm.success(radius):.1%}" for radius in arm.reached))
-    found = tuple(JpegControlArm.from_dict(json.loads(path.read_text())) for path in sorted(parts.glob("*.json")))
-    # how close PIL's re-encoding comes to the copy the at-scale source learned from (the same test images)
-    test = resolver.test_split(WORLDS[world_name].data, image_shape=(3, 32, 32))
-    copy = test.images[torch.from_numpy(places)]
-    reencoded = jpeg_reencode(exact_test.images, config.quality)
+    found = tuple(arm for arm in map(finished, sorted(parts.glob("*.json"))) if arm is not None)
     report = summarize(config, found, source=f"{exact_train.source} and {exact_test.source} (exact pixels)",
-                       reencoding_error_to_copy=round(float((reencoded - copy).abs().mean()) * 255, 2),
+                       reencoding_error_to_copy=round(error_to_copy, 2),
                        reencoding_error_to_exact=round(float((reencoded - exact_test.images).abs().mean()) * 255, 2))
-    test_pixels = _trained_models_on_exact_pixels(world_name, work, exact_test, test, copy)
+    test_pixels = _trained_models_on_exact_pixels(world_name, tier_name, work, exact_test, test, copy)
+    not_scored = [kind for kind in STAGES if kind not in test_pixels]
     path = work / "results" / f"{JPEG_CONTROL}.json"
     command = f"python scripts/features_at_scale.py jpeg-control --world {world_name} --tier {tier_name}"
-    _save_json(path, {**report.to_dict(), "test_pixels": test_pixels, "command": command})
+    _save_json(path, {**report.to_dict(), "test_pixels": test_pixels, "test_pixels_not_scored": not_scored,
+                      "command": command})
     return path
 
 

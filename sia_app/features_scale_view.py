@@ -112,7 +112,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                       "is a fresh network trained only on that set and tested on the untouched original test images.")
     _render_construction_success(rows, ("d_det", "d_rand"), "standard", "features_scale_class_success")
     if relabelled is not None:
-        _render_jpeg_control(block.get("jpeg_control"), relabelled["eps_l2"])
+        _render_jpeg_control(block.get("jpeg_control"), relabelled["eps_l2"], rows)
     if {"d_det_robust", "d_rand_robust"} & {row["set"] for row in rows}:
         explain(verdict_notes(dataset_key, [ROBUST_SOURCE_CLAIM]),
                 "The control: the same relabelled sets built from the robust model. If the standard model's "
@@ -160,7 +160,7 @@ def _render_construction_success(rows: list[dict], kinds: tuple[str, str], sourc
                + "; ".join(parts) + ".")
 
 
-def _render_jpeg_control(control: Optional[dict], eps: float) -> None:
+def _render_jpeg_control(control: Optional[dict], eps: float, rows: list[dict]) -> None:
     """The JPEG control, when it ran: the source's network trained on the exact pixels of the same images and on their
     JPEG re-encoding, each attacked as D̂_det's construction attacks (is the shortfall the data's?)."""
     sentence = jpeg_control_sentence(control, eps)
@@ -175,7 +175,9 @@ def _render_jpeg_control(control: Optional[dict], eps: float) -> None:
                       "networks (seeds)": len(arm["seeds"]),
                       "clean accuracy, same test images": f"{arm['test_accuracy']:.1%} of {arm['test_n']:,}",
                       f"target reached at ε {radius} [95% CI]": f"{success['rate']:.1%} [{success['ci95'][0]:.1%}, "
-                                                                 f"{success['ci95'][1]:.1%}]"})
+                                                                 f"{success['ci95'][1]:.1%}]",
+                      "each network": ", ".join(f"{rate:.1%}" for rate in
+                                                (arm.get("targeted_success_by_seed") or {}).get(radius, ()))})
     st.markdown("**Why the construction falls short: the source's training data**")
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(f"The only full CIFAR-10 training split here is a JPEG copy (quality about 75), and JPEG drops fine "
@@ -194,12 +196,23 @@ def _render_jpeg_control(control: Optional[dict], eps: float) -> None:
                                              f"{row['copy_ci95'][1]:.1%}]",
                        "exact − copy [95% CI]": f"{row['exact_minus_copy'] * 100:+.1f} "
                                                 f"[{row['exact_minus_copy_ci95'][0] * 100:+.1f}, "
-                                                f"{row['exact_minus_copy_ci95'][1] * 100:+.1f}] points"}
+                                                f"{row['exact_minus_copy_ci95'][1] * 100:+.1f}] points",
+                       "all test images (its row)": f"{row['whole_test_accuracy']:.1%} "
+                                                    f"({_row_accuracy(rows, kind)})"}
                       for kind, row in scored.items()], hide_index=True, width="stretch")
         d_det = exact_pixels_sentence(control, "d_det")
+        skipped = [SET_LABELS.get(kind, kind) for kind in control.get("test_pixels_not_scored") or ()]
         st.caption(f"The test images are the JPEG copy too. The same {next(iter(scored.values()))['n']:,} test images, "
-                   "each model scored on their exact pixels and on the copy, paired by image"
-                   + (f"; D̂_det's model: {d_det}." if d_det else "."))
+                   "each model scored on their exact pixels and on the copy, paired by image (the last column: the "
+                   "reloaded model on the whole test split, beside its row's score)"
+                   + (f"; D̂_det's model: {d_det}" if d_det else "")
+                   + (f". Not scored (their weights are not on this machine): {', '.join(skipped)}." if skipped
+                      else "."))
+
+
+def _row_accuracy(rows: list[dict], kind: str) -> str:
+    row = next((row for row in rows if row["set"] == kind), None)
+    return "—" if row is None else f"{row['test_accuracy']:.1%}"
 
 
 def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:

@@ -440,19 +440,22 @@ def jpeg_control_sentence(control: Optional[Mapping], eps: float) -> str:
         return ""
     exact, jpeg = (arms[pixels]["targeted_success"][radius] for pixels in ("exact", "jpeg"))
     seeds = len(arms["exact"]["seeds"])
+    low, high = gap["ci95"]
     measured = (f"trained by the same recipe on the exact pixels of {arms['exact']['n_train']:,} training images, the "
                 f"same network reaches the target at ε {radius} on {exact['rate']:.1%} (95% CI "
                 f"[{exact['ci95'][0]:.1%}, {exact['ci95'][1]:.1%}]) of {exact['attacked_n']:,} of them; trained on "
                 f"their JPEG re-encoding (quality {control['config']['quality']}, as the copy), on {jpeg['rate']:.1%} "
                 f"([{jpeg['ci95'][0]:.1%}, {jpeg['ci95'][1]:.1%}]): {_points(gap['exact_minus_jpeg'])}, 95% CI "
-                f"{_interval_text(gap['ci95'])} ({seeds} network{'s' if seeds > 1 else ''} per arm)")
+                f"{_interval_text((low, high))} ({seeds} network{'s' if seeds > 1 else ''} per arm; the intervals "
+                f"are over the attacked images)")
     short = CONSTRUCTION_SUCCESS - jpeg["rate"]
-    follows = ((f"so the JPEG copy's training images, not the attack, cost the source {gap['exact_minus_jpeg'] * 100:.1f}"
-                f" of the {short * 100:.1f} points by which it falls short of {CONSTRUCTION_SUCCESS:.0%}"
-                if short > 0 else "so the JPEG copy's training images, not the attack, cost the source reach")
-               if gap["ci95"][0] > 0 else
-               "so JPEG training images made the source easier, not harder, to move" if gap["ci95"][1] < 0 else
-               "a difference the interval cannot tell from none, so the compression does not explain the shortfall")
+    follows = ((f"so JPEG training pixels alone cost this network {gap['exact_minus_jpeg'] * 100:.1f} "
+                f"[{low * 100:.1f}, {high * 100:.1f}] of the {short * 100:.1f} points by which its JPEG arm falls "
+                f"short of {CONSTRUCTION_SUCCESS:.0%}" if short > 0 else
+                "so JPEG training pixels alone cost this network part of its reach")
+               if low > 0 else
+               "so JPEG training pixels made this network easier, not harder, to move" if high < 0 else
+               "a difference the control cannot tell from none")
     exact_goal = ("; on exact pixels the construction's 95% is within reach" if exact["ci95"][0] >= CONSTRUCTION_SUCCESS
                   else f"; even on exact pixels it stays below {CONSTRUCTION_SUCCESS:.0%} at this N"
                   if exact["ci95"][1] < CONSTRUCTION_SUCCESS else "")

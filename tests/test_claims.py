@@ -280,9 +280,9 @@ def test_the_jpeg_control_sentence_follows_the_interval_of_the_paired_gap():
 
     gap = jpeg_control_sentence(_jpeg_control([True] * 180 + [False] * 20, [True] * 140 + [False] * 60), 0.5)
     assert "90.0%" in gap and "70.0%" in gap and "+20.0 points" in gap
-    assert "cost the source 20.0 of the 25.0 points by which it falls short of 95%" in gap and "even on exact pixels it stays below 95%" in gap
+    assert "cost this network 20.0 [" in gap and "of the 25.0 points by which its JPEG arm falls short of 95%" in gap and "even on exact pixels it stays below 95%" in gap
     none = jpeg_control_sentence(_jpeg_control([True, False] * 50, [True, False] * 50), 0.5)
-    assert "cannot tell from none" in none
+    assert "the control cannot tell from none" in none
     reverse = jpeg_control_sentence(_jpeg_control([False] * 100, [True] * 100), 0.5)
     assert "easier, not harder" in reverse
     reach = jpeg_control_sentence(_jpeg_control([True] * 400, [True] * 300 + [False] * 100), 0.5)

@@ -178,29 +178,39 @@ def targeted_reached(model: ClassifierWrapper, images: torch.Tensor, labels: tor
 def summarize(config: JpegControlConfig, arms: tuple[JpegControlArm, ...], *, source: str = "",
               reencoding_error_to_copy: Optional[float] = None,
               reencoding_error_to_exact: Optional[float] = None) -> JpegControlReport:
-    """The report over every finished network: per arm and radius, the seeds' mean success with a 95% interval (a
-    bootstrap over the attacked images of each image's seed-averaged flag), and exact − JPEG paired by image."""
+    """The report over the finished networks of the seeds both arms have (a seed only one arm finished waits for the
+    other, so the pairs stay pairs): per arm and radius, the seeds' mean success with a 95% interval (a bootstrap
+    over the attacked images of each image's seed-averaged flag: it holds these networks fixed, so it leaves out
+    the spread between seeds), and exact − JPEG paired by image. With one arm alone, that arm's seeds."""
     from sia_core.claims import bootstrap_ci
 
-    summary: dict = {"arms": {}, "difference": {}}
+    present = {pixels: {arm.seed for arm in arms if arm.pixels == pixels} for pixels in PIXELS}
+    shared = present["exact"] & present["jpeg"]
+    used = [arm for arm in arms if arm.seed in shared] if shared else list(arms)
+    lengths = {len(flags) for arm in used for flags in arm.reached.values()}
+    require(len(lengths) <= 1, f"The control's networks were attacked on different numbers of images "
+                               f"({sorted(lengths)}); rerun them with one setting.")
+    summary: dict = {"arms": {}, "difference": {}, "seeds_unpaired": sorted(present["exact"] ^ present["jpeg"])}
     per_image: dict[tuple[str, str], np.ndarray] = {}
     for pixels in PIXELS:
-        mine = [arm for arm in arms if arm.pixels == pixels]
+        mine = sorted((arm for arm in used if arm.pixels == pixels), key=lambda arm: arm.seed)
         if not mine:
             continue
         summary["arms"][pixels] = {"seeds": [arm.seed for arm in mine], "n_train": mine[0].n_train,
                                    "test_accuracy": float(np.mean([arm.test_accuracy for arm in mine])),
-                                   "test_n": mine[0].test_n, "targeted_success": {}}
+                                   "test_n": mine[0].test_n, "targeted_success": {},
+                                   "targeted_success_by_seed": {}}
         for radius in mine[0].reached:
             flags = np.mean([np.asarray(arm.reached[radius], dtype=np.float64) for arm in mine], axis=0)
             per_image[pixels, radius] = flags
             summary["arms"][pixels]["targeted_success"][radius] = {
                 "rate": float(flags.mean()), "ci95": list(bootstrap_ci(flags)), "attacked_n": len(flags)}
+            summary["arms"][pixels]["targeted_success_by_seed"][radius] = [arm.success(radius) for arm in mine]
     for radius in sorted({radius for _, radius in per_image}, key=float):
         if ("exact", radius) in per_image and ("jpeg", radius) in per_image:
             gap = per_image["exact", radius] - per_image["jpeg", radius]
             summary["difference"][radius] = {"exact_minus_jpeg": float(gap.mean()), "ci95": list(bootstrap_ci(gap))}
-    return JpegControlReport(config=config, arms=arms, reencoding_error_to_copy=reencoding_error_to_copy,
+    return JpegControlReport(config=config, arms=tuple(used), reencoding_error_to_copy=reencoding_error_to_copy,
                              reencoding_error_to_exact=reencoding_error_to_exact, source=source, summary=summary)
 
 

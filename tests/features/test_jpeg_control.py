@@ -101,11 +101,16 @@ def test_the_script_trains_both_arms_resumes_and_reaches_the_study_file(at_scale
     assert report["reencoding_error_to_copy"] < 2 < report["reencoding_error_to_exact"]
     assert "0.5" in report["summary"]["difference"]
     scored = report["test_pixels"]
-    assert list(scored) == ["d_det"] and scored["d_det"]["n"] == 1017
+    assert list(scored) == ["d_det"] and scored["d_det"]["n"] == 1017 and scored["d_det"]["whole_test_n"] == at_scale.tier_of("cifar10", "tiny").test_n
+    assert "d_rand" in report["test_pixels_not_scored"]
     assert scored["d_det"]["exact_minus_copy"] == pytest.approx(scored["d_det"]["exact"] - scored["d_det"]["copy"])
     capsys.readouterr()
+    # a part run with other settings is redone; one with the tier's is not
+    stale = work / "results" / "jpeg_control-parts" / "jpeg-0.json"
+    stale.write_text(json.dumps({**json.loads(stale.read_text()), "config": {"steps": 1}}))
     at_scale.main(["jpeg-control", "--world", "cifar10", "--tier", "tiny", "--work", str(work)])
-    assert "exact, seed 0: done" in capsys.readouterr().err
+    log = capsys.readouterr().err
+    assert "exact, seed 0: done" in log and "jpeg, seed 0: training on" in log
     with pytest.raises(SystemExit, match="pixels:seed"):
         at_scale.main(["jpeg-control", "--world", "cifar10", "--tier", "tiny", "--work", str(work), "--arms", "raw:0"])
     with pytest.raises(SystemExit, match="CIFAR-10"):
@@ -116,3 +121,32 @@ def test_the_script_trains_both_arms_resumes_and_reaches_the_study_file(at_scale
     (tmp_path / "cifar10-study.json").write_text(json.dumps({"margins": {"kept": True}}))
     study = json.loads(at_scale.write("cifar10", "tiny", work, "command").read_text())
     assert study["features"]["jpeg_control"]["summary"] == report["summary"]
+
+
+def test_a_seed_only_one_arm_finished_waits_and_unequal_samples_are_refused():
+    config = JpegControlConfig(seeds=(0, 1), attacked_n=2)
+    arms = (_arm("exact", 0, [True, False]), _arm("exact", 1, [True, True]), _arm("jpeg", 0, [False, False]))
+    summary = summarize(config, arms).summary
+    assert summary["arms"]["exact"]["seeds"] == [0] == summary["arms"]["jpeg"]["seeds"]
+    assert summary["seeds_unpaired"] == [1] and summary["difference"]["0.5"]["exact_minus_jpeg"] == 0.5
+    assert summary["arms"]["exact"]["targeted_success_by_seed"]["0.5"] == [0.5]
+    with pytest.raises(ConfigError, match="different numbers of images"):
+        summarize(config, (_arm("exact", 0, [True, False]), _arm("jpeg", 0, [True, False, True])))
+
+
+def test_saved_weights_load_back_strictly_and_a_stranger_is_refused(at_scale, tmp_path):
+    from sia_core.data.base import ImageDataset
+    from sia_core.errors import CheckpointError
+
+    names = tuple("abcdefghij")
+    test = ImageDataset("toy", torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)),
+                        torch.arange(4), names)
+    saved = at_scale.fresh_model("saved", "resnet9-slim", test, seed=3)
+    at_scale._save_weights(saved, tmp_path / "w.safetensors")
+    loaded = at_scale.fresh_model("loaded", "resnet9-slim", test, seed=4)
+    at_scale._load_weights(loaded, tmp_path / "w.safetensors")
+    for name, tensor in saved.network.state_dict().items():
+        if tensor.is_floating_point():
+            assert torch.equal(loaded.network.state_dict()[name], tensor.half().float()), name
+    with pytest.raises(CheckpointError, match="do not fit"):
+        at_scale._load_weights(at_scale.fresh_model("other", "tiny-cnn", test, seed=0), tmp_path / "w.safetensors")
