@@ -115,6 +115,10 @@ BAD_VALUES: list[tuple[str, str, dict[str, Any]]] = [
     ("sia_core.features", "FeatureTrainingConfig", {"eval_n": 0}),
     ("sia_core.features", "FeatureTransferConfig", {"architectures": ()}),
     ("sia_core.features", "FeatureTransferConfig", {"attack_eps_l2": -1.0}),
+    ("sia_core.features.jpeg_control", "JpegControlConfig", {"seeds": ()}),
+    ("sia_core.features.jpeg_control", "JpegControlConfig", {"eps_l2": (0.5, -0.1)}),
+    ("sia_core.features.jpeg_control", "JpegControlConfig", {"quality": 0}),
+    ("sia_core.features.jpeg_control", "JpegControlConfig", {"epochs": 0}),
     ("sia_core.features", "FeaturesStudyConfig", {"sets": (), "training": None}),
     ("sia_core.training", "TrainConfig", {"recipe": "sia", "eps": 0.01, "attack_step_fraction": 0.2}),
 ]

@@ -24,7 +24,7 @@ from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
 from sia_core.distributed import map_batches
 from sia_core.scaling import batch_size_for, budget_for
-from sia_core.validation import one_of, positive_int, require
+from sia_core.validation import in_range, one_of, positive, positive_int, require
 
 Pixels = Literal["exact", "jpeg"]
 PIXELS: tuple[Pixels, ...] = ("exact", "jpeg")
@@ -72,7 +72,13 @@ class JpegControlConfig:
         positive_int("epochs", self.epochs)
         positive_int("attacked_n", self.attacked_n)
         positive_int("steps", self.steps)
-        require(bool(self.seeds) and bool(self.eps_l2), "The JPEG control needs at least one seed and one radius.")
+        positive_int("batch_size", self.batch_size)
+        positive("learning_rate", self.learning_rate)
+        positive("step_size", self.step_size)
+        in_range("quality", self.quality, 1, 95)  # PIL's scale; above 95 its tables stop meaning "lossy as the copy"
+        require(bool(self.seeds), "seeds must name at least one seed (one network per arm and seed).")
+        require(bool(self.eps_l2) and all(eps > 0 for eps in self.eps_l2),
+                f"eps_l2 must hold at least one radius, each > 0, got {self.eps_l2!r}.")
 
 
 @dataclass(frozen=True)
