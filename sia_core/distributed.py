@@ -11,7 +11,9 @@ a no-op for one process.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -51,8 +53,19 @@ def init_from_environment() -> Shard:
     return current_shard()
 
 
+SHUTDOWN_WAIT_SECONDS = 120
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
+        if sys.exc_info()[0] is None and dist.get_backend() == "gloo":
+            # on a clean exit every rank waits for the others before any tears its group down: a rank that leaves
+            # while a peer's gloo threads still talk to it can abort that peer ("terminate called without an
+            # active exception", once in a CI run); a peer that failed is not waited for past the timeout
+            try:
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=SHUTDOWN_WAIT_SECONDS))
+            except RuntimeError:
+                pass  # torchrun reports the failed peer
         dist.destroy_process_group()
 
 
