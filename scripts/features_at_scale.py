@@ -711,13 +711,21 @@ def _load_weights(model: ClassifierWrapper, path: Path) -> None:
     load_weights_into(model.network, {**fresh, **saved}, f"{path.name}'s network")
 
 
+def _rate_with_interval(key: str, flags: np.ndarray) -> dict:
+    """{key: the share of true flags, key_ci95: its 95% interval over the images}."""
+    from sia_core.claims import proportion_ci
+
+    rate = float(flags.mean())
+    return {key: rate, f"{key}_ci95": list(proportion_ci(rate, len(flags)))}
+
+
 def _trained_models_on_exact_pixels(world_name: str, tier_name: str, work: Path, exact_test: ImageDataset,
                                     test: ImageDataset, copy: torch.Tensor) -> dict[str, dict]:
     """Each trained set's model (weights/<stage>.safetensors) scored on the exact pixels of the test images at hand
     and on the JPEG copy of the same images, paired by image: does the copy, which every row is scored on, hide
     features a model learned (D̂_det's non-robust ones, say)? Each model's accuracy on the tier's whole test split
     rides along, to set beside its row's: the weights scored here are the row's model."""
-    from sia_core.claims import bootstrap_ci, proportion_ci
+    from sia_core.claims import bootstrap_ci
     from sia_core.evaluation import evaluate
 
     world, tier = WORLDS[world_name], tier_of(world_name, tier_name)
@@ -734,10 +742,7 @@ def _trained_models_on_exact_pixels(world_name: str, tier_name: str, work: Path,
         with torch.no_grad():
             on_exact, on_copy = ((model.logits(images.to(model.device)).argmax(1).cpu() == exact_test.labels)
                                  .double().numpy() for images in (exact_test.images, copy))
-        scored[kind] = {"exact": float(on_exact.mean()), "exact_ci95": list(proportion_ci(float(on_exact.mean()),
-                                                                                           len(on_exact))),
-                        "copy": float(on_copy.mean()), "copy_ci95": list(proportion_ci(float(on_copy.mean()),
-                                                                                        len(on_copy))),
+        scored[kind] = {**_rate_with_interval("exact", on_exact), **_rate_with_interval("copy", on_copy),
                         "exact_minus_copy": float((on_exact - on_copy).mean()),
                         "exact_minus_copy_ci95": list(bootstrap_ci(on_exact - on_copy)), "n": len(on_exact),
                         "whole_test_accuracy": evaluate(model, tier_test).clean_accuracy,
@@ -753,8 +758,8 @@ def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str
     attacks; each finished network is a part, with the settings it ran with (a rerun skips it under the same ones,
     and a cut-off training resumes from its epoch); the summary covers every part there is, so run the command once
     more without --arms after processes that split the arms."""
-    from sia_core.features.jpeg_control import (PIXELS, JpegControlArm, JpegControlConfig, in_pixels, jpeg_reencode,
-                                                summarize, train_arm)
+    from sia_core.features.jpeg_control import (PIXELS, JpegControlArm, JpegControlConfig, in_pixels, summarize,
+                                                train_arm)
 
     if world_name != "cifar10":
         raise SystemExit("The JPEG control is CIFAR-10's: only its full training split is a JPEG copy.")
@@ -772,7 +777,10 @@ def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str
     exact_train, exact_test, places = _exact_cifar10()
     test = resolver.test_split(WORLDS[world_name].data, image_shape=(3, 32, 32))
     copy = test.images[torch.from_numpy(places)]
-    reencoded = jpeg_reencode(exact_test.images, config.quality)
+    # each arm's pixels, made once: the JPEG arm's test images are also what the copy is checked against
+    train_in, test_in = ({pixels: in_pixels(split, pixels, config.quality) for pixels in PIXELS}
+                         for split in (exact_train, exact_test))
+    reencoded = test_in["jpeg"].images
     error_to_copy = float((reencoded - copy).abs().mean()) * 255
     if not bool((test.labels[torch.from_numpy(places)] == exact_test.labels).all()) or error_to_copy > 2:
         raise SystemExit(f"The exact test images do not line up with the JPEG copy's (labels differ, or the re-encoding "
@@ -794,8 +802,7 @@ def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str
             log(f"{JPEG_CONTROL}: {pixels}, seed {seed}: done")
             continue
         log(f"{JPEG_CONTROL}: {pixels}, seed {seed}: training on {len(exact_train):,} images")
-        _, arm = train_arm(pixels, seed, in_pixels(exact_train, pixels, config.quality),
-                           in_pixels(exact_test, pixels, config.quality), config,
+        _, arm = train_arm(pixels, seed, train_in[pixels], test_in[pixels], config,
                            checkpoint=work / "checkpoints" / f"{JPEG_CONTROL}-{pixels}-{seed}.pt",
                            progress=lambda epoch, total, info: log(f"{JPEG_CONTROL} {pixels}/{seed}: epoch "
                                                                    f"{epoch}/{total} {info}"))

@@ -449,16 +449,21 @@ def jpeg_control_sentence(control: Optional[Mapping], eps: float) -> str:
                 f"{_interval_text((low, high))} ({seeds} network{'s' if seeds > 1 else ''} per arm; the intervals "
                 f"are over the attacked images)")
     short = CONSTRUCTION_SUCCESS - jpeg["rate"]
-    follows = ((f"so JPEG training pixels alone cost this network {gap['exact_minus_jpeg'] * 100:.1f} "
-                f"[{low * 100:.1f}, {high * 100:.1f}] of the {short * 100:.1f} points by which its JPEG arm falls "
-                f"short of {CONSTRUCTION_SUCCESS:.0%}" if short > 0 else
-                "so JPEG training pixels alone cost this network part of its reach")
-               if low > 0 else
-               "so JPEG training pixels made this network easier, not harder, to move" if high < 0 else
-               "a difference the control cannot tell from none")
-    exact_goal = ("; on exact pixels the construction's 95% is within reach" if exact["ci95"][0] >= CONSTRUCTION_SUCCESS
-                  else f"; even on exact pixels it stays below {CONSTRUCTION_SUCCESS:.0%} at this N"
-                  if exact["ci95"][1] < CONSTRUCTION_SUCCESS else "")
+    if low > 0 and short > 0:
+        follows = (f"so JPEG training pixels alone cost this network {gap['exact_minus_jpeg'] * 100:.1f} "
+                   f"[{low * 100:.1f}, {high * 100:.1f}] of the {short * 100:.1f} points by which its JPEG arm falls "
+                   f"short of {CONSTRUCTION_SUCCESS:.0%}")
+    elif low > 0:
+        follows = "so JPEG training pixels alone cost this network part of its reach"
+    elif high < 0:
+        follows = "so JPEG training pixels made this network easier, not harder, to move"
+    else:
+        follows = "a difference the control cannot tell from none"
+    exact_goal = ""
+    if exact["ci95"][0] >= CONSTRUCTION_SUCCESS:
+        exact_goal = "; on exact pixels the construction's 95% is within reach"
+    elif exact["ci95"][1] < CONSTRUCTION_SUCCESS:
+        exact_goal = f"; even on exact pixels it stays below {CONSTRUCTION_SUCCESS:.0%} at this N"
     return f"{measured}, {follows}{exact_goal}"
 
 
@@ -518,15 +523,13 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
                 + ("; the set keeps those." if success >= CONSTRUCTION_SUCCESS else
                    f", short of the {CONSTRUCTION_SUCCESS:.0%} the construction calls for{_class_range(row.by_class)}; "
                    "the set keeps those, so it holds only the images this source could move."))
-        control = (jpeg_control_sentence((world.features_at_scale or {}).get("jpeg_control"), row.construction_eps)
-                   if kind == "d_det" and success is not None and success < CONSTRUCTION_SUCCESS
-                   and row.construction_eps is not None else "")
-        if control:
-            kept += f" Why it falls short, a control: {control}."
-        exact_pixels = (exact_pixels_sentence((world.features_at_scale or {}).get("jpeg_control"), kind)
-                        if kind == "d_det" else "")
-        if exact_pixels:
-            kept += f" The test set is the JPEG copy too: {exact_pixels}."
+        if kind == "d_det":  # the JPEG control attacks as D̂_det's construction does
+            control = (world.features_at_scale or {}).get("jpeg_control")
+            short = success is not None and success < CONSTRUCTION_SUCCESS and row.construction_eps is not None
+            if short and (why_short := jpeg_control_sentence(control, row.construction_eps)):
+                kept += f" Why it falls short, a control: {why_short}."
+            if exact_pixels := exact_pixels_sentence(control, kind):
+                kept += f" The test set is the JPEG copy too: {exact_pixels}."
         why = (f"Trained on {row.n_train:,} images of the set{_scale_note(row)}, the model scores "
                f"{row.test_accuracy:.1%} on {row.test_n:,} original test images (95% CI [{ci95[0]:.1%}, "
                f"{ci95[1]:.1%}]) against chance {chance:.0%}{relabelled}: "

@@ -22,8 +22,6 @@ from sia_core.attacks.pgd import PGD
 from sia_core.data.base import ImageDataset
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.progress import ProgressCallback
-from sia_core.distributed import map_batches
-from sia_core.scaling import batch_size_for, budget_for
 from sia_core.validation import in_range, one_of, positive, positive_int, require
 
 Pixels = Literal["exact", "jpeg"]
@@ -170,15 +168,7 @@ def targeted_reached(model: ClassifierWrapper, images: torch.Tensor, labels: tor
                      eps: float, config: JpegControlConfig) -> tuple[bool, ...]:
     """Per image: does the construction's targeted L2 PGD (no random start) at radius `eps` reach its target?"""
     attack = PGD(eps=eps, norm="l2", steps=config.steps, step_size=config.step_size, random_start=False)
-    batch_size = batch_size_for(tuple(images.shape[1:]), 250, budget_elements=budget_for(model.device))
-
-    def batch(positions: torch.Tensor) -> tuple[torch.Tensor]:
-        x, y, t = (part[positions].to(model.device) for part in (images, labels, targets))
-        adversarial = attack.perturb(model, x, y, target=t)
-        with torch.no_grad():
-            return ((model.logits(adversarial).argmax(1) == t).cpu(),)
-
-    return tuple(bool(flag) for flag in map_batches(batch, len(images), batch_size)[0])
+    return tuple(bool(flag) for flag in attack(model, images, labels, target=targets).success.cpu())
 
 
 def summarize(config: JpegControlConfig, arms: tuple[JpegControlArm, ...], *, source: str = "",
