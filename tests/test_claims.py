@@ -208,6 +208,19 @@ def test_the_robust_source_control_names_the_selection_when_the_robust_model_mov
     assert "reached its target on 15.0% of the attempts" in claim.why
 
 
+def test_the_robust_source_control_says_when_its_sets_keep_every_attempt():
+    from sia_core.claims import scorecard
+
+    every = {"targeted_success_rate": 0.08}  # no "kept": the set added every attempt
+    world = _scale_world([_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), _row("d_rand", 0.51, 0.0),
+                          {**_row("d_det_robust", 0.06, 0.0, relabelled_test_accuracy=0.6), "metric": every},
+                          {**_row("d_rand_robust", 0.25, 0.0), "metric": every}])
+    claim = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"]
+    assert claim.verdict == "reproduces"
+    assert claim.why.count("reached its target on 8.0% of the attempts, and the set keeps every attempt") == 2
+    assert "A likely reason" not in claim.why
+
+
 def test_the_robust_source_control_is_not_measured_without_both_pairs():
     from sia_core.claims import scorecard
 

@@ -134,6 +134,9 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert [bar["name"] for bar in charts["features_scale_class_success_robust"]["data"]] == [
         "D̂_det, from the robust model", "D̂_rand, from the robust model"]
     assert any("on the robust source" in c.value and "D̂_det, from the robust model: " in c.value for c in at.caption)
+    # the control's sets keep every attempt (the tiny tier's all do), as the paper's construction: the page says so
+    assert any("these sets keep every attempt, relabelled with its target" in element.value
+               for element in [*at.caption, *at.markdown])
     assert success["layout"]["shapes"][0]["y0"] == 0.95
     rows = {row["set"]: row for row in at_scale.rows("shapes", tmp_path / "work")}
     assert success["data"][0]["y"] == [entry["rate"] for entry in rows["d_det"]["targeted_success_by_class"]]

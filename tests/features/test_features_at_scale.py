@@ -191,6 +191,19 @@ def test_the_fashion_mnist_tier_skips_the_control_it_does_not_need(at_scale):
     assert "d_small" not in tier.stages and "d_small" in module.tier_of("cifar10", "cpu").stages
 
 
+@pytest.mark.parametrize("world", ["cifar10", "fashion-mnist"])
+def test_the_robust_source_control_keeps_every_attempt_as_the_paper(at_scale, world):
+    # the standard source's sets keep the images that reach their target; the robust source reaches it on few, and
+    # keeping only those would select the images whose robust features moved, so its sets keep every attempt
+    tier, spec = at_scale.tier_of(world, "cpu"), at_scale.WORLDS[world]
+    for standard, robust in (("d_det", "d_det_robust"), ("d_rand", "d_rand_robust")):
+        assert at_scale.construction(standard, spec, tier).keep == "successful"
+        config = at_scale.construction(robust, spec, tier)
+        assert config.keep == "all" and config.kind == standard
+        assert config.n == tier.relabelled_n_of(robust) <= tier.relabelled_n
+    assert at_scale.tier_of("cifar10", "cpu").relabelled_n_of("d_det_robust") == 20_000  # near D̂_det's 20,117 kept
+
+
 def test_write_keeps_the_rows_of_stages_finished_elsewhere_at_the_same_tier(at_scale, finished, tmp_path,
                                                                             monkeypatch):
     monkeypatch.setattr(at_scale, "PRECOMPUTED", tmp_path)
