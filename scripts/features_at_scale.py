@@ -20,18 +20,20 @@ then trains and scores on the saved set:
       --world cifar10 --tier cpu --only d_r &
 
 Tiers: "cpu" (this machine, one thread a run: relabelled sets from 28,000 attempts keeping the targeted successes,
-D̂_R at 10,000 and D̂_NR at 5,000), "gpu" (the paper's scale: 50,000 images, the paper's steps; mixed precision on
-CUDA), "tiny" (the same code at a toy size, for the tests). Stages write into --work (default
+the robust-source control's from 20,000 attempts keeping all, D̂_R at 10,000 and D̂_NR at 5,000), "gpu" (the
+paper's scale: 50,000 images, the paper's steps; mixed precision on CUDA), "tiny" (the same code at a toy size, for the tests). Stages write into --work (default
 $SIA_EXPLORER_HOME/features-<world>-<tier>): sets/<kind>.npz (built batch by batch), checkpoints/<kind>.pt (every
 epoch), results/<stage>.json (when a stage ends), weights/<kind>.safetensors. `write` gathers the results into the
 world's study file (`features` key) in assets/precomputed/.
 
 What follows the paper and what does not (said on the features page too): targeted L2 PGD at the paper's ε 0.5,
-step 0.1, 100 steps (CIFAR-10); D̂_rand draws t ≠ y; D̂_R / D̂_NR by normalized-gradient steps of 0.1 from a random
+step 0.1, 100 steps (CIFAR-10); D̂_R / D̂_NR by normalized-gradient steps of 0.1 from a random
 other image, as many as the measured error curve needs; D̂_det trained without augmentation, the others with random
 crops and flips (the paper's Table 3). Ours, not the paper's: ResNet9-slim (the paper: ResNet-50), Adam with a
-one-cycle schedule (the paper: SGD 0.1 with drops), fewer images on the CPU tier, and keeping only the images the
-source model sends to their target where the radius does not reach 95% targeted success.
+one-cycle schedule (the paper: SGD 0.1 with drops), D̂_rand's targets t ≠ y (the paper's text: drawn from all
+classes), fewer images on the CPU tier, and keeping only the images the
+standard source model sends to their target where the radius does not reach 95% targeted success (the robust
+source's sets keep every attempt, as the paper's construction).
 """
 
 from __future__ import annotations
@@ -274,11 +276,11 @@ def estimate(world_name: str, tier_name: str) -> dict:
     forward = counter.get_total_flops()
     built = [stage for stage in tier.stages if stage not in PLAIN]
     relabelled = [stage for stage in built if base_kind(stage) in RELABELLED]
-    trained_on_relabelled_n = len(relabelled) + (1 if "d" in tier.stages else 0)
     passes = {f"{' + '.join(relabelled)} (targeted PGD)": sum(map(tier.relabelled_n_of, relabelled)) * tier.pgd_steps,
               "d_r + d_nr (representation matching, at most)": sum(
                   tier.matched_n_of(stage) for stage in built if stage in MATCHED) * tier.matched_steps,
-              f"training {len(tier.stages)} networks": (trained_on_relabelled_n * tier.relabelled_n
+              f"training {len(tier.stages)} networks": (sum(map(tier.relabelled_n_of, relabelled))
+                                                        + ("d" in tier.stages) * tier.relabelled_n
                                                         + sum(tier.matched_n_of(stage) for stage in tier.stages
                                                               if stage in (*MATCHED, "d_small"))
                                                         # its ladder: N/8 + N/4 + N/2 + N at most
@@ -367,6 +369,11 @@ def _run_stage(kind: str, world_name: str, tier_name: str, world: World, tier: T
                shared_build: Optional[dict] = None) -> None:
     result_path = work / "results" / f"{kind}.json"
     if result_path.is_file():
+        stored = json.loads(result_path.read_text()).get("construction")
+        if base_kind(kind) in RELABELLED and stored != _as_json(construction(kind, world, tier)):
+            # a set built by other settings (an older construction, say) must not pass for this one
+            raise SystemExit(f"{result_path} was built by another construction ({stored}); move it, with "
+                             f"sets/{kind}.npz and checkpoints/{kind}.pt, out of {work} to rebuild the stage.")
         log(f"{kind}: done ({result_path})")
         return
     started = time.perf_counter()
@@ -474,6 +481,11 @@ def _rows_of_tier(features: Optional[dict], tier_name: str) -> dict[str, dict]:
     """A study file's `features` rows by set, when they were written at `tier_name` (else none)."""
     features = features if isinstance(features, dict) else {}
     return {row["set"]: row for row in features.get("rows", [])} if features.get("tier") == tier_name else {}
+
+
+def _as_json(config) -> dict:
+    """A construction config as its result file stores it (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config), default=list))
 
 
 def _robust_source(stage: str) -> bool:

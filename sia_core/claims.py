@@ -642,12 +642,13 @@ def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule: for D̂_rand and D̂_det, test accuracy of the set built from the robust model minus that of the set built
     # from the standard model (binomial bootstrap over the test images); reproduces when both drops clear zero, partly
     # when one does. The headline number is D̂_rand's (the paper's 25.2% against 63.3%).
-    found = {kind: (_scale_row(world, f"{kind}_robust"), _scale_row(world, kind)) for kind in ("d_rand", "d_det")}
+    names = {"d_rand": "D̂_rand", "d_det": "D̂_det"}
+    found = {kind: (_scale_row(world, f"{kind}_robust"), _scale_row(world, kind)) for kind in names}
     pairs = {kind: (robust, standard) for kind, (robust, standard) in found.items()
              if robust is not None and standard is not None}
     parts, cleared = [], {}
     for kind, (robust, standard) in pairs.items():
-        label = {"d_rand": "D̂_rand", "d_det": "D̂_det"}[kind]
+        label = names[kind]
         ci95 = proportion_difference_ci(robust.test_accuracy, robust.test_n, standard.test_accuracy, standard.test_n)
         cleared[kind] = (robust.test_accuracy - standard.test_accuracy, ci95)
         relabelled = ("" if robust.relabelled_test_accuracy is None else
@@ -656,7 +657,7 @@ def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
         # a set without "kept" added every attempt relabelled with its target, as the paper's construction does
         reached = ("" if success is None else
                    f"; the robust model reached its target on {success:.1%} of the attempts" +
-                   ("" if "kept" in robust.metric else ", and the set keeps every attempt, as the paper's"))
+                   ("" if "kept" in robust.metric else ", and the set keeps every attempt, as the paper's does"))
         parts.append(f"{label} from the robust model: {robust.test_accuracy:.1%}{relabelled} "
                      f"({robust.n_train:,} images{reached}), from the standard model {standard.test_accuracy:.1%} "
                      f"({_points(robust.test_accuracy - standard.test_accuracy)}, 95% CI {_interval_text(ci95)})")
@@ -669,8 +670,9 @@ def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
     ours, ci95 = cleared["d_rand"]
     row = pairs["d_rand"][0]
     why = ("; ".join(parts) + f"{_scale_note(row)}: " +
-           ("built from a robust model, both sets teach less of the true label (intervals below zero): their "
-            "signal is the standard model's non-robust features." if verdict == "reproduces" else
+           ("built from a robust model, both sets teach less of the true label (intervals below zero), "
+            "consistent with their signal being the standard model's non-robust features."
+            if verdict == "reproduces" else
             "one of the two sets teaches measurably less when built from the robust model, the other does not."
             if verdict == "partly" else
             "the sets built from the robust model do not teach measurably less here, so the control does not "
@@ -683,6 +685,12 @@ def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
         why += (" A likely reason: at this radius the robust model reaches its target on few images, and the sets "
                 "keep only those, so they are smaller and hold the images the robust model could move, a selection "
                 "the standard model's nearly complete sets do not make.")
+    if all("kept" in standard.metric and "kept" not in robust.metric for robust, standard in pairs.values()):
+        # the two halves are not built alike: say so beside the verdict
+        why += (" The two halves differ in one more way: the standard model's sets keep only the attempts that "
+                "reached their target (" + ", ".join(
+                    f"{names[kind]} {standard.metric['targeted_success_rate']:.1%}"
+                    for kind, (_, standard) in pairs.items()) + "), the robust model's keep every attempt.")
     return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=pairs["d_rand"][1].test_accuracy,
                         verdict=verdict, why=why)
 

@@ -217,8 +217,17 @@ def test_the_robust_source_control_says_when_its_sets_keep_every_attempt():
                           {**_row("d_rand_robust", 0.25, 0.0), "metric": every}])
     claim = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"]
     assert claim.verdict == "reproduces"
-    assert claim.why.count("reached its target on 8.0% of the attempts, and the set keeps every attempt") == 2
+    every_attempt = "reached its target on 8.0% of the attempts, and the set keeps every attempt, as the paper's does"
+    assert claim.why.count(every_attempt) == 2
     assert "A likely reason" not in claim.why
+    assert "differ in one more way" not in claim.why  # the standard rows here carry no "kept": built alike
+    kept = {"targeted_success_rate": 0.774, "kept": 20_117.0}
+    world = _scale_world([{**_row("d_det", 0.165, 0.0, relabelled_test_accuracy=0.52), "metric": kept},
+                          {**_row("d_rand", 0.51, 0.0), "metric": kept},
+                          {**_row("d_det_robust", 0.06, 0.0, relabelled_test_accuracy=0.6), "metric": every},
+                          {**_row("d_rand_robust", 0.25, 0.0), "metric": every}])
+    why = scorecard(world, command="t", created="d").by_id()["robust-source-sets-teach-less"].why
+    assert "the standard model's sets keep only the attempts that reached their target (D̂_rand 77.4%, D̂_det 77.4%)" in why
 
 
 def test_the_robust_source_control_is_not_measured_without_both_pairs():

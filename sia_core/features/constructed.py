@@ -61,8 +61,8 @@ def _next_class(labels: torch.Tensor, num_classes: int, seed: int) -> torch.Tens
 
 
 def _random_class(labels: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
-    # uniformly among the *other* classes (Ilyas et al. 2019's t != y): a target equal to the label would keep a
-    # tenth of the images' robust features pointing at the right class
+    # uniformly among the *other* classes (t != y, our choice; the paper's text draws from all classes): a target equal
+    # to the label would keep a tenth of the images' robust features pointing at the right class
     shift = torch.randint(1, num_classes, labels.shape, generator=torch.Generator().manual_seed(seed))
     return (labels + shift) % num_classes
 

@@ -204,6 +204,30 @@ def test_the_robust_source_control_keeps_every_attempt_as_the_paper(at_scale, wo
     assert at_scale.tier_of("cifar10", "cpu").relabelled_n_of("d_det_robust") == 20_000  # near D̂_det's 20,117 kept
 
 
+@pytest.mark.parametrize("world", ["cifar10", "fashion-mnist"])
+def test_the_shipped_robust_source_rows_were_built_by_the_current_construction(at_scale, world):
+    study = at_scale.PRECOMPUTED / at_scale.WORLDS[world].study_file
+    rows = {row["set"]: row for row in json.loads(study.read_text())["features"]["rows"]}
+    for stage in at_scale.ROBUST_SOURCE:
+        config = at_scale.construction(stage, at_scale.WORLDS[world], at_scale.tier_of(world, "cpu"))
+        expected = at_scale._as_json(config)
+        assert rows[stage]["construction"] == expected, stage
+        assert "kept" not in rows[stage]["metric"] and rows[stage]["n_train"] == expected["n"]
+
+
+def test_a_finished_stage_built_by_another_construction_is_refused_not_reused(at_scale, finished, tmp_path):
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(finished, work)
+    result = work / "results" / "d_det_robust.json"
+    stale = json.loads(result.read_text())
+    stale["construction"]["keep"] = "successful"  # as the robust-source sets were built before they kept every attempt
+    result.write_text(json.dumps(stale))
+    with pytest.raises(SystemExit, match="built by another construction"):
+        at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "d_det_robust"])
+
+
 def test_write_keeps_the_rows_of_stages_finished_elsewhere_at_the_same_tier(at_scale, finished, tmp_path,
                                                                             monkeypatch):
     monkeypatch.setattr(at_scale, "PRECOMPUTED", tmp_path)
