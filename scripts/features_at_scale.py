@@ -21,10 +21,11 @@ then trains and scores on the saved set:
 
 Tiers: "cpu" (this machine, one thread a run: relabelled sets from 28,000 attempts keeping the targeted successes,
 the robust-source control's from 20,000 attempts keeping all, D̂_R at 10,000 and D̂_NR at 5,000), "gpu" (the
-paper's scale: 50,000 images, the paper's steps; mixed precision on CUDA), "tiny" (the same code at a toy size, for the tests). Stages write into --work (default
-$SIA_EXPLORER_HOME/features-<world>-<tier>): sets/<kind>.npz (built batch by batch), checkpoints/<kind>.pt (every
-epoch), results/<stage>.json (when a stage ends), weights/<kind>.safetensors. `write` gathers the results into the
-world's study file (`features` key) in assets/precomputed/.
+paper's scale: 50,000 images, the paper's steps; mixed precision on CUDA), "tiny" (the same code at a toy size, for
+the tests). Stages write into --work (default $SIA_EXPLORER_HOME/features-<world>-<tier>): sets/<kind>.npz (built
+batch by batch), checkpoints/<kind>.pt (every epoch), results/<stage>.json (when a stage ends),
+weights/<kind>.safetensors. `write` gathers the results into the world's study file (`features` key) in
+assets/precomputed/.
 
 What follows the paper and what does not (said on the features page too): targeted L2 PGD at the paper's ε 0.5,
 step 0.1, 100 steps (CIFAR-10); D̂_R / D̂_NR by normalized-gradient steps of 0.1 from a random
@@ -484,7 +485,7 @@ def _rows_of_tier(features: Optional[dict], tier_name: str) -> dict[str, dict]:
 
 
 def _as_json(config) -> dict:
-    """A construction config as its result file stores it (tuples become lists)."""
+    """A config as a result file stores it (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config), default=list))
 
 
@@ -789,7 +790,7 @@ def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str
     # the tiny tier: the tests' (one small network per arm, a few images attacked briefly)
     config = (JpegControlConfig(architecture="tiny-cnn", epochs=1, seeds=(0,), attacked_n=20, steps=5)
               if tier_name == "tiny" else JpegControlConfig())
-    settings = json.loads(json.dumps(dataclasses.asdict(config)))  # as a part's JSON holds them (lists, not tuples)
+    settings = _as_json(config)  # as a part's JSON holds them (lists, not tuples)
     wanted = [(pixels, seed) for seed in config.seeds for pixels in PIXELS]
     if arms:
         asked = [tuple(part.strip().split(":")) for part in arms.split(",") if part.strip()]

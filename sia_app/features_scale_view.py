@@ -115,18 +115,19 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
         _render_jpeg_control(block.get("jpeg_control"), relabelled["eps_l2"], rows)
     robust_rows = [row for row in rows if row["set"] in ("d_det_robust", "d_rand_robust")]
     if robust_rows:
-        every = all("kept" not in (row.get("metric") or {}) for row in robust_rows)
-        rates = [(row.get("metric") or {}).get("targeted_success_rate") for row in robust_rows]
-        mostly_missed = all(rate is not None and rate < 0.5 for rate in rates)
+        metrics = [row.get("metric") or {} for row in robust_rows]
+        kept_all = ""
+        if all("kept" not in metric for metric in metrics):
+            rates = [metric.get("targeted_success_rate") for metric in metrics]
+            kept_all = (" As in the paper, these sets keep every attempt, relabelled with its target whether or not "
+                        "the robust model reached it")
+            kept_all += (f" (it did on {max(rates):.0%} at most, so for most images the robust model still names a "
+                         "class other than the new label)." if all(rate is not None and rate < 0.5 for rate in rates)
+                         else ".")
         explain(verdict_notes(dataset_key, [ROBUST_SOURCE_CLAIM]),
                 "The control: the same relabelled sets built from the robust model. If the standard model's "
                 "non-robust features are what D̂_det and D̂_rand carry, sets built from a model without them should "
-                "teach much less of the true label (the paper: 25.2% and 5.8%, against 63.3% and 43.7%)."
-                + ("" if not every else
-                   " As in the paper, these sets keep every attempt, relabelled with its target whether or not the "
-                   "robust model reached it" + (f" (it did on {max(rates):.0%} at most, so for most images the robust "
-                                                "model still names a class other than the new label)."
-                                                if mostly_missed else ".")))
+                "teach much less of the true label (the paper: 25.2% and 5.8%, against 63.3% and 43.7%)." + kept_all)
         _render_construction_success(rows, ("d_det_robust", "d_rand_robust"), "robust",
                                      "features_scale_class_success_robust")
     _render_transfer(block.get("transfer"), dataset_key)
