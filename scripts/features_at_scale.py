@@ -129,6 +129,10 @@ class Tier:
     stages: tuple[str, ...] = STAGES  # what the tier runs by default (and the page expects)
     transfer_n: int = 20_000          # D̂_det images each architecture of the transfer study trains on
     transfer_architectures: tuple[str, ...] = ("mlp", "tiny-cnn", "small-cnn", "resnet9-slim", "vgg-slim")
+    # the transfer study's training seeds (each trains every architecture twice; seed 0's is the headline) and the
+    # further radii its y-axis is scored at, beside the world's
+    transfer_seeds: tuple[int, ...] = (0,)
+    transfer_sensitivity_eps_l2: tuple[float, ...] = ()
     # D̂_R's images where they differ from D̂_NR's: D̂_R's robustness over plain training at the same N is the
     # measure that needs the most images, so it gets them first; "d_small" (its control) follows it
     robust_matched_n: Optional[int] = None
@@ -164,21 +168,23 @@ WORLDS = {
 }
 TIERS = {
     "cpu": Tier(relabelled_n=28_000, keep="successful", matched_n=5_000, matched_steps=1000, pgd_steps=100,
-                epochs=20, eval_n=1000, curve_n=200, robust_matched_n=10_000, robust_source_n=20_000),
+                epochs=20, eval_n=1000, curve_n=200, robust_matched_n=10_000, robust_source_n=20_000,
+                transfer_seeds=(0, 1), transfer_sensitivity_eps_l2=(0.25, 1.0, 2.0)),
     # D̂_R holds as many images as D here, so D is its control (no "d_small")
     "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
                 eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500,
                 stages=FULL_SIZE_STAGES),
     "tiny": Tier(relabelled_n=64, keep="all", matched_n=32, matched_steps=6, pgd_steps=3, epochs=1, eval_n=16,
                  curve_n=8, test_n=200, transfer_architectures=("mlp", "tiny-cnn"),
+                 transfer_seeds=(0, 1), transfer_sensitivity_eps_l2=(1.0, 4.0),
                  build_batch=16),  # several batches a set, so a torchrun build splits them
 }
 # Fashion-MNIST's full training split is cheap with the tiny CNN: the CPU tier takes all of it (so D̂_R and D̂_NR hold
 # as many images as D, and D is their control: no "d_small")
 WORLD_TIERS = {("fashion-mnist", "cpu"): dataclasses.replace(
     TIERS["cpu"], relabelled_n=60_000, matched_n=60_000, epochs=10, curve_n=500, robust_source_n=None,
-    stages=FULL_SIZE_STAGES, transfer_architectures=("mlp", "tiny-cnn",
-                                                                                           "small-cnn"))}
+    stages=FULL_SIZE_STAGES, transfer_architectures=("mlp", "tiny-cnn", "small-cnn"), transfer_seeds=(0,),
+    transfer_sensitivity_eps_l2=())}
 
 
 def tier_of(world: str, tier: str) -> Tier:
@@ -287,8 +293,9 @@ def estimate(world_name: str, tier_name: str) -> dict:
                                                         # its ladder: N/8 + N/4 + N/2 + N at most
                                                         + (2 * tier.matched_n_of("d_nr") if ACCURACY_MATCHED
                                                            in tier.stages else 0)) * tier.epochs,
-              "transfer study (2 networks per architecture)":
-                  2 * len(tier.transfer_architectures) * tier.transfer_n * max(1, tier.epochs // 2)}
+              "transfer study (2 networks per architecture and seed)":
+                  2 * len(tier.transfer_architectures) * len(tier.transfer_seeds) * tier.transfer_n
+                  * max(1, tier.epochs // 2)}
     total = 3 * forward * sum(passes.values())  # forward + backward
     return {"world": world_name, "tier": tier_name, "forward_flops_per_image": forward,
             "image_steps": passes, "total_pflop": round(total / 1e15, 2),
@@ -301,8 +308,10 @@ def _save_json(path: Path, payload: dict) -> None:
     partial.replace(path)
 
 
-def run(world_name: str, tier_name: str, work: Path, only: tuple[str, ...]) -> None:
-    """Each stage of `only` not yet done: build its set (resuming), train a fresh network on it (resuming), score it."""
+def run(world_name: str, tier_name: str, work: Path, only: tuple[str, ...],
+        seeds: Optional[tuple[int, ...]] = None) -> None:
+    """Each stage of `only` not yet done: build its set (resuming), train a fresh network on it (resuming), score it;
+    the transfer study at each of `seeds` (default: the tier's)."""
     world, tier = WORLDS[world_name], tier_of(world_name, tier_name)
     standard = source(world.standard, world)
     train, test = splits(world, standard, tier.test_n)
@@ -325,7 +334,8 @@ def run(world_name: str, tier_name: str, work: Path, only: tuple[str, ...]) -> N
     for kind in only:
         with _mixed_precision(standard.device):
             if kind == TRANSFER:
-                _run_transfer(world_name, world, tier, work, standard, train, test)
+                for seed in seeds or tier.transfer_seeds:
+                    _run_transfer(world_name, world, tier, work, standard, train, test, seed)
             else:
                 _run_stage(kind, world_name, tier_name, world, tier, work, standard, train, test,
                            shared_build.get(kind))
@@ -543,44 +553,68 @@ def backfill_success_by_class(world_name: str, work: Path, kept_rows: Optional[d
     return done
 
 
+def transfer_name(seed: int) -> str:
+    """The transfer study's result name at a training seed: seed 0's is the headline's, "transfer"."""
+    return TRANSFER if seed == 0 else f"{TRANSFER}-seed{seed}"
+
+
+def transfer_config(world: World, tier: Tier, seed: int) -> FeatureTransferConfig:
+    return FeatureTransferConfig(architectures=tier.transfer_architectures, epochs=max(1, tier.epochs // 2),
+                                 attack_eps_l2=world.eps_l2, attack_steps=20, attack_n=tier.eval_n, seed=seed,
+                                 sensitivity_eps_l2=tier.transfer_sensitivity_eps_l2)
+
+
+def _same_settings(saved: Optional[dict], config: FeatureTransferConfig) -> bool:
+    """Whether a saved transfer result was made with `config`'s settings (its architectures aside: a tier may name
+    one more, and the finished ones are reused)."""
+    current = {key: value for key, value in _as_json(config).items() if key != "architectures"}
+    return saved is not None and {key: value for key, value in saved.items() if key != "architectures"} == current
+
+
 def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standard: ClassifierWrapper,
-                  train: ImageDataset, test: ImageDataset) -> None:
-    """The transfer study (the paper's Figure 3) on the first `transfer_n` images of the finished D̂_det set: each
-    architecture trained on them and, apart, on the same source images with their true labels."""
-    path = work / "results" / f"{TRANSFER}.json"
+                  train: ImageDataset, test: ImageDataset, seed: int = 0) -> None:
+    """The transfer study (the paper's Figure 3) at one training seed, on the first `transfer_n` images of the finished
+    D̂_det set: each architecture trained on them and, apart, on the same source images with their true labels."""
+    name = transfer_name(seed)
+    path, config = work / "results" / f"{name}.json", transfer_config(world, tier, seed)
+    parts = work / "results" / f"{name}-parts"
+    for saved in [path] * path.is_file() + sorted(parts.glob("*.json")):
+        if not _same_settings(json.loads(saved.read_text()).get("config"), config):
+            raise SystemExit(f"{saved} was made with other transfer settings than the tier's now; move it aside to "
+                             f"run the study again (it is not reused).")
     if path.is_file() and [point["architecture"] for point in json.loads(path.read_text())["points"]] == \
             list(tier.transfer_architectures):
-        log(f"{TRANSFER}: done ({path})")
+        log(f"{name}: done ({path})")
         return  # else the tier names an architecture more: the finished ones' parts are reused below
     built_path = work / "sets" / "d_det.npz"
     built = ConstructedSet.load(built_path) if built_path.is_file() else None
     if built is None or not built.metric:  # only a finished build carries its metric; training on it is not needed
-        log(f"{TRANSFER}: skipped until the d_det set is built here (it is not finished in {work / 'sets'})")
+        log(f"{name}: skipped until the d_det set is built here (it is not finished in {work / 'sets'})")
         return
     n = min(tier.transfer_n, len(built))
     head = built.head(n)
-    config = FeatureTransferConfig(architectures=tier.transfer_architectures, epochs=max(1, tier.epochs // 2),
-                                   attack_eps_l2=world.eps_l2, attack_steps=20, attack_n=tier.eval_n)
-    # one architecture at a time, each saved as it finishes: a stopped run resumes at the next architecture (the
-    # source's attack, a minute or two, is redone for each)
-    parts = work / "results" / f"{TRANSFER}-parts"
     parts.mkdir(parents=True, exist_ok=True)
-    points, seconds, report = [], 0.0, None
-    for architecture in config.architectures:
-        part = parts / f"{architecture}.json"
-        if not part.is_file():
-            started = time.perf_counter()
-            report = transfer_study(standard, head, train, test,
-                                    dataclasses.replace(config, architectures=(architecture,)),
-                                    progress=lambda done, total, info: log(f"{TRANSFER}: {architecture} {info}"))
-            _save_json(part, {"point": report.points[0].to_dict(), "attack": report.attack,
-                              "source": report.source_model, "seconds": round(time.perf_counter() - started, 1)})
-        saved = json.loads(part.read_text())
-        points.append(saved["point"])
-        seconds += saved["seconds"]
+    missing = tuple(a for a in config.architectures if not (parts / f"{a}.json").is_file())
+    if missing:
+        # each architecture's point is saved as it finishes, so a stopped run resumes at the next one (the source's
+        # examples, a minute per radius, are made again then)
+        clock = [time.perf_counter()]
+
+        def keep_part(done: int, total: int, point: dict) -> None:
+            log(f"{name}: {point['architecture']} {point}")
+            _save_json(parts / f"{point['architecture']}.json", {
+                "point": point, "attack": PGD(eps=config.attack_eps_l2, norm="l2", steps=config.attack_steps).description,
+                "source": standard.model_id, "config": _as_json(config),
+                "seconds": round(time.perf_counter() - clock[0], 1)})
+            clock[0] = time.perf_counter()
+
+        transfer_study(standard, head, train, test, dataclasses.replace(config, architectures=missing),
+                       progress=keep_part)
+    saved = [json.loads((parts / f"{a}.json").read_text()) for a in config.architectures]
     _save_json(path, {"kind": TRANSFER, "world": world_name, "device": str(standard.device), "n_train": n,
-                      "source": saved["source"], "attack": saved["attack"], "test_n": len(test),
-                      "config": dataclasses.asdict(config), "points": points, "seconds": round(seconds, 1)})
+                      "seed": seed, "source": saved[-1]["source"], "attack": saved[-1]["attack"],
+                      "test_n": len(test), "config": _as_json(config), "points": [part["point"] for part in saved],
+                      "seconds": round(sum(part["seconds"] for part in saved), 1)})
 
 
 def _kept_or(work: Path, kind: str, default: int) -> int:
@@ -686,7 +720,10 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
                          "rows": [merged[kind] for kind in STAGES if kind in merged]}
     transfer = work / "results" / f"{TRANSFER}.json"
     if transfer.is_file():
-        study["features"]["transfer"] = json.loads(transfer.read_text())
+        # seed 0's study is the headline; the other seeds' finished ones ride along, to show the training's spread
+        study["features"]["transfer"] = {**json.loads(transfer.read_text()), "other_seeds": [
+            json.loads(other.read_text()) for seed in tier_of(world_name, tier_name).transfer_seeds[1:]
+            if (other := work / "results" / f"{transfer_name(seed)}.json").is_file()]}
     elif before.get("tier") == tier_name and "transfer" in before:
         study["features"]["transfer"] = before["transfer"]
     control = work / "results" / f"{JPEG_CONTROL}.json"
@@ -888,6 +925,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--only", help=f"stages, comma-separated, from {', '.join((*STAGES, TRANSFER))} (default: "
                                        "the tier's stages, then the transfer study)")
     parser.add_argument("--n", type=int, default=200, help="plan: images measured")
+    parser.add_argument("--seeds", help="run: the transfer study's training seeds to run here, e.g. 1 (default: the "
+                                        "tier's; seed 0's is the headline)")
     parser.add_argument("--arms", help="jpeg-control: the networks to train here, e.g. exact:0,jpeg:0 (default: "
                                        "both arms at every seed; the summary covers every finished one)")
     args = parser.parse_args(argv)
@@ -919,7 +958,8 @@ def main(argv: Optional[list[str]] = None) -> None:
             if args.action == "build":
                 build_only(args.world, args.tier, work, only)
             else:
-                run(args.world, args.tier, work, only)
+                run(args.world, args.tier, work, only,
+                    tuple(int(seed) for seed in args.seeds.split(",")) if args.seeds else None)
         finally:
             shutdown()
     else:

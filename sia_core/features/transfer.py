@@ -30,6 +30,9 @@ class TransferPoint:
     accuracy_from_det: float   # trained on D̂_det, tested on the original test set
     transfer_success: float    # share of the source model's adversarial examples that fool a standard model of it
     standard_accuracy: float   # that standard model (trained on the same source images with their true labels)
+    # the transfer success of the source's examples at the config's further radii, as (radius, rate) in its order:
+    # how much the y-axis owes to the attack's size (empty when the config names none)
+    transfer_success_by_eps: tuple[tuple[float, float], ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,7 +41,8 @@ class TransferPoint:
 @dataclass(frozen=True)
 class FeatureTransferConfig:
     """The transfer study's settings: the architectures, their training epochs, and the source model's untargeted
-    L2-PGD attack (radius `attack_eps_l2`, `attack_steps` steps) on the first `attack_n` test images."""
+    L2-PGD attack (radius `attack_eps_l2`, `attack_steps` steps) on the first `attack_n` test images; the same attack
+    at each of `sensitivity_eps_l2` is scored too, beside the study's radius (the study's point stays at its own)."""
 
     architectures: tuple[str, ...] = ("mlp", "tiny-cnn", "small-cnn")
     epochs: int = 5
@@ -46,6 +50,7 @@ class FeatureTransferConfig:
     attack_steps: int = 20
     attack_n: int = 1000
     seed: int = 0
+    sensitivity_eps_l2: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         require(len(self.architectures) > 0, "architectures: the transfer study needs at least one.")
@@ -55,6 +60,8 @@ class FeatureTransferConfig:
         non_negative("attack_eps_l2", self.attack_eps_l2)
         positive_int("attack_steps", self.attack_steps)
         positive_int("attack_n", self.attack_n)
+        for eps in self.sensitivity_eps_l2:
+            non_negative("sensitivity_eps_l2", eps)
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,13 @@ class FeatureTransferReport:
     test_set: str
     attack: str
     points: tuple[TransferPoint, ...]
+
+
+def _fooled_share(model: ClassifierWrapper, adversarial: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor,
+                  batch_size: int) -> float:
+    """The share of the `counted` images whose adversarial version `model` misclassifies (0 when none counts)."""
+    fooled = model.logits(adversarial, batch_size=batch_size).argmax(1) != labels
+    return float(fooled[counted].float().mean()) if counted.any() else 0.0
 
 
 def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train_set: ImageDataset,
@@ -82,13 +96,15 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
     training = TrainConfig(epochs=config.epochs, learning_rate=2e-3, seed=config.seed)
     originals = train_set.subset(constructed.source_indices)
     attacked = test_set.subset(slice(0, config.attack_n))
-    attack = PGD(eps=config.attack_eps_l2, norm="l2", steps=config.attack_steps, seed=config.seed)
+    attacks = {eps: PGD(eps=eps, norm="l2", steps=config.attack_steps, seed=config.seed)
+               for eps in (config.attack_eps_l2, *config.sensitivity_eps_l2)}
     attack_batch = batch_size_for(test_set.image_shape, ATTACK_BATCH)
     predict_batch = batch_size_for(test_set.image_shape, 512)
-    with frozen_eval(source):
-        adversarial = torch.cat([attack.perturb(source, attacked.images[i:i + attack_batch].to(source.device),
-                                                attacked.labels[i:i + attack_batch].to(source.device)).cpu()
-                                 for i in range(0, len(attacked), attack_batch)])
+    with frozen_eval(source):  # the source's examples once per radius, shared by every architecture
+        adversarial = {eps: torch.cat([attack.perturb(source, attacked.images[i:i + attack_batch].to(source.device),
+                                                      attacked.labels[i:i + attack_batch].to(source.device)).cpu()
+                                       for i in range(0, len(attacked), attack_batch)])
+                       for eps, attack in attacks.items()}
     source_correct = source.logits(attacked.images, batch_size=predict_batch).argmax(1) == attacked.labels
     mean, std = channel_statistics(test_set)
     points: list[TransferPoint] = []
@@ -99,15 +115,39 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
         train(from_det, constructed.as_dataset(), training)
         train(standard, originals, training)
         standard_correct = standard.logits(attacked.images, batch_size=predict_batch).argmax(1) == attacked.labels
-        fooled = standard.logits(adversarial, batch_size=predict_batch).argmax(1) != attacked.labels
         counted = source_correct & standard_correct
+        success = {eps: _fooled_share(standard, images, attacked.labels, counted, predict_batch)
+                   for eps, images in adversarial.items()}
         points.append(TransferPoint(
             architecture=architecture,
             accuracy_from_det=float((from_det.logits(test_set.images, batch_size=predict_batch).argmax(1)
                                      == test_set.labels).float().mean()),
-            transfer_success=float(fooled[counted].float().mean()) if counted.any() else 0.0,
-            standard_accuracy=float(standard_correct.float().mean())))
+            transfer_success=success[config.attack_eps_l2],
+            standard_accuracy=float(standard_correct.float().mean()),
+            transfer_success_by_eps=tuple((eps, success[eps]) for eps in config.sensitivity_eps_l2)))
         if progress is not None:
             progress(number, len(architectures), points[-1].to_dict())
     return FeatureTransferReport(config=config, source_model=source.model_id, test_set=test_set.name,
-                                 attack=attack.description, points=tuple(points))
+                                 attack=attacks[config.attack_eps_l2].description, points=tuple(points))
+
+
+def transfer_runs(transfer: dict) -> list[dict]:
+    """A saved transfer study's runs over training seeds (the JSON the study at scale writes): the headline's and
+    each of its `other_seeds` that trained the same architectures."""
+    names = [point["architecture"] for point in transfer["points"]]
+    return [transfer, *(other for other in transfer.get("other_seeds") or []
+                        if [point["architecture"] for point in other["points"]] == names)]
+
+
+def transfer_by_radius(runs: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    """Per architecture, (radius, transfer success averaged over the runs) at the study's radius and each further one
+    it scored, by radius: how the y-axis of Figure 3 grows with the attack's size."""
+    radius = float(runs[0]["config"]["attack_eps_l2"])
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for index, point in enumerate(runs[0]["points"]):
+        per_run = [{radius: run["points"][index]["transfer_success"],
+                    **{float(eps): rate for eps, rate in run["points"][index].get("transfer_success_by_eps") or []}}
+                   for run in runs]
+        curves[point["architecture"]] = [(eps, sum(rates[eps] for rates in per_run) / len(per_run))
+                                         for eps in sorted(per_run[0])]
+    return curves

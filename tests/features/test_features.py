@@ -13,7 +13,8 @@ import torch
 from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError, DataError
 from sia_core.features import (KINDS, ConstructedSet, ConstructionConfig, build_constructed_set, relabel_targets,
-                               train_on_constructed, transfer_study, FeatureTrainingConfig, FeatureTransferConfig)
+                               train_on_constructed, transfer_by_radius, transfer_runs, transfer_study,
+                               FeatureTrainingConfig, FeatureTransferConfig)
 from sia_core.features.build import representation_error_curve
 from tests.conftest import make_wrapper
 
@@ -172,7 +173,8 @@ def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_atta
     source, data = separable
     det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=400, eps_l2=1.0, steps=10))
     kwargs = dict(architectures=("mlp", "tiny-cnn"), epochs=30, attack_steps=10, attack_n=100)
-    weak = transfer_study(source, det, data, data, FeatureTransferConfig(attack_eps_l2=1e-4, **kwargs)).points
+    weak = transfer_study(source, det, data, data, FeatureTransferConfig(attack_eps_l2=1e-4, sensitivity_eps_l2=(3.0,),
+                                                                         **kwargs)).points
     strong = transfer_study(source, det, data, data, FeatureTransferConfig(attack_eps_l2=3.0, **kwargs)).points
     assert [p.architecture for p in weak] == ["mlp", "tiny-cnn"]
     for low, high in zip(weak, strong):
@@ -180,13 +182,29 @@ def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_atta
         assert low.transfer_success == 0.0  # a 1e-4 step cannot flip a confident, correct decision
         assert high.transfer_success > 0.5  # an L2 step of 3 moves these images into another class's intensity
         assert low.accuracy_from_det == high.accuracy_from_det  # the D̂_det model does not depend on the attack
+        # the further radius is the same attack (same seed) scored on the same model: it gives the strong study's rate
+        assert low.transfer_success_by_eps == ((3.0, high.transfer_success),) and high.transfer_success_by_eps == ()
     with pytest.raises(DataError, match="trains on D̂_det"):
         transfer_study(source, build_constructed_set(source, data, ConstructionConfig(kind="d_nr", n=8, steps=2)),
                        data, data, FeatureTransferConfig(architectures=("mlp",)))
     for options in (dict(architectures=()), dict(architectures=("resnet",)), dict(epochs=0), dict(attack_eps_l2=-1.0),
-                    dict(attack_steps=0), dict(attack_n=0)):
+                    dict(attack_steps=0), dict(attack_n=0), dict(sensitivity_eps_l2=(0.5, -1.0))):
         with pytest.raises(ConfigError):
             FeatureTransferConfig(**{"architectures": ("mlp",), **options})
+
+
+def test_transfer_by_radius_averages_the_seeds_at_every_radius_in_order():
+    def run(seed: int, headline: float, further: list) -> dict:
+        return {"seed": seed, "config": {"attack_eps_l2": 0.5}, "points": [
+            {"architecture": "mlp", "transfer_success": headline, "transfer_success_by_eps": further}]}
+
+    seed0 = {**run(0, 0.2, [[2.0, 0.9], [0.25, 0.1]]), "other_seeds": [run(1, 0.4, [[2.0, 0.7], [0.25, 0.3]])]}
+    curve = transfer_by_radius(transfer_runs(seed0))["mlp"]
+    assert [eps for eps, _ in curve] == [0.25, 0.5, 2.0]
+    assert [rate for _, rate in curve] == pytest.approx([0.2, 0.3, 0.8])
+    # a seed that trained other architectures is not averaged in
+    mismatched = {**seed0, "other_seeds": [{**run(1, 0.4, []), "points": [{"architecture": "vgg-slim"}]}]}
+    assert transfer_runs(mismatched) == [mismatched]
 
 
 def test_d_rand_targets_another_class_uniformly():

@@ -176,11 +176,18 @@ def test_the_transfer_study_trains_each_architecture_and_is_written_beside_the_r
     assert transfer["n_train"] <= tier.transfer_n and transfer["config"]["attack_eps_l2"] == 2.0
     for point in transfer["points"]:
         assert 0 <= point["accuracy_from_det"] <= 1 and 0 <= point["transfer_success"] <= 1
+        # the further radii, in the tier's order, beside the world's
+        assert [eps for eps, _ in point["transfer_success_by_eps"]] == list(tier.transfer_sensitivity_eps_l2)
+    # every training seed of the tier ran apart (seed 0's is the headline) with its own seed in its config
+    again = json.loads((finished / "results" / "transfer-seed1.json").read_text())
+    assert tier.transfer_seeds == (0, 1) and again["seed"] == again["config"]["seed"] == 1
+    assert transfer["seed"] == 0 and [p["architecture"] for p in again["points"]] == list(tier.transfer_architectures)
     monkeypatch.setattr(at_scale, "PRECOMPUTED", tmp_path)
     monkeypatch.setitem(at_scale.WORLDS, "shapes", at_scale.dataclasses.replace(at_scale.WORLDS["shapes"],
                                                                                   study_file="shapes-study.json"))
     study = json.loads(at_scale.write("shapes", "tiny", finished, "cmd").read_text())
     assert study["features"]["transfer"]["points"] == transfer["points"]
+    assert study["features"]["transfer"]["other_seeds"] == [again]
     assert study["features"]["planned"] == list(tier.stages)
 
 
@@ -262,6 +269,20 @@ def test_the_transfer_study_waits_for_a_finished_d_det_set_but_not_for_its_train
     assert [point["architecture"] for point in transfer["points"]] == list(at_scale.TIERS["tiny"].transfer_architectures)
 
 
+def test_a_transfer_result_made_with_other_settings_is_refused_not_reused(at_scale, finished, tmp_path):
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(finished, work)
+    part = work / "results" / "transfer-seed1-parts" / "mlp.json"
+    stale = json.loads(part.read_text())
+    del stale["config"]  # as the parts saved before the study scored further radii
+    part.write_text(json.dumps(stale))
+    with pytest.raises(SystemExit, match="other transfer settings"):
+        at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer",
+                       "--seeds", "1"])
+
+
 def test_a_tier_that_names_one_architecture_more_trains_only_that_one(at_scale, finished, tmp_path, monkeypatch):
     import shutil
 
@@ -272,7 +293,8 @@ def test_a_tier_that_names_one_architecture_more_trains_only_that_one(at_scale, 
     tier = at_scale.TIERS["tiny"]
     monkeypatch.setitem(at_scale.TIERS, "tiny", at_scale.dataclasses.replace(
         tier, transfer_architectures=(*tier.transfer_architectures, "vgg-slim")))
-    at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer"])
+    at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer",
+                   "--seeds", "0"])
     transfer = json.loads((work / "results" / "transfer.json").read_text())
     old = json.loads((finished / "results" / "transfer.json").read_text())
     assert [point["architecture"] for point in transfer["points"]] == [*tier.transfer_architectures, "vgg-slim"]
