@@ -564,11 +564,16 @@ def transfer_config(world: World, tier: Tier, seed: int) -> FeatureTransferConfi
                                  sensitivity_eps_l2=tier.transfer_sensitivity_eps_l2)
 
 
-def _same_settings(saved: Optional[dict], config: FeatureTransferConfig) -> bool:
-    """Whether a saved transfer result was made with `config`'s settings (its architectures aside: a tier may name
-    one more, and the finished ones are reused)."""
-    current = {key: value for key, value in _as_json(config).items() if key != "architectures"}
-    return saved is not None and {key: value for key, value in saved.items() if key != "architectures"} == current
+def _made_alike(saved: dict, config: FeatureTransferConfig, source_id: str, n_train: int) -> bool:
+    """Whether a saved transfer result (the study's or one architecture's part) was made as `config` would make it:
+    the same source, D̂_det images and settings, its architectures aside (a tier may name one more, and the finished
+    ones are reused). A setting the saved one predates counts at its default."""
+    def settings(stored: dict) -> dict:
+        full = {**_as_json(FeatureTransferConfig()), **stored}
+        return {key: value for key, value in full.items() if key != "architectures"}
+
+    return ("config" in saved and settings(saved["config"]) == settings(_as_json(config))
+            and saved.get("source") == source_id and saved.get("n_train") == n_train)
 
 
 def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standard: ClassifierWrapper,
@@ -578,42 +583,49 @@ def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standar
     name = transfer_name(seed)
     path, config = work / "results" / f"{name}.json", transfer_config(world, tier, seed)
     parts = work / "results" / f"{name}-parts"
-    for saved in [path] * path.is_file() + sorted(parts.glob("*.json")):
-        if not _same_settings(json.loads(saved.read_text()).get("config"), config):
-            raise SystemExit(f"{saved} was made with other transfer settings than the tier's now; move it aside to "
-                             f"run the study again (it is not reused).")
-    if path.is_file() and [point["architecture"] for point in json.loads(path.read_text())["points"]] == \
-            list(tier.transfer_architectures):
-        log(f"{name}: done ({path})")
-        return  # else the tier names an architecture more: the finished ones' parts are reused below
     built_path = work / "sets" / "d_det.npz"
     built = ConstructedSet.load(built_path) if built_path.is_file() else None
     if built is None or not built.metric:  # only a finished build carries its metric; training on it is not needed
         log(f"{name}: skipped until the d_det set is built here (it is not finished in {work / 'sets'})")
         return
     n = min(tier.transfer_n, len(built))
+
+    def refuse(saved: Path) -> None:
+        raise SystemExit(f"{saved} was made from another source, D̂_det set or transfer settings than the tier's now; "
+                         f"move it aside to run the study again (it is not reused).")
+
+    done = json.loads(path.read_text()) if path.is_file() else None
+    if done is not None and not _made_alike(done, config, standard.model_id, n):
+        refuse(path)
+    if done is not None and [point["architecture"] for point in done["points"]] == list(tier.transfer_architectures):
+        log(f"{name}: done ({path})")
+        return  # else the tier names an architecture more: the finished ones' parts are reused below
+    for part in sorted(parts.glob("*.json")):
+        if not _made_alike(json.loads(part.read_text()), config, standard.model_id, n):
+            refuse(part)
     head = built.head(n)
     parts.mkdir(parents=True, exist_ok=True)
+    attack = config.attack(config.attack_eps_l2).description
     missing = tuple(a for a in config.architectures if not (parts / f"{a}.json").is_file())
     if missing:
-        # each architecture's point is saved as it finishes, so a stopped run resumes at the next one (the source's
-        # examples, a minute per radius, are made again then)
-        clock = [time.perf_counter()]
+        # each architecture's point is saved as it finishes, so a stopped run resumes at the next one; the first
+        # part's seconds also count making the source's examples (a minute per radius, again on each resume)
+        started = time.perf_counter()
 
-        def keep_part(done: int, total: int, point: dict) -> None:
-            log(f"{name}: {point['architecture']} {point}")
+        def keep_part(_number: int, _total: int, point: dict) -> None:
+            nonlocal started
+            log(f"{name}: {point}")
             _save_json(parts / f"{point['architecture']}.json", {
-                "point": point, "attack": PGD(eps=config.attack_eps_l2, norm="l2", steps=config.attack_steps).description,
-                "source": standard.model_id, "config": _as_json(config),
-                "seconds": round(time.perf_counter() - clock[0], 1)})
-            clock[0] = time.perf_counter()
+                "point": point, "attack": attack, "source": standard.model_id, "n_train": n,
+                "config": _as_json(config), "seconds": round(time.perf_counter() - started, 1)})
+            started = time.perf_counter()
 
         transfer_study(standard, head, train, test, dataclasses.replace(config, architectures=missing),
                        progress=keep_part)
     saved = [json.loads((parts / f"{a}.json").read_text()) for a in config.architectures]
     _save_json(path, {"kind": TRANSFER, "world": world_name, "device": str(standard.device), "n_train": n,
-                      "seed": seed, "source": saved[-1]["source"], "attack": saved[-1]["attack"],
-                      "test_n": len(test), "config": _as_json(config), "points": [part["point"] for part in saved],
+                      "seed": seed, "source": standard.model_id, "attack": attack, "test_n": len(test),
+                      "config": _as_json(config), "points": [part["point"] for part in saved],
                       "seconds": round(sum(part["seconds"] for part in saved), 1)})
 
 
@@ -722,8 +734,8 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
     if transfer.is_file():
         # seed 0's study is the headline; the other seeds' finished ones ride along, to show the training's spread
         study["features"]["transfer"] = {**json.loads(transfer.read_text()), "other_seeds": [
-            json.loads(other.read_text()) for seed in tier_of(world_name, tier_name).transfer_seeds[1:]
-            if (other := work / "results" / f"{transfer_name(seed)}.json").is_file()]}
+            json.loads(other.read_text()) for seed in tier_of(world_name, tier_name).transfer_seeds if seed != 0
+            and (other := work / "results" / f"{transfer_name(seed)}.json").is_file()]}
     elif before.get("tier") == tier_name and "transfer" in before:
         study["features"]["transfer"] = before["transfer"]
     control = work / "results" / f"{JPEG_CONTROL}.json"

@@ -12,7 +12,7 @@ from sia_app import cache
 from sia_app.explain import explain
 from sia_app.verdicts import SCORECARD_WORLDS, verdict_list, verdict_notes, world_claims
 from sia_app.worlds import world_of
-from sia_core.features import KINDS, transfer_by_radius, transfer_runs
+from sia_core.features import KINDS, seed_mean_points, transfer_by_radius, transfer_runs
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, exact_pixels_sentence,
                              jpeg_control_sentence)
 from sia_core.figures import class_success_bars, curves, transfer_scatter
@@ -231,12 +231,12 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
     """The transfer study at scale (the paper's Figure 3), when it ran."""
     if not transfer or not transfer.get("points"):
         return
-    points, runs = transfer["points"], transfer_runs(transfer)
-    others = {run.get("seed", number): run["points"] for number, run in enumerate(runs[1:], start=1)}
-    st.plotly_chart(transfer_scatter(points, title=f"Transfer from {transfer['source']}, at scale", other_seeds=others),
-                    width="stretch", key="features_scale_transfer")
-    seeds = (f" Filled: training seed 0; hollow: the same architectures trained again at seed "
-             f"{', '.join(str(seed) for seed in others)} (the verdict reads the mean of the seeds)." if others else "")
+    runs = transfer_runs(transfer)
+    each = {run["seed"]: run["points"] for run in runs} if len(runs) > 1 else {}
+    st.plotly_chart(transfer_scatter(seed_mean_points(runs), title=f"Transfer from {transfer['source']}, at scale",
+                                     seeds=each), width="stretch", key="features_scale_transfer")
+    seeds = (f" Filled and labelled: the mean of training seeds {', '.join(str(seed) for seed in each)}, which the "
+             f"verdict reads; hollow: each seed's own point." if each else "")
     st.caption(f"Each architecture trained for {transfer['config']['epochs']} epochs on the first "
                f"{transfer['n_train']:,} images of D̂_det (x: accuracy on {transfer['test_n']:,} original test images) "
                f"and, apart, on the same source images with their true labels (y: how often {transfer['attack']} "
@@ -249,8 +249,9 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
                         width="stretch", key="features_scale_transfer_radius")
         st.caption(f"The same untargeted attack of the source at more radii, scored on each architecture's standard "
                    f"model (mean of {len(runs)} training seed{'s' if len(runs) > 1 else ''}). The study's point uses "
-                   f"ε {transfer['config']['attack_eps_l2']:g}; the paper's Figure 3 reads 60–100% (paper), so "
-                   f"this shows how much of our lower rate is the attack's size.")
+                   f"ε {transfer['config']['attack_eps_l2']:g}, where the paper's Figure 3 reads 60–100% (paper); "
+                   f"this shows how our rates grow with the attack's size. Larger radii change the images more "
+                   f"visibly, and the paper's source and architectures differ from ours too.")
     # the trend's verdict, or why none is drawn (too few architectures), from the scorecard
     explain(verdict_notes(dataset_key, [TRANSFER_CLAIM], measured_only=False),
             "Does an architecture that the source's adversarial examples fool more also learn more from D̂_det? "

@@ -163,17 +163,17 @@ def curves(series: dict[str, list[tuple[float, float]]], labels: dict[str, str],
 
 
 def transfer_scatter(points: Sequence[dict], *, title: str,
-                     other_seeds: Optional[Mapping[int, Sequence[dict]]] = None) -> go.Figure:
-    """One labelled point per architecture: accuracy when trained on D̂_det (x) against transfer success (y); the
-    same architectures trained at `other_seeds` (seed -> points) as hollow markers, to show the training's spread."""
-    other_seeds = other_seeds or {}
+                     seeds: Optional[Mapping[int, Sequence[dict]]] = None) -> go.Figure:
+    """One labelled point per architecture: accuracy when trained on D̂_det (x) against transfer success (y); where
+    the points are the mean of several training seeds, each seed's own (seed -> points) as hollow markers."""
+    seeds = seeds or {}
     figure = go.Figure(go.Scatter(
         x=[p["accuracy_from_det"] for p in points], y=[p["transfer_success"] for p in points],
         mode="markers+text", text=[p["architecture"] for p in points], textposition="top center",
-        marker=dict(size=12, color="#1f4e79"), name="seed 0" if other_seeds else "",
-        showlegend=bool(other_seeds),
+        marker=dict(size=12, color="#1f4e79"), name=f"mean of {len(seeds)} seeds" if seeds else "",
+        showlegend=bool(seeds),
         hovertemplate="%{text}: D̂_det accuracy %{x:.1%}, transfer %{y:.1%}<extra></extra>"))
-    for seed, replicate in other_seeds.items():
+    for seed, replicate in seeds.items():
         figure.add_scatter(x=[p["accuracy_from_det"] for p in replicate], y=[p["transfer_success"] for p in replicate],
                            mode="markers", text=[p["architecture"] for p in replicate], name=f"seed {seed}",
                            marker=dict(size=11, color="#1f4e79", symbol="circle-open", line=dict(width=2)),

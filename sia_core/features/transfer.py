@@ -63,6 +63,10 @@ class FeatureTransferConfig:
         for eps in self.sensitivity_eps_l2:
             non_negative("sensitivity_eps_l2", eps)
 
+    def attack(self, eps: float) -> PGD:
+        """The source's untargeted attack at radius `eps` (the study's, or one of the further radii)."""
+        return PGD(eps=eps, norm="l2", steps=self.attack_steps, seed=self.seed)
+
 
 @dataclass(frozen=True)
 class FeatureTransferReport:
@@ -96,8 +100,7 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
     training = TrainConfig(epochs=config.epochs, learning_rate=2e-3, seed=config.seed)
     originals = train_set.subset(constructed.source_indices)
     attacked = test_set.subset(slice(0, config.attack_n))
-    attacks = {eps: PGD(eps=eps, norm="l2", steps=config.attack_steps, seed=config.seed)
-               for eps in (config.attack_eps_l2, *config.sensitivity_eps_l2)}
+    attacks = {eps: config.attack(eps) for eps in (config.attack_eps_l2, *config.sensitivity_eps_l2)}
     attack_batch = batch_size_for(test_set.image_shape, ATTACK_BATCH)
     predict_batch = batch_size_for(test_set.image_shape, 512)
     with frozen_eval(source):  # the source's examples once per radius, shared by every architecture
@@ -132,22 +135,40 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
 
 
 def transfer_runs(transfer: dict) -> list[dict]:
-    """A saved transfer study's runs over training seeds (the JSON the study at scale writes): the headline's and
-    each of its `other_seeds` that trained the same architectures."""
-    names = [point["architecture"] for point in transfer["points"]]
-    return [transfer, *(other for other in transfer.get("other_seeds") or []
-                        if [point["architecture"] for point in other["points"]] == names)]
+    """A saved transfer study's runs over training seeds (the JSON the study at scale writes), each with its `seed`:
+    the headline's (seed 0) and each of its `other_seeds` made alike (the same source, D̂_det images and settings but
+    the seed), which alone can be averaged with it."""
+    def alike(run: dict) -> tuple:
+        settings = {key: value for key, value in run["config"].items() if key != "seed"}
+        return run["source"], run["n_train"], settings, [point["architecture"] for point in run["points"]]
+
+    return [{**transfer, "seed": transfer.get("seed", 0)},
+            *(other for other in transfer.get("other_seeds") or [] if alike(other) == alike(transfer))]
+
+
+def seed_mean_points(runs: list[dict]) -> list[dict]:
+    """Each architecture's point averaged over the runs (`transfer_runs`): accuracy from D̂_det, transfer success
+    and the further radii's rates, as the saved points hold them."""
+    def mean(values) -> float:
+        values = list(values)
+        return sum(values) / len(values)
+
+    means = []
+    for index, point in enumerate(runs[0]["points"]):
+        alike = [run["points"][index] for run in runs]
+        means.append({"architecture": point["architecture"],
+                      **{key: mean(p[key] for p in alike)
+                         for key in ("accuracy_from_det", "transfer_success", "standard_accuracy")},
+                      "transfer_success_by_eps": [[eps, mean(p["transfer_success_by_eps"][k][1] for p in alike)]
+                                                  for k, (eps, _) in enumerate(point.get("transfer_success_by_eps")
+                                                                                or [])]})
+    return means
 
 
 def transfer_by_radius(runs: list[dict]) -> dict[str, list[tuple[float, float]]]:
     """Per architecture, (radius, transfer success averaged over the runs) at the study's radius and each further one
     it scored, by radius: how the y-axis of Figure 3 grows with the attack's size."""
     radius = float(runs[0]["config"]["attack_eps_l2"])
-    curves: dict[str, list[tuple[float, float]]] = {}
-    for index, point in enumerate(runs[0]["points"]):
-        per_run = [{radius: run["points"][index]["transfer_success"],
-                    **{float(eps): rate for eps, rate in run["points"][index].get("transfer_success_by_eps") or []}}
-                   for run in runs]
-        curves[point["architecture"]] = [(eps, sum(rates[eps] for rates in per_run) / len(per_run))
-                                         for eps in sorted(per_run[0])]
-    return curves
+    return {point["architecture"]: sorted([(radius, point["transfer_success"]),
+                                           *((float(eps), rate) for eps, rate in point["transfer_success_by_eps"])])
+            for point in seed_mean_points(runs)}

@@ -144,8 +144,9 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert any(f"D̂_det: {reached:,} of {at_scale.TIERS['tiny'].relabelled_n:,} attempts" in c.value for c in at.caption)
     transfer = next(chart for chart in at.get("plotly_chart") if "Transfer from" in chart.proto.spec)
     assert json.loads(transfer.proto.spec)["data"][0]["text"] == ["mlp", "tiny-cnn"]
-    # the tiny tier's second training seed as its own (hollow) trace, and the rates at every radius it scored
-    assert [trace["name"] for trace in json.loads(transfer.proto.spec)["data"]] == ["seed 0", "seed 1"]
+    # the tiny tier's two training seeds: their mean labelled, each seed's own hollow; the rates at every radius
+    assert [trace["name"] for trace in json.loads(transfer.proto.spec)["data"]] == ["mean of 2 seeds", "seed 0",
+                                                                                    "seed 1"]
     radius = charts["features_scale_transfer_radius"]
     assert [trace["name"] for trace in radius["data"]] == ["mlp", "tiny-cnn"]
     assert radius["data"][0]["x"] == [1.0, 2.0, 4.0]  # the tier's further radii around the world's 2.0

@@ -13,8 +13,8 @@ import torch
 from sia_core.data.base import ImageDataset
 from sia_core.errors import ConfigError, DataError
 from sia_core.features import (KINDS, ConstructedSet, ConstructionConfig, build_constructed_set, relabel_targets,
-                               train_on_constructed, transfer_by_radius, transfer_runs, transfer_study,
-                               FeatureTrainingConfig, FeatureTransferConfig)
+                               seed_mean_points, train_on_constructed, transfer_by_radius, transfer_runs,
+                               transfer_study, FeatureTrainingConfig, FeatureTransferConfig)
 from sia_core.features.build import representation_error_curve
 from tests.conftest import make_wrapper
 
@@ -195,16 +195,20 @@ def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_atta
 
 def test_transfer_by_radius_averages_the_seeds_at_every_radius_in_order():
     def run(seed: int, headline: float, further: list) -> dict:
-        return {"seed": seed, "config": {"attack_eps_l2": 0.5}, "points": [
-            {"architecture": "mlp", "transfer_success": headline, "transfer_success_by_eps": further}]}
+        return {"seed": seed, "source": "s", "n_train": 100, "config": {"attack_eps_l2": 0.5, "seed": seed},
+                "points": [{"architecture": "mlp", "transfer_success": headline, "transfer_success_by_eps": further,
+                            "accuracy_from_det": headline / 2, "standard_accuracy": 0.9}]}
 
     seed0 = {**run(0, 0.2, [[2.0, 0.9], [0.25, 0.1]]), "other_seeds": [run(1, 0.4, [[2.0, 0.7], [0.25, 0.3]])]}
     curve = transfer_by_radius(transfer_runs(seed0))["mlp"]
     assert [eps for eps, _ in curve] == [0.25, 0.5, 2.0]
     assert [rate for _, rate in curve] == pytest.approx([0.2, 0.3, 0.8])
-    # a seed that trained other architectures is not averaged in
-    mismatched = {**seed0, "other_seeds": [{**run(1, 0.4, []), "points": [{"architecture": "vgg-slim"}]}]}
-    assert transfer_runs(mismatched) == [mismatched]
+    mean = seed_mean_points(transfer_runs(seed0))[0]
+    assert mean["accuracy_from_det"] == pytest.approx(0.15) and mean["transfer_success"] == pytest.approx(0.3)
+    # a seed that trained other architectures, or from another source, is not averaged in
+    for otherwise in ({"points": [{"architecture": "vgg-slim"}]}, {"source": "another"}):
+        mismatched = {**seed0, "other_seeds": [{**run(1, 0.4, []), **otherwise}]}
+        assert transfer_runs(mismatched) == [mismatched]
 
 
 def test_d_rand_targets_another_class_uniformly():

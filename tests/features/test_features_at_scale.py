@@ -269,18 +269,35 @@ def test_the_transfer_study_waits_for_a_finished_d_det_set_but_not_for_its_train
     assert [point["architecture"] for point in transfer["points"]] == list(at_scale.TIERS["tiny"].transfer_architectures)
 
 
-def test_a_transfer_result_made_with_other_settings_is_refused_not_reused(at_scale, finished, tmp_path):
+def test_a_transfer_result_made_otherwise_is_refused_and_one_that_predates_a_setting_is_reused(
+        at_scale, finished, tmp_path, monkeypatch, capsys):
     import shutil
 
     work = tmp_path / "work"
     shutil.copytree(finished, work)
+    study = work / "results" / "transfer-seed1.json"
+    saved = json.loads(study.read_text())
+    run = ["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer", "--seeds", "1"]
+    study.write_text(json.dumps({**saved, "config": {**saved["config"], "attack_steps": 7}}))
+    with pytest.raises(SystemExit, match="another source, D̂_det set or transfer settings"):
+        at_scale.main(run)
+    study.write_text(json.dumps({**saved, "n_train": saved["n_train"] - 1}))  # from fewer D̂_det images
+    with pytest.raises(SystemExit, match="another source, D̂_det set or transfer settings"):
+        at_scale.main(run)
+    # a study saved before the further radii existed, under a tier that scores none: the same settings, reused
+    tier = at_scale.TIERS["tiny"]
+    monkeypatch.setitem(at_scale.TIERS, "tiny", at_scale.dataclasses.replace(tier, transfer_sensitivity_eps_l2=()))
+    study.write_text(json.dumps({**saved, "config": {key: value for key, value in saved["config"].items()
+                                                     if key != "sensitivity_eps_l2"}}))
+    at_scale.main(run)
+    assert "transfer-seed1: done" in capsys.readouterr().err
+    # an unfinished study's part without its settings cannot be checked, so it is not reused either
+    monkeypatch.setitem(at_scale.TIERS, "tiny", tier)
+    study.unlink()
     part = work / "results" / "transfer-seed1-parts" / "mlp.json"
-    stale = json.loads(part.read_text())
-    del stale["config"]  # as the parts saved before the study scored further radii
-    part.write_text(json.dumps(stale))
-    with pytest.raises(SystemExit, match="other transfer settings"):
-        at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(work), "--only", "transfer",
-                       "--seeds", "1"])
+    part.write_text(json.dumps({key: value for key, value in json.loads(part.read_text()).items() if key != "config"}))
+    with pytest.raises(SystemExit, match="transfer-seed1-parts/mlp.json was made from another"):
+        at_scale.main(run)
 
 
 def test_a_tier_that_names_one_architecture_more_trains_only_that_one(at_scale, finished, tmp_path, monkeypatch):
