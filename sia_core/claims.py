@@ -745,8 +745,25 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
             + ("." if tau > 0 else "; there is no trend at all." if tau == 0 else "; the trend points the other way."))
     why += (f" In the paper's Figure 3 the source's examples fool its five architectures 60–100% of the time (paper); "
             f"here {rates.min():.0%}–{rates.max():.0%} at ε {transfer['config']['attack_eps_l2']:g}.")
+    why += _below_chance_sentence(names, learned, n_test, world.num_classes)
     why += _transfer_radius_sentence(means, learned)
     return ClaimVerdict(**base, ours=tau, ci95=ci95, control_value=0.0, verdict=verdict, why=why)
+
+
+def _below_chance_sentence(names: list[str], learned: np.ndarray, n_test: int, num_classes: int) -> str:
+    """The architectures whose accuracy learned from D̂_det lies wholly below chance (1/C): their x says how much of
+    the relabelling they took, not how much of the source's non-robust features (else nothing)."""
+    below = [name for name, accuracy in zip(names, learned) if proportion_ci(accuracy, n_test)[1] < 1 / num_classes]
+    if not below:
+        return ""
+    spread = [accuracy for name, accuracy in zip(names, learned) if name in below]
+    return (f" {len(below)} of the {len(names)} architectures ({', '.join(below)}) score below chance "
+            f"({1 / num_classes:.0%}, their 95% intervals wholly under it) after training on D̂_det, as a network that "
+            f"learned the relabelling (each class's look → the next class) from robust features would; the study "
+            f"did not score them on the relabelled labels. Their x then mixes what they learned of the relabelling "
+            f"(which pulls it below chance) with what they learned of the source's non-robust features (which lifts "
+            f"it)" + (f", and theirs span only {100 * (max(spread) - min(spread)):.1f} points." if len(below) > 1
+                      else "."))
 
 
 def _transfer_radius_sentence(means: list[dict], learned: np.ndarray) -> str:

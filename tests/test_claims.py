@@ -277,6 +277,8 @@ def test_learning_follows_transfer_by_an_exact_permutation_test(learned, verdict
     assert claim.verdict == verdict and claim.ours == pytest.approx(tau) and claim.control_value == 0.0
     assert f"p = {p_value:.2f} over 24 orderings" in claim.why
     assert claim.ci95[0] <= claim.ci95[1]
+    # the one architecture at 5% (below chance, 10%) is named; 10% itself is not below it
+    assert "1 of the 4 architectures (net" in claim.why and "span only" not in claim.why
 
 
 def test_learning_follows_transfer_reads_the_mean_of_the_seeds_and_reports_the_radii_unjudged():
@@ -295,6 +297,9 @@ def test_learning_follows_transfer_reads_the_mean_of_the_seeds_and_reports_the_r
     assert claim.verdict == "reproduces" and claim.ours == pytest.approx(1.0)
     assert "each the mean of 2 training seeds (τ per seed: +0.67 (seed 0), +1.00 (seed 1))" in claim.why
     assert "net0 60.0% → 6.0%" in claim.why and "net1 70.0% → 8.5%" in claim.why  # the seeds' means
+    # both below chance (10%) at 10,000 test images: said, with how little their accuracies differ
+    assert "2 of the 4 architectures (net0, net1) score below chance (10%" in claim.why
+    assert "theirs span only 2.5 points" in claim.why
     # the further radius: its range and its own τ (one swap at ε 2), said as a check and not judged
     assert "ε 2: 90%–99% (τ = +0.67)" in claim.why and "(a check, not the verdict)" in claim.why
     assert "here 60%–90% at ε 0.5" in claim.why

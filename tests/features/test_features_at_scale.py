@@ -300,6 +300,18 @@ def test_a_transfer_result_made_otherwise_is_refused_and_one_that_predates_a_set
         at_scale.main(run)
 
 
+def test_the_shipped_cifar10_transfer_study_ran_with_the_tiers_settings_at_every_seed(at_scale):
+    world, tier = at_scale.WORLDS["cifar10"], at_scale.tier_of("cifar10", "cpu")
+    transfer = json.loads((at_scale.PRECOMPUTED / world.study_file).read_text())["features"]["transfer"]
+    runs = [transfer, *transfer["other_seeds"]]
+    assert [run["seed"] for run in runs] == list(tier.transfer_seeds) == [0, 1]
+    for run in runs:
+        assert run["config"] == at_scale._as_json(at_scale.transfer_config(world, tier, run["seed"]))
+        assert [point["architecture"] for point in run["points"]] == list(tier.transfer_architectures)
+        for point in run["points"]:
+            assert [eps for eps, _ in point["transfer_success_by_eps"]] == [0.25, 1.0, 2.0]
+
+
 def test_a_tier_that_names_one_architecture_more_trains_only_that_one(at_scale, finished, tmp_path, monkeypatch):
     import shutil
 
