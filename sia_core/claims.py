@@ -745,25 +745,36 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
             + ("." if tau > 0 else "; there is no trend at all." if tau == 0 else "; the trend points the other way."))
     why += (f" In the paper's Figure 3 the source's examples fool its five architectures 60–100% of the time (paper); "
             f"here {rates.min():.0%}–{rates.max():.0%} at ε {transfer['config']['attack_eps_l2']:g}.")
-    why += _below_chance_sentence(names, learned, n_test, world.num_classes)
+    why += _below_chance_sentence(means, n_test, world.num_classes)
     why += _transfer_radius_sentence(means, learned)
     return ClaimVerdict(**base, ours=tau, ci95=ci95, control_value=0.0, verdict=verdict, why=why)
 
 
-def _below_chance_sentence(names: list[str], learned: np.ndarray, n_test: int, num_classes: int) -> str:
-    """The architectures whose accuracy learned from D̂_det lies wholly below chance (1/C): their x says how much of
-    the relabelling they took, not how much of the source's non-robust features (else nothing)."""
-    below = [name for name, accuracy in zip(names, learned) if proportion_ci(accuracy, n_test)[1] < 1 / num_classes]
+def _below_chance_sentence(means: list[dict], n_test: int, num_classes: int) -> str:
+    """The architectures whose accuracy learned from D̂_det lies wholly below chance (1/C), and what they score on
+    the relabelled classes where the study measured it: their x says how much of the relabelling they took, not only
+    how much of the source's non-robust features (else nothing)."""
+    chance = 1 / num_classes
+    below = [point for point in means if proportion_ci(point["accuracy_from_det"], n_test)[1] < chance]
     if not below:
         return ""
-    spread = [accuracy for name, accuracy in zip(names, learned) if name in below]
-    return (f" {len(below)} of the {len(names)} architectures ({', '.join(below)}) score below chance "
-            f"({1 / num_classes:.0%}, their 95% intervals wholly under it) after training on D̂_det, as a network that "
-            f"learned the relabelling (each class's look → the next class) from robust features would; the study "
-            f"did not score them on the relabelled labels. Their x then mixes what they learned of the relabelling "
-            f"(which pulls it below chance) with what they learned of the source's non-robust features (which lifts "
-            f"it)" + (f", and theirs span only {100 * (max(spread) - min(spread)):.1f} points." if len(below) > 1
-                      else "."))
+    sentence = (f" {len(below)} of the {len(means)} architectures ({', '.join(p['architecture'] for p in below)}) "
+                f"score below chance ({chance:.0%}, their 95% intervals wholly under it) after training on D̂_det")
+    relabelled = [point.get("relabelled_accuracy_from_det") for point in below]
+    if any(rate is None for rate in relabelled):
+        sentence += (", as a network that learned the relabelling (each class's look → the next class) from robust "
+                     "features would; the study did not score them on the relabelled classes.")
+    else:
+        listing = ", ".join(f"{point['architecture']} {rate:.1%}" for point, rate in zip(below, relabelled))
+        sentence += (f"; on the relabelled classes (y + 1) mod C they score {listing}" + (
+            ", each wholly above chance: they learned the relabelling, which the images' robust features teach."
+            if all(proportion_ci(rate, n_test)[0] > chance for rate in relabelled) else
+            ", not each above chance, so the relabelling does not explain all of it."))
+    spread = [point["accuracy_from_det"] for point in below]
+    return sentence + (" Their x then mixes what they learned of the relabelling (which pulls it below chance) with "
+                       "what they learned of the source's non-robust features (which lifts it)"
+                       + (f", and theirs span only {100 * (max(spread) - min(spread)):.1f} points." if len(below) > 1
+                          else "."))
 
 
 def _transfer_radius_sentence(means: list[dict], learned: np.ndarray) -> str:

@@ -311,6 +311,21 @@ def test_learning_follows_transfer_reads_the_mean_of_the_seeds_and_reports_the_r
         assert alone.verdict == "does-not-reproduce" and "training seeds" not in alone.why
 
 
+@pytest.mark.parametrize("relabelled, said", [
+    ((0.60, 0.30), "net0 60.0%, net1 30.0%, each wholly above chance: they learned the relabelling"),
+    ((0.60, 0.09), "net0 60.0%, net1 9.0%, not each above chance, so the relabelling does not explain all of it")])
+def test_the_architectures_below_chance_are_set_beside_their_relabelled_accuracy(relabelled, said):
+    from sia_core.claims import scorecard
+
+    world = _transfer_world([0.6, 0.7, 0.8, 0.9], [0.05, 0.06, 0.20, 0.30])
+    for point, rate in zip(world.features_at_scale["transfer"]["points"], (*relabelled, 0.1, 0.05)):
+        point["relabelled_accuracy_from_det"] = rate
+    claim = scorecard(world, command="t", created="d").by_id()["d-det-learning-follows-transfer"]
+    assert "2 of the 4 architectures (net0, net1) score below chance (10%" in claim.why
+    assert f"on the relabelled classes (y + 1) mod C they score {said}" in claim.why
+    assert "theirs span only 1.0 points" in claim.why and "did not score them" not in claim.why
+
+
 def test_learning_follows_transfer_draws_no_verdict_from_three_architectures_or_none():
     from sia_core.claims import scorecard
 

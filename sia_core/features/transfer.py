@@ -11,7 +11,7 @@ import torch
 from sia_core.attacks.pgd import PGD
 from sia_core.data.base import ImageDataset
 from sia_core.errors import DataError
-from sia_core.features.constructed import ConstructedSet
+from sia_core.features.constructed import ConstructedSet, relabel_targets
 from sia_core.features.training import fresh_model
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
@@ -33,6 +33,9 @@ class TransferPoint:
     # the transfer success of the source's examples at the config's further radii, as (radius, rate) in its order:
     # how much the y-axis owes to the attack's size (empty when the config names none)
     transfer_success_by_eps: tuple[tuple[float, float], ...] = ()
+    # the D̂_det model against the relabelled classes (y + 1) mod C: what it took of the relabelling, which robust
+    # features alone would teach (None in studies saved before it was scored)
+    relabelled_accuracy_from_det: Optional[float] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,6 +112,7 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
                                        for i in range(0, len(attacked), attack_batch)])
                        for eps, attack in attacks.items()}
     source_correct = source.logits(attacked.images, batch_size=predict_batch).argmax(1) == attacked.labels
+    relabelled_labels = relabel_targets(test_set.labels, "d_det", test_set.num_classes, seed=config.seed)
     mean, std = channel_statistics(test_set)
     points: list[TransferPoint] = []
     architectures = config.architectures
@@ -121,10 +125,11 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
         counted = source_correct & standard_correct
         success = {eps: _fooled_share(standard, images, attacked.labels, counted, predict_batch)
                    for eps, images in adversarial.items()}
+        learned = from_det.logits(test_set.images, batch_size=predict_batch).argmax(1)
         points.append(TransferPoint(
             architecture=architecture,
-            accuracy_from_det=float((from_det.logits(test_set.images, batch_size=predict_batch).argmax(1)
-                                     == test_set.labels).float().mean()),
+            accuracy_from_det=float((learned == test_set.labels).float().mean()),
+            relabelled_accuracy_from_det=float((learned == relabelled_labels).float().mean()),
             transfer_success=success[config.attack_eps_l2],
             standard_accuracy=float(standard_correct.float().mean()),
             transfer_success_by_eps=tuple((eps, success[eps]) for eps in config.sensitivity_eps_l2)))
@@ -159,6 +164,9 @@ def seed_mean_points(runs: list[dict]) -> list[dict]:
         means.append({"architecture": point["architecture"],
                       **{key: mean(p[key] for p in alike)
                          for key in ("accuracy_from_det", "transfer_success", "standard_accuracy")},
+                      "relabelled_accuracy_from_det": (
+                          None if any(p.get("relabelled_accuracy_from_det") is None for p in alike)
+                          else mean(p["relabelled_accuracy_from_det"] for p in alike)),
                       "transfer_success_by_eps": [[eps, mean(p["transfer_success_by_eps"][k][1] for p in alike)]
                                                   for k, (eps, _) in enumerate(point.get("transfer_success_by_eps")
                                                                                 or [])]})

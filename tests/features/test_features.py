@@ -184,6 +184,8 @@ def test_transfer_study_gives_one_point_per_architecture_and_grows_with_the_atta
         assert low.accuracy_from_det == high.accuracy_from_det  # the D̂_det model does not depend on the attack
         # the further radius is the same attack (same seed) scored on the same model: it gives the strong study's rate
         assert low.transfer_success_by_eps == ((3.0, high.transfer_success),) and high.transfer_success_by_eps == ()
+        # a prediction cannot be both y and (y + 1) mod C: the two accuracies of the D̂_det model add to at most 1
+        assert 0 <= low.relabelled_accuracy_from_det <= 1 - low.accuracy_from_det
     with pytest.raises(DataError, match="trains on D̂_det"):
         transfer_study(source, build_constructed_set(source, data, ConstructionConfig(kind="d_nr", n=8, steps=2)),
                        data, data, FeatureTransferConfig(architectures=("mlp",)))
