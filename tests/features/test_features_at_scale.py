@@ -310,6 +310,7 @@ def test_the_shipped_cifar10_transfer_study_ran_with_the_tiers_settings_at_every
         assert [point["architecture"] for point in run["points"]] == list(tier.transfer_architectures)
         for point in run["points"]:
             assert [eps for eps, _ in point["transfer_success_by_eps"]] == [0.25, 1.0, 2.0]
+            assert 0 <= point["relabelled_accuracy_from_det"] <= 1 - point["accuracy_from_det"]
 
 
 def test_a_tier_that_names_one_architecture_more_trains_only_that_one(at_scale, finished, tmp_path, monkeypatch):
