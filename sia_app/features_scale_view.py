@@ -241,12 +241,14 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
                f"{transfer['n_train']:,} images of D̂_det (x: accuracy on {transfer['test_n']:,} original test images) "
                f"and, apart, on the same source images with their true labels (y: how often {transfer['attack']} "
                f"examples of the source fool it, on the first {transfer['config']['attack_n']:,} test images both "
-               f"classify correctly).{seeds} The paper (Figure 3): five ImageNet-scale architectures, a rising trend.")
+               f"classify correctly).{seeds} The paper (Figure 3): VGG-16, Inception-v3, ResNet-18, DenseNet and "
+               f"ResNet-50 trained on D̂_det from a standard ResNet-50, a rising trend.")
     by_radius = transfer_by_radius(runs)
     if any(len(curve) > 1 for curve in by_radius.values()):
-        st.plotly_chart(curves(by_radius, {}, title="Transfer success against the attack's radius",
-                               x_label="L2 radius of the source's attack", y_label="transfer success"),
-                        width="stretch", key="features_scale_transfer_radius")
+        figure = curves(by_radius, {}, title="Transfer success against the attack's radius",
+                        x_label="L2 radius of the source's attack", y_label="transfer success")
+        st.plotly_chart(figure.update_layout(yaxis_tickformat=".0%"), width="stretch",
+                        key="features_scale_transfer_radius")
         st.caption(f"The same untargeted attack of the source at more radii, scored on each architecture's standard "
                    f"model (mean of {len(runs)} training seed{'s' if len(runs) > 1 else ''}). The study's point uses "
                    f"ε {transfer['config']['attack_eps_l2']:g}, where the paper's Figure 3 reads 60–100% (paper); "
