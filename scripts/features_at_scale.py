@@ -183,8 +183,7 @@ TIERS = {
 # as many images as D, and D is their control: no "d_small")
 WORLD_TIERS = {("fashion-mnist", "cpu"): dataclasses.replace(
     TIERS["cpu"], relabelled_n=60_000, matched_n=60_000, epochs=10, curve_n=500, robust_source_n=None,
-    stages=FULL_SIZE_STAGES, transfer_architectures=("mlp", "tiny-cnn", "small-cnn"), transfer_seeds=(0,),
-    transfer_sensitivity_eps_l2=())}
+    stages=FULL_SIZE_STAGES, transfer_sensitivity_eps_l2=(1.0, 4.0))}
 
 
 def tier_of(world: str, tier: str) -> Tier:

@@ -702,6 +702,16 @@ def _transfer_trend(points: list[dict]) -> float:
                          [point["accuracy_from_det"] for point in points])
 
 
+def _transfer_trend_test(points: list[dict]) -> tuple[float, float]:
+    """τ of the points and its exact one-sided permutation p: the share of the orderings of the accuracies (all
+    equally likely under "no relation") whose τ is at least as high."""
+    rates = np.array([point["transfer_success"] for point in points])
+    learned = np.array([point["accuracy_from_det"] for point in points])
+    tau = kendall_tau_b(rates, learned)
+    orderings = [kendall_tau_b(rates, learned[list(order)]) for order in itertools.permutations(range(len(points)))]
+    return tau, float(np.mean([t >= tau - 1e-12 for t in orderings]))
+
+
 def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     # the paper's Figure 3 shows a rising trend; our rule for it: Kendall τ over the architectures between the transfer
     # success of the source's adversarial examples and the accuracy learned from D̂_det, each the mean of the training
@@ -716,9 +726,7 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     means = seed_mean_points(runs)
     names = [point["architecture"] for point in means]
     rates, learned = (np.array([point[key] for point in means]) for key in ("transfer_success", "accuracy_from_det"))
-    tau = _transfer_trend(means)
-    orderings = [kendall_tau_b(rates, learned[list(order)]) for order in itertools.permutations(range(len(points)))]
-    p_value = float(np.mean([t >= tau - 1e-12 for t in orderings]))
+    tau, p_value, orderings = *_transfer_trend_test(means), math.factorial(len(points))
     # the images' sampling noise: binomial redraws of each rate (accuracy over the test images, transfer over at most
     # `attack_n` attacked images), τ recomputed on each draw. Every seed scores the same images, so a mean over seeds
     # is redrawn at one seed's n; the seeds' own spread is the τ per seed, said beside it
@@ -733,13 +741,18 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
         + ", ".join(f"{_transfer_trend(run['points']):+.2f} (seed {run['seed']})" for run in runs) + ")")
     why = (f"Transfer success of {transfer['source']}'s {transfer['attack']} examples → accuracy learned from "
            f"{transfer['n_train']:,} D̂_det images, per architecture{seeds}: {listing}. Kendall τ = {tau:+.2f} "
-           f"(one-sided permutation p = {p_value:.2f} over {len(orderings)} orderings; the test images' sampling "
+           f"(one-sided permutation p = {p_value:.2f} over {orderings} orderings; the test images' sampling "
            f"noise moves τ within [{ci95[0]:+.2f}, {ci95[1]:+.2f}]).")
-    if 1 / len(orderings) >= 0.05:  # even the paper's own ordering could not clear the rule
+    if 1 / orderings >= 0.05:  # even the paper's own ordering could not clear the rule
         return not_measured(base, why + f" {len(points)} architectures cannot show a relation at p < 0.05 (the "
-                            f"best possible p is 1/{len(orderings)}), so no verdict is drawn.")
+                            f"best possible p is 1/{orderings}), so no verdict is drawn.")
     verdict: Verdict = "reproduces" if tau > 0 and p_value < 0.05 else "does-not-reproduce"
-    why += (" The architectures that the source's examples fool more learn more from D̂_det, as in the paper."
+    short = [(run["seed"], *_transfer_trend_test(run["points"])) for run in runs if len(runs) > 1]
+    short = [(seed, t, p) for seed, t, p in short if not (t > 0 and p < 0.05)]
+    why += (" The architectures that the source's examples fool more learn more from D̂_det, as in the paper"
+            + ("." if not short else "; but on its own " + ", ".join(
+                f"seed {seed} (τ = {t:+.2f}, p = {p:.2f})" for seed, t, p in short)
+               + " would not clear the rule, so the verdict rests on the seeds' mean and is fragile.")
             if verdict == "reproduces" else
             " The ordering is one that chance alone gives often, so the relation does not reproduce here"
             + ("." if tau > 0 else "; there is no trend at all." if tau == 0 else "; the trend points the other way."))
@@ -758,7 +771,8 @@ def _below_chance_sentence(means: list[dict], n_test: int, num_classes: int) -> 
     below = [point for point in means if proportion_ci(point["accuracy_from_det"], n_test)[1] < chance]
     if not below:
         return ""
-    sentence = (f" {len(below)} of the {len(means)} architectures ({', '.join(p['architecture'] for p in below)}) "
+    share = f"All {len(means)}" if len(below) == len(means) else f"{len(below)} of the {len(means)}"
+    sentence = (f" {share} architectures ({', '.join(p['architecture'] for p in below)}) "
                 f"score below chance ({chance:.0%}, their 95% intervals wholly under it) after training on D̂_det")
     relabelled = [point.get("relabelled_accuracy_from_det") for point in below]
     if any(rate is None for rate in relabelled):

@@ -296,6 +296,8 @@ def test_learning_follows_transfer_reads_the_mean_of_the_seeds_and_reports_the_r
     claim = scorecard(world, command="t", created="d").by_id()["d-det-learning-follows-transfer"]
     assert claim.verdict == "reproduces" and claim.ours == pytest.approx(1.0)
     assert "each the mean of 2 training seeds (τ per seed: +0.67 (seed 0), +1.00 (seed 1))" in claim.why
+    # seed 0 alone would not clear the rule: said, so the verdict reads as resting on the mean
+    assert "on its own seed 0 (τ = +0.67, p = 0.17) would not clear the rule" in claim.why
     assert "net0 60.0% → 6.0%" in claim.why and "net1 70.0% → 8.5%" in claim.why  # the seeds' means
     # both below chance (10%) at 10,000 test images: said, with how little their accuracies differ
     assert "2 of the 4 architectures (net0, net1) score below chance (10%" in claim.why
