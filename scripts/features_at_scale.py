@@ -63,7 +63,7 @@ from sia_core.data.cifar10 import CIFAR10_CLASSES  # noqa: E402
 from sia_core.distributed import current_shard, init_from_environment, shutdown  # noqa: E402
 from sia_core.errors import DataError  # noqa: E402
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, ConstructedSet,  # noqa: E402
-                               FeatureTrainingConfig, FeatureTransferConfig, transfer_study)
+                               FeatureTrainingConfig, FeatureTransferConfig, made_alike, transfer_study)
 from sia_core.features.build import (build_constructed_set, build_plan, representation_error_curve,  # noqa: E402
                                     targeted_success_by_class)
 from sia_core.features.training import fresh_model, score_on_test  # noqa: E402
@@ -563,18 +563,6 @@ def transfer_config(world: World, tier: Tier, seed: int) -> FeatureTransferConfi
                                  sensitivity_eps_l2=tier.transfer_sensitivity_eps_l2)
 
 
-def _made_alike(saved: dict, config: FeatureTransferConfig, source_id: str, n_train: int) -> bool:
-    """Whether a saved transfer result (the study's or one architecture's part) was made as `config` would make it:
-    the same source, D̂_det images and settings, its architectures aside (a tier may name one more, and the finished
-    ones are reused). A setting the saved one predates counts at its default."""
-    def settings(stored: dict) -> dict:
-        full = {**_as_json(FeatureTransferConfig()), **stored}
-        return {key: value for key, value in full.items() if key != "architectures"}
-
-    return ("config" in saved and settings(saved["config"]) == settings(_as_json(config))
-            and saved.get("source") == source_id and saved.get("n_train") == n_train)
-
-
 def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standard: ClassifierWrapper,
                   train: ImageDataset, test: ImageDataset, seed: int = 0) -> None:
     """The transfer study (the paper's Figure 3) at one training seed, on the first `transfer_n` images of the finished
@@ -593,14 +581,16 @@ def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standar
         raise SystemExit(f"{saved} was made from another source, D̂_det set or transfer settings than the tier's now; "
                          f"move it aside to run the study again (it is not reused).")
 
+    # a tier may name one more architecture: the finished ones are reused, so the architectures do not count here
+    wanted = {"config": _as_json(config), "source": standard.model_id, "n_train": n}
     done = json.loads(path.read_text()) if path.is_file() else None
-    if done is not None and not _made_alike(done, config, standard.model_id, n):
+    if done is not None and not made_alike(done, wanted, ignoring=("architectures",)):
         refuse(path)
     if done is not None and [point["architecture"] for point in done["points"]] == list(tier.transfer_architectures):
         log(f"{name}: done ({path})")
         return  # else the tier names an architecture more: the finished ones' parts are reused below
     for part in sorted(parts.glob("*.json")):
-        if not _made_alike(json.loads(part.read_text()), config, standard.model_id, n):
+        if not made_alike(json.loads(part.read_text()), wanted, ignoring=("architectures",)):
             refuse(part)
     head = built.head(n)
     parts.mkdir(parents=True, exist_ok=True)
@@ -615,8 +605,7 @@ def _run_transfer(world_name: str, world: World, tier: Tier, work: Path, standar
             nonlocal started
             log(f"{name}: {point}")
             _save_json(parts / f"{point['architecture']}.json", {
-                "point": point, "attack": attack, "source": standard.model_id, "n_train": n,
-                "config": _as_json(config), "seconds": round(time.perf_counter() - started, 1)})
+                "point": point, "attack": attack, **wanted, "seconds": round(time.perf_counter() - started, 1)})
             started = time.perf_counter()
 
         transfer_study(standard, head, train, test, dataclasses.replace(config, architectures=missing),

@@ -696,15 +696,10 @@ def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
                         verdict=verdict, why=why)
 
 
-def _transfer_trend(points: list[dict]) -> float:
-    """Kendall τ over the architectures between transfer success and the accuracy learned from D̂_det."""
-    return kendall_tau_b([point["transfer_success"] for point in points],
-                         [point["accuracy_from_det"] for point in points])
-
-
 def _transfer_trend_test(points: list[dict]) -> tuple[float, float]:
-    """τ of the points and its exact one-sided permutation p: the share of the orderings of the accuracies (all
-    equally likely under "no relation") whose τ is at least as high."""
+    """Kendall τ over the architectures between transfer success and the accuracy learned from D̂_det, and its exact
+    one-sided permutation p: the share of the orderings of the accuracies (all equally likely under "no relation")
+    whose τ is at least as high."""
     rates = np.array([point["transfer_success"] for point in points])
     learned = np.array([point["accuracy_from_det"] for point in points])
     tau = kendall_tau_b(rates, learned)
@@ -726,7 +721,8 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     means = seed_mean_points(runs)
     names = [point["architecture"] for point in means]
     rates, learned = (np.array([point[key] for point in means]) for key in ("transfer_success", "accuracy_from_det"))
-    tau, p_value, orderings = *_transfer_trend_test(means), math.factorial(len(points))
+    tau, p_value = _transfer_trend_test(means)
+    orderings = math.factorial(len(points))
     # the images' sampling noise: binomial redraws of each rate (accuracy over the test images, transfer over at most
     # `attack_n` attacked images), τ recomputed on each draw. Every seed scores the same images, so a mean over seeds
     # is redrawn at one seed's n; the seeds' own spread is the τ per seed, said beside it
@@ -736,9 +732,9 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
              for _ in range(500)]
     ci95 = (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)))
     listing = ", ".join(f"{name} {rate:.1%} → {accuracy:.1%}" for name, rate, accuracy in zip(names, rates, learned))
-    seeds = "" if len(runs) == 1 else (
-        f", each the mean of {len(runs)} training seeds (τ per seed: "
-        + ", ".join(f"{_transfer_trend(run['points']):+.2f} (seed {run['seed']})" for run in runs) + ")")
+    per_seed = [(run["seed"], *_transfer_trend_test(run["points"])) for run in runs] if len(runs) > 1 else []
+    seeds = "" if not per_seed else (f", each the mean of {len(runs)} training seeds (τ per seed: "
+                                     + ", ".join(f"{t:+.2f} (seed {seed})" for seed, t, _ in per_seed) + ")")
     why = (f"Transfer success of {transfer['source']}'s {transfer['attack']} examples → accuracy learned from "
            f"{transfer['n_train']:,} D̂_det images, per architecture{seeds}: {listing}. Kendall τ = {tau:+.2f} "
            f"(one-sided permutation p = {p_value:.2f} over {orderings} orderings; the test images' sampling "
@@ -747,8 +743,7 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
         return not_measured(base, why + f" {len(points)} architectures cannot show a relation at p < 0.05 (the "
                             f"best possible p is 1/{orderings}), so no verdict is drawn.")
     verdict: Verdict = "reproduces" if tau > 0 and p_value < 0.05 else "does-not-reproduce"
-    short = [(run["seed"], *_transfer_trend_test(run["points"])) for run in runs if len(runs) > 1]
-    short = [(seed, t, p) for seed, t, p in short if not (t > 0 and p < 0.05)]
+    short = [(seed, t, p) for seed, t, p in per_seed if not (t > 0 and p < 0.05)]  # seeds that alone would not clear
     why += (" The architectures that the source's examples fool more learn more from D̂_det, as in the paper"
             + ("." if not short else "; but on its own " + ", ".join(
                 f"seed {seed} (τ = {t:+.2f}, p = {p:.2f})" for seed, t, p in short)

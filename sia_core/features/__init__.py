@@ -12,11 +12,11 @@ from sia_core.features.paper import PAPER_CIFAR10, PAPER_ROBUST_SOURCE
 from sia_core.features.training import FeatureTrainingConfig, FeatureTrainingResult, fresh_model, train_on_constructed
 from sia_core.features.study import (FeatureSetPlan, FeaturesBaseline, FeaturesStudyConfig, FeaturesStudyReport,
                                      features_study)
-from sia_core.features.transfer import (FeatureTransferConfig, FeatureTransferReport, TransferPoint,
+from sia_core.features.transfer import (FeatureTransferConfig, FeatureTransferReport, TransferPoint, made_alike,
                                         seed_mean_points, transfer_by_radius, transfer_runs, transfer_study)
 
 __all__ = ["FeatureSetPlan", "FeaturesBaseline", "FeaturesStudyConfig", "FeaturesStudyReport", "features_study", "KINDS", "PAPER_CIFAR10", "PAPER_ROBUST_SOURCE", "ConstructedSet", "ConstructionConfig", "FeatureTrainingConfig", "FeatureTrainingResult",
            "FeatureTransferConfig", "FeatureTransferReport", "TransferPoint",
            "build_constructed_set", "fresh_model", "match_representation", "relabel_targets", "representation_error",
-           "seed_mean_points", "train_on_constructed", "transfer_by_radius", "transfer_runs",
+           "made_alike", "seed_mean_points", "train_on_constructed", "transfer_by_radius", "transfer_runs",
            "transfer_study"]

@@ -4,6 +4,7 @@ the source model's adversarial examples?"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from statistics import fmean
 from typing import Optional
 
 import torch
@@ -139,35 +140,41 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
                                  attack=attacks[config.attack_eps_l2].description, points=tuple(points))
 
 
+def made_alike(saved: dict, other: dict, ignoring: tuple[str, ...]) -> bool:
+    """Whether two saved transfer results (a study or one architecture's part) were made the same way: the same
+    source, D̂_det images and settings but those in `ignoring`. A setting one predates counts at its default."""
+    def making(result: dict) -> tuple:
+        settings = {**asdict(FeatureTransferConfig()), **result["config"]}
+        return (result.get("source"), result.get("n_train"),
+                {key: list(value) if isinstance(value, tuple) else value  # as JSON holds them
+                 for key, value in settings.items() if key not in ignoring})
+
+    return "config" in saved and "config" in other and making(saved) == making(other)
+
+
 def transfer_runs(transfer: dict) -> list[dict]:
     """A saved transfer study's runs over training seeds (the JSON the study at scale writes), each with its `seed`:
     the headline's (seed 0) and each of its `other_seeds` made alike (the same source, D̂_det images and settings but
     the seed), which alone can be averaged with it."""
-    def alike(run: dict) -> tuple:
-        settings = {key: value for key, value in run["config"].items() if key != "seed"}
-        return run["source"], run["n_train"], settings, [point["architecture"] for point in run["points"]]
-
+    names = [point["architecture"] for point in transfer["points"]]
     return [{**transfer, "seed": transfer.get("seed", 0)},
-            *(other for other in transfer.get("other_seeds") or [] if alike(other) == alike(transfer))]
+            *(other for other in transfer.get("other_seeds") or []
+              if made_alike(other, transfer, ignoring=("seed",))
+              and [point["architecture"] for point in other["points"]] == names)]
 
 
 def seed_mean_points(runs: list[dict]) -> list[dict]:
     """Each architecture's point averaged over the runs (`transfer_runs`): accuracy from D̂_det, transfer success
     and the further radii's rates, as the saved points hold them."""
-    def mean(values) -> float:
-        values = list(values)
-        return sum(values) / len(values)
-
     means = []
     for index, point in enumerate(runs[0]["points"]):
         alike = [run["points"][index] for run in runs]
+        relabelled = [p.get("relabelled_accuracy_from_det") for p in alike]
         means.append({"architecture": point["architecture"],
-                      **{key: mean(p[key] for p in alike)
+                      **{key: fmean(p[key] for p in alike)
                          for key in ("accuracy_from_det", "transfer_success", "standard_accuracy")},
-                      "relabelled_accuracy_from_det": (
-                          None if any(p.get("relabelled_accuracy_from_det") is None for p in alike)
-                          else mean(p["relabelled_accuracy_from_det"] for p in alike)),
-                      "transfer_success_by_eps": [[eps, mean(p["transfer_success_by_eps"][k][1] for p in alike)]
+                      "relabelled_accuracy_from_det": None if None in relabelled else fmean(relabelled),
+                      "transfer_success_by_eps": [[eps, fmean(p["transfer_success_by_eps"][k][1] for p in alike)]
                                                   for k, (eps, _) in enumerate(point.get("transfer_success_by_eps")
                                                                                 or [])]})
     return means
