@@ -133,12 +133,19 @@ class Tier:
     # further radii its y-axis is scored at, beside the world's
     transfer_seeds: tuple[int, ...] = (0,)
     transfer_sensitivity_eps_l2: tuple[float, ...] = ()
+    # each transfer network's epochs; None: as many as the sets' networks (`epochs`), so the x-axis of the study reads
+    # D̂_det learned as long as D̂_det's own row
+    transfer_epochs: Optional[int] = None
     # D̂_R's images where they differ from D̂_NR's: D̂_R's robustness over plain training at the same N is the
     # measure that needs the most images, so it gets them first; "d_small" (its control) follows it
     robust_matched_n: Optional[int] = None
     # attempts of the robust-source control's sets where they differ from relabelled_n: every attempt is kept, so
     # this is its N, set near the N the standard source's sets keep (the control compares sets of similar size)
     robust_source_n: Optional[int] = None
+
+    @property
+    def transfer_training_epochs(self) -> int:
+        return self.transfer_epochs or self.epochs
 
     def relabelled_n_of(self, stage: str) -> int:
         return (self.robust_source_n or self.relabelled_n) if stage in ROBUST_SOURCE else self.relabelled_n
@@ -172,7 +179,7 @@ TIERS = {
                 transfer_seeds=(0, 1), transfer_sensitivity_eps_l2=(0.25, 1.0, 2.0)),
     # D̂_R holds as many images as D here, so D is its control (no "d_small")
     "gpu": Tier(relabelled_n=50_000, keep="all", matched_n=50_000, matched_steps=1000, pgd_steps=100, epochs=40,
-                eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500,
+                eval_n=2000, curve_n=1000, batch_size=512, build_batch=12_500, transfer_epochs=20,  # the 9-minute plan
                 stages=FULL_SIZE_STAGES),
     "tiny": Tier(relabelled_n=64, keep="all", matched_n=32, matched_steps=6, pgd_steps=3, epochs=1, eval_n=16,
                  curve_n=8, test_n=200, transfer_architectures=("mlp", "tiny-cnn"),
@@ -294,7 +301,7 @@ def estimate(world_name: str, tier_name: str) -> dict:
                                                            in tier.stages else 0)) * tier.epochs,
               "transfer study (2 networks per architecture and seed)":
                   2 * len(tier.transfer_architectures) * len(tier.transfer_seeds) * tier.transfer_n
-                  * max(1, tier.epochs // 2)}
+                  * tier.transfer_training_epochs}
     total = 3 * forward * sum(passes.values())  # forward + backward
     return {"world": world_name, "tier": tier_name, "forward_flops_per_image": forward,
             "image_steps": passes, "total_pflop": round(total / 1e15, 2),
@@ -558,7 +565,7 @@ def transfer_name(seed: int) -> str:
 
 
 def transfer_config(world: World, tier: Tier, seed: int) -> FeatureTransferConfig:
-    return FeatureTransferConfig(architectures=tier.transfer_architectures, epochs=max(1, tier.epochs // 2),
+    return FeatureTransferConfig(architectures=tier.transfer_architectures, epochs=tier.transfer_training_epochs,
                                  attack_eps_l2=world.eps_l2, attack_steps=20, attack_n=tier.eval_n, seed=seed,
                                  sensitivity_eps_l2=tier.transfer_sensitivity_eps_l2)
 
