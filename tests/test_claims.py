@@ -260,7 +260,7 @@ def _transfer_world(rates: list[float], learned: list[float]):
     points = [{"architecture": f"net{i}", "transfer_success": rate, "accuracy_from_det": accuracy,
                "standard_accuracy": 0.7} for i, (rate, accuracy) in enumerate(zip(rates, learned))]
     transfer = {"source": "s", "attack": "PGD-l2 eps=0.5 steps=20", "n_train": 20_000, "test_n": 10_000,
-                "config": {"attack_n": 1000, "attack_eps_l2": 0.5, "seed": 0}, "points": points}
+                "config": {"attack_n": 1000, "attack_eps_l2": 0.5, "seed": 0, "epochs": 20}, "points": points}
     return WorldResults(world="cifar10", standard_model="s", robust_model="r", test_n=1000, num_classes=10,
                         features_at_scale={"tier": "cpu", "rows": [], "transfer": transfer})
 
