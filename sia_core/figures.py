@@ -173,10 +173,13 @@ def transfer_scatter(points: Sequence[dict], *, title: str,
         marker=dict(size=12, color="#1f4e79"), name=f"mean of {len(seeds)} seeds" if seeds else "",
         showlegend=bool(seeds),
         hovertemplate="%{text}: D̂_det accuracy %{x:.1%}, transfer %{y:.1%}<extra></extra>"))
-    for seed, replicate in seeds.items():
+    # one hollow shape per seed, so the legend tells the seeds apart
+    shapes = ("circle-open", "diamond-open", "square-open", "triangle-up-open", "x-open")
+    for index, (seed, replicate) in enumerate(seeds.items()):
         figure.add_scatter(x=[p["accuracy_from_det"] for p in replicate], y=[p["transfer_success"] for p in replicate],
                            mode="markers", text=[p["architecture"] for p in replicate], name=f"seed {seed}",
-                           marker=dict(size=11, color="#1f4e79", symbol="circle-open", line=dict(width=2)),
+                           marker=dict(size=11, color="#1f4e79", symbol=shapes[index % len(shapes)],
+                                       line=dict(width=2)),
                            hovertemplate="%{text}: D̂_det accuracy %{x:.1%}, transfer %{y:.1%}<extra>seed "
                                          f"{seed}</extra>")
     figure.update_layout(title=title, xaxis_title="test accuracy of the model trained on D̂_det",

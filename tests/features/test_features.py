@@ -213,6 +213,22 @@ def test_transfer_by_radius_averages_the_seeds_at_every_radius_in_order():
         assert transfer_runs(mismatched) == [mismatched]
 
 
+def test_the_transfer_scatter_marks_each_seed_with_its_own_shape_beside_the_mean():
+    from sia_core.figures import transfer_scatter
+
+    def points(shift: float) -> list[dict]:
+        return [{"architecture": name, "accuracy_from_det": 0.1 + shift, "transfer_success": 0.2 + shift}
+                for name in ("mlp", "tiny-cnn")]
+
+    figure = transfer_scatter(points(0.0), title="t", seeds={0: points(-0.01), 1: points(0.01)})
+    mean, *seeds = figure.data
+    assert list(mean.x) == [0.1, 0.1] and list(mean.text) == ["mlp", "tiny-cnn"]
+    assert [trace.name for trace in seeds] == ["seed 0", "seed 1"]
+    assert len({trace.marker.symbol for trace in seeds}) == 2  # the legend tells the seeds apart
+    alone = transfer_scatter(points(0.0), title="t")  # one seed: its points, no legend
+    assert len(alone.data) == 1 and not alone.data[0].showlegend
+
+
 def test_d_rand_targets_another_class_uniformly():
     labels = torch.arange(10).repeat(500)
     targets = relabel_targets(labels, "d_rand", 10, seed=3)
