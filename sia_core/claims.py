@@ -736,9 +736,9 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     seeds = "" if not per_seed else (f", each the mean of {len(runs)} training seeds (τ per seed: "
                                      + ", ".join(f"{t:+.2f} (seed {seed})" for seed, t, _ in per_seed) + ")")
     why = (f"Transfer success of {transfer['source']}'s {transfer['attack']} examples → accuracy learned from "
-           f"{transfer['n_train']:,} D̂_det images in {transfer['config']['epochs']} epochs, per architecture{seeds}: {listing}. Kendall τ = {tau:+.2f} "
-           f"(one-sided permutation p = {p_value:.2f} over {orderings} orderings; the test images' sampling "
-           f"noise moves τ within [{ci95[0]:+.2f}, {ci95[1]:+.2f}]).")
+           f"{transfer['n_train']:,} D̂_det images in {transfer['config']['epochs']} epochs, per architecture{seeds}: "
+           f"{listing}. Kendall τ = {tau:+.2f} (one-sided permutation p = {p_value:.2f} over {orderings} orderings; "
+           f"the test images' sampling noise moves τ within [{ci95[0]:+.2f}, {ci95[1]:+.2f}]).")
     if 1 / orderings >= 0.05:  # even the paper's own ordering could not clear the rule
         return not_measured(base, why + f" {len(points)} architectures cannot show a relation at p < 0.05 (the "
                             f"best possible p is 1/{orderings}), so no verdict is drawn.")
