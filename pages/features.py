@@ -18,11 +18,13 @@ from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
 from sia_core.data.base import ImageDataset
 from sia_core.errors import SiaError
-from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet, FeaturesStudyReport
+from sia_core.features import KINDS, PAPER_CIFAR10, ConstructedSet, FeaturesStudyReport, FeatureTrainingConfig
+from sia_core.features.training import ACCURACY_CURVE_IMAGES
 from sia_core.figures import accuracy_bars, curves, to_pil, transfer_scatter
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
+from sia_core.results_io import SavedResult
 from sia_core.takeaways import features_takeaway
 from sia_app.features_scale_view import at_scale_block, render_at_scale
 from sia_app.verdicts import verdict_notes, world_claims
@@ -31,6 +33,7 @@ SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few 
 TRAINING_RUNS_KEY = "feature_training_runs"
 TRANSFER_RUNS_KEY = "feature_transfer_runs"
 SHIPPED_SETTINGS_KEY = "features_shipped_settings"  # the dataset whose shipped training settings the sliders took
+SHIPPED_BUILD_KEY = "features_shipped_build"  # the dataset whose shipped construction settings the sliders took
 ORIGINAL_LABEL = "D (original)"  # the row of the original test images: a label on this page, not a kind
 
 require_app_frame("pages/features.py")
@@ -77,8 +80,9 @@ c1, c2 = st.columns(2)
 # the model chosen in the sidebar is the standard source unless it is a robust one (then the world's "-standard"
 # one); the world's "-robust" model is the robust source (fmnist-robust, cifar10-robust)
 standard = next((i for i in (selection.card.id, *(i for i in ids if i.endswith("-standard")), *ids)
-                 if i in ids and not i.endswith("-robust")), ids[0])
-robust = next((i for i in ids if i.endswith("-robust")), ids[0])
+                 if i in ids and not i.endswith(("-robust", "-robust-l2"))), ids[0])
+# D̂_R's source: an L2 adversarially trained model where the world has one (the paper's), else its robust model
+robust = next((i for i in ids if i.endswith("-robust-l2")), next((i for i in ids if i.endswith("-robust")), ids[0]))
 for key, default in (("features_std", standard), ("features_robust", robust)):
     if st.session_state.get(key) not in ids:  # first visit, a link from another dataset, or a stale id
         st.session_state[key] = default
@@ -97,6 +101,20 @@ def training_split(dataset_name: str, image_shape: tuple[int, int, int]) -> Opti
     except SiaError as error:
         st.error(f"{error} This step needs the training split; load a saved set instead.")
         return None
+
+
+def features_commands(shown: dict[str, ConstructedSet], epochs: int, eval_eps: float, eval_n: int,
+                      showing_shipped: bool, shipped_run: Optional[SavedResult]) -> str:
+    """The commands that build the sets shown and train on them with the page's settings (the shipped study's
+    architecture when its numbers are the ones shown, else the page's own)."""
+    architecture = (shipped_run.result.config.training.architecture if showing_shipped
+                    else FeatureTrainingConfig().architecture)
+    lines = [f"python -m sia_core features build --kind {kind} --model {constructed.source_model} "
+             f"--n {constructed.config.n} --eps-l2 {constructed.config.eps_l2:g} --steps {constructed.config.steps} "
+             f"--out {kind}.npz" for kind, constructed in shown.items()]
+    lines += [f"python -m sia_core features train --constructed {kind}.npz --architecture {architecture} "
+              f"--epochs {epochs} --eval-eps-l2 {eval_eps:g} --eval-n {eval_n} --json" for kind in shown]
+    return "\n".join(lines)
 
 
 def _paper_value(kind: str, column: str) -> str:
@@ -118,6 +136,24 @@ def fetch(ref: dict) -> Optional[ConstructedSet]:
         st.error(str(error))
         return None
 
+
+# the shipped sets of this world: from the chosen standard source, else from the world's "-standard" model
+shipped = next((stored for model_id in (source_ids["standard"], *(i for i in ids if i.endswith("-standard")))
+                for stored in [cache.shipped_result("features", model_id)]
+                if stored is not None and stored.dataset_key == selection.dataset_key), None)
+if shipped is not None and st.session_state.get(SHIPPED_BUILD_KEY, {}).get("dataset_key") != selection.dataset_key:
+    # once per world, the build sliders the user has not moved take the shipped relabelled sets' construction (CIFAR-10
+    # builds at L2 0.5 with 100 steps, Fashion-MNIST at 2.0 with 50), as the training sliders below take its training
+    relabelled_plan = next((plan.construction for plan in shipped.result.config.sets
+                            if plan.construction.kind in ("d_det", "d_rand")), None)
+    taken_build = st.session_state.get(SHIPPED_BUILD_KEY, {}).get("values", {})
+    values = {}
+    if relabelled_plan is not None:
+        for key, value in (("features_n", relabelled_plan.n), ("features_steps", relabelled_plan.steps),
+                           ("features_eps", relabelled_plan.eps_l2)):
+            if st.session_state.get(key) in (URL_DEFAULTS[key], taken_build.get(key)):
+                st.session_state[key] = values[key] = value
+    st.session_state[SHIPPED_BUILD_KEY] = {"dataset_key": selection.dataset_key, "values": values}
 
 # --- build or load ------------------------------------------------------------------------------------------
 build_tab, load_tab = st.tabs(["Build", "Load a saved set"])
@@ -156,13 +192,10 @@ with load_tab:
 
 sets = {kind_name: constructed for kind_name in KINDS.names() if kind_name in set_refs
         for constructed in [fetch(set_refs[kind_name])] if constructed is not None}
-shipped = None
 counts: dict[str, int] = {}
-if not sets:  # the shipped sets and training table, so the page opens on a result
-    # the shipped sets of this world: from the chosen standard source, else from the world's "-standard" model
-    shipped = next((stored for model_id in (source_ids["standard"], *(i for i in ids if i.endswith("-standard")))
-                    for stored in [cache.shipped_result("features", model_id)]
-                    if stored is not None and stored.dataset_key == selection.dataset_key), None)
+if sets:
+    shipped = None  # the sets built or loaded here speak, not the shipped ones
+else:  # the shipped sets and training table, so the page opens on a result
     if shipped is None:
         st.info("Build a set (a progress bar shows the time left) or load a saved one.")
         st.stop()
@@ -264,9 +297,10 @@ if results:
         "robust accuracy (this run)": [r.robust_accuracy for r in results.values()],
         "paper: CIFAR-10 test acc.": [PAPER_CIFAR10[k]["test_accuracy"] for k in results]},
         title="Accuracy on the ORIGINAL test set", grey=("paper: CIFAR-10 test acc.",))
+    curve_n = min(ACCURACY_CURVE_IMAGES, len(selection.dataset))
     curves_figure = curves({k: list(enumerate(r.epoch_test_accuracy, start=1)) for k, r in results.items()}, labels,
-                           title="Test accuracy per epoch (first 2,000 test images)", x_label="epoch",
-                           y_label="accuracy")
+                           title=f"Test accuracy per epoch ({'all' if curve_n == len(selection.dataset) else 'first'} "
+                                 f"{curve_n:,} test images)", x_label="epoch", y_label="accuracy")
     left.plotly_chart(bars_figure, width="stretch", key="features_bars")
     right.plotly_chart(curves_figure, width="stretch", key="features_curves")
     st.caption(f"Chance is {1 / selection.dataset.num_classes:.0%}. D̂_det teaches only through non-robust features: "
@@ -280,7 +314,9 @@ if results:
     takeaway = features_takeaway({k: r.test_accuracy for k, r in results.items()}, labels,
                                  selection.dataset.num_classes, len(selection.dataset),
                                  verdicts={kind: shipped_verdicts[claim_id].verdict for kind, claim_id in
-                                           claim_ids.items() if claim_id in shipped_verdicts})
+                                           claim_ids.items() if claim_id in shipped_verdicts},
+                                 relabelled_accuracy={k: r.relabelled_test_accuracy for k, r in results.items()},
+                                 decided_elsewhere=at_scale_sets)
     if shipped_verdicts:
         takeaway = " ".join((takeaway, verdict_notes(selection.dataset_key, claim_ids.values()))).strip()
     explain(takeaway,
@@ -299,9 +335,8 @@ if results:
         card=selection.card.to_dict(), parameters={"epochs": epochs, "eval_eps": eval_eps, "eval_n": eval_n,
                                                    "dataset": selection.dataset.name},
         references=("features", "pgd"),
-        command="python -m sia_core features build --kind d_det --model fmnist-standard --n 1000 --out d_det.npz\n"
-                f"python -m sia_core features train --constructed d_det.npz --epochs {epochs} --eval-eps {eval_eps:g} "
-                f"--eval-n {eval_n} --json"), name="features", key="features_report")
+        command=features_commands(sets, epochs, eval_eps, eval_n, showing_shipped, shipped)),
+        name="features", key="features_report")
 
 # --- transfer study -------------------------------------------------------------------------------------------
 st.subheader("Transfer: do architectures that learn from D̂_det also take the source's attacks?")
@@ -310,7 +345,8 @@ st.caption("Each architecture is trained twice: on D̂_det (x: its accuracy on t
            "it). The paper (Figure 3): VGG-16, Inception-v3, ResNet-18, DenseNet and ResNet-50 trained on D̂_det "
            "from a standard ResNet-50, a rising trend.")
 if "d_det" not in set_refs:
-    st.info("Build or load D̂_det to run the transfer study.")
+    st.info("The D̂_det above is the shipped preview (eight images): build or load the whole set to run the transfer "
+            "study." if "d_det" in sets else "Build or load D̂_det to run the transfer study.")
     st.stop()
 det = sets["d_det"]
 r1, r2, r3 = st.columns(3)

@@ -16,6 +16,7 @@ from sia_core.attacks.base import NORMS
 from sia_core.errors import SiaError
 from sia_core.figures import binned_margin_curves, margin_scatter, roc_curves, to_pil
 from sia_core.margins import PSEUDO_INPUTS, binned_median_curve, detection_metrics
+from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.takeaways import margins_takeaway
@@ -44,7 +45,17 @@ render_zoo(selection.card.dataset)  # every shipped model of a world at a glance
 st.subheader("Two models, image by image")
 dataset = selection.dataset
 cards = {card.id: card for card in compatible_cards(dataset)}
-ids = list(cards)
+# the sidebar's model even when no card lists it: uploaded weights are a model of their own (their card's id names
+# the weights' digest), not the shipped model of that architecture
+ids = list(cards) if selection.card.id in cards else [selection.card.id, *cards]
+
+
+def model_of(model_id: str) -> ClassifierWrapper:
+    """The sidebar's own model for its card's id, else the model of that id."""
+    return selection.model if model_id == selection.card.id else cache.cached_model(model_id)
+
+
+
 # the sidebar's model first, then a shipped one to compare it with
 shipped_pair = [model_id for model_id in ids if model_id.endswith(("-standard", "-robust"))]
 defaults = list(dict.fromkeys(i for i in (selection.card.id, *shipped_pair) if i in ids))[:2]
@@ -58,7 +69,7 @@ with st.form("margins_form"):
     run = st.form_submit_button("Compute the margins", type="primary")
 
 keys = {model_id: f"{model_id}|{selection.dataset_key}|{n}|{norm}" for model_id in chosen}
-ready = {model_id: cache.cached_margin_study(model_id, selection.dataset_key, n, norm, cache.cached_model(model_id),
+ready = {model_id: cache.cached_margin_study(model_id, selection.dataset_key, n, norm, model_of(model_id),
                                              dataset)
          for model_id in chosen if cache.remember_run(STUDY_RUNS_KEY, keys[model_id], just_ran=run)}
 if not ready:  # the shipped studies for these settings, if there are, so the page opens on a result
@@ -99,8 +110,8 @@ for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
                            f"{dataset.class_names[int(study.scores.predictions[sample])]}")
         adversarial = (study.input.adversarial_images[sample] if len(study.input.adversarial_images) else  # shipped
                        cache.cached_adversarial_at_margin(model_id, selection.dataset_key, int(sample), norm,
-                                                          cache.cached_model(model_id), dataset.images[sample]))
-        adversarial_prediction = int(cache.cached_model(model_id).predict_proba(adversarial).argmax())
+                                                          model_of(model_id), dataset.images[sample]))
+        adversarial_prediction = int(model_of(model_id).predict_proba(adversarial).argmax())
         right.image(to_pil(adversarial, width_px=140), width="stretch",
                     caption=f"at the margin: {dataset.class_names[adversarial_prediction]}")
         st.caption(f"input margin {float(study.input.margins[sample]):.4f} · logit margin "
@@ -135,7 +146,8 @@ detection_table = [{"model": model_id, "non-robust share": f"{summary.non_robust
                     "AUROC": f"{summary.auroc:.3f}", "AUPR": f"{summary.aupr:.3f}",
                     "FPR @ 95% TPR": f"{summary.fpr_at_95_tpr:.3f}",
                     "robust acc. (attack)": f"{summary.robust_accuracy_attack:.1%}",
-                    "robust acc. (logit-margin estimate, 100 attacked)": f"{summary.robust_accuracy_estimate:.1%}",
+                    "robust acc. (logit-margin estimate)": f"{summary.robust_accuracy_estimate:.1%} "
+                                                           f"({summary.estimate_attacked_samples:,} attacked)",
                     "logit margins (s)": f"{summary.seconds_logit_margins:.3f}",
                     "input margins (s)": f"{summary.seconds_input_margins:.1f}",
                     "speed-up": f"{summary.speedup:.0f}×"} for model_id, summary in summaries.items()]
@@ -163,7 +175,7 @@ learn = st.button("Learn the pseudo-margin", key="margins_pseudo_run")
 if cache.remember_run(PSEUDO_RUNS_KEY, f"{keys[pseudo_model]}|{source}|{fit_n}|{eps}", just_ran=learn, keep=1):
     try:
         pseudo = cache.cached_pseudo_margin_study(pseudo_model, selection.dataset_key, n, norm, source, fit_n, eps,
-                                                  cache.cached_model(pseudo_model), dataset, ready[pseudo_model],
+                                                  model_of(pseudo_model), dataset, ready[pseudo_model],
                                                   cards[pseudo_model].dataset)
     except SiaError as error:
         st.error(str(error))

@@ -55,7 +55,10 @@ with st.form("sia_diagnosis_form"):
                                  help=f"Shipped runs: 0, and {WEIGHTED_DIAGNOSIS['perceptual_weight']:g}.")
     run = st.form_submit_button("Run the diagnosis", type="primary")
 
-config = DiagnosisConfig(n=n, eps_linf=eps_255 / 255, steps=steps, attributes=tuple(chosen) or None, seed=int(seed),
+if not chosen:  # an empty choice is not "all of them": say so rather than run on every attribute
+    st.error("Choose at least one attribute: the diagnosis moves only the attributes chosen above.")
+    st.stop()
+config = DiagnosisConfig(n=n, eps_linf=eps_255 / 255, steps=steps, attributes=tuple(chosen), seed=int(seed),
                          sparsity_weight=float(sparsity), perceptual_weight=float(perceptual))
 config_key = repr(config)  # names every field
 stored = None

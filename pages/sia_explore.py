@@ -156,7 +156,9 @@ with st.form("sia_attack_form"):
                            help="Larger values keep the adversarial image structurally closer to the original "
                                 "(higher SSIM), at some cost in success.")
     early_stop = c5.checkbox("Stop at the first flip", value=False, key="sia_early_stop")
-    targeted = st.selectbox("Goal", ["untargeted"] + [f"target: {name}" for name in model.class_names], key="sia_goal")
+    # the image's own label is no target: the attack would have nothing to move it to
+    targeted = st.selectbox("Goal", ["untargeted"] + [f"target: {name}" for index, name in enumerate(model.class_names)
+                                                      if index != label], key="sia_goal")
     run = st.form_submit_button("Run the attack", type="primary")
 
 if run:

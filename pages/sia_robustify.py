@@ -27,6 +27,11 @@ from sia_core.takeaways import imbalance_takeaway, transfer_takeaway
 WORLDS = {"fashion-mnist": "Fashion-MNIST", "shapes": "Shapes"}  # where the imbalance study trains
 TRANSFER_WORLDS = {**WORLDS, "cifar10": "CIFAR-10"}  # whose transfer tables ship
 LAST_LIVE_KEY = "robustify_last_live_run"  # (world, config fields) of the last live run that finished
+# how each training recipe of a transfer table's rows trained its model, for the explanation under the table
+RECIPE_WORDS = {"standard": "on clean images only", "pgd": "on PGD attacks (Madry et al.)",
+                "fgsm-rs": "on FGSM attacks from a random start (Wong et al.)",
+                "sia": "on SIA attacks for half of each batch",
+                "random-attributes": "the control: on the same attributes drawn at random with the same pixel noise"}
 
 require_app_frame("pages/sia_robustify.py")
 st.title("Semantic attack — robustify")
@@ -77,11 +82,12 @@ else:
             f"**{VERDICT_WORDS[claim.verdict]}** {claim.why}" for claim in verdicts.claims
             if claim.id in ("sia-training-transfers", "sia-training-beats-random-attributes"))
     explain(transfer_text,
-            "Each row is one model of the same architecture, trained four ways: on clean images only (*standard*), "
-            "on PGD attacks (*pgd*, Madry et al.), on SIA attacks for half of each batch (*sia*), and — the control — "
-            "on the same attributes drawn at random with the same pixel noise (*random-attributes*). Each column "
-            "attacks every model the same way, with the budget written under the table. The paper's claim is that "
-            "training on SIA makes a model harder to fool with attacks it was not trained on; compare the *sia* row "
+            f"Each row is one model of the same architecture, trained {len(table.rows)} ways: "
+            + "; ".join(f"*{row.recipe}* ({row.model}), {RECIPE_WORDS.get(row.recipe, 'its own recipe')}"
+                        for row in table.rows)
+            + ". Each column attacks every model the same way, with the budget written under the table. The "
+            "paper's claim is that training on SIA makes a model harder to fool with attacks it was not trained on; "
+            "compare the *sia* row "
             "with *standard* in the pixel columns (FGSM, PGD, CW), and with *random-attributes* in the attribute "
             "columns, to tell \"trained against an attack\" from \"trained on varied pictures\".")
     st.caption(f"Precomputed by `{stored_transfer.command}` on {stored_transfer.created} "
@@ -184,6 +190,8 @@ if methods:
         live_config = ImbalanceConfig(rho=float(rho), n_max=n_max, methods=tuple(methods), seeds=seeds, epochs=epochs)
     except SiaError as error:
         st.error(str(error))
+if start and not methods:
+    st.error("Choose at least one method to run.")
 if start and live_config is not None:
     target = (live_world, live_config)
 else:  # the last run that finished (a stopped run never gets here, so a rerun does not restart it)
@@ -212,6 +220,7 @@ report_button(lambda: PageReport(
     parameters={"world": world, **({"transfer": asdict(stored_transfer.config)} if stored_transfer else {}),
                 **({"imbalance": asdict(stored_imbalance.config)} if stored_imbalance else {})},
     references=("sia", "pgd", "fgsm", "cw", "fgsm-rs", "long-tail"),
-    command="python scripts/precompute.py transfer imbalance  # or: python -m sia_core robustify transfer "
-            "--models fmnist-standard,fmnist-robust,fmnist-sia-at,fmnist-random-attributes --n 1000 --json"),
+    command="python scripts/precompute.py transfer imbalance" + (
+        f"  # or: python -m sia_core robustify transfer --models {','.join(row.model for row in table.rows)} "
+        f"--n {table.n} --json" if stored_transfer is not None else "")),
     name="robustify", key="robustify_report")

@@ -30,7 +30,8 @@ STEPS = ("Meet the model", "A model that learned a shortcut", "A model that did 
 require_app_frame("pages/tour.py")
 st.title("Guided tour")
 st.caption("Seven steps through the four lenses, for a lesson or a demo: read, try the widget, go on. Every number "
-           "is computed live on the shipped models.")
+           "is computed live on the shipped models, except the margins step's study, which the app precomputed "
+           "(its caption says how).")
 render_references(("sia", "roi-roa", "margins", "features"))
 
 def move(by: int) -> None:

@@ -84,7 +84,8 @@ ZOO_WORLDS = {
 # the CIFAR-10 world: the same pages on the embedded CIFAR-10 test subset, at the papers' budgets (ε) where a paper
 # has one; the rest (N, steps, architecture, epochs) is our choice for a CPU. Features (Ilyas et al. 2019): D̂_det /
 # D̂_rand by targeted L2 PGD at eps 0.5 (100 steps of 0.1, the paper's) from the standard model, D̂_R by 200
-# normalized steps of 0.1 (the paper: 1,000) from the robust one, on N 2,000 training images; a fresh resnet9-slim
+# normalized steps of 0.1 (the paper: 1,000) from the L2 adversarially trained one (cifar10-robust-l2, as the paper's
+# source; before 2026-12-06 the L-inf FGSM-RS cifar10-robust), on N 2,000 training images; a fresh resnet9-slim
 # trains 20 epochs on each (and, as the scale's baseline "D", on the same N original images) and is scored on the
 # embedded exact-pixel test images at L2 0.25 and 0.5 (Table 7's columns). The regions study runs every fill on the
 # standard model. The summary puts each study beside the papers' numbers.
@@ -94,7 +95,7 @@ CIFAR10_TRAIN = ZOO_WORLDS["cifar10"][1]
 CIFAR10_FEATURES = FeaturesStudyConfig(
     sets=(FeatureSetPlan("cifar10-standard", KINDS.build("d_det", n=2000, steps=100, eps_l2=0.5)),
           FeatureSetPlan("cifar10-standard", KINDS.build("d_rand", n=2000, steps=100, eps_l2=0.5)),
-          FeatureSetPlan("cifar10-robust", KINDS.build("d_r", n=2000, steps=200))),
+          FeatureSetPlan("cifar10-robust-l2", KINDS.build("d_r", n=2000, steps=200))),
     training=FeatureTrainingConfig(architecture="resnet9-slim", epochs=20, eval_eps_l2=0.25, eval_n=500),
     extra_eval_eps_l2=0.5, baseline=True)  # Table 7's second robust column; the scale's own "D"
 CIFAR10_MARGINS_EPS = 8 / 255  # the margins paper's CIFAR-10 budget

@@ -158,10 +158,12 @@ def cached_uploaded_folder(archive_digest: str, _data: bytes) -> str:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading your weights…")
-def cached_custom_model(card_json: str, weights_digest: str, _weights: bytes, suffix: str) -> ClassifierWrapper:
-    """A shipped architecture with user-supplied weights; keyed by the card and the file's digest."""
+def cached_custom_model(card_json: str, weights_digest: str, _weights: bytes, suffix: str,
+                        name: Optional[str] = None) -> LoadedModel:
+    """A shipped architecture with user-supplied weights, and its card (no evaluations: they were the shipped
+    weights'); keyed by the card and the file's digest."""
     card = ModelCard.from_dict(json.loads(card_json))
-    return MODEL_SOURCES.build("weights", card=card, weights=_weights, suffix=suffix).model
+    return MODEL_SOURCES.build("weights", card=card, weights=_weights, suffix=suffix, file_name=name)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset…")

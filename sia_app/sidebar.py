@@ -7,6 +7,7 @@ embedded default so nothing already computed is lost.
 from __future__ import annotations
 
 import json
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -22,7 +23,7 @@ from sia_core.data.imagenet import has_unlabelled
 from sia_core.errors import SiaError
 from sia_core.models.cards import portable_command
 from sia_core.models.architectures import ARCHITECTURES
-from sia_core.models.registry import ModelCard
+from sia_core.models.registry import LoadedModel, ModelCard
 from sia_core.models.wrapper import ClassifierWrapper
 
 DEFAULT_DATASET = "fashion-mnist-subset"  # ships with the app, so the first page works with nothing else
@@ -57,8 +58,17 @@ class Selection:
 
 UPLOADS_KEY = "_uploaded_datasets"   # this session's unpacked uploads, as specs (the images stay in the cache)
 UPLOAD_ERROR_KEY = "_upload_error"
+CUSTOM_WEIGHTS_KEY = "_custom_weights"  # {"card", "name", "data"}: the user's weights file, kept across pages
 LAST_GOOD_KEY = "_last_good_dataset"  # (choice, root, n) of the last dataset that loaded: the fallback on an error
 MAX_UPLOADS = 3
+
+
+def _said_from_link(what: str, wanted: str, instead: str) -> None:
+    # an uploaded folder's spec names a server path: say what it was, not where
+    named = ("an uploaded image folder this session does not hold" if str(wanted).startswith("imagefolder:")
+             else f"“{str(wanted)[:40]}”, which this server does not offer" + (
+                 "" if what == "dataset" else " for this dataset"))
+    st.sidebar.warning(f"The link's {what} is {named}: showing {instead} instead.")
 
 
 def _dataset_label(choice: str) -> str:
@@ -77,10 +87,14 @@ def _unpack_upload() -> None:
     if upload is None:
         return
     data = upload.getvalue()
+    folder = ""
     try:
         folder = cache.cached_uploaded_folder(cache.digest(data), data)
+        cache.cached_dataset(f"imagefolder:{folder}")  # its layout is checked now, and said under the file's name
     except SiaError as error:
-        st.session_state[UPLOAD_ERROR_KEY] = f"{upload.name}: {error}"
+        # the unpacked folder's server path means nothing to the user: the archive's name stands for it
+        message = str(error).replace(folder, "the archive") if folder else str(error)
+        st.session_state[UPLOAD_ERROR_KEY] = f"{upload.name}: {message}"
         return
     spec = f"imagefolder:{folder}"
     uploads = [s for s in st.session_state.get(UPLOADS_KEY, []) if s != spec] + [spec]
@@ -92,8 +106,10 @@ def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
     config = cache.cached_launch_config()
     choices = list(dict.fromkeys([*config.datasets, *DATASETS.names(), *st.session_state.get(UPLOADS_KEY, [])]))
     _restore("dataset_choice", page_changed)
-    if st.session_state.get("dataset_choice") not in choices:
+    if (wanted := st.session_state.get("dataset_choice")) not in choices:
         st.session_state["dataset_choice"] = choices[0] if config.datasets else DEFAULT_DATASET
+        if url_state.unavailable_from_link("dataset_choice", wanted):
+            _said_from_link("dataset", wanted, _dataset_label(st.session_state["dataset_choice"]))
     name = st.sidebar.selectbox("Dataset", choices, format_func=_dataset_label, key="dataset_choice",
                                 on_change=_keep, args=("dataset_choice",),
                                 help="Images the lenses work on. The embedded subset needs nothing else.")
@@ -159,10 +175,14 @@ def _operator_cards(show_problems: bool = False) -> list[ModelCard]:
 
 
 def _selectable_cards(dataset: ImageDataset) -> list[ModelCard]:
-    """The sidebar's models: shipped ones that fit the dataset exactly, and the operator's whose class count
-    fits (the images are resized to their input)."""
+    """The sidebar's models: shipped ones that fit the dataset exactly (else, for a user's images of another size,
+    those whose task and class count fit: the images are resized to their input), and the operator's whose class
+    count fits (resized too)."""
     shipped = [ModelCard.from_dict(data) for data in cache.cached_model_cards()]
-    fits = [c for c in shipped if _fits(c, dataset)]
+    same_task = [c for c in shipped
+                 if c.is_keypoints == is_keypoint_data(dataset) and len(c.class_names) == dataset.num_classes]
+    fits = ([c for c in shipped if _fits(c, dataset)]
+            or [c for c in same_task if c.input_shape[0] == dataset.image_shape[0]] or same_task)
     operator = _operator_cards(show_problems=True)
     for card in operator:
         if len(card.class_names) != dataset.num_classes:
@@ -226,19 +246,34 @@ def _render_keypoint_evaluation(card: ModelCard, evaluation: dict) -> None:
                f" of {evaluation['test_set']}.")
 
 
-def _custom_weights(card: ModelCard) -> Optional[ClassifierWrapper]:
-    with st.sidebar.expander("Use your own weights"):
+def _custom_weights(card: ModelCard) -> Optional[tuple[LoadedModel, str]]:
+    """The user's weights for `card`'s architecture, and the file's name: a new upload, else the one kept from an
+    earlier page (each page draws its own uploader, so the file is kept in the session, not in the widget)."""
+    kept = st.session_state.get(CUSTOM_WEIGHTS_KEY)
+    kept = kept if kept is not None and kept["card"] == card.id else None
+    with st.sidebar.expander("Use your own weights", expanded=kept is not None):
         st.caption(f"A state_dict for the `{card.architecture}` architecture of {card.id} "
                    "(.safetensors, or .pt/.pth loaded with weights_only=True).")
         upload = st.file_uploader("Weights file", type=["safetensors", "pt", "pth"], key="custom_weights")
-    if upload is None:
+        if upload is None and kept is not None:
+            st.caption(f"In use: {kept['name']}, uploaded earlier.")
+            if st.button("Back to the shipped weights", key="custom_weights_clear"):
+                st.session_state.pop(CUSTOM_WEIGHTS_KEY, None)
+                kept = None
+    if upload is not None:
+        data, name = upload.getvalue(), upload.name
+    elif kept is not None:
+        data, name = kept["data"], kept["name"]
+    else:
         return None
-    data = upload.getvalue()
     try:
-        return cache.cached_custom_model(json.dumps(card.to_dict()), cache.digest(data), data, Path(upload.name).suffix)
+        loaded = cache.cached_custom_model(json.dumps(card.to_dict()), cache.digest(data), data, Path(name).suffix,
+                                           name)
     except SiaError as error:
-        st.sidebar.error(f"{error} Keeping the shipped weights of {card.id}.")
+        st.sidebar.error(f"{name}: {error} Keeping the shipped weights of {card.id}.")
         return None
+    st.session_state[CUSTOM_WEIGHTS_KEY] = {"card": card.id, "name": name, "data": data}
+    return loaded, name
 
 
 def render_sidebar() -> Optional[Selection]:
@@ -250,8 +285,12 @@ def render_sidebar() -> Optional[Selection]:
     dataset, dataset_key = _load_dataset(page_changed)
     cards = _selectable_cards(dataset)
     if not cards:
-        st.sidebar.warning(f"No {'keypoint ' if is_keypoint_data(dataset) else ''}model takes {dataset.image_shape} "
-                           f"images with {dataset.num_classes} classes.")
+        counts = sorted({len(data["class_names"]) for data in cache.cached_model_cards()})
+        st.sidebar.warning(f"No {'keypoint ' if is_keypoint_data(dataset) else ''}model here classifies "
+                           f"{dataset.num_classes} classes ({dataset.name}); the shipped models have "
+                           f"{', '.join(map(str, counts))}. Choose another dataset, upload a folder with as many "
+                           "classes as one of them, or start the app with a model of your own (`--model`, see the "
+                           "README).")
         return None
     ids = [card.id for card in cards]
     operator = [i for i, card in enumerate(cards) if card.training.get("source")]
@@ -259,8 +298,10 @@ def render_sidebar() -> Optional[Selection]:
     default = (operator[0] if operator else ids.index(DEFAULT_MODEL_ID) if DEFAULT_MODEL_ID in ids
                else (standard[0] if standard else 0))
     _restore("model_id", page_changed)
-    if st.session_state.get("model_id") not in ids:
+    if (wanted := st.session_state.get("model_id")) not in ids:
         st.session_state["model_id"] = ids[default]
+        if url_state.unavailable_from_link("model_id", wanted):
+            _said_from_link("model", wanted, short_spec(ids[default]))
     model_id = st.sidebar.selectbox("Model", ids, key="model_id", format_func=short_spec)
     _keep("model_id")
     card = cards[ids.index(model_id)]
@@ -289,11 +330,20 @@ def render_sidebar() -> Optional[Selection]:
         except SiaError as error:
             st.sidebar.error(f"Could not measure {model_id} on {dataset.name}: {error}")
             card = loaded.card
-    elif card.architecture in ARCHITECTURES:
-        custom = _custom_weights(card)
-        if custom is not None:
-            model, model_key = custom, custom.model_id
-            st.sidebar.success(f"Using uploaded weights: {custom.model_id}")
+    elif card.architecture in ARCHITECTURES and (custom := _custom_weights(card)) is not None:
+        uploaded, name = custom
+        model, model_key = uploaded.model, uploaded.model.model_id
+        st.sidebar.success(f"Using uploaded weights: {model_key}")
+        # its own card, measured now: the shipped card's recipe and accuracies were the shipped weights'
+        own = dataclasses.replace(uploaded.card, description=f"Your weights ({name}) in the `{card.architecture}` "
+                                                             f"architecture of {card.id}.",
+                                  training={"source": f"uploaded file {name}", "class_names": list(card.class_names)})
+        try:
+            card = ModelCard.from_dict(cache.cached_measured_card(model_key, dataset_key,
+                                                                  LoadedModel(model, own), dataset))
+        except SiaError as error:
+            st.sidebar.error(f"Could not measure your weights on {dataset.name}: {error}")
+            card = own
     render_model_card(card)
     url_state.publish_view()
     return Selection(dataset=dataset, dataset_key=dataset_key, model=model, model_key=model_key, card=card)

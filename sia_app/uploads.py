@@ -4,7 +4,9 @@ and a fresh browser opens the same photo. Only 64-hex-digit names are ever read,
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -25,13 +27,21 @@ def keep_upload(data: bytes) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / digest
     if not path.is_file():
-        partial = path.with_suffix(".partial")
+        partial = path.with_suffix(f".partial-{os.getpid()}-{threading.get_ident()}")  # one per session's thread
         partial.write_bytes(data)
         partial.replace(path)
-        kept = sorted((p for p in folder.iterdir() if _DIGEST.fullmatch(p.name)), key=lambda p: p.stat().st_mtime)
+        kept = sorted((p for p in folder.iterdir() if _DIGEST.fullmatch(p.name)), key=_modified)
         for old in kept[:-KEEP]:
             old.unlink(missing_ok=True)
     return digest
+
+
+def _modified(path: Path) -> float:
+    """A kept upload's modification time; one that another session pruned meanwhile sorts last (nothing to drop)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def kept_upload(digest: str) -> Optional[bytes]:

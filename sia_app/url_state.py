@@ -21,6 +21,7 @@ SEEDED_KEY = "_url_seeded_pages"
 PAGE_KEYS = "_url_page_keys"  # the current page's fields, published with the sidebar's
 SHARE_OPEN_KEY = "share_link_open"  # the "Copy link to this view" expander's state
 SIDEBAR_FIELDS = ("dataset_choice", "model_id")
+LINK_CHOICES_KEY = "_url_link_choices"  # the sidebar's values as a link gave them, until checked against the choices
 MAX_VALUE_LENGTH = 200  # no widget value is longer; a longer one is a broken or hostile link, never parsed
 
 
@@ -82,11 +83,23 @@ def seed_from_url(fields: Mapping[str, Parser], *, scope: str = "") -> None:
                 if len(text) > MAX_VALUE_LENGTH:
                     raise ValueError("too long")
                 st.session_state[key] = parse(text)
+                if scope:  # the sidebar checks these against what this server offers (`unavailable_from_link`)
+                    st.session_state.setdefault(LINK_CHOICES_KEY, {})[key] = st.session_state[key]
             except (ValueError, TypeError, OverflowError):
                 ignored.append(f"{key}={text[:24]}{'…' if len(text) > 24 else ''}")
                 del st.query_params[key]  # a hand-edited or stale link: the widget keeps its default
     if ignored:
         st.caption("Ignored from the link (not a usable value): " + ", ".join(ignored) + ".")
+
+
+def unavailable_from_link(key: str, value: Any) -> bool:
+    """True, once, when `value` (a choice this server does not offer) is the one a link gave `key`: the sidebar then
+    says it fell back, rather than silently opening something else."""
+    linked = st.session_state.get(LINK_CHOICES_KEY, {})
+    if key in linked and linked[key] == value:
+        del linked[key]
+        return True
+    return False
 
 
 def publish(keys: Sequence[str]) -> None:

@@ -28,9 +28,11 @@ VERDICTS: tuple[Verdict, ...] = ("reproduces", "partly", "does-not-reproduce", "
 VERDICT_WORDS = {"reproduces": "Reproduces.", "partly": "Partly reproduces.", "does-not-reproduce":
                  "Does not reproduce here.", "not-measured": "Not measured yet."}
 BOOTSTRAP_RESAMPLES = 2000
-# the targeted success a relabelled set's construction should reach on its source (D̂_det, D̂_rand): below it the set
-# keeps only the images the source could move, a selection the scorecard names
+# the targeted success a relabelled set's construction should reach on its source (D̂_det, D̂_rand), our goal (the
+# paper reports none and keeps every attempt): below it the set keeps only the images the source could move, a
+# selection the scorecard names
 CONSTRUCTION_SUCCESS = 0.95
+NEAR_ZERO_ROBUST = 0.05  # our line for the paper's "≈ 0" robust accuracy of D̂_NR's model
 PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the transfer table's attacks SIA training never saw
 
 
@@ -462,16 +464,34 @@ def jpeg_control_sentence(control: Optional[Mapping], eps: float) -> str:
         follows = "a difference the control cannot tell from none"
     exact_goal = ""
     if exact["ci95"][0] >= CONSTRUCTION_SUCCESS:
-        exact_goal = "; on exact pixels the construction's 95% is within reach"
+        exact_goal = "; on exact pixels our 95% goal is within reach"
     elif exact["ci95"][1] < CONSTRUCTION_SUCCESS:
         exact_goal = f"; even on exact pixels it stays below {CONSTRUCTION_SUCCESS:.0%} at this N"
     return f"{measured}, {follows}{exact_goal}"
 
 
-def exact_pixels_sentence(control: Optional[Mapping], kind: str) -> str:
+def current_test_pixels(control: Optional[Mapping], rows: Sequence[Mapping]) -> tuple[dict[str, dict], list[str]]:
+    """The JPEG control's exact-pixel scores of the models that are still their rows' models, and the sets whose score
+    is stale: the control reloads each trained model and scores it on the whole test split too, so a score is current
+    when that accuracy lies within its row's 95% interval (a set rebuilt after the control ran has a new model the
+    control never scored)."""
+    by_set = {row["set"]: row for row in rows}
+    current, stale = {}, []
+    for kind, scored in ((control or {}).get("test_pixels") or {}).items():
+        row, whole = by_set.get(kind), scored.get("whole_test_accuracy")
+        interval = (row or {}).get("test_accuracy_ci95")
+        if row is None or whole is None or interval is None or interval[0] <= whole <= interval[1]:
+            current[kind] = scored  # nothing to check it against: shown as the control wrote it
+        else:
+            stale.append(kind)
+    return current, stale
+
+
+def exact_pixels_sentence(control: Optional[Mapping], kind: str, rows: Sequence[Mapping] = ()) -> str:
     """How the model trained on set `kind` scores on the exact pixels of the test images at hand against their JPEG
-    copy (the pixels every at-scale row is scored on), paired by image, and what follows; "" where not measured."""
-    scored = ((control or {}).get("test_pixels") or {}).get(kind)
+    copy (the pixels every at-scale row is scored on), paired by image, and what follows; "" where not measured or
+    where `rows` show the score is stale."""
+    scored = current_test_pixels(control, rows)[0].get(kind)
     if not scored:
         return ""
     low, high = scored["exact_minus_copy_ci95"]
@@ -522,14 +542,15 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
         kept = ("" if success is None or "kept" not in row.metric else
                 f" The source model reached the target on {success:.1%} of the attempts"
                 + ("; the set keeps those." if success >= CONSTRUCTION_SUCCESS else
-                   f", short of the {CONSTRUCTION_SUCCESS:.0%} the construction calls for{_class_range(row.by_class)}; "
-                   "the set keeps those, so it holds only the images this source could move."))
+                   f", short of the {CONSTRUCTION_SUCCESS:.0%} we aim for{_class_range(row.by_class)}; the set keeps "
+                   "those, so it holds only the images this source could move (our choice: the paper keeps every "
+                   "attempt)."))
         if kind == "d_det":  # the JPEG control attacks as D̂_det's construction does
             control = (world.features_at_scale or {}).get("jpeg_control")
             short = success is not None and success < CONSTRUCTION_SUCCESS and row.construction_eps is not None
             if short and (why_short := jpeg_control_sentence(control, row.construction_eps)):
                 kept += f" Why it falls short, a control: {why_short}."
-            if exact_pixels := exact_pixels_sentence(control, kind):
+            if exact_pixels := exact_pixels_sentence(control, kind, (world.features_at_scale or {}).get("rows", ())):
                 kept += f" The test set is the JPEG copy too: {exact_pixels}."
         why = (f"Trained on {row.n_train:,} images of the set{_scale_note(row)}, the model scores "
                f"{row.test_accuracy:.1%} on {row.test_n:,} original test images (95% CI [{ci95[0]:.1%}, "
@@ -613,30 +634,41 @@ def _d_nr(world: WorldResults, base: dict) -> ClaimVerdict:
     else:
         result, n = study.training["d_nr"], study.config.training.eval_n or world.test_n
     ci95 = proportion_ci(result.robust_accuracy, n)
-    # rule: D̂_NR's model is non-robust when its robust accuracy's interval stays below 5%
-    verdict: Verdict = "reproduces" if ci95[1] < 0.05 else "does-not-reproduce"
+    # rule: D̂_NR's model is non-robust when its robust accuracy's interval stays below 5% (our line for the paper's
+    # "≈ 0")
+    near_zero = ci95[1] < NEAR_ZERO_ROBUST
+    verdict: Verdict = "reproduces" if near_zero else "does-not-reproduce"
     why = (f"The model trained on D̂_NR keeps {result.robust_accuracy:.1%} at L2 ε = {result.eps:g} (95% CI "
-           f"[{ci95[0]:.1%}, {ci95[1]:.1%}]) with {result.test_accuracy:.1%} clean accuracy.")
+           f"[{ci95[0]:.1%}, {ci95[1]:.1%}]) with {result.test_accuracy:.1%} clean accuracy: "
+           + ("near zero" if near_zero else "not near zero") + f" by our line ({NEAR_ZERO_ROBUST:.0%}, the interval's "
+           "upper end).")
     plain = _scale_row(world, "d_small") or _scale_row(world, "d")
-    if isinstance(result, _ScaleRow) and plain is not None:  # said, not judged: the rule reads the 5% line
+    # said, not judged: the rule reads the 5% line and the accuracy-matched model
+    if isinstance(result, _ScaleRow) and plain is not None:
         why += (f" The same network trained on {plain.n_train:,} original images keeps {plain.robust_accuracy:.1%} "
                 "there." + _second_radius(world, "d_nr", "d_small" if _scale_row(world, "d_small") else "d", n))
     matched = _scale_row(world, "d_matched_nr") if isinstance(result, _ScaleRow) else None
     if matched is not None:
         # rule: where a plain model as accurate as D̂_NR's ships, D̂_NR's robust accuracy must also lie below it
-        # (difference interval below zero): a weak model's low robust accuracy alone is not the paper's point
+        # (difference interval below zero): a weak model's low robust accuracy alone is not the paper's point. Both
+        # halves: reproduces; one: partly (symmetric since 2026-12-06, when Fashion-MNIST's control first shipped:
+        # before, only "near zero but not below the control" was partly)
         gap = proportion_difference_ci(result.robust_accuracy, n, matched.robust_accuracy, matched.robust_n)
         below = gap[1] < 0
         why += (f" A plain model trained on the fewest original images that reach D̂_NR's clean accuracy "
                 f"({matched.n_train:,} images, {matched.test_accuracy:.1%} clean) keeps {matched.robust_accuracy:.1%}"
                 f": D̂_NR's is {_points(result.robust_accuracy - matched.robust_accuracy)} (95% CI "
-                f"{_interval_text(gap)}), " + ("so the non-robust features give accuracy without robustness, not a "
-                                               "weaker model." if below else
-                                               "which does not clear its interval: at this clean accuracy plain "
-                                               "training is not more robust."))
-        if verdict == "reproduces" and not below:
+                f"{_interval_text(gap)}), " + (
+                    "so the non-robust features give accuracy without robustness, not a weaker model."
+                    if below and near_zero else
+                    "so the non-robust features give less robustness than a plain model as accurate, though not none "
+                    "at this radius."
+                    if below else
+                    "which does not clear its interval: at this clean accuracy plain training is not more robust."))
+        if near_zero != below:
             verdict = "partly"
-    return ClaimVerdict(**base, ours=result.robust_accuracy, ci95=ci95, control_value=0.05, verdict=verdict, why=why)
+    return ClaimVerdict(**base, ours=result.robust_accuracy, ci95=ci95, control_value=NEAR_ZERO_ROBUST, verdict=verdict,
+                        why=why)
 
 
 def _robust_source_control(world: WorldResults, base: dict) -> ClaimVerdict:
@@ -918,11 +950,13 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               "L2 robust accuracy at the study's radius (the paper's: ε 0.25 on CIFAR-10), trained on D̂_R minus "
               "trained on as many original images",
               "the same network on the same number of original images", "features", _d_r_robust,
-              paper_value=PAPER_CIFAR10["d_r"]["robust_accuracy_l2_0.25"]),
+              # the paper's difference: Table 7's D̂_R row minus standard training, both on all 50,000 images
+              paper_value=(PAPER_CIFAR10["d_r"]["robust_accuracy_l2_0.25"]
+                           - PAPER_CIFAR10["d"]["robust_accuracy_l2_0.25"])),
     ClaimSpec("d-nr-gives-no-robustness", "features",
               "Standard training on D̂_NR (non-robust features only) gives accuracy without robustness.",
               "L2 robust accuracy at the study's radius (the paper's: ε 0.25 on CIFAR-10) of the model trained on D̂_NR",
-              "5% robust accuracy", "features", _d_nr,
+              "5% robust accuracy (our line for the paper's ≈ 0), and a plain model as accurate", "features", _d_nr,
               paper_value=PAPER_CIFAR10["d_nr"]["robust_accuracy_l2_0.25"]),
     ClaimSpec("robust-source-sets-teach-less", "features",
               "D̂_rand and D̂_det built from a robust model teach far less of the true label than those built from a "

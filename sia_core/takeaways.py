@@ -6,7 +6,7 @@ Pure functions of numbers and report rows (no Streamlit), so a page, a report an
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Collection, Mapping, Optional, Sequence
 
 if TYPE_CHECKING:
     from sia_core.regions.neutralization import NeutralizationRow
@@ -104,31 +104,51 @@ def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_sh
 
 
 def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, str], num_classes: int,
-                      test_n: int, verdicts: Optional[Mapping[str, str]] = None) -> str:
-    """The set whose labels look wrong to a person but teaches the most, judged by the claims scorecard's rule: its
-    accuracy's 95% interval (over the `test_n` test images) must lie above chance. `verdicts` (kind -> the
-    scorecard's verdict on the shipped study, which may weigh more than this rule) overrides the rule's."""
+                      test_n: int, verdicts: Optional[Mapping[str, str]] = None,
+                      relabelled_accuracy: Optional[Mapping[str, Optional[float]]] = None,
+                      decided_elsewhere: Collection[str] = ()) -> str:
+    """One sentence per set whose labels look wrong to a person (D̂_det, then D̂_rand), judged by the claims
+    scorecard's rule: its accuracy's 95% interval (over the `test_n` test images) must lie above chance. `verdicts`
+    (kind -> the scorecard's verdict on the shipped study, which may weigh more than this rule) overrides the rule's;
+    for the kinds in `decided_elsewhere` (the study at scale holds their verdict) the sentence describes this run and
+    draws no verdict on the paper. `relabelled_accuracy` (kind -> accuracy on the (y + 1) mod C labels) says what a
+    model below chance learned instead."""
     from sia_core.claims import gain_verdict, proportion_ci
 
-    mislabelled = {k: v for k, v in test_accuracy.items() if k in ("d_det", "d_rand")}
+    mislabelled = [kind for kind in ("d_det", "d_rand") if kind in test_accuracy]
     if not mislabelled:
         best = max(test_accuracy, key=test_accuracy.__getitem__)
         return (f"A fresh model trained on {labels.get(best, best)} reaches {_percent(test_accuracy[best])} on the "
                 "original test images.")
-    kind = max(mislabelled, key=mislabelled.__getitem__)
     chance = 1 / num_classes
-    ci95 = proportion_ci(mislabelled[kind], test_n)
-    sentence = (f"Trained only on {labels.get(kind, kind)}, whose labels look wrong to a person, a fresh model scores "
-                f"{_percent(mislabelled[kind])} on the original test images (95% interval {_percent(ci95[0])}–"
-                f"{_percent(ci95[1])}; chance: {_percent(chance)})")
-    verdict = (verdicts or {}).get(kind) or gain_verdict(ci95, above=chance)
-    if verdict == "reproduces":
-        return sentence + ": the attack's imperceptible features carry the label."
-    if ci95[0] > chance:  # above chance by the interval, yet the scorecard weighs more (its why follows)
-        return sentence + (": above chance, but the paper's result only partly reproduces here." if verdict == "partly"
-                           else ": above chance, but the paper's result does not reproduce here.")
-    return (sentence + ": not above chance, so the paper's result does not reproduce at this scale (too few images "
-            "carry too weak a non-robust signal; the model learns the relabelling from robust features instead).")
+    sentences = []
+    for kind in mislabelled:
+        accuracy = test_accuracy[kind]
+        ci95 = proportion_ci(accuracy, test_n)
+        sentence = (f"Trained only on {labels.get(kind, kind)}, whose labels look wrong to a person, a fresh model "
+                    f"scores {_percent(accuracy)} on the original test images (95% interval {_percent(ci95[0])}–"
+                    f"{_percent(ci95[1])}; chance: {_percent(chance)})")
+        above = ci95[0] > chance
+        relabelled = (relabelled_accuracy or {}).get(kind)
+        learned_instead = ("" if relabelled is None or relabelled <= accuracy else
+                           f", and {_percent(relabelled)} on the (y + 1) mod C labels: it learned the relabelling, "
+                           "which the images' robust features teach")
+        if kind in decided_elsewhere:
+            sentences.append(sentence + (": above chance in this run" if above else
+                                         f": not above chance in this run{learned_instead}")
+                             + "; the study at scale above holds the verdict.")
+            continue
+        verdict = (verdicts or {}).get(kind) or gain_verdict(ci95, above=chance)
+        if verdict == "reproduces":
+            sentences.append(sentence + ": the features the attack added carry the label.")
+        elif above:  # above chance by the interval, yet the scorecard weighs more (its why follows)
+            sentences.append(sentence + (": above chance, but the paper's result only partly reproduces here."
+                                         if verdict == "partly" else
+                                         ": above chance, but the paper's result does not reproduce here."))
+        else:
+            sentences.append(sentence + f": not above chance{learned_instead}, so the paper's result does not "
+                                        "reproduce in this run.")
+    return " ".join(sentences)
 
 
 def perceptual_takeaway(success_at_floor: Mapping[str, float], mean_ssim: Mapping[str, Optional[float]],

@@ -68,10 +68,18 @@ def test_overlap_attack_and_features_sentences():
     assert "nothing for an attack to do" in already and "succeed" not in already
     text = features_takeaway({"d_det": 0.45, "d_rand": 0.6, "d_r": 0.8}, {"d_rand": "D̂_rand"}, 10, test_n=1000)
     assert "Trained only on D̂_rand" in text and "60%" in text and "chance: 10%" in text
-    assert text.endswith("the attack's imperceptible features carry the label.")
+    assert text.endswith("the features the attack added carry the label.")
+    # one sentence per relabelled set, D̂_det first: the best set does not speak for a worse one
+    both = features_takeaway({"d_det": 0.064, "d_rand": 0.22}, {"d_det": "D̂_det", "d_rand": "D̂_rand"}, 10,
+                             test_n=972, relabelled_accuracy={"d_det": 0.53, "d_rand": None})
+    assert both.index("D̂_det") < both.index("D̂_rand") and both.count("Trained only on") == 2
+    assert "53% on the (y + 1) mod C labels: it learned the relabelling" in both
     # below chance (the shipped CIFAR-10 D̂_det): the sentence says it does not reproduce, never that it carries
     below = features_takeaway({"d_det": 0.064}, {"d_det": "D̂_det"}, 10, test_n=972)
-    assert "does not reproduce" in below and "carry the label" not in below
+    assert "does not reproduce" in below and "carry the label" not in below and "relabelling" not in below
+    # where the study at scale holds the verdict, the live run's sentence draws none
+    live = features_takeaway({"d_det": 0.064}, {"d_det": "D̂_det"}, 10, test_n=972, decided_elsewhere={"d_det"})
+    assert "not above chance in this run" in live and "reproduce" not in live and "study at scale" in live
     # just above chance on few images: the interval reaches chance, so it does not count either
     assert "does not reproduce" in features_takeaway({"d_det": 0.14}, {}, 10, test_n=50)
     # the scorecard's verdict on the shipped study weighs more than the interval alone (e.g. t drawn from all classes)

@@ -28,6 +28,17 @@ def _class_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
     return classes
 
 
+def _below_single_wrappers(folder: Path, depth: int = 3) -> Path:
+    """The folder that holds the class folders: zipping a folder the usual way wraps them in one more (`photos/cats/`,
+    `photos/dogs/`), so a folder whose only entry is one sub-folder is looked through, a few levels at most."""
+    for _ in range(depth):
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) != 1 or not entries[0].is_dir():
+            break
+        folder = entries[0]
+    return folder
+
+
 def load_image_folder(root: str | Path, split: str = "test", *, image_shape: Optional[tuple[int, int, int]] = None,
                       n: Optional[int] = None, max_images: int = DEFAULT_MAX_IMAGES) -> ImageDataset:
     """`root/[split/]<class name>/*.png|jpg|webp|bmp`: class names from the folder names, in sorted order.
@@ -42,7 +53,7 @@ def load_image_folder(root: str | Path, split: str = "test", *, image_shape: Opt
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"Image folder not found: {root}")
-    folder = root / split if (root / split).is_dir() else root
+    folder = _below_single_wrappers(root / split if (root / split).is_dir() else root)
     classes = _class_folders(folder)
     if len(classes) < 2:
         found = ", ".join(p.name for p, _ in classes) or "none"

@@ -129,8 +129,10 @@ def list_model_cards(models_dir: Path = MODELS_DIR) -> list[ModelCard]:
     return cards
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from a `.safetensors` file, or a `.pt`/`.pth` state_dict loaded with weights_only=True."""
+def read_state_dict(path: Path, name: Optional[str] = None) -> dict[str, torch.Tensor]:
+    """Tensors from a `.safetensors` file, or a `.pt`/`.pth` state_dict loaded with weights_only=True; `name` is
+    the file as its messages call it (an upload's own name, not the scratch copy's)."""
+    name = name or path.name
     if not path.is_file():
         raise CheckpointError(f"Checkpoint not found: {path}")
     try:
@@ -141,13 +143,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any decoding failure is the user's file, not our bug
-        raise CheckpointError(f"Could not read checkpoint {path.name}: it is not a valid "
+        raise CheckpointError(f"Could not read checkpoint {name}: it is not a valid "
                               f"{'safetensors' if path.suffix == '.safetensors' else 'PyTorch weights-only'} file "
                               f"({type(error).__name__}).") from error
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path.name} does not hold a state_dict (a mapping of names to tensors).")
+        raise CheckpointError(f"{name} does not hold a state_dict (a mapping of names to tensors).")
     return state
 
 
@@ -244,12 +246,13 @@ def _load_user_folder(reference: str, *, options: ModelOptions = ModelOptions(),
 
 
 def load_with_weights(card: ModelCard, weights: bytes, suffix: str,
-                      device: Optional[torch.device] = None) -> LoadedModel:
-    """`card`'s architecture with a user's weights file (its bytes and suffix: .safetensors, .pt or .pth)."""
+                      device: Optional[torch.device] = None, file_name: Optional[str] = None) -> LoadedModel:
+    """`card`'s architecture with a user's weights file (its bytes and suffix: .safetensors, .pt or .pth;
+    `file_name`: the file's own name, for messages)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"weights{suffix}"
         path.write_bytes(weights)
-        state = clean_state_dict(read_state_dict(path))
+        state = clean_state_dict(read_state_dict(path, file_name))
     digest = hashlib.sha256(weights).hexdigest()
     card = ModelCard(**{**card.__dict__, "id": f"{card.id} + uploaded weights {digest[:8]}", "evaluations": ()})
     return LoadedModel(freeze_for_inference(build_model(card, state, device)), card)

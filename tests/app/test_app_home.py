@@ -139,8 +139,24 @@ def test_bad_weights_upload_keeps_the_shipped_model(app):
     app.file_uploader(key="custom_weights").upload("w.safetensors", b"\x00" * 32, "application/octet-stream").run()
     assert not app.exception
     assert any("not a valid safetensors file" in e.value and "Keeping the shipped weights" in e.value
+               and e.value.startswith("w.safetensors: Could not read checkpoint w.safetensors")  # the user's name
                for e in app.sidebar.error)
     assert _markdown(app).count("true: ") == 12
+
+
+def test_uploaded_weights_get_their_own_card_and_follow_the_user_to_the_margins_page(app):
+    weights = (PROJECT_ROOT / "assets" / "models" / "fmnist-robust" / "weights.safetensors").read_bytes()
+    app.file_uploader(key="custom_weights").upload("mine.safetensors", weights, "application/octet-stream").run()
+    assert not app.exception and not app.sidebar.error
+    card = "\n".join(m.value for m in app.sidebar.markdown)
+    # not the shipped fmnist-standard's card: no recipe, and the accuracy measured on these weights now
+    assert "uploaded weights" in card and "Recipe: **standard**" not in card and "Clean accuracy" in card
+    assert any("Your weights (mine.safetensors)" in c.value for c in app.sidebar.caption)
+    app.switch_page("pages/margins.py").run()
+    assert not app.exception
+    assert any(s.value.startswith("Using uploaded weights") for s in app.sidebar.success)
+    chosen = app.multiselect(key="margins_models").value
+    assert chosen and "uploaded weights" in chosen[0]  # the page compares the user's model, not the shipped one
 
 
 def test_the_sidebar_choice_follows_the_user_across_pages(app):

@@ -48,6 +48,18 @@ def test_a_bad_or_foreign_link_is_ignored_not_a_crash():
     assert at.sidebar.selectbox(key="model_id").value == "fmnist-standard"
     assert at.sidebar.selectbox(key="dataset_choice").value == "fashion-mnist-subset"
     assert at.number_input(key="regions_index").value == 0 and at.slider(key="regions_q").value == 20
+    # the fallback is said, once, naming the link's values (shortened) and what opened instead
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "The link's dataset is “python:evil.py:Run”" in warnings and "showing" in warnings
+    assert "The link's model is “../../etc/passwd”" in warnings
+    at.run()
+    assert not at.sidebar.warning  # said once, not on every rerun
+
+
+def test_a_link_to_an_uploaded_folder_another_session_holds_names_no_server_path():
+    at = _open({"dataset_choice": "imagefolder:/tmp/sia-explorer-uploads/0123abcd"}, "pages/regions.py")
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "an uploaded image folder this session does not hold" in warnings and "/tmp/" not in warnings
 
 
 def test_a_link_restores_the_diagnosis_and_margins_settings():

@@ -67,6 +67,14 @@ def test_attack_runs_renders_and_loads_into_sliders(explore):
     assert explore.slider(key="sia_attr_rotation").value == pytest.approx(values["rotation"], abs=1e-3)
 
 
+def test_the_goal_never_offers_the_images_own_label_as_a_target(explore):
+    explore.number_input(key="sia_index").set_value(3).run()
+    options = list(explore.selectbox(key="sia_goal").options)
+    label = next(m.label for m in explore.metric if m.label.startswith("p(")).removeprefix("p(").removesuffix(")")
+    assert options[0] == "untargeted" and f"target: {label}" not in options
+    assert len(options) == 1 + 9  # Fashion-MNIST: ten classes
+
+
 def test_malformed_upload_gives_a_clear_message(explore):
     explore.radio(key="sia_image_source").set_value("Upload").run()
     explore.file_uploader(key="sia_upload").upload("x.png", b"definitely not a png", "image/png").run()

@@ -1,5 +1,6 @@
-"""Uploads kept by digest, so a share link reopens the same photo: names that are not SHA-256 digests are never read,
-the oldest uploads drop out, and the explore page restores a kept upload from its link (and says when it is gone)."""
+"""Uploads: photos kept by digest, so a share link reopens the same photo (names that are not SHA-256 digests are
+never read, the oldest drop out, and the explore page restores a kept upload from its link, or says it is gone);
+zipped image folders checked under their own name and offered to the models they fit."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ def test_kept_uploads_come_back_by_digest_and_nothing_else_is_read(home, monkeyp
     monkeypatch.setattr(uploads, "KEEP", 2)
     later = [uploads.keep_upload(_png(seed)) for seed in (1, 2)]
     assert uploads.kept_upload(digest) is None and all(uploads.kept_upload(d) for d in later)  # the oldest went
+    # another session may prune a file between the listing and its stat: it sorts last, and nothing raises
+    assert uploads._modified(home / "uploads" / digest) == float("inf")
+    assert not list((home / "uploads").glob("*.partial*"))  # the scratch files were all renamed into place
 
 
 def test_a_link_naming_a_kept_upload_reopens_it_on_the_explore_page(home):
@@ -58,3 +62,53 @@ def test_a_link_naming_a_kept_upload_reopens_it_on_the_explore_page(home):
     gone.query_params.update({"sia_image_source": "Upload", "sia_upload_id": "0" * 64})
     gone.run()
     assert not gone.exception and any("no longer kept" in w.value for w in gone.warning)
+
+
+def _folder_zip(classes: int, side: int, top: str = "") -> bytes:
+    """A zipped image folder of `classes` class folders of two `side`-pixel RGB images, wrapped in `top`/ if given."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    def png(value: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", (side, side), (value, 255 - value, 9)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for k in range(classes):
+            for i in range(2):
+                archive.writestr(f"{top}class{k}/{i}.png", png(20 * k + i))
+    return buffer.getvalue()
+
+
+def _upload_folder(name: str, data: bytes) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+    at.switch_page("pages/regions.py")
+    at.run()
+    at.sidebar.file_uploader(key="dataset_zip").upload(name, data, "application/zip").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_image_folder_of_another_size_zipped_inside_its_folder_opens_on_a_model_resized_to_fit(home):
+    at = _upload_folder("my_photos.zip", _folder_zip(10, 64, top="my_photos/"))
+    assert not at.sidebar.error, [e.value for e in at.sidebar.error]
+    assert at.session_state["dataset_choice"].startswith("imagefolder:")
+    # 64 px colour photos: the 32 px colour models come first, the images resized to their input
+    assert at.sidebar.selectbox(key="model_id").value.startswith("cifar10-")
+
+
+def test_a_refused_folder_names_the_archive_not_a_server_path_and_stays_unselected(home):
+    at = _upload_folder("one_class.zip", _folder_zip(1, 32))
+    errors = " ".join(e.value for e in at.sidebar.error)
+    assert errors.startswith("one_class.zip:") and "at least two class folders" in errors and "/tmp" not in errors
+    assert not str(at.session_state["dataset_choice"]).startswith("imagefolder:")
+
+
+def test_a_folder_whose_class_count_no_model_has_says_what_to_do(home):
+    at = _upload_folder("cats_dogs.zip", _folder_zip(2, 32))
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "classifies 2 classes" in warnings and "shipped models have" in warnings
