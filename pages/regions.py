@@ -118,8 +118,8 @@ SMALLEST_STUDY = 64  # the sliders' least: 32 images to learn the deployable mas
 if len(dataset) < SMALLEST_STUDY:
     st.info(f"The dataset-level study learns its masks on held-out images and evaluates them on others: it needs at "
             f"least {SMALLEST_STUDY} images, and {dataset.name} has {len(dataset)}. The one-image panel above works "
-            "on each of them; for the study, bring a folder of photos (`--data imagefolder:PATH`, one sub-folder "
-            "per class).")
+            "on each of them; for the study, upload a .zip of your photos in the sidebar (\"Upload an image "
+            "folder\": one sub-folder per class), or start the app with `--data imagefolder:PATH`.")
     st.stop()
 with st.form("regions_study_form"):
     d1, d2, d3, d4 = st.columns(4)

@@ -202,7 +202,9 @@ if target is not None:
     try:
         live = cache.cached_imbalance_study(target_world, repr(target_config), target_config)
     except SiaError as error:
-        st.error(f"{error} The live run needs the training split of {WORLDS[target_world]}.")
+        st.error(f"{error} The live run needs the training split of {WORLDS[target_world]}"
+                 + (": choose Shapes as the training set above, which the app draws itself and needs nothing else."
+                    if target_world != "shapes" else "."))
     else:
         st.session_state[LAST_LIVE_KEY] = (target_world, asdict(target_config))
         if not start:

@@ -129,6 +129,7 @@ def publish_view() -> None:
     # over a second of a slow browser's time on every first visit
     with st.sidebar.expander("Copy link to this view", key=SHARE_OPEN_KEY, on_change="rerun") as share:
         if share.open:
-            st.caption("Opens this page with the same dataset, model, image and settings (the copy button is at "
-                       "the right of the box).")
+            st.caption("Opens this page with the same dataset and model, and the settings this page keeps in the "
+                       "address, named in the link below; other settings open at their defaults. The copy button is at "
+                       "the right of the box.")
             st.code(share_link(), language=None, wrap_lines=True)
