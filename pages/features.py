@@ -114,6 +114,9 @@ def features_commands(shown: dict[str, ConstructedSet], epochs: int, eval_eps: f
              f"--out {kind}.npz" for kind, constructed in shown.items()]
     lines += [f"python -m sia_core features train --constructed {kind}.npz --architecture {architecture} "
               f"--epochs {epochs} --eval-eps-l2 {eval_eps:g} --eval-n {eval_n} --json" for kind in shown]
+    if any((card := cards.get(constructed.source_model)) is not None and card.dataset == "cifar10"
+           for constructed in shown.values()):
+        lines.insert(0, "# CIFAR-10's splits: set SIA_CIFAR10_DIR to the CIFAR-10 folder (or add --data-dir FOLDER)")
     return "\n".join(lines)
 
 

@@ -55,7 +55,6 @@ def model_of(model_id: str) -> ClassifierWrapper:
     return selection.model if model_id == selection.card.id else cache.cached_model(model_id)
 
 
-
 # the sidebar's model first, then a shipped one to compare it with
 shipped_pair = [model_id for model_id in ids if model_id.endswith(("-standard", "-robust"))]
 defaults = list(dict.fromkeys(i for i in (selection.card.id, *shipped_pair) if i in ids))[:2]
@@ -160,8 +159,9 @@ report_button(lambda: PageReport(
     card=selection.card.to_dict(), parameters={"models": list(ready), "n": n, "norm": norm, "eps": eps,
                                                "dataset": dataset.name},
     references=("margins", "deepfool", "pgd"),
-    command="\n".join(f"python -m sia_core margins --model {m} --n {n} --norm {norm} --eps {eps:.6g} --json"
-                      for m in ready)), name="margins", key="margins_report")
+    command="\n".join(f"python -m sia_core margins "
+                      f"{selection.model_arguments if m == selection.card.id else f'--model {m}'} --n {n} "
+                      f"--norm {norm} --eps {eps:.6g} --json" for m in ready)), name="margins", key="margins_report")
 
 # --- pseudo-margin --------------------------------------------------------------------------------------
 st.subheader("Pseudo-margin")
@@ -176,7 +176,7 @@ if cache.remember_run(PSEUDO_RUNS_KEY, f"{keys[pseudo_model]}|{source}|{fit_n}|{
     try:
         pseudo = cache.cached_pseudo_margin_study(pseudo_model, selection.dataset_key, n, norm, source, fit_n, eps,
                                                   model_of(pseudo_model), dataset, ready[pseudo_model],
-                                                  cards[pseudo_model].dataset)
+                                                  (cards.get(pseudo_model) or selection.card).dataset)
     except SiaError as error:
         st.error(str(error))
     else:

@@ -208,6 +208,6 @@ report_button(lambda: PageReport(
     f"Region of Importance vs Region of Attack: {report.model_id}", takeaway, figures=tuple(study_figures.items()),
     tables=(("Neutralization", table), ("Mean overlap", [report.overlap_means])), card=selection.card.to_dict(),
     parameters={**config.__dict__, "dataset": report.dataset}, references=("roi-roa", "occlusion", "pgd"),
-    command=f"python -m sia_core regions --model {selection.card.id} --n {config.n} --n-fit {config.n_fit} "
+    command=f"python -m sia_core regions {selection.model_arguments} --n {config.n} --n-fit {config.n_fit} "
             f"--fraction {config.fraction:g} --eps-linf {config.eps_linf:.6g} --steps {config.attack_steps} --fill {config.fill} "
             f"--seed {config.seed} --json"), name="regions", key="regions_report")

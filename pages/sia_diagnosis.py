@@ -175,7 +175,7 @@ report_button(lambda: PageReport(
                                            zip(report.attribute_names, report.sensitivity, report.dominance)])),
     card=selection.card.to_dict(), parameters={"scope": scope, **config.__dict__, "dataset": report.dataset},
     references=("sia", "fgsm", "pgd"),
-    command=f"python -m sia_core sia --model {selection.card.id} --n {config.n} --eps-linf {config.eps_linf:.6g} "
+    command=f"python -m sia_core sia {selection.model_arguments} --n {config.n} --eps-linf {config.eps_linf:.6g} "
             f"--steps {config.steps} --seed {config.seed} --json"), name="sia-diagnosis", key="diag_report")
 st.download_button("Histograms (CSV)", report.to_csv(), file_name=f"sia_diagnosis_{report.model_id}.csv",
                    mime="text/csv", key="diag_csv")

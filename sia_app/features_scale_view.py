@@ -233,8 +233,8 @@ def _render_jpeg_control(control: Optional[dict], eps: float, rows: list[dict]) 
                       else "")
                    + (f". Left out: {'; '.join(rebuilt)}, scored before "
                       + ("its set was" if len(rebuilt) == 1 else "their sets were")
-                      + " rebuilt (the reloaded model's accuracy on all test images lies outside its row's interval, "
-                        "so it is not the row's model)." if rebuilt else "."))
+                      + " rebuilt (each reloaded model's accuracy on all test images lies outside its row's "
+                        "interval, so it is not that row's model)." if rebuilt else "."))
 
 
 def _row_accuracy(rows: list[dict], kind: str) -> str:

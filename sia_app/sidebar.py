@@ -6,8 +6,8 @@ embedded default so nothing already computed is lost.
 
 from __future__ import annotations
 
-import json
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -54,6 +54,12 @@ class Selection:
     model: ClassifierWrapper
     model_key: str
     card: ModelCard
+    # the command line's model arguments for this model: its id, or the shipped id with the user's weights file
+    cli_model: str = ""
+
+    @property
+    def model_arguments(self) -> str:
+        return f"--model {self.cli_model or self.card.id}"
 
 
 UPLOADS_KEY = "_uploaded_datasets"   # this session's unpacked uploads, as specs (the images stay in the cache)
@@ -90,7 +96,8 @@ def _unpack_upload() -> None:
     folder = ""
     try:
         folder = cache.cached_uploaded_folder(cache.digest(data), data)
-        cache.cached_dataset(f"imagefolder:{folder}")  # its layout is checked now, and said under the file's name
+        # its layout is checked now, and said under the file's name (loaded as the sidebar loads it: one cache entry)
+        cache.cached_dataset(f"imagefolder:{folder}", None, DATASETS["imagefolder"].traits.get("app_test_n"))
     except SiaError as error:
         # the unpacked folder's server path means nothing to the user: the archive's name stands for it
         message = str(error).replace(folder, "the archive") if folder else str(error)
@@ -254,7 +261,8 @@ def _custom_weights(card: ModelCard) -> Optional[tuple[LoadedModel, str]]:
     with st.sidebar.expander("Use your own weights", expanded=kept is not None):
         st.caption(f"A state_dict for the `{card.architecture}` architecture of {card.id} "
                    "(.safetensors, or .pt/.pth loaded with weights_only=True).")
-        upload = st.file_uploader("Weights file", type=["safetensors", "pt", "pth"], key="custom_weights")
+        upload = st.file_uploader("Weights file", type=["safetensors", "pt", "pth"], key="custom_weights",
+                                  on_change=_forget_removed_weights)
         if upload is None and kept is not None:
             st.caption(f"In use: {kept['name']}, uploaded earlier.")
             if st.button("Back to the shipped weights", key="custom_weights_clear"):
@@ -270,10 +278,17 @@ def _custom_weights(card: ModelCard) -> Optional[tuple[LoadedModel, str]]:
         loaded = cache.cached_custom_model(json.dumps(card.to_dict()), cache.digest(data), data, Path(name).suffix,
                                            name)
     except SiaError as error:
+        st.session_state.pop(CUSTOM_WEIGHTS_KEY, None)  # nor does an earlier file come back on the next page
         st.sidebar.error(f"{name}: {error} Keeping the shipped weights of {card.id}.")
         return None
     st.session_state[CUSTOM_WEIGHTS_KEY] = {"card": card.id, "name": name, "data": data}
     return loaded, name
+
+
+def _forget_removed_weights() -> None:
+    """The weights uploader's callback: removing the file (its ×) goes back to the shipped weights."""
+    if st.session_state.get("custom_weights") is None:
+        st.session_state.pop(CUSTOM_WEIGHTS_KEY, None)
 
 
 def render_sidebar() -> Optional[Selection]:
@@ -285,6 +300,7 @@ def render_sidebar() -> Optional[Selection]:
     dataset, dataset_key = _load_dataset(page_changed)
     cards = _selectable_cards(dataset)
     if not cards:
+        url_state.forget_link_choices()
         counts = sorted({len(data["class_names"]) for data in cache.cached_model_cards()})
         st.sidebar.warning(f"No {'keypoint ' if is_keypoint_data(dataset) else ''}model here classifies "
                            f"{dataset.num_classes} classes ({dataset.name}); the shipped models have "
@@ -302,6 +318,7 @@ def render_sidebar() -> Optional[Selection]:
         st.session_state["model_id"] = ids[default]
         if url_state.unavailable_from_link("model_id", wanted):
             _said_from_link("model", wanted, short_spec(ids[default]))
+    url_state.forget_link_choices()
     model_id = st.sidebar.selectbox("Model", ids, key="model_id", format_func=short_spec)
     _keep("model_id")
     card = cards[ids.index(model_id)]
@@ -311,6 +328,7 @@ def render_sidebar() -> Optional[Selection]:
         st.sidebar.error(str(error))
         return None
     model, model_key = loaded.model, loaded.model.model_id
+    cli_model = model_id
     if dataset.image_shape != model.input_shape:
         dataset = cache.cached_resized(dataset_key, model.input_shape, dataset)
         dataset_key = f"{dataset_key}|{'x'.join(map(str, model.input_shape))}"
@@ -333,11 +351,13 @@ def render_sidebar() -> Optional[Selection]:
     elif card.architecture in ARCHITECTURES and (custom := _custom_weights(card)) is not None:
         uploaded, name = custom
         model, model_key = uploaded.model, uploaded.model.model_id
-        st.sidebar.success(f"Using uploaded weights: {model_key}")
-        # its own card, measured now: the shipped card's recipe and accuracies were the shipped weights'
-        own = dataclasses.replace(uploaded.card, description=f"Your weights ({name}) in the `{card.architecture}` "
+        cli_model = f"{card.id} --weights {Path(name).name}"
+        st.sidebar.success(f"Using uploaded weights: {name} ({model_key})")
+        # its own card, measured now: the shipped card's recipe and accuracies were the shipped weights'. The card
+        # is cached by the weights' digest, shared by sessions: it names no file (another user's name would show)
+        own = dataclasses.replace(uploaded.card, description=f"Uploaded weights in the `{card.architecture}` "
                                                              f"architecture of {card.id}.",
-                                  training={"source": f"uploaded file {name}", "class_names": list(card.class_names)})
+                                  training={"source": "uploaded weights", "class_names": list(card.class_names)})
         try:
             card = ModelCard.from_dict(cache.cached_measured_card(model_key, dataset_key,
                                                                   LoadedModel(model, own), dataset))
@@ -346,7 +366,8 @@ def render_sidebar() -> Optional[Selection]:
             card = own
     render_model_card(card)
     url_state.publish_view()
-    return Selection(dataset=dataset, dataset_key=dataset_key, model=model, model_key=model_key, card=card)
+    return Selection(dataset=dataset, dataset_key=dataset_key, model=model, model_key=model_key, card=card,
+                     cli_model=cli_model)
 
 
 def require_selection() -> Selection:

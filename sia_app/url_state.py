@@ -102,6 +102,11 @@ def unavailable_from_link(key: str, value: Any) -> bool:
     return False
 
 
+def forget_link_choices() -> None:
+    """The sidebar has checked the link's values: a later change of dataset is the user's, not the link's."""
+    st.session_state.pop(LINK_CHOICES_KEY, None)
+
+
 def publish(keys: Sequence[str]) -> None:
     """Write the current values of `keys` into the URL (rounded floats keep links short)."""
     for key in keys:

@@ -53,7 +53,8 @@ def load_image_folder(root: str | Path, split: str = "test", *, image_shape: Opt
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"Image folder not found: {root}")
-    folder = _below_single_wrappers(root / split if (root / split).is_dir() else root)
+    base = _below_single_wrappers(root)  # a wrapping folder first: it may hold train/ and test/
+    folder = base / split if (base / split).is_dir() else base
     classes = _class_folders(folder)
     if len(classes) < 2:
         found = ", ".join(p.name for p, _ in classes) or "none"

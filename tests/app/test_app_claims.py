@@ -50,9 +50,8 @@ def _takeaways(at: AppTest) -> list[str]:
 def test_the_lens_pages_state_no_conclusion_their_verdict_does_not_support():
     # the shipped Fashion-MNIST results: at scale D̂_det only partly (above chance, but more on the relabelled test
     # set), D̂_rand reproduces, the robust-source control reproduces (its sets keep every attempt); the page's small
-    # study: D̂_det below chance; the
-    # RoA mask no better than a random one, SIA augmentation behind its baselines, SIA no stronger than PGD at
-    # SSIM >= 0.9
+    # study: D̂_det below chance; the RoA mask no better than a random one, SIA augmentation behind its baselines, SIA
+    # no stronger than PGD at SSIM >= 0.9
     from sia_core.claims import VERDICT_WORDS
 
     scorecard = {claim["id"]: claim["verdict"] for claim in json.loads(

@@ -151,12 +151,24 @@ def test_uploaded_weights_get_their_own_card_and_follow_the_user_to_the_margins_
     card = "\n".join(m.value for m in app.sidebar.markdown)
     # not the shipped fmnist-standard's card: no recipe, and the accuracy measured on these weights now
     assert "uploaded weights" in card and "Recipe: **standard**" not in card and "Clean accuracy" in card
-    assert any("Your weights (mine.safetensors)" in c.value for c in app.sidebar.caption)
+    assert any(c.value.startswith("Uploaded weights in the") for c in app.sidebar.caption)
+    assert any(s.value.startswith("Using uploaded weights: mine.safetensors") for s in app.sidebar.success)
     app.switch_page("pages/margins.py").run()
     assert not app.exception
     assert any(s.value.startswith("Using uploaded weights") for s in app.sidebar.success)
     chosen = app.multiselect(key="margins_models").value
     assert chosen and "uploaded weights" in chosen[0]  # the page compares the user's model, not the shipped one
+    app.multiselect(key="margins_models").set_value(chosen[:1])
+    app.slider(key="margins_n").set_value(50)
+    next(b for b in app.button if b.label == "Compute the margins").click().run()
+    app.button(key="margins_pseudo_run").click().run()  # the pseudo-margin learns on the user's model too
+    assert not app.exception and not app.error
+    assert any(m.label.startswith("Kendall τ: logit margin → pseudo-margin") for m in app.metric)
+    # removing the file (its ×) goes back to the shipped weights
+    app.switch_page("pages/home.py").run()
+    app.file_uploader(key="custom_weights").upload("mine.safetensors", weights, "application/octet-stream").run()
+    app.file_uploader(key="custom_weights").clear().run()
+    assert not app.sidebar.success and not app.exception
 
 
 def test_the_sidebar_choice_follows_the_user_across_pages(app):

@@ -56,6 +56,13 @@ def test_a_bad_or_foreign_link_is_ignored_not_a_crash():
     assert not at.sidebar.warning  # said once, not on every rerun
 
 
+def test_a_later_change_of_dataset_is_not_blamed_on_the_link():
+    at = _open({"model_id": "fmnist-robust"}, "pages/regions.py")
+    assert at.sidebar.selectbox(key="model_id").value == "fmnist-robust" and not at.sidebar.warning
+    at.sidebar.selectbox(key="dataset_choice").set_value("cifar10-subset").run()
+    assert not at.exception and not at.sidebar.warning  # the user's own switch: fmnist-robust just does not fit
+
+
 def test_a_link_to_an_uploaded_folder_another_session_holds_names_no_server_path():
     at = _open({"dataset_choice": "imagefolder:/tmp/sia-explorer-uploads/0123abcd"}, "pages/regions.py")
     warnings = " ".join(w.value for w in at.sidebar.warning)

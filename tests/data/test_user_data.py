@@ -50,6 +50,15 @@ def test_image_folder_without_shape_takes_the_first_images_size(tmp_path):
     assert load_image_folder(tmp_path).images.shape == (2, 3, 20, 50)
 
 
+def test_a_folder_zipped_inside_its_own_folder_is_looked_through_splits_included(tmp_path):
+    _folder(tmp_path / "a" / "photos", {"cat": 2, "dog": 2})
+    assert load_image_folder(tmp_path / "a").class_names == ("cat", "dog")
+    _folder(tmp_path / "b" / "photos" / "train", {"cat": 1, "dog": 1})
+    _folder(tmp_path / "b" / "photos" / "test", {"cat": 2, "dog": 1, "bird": 1})
+    wrapped_splits = load_image_folder(tmp_path / "b", "test")  # the splits, not read as two classes
+    assert wrapped_splits.class_names == ("bird", "cat", "dog") and len(wrapped_splits) == 4
+
+
 @pytest.mark.parametrize("classes", [{"only": 3}, {}])
 def test_image_folder_with_one_class_or_none_is_refused(tmp_path, classes):
     _folder(tmp_path, classes)
