@@ -42,8 +42,8 @@ counts = {verdict: sum(claim.verdict == verdict for claim in card.claims) for ve
 for column, verdict in zip(st.columns(len(VERDICTS)), VERDICTS):
     column.metric(VERDICT_LABELS[verdict], counts[verdict])
 explain(f"Of {len(card.claims)} claims on {WORLDS[world]}, {counts['reproduces']} reproduce here, "
-        f"{counts['partly']} partly, {counts['does-not-reproduce']} do not, and {counts['not-measured']} are not "
-        "measured yet (their reason is in the table).",
+        f"{counts['partly']} partly, {counts['does-not-reproduce']} do not, and {counts['not-measured']} "
+        f"{'is' if counts['not-measured'] == 1 else 'are'} not measured yet (the table says why).",
         "**ours** is the number measured here; **95% CI** its interval (bootstrap over images, or over seeds where "
         "a study has seeds; a binomial redraw where only rates ship); **control** the number it must beat; "
         "**paper** the paper's own number where the paper reports one for this metric (its setting differs: larger "

@@ -40,7 +40,7 @@ require_app_frame("pages/features.py")
 st.title("Robust vs non-robust features")
 st.caption("Repeats, at this machine's scale, the experiments of “Adversarial examples are not bugs, they are features” (" +
            REFERENCES["features"].short() + "), which finds that datasets whose labels look wrong to a person still "
-           "teach a model. Our numbers are from this run and say whether that holds here; the paper's CIFAR-10 "
+           "teach a model. Our numbers are this app's own runs and say whether that holds here; the paper's CIFAR-10 "
            "numbers are shown beside them and labelled as the paper's.")
 render_references(('features', 'pgd'))
 
@@ -273,11 +273,11 @@ elif train_all and shipped is not None:
 if results:
     labels = {kind_name: KINDS[kind_name].label for kind_name in results}
     training_table = [{"trained on": labels[kind_name], "N": result.n_train,
-                       "test accuracy (this run)": f"{result.test_accuracy:.1%}",
-                       f"robust accuracy, L2 ε = {result.eps:g} (this run)": f"{result.robust_accuracy:.1%}",
+                       "test accuracy (ours)": f"{result.test_accuracy:.1%}",
+                       f"robust accuracy, L2 ε = {result.eps:g} (ours)": f"{result.robust_accuracy:.1%}",
                        "paper, CIFAR-10 test accuracy": f"{PAPER_CIFAR10[kind_name]['test_accuracy']:.1%}",
                        "paper, CIFAR-10 robust acc. L2 0.25": _paper_value(kind_name, "robust_accuracy_l2_0.25"),
-                       **({f"robust accuracy, L2 ε = {extra_eps:g} (this run)": f"{extra_robust[kind_name]:.1%}",
+                       **({f"robust accuracy, L2 ε = {extra_eps:g} (ours)": f"{extra_robust[kind_name]:.1%}",
                            f"paper, robust acc. L2 {extra_eps:g}": _paper_value(kind_name,
                                                                                 f"robust_accuracy_l2_{extra_eps:g}")}
                           if kind_name in extra_robust else {}),
@@ -296,8 +296,8 @@ if results:
                    f"{PAPER_CIFAR10['d']['robust_accuracy_l2_0.5']:.1%}.")
     left, right = st.columns(2)
     bars_figure = accuracy_bars(list(labels.values()), {
-        "test accuracy (this run)": [r.test_accuracy for r in results.values()],
-        "robust accuracy (this run)": [r.robust_accuracy for r in results.values()],
+        "test accuracy (ours)": [r.test_accuracy for r in results.values()],
+        "robust accuracy (ours)": [r.robust_accuracy for r in results.values()],
         "paper: CIFAR-10 test acc.": [PAPER_CIFAR10[k]["test_accuracy"] for k in results]},
         title="Accuracy on the ORIGINAL test set", grey=("paper: CIFAR-10 test acc.",))
     curve_n = min(ACCURACY_CURVE_IMAGES, len(selection.dataset))

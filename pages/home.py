@@ -67,11 +67,13 @@ if any(shipped.values()):
         all_rows = shipped["regions"].result.rows
         best = max((row for row in all_rows if row.mask not in NOT_DEPLOYABLE),
                    key=lambda row: row.adversarial_accuracy_after)
-        control = next((row for row in all_rows if row.mask == "random"), None)
+        control = next((row for row in all_rows if row.mask == "random_q"), None) or next(
+            (row for row in all_rows if row.mask == "random"), None)
         defends = verdict_of(selection.dataset_key, "neutralizing-roa-defends")
         columns[1].metric("RoI vs RoA: best deployable neutralization", f"{best.adversarial_accuracy_after:.0%}",
                           f"from {best.adversarial_accuracy_before:.0%} on attacked images"
-                          + (f"; a random mask of equal area: {control.adversarial_accuracy_after:.0%}"
+                          + (f"; a random mask of {control.mean_area:.0%} of the pixels: "
+                             f"{control.adversarial_accuracy_after:.0%}"
                              if control is not None else "")
                           + (f" · as a defense: {VERDICT_WORDS[defends.verdict].rstrip('.').lower()}"
                              if defends is not None else ""), delta_color="off")
@@ -90,9 +92,10 @@ scorecard = cache.shipped_scorecard(scorecard_world) if scorecard_world is not N
 if scorecard is not None:
     held = [claim for claim in scorecard.claims if claim.verdict == "reproduces"]
     failed = [claim for claim in scorecard.claims if claim.verdict == "does-not-reproduce"]
+    partly = sum(claim.verdict == "partly" for claim in scorecard.claims)
     st.markdown(f"**Do the papers' claims hold here?** Of {len(scorecard.claims)} claims measured against their "
-                f"controls on the {scorecard.world} models, {len(held)} reproduce and {len(failed)} do not "
-                f"(for example: “{failed[0].claim.rstrip('.')}”)." if failed else
+                f"controls on the {scorecard.world} models, {len(held)} reproduce, {partly} partly and {len(failed)} "
+                f"do not (one that does not: “{failed[0].claim.rstrip('.')}”)." if failed else
                 f"**Do the papers' claims hold here?** {len(held)} of {len(scorecard.claims)} reproduce.")
     st.page_link("pages/claims.py", label="Open the claims scorecard", icon=":material/fact_check:")
 

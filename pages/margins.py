@@ -28,7 +28,7 @@ require_app_frame("pages/margins.py")
 st.title("Margin consistency")
 st.caption("How far is each input from the decision boundary (input margin, found by an attack), and does the free "
            "logit margin rank inputs the same way? After " + REFERENCES["margins"].short() + " (its figures are on "
-           "CIFAR-10; every number here is from this run.)")
+           "CIFAR-10; every number here is this app's own.)")
 render_references(('margins', 'deepfool', 'pgd'))
 
 url_state.seed_from_url({"margins_n": url_state.integer(50, 2000), "margins_norm": url_state.choice(NORMS)})

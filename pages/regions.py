@@ -32,7 +32,7 @@ require_app_frame("pages/regions.py")
 st.title("Region of Importance vs Region of Attack")
 st.caption("Where the model looks (RoI), where an attack changes the image to effect (RoA), how much they overlap, "
            "and whether blanking the vulnerable-but-unimportant part defends the model, after " +
-           REFERENCES["roi-roa"].short() + " (its exact recipe is not public, so every number here is from this run).")
+           REFERENCES["roi-roa"].short() + " (its exact recipe is not public, so every number here is this app's own).")
 render_references(('roi-roa', 'occlusion', 'saliency', 'smoothgrad', 'gradcam', 'integrated-gradients',
                    'pgd'))
 
@@ -161,16 +161,22 @@ for column, (name, figure), key in zip((left, middle, right), study_figures.item
 st.markdown("**Neutralization** — blank each mask in the adversarial *and* the clean images, then classify again; "
             "the adaptive column attacks the defended pipeline itself.")
 mask_labels = MASK_KINDS.labels()
-random_row = next((row for row in report.rows if row.mask == "random"), None)
+rows_by_mask = {row.mask: row for row in report.rows}
 
 
 def _against_random(row) -> str:
-    """A mask's recovery minus the random control's at equal area, with its 95% interval (the scorecard's rule)."""
-    if random_row is None or row is random_row:
-        return "(the control)" if row is random_row else "—"
+    """A mask's recovery minus its random control's, at the same area, with its 95% interval (the scorecard's rule):
+    the oracle's against the random mask of its area, the deployable masks' against the one of q (an older study
+    without it: the oracle's)."""
+    if row.mask in ("random", "random_q"):
+        return "(a control)"
+    control = rows_by_mask.get("random") if row.mask == "oracle" else (rows_by_mask.get("random_q")
+                                                                         or rows_by_mask.get("random"))
+    if control is None:
+        return "—"
     low, high = proportion_difference_ci(row.adversarial_accuracy_after, report.n,
-                                         random_row.adversarial_accuracy_after, report.n)
-    gain = row.adversarial_accuracy_after - random_row.adversarial_accuracy_after
+                                         control.adversarial_accuracy_after, report.n)
+    gain = row.adversarial_accuracy_after - control.adversarial_accuracy_after
     return f"{gain * 100:+.1f} [{low * 100:+.1f}, {high * 100:+.1f}]"
 
 

@@ -24,8 +24,8 @@ RUNS_KEY = "sia_diagnosis_runs"
 require_app_frame("pages/sia_diagnosis.py")
 st.title("Semantic Image Attack — diagnosis")
 st.caption("Attack many correctly classified images and count which attributes break the model "
-           "(the attribute histogram of " + REFERENCES["sia"].short() + "). All numbers come from this run, not from "
-           "a paper.")
+           "(the attribute histogram of " + REFERENCES["sia"].short() + "). All numbers are this app's own runs, not "
+           "a paper's.")
 render_references(('sia', 'fgsm', 'pgd'))
 
 url_state.seed_from_url({"diag_n": url_state.integer(16, 1024), "diag_eps": url_state.number(0.0, 16.0),
@@ -82,7 +82,8 @@ judged = (f"images whose landmarks it places within the failure threshold (NME a
           f"{'model’s own points' if report.reference == 'model prediction' else 'true landmarks'})"
           if keypoints else "correctly classified images")
 st.markdown(f"**{report.model_id}** on {report.n} {judged} of {report.dataset}; "
-            f"ε_img = {report.eps_linf * 255:.1f}/255, {report.steps} steps. Most harmful attributes: "
+            f"ε_img = {report.eps_linf * 255:.1f}/255, {report.steps} steps. Most harmful one at a time "
+            "(sensitivity): "
             + ", ".join(f"**{name}**" for name in report.ranking()[:3]) + ".")
 
 scope = st.selectbox("Scope", ["all classes"] + list(report.class_names), key="diag_scope")
@@ -125,7 +126,7 @@ explain(takeaway,
         "class only.")
 
 st.subheader("Attack success at the same pixel budget")
-baselines_figure = success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (this run)")
+baselines_figure = success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (ours)")
 st.plotly_chart(baselines_figure, width="stretch", key="diag_baselines")
 mean_ssim = report.mean_ssim_of_successes()  # empty for a result saved before SSIM was recorded
 success_table = [{"attack": BASELINES[k].label, "success rate": round(v, 4),
@@ -144,7 +145,7 @@ if mean_ssim:
     ssim_curves = report.success_vs_ssim(aligned=aligned)
     ssim_figure = success_vs_ssim_figure(ssim_curves, BASELINES.labels(),
                                          title="Success rate counting only images with SSIM ≥ s"
-                                               + (", geometry undone" if aligned else "") + " (this run)")
+                                               + (", geometry undone" if aligned else "") + " (ours)")
     st.plotly_chart(ssim_figure, width="stretch", key="diag_ssim")
     st.caption("Each line is one attack; a point at s is the share of images it fooled with an image at least that "
                "similar to the original (SSIM, [Wang et al. 2004](https://doi.org/10.1109/TIP.2003.819861); "

@@ -192,7 +192,8 @@ elif stored is not None:
                 f"**{model.class_names[predicted_adversarial]}** · first flip at step "
                 f"{int(result.first_success_step[0]) if int(result.first_success_step[0]) >= 0 else '—'} · "
                 f"survives 8-bit rounding (PNG): **{'yes' if bool(result.success_after_rounding[0]) else 'no'}** · "
-                f"‖δ‖∞ = {float(result.perturbation_linf[0]) * 255:.1f}/255 from the original · "
+                f"largest pixel change from the original {float(result.perturbation_linf[0]) * 255:.1f}/255 "
+                f"(attribute edits and δ together; δ alone ≤ ε_img = {stored['eps'] * 255:.1f}/255) · "
                 f"SSIM to the original: **{float(result.ssim[0]):.3f}** (1 = identical)")
     columns = st.columns(4)
     panels = [(result.clean_images, f"original — {model.class_names[predicted_clean]}"),
@@ -215,8 +216,10 @@ elif stored is not None:
             "seen. The table lists the value the attack chose for each attribute; *Load these values into the "
             "sliders* lets you replay and tweak the edit by hand.")
     table, actions = st.columns([2, 1])
-    table.dataframe([{"attribute": name, "value": round(value, 4)} for name, value in values.items()],
-                    hide_index=True, width="stretch")
+    # by the sliders' names, with how far each went across its range: what "mostly through" in the takeaway reads
+    table.dataframe([{"attribute (slider)": ATTRIBUTES[name].label, "value": round(value, 4),
+                      "share of its range": f"{float(moved[index]):.0%}"}
+                     for index, (name, value) in enumerate(values.items())], hide_index=True, width="stretch")
     actions.button("Load these values into the sliders", on_click=load_into_sliders, args=(values,), key="sia_load")
     buffer = io.BytesIO()
     to_pil(result.images).save(buffer, format="PNG")

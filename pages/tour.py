@@ -89,7 +89,8 @@ if step == 0:
                   caption=f"true: {dataset.class_names[int(dataset.labels[index])]}")
     bars.plotly_chart(probability_bars(probabilities, model.class_names, true_label=int(dataset.labels[index])),
                       width="stretch", key="tour_meet_bars")
-    try_this("move through the images until you find one the model gets wrong (the red outline is the truth).")
+    try_this("move through the images until you find one the model gets wrong (the outlined bar is the true "
+             "label).")
 elif step == 1:
     st.markdown("**shapes-spurious-hue** was trained on shapes whose colour almost always gave the class away. "
                 "Did it learn the shape, or the colour? Change only the colour and watch.")
@@ -157,7 +158,7 @@ elif step == 5:
     try_this("switch between the two models: which one's free margin tells the truth about its robustness?")
 else:
     d_det = verdict_of("fashion-mnist", "d-det-generalizes")
-    st.markdown(f"Ilyas et al. ({REFERENCES['features'].short()}) relabelled images after nudging each one, "
+    st.markdown(f"{REFERENCES['features'].short()} relabelled images after nudging each one, "
                 "invisibly, toward a new class, and trained a fresh model only on these 'wrong' labels. In the paper "
                 f"it still classified the real CIFAR-10 test images far above chance ({PAPER_CIFAR10['d_det']['test_accuracy']:.1%} "
                 "against 10%, paper), which the authors read as the invisible patterns being real features of the "

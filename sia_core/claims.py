@@ -355,12 +355,13 @@ def _roi_roa_differ(world: WorldResults, base: dict) -> ClaimVerdict:
 
 def _neutralization(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule: accuracy on attacked images after blanking the dataset-level RoA mask minus after blanking a random mask
-    # of equal area (binomial bootstrap over the n images); reproduces when the interval is above zero
+    # of the same area, q of the pixels (binomial bootstrap over the n images); reproduces when the interval is above
+    # zero. A study without that control (before 2026-12-06) has only the oracle's-area random mask, which is smaller
     report = world.regions.get(world.standard_model)
     if report is None:
         return not_measured(base, f"No regions study ships for {world.standard_model}.")
     rows = {row.mask: row for row in report.rows}
-    roa, random = rows.get("dataset"), rows.get("random")
+    roa, random = rows.get("dataset"), rows.get("random_q") or rows.get("random")
     if roa is None or random is None:
         return not_measured(base, "The shipped regions study has no dataset or random mask row.")
     ours = roa.adversarial_accuracy_after - random.adversarial_accuracy_after
@@ -368,8 +369,9 @@ def _neutralization(world: WorldResults, base: dict) -> ClaimVerdict:
                                     report.n)
     verdict = gain_verdict(ci95)
     cost = roa.clean_accuracy_before - roa.clean_accuracy_after
-    why = (f"Blanking the dataset-level RoA mask leaves {roa.adversarial_accuracy_after:.1%} of attacked images "
-           f"correct, a random mask of the same area {random.adversarial_accuracy_after:.1%} ({_points(ours)}, 95% CI "
+    why = (f"Blanking the dataset-level RoA mask ({roa.mean_area:.0%} of the pixels) leaves "
+           f"{roa.adversarial_accuracy_after:.1%} of attacked images correct, a random mask of "
+           f"{random.mean_area:.0%} of the pixels {random.adversarial_accuracy_after:.1%} ({_points(ours)}, 95% CI "
            f"{_interval_text(ci95)}), and costs {cost * 100:.1f} points of clean accuracy: "
            + ("the RoA mask is a better defense than chance." if verdict == "reproduces" else
               "the RoA mask is no better a defense than a random one here."))
@@ -933,8 +935,8 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               _roi_roa_differ),
     ClaimSpec("neutralizing-roa-defends", "roi-roa",
               "Blocking the vulnerable-but-unimportant region is a post-hoc defense.",
-              "accuracy on attacked images, dataset-level RoA mask minus a random mask of equal area",
-              "a random mask of equal area", "regions", _neutralization),
+              "accuracy on attacked images, dataset-level RoA mask minus a random mask of the same area",
+              "a random mask of the same area (q of the pixels)", "regions", _neutralization),
     ClaimSpec("d-det-generalizes", "features",
               "A model trained on D̂_det (labels wrong for every robust feature) generalizes to the original test set.",
               "test accuracy on the original test set", "chance (1 / classes)", "features",

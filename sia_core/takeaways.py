@@ -31,8 +31,9 @@ def diagnosis_takeaway(dominance: Mapping[str, float], success_rate: Mapping[str
     if not dominance or max(dominance.values()) <= 0:
         return "No joint attack succeeded at this budget: no attribute breaks this model here."
     leader = max(dominance, key=dominance.__getitem__)
-    sentence = (f"{labels.get(leader, leader)} is the attribute that breaks this model most: it dominates "
-                f"{_percent(dominance[leader])} of successful attacks.")
+    sentence = (f"{labels.get(leader, leader)} leads the joint attack: it is the attribute that moved furthest in "
+                f"{_percent(dominance[leader])} of the successful attacks (one attribute at a time, the ranking can "
+                "differ: that is the sensitivity histogram).")
     if "sia" in success_rate and "pgd" in success_rate:
         sentence += (f" With the attributes the attack succeeds on {_percent(success_rate['sia'])} of the images, "
                      f"against {_percent(success_rate['pgd'])} for pixels alone at the same pixel budget (the "
@@ -50,7 +51,8 @@ def attack_takeaway(outcome: str, clean_class: str, adversarial_class: str, top_
                 "attack to do. Pick an image it gets right.")
     if outcome != "succeeded":
         return f"The model held on to {clean_class}: no mix of these attributes within their ranges fooled it."
-    how = f", mostly through {top_attribute}" if top_attribute else ""
+    how = f", mostly through {top_attribute} (the attribute that went furthest across its range)" if top_attribute \
+        else ""
     saved = "and it still works once saved as a PNG" if survives_rounding else "but 8-bit rounding (a PNG) undoes it"
     kind = (f"An edit that stays close to the original (SSIM {ssim:.2f})" if ssim >= SSIM_FLOOR else
             f"A visible edit (SSIM {ssim:.2f} to the original, below the {SSIM_FLOOR} a look-alike keeps)")
@@ -63,11 +65,12 @@ def overlap_takeaway(iou: float, energy_in_roi: float) -> str:
             f"importance, and the two regions overlap with IoU {iou:.2f}.")
 
 
-NOT_DEPLOYABLE = ("oracle", "random")  # the oracle needs each image's own attack; the random mask is the control
+# the oracle needs each image's own attack; the random masks are controls
+NOT_DEPLOYABLE = ("oracle", "random", "random_q")
 
 
 def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[str, str], n: int) -> str:
-    """The deployable mask that recovers most adversarial accuracy, judged against the random mask of equal area
+    """The deployable mask that recovers most adversarial accuracy, judged against the random mask of its area
     by the claims scorecard's rule (the gain's 95% interval must clear zero), and what an attacker who knows it
     does."""
     from sia_core.claims import gain_verdict, proportion_difference_ci
@@ -80,14 +83,16 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
     sentence = (f"Blanking the {name.lower()} ({_percent(best.mean_area)} of the pixels) lifts accuracy on attacked "
                 f"images from {_percent(best.adversarial_accuracy_before)} to {_percent(best.adversarial_accuracy_after)}"
                 f", at a clean-accuracy cost of {_percent(best.clean_accuracy_before - best.clean_accuracy_after)}")
-    control = next((row for row in rows if row.mask == "random"), None)
+    # the random mask of the deployable masks' area (q), else (an older study) the one of the oracle's area
+    control = next((row for row in rows if row.mask == "random_q"), None) or next(
+        (row for row in rows if row.mask == "random"), None)
     if control is not None:
         ci95 = proportion_difference_ci(best.adversarial_accuracy_after, n, control.adversarial_accuracy_after, n)
+        random_mask = f"a random mask of {_percent(control.mean_area)} of the pixels"
         if gain_verdict(ci95) == "reproduces":
-            sentence += (f", better than a random mask of the same area ({_percent(control.adversarial_accuracy_after)}"
-                         ")")
+            sentence += f", better than {random_mask} ({_percent(control.adversarial_accuracy_after)})"
         else:
-            sentence += (f"; a random mask of the same area does as well ({_percent(control.adversarial_accuracy_after)}"
+            sentence += (f"; {random_mask} does as well ({_percent(control.adversarial_accuracy_after)}"
                          f", the difference's 95% interval [{ci95[0] * 100:+.0f}, {ci95[1] * 100:+.0f}] points reaches "
                          "zero), so neutralization does not reproduce here as a defense")
     return sentence + f"; an attacker who knows the mask brings it back to {_percent(best.adaptive_accuracy)}."

@@ -1,8 +1,8 @@
 """Neutralization as a post-hoc defense: blank the vulnerable-but-unimportant region and re-classify.
 
 Masks: the per-image oracle (RoA minus RoI from the image's own attack), a dataset-level mask and
-class-level masks learned on a held-out split, and two controls (a random mask of equal area, the
-RoI itself). Every mask is scored on adversarial *and* clean inputs, and against an adaptive attack.
+class-level masks learned on a held-out split, and three controls (a random mask of the oracle's area, a random mask
+of the deployable masks' area q, the RoI itself). Every mask is scored on adversarial *and* clean inputs, and against an adaptive attack.
 """
 
 from __future__ import annotations
@@ -77,6 +77,13 @@ def _random_mask(inputs: MaskInputs, fraction: float) -> torch.Tensor:
     return (ranks < area.view(-1, 1)).view_as(inputs.attack)
 
 
+def _random_q_mask(inputs: MaskInputs, fraction: float) -> torch.Tensor:
+    # random pixels in the area the deployable masks blank (q of each image): their control, where the oracle's area
+    # (RoA minus RoI, smaller) would compare a mask with a smaller one
+    generator = torch.Generator().manual_seed(inputs.seed + 2)
+    return top_fraction_mask(torch.rand(inputs.attack.shape, generator=generator), fraction)
+
+
 def _roi_mask(inputs: MaskInputs, fraction: float) -> torch.Tensor:
     return top_fraction_mask(inputs.importance, fraction)
 
@@ -92,9 +99,12 @@ MASK_KINDS: Registry[Mask] = Registry("mask kind", [
     Entry("class", "class-level mask (by predicted class)",
           "One mask per class, learned like the dataset mask on each class; chosen by the model's prediction.",
           _class_mask),
-    Entry("random", "random mask, equal area (control)",
+    Entry("random", "random mask, the oracle's area (control)",
           "Random pixels, as many as the oracle blanks in each image: does the place matter, or only the area?",
           _random_mask),
+    Entry("random_q", "random mask, q of the pixels (control)",
+          "Random pixels, as many as the dataset, class and RoI masks blank (q of each image): the deployable "
+          "masks' control.", _random_q_mask),
     Entry("roi", "the RoI itself (control)",
           "Blank the top-q importance region: what blanking where the model looks costs.", _roi_mask),
 ])

@@ -28,7 +28,7 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
     at = _open()
     headers = [h.value for h in at.header]
     assert headers[:2] == ["Does SIA training transfer to other attacks?",
-                           "Does SIA augmentation help under-represented classes?"]
+                           "Does SIA augmentation help under-represented classes? (Fashion-MNIST)"]
     transfer = at.dataframe[0].value
     assert list(transfer["trained with"]) == ["standard", "pgd", "sia", "random-attributes"]
     assert {"clean", "FGSM", "PGD-L∞", "PGD-L2", "CW-L2", "Attributes only", "SIA"} <= set(transfer.columns)
@@ -48,6 +48,10 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
         assert not at.exception
         assert list(at.dataframe[0].value["model"]) == ["cifar10-standard", "cifar10-robust", "cifar10-sia-at",
                                                         "cifar10-random-attributes"]
+        # the explanation names each row's own recipe (CIFAR-10's robust model: FGSM from a random start)
+        assert any("*fgsm-rs* (cifar10-robust), on FGSM attacks from a random start" in m.value for m in at.markdown)
+        # the imbalance study below is Fashion-MNIST's, and says so in this world
+        assert any("runs on Fashion-MNIST, not on CIFAR-10" in c.value for c in at.caption)
         assert "L2 ε = 0.5" in " ".join(c.value for c in at.caption)
 
 

@@ -96,7 +96,7 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
     assert any("images from cifar10-robust" in m.value for m in at.markdown)
     # the shipped small study's training table (the sliders took its settings), below the study at scale's
     table = next(frame.value for frame in at.dataframe
-                 if "robust accuracy, L2 ε = 0.25 (this run)" in frame.value.columns)
+                 if "robust accuracy, L2 ε = 0.25 (ours)" in frame.value.columns)
     assert len(table) == 3
     at_scale = at.dataframe[0].value
     assert "test accuracy [95% CI]" in at_scale.columns and len(at_scale) >= 1

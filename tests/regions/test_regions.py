@@ -123,6 +123,8 @@ def test_neutralizing_roa_minus_roi_beats_a_random_mask_on_fmnist_standard():
                                   NeutralizationConfig(n=128, n_fit=128, seed=0))
     rows = {row.mask: row for row in report.rows}
     assert rows["oracle"].mean_area == pytest.approx(rows["random"].mean_area)
+    # the deployable masks' control blanks as much as they do: q of each image
+    assert rows["random_q"].mean_area == pytest.approx(rows["dataset"].mean_area) == pytest.approx(0.2, abs=0.01)
     assert rows["oracle"].adversarial_accuracy_after > rows["random"].adversarial_accuracy_after + 0.1
     assert rows["oracle"].adversarial_accuracy_after > rows["oracle"].adversarial_accuracy_before + 0.2
     assert rows["roi"].clean_accuracy_after < rows["oracle"].clean_accuracy_after - 0.2
@@ -164,7 +166,7 @@ def test_masks_of_every_pixel_leave_only_what_the_fill_image_says():
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
     evaluation_labels = data.labels[order[32:64]]
     all_black_accuracy = float((evaluation_labels == 1).float().mean())
-    for kind in ("dataset", "class", "roi"):
+    for kind in ("dataset", "class", "roi", "random_q"):
         assert rows[kind].mean_area == 1.0
         assert rows[kind].adversarial_accuracy_after == pytest.approx(all_black_accuracy)
         assert rows[kind].clean_accuracy_after == pytest.approx(all_black_accuracy)
@@ -193,7 +195,7 @@ def test_the_registries_name_every_method_fill_and_mask_kind():
     assert ROA_METHODS.build("effect_weighted") == EffectWeightedMap()
     assert ROA_METHODS.build("minimal_perturbation") == MinimalPerturbationMap()
     assert FILLS.names() == ("zero", "mean", "blur")
-    assert MASK_KINDS.names() == ("oracle", "dataset", "class", "random", "roi")
+    assert MASK_KINDS.names() == ("oracle", "dataset", "class", "random", "random_q", "roi")
     for registry in (ROA_METHODS, FILLS, MASK_KINDS):
         assert all(entry.label and entry.description for entry in registry)
 
