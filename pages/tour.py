@@ -153,7 +153,8 @@ elif step == 5:
         st.plotly_chart(margin_scatter(study.input.margins, study.scores.logit_margin, study.correct, study.labels,
                                        dataset.class_names, eps=eps, norm=study.norm), width="stretch",
                         key="tour_margins_scatter")
-        st.markdown(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share))
+        st.markdown(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share,
+                                     n=summary.n, eps=summary.eps))
         st.caption(f"Precomputed by `{stored.command}` on {stored.created}.")
     try_this("switch between the two models: which one's free margin tells the truth about its robustness?")
 else:

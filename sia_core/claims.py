@@ -849,7 +849,7 @@ def _margin_consistent(world: WorldResults, base: dict) -> ClaimVerdict:
     why = (f"On {entry.model_id}, τ = {entry.kendall_tau:.2f} (95% CI [{ci95[0]:.2f}, {ci95[1]:.2f}]) over "
            f"{len(entry.labels)} images; across the zoo's robust models τ runs from {others[0][0]:.2f} "
            f"({others[0][1]}) to {others[-1][0]:.2f}: " + {
-               "reproduces": "the robust model is strongly margin-consistent.",
+               "reproduces": "the robust model is margin-consistent (τ's interval lies above 0.5, our line).",
                "partly": "the margins agree, but only weakly.",
                "does-not-reproduce": "the logit margin does not rank inputs like the input margin."}[verdict])
     return ClaimVerdict(**base, ours=entry.kendall_tau, ci95=ci95, control_value=0.0, verdict=verdict, why=why)

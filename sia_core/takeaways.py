@@ -98,14 +98,19 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
     return sentence + f"; an attacker who knows the mask brings it back to {_percent(best.adaptive_accuracy)}."
 
 
-def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_share: float) -> str:
-    ranks = (f"For {model}, the free logit margin ranks inputs {strength(kendall_tau)} like their distance to the "
+def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_share: float,
+                     n: Optional[int] = None, eps: Optional[float] = None) -> str:
+    """How the free logit margin ranks and flags inputs; `n` and `eps` name the sample and radius, so two numbers of
+    one model from different studies (the zoo's 1,000 images, the page's N) can be told apart."""
+    on = f" on {n:,} images" if n else ""
+    radius = f"ε = {eps:.3g}" if eps is not None else "ε"
+    ranks = (f"For {model}{on}, the free logit margin ranks inputs {strength(kendall_tau)} like their distance to the "
              f"decision boundary (Kendall τ = {kendall_tau:.2f})")
     if not math.isfinite(auroc):  # every input breaks within ε, or none does: nothing to detect
         return ranks + (f"; at this ε {_percent(non_robust_share)} of the inputs break, so there is no brittle-input "
                         "detection to score (choose another ε).")
-    return (ranks + f", and flags the {_percent(non_robust_share)} of inputs that an attack within ε breaks with AUROC "
-            f"{auroc:.2f}, without running any attack.")
+    return (ranks + f", and flags the {_percent(non_robust_share)} of inputs that an attack within {radius} breaks "
+            f"with AUROC {auroc:.2f}, without running any attack.")
 
 
 def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, str], num_classes: int,

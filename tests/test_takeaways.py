@@ -58,6 +58,8 @@ def test_margins_words_follow_tau():
     assert strength(0.05) == "hardly"
     text = margins_takeaway("fmnist-robust", 0.49, 0.985, 0.3)
     assert "moderately" in text and "τ = 0.49" in text and "AUROC 0.98" in text and "30%" in text
+    named = margins_takeaway("fmnist-robust", 0.51, 0.99, 0.02, n=300, eps=0.1)
+    assert "For fmnist-robust on 300 images" in named and "an attack within ε = 0.1 breaks" in named
 
 
 def test_overlap_attack_and_features_sentences():

@@ -2,7 +2,8 @@
 
 Masks: the per-image oracle (RoA minus RoI from the image's own attack), a dataset-level mask and
 class-level masks learned on a held-out split, and three controls (a random mask of the oracle's area, a random mask
-of the deployable masks' area q, the RoI itself). Every mask is scored on adversarial *and* clean inputs, and against an adaptive attack.
+of the deployable masks' area q, the RoI itself). Every mask is scored on adversarial *and* clean inputs, and against
+an adaptive attack.
 """
 
 from __future__ import annotations
