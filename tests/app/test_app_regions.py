@@ -37,7 +37,7 @@ def test_regions_page_reacts_to_method_and_q_and_runs_the_study():
     assert not at.exception
     assert any(m.value.startswith("**Takeaway.** Blanking the") for m in at.markdown)
     table = at.dataframe[0].value
-    assert len(table) == 5 and "adaptive attack" in table.columns
+    assert len(table) == 6 and "adaptive attack" in table.columns  # four masks, and two random controls
     assert len(at.get("plotly_chart")) == 3 + 3 + 1  # + class maps and IoU histogram, + the curve
     assert not any("Precomputed by" in c.value for c in at.caption)  # this run's study replaced the shipped one
 
