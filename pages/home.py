@@ -62,7 +62,9 @@ if any(shipped.values()):
         report = shipped["diagnosis"].result
         leader = max(report.by_attribute(report.dominance).items(), key=lambda item: item[1])
         columns[0].metric("Semantic attack: the attribute that breaks it most", ATTRIBUTES[leader[0]].label,
-                          f"leads {leader[1]:.0%} of successful attacks", delta_color="off")
+                          f"leads {leader[1]:.0%} of successful attacks", delta_color="off",
+                          help="The attack edits named attributes (brightness, hue, a turn...) together with a tiny "
+                               "pixel change; this is the attribute it moved furthest in most of its successes.")
     if shipped["regions"]:
         all_rows = shipped["regions"].result.rows
         best = max((row for row in all_rows if row.mask not in NOT_DEPLOYABLE),
@@ -76,12 +78,20 @@ if any(shipped.values()):
                              f"{control.adversarial_accuracy_after:.0%}"
                              if control is not None else "")
                           + (f" · as a defense: {VERDICT_WORDS[defends.verdict].rstrip('.').lower()}"
-                             if defends is not None else ""), delta_color="off")
+                             if defends is not None else ""), delta_color="off",
+                          help="RoI: where the model looks. RoA: where an attack changes pixels. Blanking the "
+                               "region an attack uses but the model does not need is a possible defense; the number "
+                               "is the share of attacked images classified correctly after it, beside a random mask "
+                               "of the same area, the control it must beat.")
     if shipped["margins"]:
         summary = shipped["margins"].result.summary()
         detection = (f"AUROC {summary.auroc:.2f} for flagging brittle inputs" if math.isfinite(summary.auroc) else
                      f"every input breaks at ε = {summary.eps * 255:.0f}/255: no brittle-input detection to score")
-        columns[2].metric("Margin consistency: Kendall τ", f"{summary.kendall_tau:.2f}", detection, delta_color="off")
+        columns[2].metric("Margin consistency: Kendall τ", f"{summary.kendall_tau:.2f}", detection, delta_color="off",
+                          help="Kendall τ: how alike two rankings are, from -1 to 1 (1: the same order). Here, the "
+                               "free logit margin (top score minus the second) against the input margin (the "
+                               "smallest change that flips the decision, found by an attack). AUROC: how well the "
+                               "logit margin alone picks out the inputs an attack breaks (0.5: chance, 1: perfect).")
     created = next(stored.created for stored in shipped.values() if stored)
     st.caption(f"Precomputed by `python scripts/precompute.py` on {created} on the embedded test subset of "
                f"{selection.card.dataset or 'its dataset'}; each lens's page recomputes it live.")

@@ -150,7 +150,14 @@ detection_table = [{"model": model_id, "non-robust share": f"{summary.non_robust
                     "logit margins (s)": f"{summary.seconds_logit_margins:.3f}",
                     "input margins (s)": f"{summary.seconds_input_margins:.1f}",
                     "speed-up": f"{summary.speedup:.0f}×"} for model_id, summary in summaries.items()]
-st.dataframe(detection_table, hide_index=True, width="stretch")
+st.dataframe(detection_table, hide_index=True, width="stretch", column_config={
+    "AUROC": st.column_config.TextColumn(help="How well the logit margin alone ranks the inputs an attack within ε "
+                                              "breaks above the others: 0.5 is chance, 1 perfect."),
+    "AUPR": st.column_config.TextColumn(help="Area under the precision-recall curve of the same detection: its "
+                                             "chance level is the non-robust share."),
+    "FPR @ 95% TPR": st.column_config.TextColumn(help="The share of robust inputs flagged by mistake when the "
+                                                      "threshold catches 95% of the brittle ones (lower is better)."),
+    "non-robust share": st.column_config.TextColumn(help="The share of inputs an attack within ε flips.")})
 report_button(lambda: PageReport(
     "Margin consistency: " + " vs ".join(ready), takeaway, figures=tuple(report_figures.items()),
     tables=(("Detection and cost", detection_table),

@@ -42,6 +42,9 @@ def test_home_summarizes_the_scorecard_with_a_failed_claim():
     neutralization = metrics["RoI vs RoA: best deployable neutralization"]
     # the control is named beside, with its area, never the headline
     assert "a random mask of 20% of the pixels" in neutralization.delta
+    # a newcomer meets the terms with a gloss: each tile explains its number
+    assert all(metric.proto.help for metric in metrics.values())
+    assert "Kendall τ: how alike two rankings are" in metrics["Margin consistency: Kendall τ"].proto.help
 
 
 def _takeaways(at: AppTest) -> list[str]:
