@@ -100,11 +100,17 @@ st.caption("Zones: " + " · ".join(f"{name}" for name in ZONE_NAMES) + " (light,
            "Red is what neutralization would blank.")
 means = metrics.means()
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("IoU of the regions", f"{means['iou']:.3f}")
-m2.metric("Dice", f"{means['dice']:.3f}")
-m3.metric("Attack energy inside the RoI", f"{means['energy_in_roi']:.1%}")
-m4.metric("Spearman of the two maps", f"{means['spearman']:.3f}")
-explain(overlap_takeaway(means["iou"], means["energy_in_roi"]),
+m1.metric("IoU of the regions", f"{means['iou']:.3f}",
+          help=f"Intersection over union of the two top-q regions: 0 apart, 1 the same; two random regions of "
+               f"this size: {fraction / (2 - fraction):.2f}.")
+m2.metric("Dice", f"{means['dice']:.3f}", help="Twice the intersection over the sum of the two areas: like IoU, "
+                                                "0 apart, 1 the same.")
+m3.metric("Attack energy inside the RoI", f"{means['energy_in_roi']:.1%}",
+          help=f"The share of the attack's effect that falls in the region of importance, which covers "
+               f"{fraction:.0%} of the image: an attack blind to it would put about that much there.")
+m4.metric("Spearman of the two maps", f"{means['spearman']:.3f}",
+          help="The rank correlation of the two whole maps, pixel by pixel, before any threshold: -1 to 1.")
+explain(overlap_takeaway(means["iou"], means["energy_in_roi"], fraction=fraction),
         "The left map shows **where the model looks**: pixels whose change moves its decision most (the Region of "
         "Importance). The next map shows **where an attack puts its effort**: pixels an adversarial attack changes "
         "to flip the decision (the Region of Attack). The zones picture keeps the top q% of each map and colours "

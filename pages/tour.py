@@ -134,7 +134,7 @@ elif step == 4:
     roa.plotly_chart(heatmap(maps["attack"], title="where it is attacked (RoA)", colorscale="Inferno"),
                      width="stretch", key="tour_roa")
     means = overlap_metrics(maps["importance"].unsqueeze(0), maps["attack"].unsqueeze(0), 0.2).means()
-    st.markdown(overlap_takeaway(means["iou"], means["energy_in_roi"]))
+    st.markdown(overlap_takeaway(means["iou"], means["energy_in_roi"], fraction=0.2))
     try_this("find an image where the attack works mostly outside the region the model looks at.")
 elif step == 5:
     st.markdown(f"How far is each input from the decision boundary? Finding out takes an attack per image. The "

@@ -59,10 +59,19 @@ def attack_takeaway(outcome: str, clean_class: str, adversarial_class: str, top_
     return f"{kind}{how} turns {clean_class} into {adversarial_class}, {saved}."
 
 
-def overlap_takeaway(iou: float, energy_in_roi: float) -> str:
+def overlap_takeaway(iou: float, energy_in_roi: float, fraction: Optional[float] = None) -> str:
+    """Where one attack acts against where the model looks; with `fraction` (q, the regions' share of the image)
+    beside what chance gives: an attack blind to the region puts q of its effect there, and two random regions of
+    that size overlap with IoU q / (2 - q)."""
     where = ("mostly where the model looks" if energy_in_roi >= 0.5 else "mostly outside where the model looks")
+    if fraction is None:
+        return (f"The attack changes pixels {where}: {_percent(energy_in_roi)} of its effect lies in the region of "
+                f"importance, and the two regions overlap with IoU {iou:.2f}.")
+    share = "more than" if energy_in_roi > fraction else "less than" if energy_in_roi < fraction else "as much as"
     return (f"The attack changes pixels {where}: {_percent(energy_in_roi)} of its effect lies in the region of "
-            f"importance, and the two regions overlap with IoU {iou:.2f}.")
+            f"importance, which covers {_percent(fraction)} of the image, so {share} an attack blind to it would "
+            f"put there; the two regions overlap with IoU {iou:.2f} (two random regions of that size: "
+            f"{fraction / (2 - fraction):.2f}).")
 
 
 # the oracle needs each image's own attack; the random masks are controls

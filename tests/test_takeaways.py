@@ -64,6 +64,10 @@ def test_margins_words_follow_tau():
 
 def test_overlap_attack_and_features_sentences():
     assert "mostly outside" in overlap_takeaway(0.1, 0.3) and "mostly where" in overlap_takeaway(0.5, 0.7)
+    # beside chance: 36% of the effect in a region of 20% of the image is more than a blind attack puts there
+    against = overlap_takeaway(0.25, 0.36, fraction=0.2)
+    assert "covers 20% of the image, so more than an attack blind to it" in against and "random regions" in against
+    assert "(two random regions of that size: 0.11)" in against
     close = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.95)
     assert "still works once saved" in close and close.startswith("An edit that stays close to the original")
     visible = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.22)
