@@ -20,6 +20,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES
+from sia_core.regions.neutralization import random_control
 from sia_core.takeaways import NOT_DEPLOYABLE
 
 GALLERY_SIZE = 12
@@ -69,8 +70,7 @@ if any(shipped.values()):
         all_rows = shipped["regions"].result.rows
         best = max((row for row in all_rows if row.mask not in NOT_DEPLOYABLE),
                    key=lambda row: row.adversarial_accuracy_after)
-        control = next((row for row in all_rows if row.mask == "random_q"), None) or next(
-            (row for row in all_rows if row.mask == "random"), None)
+        control = random_control(all_rows, best.mask)
         defends = verdict_of(selection.dataset_key, "neutralizing-roa-defends")
         columns[1].metric("RoI vs RoA: best deployable neutralization", f"{best.adversarial_accuracy_after:.0%}",
                           f"from {best.adversarial_accuracy_before:.0%} on attacked images"

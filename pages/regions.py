@@ -23,7 +23,8 @@ from sia_core.report import PageReport
 from sia_core.takeaways import neutralization_takeaway, overlap_takeaway
 from sia_core.regions.attack_maps import ROA_METHODS
 from sia_core.regions.importance import ROI_METHODS, conv_layer_names
-from sia_core.regions.neutralization import FILLS, MASK_KINDS, NeutralizationConfig
+from sia_core.regions.neutralization import (FILLS, MASK_KINDS, RANDOM_CONTROLS, NeutralizationConfig,
+                                             random_control)
 from sia_core.regions.overlap import overlap_metrics, top_fraction_mask, zones
 
 STUDY_RUNS_KEY = "regions_study_runs"
@@ -167,17 +168,11 @@ for column, (name, figure), key in zip((left, middle, right), study_figures.item
 st.markdown("**Neutralization** — blank each mask in the adversarial *and* the clean images, then classify again; "
             "the adaptive column attacks the defended pipeline itself.")
 mask_labels = MASK_KINDS.labels()
-rows_by_mask = {row.mask: row for row in report.rows}
-
-
 def _against_random(row) -> str:
-    """A mask's recovery minus its random control's, at the same area, with its 95% interval (the scorecard's rule):
-    the oracle's against the random mask of its area, the deployable masks' against the one of q (an older study
-    without it: the oracle's)."""
-    if row.mask in ("random", "random_q"):
+    """A mask's recovery minus its random control's, at the same area, with its 95% interval (the scorecard's rule)."""
+    if row.mask in RANDOM_CONTROLS:
         return "(a control)"
-    control = rows_by_mask.get("random") if row.mask == "oracle" else (rows_by_mask.get("random_q")
-                                                                         or rows_by_mask.get("random"))
+    control = random_control(report.rows, row.mask)
     if control is None:
         return "—"
     low, high = proportion_difference_ci(row.adversarial_accuracy_after, report.n,

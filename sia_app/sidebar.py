@@ -55,11 +55,11 @@ class Selection:
     model_key: str
     card: ModelCard
     # the command line's model arguments for this model: its id, or the shipped id with the user's weights file
-    cli_model: str = ""
+    cli_model: str
 
     @property
     def model_arguments(self) -> str:
-        return f"--model {self.cli_model or self.card.id}"
+        return f"--model {self.cli_model}"
 
 
 UPLOADS_KEY = "_uploaded_datasets"   # this session's unpacked uploads, as specs (the images stay in the cache)

@@ -93,13 +93,10 @@ def seed_from_url(fields: Mapping[str, Parser], *, scope: str = "") -> None:
 
 
 def unavailable_from_link(key: str, value: Any) -> bool:
-    """True, once, when `value` (a choice this server does not offer) is the one a link gave `key`: the sidebar then
-    says it fell back, rather than silently opening something else."""
+    """True when `value` (a choice this server does not offer) is the one a link gave `key`, before the sidebar
+    `forget_link_choices`: it then says it fell back, rather than silently opening something else."""
     linked = st.session_state.get(LINK_CHOICES_KEY, {})
-    if key in linked and linked[key] == value:
-        del linked[key]
-        return True
-    return False
+    return key in linked and linked[key] == value
 
 
 def forget_link_choices() -> None:

@@ -360,8 +360,10 @@ def _neutralization(world: WorldResults, base: dict) -> ClaimVerdict:
     report = world.regions.get(world.standard_model)
     if report is None:
         return not_measured(base, f"No regions study ships for {world.standard_model}.")
-    rows = {row.mask: row for row in report.rows}
-    roa, random = rows.get("dataset"), rows.get("random_q") or rows.get("random")
+    from sia_core.regions.neutralization import random_control
+
+    roa = next((row for row in report.rows if row.mask == "dataset"), None)
+    random = random_control(report.rows, "dataset")
     if roa is None or random is None:
         return not_measured(base, "The shipped regions study has no dataset or random mask row.")
     ours = roa.adversarial_accuracy_after - random.adversarial_accuracy_after

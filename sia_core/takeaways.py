@@ -74,7 +74,7 @@ def overlap_takeaway(iou: float, energy_in_roi: float, fraction: Optional[float]
             f"{fraction / (2 - fraction):.2f}).")
 
 
-# the oracle needs each image's own attack; the random masks are controls
+# the oracle needs each image's own attack; the random masks are controls (neutralization.RANDOM_CONTROLS)
 NOT_DEPLOYABLE = ("oracle", "random", "random_q")
 
 
@@ -92,9 +92,9 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
     sentence = (f"Blanking the {name.lower()} ({_percent(best.mean_area)} of the pixels) lifts accuracy on attacked "
                 f"images from {_percent(best.adversarial_accuracy_before)} to {_percent(best.adversarial_accuracy_after)}"
                 f", at a clean-accuracy cost of {_percent(best.clean_accuracy_before - best.clean_accuracy_after)}")
-    # the random mask of the deployable masks' area (q), else (an older study) the one of the oracle's area
-    control = next((row for row in rows if row.mask == "random_q"), None) or next(
-        (row for row in rows if row.mask == "random"), None)
+    from sia_core.regions.neutralization import random_control
+
+    control = random_control(rows, best.mask)
     if control is not None:
         ci95 = proportion_difference_ci(best.adversarial_accuracy_after, n, control.adversarial_accuracy_after, n)
         random_mask = f"a random mask of {_percent(control.mean_area)} of the pixels"

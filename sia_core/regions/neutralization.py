@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -171,6 +171,18 @@ class NeutralizationRow:
 
     def to_dict(self) -> dict:
         return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in self.__dict__.items()}
+
+
+RANDOM_CONTROLS = ("random", "random_q")
+
+
+def random_control(rows: Sequence[NeutralizationRow], mask: str) -> Optional[NeutralizationRow]:
+    """The random mask `mask` is judged against, at its own area: the oracle's own-area one for the oracle, the one
+    of q for the deployable masks (a study from before 2026-12-06, without it: the oracle's); None for a control."""
+    by_mask = {row.mask: row for row in rows}
+    if mask in RANDOM_CONTROLS:
+        return None
+    return by_mask.get("random") if mask == "oracle" else by_mask.get("random_q") or by_mask.get("random")
 
 
 @dataclass(frozen=True)
