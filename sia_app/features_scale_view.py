@@ -22,6 +22,18 @@ from sia_core.takeaways import features_takeaway
 SET_LABELS = {"d": "D (original images)", "d_small": "D (as many images as D̂_R)",
               "d_matched_nr": "D (as accurate as D̂_NR's model)", **KINDS.labels(),
               "d_det_robust": "D̂_det, from the robust model", "d_rand_robust": "D̂_rand, from the robust model"}
+SET_GLOSSARY = (
+    "**The training sets**, each made from the original training images by a source model (the paper's names):\n"
+    "- **D**: the original images with their true labels, the baseline.\n"
+    "- **D̂_det**: each image nudged by a small, invisible targeted attack toward the *next* class, (y + 1) mod C "
+    "(true class y of C classes; the last wraps to the first), and relabelled with it. Every label is wrong for "
+    "what a person sees, so a model can learn the true classes from it only through the attack's invisible "
+    "patterns.\n"
+    "- **D̂_rand**: the same, toward a random other class.\n"
+    "- **D̂_R**: images that keep only what a *robust* model sees of an image, drawn from a random other image.\n"
+    "- **D̂_NR**: the same for a *standard* model; they look like the image they started from.\n\n"
+    "A fresh model trains on each set and is scored on the untouched original test images; \"robust\" accuracy is "
+    "its accuracy under an L2 attack of the radius named.")
 ROBUST_SOURCE_CLAIM = "robust-source-sets-teach-less"
 TRANSFER_CLAIM = "d-det-learning-follows-transfer"
 CLAIM_IDS = {"d_det": "d-det-generalizes", "d_rand": "d-rand-generalizes", "d_r": "d-r-gives-robustness",
@@ -32,12 +44,15 @@ def _with_interval(row: dict, key: str) -> str:
     value, interval = row.get(key), row.get(f"{key}_ci95")
     if value is None:
         return "—"
-    return f"{value:.1%}" + (f" [{interval[0]:.1%}, {interval[1]:.1%}]" if interval else "")
+    # the interval's ends without their % signs: the column's name says they are percentages, and the table is narrower
+    return f"{value:.1%}" + (f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]" if interval else "")
 
 
-def _paper(row: dict, key: str) -> str:
-    value = (row.get("paper") or {}).get(key)
-    return "—" if value is None else f"{value:.1%}"
+def _with_paper(row: dict, key: str) -> str:
+    """Our number with its interval and, in the same cell, the paper's where it has one: beside it, without three
+    more columns (which ran the table off a laptop's page)."""
+    ours, paper = _with_interval(row, key), (row.get("paper") or {}).get(key)
+    return ours if paper is None else f"{ours} · paper {paper:.1%}"
 
 
 def at_scale_block(dataset_key: str) -> Optional[dict]:
@@ -57,7 +72,9 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     radii = sorted({key.removeprefix("robust_accuracy_l2_") for row in rows for key in row
                     if key.startswith("robust_accuracy_l2_") and not key.endswith("_ci95")}, key=float)
     st.subheader("The study at scale")
-    table = []
+    # two tables, so that neither is wider than a laptop's page: the scores beside the paper's, then how each set
+    # was built
+    table, built_table = [], []
     for row in rows:
         metric = row.get("metric") or {}
         built = ("—" if not row.get("source") else
@@ -65,24 +82,24 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                  if "targeted_success_rate" in metric else
                  f"error {metric.get('relative_representation_error_at_start', float('nan')):.2f} → "
                  f"{metric.get('relative_representation_error', float('nan')):.2f}")
-        table.append({"trained on": SET_LABELS.get(row["set"], row["set"]), "N": f"{row['n_train']:,}",
-                      "source": row.get("source") or "—", "how it was built": built,
-                      "test accuracy [95% CI]": _with_interval(row, "test_accuracy"),
-                      **{f"robust, L2 {radius} [95% CI]": _with_interval(row, f"robust_accuracy_l2_{radius}")
+        built_table.append({"set": SET_LABELS.get(row["set"], row["set"]), "N": f"{row['n_train']:,}",
+                            "source model": row.get("source") or "— (original images)", "how it was built": built})
+        table.append({"trained on": SET_LABELS.get(row["set"], row["set"]),  # N: in the table below
+                      "test accuracy [95% CI]": _with_paper(row, "test_accuracy"),
+                      **{f"robust, L2 {radius} [95% CI]": _with_paper(row, f"robust_accuracy_l2_{radius}")
                          for radius in radii},
-                      "on (y + 1) mod C labels": _with_interval(row, "relabelled_test_accuracy"),
-                      "paper: test accuracy": _paper(row, "test_accuracy"),
-                      "paper: robust, L2 0.25": _paper(row, "robust_accuracy_l2_0.25"),
-                      "paper: on (y + 1) mod C labels": _paper(row, "relabelled_test_accuracy")})
-    st.dataframe(table, hide_index=True, width="stretch")
+                      "on (y + 1) mod C labels": _with_paper(row, "relabelled_test_accuracy")})
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"trained on": st.column_config.TextColumn(pinned=True)})
+    st.dataframe(built_table, hide_index=True)
     first = rows[0]
     st.caption(f"{block['tier'].upper()} tier (ran on {first.get('device', 'cpu')}): {block['architecture']} "
                f"(the paper: "
                f"{block['paper_architecture']}), sources {block['standard_source']} (standard) and "
                f"{block['robust_source']} (robust), each model scored on {first['test_n']:,} original test images "
                f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
-               f"images. Paper numbers: CIFAR-10, ResNet-50, 50,000 images. Computed by `{block['command']}` "
-               f"on {block['created']}.")
+               f"images. After “paper” in a cell: the paper's number (CIFAR-10, ResNet-50, 50,000 images). "
+               f"Computed by `{block['command']}` on {block['created']}.")
     planned = block.get("planned") or [kind for kind in SET_LABELS if kind not in ("d_det_robust", "d_rand_robust")]
     missing = [SET_LABELS.get(kind, kind) for kind in planned if kind not in {row["set"] for row in rows}]
     if missing:

@@ -236,7 +236,10 @@ def render_model_card(card: ModelCard) -> None:
                 st.caption(f"Measured by this repo's evaluation code on {evaluation['n']} images of "
                            f"{evaluation['test_set']}.")
         if training.get("command"):
-            st.caption(f"Trained by `{portable_command(training['command'])}`")  # text, not st.code: see url_state.publish_view
+            # folded: the command runs to several hundred characters, taller than the rest of the card in a sidebar;
+            # text, not st.code (see url_state.publish_view)
+            with st.expander("The command that trained it"):
+                st.caption(f"`{portable_command(training['command'])}`")
 
 
 def _render_keypoint_evaluation(card: ModelCard, evaluation: dict) -> None:

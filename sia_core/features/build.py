@@ -1,6 +1,6 @@
 """Building a constructed set (Ilyas et al. 2019) from a source model and its training split.
 
-D_rand / D_det: targeted L2 PGD from each image to a random class / to (y + 1) mod C, relabelled with the target.
+D_rand / D_det: targeted L2 PGD from each image to a random other class / to (y + 1) mod C, relabelled with the target.
 D_R / D_NR: from a random other image, match a robust / standard model's penultimate representation.
 """
 

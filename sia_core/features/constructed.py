@@ -79,7 +79,7 @@ _PAPER_PGD = {"eps_l2": 0.5, "steps": 100, "step_size": 0.1}        # Ilyas et a
 _PAPER_MATCHING = {"steps": 1000, "step_size": 0.1}              # Ilyas et al. 2019, D̂_R / D̂_NR
 
 KINDS: Registry[ConstructionConfig] = Registry("constructed-set kind", [
-    _kind("d_rand", "D̂_rand", "targeted L2 PGD to a random class, relabelled with it", relabel=_random_class,
+    _kind("d_rand", "D̂_rand", "targeted L2 PGD to a random other class, relabelled with it", relabel=_random_class,
           source="standard", defaults=_PAPER_PGD),
     _kind("d_det", "D̂_det", "targeted L2 PGD to class (y + 1) mod C, relabelled with it", relabel=_next_class,
           source="standard", defaults=_PAPER_PGD),
@@ -91,7 +91,7 @@ KINDS: Registry[ConstructionConfig] = Registry("constructed-set kind", [
 
 
 def relabel_targets(labels: torch.Tensor, kind: str, num_classes: int, seed: int) -> torch.Tensor:
-    """d_det: (y + 1) mod C; d_rand: uniformly random classes (seeded)."""
+    """d_det: (y + 1) mod C; d_rand: uniformly random other classes (t != y, seeded)."""
     relabel = KINDS[kind].traits["relabel"]
     if relabel is None:
         raise ConfigError(f"{KINDS[kind].label} keeps the source labels; it is not a relabelled set.")

@@ -42,10 +42,12 @@ def test_features_page_loads_a_saved_set_and_trains_on_it(saved_det, tmp_path):
     at.slider(key="features_eval_n").set_value(100)
     at.button(key="features_train").click().run()
     assert not at.exception
-    # the world's study at scale comes first on the page; the live run's table is the one with the paper column
+    # the world's study at scale comes first on the page; the live run's table is the one with ours beside the paper's
     row = next(frame.value.to_dict("records")[0] for frame in at.dataframe
-               if "paper, CIFAR-10 test accuracy" in frame.value.columns)
-    assert row["trained on"] == "D̂_det" and row["paper, CIFAR-10 test accuracy"] == "43.7%"
+               if "test accuracy (ours · paper)" in frame.value.columns)
+    assert row["trained on"] == "D̂_det" and row["test accuracy (ours · paper)"].endswith("% · paper 43.7%")
+    # the paper reports no robust accuracy for D̂_det: its cell holds ours alone
+    assert row["robust accuracy, L2 ε = 0.5"].endswith("%") and "paper" not in row["robust accuracy, L2 ε = 0.5"]
     assert row["accuracy on (y + 1) mod C labels"].endswith("%")
     live = [chart for chart in at.get("plotly_chart") if not str(chart.key).startswith("features_scale")]
     assert len(live) == 2  # the live run's accuracy bars and its training curves
@@ -124,6 +126,16 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
                                                     "D̂_det, from the robust model", "D̂_rand, from the robust model"]
     assert all("[" in row["test accuracy [95% CI]"] for row in table)
     assert not any("nan" in str(value) for row in table for value in row.values())  # plain rows were built by no one
+    # the scores and how each set was built are two tables, so neither runs off a laptop's page
+    assert "source" not in table[0] and "how it was built" not in table[0]
+    built = {row["set"]: row for row in at.dataframe[1].value.to_dict("records")}
+    assert list(built) == [row["trained on"] for row in table]
+    assert built["D̂_det"]["how it was built"].startswith("target reached")
+    assert built["D (original images)"]["source model"] == "— (original images)"
+    assert not any("nan" in str(value) for row in built.values() for value in row.values())
+    # the sets' names are defined before the first table uses them, (y + 1) mod C included
+    glossary = next(e for e in at.expander if e.label == "What D, D̂_det, D̂_rand, D̂_R and D̂_NR are")
+    assert "(y + 1) mod C" in glossary.markdown[0].value and "random other class" in glossary.markdown[0].value
     assert any(chart.proto.spec and "Representation error" in chart.proto.spec for chart in at.get("plotly_chart"))
     # where the construction's targeted attack reached its target, per true class, with the 95% line and a caption
     # that adds the bars up

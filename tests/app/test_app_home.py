@@ -39,6 +39,9 @@ def test_home_renders_model_card_and_predictions(app):
     assert "Semantic Image Attack" in text and "Margin consistency" in text
     assert text.count("true: ") == 12
     assert any("Accuracy of this model on these 2500 images" in c.value for c in app.caption)
+    # the card's training command is folded in its own expander, inside the card's
+    folded = next(e for e in app.sidebar.expander if e.label == "The command that trained it")
+    assert folded.caption[0].value.startswith("`python -m sia_core train --id fmnist-standard ")
 
 
 def test_shuffle_shows_other_images(app):

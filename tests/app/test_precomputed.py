@@ -53,8 +53,10 @@ def test_diagnosis_regions_and_margins_open_on_a_result():
     assert len(headers) == 2 and _precomputed_caption(at)
     at = _open("pages/features.py")
     assert "What the sets look like" in [h.value for h in at.subheader] and _precomputed_caption(at)
-    # the world's study at scale first, then the page's shipped small study: D̂_det and D̂_R, trained by the script
-    assert len(at.dataframe) == 2 and len(at.dataframe[1].value) == 2
+    # the world's study at scale first (its scores, then how each set was built), then the page's shipped small
+    # study: D̂_det and D̂_R, trained by the script
+    assert len(at.dataframe) == 3 and len(at.dataframe[2].value) == 2
+    assert "how it was built" in at.dataframe[1].value.columns
     assert "D (original images)" in list(at.dataframe[0].value["trained on"])
     assert any("1000 images from fmnist-standard" in m.value for m in at.markdown)
     assert any(m.value.startswith("**Takeaway.** Trained only on") for m in at.markdown)
@@ -96,11 +98,18 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
     assert any("images from cifar10-robust" in m.value for m in at.markdown)
     # the shipped small study's training table (the sliders took its settings), below the study at scale's
     table = next(frame.value for frame in at.dataframe
-                 if "robust accuracy, L2 ε = 0.25 (ours)" in frame.value.columns)
+                 if "robust accuracy, L2 ε = 0.25" in frame.value.columns)
     assert len(table) == 3
     at_scale = at.dataframe[0].value
     assert "test accuracy [95% CI]" in at_scale.columns and len(at_scale) >= 1
-    assert "paper, robust acc. L2 0.5" in table.columns
+    # the paper's number in the same cell as ours, where it has one
+    from sia_core.features import PAPER_CIFAR10
+
+    det = next(row for row in at_scale.to_dict("records") if row["trained on"] == "D̂_det")
+    assert det["test accuracy [95% CI]"].endswith(f"] · paper {PAPER_CIFAR10['d_det']['test_accuracy']:.1%}")
+    # the shipped run's second radius, 0.5, with the paper's number at that radius beside ours (D̂_R: 21.9%)
+    d_r = next(row for row in table.to_dict("records") if row["trained on"] == "D̂_R")
+    assert d_r["robust accuracy, L2 ε = 0.5"].endswith(f" · paper {PAPER_CIFAR10['d_r']['robust_accuracy_l2_0.5']:.1%}")
     assert any("the same network trained on the first 2,000 original training images" in c.value for c in at.caption)
     # the JPEG control under the construction's chart: both arms, the sentence the scorecard reads, and every
     # trained set's model on the exact test pixels against their JPEG copy
