@@ -161,7 +161,8 @@ else:
     d_det = verdict_of("fashion-mnist", "d-det-generalizes")
     st.markdown(f"{REFERENCES['features'].short()} relabelled images after nudging each one, "
                 "invisibly, toward a new class (in the set they call D̂_det, the next class: (y + 1) mod C for an "
-                "image of class y among C classes), and trained a fresh model only on these 'wrong' labels. In the paper "
+                "image of class y among C classes), and trained a fresh model only on these 'wrong' labels. In the "
+                "paper "
                 f"it still classified the real CIFAR-10 test images far above chance ({PAPER_CIFAR10['d_det']['test_accuracy']:.1%} "
                 "against 10%, paper), which the authors read as the invisible patterns being real features of the "
                 "classes. Below, one image nudged toward a class you pick."
