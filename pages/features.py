@@ -28,6 +28,7 @@ from sia_core.results_io import SavedResult
 from sia_core.takeaways import features_takeaway
 from sia_app.features_scale_view import SET_GLOSSARY, at_scale_block, render_at_scale
 from sia_app.verdicts import verdict_notes, world_claims
+from sia_app.worlds import world_of
 
 SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
 TRAINING_RUNS_KEY = "feature_training_runs"
@@ -122,9 +123,10 @@ def features_commands(shown: dict[str, ConstructedSet], epochs: int, eval_eps: f
     return "\n".join(lines)
 
 
-def _with_paper(ours: float, kind: str, column: str) -> str:
-    """Our number, and the paper's CIFAR-10 number for the same column where it reports one."""
-    paper = PAPER_CIFAR10[kind].get(column)
+def _with_paper(ours: float, kind: str, column: str, beside: bool) -> str:
+    """Our number, and the paper's CIFAR-10 number for the same column where it reports one and `beside` (a
+    CIFAR-10 world: on another dataset the paper's number is no comparison)."""
+    paper = PAPER_CIFAR10[kind].get(column) if beside else None
     return f"{ours:.1%}" + ("" if paper is None else f" · paper {paper:.1%}")
 
 
@@ -277,20 +279,27 @@ if results:
     labels = {kind_name: KINDS[kind_name].label for kind_name in results}
     # the paper's number in the same cell as ours (at the same radius only): beside it, in a table that fits a
     # laptop's page
+    paper_world = world_of(selection.dataset_key, ("cifar10",)) is not None  # the paper's numbers are CIFAR-10's
+    test_column = "test accuracy (ours · paper)" if paper_world else "test accuracy"
     training_table = [{"trained on": labels[kind_name], "N": result.n_train,
-                       "test accuracy (ours · paper)": _with_paper(result.test_accuracy, kind_name, "test_accuracy"),
+                       test_column: _with_paper(result.test_accuracy, kind_name, "test_accuracy", paper_world),
                        f"robust accuracy, L2 ε = {result.eps:g}": _with_paper(
-                           result.robust_accuracy, kind_name, f"robust_accuracy_l2_{result.eps:g}"),
+                           result.robust_accuracy, kind_name, f"robust_accuracy_l2_{result.eps:g}", paper_world),
                        **({f"robust accuracy, L2 ε = {extra_eps:g}": _with_paper(
-                           extra_robust[kind_name], kind_name, f"robust_accuracy_l2_{extra_eps:g}")}
+                           extra_robust[kind_name], kind_name, f"robust_accuracy_l2_{extra_eps:g}", paper_world)}
                           if kind_name in extra_robust else {}),
                        "accuracy on (y + 1) mod C labels": ("—" if result.relabelled_test_accuracy is None
                                                             else f"{result.relabelled_test_accuracy:.1%}")}
                       for kind_name, result in results.items()]
     st.dataframe(training_table, hide_index=True, width="stretch")
-    st.caption("Ours: this app's run on this world's test images. After “paper”: the paper's number on CIFAR-10 "
-               "with a ResNet-50 trained on 50,000 images (" + "; ".join(
-                   f"{labels[kind_name]}: its {PAPER_CIFAR10[kind_name]['source']}" for kind_name in results) + ").")
+    paper_numbers = "; ".join(f"{labels[kind_name]}: {PAPER_CIFAR10[kind_name]['test_accuracy']:.1%}, its "
+                              f"{PAPER_CIFAR10[kind_name]['source']}" for kind_name in results)
+    st.caption("Ours: this app's run on this world's test images. " + (
+        "After “paper”: the paper's number on CIFAR-10 with a ResNet-50 trained on 50,000 images (" + "; ".join(
+            f"{labels[kind_name]}: its {PAPER_CIFAR10[kind_name]['source']}" for kind_name in results) + ")."
+        if paper_world else
+        f"The paper's test accuracies are CIFAR-10's ({paper_numbers}), another dataset, so none stands beside "
+        "these."))
     if extra_robust and (baseline := study.baseline) is not None and baseline.robust_accuracy_extra is not None:
         st.caption(f"At this scale, the same network trained on the first {baseline.n_train:,} original training "
                    f"images (D) reaches {baseline.test_accuracy:.1%} on these test images, "
@@ -303,8 +312,8 @@ if results:
     bars_figure = accuracy_bars(list(labels.values()), {
         "test accuracy (ours)": [r.test_accuracy for r in results.values()],
         "robust accuracy (ours)": [r.robust_accuracy for r in results.values()],
-        "paper: CIFAR-10 test acc.": [PAPER_CIFAR10[k]["test_accuracy"] for k in results]},
-        title="Accuracy on the ORIGINAL test set", grey=("paper: CIFAR-10 test acc.",))
+        **({"paper: CIFAR-10 test acc.": [PAPER_CIFAR10[k]["test_accuracy"] for k in results]} if paper_world
+           else {})}, title="Accuracy on the ORIGINAL test set", grey=("paper: CIFAR-10 test acc.",))
     curve_n = min(ACCURACY_CURVE_IMAGES, len(selection.dataset))
     curves_figure = curves({k: list(enumerate(r.epoch_test_accuracy, start=1)) for k, r in results.items()}, labels,
                            title=f"Test accuracy per epoch ({'all' if curve_n == len(selection.dataset) else 'first'} "

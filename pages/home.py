@@ -103,9 +103,12 @@ if scorecard is not None:
     held = [claim for claim in scorecard.claims if claim.verdict == "reproduces"]
     failed = [claim for claim in scorecard.claims if claim.verdict == "does-not-reproduce"]
     partly = sum(claim.verdict == "partly" for claim in scorecard.claims)
-    st.markdown(f"**Do the papers' claims hold here?** Of {len(scorecard.claims)} claims measured against their "
-                f"controls on the {scorecard.world} models, {len(held)} reproduce, {partly} partly and {len(failed)} "
-                f"do not (one that does not: “{failed[0].claim.rstrip('.')}”)." if failed else
+    unmeasured = sum(claim.verdict == "not-measured" for claim in scorecard.claims)
+    # every claim counted once, the unmeasured ones too, so the parts add up to the whole
+    st.markdown(f"**Do the papers' claims hold here?** Of {len(scorecard.claims)} claims checked against their "
+                f"controls on the {scorecard.world} models, {len(held)} reproduce, {partly} partly, {len(failed)} "
+                f"do not" + (f" and {unmeasured} could not be measured" if unmeasured else "")
+                + f" (one that does not: “{failed[0].claim.rstrip('.')}”)." if failed else
                 f"**Do the papers' claims hold here?** {len(held)} of {len(scorecard.claims)} reproduce.")
     st.page_link("pages/claims.py", label="Open the claims scorecard", icon=":material/fact_check:")
 

@@ -84,7 +84,7 @@ judged = (f"images whose landmarks it places within the failure threshold (NME a
 st.markdown(f"**{report.model_id}** on {report.n} {judged} of {report.dataset}; "
             f"ε_img = {report.eps_linf * 255:.1f}/255, {report.steps} steps. Most harmful one at a time "
             "(sensitivity): "
-            + ", ".join(f"**{name}**" for name in report.ranking()[:3]) + ".")
+            + ", ".join(f"**{ATTRIBUTES[name].label}**" for name in report.ranking()[:3]) + ".")
 
 scope = st.selectbox("Scope", ["all classes"] + list(report.class_names), key="diag_scope")
 if scope == "all classes":
@@ -98,6 +98,10 @@ else:
     success = None
     st.caption(f"{int(report.class_counts[c])} images of class {scope}.")
 
+# the sliders' names (Shift right, Zoom, ...) on the charts too, so a reader can match a bar to its slider
+sensitivity, dominance = ({ATTRIBUTES[name].label: value for name, value in values.items()}
+                          for values in (sensitivity, dominance))
+success = None if success is None else {ATTRIBUTES[name].label: value for name, value in success.items()}
 left, right = st.columns(2)
 sensitivity_figure = attribute_bars(sensitivity, title="(a) Sensitivity: one attribute at a time",
                                     value_label="mean |ΔNME|" if keypoints else "mean |Δp(true class)|",

@@ -19,7 +19,7 @@ from sia_core.figures import heatmap, margin_scatter, probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.regions.overlap import overlap_metrics
 from sia_core.semantics import ATTRIBUTES, apply_attributes
-from sia_core.takeaways import margins_takeaway, overlap_takeaway
+from sia_core.takeaways import SSIM_FLOOR, margins_takeaway, overlap_takeaway
 
 STEP_KEY = "tour_step"
 FMNIST = "fashion-mnist-subset"
@@ -102,7 +102,8 @@ elif step == 2:
 elif step == 3:
     st.markdown(f"The Semantic Image Attack ({REFERENCES['sia'].short()}) searches the named attributes "
                 "(brightness, contrast, rotation, …) and a tiny pixel change together, for the edit that fools the "
-                "model. Each change alone looks harmless.")
+                "model. Each change is a natural one (a brighter or turned photo, not noise); whether the whole "
+                "edit still looks like the original is another matter, and the SSIM below measures it.")
     dataset, model, index = fmnist_image("tour_attack_index", 11)
     eps = st.slider("Pixel budget (/255)", 0.0, 8.0, 2.0, step=0.5, key="tour_attack_eps")
     image, label = dataset.images[index:index + 1], dataset.labels[index:index + 1]
@@ -115,9 +116,12 @@ elif step == 3:
                                        true_label=int(label[0]), title="after the attack"),
                       width="stretch", key="tour_attack_bars")
     moved = result.normalized_magnitudes()[0]
+    ssim = float(result.ssim[0])
+    looks = (f"at or above the {SSIM_FLOOR} a look-alike keeps" if ssim >= SSIM_FLOOR else
+             f"below the {SSIM_FLOOR} a look-alike keeps: a person would see this edit")
     st.markdown(f"The attack {'succeeded' if bool(result.success[0]) else 'did not succeed'}; the attribute it "
                 f"moved most: **{ATTRIBUTES[result.attribute_names[int(moved.argmax())]].label}**; SSIM to the "
-                f"original {float(result.ssim[0]):.2f} (1 = identical).")
+                f"original {ssim:.2f} (1 = identical; {looks}).")
     try_this("set the pixel budget to 0: the attributes alone must do it. Does the attack still win?")
 elif step == 4:
     st.markdown(f"Where does the model look, and where does an attack act ({REFERENCES['roi-roa'].short()})? "

@@ -102,8 +102,8 @@ def render_zoo(default_world: str) -> None:
         st.session_state["margins_zoo_model"] = weakest.model_id
     opened = zoo_by_id[z2.selectbox("Model (or select a dot)", list(zoo_by_id), key="margins_zoo_model")]
     z2.markdown(f"**{opened.model_id}** · {opened.description}  \n"
-                f"card: clean {opened.card_clean_accuracy:.1%}, {opened.card_attack} at {opened.card_eps:g}: "
-                f"{opened.card_robust_accuracy:.1%}  \n"
+                f"card's first evaluation (its own test images, not the zoo's): clean {opened.card_clean_accuracy:.1%}"
+                f", {opened.card_attack} at {opened.card_eps:g}: {opened.card_robust_accuracy:.1%}  \n"
                 f"here: τ **{opened.kendall_tau:.3f}** → pseudo-margin {opened.pseudo_kendall_tau_after:.3f} "
                 f"({opened.pseudo_fit_split})")
     z2.plotly_chart(margin_scatter(torch.tensor(opened.input_margins), torch.tensor(opened.logit_margins),
@@ -116,7 +116,8 @@ def render_zoo(default_world: str) -> None:
     e1.plotly_chart(estimate_error_figure({entry.model_id: {size: entry.estimate_error(size) for size in zoo_sizes}
                                            for entry in zoo.entries}), width="stretch", key="margins_zoo_estimates")
 
-    e2.dataframe([{"model": e.model_id, "recipe": e.recipe, "clean": f"{e.clean_accuracy:.1%}",
+    # "clean" is the zoo's own count on its test images; the card's first evaluation (above the scatter) used others
+    e2.dataframe([{"model": e.model_id, "recipe": e.recipe, f"clean (zoo's {zoo.config.n})": f"{e.clean_accuracy:.1%}",
                    "AutoAttack (card)": _autoattack_cell(autoattack.get(e.model_id)),
                    "robust (margin search)": f"{e.robust_accuracy:.1%}", "τ": f"{e.kendall_tau:.3f}",
                    "τ pseudo": f"{e.pseudo_kendall_tau_after:.3f}", "AUROC": _figure(e.auroc),

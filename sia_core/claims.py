@@ -346,9 +346,15 @@ def _roi_roa_differ(world: WorldResults, base: dict) -> ClaimVerdict:
     chance = report.fraction / (2 - report.fraction)
     verdict: Verdict = "reproduces" if ci95[1] < 0.5 else "does-not-reproduce"
     relation = ("above" if ci95[0] > chance else "below" if ci95[1] < chance else "at")
+    # the paper's finding is a partial overlap: the rule reads the distance from one region (IoU 1); the random masks
+    # say which side of chance the overlap lies, and the sentence says it in words, not only in numbers
+    leaning = {"above": "more than two random regions would, so the attack leans toward where the model looks, "
+                        "but they share less than half of their union",
+               "at": "no more than two random regions would, and less than half of their union",
+               "below": "less than two random regions would: the attack avoids where the model looks"}[relation]
     why = (f"On {report.model_id}, the top-{report.fraction:.0%} RoI and RoA masks share IoU {ours:.2f} (95% CI "
            f"[{ci95[0]:.2f}, {ci95[1]:.2f}]) over {report.n} images, {relation} the {chance:.2f} of two random masks "
-           "of that area: " + ("where the model looks and where the attack works are largely different regions."
+           "of that area: " + (f"the two regions overlap only partly ({leaning})."
                                if verdict == "reproduces" else "the two regions overlap too much to call them apart."))
     return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=chance, verdict=verdict, why=why)
 
@@ -932,7 +938,7 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               "the best of plain, re-weighting, over-sampling and random-attribute augmentation", "sia_robustify",
               _sia_augmentation),
     ClaimSpec("roi-and-roa-differ", "roi-roa",
-              "The region a model looks at and the region an attack changes are different regions.",
+              "The region a model looks at and the region an attack changes overlap only partly.",
               "mean IoU of the top-q RoI and RoA masks", "two random masks of the same area", "regions",
               _roi_roa_differ),
     ClaimSpec("neutralizing-roa-defends", "roi-roa",

@@ -67,8 +67,10 @@ def attribute_bars(values: dict[str, float], *, title: str, value_label: str, hi
     if secondary:
         figure.add_bar(x=names, y=[secondary.get(n, 0.0) for n in names], name=secondary_label, marker_color="#9db4cf",
                        hovertemplate="%{x}: %{y:.3f}<extra>" + secondary_label + "</extra>")
-    figure.update_layout(title=title, yaxis_title=value_label, barmode="group", height=360,
-                         margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.1))
+    # one axis holds both series, so its title names both (the legend tells the bars apart)
+    figure.update_layout(title=title, yaxis_title=f"{value_label} / {secondary_label}" if secondary else value_label,
+                         barmode="group", height=360, margin=dict(l=10, r=10, t=40, b=10),
+                         legend=dict(orientation="h", y=1.1))
     return figure
 
 

@@ -62,16 +62,28 @@ def attack_takeaway(outcome: str, clean_class: str, adversarial_class: str, top_
 def overlap_takeaway(iou: float, energy_in_roi: float, fraction: Optional[float] = None) -> str:
     """Where one attack acts against where the model looks; with `fraction` (q, the regions' share of the image)
     beside what chance gives: an attack blind to the region puts q of its effect there, and two random regions of
-    that size overlap with IoU q / (2 - q)."""
-    where = ("mostly where the model looks" if energy_in_roi >= 0.5 else "mostly outside where the model looks")
+    that size overlap with IoU q / (2 - q). An attack can put most of its effect outside the region and still lean
+    toward it (more than q inside): the sentence says both, so the two numbers never seem to point opposite ways."""
     if fraction is None:
+        where = "mostly where the model looks" if energy_in_roi >= 0.5 else "mostly outside where the model looks"
         return (f"The attack changes pixels {where}: {_percent(energy_in_roi)} of its effect lies in the region of "
                 f"importance, and the two regions overlap with IoU {iou:.2f}.")
-    share = "more than" if energy_in_roi > fraction else "less than" if energy_in_roi < fraction else "as much as"
-    return (f"The attack changes pixels {where}: {_percent(energy_in_roi)} of its effect lies in the region of "
-            f"importance, which covers {_percent(fraction)} of the image, so {share} an attack blind to it would "
-            f"put there; the two regions overlap with IoU {iou:.2f} (two random regions of that size: "
-            f"{fraction / (2 - fraction):.2f}).")
+    inside, covers = _percent(energy_in_roi), _percent(fraction)
+    if energy_in_roi >= 0.5:
+        lead = (f"The attack changes pixels mostly where the model looks: {inside} of its effect lies in the region "
+                f"of importance, which covers {covers} of the image (an attack blind to it would put {covers} there)")
+    elif energy_in_roi > fraction:
+        lead = (f"Most of the attack's effect ({_percent(1 - energy_in_roi)}) lies outside where the model looks, yet "
+                f"it leans toward that region: {inside} lies in the region of importance, which covers {covers} of "
+                f"the image, so more than an attack blind to it would put there")
+    else:
+        lead = (f"The attack changes pixels mostly outside where the model looks, no more than an attack blind to "
+                f"it would: {inside} of its effect lies in the region of importance, which covers {covers} of the "
+                "image")
+    chance = fraction / (2 - fraction)
+    relation = "more than" if iou > chance else "less than" if iou < chance else "as much as"
+    return (f"{lead}; the two regions overlap with IoU {iou:.2f}, {relation} two random regions of that size "
+            f"({chance:.2f}), and far from the 1.00 of one region.")
 
 
 # the oracle needs each image's own attack; the random masks are controls (neutralization.RANDOM_CONTROLS)
@@ -247,9 +259,11 @@ def zoo_takeaway(models: int, least_consistent: str, tau_before: float, tau_afte
     """What the zoo says: how consistent the models are, the weakest one and what the pseudo-margin does for it,
     and how few attacked images the estimate needs."""
     size, error = estimate_error_at
+    # one fit either way, without an interval: the sentence reports the number and draws no verdict from it
     rescue = (f"the learned pseudo-margin gives τ = {tau_after:.2f} on it (one fit, without an interval, so not a "
               "verdict)" if tau_after > tau_before + 0.02 else
-              f"the learned pseudo-margin does not rescue it (τ = {tau_after:.2f})")
+              f"the learned pseudo-margin gives τ = {tau_after:.2f} on it, no higher (one fit, without an interval, "
+              "so not a verdict)")
     return (f"Across {models} models, Kendall τ runs from {tau_range[0]:.2f} to {tau_range[1]:.2f}. The least "
             f"consistent is {least_consistent} (τ = {tau_before:.2f}); {rescue}. Attacking only {size} images and "
             f"reading the rest off the logit margin estimates robust accuracy within {error:.1%} on average.")

@@ -66,8 +66,13 @@ def test_overlap_attack_and_features_sentences():
     assert "mostly outside" in overlap_takeaway(0.1, 0.3) and "mostly where" in overlap_takeaway(0.5, 0.7)
     # beside chance: 36% of the effect in a region of 20% of the image is more than a blind attack puts there
     against = overlap_takeaway(0.25, 0.36, fraction=0.2)
-    assert "covers 20% of the image, so more than an attack blind to it" in against and "random regions" in against
-    assert "(two random regions of that size: 0.11)" in against
+    assert "covers 20% of the image, so more than an attack blind to it" in against
+    assert against.startswith("Most of the attack's effect (64%) lies outside where the model looks, yet it leans")
+    assert "IoU 0.25, more than two random regions of that size (0.11)" in against
+    # the three cases: mostly inside; outside and no more than chance; and the IoU below chance
+    assert overlap_takeaway(0.4, 0.6, fraction=0.2).startswith("The attack changes pixels mostly where the model")
+    blind = overlap_takeaway(0.05, 0.15, fraction=0.2)
+    assert "no more than an attack blind to it would" in blind and "less than two random regions" in blind
     close = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.95)
     assert "still works once saved" in close and close.startswith("An edit that stays close to the original")
     visible = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.22)

@@ -39,6 +39,13 @@ def test_home_renders_model_card_and_predictions(app):
     assert "Semantic Image Attack" in text and "Margin consistency" in text
     assert text.count("true: ") == 12
     assert any("Accuracy of this model on these 2500 images" in c.value for c in app.caption)
+    # the scorecard's sentence counts every claim once: its parts add up to the whole
+    import re
+
+    claims = next(m.value for m in app.markdown if m.value.startswith("**Do the papers' claims hold here?** Of "))
+    total, *parts = (int(number) for number in re.findall(r"(\d+) (?:claims|reproduce|partly|do not|could not)",
+                                                           claims))
+    assert len(parts) >= 3 and sum(parts) == total
     # the card's training command is folded in its own expander, inside the card's
     folded = next(e for e in app.sidebar.expander if e.label == "The command that trained it")
     assert folded.caption[0].value.startswith("`python -m sia_core train --id fmnist-standard ")

@@ -77,7 +77,7 @@ def test_the_diagnosis_page_opens_on_the_shipped_keypoint_result_and_it_names_hu
     at = open_world("pages/sia_diagnosis.py", "shapes-keypoints", "shapes-keypoints-spurious-hue")
     assert any("Precomputed by" in c.value for c in at.caption)
     text = "\n".join(m.value for m in at.markdown)
-    assert "Most harmful one at a time (sensitivity): **hue**" in text
+    assert "Most harmful one at a time (sensitivity): **Hue shift**" in text
     faces = open_world("pages/sia_diagnosis.py", "face-photos", "mtcnn-onet")
     assert any("Precomputed by" in c.value for c in faces.caption)
     assert "model’s own points" in "\n".join(m.value for m in faces.markdown)
