@@ -182,13 +182,21 @@ def _against_random(row) -> str:
 
 
 table = [{"mask": mask_labels[row.mask], "area": f"{row.mean_area:.1%}",
-          "adversarial acc. before": f"{row.adversarial_accuracy_before:.1%}",
-          "adversarial acc. after": f"{row.adversarial_accuracy_after:.1%}",
-          "vs random mask, points (95% CI)": _against_random(row),
-          "clean acc. before": f"{row.clean_accuracy_before:.1%}",
-          "clean acc. after": f"{row.clean_accuracy_after:.1%}",
+          "attacked: before": f"{row.adversarial_accuracy_before:.1%}",
+          "attacked: after": f"{row.adversarial_accuracy_after:.1%}",
+          "vs random mask (points, 95% CI)": _against_random(row),
+          "clean: before": f"{row.clean_accuracy_before:.1%}",
+          "clean: after": f"{row.clean_accuracy_after:.1%}",
           "adaptive attack": f"{row.adaptive_accuracy:.1%}"} for row in report.rows]
-st.dataframe(table, hide_index=True, width="stretch")
+# short headers and the mask's name pinned: eight columns fit a laptop's page, or scroll beside their row's name
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "mask": st.column_config.TextColumn(pinned=True),
+    "attacked: before": st.column_config.TextColumn(help="Accuracy on the attacked images, without the mask."),
+    "attacked: after": st.column_config.TextColumn(help="Accuracy on the attacked images once the mask is blanked."),
+    "clean: after": st.column_config.TextColumn(help="Accuracy on the clean images once the mask is blanked: the "
+                                                     "defence's cost."),
+    "adaptive attack": st.column_config.TextColumn(help="Accuracy when the attack is run against the defended "
+                                                        "pipeline itself (mask included).")})
 study_figures["Recovered accuracy against mask area"] = curves(
     report.curve, mask_labels, title="Recovered adversarial accuracy against mask area",
     x_label="share of pixels blanked", y_label="accuracy on adversarial inputs")
@@ -205,8 +213,8 @@ fills = cache.precomputed("regions-fills", selection.model_key, selection.datase
 if fills is not None:  # the same study with every fill, shipped for photos (where black is not "nothing")
     st.markdown("**Every fill** (the same images, masks and attack; only what replaces the blanked pixels changes)")
     fill_table = [{"fill": FILLS[fill].label, "mask": mask_labels[row.mask],
-                   "adversarial acc. after": f"{row.adversarial_accuracy_after:.1%}",
-                   "clean acc. after": f"{row.clean_accuracy_after:.1%}",
+                   "attacked: after": f"{row.adversarial_accuracy_after:.1%}",
+                   "clean: after": f"{row.clean_accuracy_after:.1%}",
                    "adaptive attack": f"{row.adaptive_accuracy:.1%}"}
                   for fill, rows in fills.result.rows.items() for row in rows]
     st.dataframe(fill_table, hide_index=True, width="stretch")

@@ -133,12 +133,12 @@ st.subheader("Attack success at the same pixel budget")
 baselines_figure = success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (ours)")
 st.plotly_chart(baselines_figure, width="stretch", key="diag_baselines")
 mean_ssim = report.mean_ssim_of_successes()  # empty for a result saved before SSIM was recorded
-success_table = [{"attack": BASELINES[k].label, "success rate": round(v, 4),
-                  **({"mean SSIM of successes": round(mean_ssim[k], 4) if mean_ssim.get(k) is not None else None}
+success_table = [{"attack": BASELINES[k].label, "success rate": f"{v:.1%}",  # a percentage, as on the chart
+                  **({"mean SSIM of successes": round(mean_ssim[k], 3) if mean_ssim.get(k) is not None else None}
                      if mean_ssim else {}),
                   "what it may change": BASELINES[k].description}
                  for k, v in report.success_rate.items()]
-st.dataframe(success_table, hide_index=True)
+st.dataframe(success_table, hide_index=True, column_config={"attack": st.column_config.TextColumn(pinned=True)})
 
 st.subheader("Attack success against perceptual quality (SSIM)")
 ssim_figures: tuple = ()

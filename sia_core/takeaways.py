@@ -103,7 +103,8 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
     name = labels.get(best.mask, best.mask)
     sentence = (f"Blanking the {name.lower()} ({_percent(best.mean_area)} of the pixels) lifts accuracy on attacked "
                 f"images from {_percent(best.adversarial_accuracy_before)} to {_percent(best.adversarial_accuracy_after)}"
-                f", at a clean-accuracy cost of {_percent(best.clean_accuracy_before - best.clean_accuracy_after)}")
+                f", at a cost of {100 * (best.clean_accuracy_before - best.clean_accuracy_after):.1f} points of "
+                "clean accuracy")
     from sia_core.regions.neutralization import random_control
 
     control = random_control(rows, best.mask)
@@ -119,6 +120,9 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
     return sentence + f"; an attacker who knows the mask brings it back to {_percent(best.adaptive_accuracy)}."
 
 
+FEW_BRITTLE_INPUTS = 30  # our line: below it, one misranked input moves the AUROC by more than 0.03
+
+
 def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_share: float,
                      n: Optional[int] = None, eps: Optional[float] = None) -> str:
     """How the free logit margin ranks and flags inputs; `n` and `eps` name the sample and radius, so two numbers of
@@ -130,8 +134,13 @@ def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_sh
     if not math.isfinite(auroc):  # every input breaks within ε, or none does: nothing to detect
         return ranks + (f"; at this ε {_percent(non_robust_share)} of the inputs break, so there is no brittle-input "
                         "detection to score (choose another ε).")
-    return (ranks + f", and flags the {_percent(non_robust_share)} of inputs that an attack within {radius} breaks "
-            f"with AUROC {auroc:.2f}, without running any attack.")
+    # the count of brittle inputs beside their share: an AUROC read off a handful of them is a rough figure
+    brittle = round(non_robust_share * n) if n else None
+    count = f" ({brittle:,} of {n:,})" if brittle is not None else ""
+    few = (f"; with only {brittle} brittle inputs that AUROC is a rough figure" if brittle is not None
+           and brittle < FEW_BRITTLE_INPUTS else "")
+    return (ranks + f", and flags the {_percent(non_robust_share)} of inputs{count} that an attack within {radius} "
+            f"breaks with AUROC {auroc:.2f}, without running any attack{few}.")
 
 
 def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, str], num_classes: int,

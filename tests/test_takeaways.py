@@ -38,7 +38,7 @@ def test_neutralization_picks_the_best_deployable_mask_never_the_oracle_or_the_c
             _row("random", 0.95)]
     text = neutralization_takeaway(rows, {"class": "Class mask"}, n=256)
     assert text.startswith("Blanking the class mask (20% of the pixels) lifts accuracy on attacked images from 10% "
-                           "to 60%") and "cost of 10%" in text and "back to 2%" in text
+                           "to 60%") and "cost of 10.0 points of clean accuracy" in text and "back to 2%" in text
     # the random control did better: the sentence says neutralization does not reproduce
     assert "a random mask of 20% of the pixels does as well (95%" in text and "does not reproduce" in text
 
@@ -60,6 +60,9 @@ def test_margins_words_follow_tau():
     assert "moderately" in text and "τ = 0.49" in text and "AUROC 0.98" in text and "30%" in text
     named = margins_takeaway("fmnist-robust", 0.51, 0.99, 0.02, n=300, eps=0.1)
     assert "For fmnist-robust on 300 images" in named and "an attack within ε = 0.1 breaks" in named
+    # 2% of 300 is 6 brittle inputs: their count is named, and an AUROC from so few is called rough
+    assert "the 2% of inputs (6 of 300)" in named and "with only 6 brittle inputs that AUROC is a rough figure" in named
+    assert "rough" not in margins_takeaway("fmnist-standard", 0.8, 0.98, 0.5, n=300, eps=0.1)
 
 
 def test_overlap_attack_and_features_sentences():
