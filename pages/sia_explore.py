@@ -23,7 +23,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
-from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for
+from sia_core.semantics import ATTRIBUTES, apply_attributes, attribute_range, attributes_for
 from sia_core.takeaways import attack_takeaway
 
 SLIDER_KEY = "sia_attr_{}"
@@ -232,8 +232,11 @@ elif stored is not None:
                   "adversarial_prediction": model.class_names[predicted_adversarial]}
     actions.download_button("Parameters (JSON)", json.dumps(parameters, indent=2), file_name="sia_parameters.json",
                             mime="application/json", key="sia_download_json")
-    history_figure = attack_history_figure(result.history, result.attribute_names,
-                                           {name: ATTRIBUTES[name].label for name in result.attribute_names})
+    # each attribute as a signed share of its reach (the scale the table's "share of its range" uses)
+    history_figure = attack_history_figure(
+        result.history, result.attribute_names, {name: ATTRIBUTES[name].label for name in result.attribute_names},
+        scales={name: max(abs(bound) for bound in attribute_range(name, tuple(result.images.shape[1:])))
+                for name in result.attribute_names})
     st.plotly_chart(history_figure, width="stretch", key="sia_history")
     st.caption("Each step climbs the loss; watch the true-class probability fall and which attributes move to get there.")
     probabilities_figure = probability_bars(torch.softmax(result.adversarial_logits[0], 0), model.class_names,

@@ -84,25 +84,32 @@ def success_rate_bars(rates: dict[str, float], labels: dict[str, str], *, title:
 
 
 def attack_history_figure(history: dict[str, list[float]], attribute_names: Sequence[str],
-                          labels: Optional[Mapping[str, str]] = None) -> go.Figure:
+                          labels: Optional[Mapping[str, str]] = None,
+                          scales: Optional[Mapping[str, float]] = None) -> go.Figure:
     """Per-step loss (left axis) and true-class probability (right axis, 0–1), and each attribute's value (bottom,
-    named as the sliders name it)."""
+    named as the sliders name it). With `scales` (each attribute's largest reach, e.g. 30 degrees of rotation) the
+    values are drawn as signed shares of their range, so degrees, pixels and log-factors share one axis fairly."""
     from plotly.subplots import make_subplots
 
-    labels = labels or {}
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                           subplot_titles=("loss and true-class probability", "attribute values"),
+    labels, scales = labels or {}, scales or {}
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                           subplot_titles=("loss and true-class probability",
+                                           "how far each attribute went" if scales else "attribute values"),
                            specs=[[{"secondary_y": True}], [{"secondary_y": False}]])
     steps = list(range(len(history.get("loss", []))))
     figure.add_scatter(x=steps, y=history.get("loss", []), name="loss (cross-entropy)", row=1, col=1)
     figure.add_scatter(x=steps, y=history.get("true_class_probability", []), name="p(true class)", row=1, col=1,
                        secondary_y=True)
     for name in attribute_names:
-        figure.add_scatter(x=steps, y=history.get(f"attribute/{name}", []), name=labels.get(name, name), row=2, col=1,
-                           line=dict(dash="dot"))
-    figure.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10))
+        scale = scales.get(name) or 1.0
+        figure.add_scatter(x=steps, y=[value / scale for value in history.get(f"attribute/{name}", [])],
+                           name=labels.get(name, name), row=2, col=1, line=dict(dash="dot"))
+    figure.update_layout(height=520, margin=dict(l=10, r=10, t=40, b=10),
+                         legend=dict(orientation="h", yanchor="top", y=-0.12))  # below, clear of the titles
     figure.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False)
-    figure.update_yaxes(title_text="p(true class)", range=[0, 1], row=1, col=1, secondary_y=True)
+    figure.update_yaxes(title_text="p(true class)", range=[0, 1], dtick=0.25, row=1, col=1, secondary_y=True)
+    figure.update_yaxes(title_text="share of its range" if scales else "value", row=2, col=1,
+                        **({"range": [-1.05, 1.05], "tickformat": ".0%"} if scales else {}))
     figure.update_xaxes(title_text="step", row=2, col=1)
     return figure
 

@@ -63,6 +63,17 @@ def test_attack_runs_renders_and_loads_into_sliders(explore):
     assert len(explore.image) >= 5  # the slider view + original, edited, adversarial, amplified delta
     assert len(explore.get("download_button")) == 3  # PNG, parameters, the report
     values = {row["attribute (slider)"]: row["value"] for row in explore.dataframe[0].value.to_dict("records")}
+    # the history's attribute lines are shares of each range, on one axis from -100% to 100%, and the last point of
+    # each line is the share the table gives
+    import json
+
+    history = json.loads(next(c for c in explore.get("plotly_chart") if c.key == "sia_history").proto.spec)
+    shares = {row["attribute (slider)"]: row["share of its range"] for row in explore.dataframe[0].value.to_dict(
+        "records")}
+    lines = {trace["name"]: trace["y"] for trace in history["data"] if trace["name"] in shares}
+    assert lines and all(-1.0 <= value <= 1.0 for ys in lines.values() for value in ys)
+    assert all(f"{abs(ys[-1]):.0%}" == shares[name] for name, ys in lines.items() if ys)
+    assert history["layout"]["yaxis3"]["title"]["text"] == "share of its range"
     explore.button(key="sia_load").click().run()
     rotation = values[ATTRIBUTES["rotation"].label]  # the table names the sliders as the sliders do
     assert explore.slider(key="sia_attr_rotation").value == pytest.approx(rotation, abs=1e-3)
