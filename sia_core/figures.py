@@ -343,9 +343,13 @@ def estimate_error_figure(errors: dict[str, dict[int, tuple[float, float]]], *, 
         figure.add_scatter(x=sizes, y=[by_size[s][0] for s in sizes], error_y=dict(array=[by_size[s][1] for s in sizes]),
                            mode="lines+markers", name=name)
     figure.add_hline(y=reference, line_dash="dash", line_color="gray",
-                     annotation_text=f"{reference:.0%} reference", annotation_position="top right")
-    figure.update_layout(xaxis_title="images attacked", xaxis_type="log", yaxis_title="|estimate − full attack|",
-                         yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=10, b=10))
+                     annotation_text=f"{reference:.0%} reference", annotation_position="bottom left")
+    # the log axis ticked at the sizes measured, not at plotly's 2-5-10 pattern (which hides 10 and 1000)
+    measured = sorted({size for by_size in errors.values() for size in by_size})
+    figure.update_layout(xaxis=dict(title="images attacked", type="log", tickvals=measured,
+                                    ticktext=[f"{size:,}" for size in measured]),
+                         yaxis_title="|estimate − full attack|", yaxis_tickformat=".0%", height=380,
+                         margin=dict(l=10, r=10, t=10, b=10))
     return figure
 
 
