@@ -362,7 +362,8 @@ st.caption("Each architecture is trained twice: on D̂_det (x: its accuracy on t
            "it). The paper (Figure 3): VGG-16, Inception-v3, ResNet-18, DenseNet and ResNet-50 trained on D̂_det "
            "from a standard ResNet-50, a rising trend.")
 if "d_det" not in set_refs:
-    st.info("The D̂_det above is the shipped preview (eight images): build or load the whole set to run the transfer "
+    st.info("The D̂_det above is the shipped study's preview (eight of its images; the set itself is not shipped): "
+            "build or load the whole set to run the transfer "
             "study." if "d_det" in sets else "Build or load D̂_det to run the transfer study.")
     st.stop()
 det = sets["d_det"]

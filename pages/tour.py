@@ -31,7 +31,8 @@ require_app_frame("pages/tour.py")
 st.title("Guided tour")
 st.caption("Seven steps through the four lenses, for a lesson or a demo: read, try the widget, go on. Every number "
            "is computed live on the shipped models, except the margins step's study, which the app precomputed "
-           "(its caption says how).")
+           "(its caption says how). The tour uses its own Fashion-MNIST and Shapes models, whatever the sidebar "
+           "has chosen.")
 render_references(("sia", "roi-roa", "margins", "features"))
 
 def move(by: int) -> None:

@@ -116,7 +116,9 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                         width="stretch", key="features_scale_curve")
         st.caption("; ".join(f"{SET_LABELS[kind]}: {curve['steps_used']} steps used ({curve['n']} images measured)"
                              for kind, curve in curve_rows.items())
-                   + f". Rule: {next(iter(curve_rows.values()))['rule']} (the paper: 1,000 steps).")
+                   + f". Rule: {next(iter(curve_rows.values()))['rule']} (the paper: 1,000 steps). g is the source "
+                     "model's penultimate-layer representation, x the image whose features are matched and x_r the "
+                     "image being built.")
     accuracy = {row["set"]: row["test_accuracy"] for row in rows if row["set"] in KINDS.names()}
     claims = {claim.id: claim for claim in world_claims(dataset_key, CLAIM_IDS.values())}
     verdicts = {kind: claims[claim_id].verdict for kind, claim_id in CLAIM_IDS.items() if claim_id in claims}

@@ -90,7 +90,7 @@ def render_zoo(default_world: str) -> None:
             + ("the same dataset, " if world == "cifar10" else "another dataset, shown ")
             + "for the shape of the claim, not for its numbers. Select a dot to open that model's scatter.")
     z1, z2 = st.columns([3, 2])
-    zoo_score = z2.radio("Up", ["kendall_tau", "auroc"], horizontal=True, key="margins_zoo_score",
+    zoo_score = z2.radio("Vertical axis", ["kendall_tau", "auroc"], horizontal=True, key="margins_zoo_score",
                          format_func={"kendall_tau": "Kendall τ", "auroc": "AUROC"}.get)
     zoo_event = z1.plotly_chart(zoo_figure(zoo_points, PAPER_ZOO, score=zoo_score), on_select="rerun",
                                 selection_mode="points", key="margins_zoo_chart")

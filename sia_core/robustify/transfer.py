@@ -87,16 +87,16 @@ def _sia(*, config: TransferConfig) -> Attack:
 
 
 # each factory builds its column's attack: TRANSFER_COLUMNS.build(name, config=...); the trait "budget" says the
-# column's ε in words, for the table's head
+# column's ε in words, for the table's head (beside the column's label, which names the norm where it has one)
 TRANSFER_COLUMNS: Registry[Attack] = Registry("transfer column", [
     Entry("fgsm", "FGSM", "One signed gradient step.", _fgsm,
           traits={"budget": lambda c: f"L∞ ε = {c.eps_linf:.4g}"}),
     Entry("pgd-linf", "PGD-L∞", "Projected gradient steps in the L∞ ball.", _pgd_linf,
-          traits={"budget": lambda c: f"L∞ ε = {c.eps_linf:.4g}, {c.steps} steps"}),
+          traits={"budget": lambda c: f"ε = {c.eps_linf:.4g}, {c.steps} steps"}),
     Entry("pgd-l2", "PGD-L2", "Projected gradient steps in the L2 ball.", _pgd_l2,
-          traits={"budget": lambda c: f"L2 ε = {c.eps_l2:g}, {c.steps} steps"}),
+          traits={"budget": lambda c: f"ε = {c.eps_l2:g}, {c.steps} steps"}),
     Entry("cw-l2", "CW-L2", "Carlini–Wagner's margin loss at a fixed L2 budget.", _cw_l2,
-          traits={"budget": lambda c: f"L2 ε = {c.eps_l2:g}, {c.sia_steps} steps, κ = 0"}),
+          traits={"budget": lambda c: f"L2 ε = {c.eps_l2:g}, {c.sia_steps} steps, confidence κ = 0"}),
     Entry("attributes", "Attributes only", "SIA's attribute search with no pixel term.", _attributes_only,
           traits={"budget": lambda c: f"attribute ranges, {c.sia_steps} steps"}),
     Entry("sia", "SIA", "Attributes and pixels together.", _sia,
