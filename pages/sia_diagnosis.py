@@ -42,7 +42,9 @@ with st.form("sia_diagnosis_form"):
     c1, c2, c3, c4 = st.columns(4)
     n = c1.slider("Images (N)", 16, 1024, step=16, key="diag_n")
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞), shared by all attacks", 0.0, 16.0, step=0.5, key="diag_eps",
-                        help="The tiny pixel change allowed on top of the attribute edits: each pixel may move by at most this many 255ths of full brightness (L∞: the largest single-pixel change). 0 leaves the attributes alone.")
+                        help="The tiny pixel change allowed on top of the attribute edits: each pixel may move by at "
+                             "most this many 255ths of full brightness (L∞: the largest single-pixel change). 0 "
+                             "leaves the attributes alone.")
     steps = c3.slider("Steps", 5, 60, key="diag_steps")
     seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed")
     # one widget per attribute set: a gray world's choice must not carry over as the whole choice in an RGB world

@@ -150,7 +150,9 @@ with st.form("sia_attack_form"):
     c1, c2, c3, c4, c5 = st.columns(5)
     steps = c1.slider("Steps", 5, 100, 30, key="sia_steps")
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞)", 0.0, 16.0, 2.0, step=0.5, key="sia_eps",
-                        help="The tiny pixel change allowed on top of the attribute edits: each pixel may move by at most this many 255ths of full brightness (L∞: the largest single-pixel change). 0 leaves the attributes alone.")
+                        help="The tiny pixel change allowed on top of the attribute edits: each pixel may move by at "
+                             "most this many 255ths of full brightness (L∞: the largest single-pixel change). 0 "
+                             "leaves the attributes alone.")
     sparsity = c3.slider("Sparsity weight λ", 0.0, 2.0, 0.0, step=0.1, key="sia_sparsity",
                          help="Larger values make the attack use fewer attributes, so a failure is easier to trace.")
     perceptual = c4.slider("Perceptual weight (1 − SSIM)", 0.0, 20.0, step=0.5, key=PERCEPTUAL_KEY,
