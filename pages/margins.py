@@ -93,7 +93,11 @@ report_figures: dict = {}
 for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
     summary = summaries[model_id]
     with column:
-        st.markdown(f"**{model_id}** · Kendall τ = **{summary.kendall_tau:.3f}** · Pearson r = {summary.pearson:.3f}")
+        st.markdown(f"**{model_id}** · Kendall τ = **{summary.kendall_tau:.3f}** · "
+                    f"Pearson r = {summary.pearson:.3f}",
+                    help="Kendall τ: how often two images are ordered the same way by their logit margin and by "
+                         "their input margin, from −1 (always reversed) through 0 (no relation) to 1 (always the "
+                         "same). Pearson r: how close the two margins lie to a straight line.")
         figure = margin_scatter(study.input.margins, study.scores.logit_margin, study.correct, study.labels,
                                 dataset.class_names, eps=eps, norm=norm)
         report_figures[f"Margins of {model_id}"] = figure
@@ -115,7 +119,11 @@ for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
                     caption=f"at the margin: {dataset.class_names[adversarial_prediction]}")
         st.caption(f"input margin {float(study.input.margins[sample]):.4f} · logit margin "
                    f"{float(study.scores.logit_margin[sample]):.3f} · feature margin "
-                   f"{float(study.scores.feature_margin[sample]):.4f}")
+                   f"{float(study.scores.feature_margin[sample]):.4f}",
+                   help="Input margin: the smallest change that flips the decision. Logit margin: the gap between "
+                        "the two highest scores. Feature margin: the logit margin divided by the L1 size of the "
+                        "difference of the two classes' last-layer weights: the L∞ distance to the boundary in the "
+                        "penultimate features.")
 
 # --- binned median curve, detection and cost -------------------------------------------------------------
 detections = {model_id: detection_metrics(study.input.margins, -study.scores.logit_margin, eps)
