@@ -152,17 +152,19 @@ st.markdown("**Detection and cost** — the logit margin needs one forward pass;
 detection_table = [{"model": model_id, "non-robust share": f"{summary.non_robust_share:.1%}",
                     "AUROC": f"{summary.auroc:.3f}", "AUPR": f"{summary.aupr:.3f}",
                     "FPR @ 95% TPR": f"{summary.fpr_at_95_tpr:.3f}",
-                    "robust acc. (attack)": f"{summary.robust_accuracy_attack:.1%}",
-                    "robust acc. (estimate)": f"{summary.robust_accuracy_estimate:.1%} "
-                                              f"({summary.estimate_attacked_samples:,} attacked)",
+                    "robust (attack)": f"{summary.robust_accuracy_attack:.1%}",
+                    "robust (estimate)": f"{summary.robust_accuracy_estimate:.1%} "
+                                         f"({summary.estimate_attacked_samples:,} attacked)",
                     "logit margins (s)": f"{summary.seconds_logit_margins:.3f}",
                     "input margins (s)": f"{summary.seconds_input_margins:.1f}",
                     "speed-up": f"{summary.speedup:.0f}×"} for model_id, summary in summaries.items()]
 st.dataframe(detection_table, hide_index=True, width="stretch", column_config={
     "model": st.column_config.TextColumn(pinned=True),
-    "robust acc. (estimate)": st.column_config.TextColumn(help="Robust accuracy estimated from the logit margin: a "
-                                                               "few images are attacked to fit a margin threshold, "
-                                                               "the rest are read off their logit margin."),
+    "robust (attack)": st.column_config.TextColumn(help="Robust accuracy: the share of the inputs that are "
+                                                        "classified correctly and that no attack within ε flips."),
+    "robust (estimate)": st.column_config.TextColumn(help="Robust accuracy estimated from the logit margin: a few "
+                                                          "images are attacked to fit a margin threshold, the rest "
+                                                          "are read off their logit margin."),
     "AUROC": st.column_config.TextColumn(help="How well the logit margin alone ranks the inputs an attack within ε "
                                               "breaks above the others: 0.5 is chance, 1 perfect."),
     "AUPR": st.column_config.TextColumn(help="Area under the precision-recall curve of the same detection: its "
