@@ -134,10 +134,14 @@ elif step == 4:
                                     int(dataset.labels[index]))
     picture, roi, roa = st.columns(3)
     picture.image(to_pil(dataset.images[index], width_px=168), caption="the image")
-    # the panel's maps are one image's (H, W): the whole map, and the overlap of that one image
-    roi.plotly_chart(heatmap(maps["importance"], title="where it looks (RoI)"), width="stretch", key="tour_roi")
-    roa.plotly_chart(heatmap(maps["attack"], title="where it is attacked (RoA)", colorscale="Inferno"),
+    # the panel's maps are one image's (H, W): the whole map, and the overlap of that one image; each drawn as a
+    # share of its own largest value (raw effects are tiny, 1e-7, and read as "100n" on a colour bar)
+    roi.plotly_chart(heatmap(maps["importance"] / maps["importance"].max().clamp_min(1e-12),
+                             title="where it looks (RoI)"), width="stretch", key="tour_roi")
+    roa.plotly_chart(heatmap(maps["attack"] / maps["attack"].max().clamp_min(1e-12),
+                             title="where it is attacked (RoA)", colorscale="Inferno"),
                      width="stretch", key="tour_roa")
+    st.caption("Each map is scaled to its own largest value, 1.")
     means = overlap_metrics(maps["importance"].unsqueeze(0), maps["attack"].unsqueeze(0), 0.2).means()
     st.markdown(overlap_takeaway(means["iou"], means["energy_in_roi"], fraction=0.2))
     try_this("find an image where the attack works mostly outside the region the model looks at.")
