@@ -75,7 +75,7 @@ else:
                       for row in table.rows], hide_index=True)
         st.caption("1 = identical to the clean image. Attribute edits (a turn, a shift, a new contrast) lower SSIM "
                    "far more than a pixel budget does, even when a person sees the same object.")
-    transfer_text = transfer_takeaway(table.rows, [c for c in PIXEL_COLUMNS if c in columns], labels)
+    transfer_text = transfer_takeaway(table.rows, [c for c in PIXEL_COLUMNS if c in columns], labels, n=table.n)
     verdicts = cache.shipped_scorecard(world)
     if verdicts is not None:  # the conclusion: the scorecard's verdicts against standard training and the control
         transfer_text += " " + " ".join(

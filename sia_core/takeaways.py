@@ -213,9 +213,11 @@ def perceptual_takeaway(success_at_floor: Mapping[str, float], mean_ssim: Mappin
     return sentence
 
 
-def transfer_takeaway(rows: Sequence[TransferRow], unseen: Sequence[str], labels: Mapping[str, str]) -> str:
+def transfer_takeaway(rows: Sequence[TransferRow], unseen: Sequence[str], labels: Mapping[str, str],
+                      n: Optional[int] = None) -> str:
     """Rows of a transfer table: does SIA training beat standard training on the attacks it never trained on
-    (`unseen`), and does the attack beat its random-attribute control?"""
+    (`unseen`), and does the attack beat its random-attribute control? With `n` (the images each rate is over) the
+    control's difference gets its 95% interval and a word only where that interval clears zero."""
     by_recipe = {row.recipe: row for row in rows}
     sia, standard = by_recipe.get("sia"), by_recipe.get("standard")
     if sia is None or standard is None or not unseen:
@@ -234,6 +236,12 @@ def transfer_takeaway(rows: Sequence[TransferRow], unseen: Sequence[str], labels
         difference = accuracy(sia, "sia") - accuracy(control, "sia")
         sentence += (f", and it holds {difference * 100:+.0f} points against SIA itself compared with the same "
                      "attributes drawn at random")
+        if n:
+            from sia_core.claims import proportion_difference_ci
+
+            low, high = proportion_difference_ci(accuracy(sia, "sia"), n, accuracy(control, "sia"), n)
+            sentence += (f" (95% interval [{low * 100:+.1f}, {high * 100:+.1f}]"
+                         + ("" if low > 0 or high < 0 else ", which reaches zero: no difference shown") + ")")
     pixel = next((by_recipe[recipe] for recipe in PIXEL_ADVERSARIAL_RECIPES if recipe in by_recipe), None)
     if pixel is not None:
         pixel_wins = sum(accuracy(pixel, column) > accuracy(sia, column) for column in unseen)

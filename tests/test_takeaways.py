@@ -118,3 +118,15 @@ def test_the_transfer_takeaway_compares_sia_training_with_any_pixel_adversarial_
     text = transfer_takeaway(rows, ["fgsm", "pgd-linf"], {})
     assert "beats standard training on 2 of the 2" in text
     assert "pixel adversarial training (fgsm-rs, fgsm-rs) is stronger than SIA training on 2 of those 2" in text
+    # against its random-attribute control on SIA itself: the difference with its interval, on n images
+
+    def with_sia(model: str, recipe: str, accuracy: float) -> TransferRow:
+        return TransferRow(model=model, recipe=recipe, clean_accuracy=0.8,
+                           cells={c: TransferCell(accuracy, 0.9) for c in ("fgsm", "pgd-linf", "sia")})
+
+    rows = [with_sia("std", "standard", 0.0), with_sia("sia-at", "sia", 0.30), with_sia("rand", "random-attributes",
+                                                                                       0.22)]
+    wide = transfer_takeaway(rows, ["fgsm", "pgd-linf"], {}, n=50)
+    assert "+8 points against SIA itself" in wide and "which reaches zero: no difference shown" in wide
+    narrow = transfer_takeaway(rows, ["fgsm", "pgd-linf"], {}, n=5000)
+    assert "+8 points against SIA itself" in narrow and "(95% interval [+" in narrow and "reaches zero" not in narrow
