@@ -140,7 +140,8 @@ report_figures["Detection ROC"] = roc_curves({f"{model_id} (AUROC {detection.aur
 left.plotly_chart(report_figures["Binned median logit margin"], width="stretch", key="margins_curve")
 right.plotly_chart(report_figures["Detection ROC"], width="stretch", key="margins_roc")
 takeaway = " ".join(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share,
-                                      n=summary.n, eps=summary.eps) for model_id, summary in summaries.items())
+                                      n=summary.n, eps=summary.eps, norm=norm)
+                    for model_id, summary in summaries.items())
 explain(takeaway,
         "Each dot is one test image. Across: its **input margin**, the smallest change (found by an attack) that "
         "flips the model's decision: how robust that one decision is, and expensive to compute. Up: its **logit "

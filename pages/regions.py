@@ -89,12 +89,13 @@ predicted = int(model.predict_proba(image).argmax())
 columns = st.columns(4)
 columns[0].image(to_pil(image, width_px=224), width="stretch",
                  caption=f"true {model.class_names[label]} · predicted {model.class_names[predicted]}")
-columns[1].plotly_chart(heatmap(importance[0], title=f"RoI: {ROI_METHODS[roi_method].label} ({model.class_names[maps['explained_class']]})",
+# short titles (a quarter of the page wide): the methods are named in the boxes just above
+columns[1].plotly_chart(heatmap(importance[0], title=f"RoI, for {model.class_names[maps['explained_class']]}",
                                 zmax=scale_max), width="stretch", key="regions_roi")
 adversarial = maps["adversarial_prediction"]
-columns[2].plotly_chart(heatmap(attack[0], title=f"RoA: {ROA_METHODS[roa_method].label}" + (
-    f" → {model.class_names[adversarial]}" if adversarial is not None else ""), zmax=scale_max, colorscale="Inferno"),
-    width="stretch", key="regions_roa")
+roa_title = "RoA" + (f", now {model.class_names[adversarial]}" if adversarial is not None else "")
+columns[2].plotly_chart(heatmap(attack[0], title=roa_title, zmax=scale_max, colorscale="Inferno"), width="stretch",
+                        key="regions_roa")
 columns[3].plotly_chart(zone_overlay(zone_map, image[0], title=f"Zones at q = {q_percent}%"), width="stretch",
                         key="regions_zones")
 st.caption("Zones: " + " · ".join(f"{name}" for name in ZONE_NAMES) + " (light, red, blue, purple). "

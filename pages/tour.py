@@ -163,7 +163,7 @@ elif step == 5:
                                        dataset.class_names, eps=eps, norm=study.norm), width="stretch",
                         key="tour_margins_scatter")
         st.markdown(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share,
-                                     n=summary.n, eps=summary.eps))
+                                     n=summary.n, eps=summary.eps, norm=study.norm))
         st.caption(f"Precomputed by `{stored.command}` on {stored.created}.")
     try_this("switch between the two models: which one's free margin tells the truth about its robustness?")
 else:

@@ -249,7 +249,7 @@ def binned_margin_curves(curves_by_name: dict[str, dict[str, list]]) -> go.Figur
     for name, curve in curves_by_name.items():
         figure.add_scatter(x=curve["centers"], y=curve["median"], error_y=dict(array=curve["stderr"]),
                            mode="lines+markers", name=name)
-    figure.update_layout(title="Median normalized logit margin per input-margin bin (5–95% kept)",
+    figure.update_layout(title="Median logit margin by input margin (5–95% kept)",
                          xaxis_title="input margin", yaxis_title="normalized logit margin", height=400,
                          margin=dict(l=10, r=10, t=40, b=10), legend=_LEGEND_BELOW)
     return figure

@@ -124,11 +124,13 @@ FEW_BRITTLE_INPUTS = 30  # our line: below it, one misranked input moves the AUR
 
 
 def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_share: float,
-                     n: Optional[int] = None, eps: Optional[float] = None) -> str:
+                     n: Optional[int] = None, eps: Optional[float] = None, norm: Optional[str] = None) -> str:
     """How the free logit margin ranks and flags inputs; `n` and `eps` name the sample and radius, so two numbers of
-    one model from different studies (the zoo's 1,000 images, the page's N) can be told apart."""
+    one model from different studies (the zoo's 1,000 images, the page's N) can be told apart. An L∞ radius (`norm`
+    "linf") is written in 255ths, as the page's slider sets it."""
     on = f" on {n:,} images" if n else ""
-    radius = f"ε = {eps:.3g}" if eps is not None else "ε"
+    radius = ("ε" if eps is None else f"L∞ ε = {eps * 255:.3g}/255" if norm == "linf" else
+              f"L2 ε = {eps:.3g}" if norm == "l2" else f"ε = {eps:.3g}")
     ranks = (f"For {model}{on}, the free logit margin ranks inputs {strength(kendall_tau)} like their distance to the "
              f"decision boundary (Kendall τ = {kendall_tau:.2f})")
     if not math.isfinite(auroc):  # every input breaks within ε, or none does: nothing to detect

@@ -63,6 +63,9 @@ def test_margins_words_follow_tau():
     # 2% of 300 is 6 brittle inputs: their count is named, and an AUROC from so few is called rough
     assert "the 2% of inputs (6 of 300)" in named and "with only 6 brittle inputs that AUROC is a rough figure" in named
     assert "rough" not in margins_takeaway("fmnist-standard", 0.8, 0.98, 0.5, n=300, eps=0.1)
+    # an L∞ radius in 255ths, as the slider sets it
+    assert "within L∞ ε = 2/255 breaks" in margins_takeaway("m", 0.8, 0.98, 0.5, n=300, eps=2 / 255, norm="linf")
+    assert "within L2 ε = 0.25 breaks" in margins_takeaway("m", 0.8, 0.98, 0.5, n=300, eps=0.25, norm="l2")
 
 
 def test_overlap_attack_and_features_sentences():
