@@ -784,13 +784,17 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     if 1 / orderings >= 0.05:  # even the paper's own ordering could not clear the rule
         return not_measured(base, why + f" {len(points)} architectures cannot show a relation at p < 0.05 (the "
                             f"best possible p is 1/{orderings}), so no verdict is drawn.")
-    verdict: Verdict = "reproduces" if tau > 0 and p_value < 0.05 else "does-not-reproduce"
     short = [(seed, t, p) for seed, t, p in per_seed if not (t > 0 and p < 0.05)]  # seeds that alone would not clear
+    # the seeds' mean must clear the rule, and so must each seed alone for "reproduces"; the mean alone gives "partly"
+    # (the second half added 2026-12-06, after Fashion-MNIST's seed 1 was seen to fall short: it can only lower a
+    # verdict, never raise one)
+    clears = tau > 0 and p_value < 0.05
+    verdict: Verdict = ("reproduces" if clears and not short else "partly" if clears else "does-not-reproduce")
     why += (" The architectures that the source's examples fool more learn more from D̂_det, as in the paper"
             + ("." if not short else "; but on its own " + ", ".join(
                 f"seed {seed} (τ = {t:+.2f}, p = {p:.2f})" for seed, t, p in short)
-               + " would not clear the rule, so the verdict rests on the seeds' mean and is fragile.")
-            if verdict == "reproduces" else
+               + " would not clear the rule: the trend rests on the seeds' mean alone, so it reproduces only partly.")
+            if clears else
             " The ordering is one that chance alone gives often, so the relation does not reproduce here"
             + ("." if tau > 0 else "; there is no trend at all." if tau == 0 else "; the trend points the other way."))
     why += (f" In the paper's Figure 3 the source's examples fool its five architectures 60–100% of the time (paper); "

@@ -305,10 +305,11 @@ def test_learning_follows_transfer_reads_the_mean_of_the_seeds_and_reports_the_r
                         for point, accuracy in zip(transfer["points"], (0.02, 0.12, 0.20, 0.30))]}
     transfer["other_seeds"] = [other]
     claim = scorecard(world, command="t", created="d").by_id()["d-det-learning-follows-transfer"]
-    assert claim.verdict == "reproduces" and claim.ours == pytest.approx(1.0)
+    assert claim.verdict == "partly" and claim.ours == pytest.approx(1.0)
     assert "each the mean of 2 training seeds (τ per seed: +0.67 (seed 0), +1.00 (seed 1))" in claim.why
-    # seed 0 alone would not clear the rule: said, so the verdict reads as resting on the mean
+    # seed 0 alone would not clear the rule: the mean clears it, so partly, and the sentence says why
     assert "on its own seed 0 (τ = +0.67, p = 0.17) would not clear the rule" in claim.why
+    assert "rests on the seeds' mean alone, so it reproduces only partly" in claim.why
     assert "net0 60.0% → 6.0%" in claim.why and "net1 70.0% → 8.5%" in claim.why  # the seeds' means
     # both below chance (10%) at 10,000 test images: said, with how little their accuracies differ
     assert "2 of the 4 architectures (net0, net1) score below chance (10%" in claim.why
@@ -316,6 +317,14 @@ def test_learning_follows_transfer_reads_the_mean_of_the_seeds_and_reports_the_r
     # the further radius: its range and its own τ (one swap at ε 2), said as a check and not judged
     assert "ε 2: 90%–99% (τ = +0.67)" in claim.why and "(a check, not the verdict)" in claim.why
     assert "here 60%–90% at ε 0.5" in claim.why
+    # both seeds in the paper's order: reproduces
+    transfer["other_seeds"] = [{**other, "points": [{**point, "accuracy_from_det": accuracy} for point, accuracy
+                                                    in zip(transfer["points"], (0.04, 0.06, 0.20, 0.30))]}]
+    transfer["points"] = [{**point, "accuracy_from_det": accuracy}
+                          for point, accuracy in zip(transfer["points"], (0.05, 0.10, 0.20, 0.30))]
+    assert scorecard(world, command="t", created="d").by_id()["d-det-learning-follows-transfer"].verdict == "reproduces"
+    transfer["points"] = [{**point, "accuracy_from_det": accuracy}
+                          for point, accuracy in zip(transfer["points"], (0.10, 0.05, 0.20, 0.30))]
     # a seed made otherwise (other architectures, epochs or D̂_det images) is left out of the mean
     for otherwise in ({"points": other["points"][:3]}, {"config": {**other["config"], "epochs": 3}},
                       {"n_train": 5_000}):
