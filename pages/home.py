@@ -108,8 +108,7 @@ if scorecard is not None:
     st.markdown(f"**Do the papers' claims hold here?** Of {len(scorecard.claims)} claims checked against their "
                 f"controls on the {scorecard.world} models, {len(held)} reproduce, {partly} partly, {len(failed)} "
                 f"do not" + (f" and {unmeasured} could not be measured" if unmeasured else "")
-                + f" (one that does not: “{failed[0].claim.rstrip('.')}”)." if failed else
-                f"**Do the papers' claims hold here?** {len(held)} of {len(scorecard.claims)} reproduce.")
+                + (f" (one that does not: “{failed[0].claim.rstrip('.')}”)." if failed else "."))
     st.page_link("pages/claims.py", label="Open the claims scorecard", icon=":material/fact_check:")
 
 if "gallery_seed" not in st.session_state:

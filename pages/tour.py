@@ -117,9 +117,9 @@ elif step == 3:
                                        true_label=int(label[0]), title="after the attack"),
                       width="stretch", key="tour_attack_bars")
     moved = result.normalized_magnitudes()[0]
-    ssim = float(result.ssim[0])
+    ssim = round(float(result.ssim[0]), 2)  # judged as printed, so 0.895 is not "0.90, below 0.9"
     looks = (f"at or above the {SSIM_FLOOR} a look-alike keeps" if ssim >= SSIM_FLOOR else
-             f"below the {SSIM_FLOOR} a look-alike keeps: a person would see this edit")
+             f"below the {SSIM_FLOOR} a look-alike keeps: a person may well notice this edit")
     st.markdown(f"The attack {'succeeded' if bool(result.success[0]) else 'did not succeed'}; the attribute it "
                 f"moved most: **{ATTRIBUTES[result.attribute_names[int(moved.argmax())]].label}**; SSIM to the "
                 f"original {ssim:.2f} (1 = identical; {looks}).")

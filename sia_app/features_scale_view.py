@@ -91,7 +91,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                       "on (y + 1) mod C labels": _with_paper(row, "relabelled_test_accuracy")})
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"trained on": st.column_config.TextColumn(pinned=True)})
-    st.dataframe(built_table, hide_index=True)
+    st.dataframe(built_table, hide_index=True, column_config={"set": st.column_config.TextColumn(pinned=True)})
     first = rows[0]
     st.caption(f"{block['tier'].upper()} tier (ran on {first.get('device', 'cpu')}): {block['architecture']} "
                f"(the paper: "
@@ -271,8 +271,9 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
     each = {run["seed"]: run["points"] for run in runs} if len(runs) > 1 else {}
     st.plotly_chart(transfer_scatter(seed_mean_points(runs), title=f"Transfer from {transfer['source']}, at scale",
                                      seeds=each), width="stretch", key="features_scale_transfer")
-    seeds = (f" Filled and labelled: the mean of training seeds {', '.join(str(seed) for seed in each)}, which the "
-             f"verdict reads; hollow: each seed's own point." if each else "")
+    seeds = (f" Filled and labelled: the mean of training seeds {', '.join(str(seed) for seed in each)}; hollow: "
+             "each seed's own point (the verdict reads the mean, and each seed alone for a full reproduction)."
+             if each else "")
     st.caption(f"Each architecture trained for {transfer['config']['epochs']} epochs on the first "
                f"{transfer['n_train']:,} images of D̂_det (x: accuracy on {transfer['test_n']:,} original test images) "
                f"and, apart, on the same source images with their true labels (y: how often {transfer['attack']} "

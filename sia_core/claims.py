@@ -335,9 +335,9 @@ def imbalance_ablation_finding(ablation: Mapping) -> str:
 
 
 def _roi_roa_differ(world: WorldResults, base: dict) -> ClaimVerdict:
-    # rule: mean IoU of the top-q RoI and RoA masks over images, bootstrap over images; the regions differ when the
-    # whole interval is below 0.5 (less than half of their union shared); the control is the IoU two independent
-    # random masks of the same area reach, q / (2 − q)
+    # rule: mean IoU of the top-q RoI and RoA masks over images, bootstrap over images; the regions overlap only
+    # partly when the whole interval is below 0.5 (less than half of their union shared); the control, the IoU two
+    # independent random masks of the same area reach, q / (2 − q), says on which side of chance the overlap lies
     report = world.regions.get(world.standard_model)
     if report is None:
         return not_measured(base, f"No regions study ships for {world.standard_model}.")
@@ -355,7 +355,8 @@ def _roi_roa_differ(world: WorldResults, base: dict) -> ClaimVerdict:
     why = (f"On {report.model_id}, the top-{report.fraction:.0%} RoI and RoA masks share IoU {ours:.2f} (95% CI "
            f"[{ci95[0]:.2f}, {ci95[1]:.2f}]) over {report.n} images, {relation} the {chance:.2f} of two random masks "
            "of that area: " + (f"the two regions overlap only partly ({leaning})."
-                               if verdict == "reproduces" else "the two regions overlap too much to call them apart."))
+                               if verdict == "reproduces" else
+                               "the two regions share half of their union or more: more than a partial overlap."))
     return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=chance, verdict=verdict, why=why)
 
 
@@ -752,8 +753,9 @@ def _transfer_trend_test(points: list[dict]) -> tuple[float, float]:
 def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     # the paper's Figure 3 shows a rising trend; our rule for it: Kendall τ over the architectures between the transfer
     # success of the source's adversarial examples and the accuracy learned from D̂_det, each the mean of the training
-    # seeds that ran; reproduces when τ > 0 and the exact one-sided permutation test (every ordering of the accuracies
-    # equally likely under "no relation") gives p < 0.05. Fewer than four architectures cannot reach that (the best p
+    # seeds that ran; the trend clears when τ > 0 and the exact one-sided permutation test (every ordering of the
+    # accuracies equally likely under "no relation") gives p < 0.05: reproduces when the mean and each seed alone
+    # clear it, partly when only the mean does. Fewer than four architectures cannot reach that (the best p
     # with three is 1/6): then it is said, not judged. The further radii's rates are reported beside it, never judged
     transfer = (world.features_at_scale or {}).get("transfer")
     points = (transfer or {}).get("points") or []

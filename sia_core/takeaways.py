@@ -80,10 +80,11 @@ def overlap_takeaway(iou: float, energy_in_roi: float, fraction: Optional[float]
         lead = (f"The attack changes pixels mostly outside where the model looks, no more than an attack blind to "
                 f"it would: {inside} of its effect lies in the region of importance, which covers {covers} of the "
                 "image")
-    chance = fraction / (2 - fraction)
-    relation = "more than" if iou > chance else "less than" if iou < chance else "as much as"
-    return (f"{lead}; the two regions overlap with IoU {iou:.2f}, {relation} two random regions of that size "
-            f"({chance:.2f}), and far from the 1.00 of one region.")
+    # compared as printed (two decimals), so the words never contradict the numbers beside them
+    shown, chance = round(iou, 2), round(fraction / (2 - fraction), 2)
+    relation = "more than" if shown > chance else "less than" if shown < chance else "as much as"
+    return (f"{lead}; the two regions overlap with IoU {shown:.2f}, {relation} two random regions of that size "
+            f"({chance:.2f})" + (", and far from the 1.00 of one region." if shown < 0.5 else "."))
 
 
 # the oracle needs each image's own attack; the random masks are controls (neutralization.RANDOM_CONTROLS)
@@ -279,10 +280,10 @@ def zoo_takeaway(models: int, least_consistent: str, tau_before: float, tau_afte
     and how few attacked images the estimate needs."""
     size, error = estimate_error_at
     # one fit either way, without an interval: the sentence reports the number and draws no verdict from it
-    rescue = (f"the learned pseudo-margin gives τ = {tau_after:.2f} on it (one fit, without an interval, so not a "
-              "verdict)" if tau_after > tau_before + 0.02 else
-              f"the learned pseudo-margin gives τ = {tau_after:.2f} on it, no higher (one fit, without an interval, "
-              "so not a verdict)")
+    change = ("" if tau_after > tau_before + 0.02 else ", about the same" if tau_after > tau_before - 0.02 else
+              ", lower")
+    rescue = (f"the learned pseudo-margin gives τ = {tau_after:.2f} on it{change} (one fit, without an interval, so "
+              "not a verdict)")
     return (f"Across {models} models, Kendall τ runs from {tau_range[0]:.2f} to {tau_range[1]:.2f}. The least "
             f"consistent is {least_consistent} (τ = {tau_before:.2f}); {rescue}. Attacking only {size} images and "
             f"reading the rest off the logit margin estimates robust accuracy within {error:.1%} on average.")

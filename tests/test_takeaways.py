@@ -79,6 +79,10 @@ def test_overlap_attack_and_features_sentences():
     assert overlap_takeaway(0.4, 0.6, fraction=0.2).startswith("The attack changes pixels mostly where the model")
     blind = overlap_takeaway(0.05, 0.15, fraction=0.2)
     assert "no more than an attack blind to it would" in blind and "less than two random regions" in blind
+    # compared as printed: 0.111 and chance 0.111... both read 0.11, so "as much as"; a high IoU is not "far from 1"
+    assert "IoU 0.11, as much as two random regions of that size (0.11)" in overlap_takeaway(0.1105, 0.2, fraction=0.2)
+    close = overlap_takeaway(0.85, 0.9, fraction=0.5)
+    assert close.endswith("(0.33).") and "far from" not in close
     close = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.95)
     assert "still works once saved" in close and close.startswith("An edit that stays close to the original")
     visible = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.22)

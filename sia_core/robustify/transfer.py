@@ -96,7 +96,7 @@ TRANSFER_COLUMNS: Registry[Attack] = Registry("transfer column", [
     Entry("pgd-l2", "PGD-L2", "Projected gradient steps in the L2 ball.", _pgd_l2,
           traits={"budget": lambda c: f"ε = {c.eps_l2:g}, {c.steps} steps"}),
     Entry("cw-l2", "CW-L2", "Carlini–Wagner's margin loss at a fixed L2 budget.", _cw_l2,
-          traits={"budget": lambda c: f"L2 ε = {c.eps_l2:g}, {c.sia_steps} steps, confidence κ = 0"}),
+          traits={"budget": lambda c: f"ε = {c.eps_l2:g}, {c.sia_steps} steps, confidence κ = 0"}),
     Entry("attributes", "Attributes only", "SIA's attribute search with no pixel term.", _attributes_only,
           traits={"budget": lambda c: f"attribute ranges, {c.sia_steps} steps"}),
     Entry("sia", "SIA", "Attributes and pixels together.", _sia,

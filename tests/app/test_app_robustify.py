@@ -34,7 +34,9 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
     assert {"clean", "FGSM", "PGD-L∞", "PGD-L2", "CW-L2", "Attributes only", "SIA"} <= set(transfer.columns)
     assert ((transfer["SIA"] >= 0) & (transfer["SIA"] <= transfer["clean"])).all()
     captions = " ".join(c.value for c in at.caption)
-    assert "L∞ ε = 0.1" in captions and "L2 ε = 1.5" in captions and captions.count("Precomputed by") == 2
+    # each budget beside its column's label, which names the norm (FGSM's does not, so its budget does)
+    assert "**FGSM** L∞ ε = 0.1" in captions and "**CW-L2** ε = 1.5" in captions
+    assert "L∞ L∞" not in captions and captions.count("Precomputed by") == 2
     takeaways = [m.value for m in at.markdown if m.value.startswith("**Takeaway.**")]
     assert any("SIA training beats standard training on" in t for t in takeaways)
     assert any("balances best" in t for t in takeaways)
@@ -52,7 +54,7 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
         assert any("*fgsm-rs* (cifar10-robust), on FGSM attacks from a random start" in m.value for m in at.markdown)
         # the imbalance study below is Fashion-MNIST's, and says so in this world
         assert any("runs on Fashion-MNIST, not on CIFAR-10" in c.value for c in at.caption)
-        assert "L2 ε = 0.5" in " ".join(c.value for c in at.caption)
+        assert "**CW-L2** ε = 0.5" in " ".join(c.value for c in at.caption)
 
 
 def test_a_live_imbalance_run_draws_its_own_table():

@@ -101,8 +101,9 @@ def test_the_takeaway_says_whether_the_pseudo_margin_rescues_the_weakest():
     rescued = zoo_takeaway(9, "fmnist-x", 0.31, 0.57, (0.31, 0.8), (100, 0.012))
     assert "fmnist-x (τ = 0.31)" in rescued and "within 1.2%" in rescued
     assert "gives τ = 0.57 on it (one fit, without an interval, so not a verdict)" in rescued
-    assert "τ = 0.30 on it, no higher (one fit, without an interval, so not a verdict)" in zoo_takeaway(
+    assert "τ = 0.30 on it, about the same (one fit, without an interval, so not a verdict)" in zoo_takeaway(
         9, "fmnist-x", 0.31, 0.30, (0.31, 0.8), (100, 0.012))
+    assert "τ = 0.20 on it, lower (one fit" in zoo_takeaway(9, "fmnist-x", 0.31, 0.20, (0.2, 0.8), (100, 0.012))
 
 
 def test_zoo_cli_prints_the_figures_without_the_arrays(capsys, tmp_path):
