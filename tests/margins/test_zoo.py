@@ -137,3 +137,13 @@ def test_the_zoo_axis_is_autoattack_where_a_card_has_it_and_says_so_where_not():
     all_aa = on_autoattack_axis(points, {"a": {"robust_accuracy": 0.66, "n": 500},
                                          "b": {"robust_accuracy": 0.3, "n": 500}})
     assert zoo_figure(all_aa, [], score="auroc").layout.xaxis.title.text == "robust accuracy (AutoAttack)"
+
+
+def test_the_estimate_figure_ticks_its_log_axis_at_the_sizes_measured():
+    from sia_core.figures import estimate_error_figure
+
+    figure = estimate_error_figure({"a": {10: (0.05, 0.01), 100: (0.02, 0.005), 1000: (0.01, 0.001)},
+                                    "b": {10: (0.04, 0.01), 30: (0.03, 0.01)}})
+    assert figure.layout.xaxis.type == "log"
+    assert list(figure.layout.xaxis.tickvals) == [10, 30, 100, 1000]
+    assert list(figure.layout.xaxis.ticktext) == ["10", "30", "100", "1,000"]
