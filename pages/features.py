@@ -26,7 +26,7 @@ from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.results_io import SavedResult
 from sia_core.takeaways import features_takeaway
-from sia_app.features_scale_view import SET_GLOSSARY, at_scale_block, render_at_scale
+from sia_app.features_scale_view import SET_GLOSSARY, at_scale_block, beside_paper, render_at_scale
 from sia_app.verdicts import verdict_notes, world_claims
 from sia_app.worlds import world_of
 
@@ -126,8 +126,7 @@ def features_commands(shown: dict[str, ConstructedSet], epochs: int, eval_eps: f
 def _with_paper(ours: float, kind: str, column: str, beside: bool) -> str:
     """Our number, and the paper's CIFAR-10 number for the same column where it reports one and `beside` (a
     CIFAR-10 world: on another dataset the paper's number is no comparison)."""
-    paper = PAPER_CIFAR10[kind].get(column) if beside else None
-    return f"{ours:.1%}" + ("" if paper is None else f" · paper {paper:.1%}")
+    return beside_paper(f"{ours:.1%}", PAPER_CIFAR10[kind].get(column) if beside else None)
 
 
 def fetch(ref: dict) -> Optional[ConstructedSet]:
@@ -292,14 +291,14 @@ if results:
                                                             else f"{result.relabelled_test_accuracy:.1%}")}
                       for kind_name, result in results.items()]
     st.dataframe(training_table, hide_index=True, width="stretch")
-    paper_numbers = "; ".join(f"{labels[kind_name]}: {PAPER_CIFAR10[kind_name]['test_accuracy']:.1%}, its "
-                              f"{PAPER_CIFAR10[kind_name]['source']}" for kind_name in results)
+    # where each paper number comes from (on another world, with the test accuracy the cells leave out)
+    sources = "; ".join(f"{labels[kind_name]}: " + ("" if paper_world else
+                                                    f"{PAPER_CIFAR10[kind_name]['test_accuracy']:.1%}, ")
+                        + f"its {PAPER_CIFAR10[kind_name]['source']}" for kind_name in results)
     st.caption("Ours: this app's run on this world's test images. " + (
-        "After “paper”: the paper's number on CIFAR-10 with a ResNet-50 trained on 50,000 images (" + "; ".join(
-            f"{labels[kind_name]}: its {PAPER_CIFAR10[kind_name]['source']}" for kind_name in results) + ")."
+        f"After “paper”: the paper's number on CIFAR-10 with a ResNet-50 trained on 50,000 images ({sources})."
         if paper_world else
-        f"The paper's test accuracies are CIFAR-10's ({paper_numbers}), another dataset, so none stands beside "
-        "these."))
+        f"The paper's test accuracies are CIFAR-10's ({sources}), another dataset, so none stands beside these."))
     if extra_robust and (baseline := study.baseline) is not None and baseline.robust_accuracy_extra is not None:
         st.caption(f"At this scale, the same network trained on the first {baseline.n_train:,} original training "
                    f"images (D) reaches {baseline.test_accuracy:.1%} on these test images, "

@@ -25,7 +25,7 @@ from sia_core.regions.attack_maps import ROA_METHODS
 from sia_core.regions.importance import ROI_METHODS, conv_layer_names
 from sia_core.regions.neutralization import (FILLS, MASK_KINDS, RANDOM_CONTROLS, NeutralizationConfig,
                                              random_control)
-from sia_core.regions.overlap import overlap_metrics, top_fraction_mask, zones
+from sia_core.regions.overlap import overlap_metrics, random_regions_iou, top_fraction_mask, zones
 
 STUDY_RUNS_KEY = "regions_study_runs"
 
@@ -104,7 +104,7 @@ means = metrics.means()
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("IoU of the regions", f"{means['iou']:.3f}",
           help=f"Intersection over union of the two top-q regions: 0 apart, 1 the same; two random regions of "
-               f"this size: {fraction / (2 - fraction):.2f}.")
+               f"this size: {random_regions_iou(fraction):.2f}.")
 m2.metric("Dice", f"{means['dice']:.3f}", help="Twice the intersection over the sum of the two areas: like IoU, "
                                                 "0 apart, 1 the same.")
 m3.metric("Attack energy inside the RoI", f"{means['energy_in_roi']:.1%}",

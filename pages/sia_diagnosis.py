@@ -6,7 +6,7 @@ import sia_app.preload  # noqa: F401  (first: a session that opens a fresh serve
 import streamlit as st
 
 from sia_app import cache, url_state
-from sia_app.explain import explain
+from sia_app.explain import PIXEL_BUDGET_HELP, explain
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
@@ -42,9 +42,7 @@ with st.form("sia_diagnosis_form"):
     c1, c2, c3, c4 = st.columns(4)
     n = c1.slider("Images (N)", 16, 1024, step=16, key="diag_n")
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞), shared by all attacks", 0.0, 16.0, step=0.5, key="diag_eps",
-                        help="The tiny pixel change allowed on top of the attribute edits: each pixel may move by at "
-                             "most this many 255ths of full brightness (L∞: the largest single-pixel change). 0 "
-                             "leaves the attributes alone.")
+                        help=PIXEL_BUDGET_HELP)
     steps = c3.slider("Steps", 5, 60, key="diag_steps")
     seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed")
     # one widget per attribute set: a gray world's choice must not carry over as the whole choice in an RGB world
@@ -81,13 +79,14 @@ else:  # the shipped result for these settings, if there is one, so the page ope
     cache.precomputed_note(stored)
 
 keypoints = report.task == "keypoints"
+labels = {name: ATTRIBUTES[name].label for name in report.attribute_names}  # the sliders' names, everywhere below
 judged = (f"images whose landmarks it places within the failure threshold (NME against the "
           f"{'model’s own points' if report.reference == 'model prediction' else 'true landmarks'})"
           if keypoints else "correctly classified images")
 st.markdown(f"**{report.model_id}** on {report.n} {judged} of {report.dataset}; "
             f"ε_img = {report.eps_linf * 255:.1f}/255, {report.steps} steps. Most harmful one at a time "
             "(sensitivity): "
-            + ", ".join(f"**{ATTRIBUTES[name].label}**" for name in report.ranking()[:3]) + ".")
+            + ", ".join(f"**{labels[name]}**" for name in report.ranking()[:3]) + ".")
 
 scope = st.selectbox("Scope", ["all classes"] + list(report.class_names), key="diag_scope")
 if scope == "all classes":
@@ -102,9 +101,9 @@ else:
     st.caption(f"{int(report.class_counts[c])} images of class {scope}.")
 
 # the sliders' names (Shift right, Zoom, ...) on the charts too, so a reader can match a bar to its slider
-sensitivity, dominance = ({ATTRIBUTES[name].label: value for name, value in values.items()}
+sensitivity, dominance = ({labels[name]: value for name, value in values.items()}
                           for values in (sensitivity, dominance))
-success = None if success is None else {ATTRIBUTES[name].label: value for name, value in success.items()}
+success = None if success is None else {labels[name]: value for name, value in success.items()}
 left, right = st.columns(2)
 sensitivity_figure = attribute_bars(sensitivity, title="(a) Sensitivity: one attribute at a time",
                                     value_label="mean |ΔNME|" if keypoints else "mean |Δp(true class)|",
@@ -118,8 +117,7 @@ right.plotly_chart(dominance_figure, width="stretch", key="diag_dominance")
 right.caption("After the joint attack, the attribute that moved furthest (relative to its range) in each successful "
               "attack.")
 
-takeaway = diagnosis_takeaway(report.by_attribute(report.dominance), report.success_rate,
-                              {name: ATTRIBUTES[name].label for name in report.attribute_names})
+takeaway = diagnosis_takeaway(report.by_attribute(report.dominance), report.success_rate, labels)
 explain(takeaway,
         ("Every image here had its landmarks placed within the failure threshold before the attack. **(a)** pushes "
          "one attribute at a time (say, only brightness) as far as its range allows in the direction that hurts the "

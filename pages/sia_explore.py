@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from sia_app import cache, keypoint_view, url_state
-from sia_app.explain import explain
+from sia_app.explain import PIXEL_BUDGET_HELP, explain
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
@@ -23,7 +23,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
-from sia_core.semantics import ATTRIBUTES, apply_attributes, attribute_range, attributes_for
+from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for
 from sia_core.takeaways import attack_takeaway
 
 SLIDER_KEY = "sia_attr_{}"
@@ -150,9 +150,7 @@ with st.form("sia_attack_form"):
     c1, c2, c3, c4, c5 = st.columns(5)
     steps = c1.slider("Steps", 5, 100, 30, key="sia_steps")
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞)", 0.0, 16.0, 2.0, step=0.5, key="sia_eps",
-                        help="The tiny pixel change allowed on top of the attribute edits: each pixel may move by at "
-                             "most this many 255ths of full brightness (L∞: the largest single-pixel change). 0 "
-                             "leaves the attributes alone.")
+                        help=PIXEL_BUDGET_HELP)
     sparsity = c3.slider("Sparsity weight λ", 0.0, 2.0, 0.0, step=0.1, key="sia_sparsity",
                          help="Larger values make the attack use fewer attributes, so a failure is easier to trace.")
     perceptual = c4.slider("Perceptual weight (1 − SSIM)", 0.0, 20.0, step=0.5, key=PERCEPTUAL_KEY,
@@ -238,8 +236,7 @@ elif stored is not None:
     # each attribute as a signed share of its reach (the scale the table's "share of its range" uses)
     history_figure = attack_history_figure(
         result.history, result.attribute_names, {name: ATTRIBUTES[name].label for name in result.attribute_names},
-        scales={name: max(abs(bound) for bound in attribute_range(name, tuple(result.images.shape[1:])))
-                for name in result.attribute_names})
+        scales=result.attribute_reach())
     st.plotly_chart(history_figure, width="stretch", key="sia_history")
     st.caption("Each step climbs the loss; watch the true-class probability fall and which attributes move to get there.")
     probabilities_figure = probability_bars(torch.softmax(result.adversarial_logits[0], 0), model.class_names,

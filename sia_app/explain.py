@@ -6,6 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 
+# the help of the semantic attack's pixel-budget slider, on every page that has one
+PIXEL_BUDGET_HELP = ("The tiny pixel change allowed on top of the attribute edits: each pixel may move by at most "
+                     "this many 255ths of full brightness (L∞: the largest single-pixel change). 0 leaves the "
+                     "attributes alone.")
+
+
 def explain(takeaway: str, what: str) -> None:
     if takeaway:
         st.markdown(f"**Takeaway.** {takeaway}")

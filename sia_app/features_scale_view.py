@@ -48,11 +48,14 @@ def _with_interval(row: dict, key: str) -> str:
     return f"{value:.1%}" + (f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]" if interval else "")
 
 
-def _with_paper(row: dict, key: str) -> str:
-    """Our number with its interval and, in the same cell, the paper's where it has one: beside it, without three
-    more columns (which ran the table off a laptop's page)."""
-    ours, paper = _with_interval(row, key), (row.get("paper") or {}).get(key)
+def beside_paper(ours: str, paper: Optional[float]) -> str:
+    """Our number (as text) and, in the same cell, the paper's where it has one: beside it, without more columns
+    (which ran the features tables off a laptop's page)."""
     return ours if paper is None else f"{ours} · paper {paper:.1%}"
+
+
+def _with_paper(row: dict, key: str) -> str:
+    return beside_paper(_with_interval(row, key), (row.get("paper") or {}).get(key))
 
 
 def at_scale_block(dataset_key: str) -> Optional[dict]:

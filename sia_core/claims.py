@@ -21,6 +21,7 @@ from sia_core.diagnosis import WEIGHTED_DIAGNOSIS
 from sia_core.features.paper import PAPER_CIFAR10, PAPER_ROBUST_SOURCE
 from sia_core.features.transfer import seed_mean_points, transfer_runs
 from sia_core.rank_statistics import kendall_tau_b, roc_auc
+from sia_core.regions.overlap import random_regions_iou
 from sia_core.takeaways import SSIM_FLOOR
 
 Verdict = Literal["reproduces", "partly", "does-not-reproduce", "not-measured"]
@@ -336,18 +337,17 @@ def imbalance_ablation_finding(ablation: Mapping) -> str:
 
 def _roi_roa_differ(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule: mean IoU of the top-q RoI and RoA masks over images, bootstrap over images; the regions overlap only
-    # partly when the whole interval is below 0.5 (less than half of their union shared); the control, the IoU two
-    # independent random masks of the same area reach, q / (2 − q), says on which side of chance the overlap lies
+    # partly (the paper's finding) when the whole interval is below 0.5 (less than half of their union shared); the
+    # control, the IoU two independent random masks of the same area reach, says on which side of chance the overlap
+    # lies, and the sentence says it in words
     report = world.regions.get(world.standard_model)
     if report is None:
         return not_measured(base, f"No regions study ships for {world.standard_model}.")
     iou = report.iou_per_image.numpy().astype(float)
     ours, ci95 = float(iou.mean()), bootstrap_ci(iou)
-    chance = report.fraction / (2 - report.fraction)
+    chance = random_regions_iou(report.fraction)
     verdict: Verdict = "reproduces" if ci95[1] < 0.5 else "does-not-reproduce"
     relation = ("above" if ci95[0] > chance else "below" if ci95[1] < chance else "at")
-    # the paper's finding is a partial overlap: the rule reads the distance from one region (IoU 1); the random masks
-    # say which side of chance the overlap lies, and the sentence says it in words, not only in numbers
     leaning = {"above": "more than two random regions would, so the attack leans toward where the model looks, "
                         "but they share less than half of their union",
                "at": "no more than two random regions would, and less than half of their union",

@@ -80,8 +80,10 @@ def overlap_takeaway(iou: float, energy_in_roi: float, fraction: Optional[float]
         lead = (f"The attack changes pixels mostly outside where the model looks, no more than an attack blind to "
                 f"it would: {inside} of its effect lies in the region of importance, which covers {covers} of the "
                 "image")
+    from sia_core.regions.overlap import random_regions_iou
+
     # compared as printed (two decimals), so the words never contradict the numbers beside them
-    shown, chance = round(iou, 2), round(fraction / (2 - fraction), 2)
+    shown, chance = round(iou, 2), round(random_regions_iou(fraction), 2)
     relation = "more than" if shown > chance else "less than" if shown < chance else "as much as"
     return (f"{lead}; the two regions overlap with IoU {shown:.2f}, {relation} two random regions of that size "
             f"({chance:.2f})" + (", and far from the 1.00 of one region." if shown < 0.5 else "."))

@@ -47,12 +47,15 @@ class SemanticAttackResult(AttackResult):
         """The attribute values found for sample `index`, by name."""
         return {name: float(self.attribute_values[index, k]) for k, name in enumerate(self.attribute_names)}
 
-    def normalized_magnitudes(self) -> torch.Tensor:
-        """(N, K) |alpha_k| / max(|low_k|, |high_k|): how far each attribute went, 0..1, comparable across attributes
-        (ranges as fitted to these images' size)."""
+    def attribute_reach(self) -> dict[str, float]:
+        """Each attribute's max(|low|, |high|), its range as fitted to these images' size: the scale on which how far
+        attributes went can be compared (30 degrees of rotation, 3 px of shift, ...)."""
         shape = self.images.shape[1:]
-        scale = torch.tensor([max(abs(bound) for bound in attribute_range(n, shape)) for n in self.attribute_names])
-        return self.attribute_values.abs() / scale
+        return {name: max(abs(bound) for bound in attribute_range(name, shape)) for name in self.attribute_names}
+
+    def normalized_magnitudes(self) -> torch.Tensor:
+        """(N, K) |alpha_k| / reach_k: how far each attribute went, 0..1, comparable across attributes."""
+        return self.attribute_values.abs() / torch.tensor(list(self.attribute_reach().values()))
 
 
 class _Found(NamedTuple):

@@ -33,6 +33,12 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     return ((flat - low) / span.clamp_min(TINY)).view_as(maps)
 
 
+def random_regions_iou(fraction: float) -> float:
+    """The IoU two independent random regions, each `fraction` q of the image, reach on average: q / (2 - q)
+    (they share q² of the image, their union is 2q - q²); the chance level of the RoI / RoA overlap."""
+    return fraction / (2 - fraction)
+
+
 def top_fraction_mask(maps: torch.Tensor, fraction: float) -> torch.Tensor:
     """Exactly round(fraction * H * W) pixels per map: the highest-scoring ones (ties broken by position)."""
     in_range("fraction", fraction, 0, 1)
