@@ -12,8 +12,8 @@ from sia_app import cache
 from sia_app.explain import explain
 from sia_app.verdicts import SCORECARD_WORLDS, verdict_list, verdict_notes, world_claims
 from sia_app.worlds import world_of
-from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_mean_points, transfer_by_radius,
-                               transfer_runs)
+from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_mean_points, transfer_attack_label,
+                               transfer_by_radius, transfer_runs)
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, current_test_pixels,
                              exact_pixels_sentence, jpeg_control_sentence)
 from sia_core.figures import class_success_bars, curves, transfer_scatter
@@ -277,9 +277,10 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
     seeds = (f" Filled and labelled: the mean of training seeds {', '.join(str(seed) for seed in each)}; hollow: "
              "each seed's own point (the verdict reads the mean, and each seed alone for a full reproduction)."
              if each else "")
+    attack = transfer_attack_label(transfer)
     st.caption(f"Each architecture trained for {transfer['config']['epochs']} epochs on the first "
                f"{transfer['n_train']:,} images of D̂_det (x: accuracy on {transfer['test_n']:,} original test images) "
-               f"and, apart, on the same source images with their true labels (y: how often {transfer['attack']} "
+               f"and, apart, on the same source images with their true labels (y: how often {attack} "
                f"examples of the source fool it, on the first {transfer['config']['attack_n']:,} test images both "
                f"classify correctly).{seeds} The paper (Figure 3): VGG-16, Inception-v3, ResNet-18, DenseNet and "
                f"ResNet-50 trained on D̂_det from a standard ResNet-50, a rising trend.")

@@ -17,6 +17,7 @@ import streamlit as st
 from sia_app import cache, url_state
 from sia_app.launch import short_spec
 from sia_app.navigation import CURRENT_PAGE_KEY
+from sia_core.attacks import attack_label
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import DATASETS
 from sia_core.data.imagenet import has_unlabelled
@@ -219,15 +220,15 @@ def render_model_card(card: ModelCard) -> None:
             lines = [f"Clean accuracy: **{evaluation['clean_accuracy']:.1%}**"]
             if evaluation.get("pgd20_robust_accuracy") is not None:  # AutoAttack, with PGD-20 on the same images
                 gap = evaluation["pgd20_robust_accuracy"] - evaluation["robust_accuracy"]
-                lines.append(f"Robust accuracy ({evaluation['attack']}, ε = {evaluation['eps']}): "
+                lines.append(f"Robust accuracy ({attack_label(evaluation['attack'], evaluation['eps'])}): "
                              f"**{evaluation['robust_accuracy']:.1%}**; PGD-20 on the same images "
                              f"{evaluation['pgd20_robust_accuracy']:.1%}"
                              + (f" ({100 * gap:.1f} points higher: PGD-20 overstates robustness here)" if gap > 0
                                 else " (the same)" if gap == 0 else
                                 f" ({-100 * gap:.1f} points lower: here AutoAttack was the weaker attack)"))
             elif evaluation.get("robust_accuracy") is not None:
-                lines.append(f"Robust accuracy ({evaluation['attack']}, ε = {evaluation['eps']}, "
-                             f"{evaluation['steps']} steps): **{evaluation['robust_accuracy']:.1%}**")
+                attack = attack_label(evaluation["attack"], evaluation["eps"], evaluation["steps"])
+                lines.append(f"Robust accuracy ({attack}): **{evaluation['robust_accuracy']:.1%}**")
             st.markdown("  \n".join(lines))
             if evaluation.get("measured"):
                 st.caption(f"Measured now (first measured {evaluation['measured']}) by this repo's evaluation code on "

@@ -19,7 +19,7 @@ import numpy as np
 
 from sia_core.diagnosis import WEIGHTED_DIAGNOSIS
 from sia_core.features.paper import PAPER_CIFAR10, PAPER_ROBUST_SOURCE
-from sia_core.features.transfer import seed_mean_points, transfer_runs
+from sia_core.features.transfer import seed_mean_points, transfer_attack_label, transfer_runs
 from sia_core.rank_statistics import kendall_tau_b, roc_auc
 from sia_core.regions.overlap import random_regions_iou
 from sia_core.takeaways import SSIM_FLOOR
@@ -779,8 +779,9 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     per_seed = [(run["seed"], *_transfer_trend_test(run["points"])) for run in runs] if len(runs) > 1 else []
     seeds = "" if not per_seed else (f", each the mean of {len(runs)} training seeds (τ per seed: "
                                      + ", ".join(f"{t:+.2f} (seed {seed})" for seed, t, _ in per_seed) + ")")
-    why = (f"Transfer success of {transfer['source']}'s {transfer['attack']} examples → accuracy learned from "
-           f"{transfer['n_train']:,} D̂_det images in {transfer['config']['epochs']} epochs, per architecture{seeds}: "
+    attack, epochs = transfer_attack_label(transfer), transfer["config"]["epochs"]
+    why = (f"Transfer success of {transfer['source']}'s {attack} examples → accuracy learned from "
+           f"{transfer['n_train']:,} D̂_det images in {epochs} epochs, per architecture{seeds}: "
            f"{listing}. Kendall τ = {tau:+.2f} (one-sided permutation p = {p_value:.2f} over {orderings} orderings; "
            f"the test images' sampling noise moves τ within [{ci95[0]:+.2f}, {ci95[1]:+.2f}]).")
     if 1 / orderings >= 0.05:  # even the paper's own ordering could not clear the rule

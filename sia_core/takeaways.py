@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Collection, Mapping, Optional, Sequence
 
+from sia_core.attacks import radius_label
+
 if TYPE_CHECKING:
     from sia_core.regions.neutralization import NeutralizationRow
     from sia_core.robustify import MethodSummary, TransferRow
@@ -132,8 +134,7 @@ def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_sh
     one model from different studies (the zoo's 1,000 images, the page's N) can be told apart. An L∞ radius (`norm`
     "linf") is written in 255ths, as the page's slider sets it."""
     on = f" on {n:,} images" if n else ""
-    radius = ("ε" if eps is None else f"L∞ ε = {eps * 255:.3g}/255" if norm == "linf" else
-              f"L2 ε = {eps:.3g}" if norm == "l2" else f"ε = {eps:.3g}")
+    radius = "ε" if eps is None else radius_label(eps, norm) if norm in ("linf", "l2") else f"ε = {eps:.3g}"
     ranks = (f"For {model}{on}, the free logit margin ranks inputs {strength(kendall_tau)} like their distance to the "
              f"decision boundary (Kendall τ = {kendall_tau:.2f})")
     if not math.isfinite(auroc):  # every input breaks within ε, or none does: nothing to detect

@@ -271,7 +271,8 @@ def _transfer_world(rates: list[float], learned: list[float]):
     points = [{"architecture": f"net{i}", "transfer_success": rate, "accuracy_from_det": accuracy,
                "standard_accuracy": 0.7} for i, (rate, accuracy) in enumerate(zip(rates, learned))]
     transfer = {"source": "s", "attack": "PGD-l2 eps=0.5 steps=20", "n_train": 20_000, "test_n": 10_000,
-                "config": {"attack_n": 1000, "attack_eps_l2": 0.5, "seed": 0, "epochs": 20}, "points": points}
+                "config": {"attack_n": 1000, "attack_eps_l2": 0.5, "attack_steps": 20, "seed": 0, "epochs": 20},
+                "points": points}
     return WorldResults(world="cifar10", standard_model="s", robust_model="r", test_n=1000, num_classes=10,
                         features_at_scale={"tier": "cpu", "rows": [], "transfer": transfer})
 
@@ -287,6 +288,7 @@ def test_learning_follows_transfer_by_an_exact_permutation_test(learned, verdict
         "d-det-learning-follows-transfer"]
     assert claim.verdict == verdict and claim.ours == pytest.approx(tau) and claim.control_value == 0.0
     assert f"p = {p_value:.2f} over 24 orderings" in claim.why
+    assert "Transfer success of s's 20-step PGD at L2 ε = 0.5 examples" in claim.why  # in words, not "eps=0.5"
     assert claim.ci95[0] <= claim.ci95[1]
     # the one architecture at 5% (below chance, 10%) is named; 10% itself is not below it
     assert "1 of the 4 architectures (net" in claim.why and "span only" not in claim.why

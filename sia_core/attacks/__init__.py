@@ -42,24 +42,41 @@ def _autoattack(norm: Norm) -> Callable[..., AutoAttack]:
 # budget, so an `eps` would mean nothing to it.
 ATTACKS: Registry[PixelAttack] = Registry("attack", [
     Entry("fgsm", "FGSM (L∞)", "One signed gradient step of size ε: fast, and the weakest attack here.",
-          _fgsm, defaults={"steps": 1, "seed": 0}, traits={"norm": "linf", "uses_steps": False}),
+          _fgsm, defaults={"steps": 1, "seed": 0}, traits={"family": "FGSM", "norm": "linf", "uses_steps": False}),
     Entry("pgd-linf", "PGD (L∞)", "Repeated signed gradient steps from a random start, each pixel kept within ε "
           "of the original: the standard strong attack.", _pgd("linf"), defaults={"steps": 20, "seed": 0},
-          traits={"norm": "linf", "uses_steps": True}),
+          traits={"family": "PGD", "norm": "linf", "uses_steps": True}),
     Entry("pgd-l2", "PGD (L2)", "Repeated gradient steps from a random start, the whole change kept within an L2 "
           "length of ε: a few pixels may move a lot.", _pgd("l2"), defaults={"steps": 20, "seed": 0},
-          traits={"norm": "l2", "uses_steps": True}),
+          traits={"family": "PGD", "norm": "l2", "uses_steps": True}),
     Entry("cw-l2", "Carlini–Wagner (L2)", "Gradient steps on the logit margin (the best other class minus the true "
           "one) inside an L2 length of ε: Carlini & Wagner's loss at a fixed budget, strong where the softmax "
-          "saturates.", _cw_l2, defaults={"steps": 30, "seed": 0}, traits={"norm": "l2", "uses_steps": True}),
+          "saturates.", _cw_l2, defaults={"steps": 30, "seed": 0},
+          traits={"family": "Carlini–Wagner", "norm": "l2", "uses_steps": True}),
     Entry("autoattack-linf", "AutoAttack (L∞)", "Croce & Hein's ensemble (APGD-CE, APGD-T, FAB-T, Square) within ε "
           "per pixel: the field's standard robust accuracy, from the torchattacks library.", _autoattack("linf"),
-          defaults={"steps": 100, "seed": 0}, traits={"norm": "linf", "uses_steps": False}),
+          defaults={"steps": 100, "seed": 0}, traits={"family": "AutoAttack", "norm": "linf", "uses_steps": False}),
     Entry("autoattack-l2", "AutoAttack (L2)", "Croce & Hein's ensemble within an L2 length of ε, from the "
           "torchattacks library.", _autoattack("l2"), defaults={"steps": 100, "seed": 0},
-          traits={"norm": "l2", "uses_steps": False}),
+          traits={"family": "AutoAttack", "norm": "l2", "uses_steps": False}),
 ])
 
+
+def radius_label(eps: float, norm: str) -> str:
+    """A radius as the pages' sliders set it: L∞ in 255ths ("L∞ ε = 8/255"), L2 as a length ("L2 ε = 0.5")."""
+    return f"L∞ ε = {round(eps * 255, 1):g}/255" if norm == "linf" else f"L2 ε = {eps:.3g}"
+
+
+def attack_label(name: str, eps: float, steps: Optional[int] = None) -> str:
+    """A pixel attack of `ATTACKS` at its budget, in words: "20-step PGD at L∞ ε = 8/255", "AutoAttack at L2 ε =
+    0.5". A name outside the registry (an older card's free text) is kept as written, with its radius."""
+    if name not in ATTACKS:
+        return f"{name} at ε = {eps:.3g}"
+    traits = ATTACKS[name].traits
+    count = f"{steps}-step " if steps and traits["uses_steps"] else ""
+    return f"{count}{traits['family']} at {radius_label(eps, traits['norm'])}"
+
+
 __all__ = ["ATTACKS", "Attack", "AttackBase", "AttackResult", "AutoAttack", "CarliniWagnerL2", "DeepFool", "FGSM", "NORMS", "Norm",
-           "PGD", "Perturbation", "SemanticAttack", "SemanticAttackResult", "project", "projected_gradient_ascent",
-           "quantize_8bit"]
+           "PGD", "Perturbation", "SemanticAttack", "SemanticAttackResult", "attack_label", "project",
+           "projected_gradient_ascent", "quantize_8bit", "radius_label"]

@@ -9,6 +9,7 @@ from typing import Optional
 
 import torch
 
+from sia_core.attacks import attack_label
 from sia_core.attacks.pgd import PGD
 from sia_core.data.base import ImageDataset
 from sia_core.errors import DataError
@@ -161,6 +162,13 @@ def transfer_runs(transfer: dict) -> list[dict]:
             *(other for other in transfer.get("other_seeds") or []
               if made_alike(other, transfer, ignoring=("seed",))
               and [point["architecture"] for point in other["points"]] == names)]
+
+
+def transfer_attack_label(transfer: dict) -> str:
+    """The saved study's attack on its source in words ("20-step PGD at L2 ε = 0.5"), from its config: the saved
+    `attack` field is the attack's own short description."""
+    config = transfer["config"]
+    return attack_label("pgd-l2", float(config["attack_eps_l2"]), config.get("attack_steps"))
 
 
 def seed_mean_points(runs: list[dict]) -> list[dict]:

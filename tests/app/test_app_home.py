@@ -197,4 +197,4 @@ def test_a_robust_models_card_shows_autoattack_with_pgd20_on_the_same_images(app
     app.sidebar.selectbox(key="model_id").set_value("fmnist-robust").run()
     assert not app.exception
     text = _sidebar_markdown(app)
-    assert "autoattack-linf, ε = 0.1" in text and "PGD-20 on the same images" in text
+    assert "Robust accuracy (AutoAttack at L∞ ε = 25.5/255)" in text and "PGD-20 on the same images" in text

@@ -234,3 +234,16 @@ def test_an_image_already_misclassified_is_its_own_outcome_not_a_success():
     result = PGD(eps=0.0, steps=1, seed=0)(model, x, y)  # a radius-0 attack changes nothing
     assert result.already_fooled[:4].all() and not result.already_fooled[4:].any()
     assert [result.outcome(i) for i in range(6)] == ["already-fooled"] * 4 + ["failed"] * 2
+
+
+@pytest.mark.parametrize("name, eps, steps, words", [
+    ("pgd-linf", 8 / 255, 20, "20-step PGD at L∞ ε = 8/255"),
+    ("pgd-linf", 0.0314, 20, "20-step PGD at L∞ ε = 8/255"),  # a card's rounded 8/255
+    ("autoattack-l2", 0.5, 100, "AutoAttack at L2 ε = 0.5"),  # its own budgets: no step count
+    ("fgsm", 4 / 255, 1, "FGSM at L∞ ε = 4/255"),
+    ("cw-l2", 1.0, 30, "30-step Carlini–Wagner at L2 ε = 1"),
+    ("an older card's text", 0.1, None, "an older card's text at ε = 0.1")])
+def test_an_attack_at_its_budget_reads_in_words_with_linf_radii_in_255ths(name, eps, steps, words):
+    from sia_core.attacks import attack_label
+
+    assert attack_label(name, eps, steps) == words
