@@ -10,7 +10,7 @@ import streamlit as st
 
 from sia_app import cache
 from sia_app.explain import explain
-from sia_app.verdicts import SCORECARD_WORLDS, verdict_list, verdict_notes, world_claims
+from sia_app.verdicts import SCORECARD_WORLDS, verdict_and_evidence, verdict_list, verdict_notes, world_claims
 from sia_app.worlds import world_of
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_mean_points, transfer_attack_label,
                                transfer_by_radius, transfer_runs)
@@ -296,6 +296,7 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
                    f"this shows how our rates grow with the attack's size. Larger radii change the images more "
                    f"visibly, and the paper's source and architectures differ from ours too.")
     # the trend's verdict, or why none is drawn (too few architectures), from the scorecard
-    explain(verdict_notes(dataset_key, [TRANSFER_CLAIM], measured_only=False),
-            "Does an architecture that the source's adversarial examples fool more also learn more from D̂_det? "
-            "Kendall τ over the architectures, against the orderings chance gives.")
+    verdict, evidence = verdict_and_evidence(dataset_key, TRANSFER_CLAIM)
+    explain(verdict, "Does an architecture that the source's adversarial examples fool more also learn more from "
+            "D̂_det? Kendall τ over the architectures, against the orderings chance gives."
+            + (f"\n\n**The numbers behind the verdict.** {evidence}" if evidence else ""))

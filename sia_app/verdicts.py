@@ -37,6 +37,17 @@ def verdict_list(dataset_spec: str, labelled_ids: dict[str, str]) -> str:
                      for claim in world_claims(dataset_spec, labelled_ids.values()) if claim.verdict != "not-measured")
 
 
+def verdict_and_evidence(dataset_spec: str, claim_id: str) -> tuple[str, str]:
+    """("**Partly reproduces.** the verdict's sentence", the numbers behind it) of a claim whose why gives them after
+    a blank line (the second part empty otherwise, both empty without a scorecard): a page shows the first and folds
+    the second away."""
+    claim = verdict_of(dataset_spec, claim_id)
+    if claim is None:
+        return "", ""
+    lead, _, evidence = claim.why.partition("\n\n")
+    return f"**{VERDICT_WORDS[claim.verdict]}** {lead}", evidence
+
+
 def verdict_of(dataset_spec: str, claim_id: str) -> Optional[ClaimVerdict]:
     claims = world_claims(dataset_spec, (claim_id,))
     return claims[0] if claims else None

@@ -40,7 +40,9 @@ PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the transfer table's 
 @dataclass(frozen=True)
 class ClaimVerdict:
     """One claim on one world: the paper's statement, our number with its 95% interval, the control's number, the
-    paper's (None where the reference notes have none) and the verdict with one sentence of why."""
+    paper's (None where the reference notes have none) and the verdict with one sentence of why. A long why leads
+    with the verdict's sentence and gives the numbers behind it after a blank line ("\n\n"), which a page may fold
+    away."""
 
     id: str
     paper: str                 # a key of sia_core.references.REFERENCES
@@ -780,30 +782,35 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     seeds = "" if not per_seed else (f", each the mean of {len(runs)} training seeds (τ per seed: "
                                      + ", ".join(f"{t:+.2f} (seed {seed})" for seed, t, _ in per_seed) + ")")
     attack, epochs = transfer_attack_label(transfer), transfer["config"]["epochs"]
-    why = (f"Transfer success of {transfer['source']}'s {attack} examples → accuracy learned from "
-           f"{transfer['n_train']:,} D̂_det images in {epochs} epochs, per architecture{seeds}: "
-           f"{listing}. Kendall τ = {tau:+.2f} (one-sided permutation p = {p_value:.2f} over {orderings} orderings; "
-           f"the test images' sampling noise moves τ within [{ci95[0]:+.2f}, {ci95[1]:+.2f}]).")
+    test = (f"Kendall τ = {tau:+.2f} over the {len(points)} architectures"
+            + (f", each the mean of {len(runs)} training seeds" if len(runs) > 1 else "")
+            + f"; one-sided permutation p = {p_value:.2f} over {orderings} orderings")
+    evidence = (f"Transfer success of {transfer['source']}'s {attack} examples → accuracy learned from "
+                f"{transfer['n_train']:,} D̂_det images in {epochs} epochs, per architecture{seeds}: {listing}; "
+                f"the test images' sampling noise moves τ within [{ci95[0]:+.2f}, {ci95[1]:+.2f}].")
     if 1 / orderings >= 0.05:  # even the paper's own ordering could not clear the rule
-        return not_measured(base, why + f" {len(points)} architectures cannot show a relation at p < 0.05 (the "
-                            f"best possible p is 1/{orderings}), so no verdict is drawn.")
+        return not_measured(base, f"{test}: {len(points)} architectures cannot show a relation at p < 0.05 (the best "
+                            f"possible p is 1/{orderings}), so no verdict is drawn.\n\n{evidence}")
     short = [(seed, t, p) for seed, t, p in per_seed if not (t > 0 and p < 0.05)]  # seeds that alone would not clear
     # the seeds' mean must clear the rule, and so must each seed alone for "reproduces"; the mean alone gives "partly"
     # (the second half added 2026-12-06, after Fashion-MNIST's seed 1 was seen to fall short: it can only lower a
     # verdict, never raise one)
     clears = tau > 0 and p_value < 0.05
     verdict: Verdict = ("reproduces" if clears and not short else "partly" if clears else "does-not-reproduce")
-    why += (" The architectures that the source's examples fool more learn more from D̂_det, as in the paper"
-            + ("." if not short else "; but on its own " + ", ".join(
+    # the verdict and its test lead; the numbers behind them follow after a blank line (ClaimVerdict.why)
+    lead = ("The architectures that the source's examples fool more learn more from D̂_det, as in the paper "
+            f"({test})" + ("." if not short else "; but on its own " + ", ".join(
                 f"seed {seed} (τ = {t:+.2f}, p = {p:.2f})" for seed, t, p in short)
-               + " would not clear the rule: the trend rests on the seeds' mean alone, so it reproduces only partly.")
+                + " would not clear the rule: the trend rests on the seeds' mean alone, so it reproduces only partly.")
             if clears else
-            " The ordering is one that chance alone gives often, so the relation does not reproduce here"
+            "The architectures that the source's examples fool more do not clearly learn more from D̂_det: chance "
+            f"alone often gives an ordering as good ({test}), so the relation does not reproduce here"
             + ("." if tau > 0 else "; there is no trend at all." if tau == 0 else "; the trend points the other way."))
-    why += (f" In the paper's Figure 3 the source's examples fool its five architectures 60–100% of the time (paper); "
-            f"here {rates.min():.0%}–{rates.max():.0%} at ε {transfer['config']['attack_eps_l2']:g}.")
-    why += _below_chance_sentence(means, n_test, world.num_classes)
-    why += _transfer_radius_sentence(means, learned)
+    evidence += (f" In the paper's Figure 3 the source's examples fool its five architectures 60–100% of the time "
+                 f"(paper); here {rates.min():.0%}–{rates.max():.0%} at ε {transfer['config']['attack_eps_l2']:g}.")
+    evidence += _below_chance_sentence(means, n_test, world.num_classes)
+    evidence += _transfer_radius_sentence(means, learned)
+    why = f"{lead}\n\n{evidence}"
     return ClaimVerdict(**base, ours=tau, ci95=ci95, control_value=0.0, verdict=verdict, why=why)
 
 

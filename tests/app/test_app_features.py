@@ -179,5 +179,9 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert f"\n- **D̂_det: {VERDICT_WORDS[scorecard['d-det-generalizes']['verdict']]}**" in takeaway
     # under the scatter: the scorecard's verdict on the trend, or why it draws none, with its sentence
     trend = scorecard["d-det-learning-follows-transfer"]
-    assert any(m.value == f"**Takeaway.** **{VERDICT_WORDS[trend['verdict']]}** {trend['why']}" for m in at.markdown)
+    # its verdict's sentence as the takeaway; the numbers behind it folded into the expander below
+    lead, evidence = trend["why"].split("\n\n")
+    assert any(m.value == f"**Takeaway.** **{VERDICT_WORDS[trend['verdict']]}** {lead}" for m in at.markdown)
+    assert len(lead.split()) < 80 and "Kendall τ" in lead and "Transfer success of" in evidence
+    assert any(m.value.endswith(f"**The numbers behind the verdict.** {evidence}") for m in at.markdown)
     sia_app.cache.shipped_study.clear()
