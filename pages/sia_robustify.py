@@ -15,6 +15,7 @@ from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.report_button import report_button
 from sia_app.sidebar import require_selection
+from sia_app.verdicts import verdict_and_evidence
 from sia_app.worlds import world_of
 from sia_core.claims import PIXEL_COLUMNS, VERDICT_WORDS, ablation_variant_label, imbalance_ablation_finding
 from sia_core.errors import SiaError
@@ -130,10 +131,9 @@ if stored_imbalance is None:
 else:
     result = stored_imbalance.result
     imbalance_figure, summary_rows, imbalance_text = show_imbalance(result, key="robustify_imbalance_chart")
-    verdicts = cache.shipped_scorecard("fashion-mnist")
-    claim = verdicts.by_id().get("sia-augmentation-rare-classes") if verdicts is not None else None
-    if claim is not None:
-        imbalance_text += f" **{VERDICT_WORDS[claim.verdict]}** {claim.why}"
+    verdict, _ = verdict_and_evidence("fashion-mnist", "sia-augmentation-rare-classes")
+    if verdict:  # its evidence, the knobs one at a time, is the section under the takeaway
+        imbalance_text += f" {verdict}"
     explain(imbalance_text,
             "A training set where some classes are common and others rare (the class sizes fall exponentially, by a "
             "factor ρ from the first to the last) makes a model neglect the rare ones. Five ways to fight it, each "

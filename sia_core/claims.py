@@ -289,7 +289,7 @@ def _sia_augmentation(world: WorldResults, base: dict) -> ClaimVerdict:
            f"{_interval_text(ci95)}): " + ("it beats every baseline." if verdict == "reproduces" else
                                            "it does not beat the re-balancing and augmentation baselines here."))
     if verdict != "reproduces" and world.imbalance_ablation:
-        why += " " + imbalance_ablation_finding(world.imbalance_ablation)
+        why += "\n\n" + imbalance_ablation_finding(world.imbalance_ablation)  # the evidence, which a page may fold
     return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=best.balanced_accuracy_mean, verdict=verdict,
                         why=why)
 

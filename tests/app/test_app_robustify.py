@@ -40,6 +40,10 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
     takeaways = [m.value for m in at.markdown if m.value.startswith("**Takeaway.**")]
     assert any("SIA training beats standard training on" in t for t in takeaways)
     assert any("balances best" in t for t in takeaways)
+    # the imbalance verdict's evidence, SIA's knobs one at a time, is said once: in its own section, not the takeaway
+    if any(s.value.startswith("Why SIA augmentation loses here") for s in at.subheader):
+        assert sum("SIA's knobs changed one at a time" in m.value for m in at.markdown) == 1
+        assert any("Does not reproduce here.** At imbalance ratio" in t for t in takeaways)
     assert len(at.get("imgs")) >= 1 or any("Images the augmentation added" in s.value for s in at.subheader)
     at.radio(key="robustify_world").set_value("shapes").run()
     assert not at.exception
