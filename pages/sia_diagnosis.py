@@ -6,7 +6,8 @@ import sia_app.preload  # noqa: F401  (first: a session that opens a fresh serve
 import streamlit as st
 
 from sia_app import cache, url_state
-from sia_app.explain import PIXEL_BUDGET_HELP, explain
+from sia_app.explain import (PERCEPTUAL_WEIGHT_HELP, PERCEPTUAL_WEIGHT_LABEL, PIXEL_BUDGET_HELP, SPARSITY_WEIGHT_HELP,
+                             SPARSITY_WEIGHT_LABEL, explain)
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
@@ -49,11 +50,12 @@ with st.form("sia_diagnosis_form"):
     chosen = st.multiselect("Attributes", names, default=names, key=f"diag_attributes_{len(names)}",
                             format_func=lambda name: ATTRIBUTES[name].label)
     w1, w2 = st.columns(2)
-    sparsity = w1.number_input("Sparsity weight λ (few attributes)", 0.0, 10.0, step=0.1, key="diag_sparsity",
-                               help=f"Shipped runs: 0, and {WEIGHTED_DIAGNOSIS['sparsity_weight']:g}.")
-    perceptual = w2.number_input("Perceptual weight μ (keep SSIM high)", 0.0, 50.0, step=0.5,
-                                 key="diag_perceptual",
-                                 help=f"Shipped runs: 0, and {WEIGHTED_DIAGNOSIS['perceptual_weight']:g}.")
+    sparsity = w1.number_input(SPARSITY_WEIGHT_LABEL, 0.0, 10.0, step=0.1, key="diag_sparsity",
+                               help=f"{SPARSITY_WEIGHT_HELP} Shipped runs: 0, and "
+                                    f"{WEIGHTED_DIAGNOSIS['sparsity_weight']:g}.")
+    perceptual = w2.number_input(PERCEPTUAL_WEIGHT_LABEL, 0.0, 50.0, step=0.5, key="diag_perceptual",
+                                 help=f"{PERCEPTUAL_WEIGHT_HELP} Shipped runs: 0, and "
+                                      f"{WEIGHTED_DIAGNOSIS['perceptual_weight']:g}.")
     run = st.form_submit_button("Run the diagnosis", type="primary")
 
 if not chosen:  # an empty choice is not "all of them": say so rather than run on every attribute
@@ -166,7 +168,7 @@ if mean_ssim:
             "attack, how many images it still fooled with an image above the bar. SSIM punishes geometric edits "
             "hard (a small turn or a shift of a pixel or two moves every edge), even where a person sees the same "
             "object, while a tiny pixel change barely lowers it: so pixel-only PGD's line usually stays flat almost "
-            "to 1 and the attribute attacks' lines start low. The *Perceptual weight* on the explore page makes the "
+            "to 1 and the attribute attacks' lines start low. The *Perceptual weight μ* on the explore page makes the "
             "attack trade success for SSIM.")
     ssim_figures = (("Success against SSIM", ssim_figure),)
 else:

@@ -10,6 +10,12 @@ import streamlit as st
 PIXEL_BUDGET_HELP = ("The tiny pixel change allowed on top of the attribute edits: each pixel may move by at most "
                      "this many 255ths of full brightness (L∞: the largest single-pixel change). 0 leaves the "
                      "attributes alone.")
+# the attack's two weights, named alike wherever a page sets them (explore, diagnosis, keypoints)
+SPARSITY_WEIGHT_LABEL = "Sparsity weight λ (few attributes)"
+SPARSITY_WEIGHT_HELP = "Larger values make the attack use fewer attributes, so a failure is easier to trace."
+PERCEPTUAL_WEIGHT_LABEL = "Perceptual weight μ (1 − SSIM)"
+PERCEPTUAL_WEIGHT_HELP = ("Larger values keep the adversarial image structurally closer to the original (higher "
+                          "SSIM), at some cost in success.")
 
 
 def explain(takeaway: str, what: str) -> None:

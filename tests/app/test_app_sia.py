@@ -122,3 +122,10 @@ def test_switching_from_a_gray_to_an_rgb_world_offers_every_rgb_attribute_to_the
         at.sidebar.selectbox(key="dataset_choice").set_value("shapes").run()
         assert not at.exception, at.exception
         assert at.multiselect(key=f"{key}_{len(rgb)}").value == rgb
+
+
+def test_explore_and_diagnosis_name_the_attacks_weights_alike(explore):
+    diagnosis = open_page("pages/sia_diagnosis.py")
+    explore_labels = {explore.slider(key=key).label for key in ("sia_sparsity", "sia_perceptual_weight")}
+    diagnosis_labels = {diagnosis.number_input(key=key).label for key in ("diag_sparsity", "diag_perceptual")}
+    assert explore_labels == diagnosis_labels == {"Sparsity weight λ (few attributes)", "Perceptual weight μ (1 − SSIM)"}
