@@ -17,7 +17,7 @@ import streamlit as st
 from sia_app import cache, url_state
 from sia_app.launch import short_spec
 from sia_app.navigation import CURRENT_PAGE_KEY
-from sia_core.attacks import attack_label
+from sia_core.attacks import attack_label, in_255ths
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import DATASETS
 from sia_core.data.imagenet import has_unlabelled
@@ -26,6 +26,7 @@ from sia_core.models.cards import portable_command
 from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.registry import LoadedModel, ModelCard
 from sia_core.models.wrapper import ClassifierWrapper
+from sia_core.training import RECIPES
 
 DEFAULT_DATASET = "fashion-mnist-subset"  # ships with the app, so the first page works with nothing else
 DEFAULT_MODEL_ID = "fmnist-standard"
@@ -208,7 +209,11 @@ def render_model_card(card: ModelCard) -> None:
         training = card.training
         if training and not source:
             recipe = training.get("recipe", "?")
-            detail = f" at L∞ ε = {training.get('eps')}" if recipe != "standard" else ""
+            # the recipe says what its ε is (an L2 radius, an L∞ pixel budget, a noise amplitude), L∞ in 255ths
+            meaning = RECIPES[recipe].traits.get("eps") if recipe in RECIPES else None
+            eps = training.get("eps")
+            detail = ("" if not meaning or not isinstance(eps, (int, float)) else
+                      f" ({meaning} {eps:g})" if meaning.startswith("L2") else f" ({meaning} {in_255ths(eps)})")
             st.markdown(f"Recipe: **{recipe}**{detail}, {training.get('epochs')} epochs, seed {training.get('seed')}")
         if source:
             st.markdown(f"Input {'×'.join(map(str, card.input_shape))}, {len(card.class_names)} classes "

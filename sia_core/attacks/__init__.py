@@ -62,9 +62,14 @@ ATTACKS: Registry[PixelAttack] = Registry("attack", [
 ])
 
 
+def in_255ths(eps: float) -> str:
+    """An L∞ radius as the pages' sliders set it, in 255ths of full brightness: "8/255" (a card's 0.0314 too)."""
+    return f"{round(eps * 255, 1):g}/255"
+
+
 def radius_label(eps: float, norm: str) -> str:
-    """A radius as the pages' sliders set it: L∞ in 255ths ("L∞ ε = 8/255"), L2 as a length ("L2 ε = 0.5")."""
-    return f"L∞ ε = {round(eps * 255, 1):g}/255" if norm == "linf" else f"L2 ε = {eps:.3g}"
+    """A radius in words: L∞ in 255ths ("L∞ ε = 8/255"), L2 as a length ("L2 ε = 0.5")."""
+    return f"L∞ ε = {in_255ths(eps)}" if norm == "linf" else f"L2 ε = {eps:.3g}"
 
 
 def attack_label(name: str, eps: float, steps: Optional[int] = None) -> str:
@@ -78,5 +83,5 @@ def attack_label(name: str, eps: float, steps: Optional[int] = None) -> str:
 
 
 __all__ = ["ATTACKS", "Attack", "AttackBase", "AttackResult", "AutoAttack", "CarliniWagnerL2", "DeepFool", "FGSM", "NORMS", "Norm",
-           "PGD", "Perturbation", "SemanticAttack", "SemanticAttackResult", "attack_label", "project",
+           "PGD", "Perturbation", "SemanticAttack", "SemanticAttackResult", "attack_label", "in_255ths", "project",
            "projected_gradient_ascent", "quantize_8bit", "radius_label"]

@@ -13,7 +13,7 @@ from typing import Mapping, Optional
 
 import torch
 
-from sia_core.attacks import FGSM, PGD, CarliniWagnerL2, SemanticAttack
+from sia_core.attacks import FGSM, PGD, CarliniWagnerL2, SemanticAttack, in_255ths, radius_label
 from sia_core.attacks.base import Attack, check_seed, concatenate_results
 from sia_core.data.base import ImageDataset
 from sia_core.distributed import sharded_attack_batches
@@ -90,9 +90,9 @@ def _sia(*, config: TransferConfig) -> Attack:
 # column's ε in words, for the table's head (beside the column's label, which names the norm where it has one)
 TRANSFER_COLUMNS: Registry[Attack] = Registry("transfer column", [
     Entry("fgsm", "FGSM", "One signed gradient step.", _fgsm,
-          traits={"budget": lambda c: f"L∞ ε = {c.eps_linf:.4g}"}),
+          traits={"budget": lambda c: radius_label(c.eps_linf, "linf")}),
     Entry("pgd-linf", "PGD-L∞", "Projected gradient steps in the L∞ ball.", _pgd_linf,
-          traits={"budget": lambda c: f"ε = {c.eps_linf:.4g}, {c.steps} steps"}),
+          traits={"budget": lambda c: f"ε = {in_255ths(c.eps_linf)}, {c.steps} steps"}),
     Entry("pgd-l2", "PGD-L2", "Projected gradient steps in the L2 ball.", _pgd_l2,
           traits={"budget": lambda c: f"ε = {c.eps_l2:g}, {c.steps} steps"}),
     Entry("cw-l2", "CW-L2", "Carlini–Wagner's margin loss at a fixed L2 budget.", _cw_l2,
@@ -100,7 +100,7 @@ TRANSFER_COLUMNS: Registry[Attack] = Registry("transfer column", [
     Entry("attributes", "Attributes only", "SIA's attribute search with no pixel term.", _attributes_only,
           traits={"budget": lambda c: f"attribute ranges, {c.sia_steps} steps"}),
     Entry("sia", "SIA", "Attributes and pixels together.", _sia,
-          traits={"budget": lambda c: f"attribute ranges + L∞ {c.sia_eps_linf:.4g}, {c.sia_steps} steps"}),
+          traits={"budget": lambda c: f"attribute ranges + L∞ {in_255ths(c.sia_eps_linf)}, {c.sia_steps} steps"}),
 ])
 
 

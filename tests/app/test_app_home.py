@@ -198,3 +198,13 @@ def test_a_robust_models_card_shows_autoattack_with_pgd20_on_the_same_images(app
     assert not app.exception
     text = _sidebar_markdown(app)
     assert "Robust accuracy (AutoAttack at L∞ ε = 25.5/255)" in text and "PGD-20 on the same images" in text
+    assert "Recipe: **pgd** (L∞ radius 25.5/255)" in text
+
+
+@pytest.mark.parametrize("model_id, recipe", [("fmnist-pgd-l2", "Recipe: **pgd-l2** (L2 radius 1.5)"),
+                                              ("fmnist-sia-at", "Recipe: **sia** (L∞ pixel budget 4/255)")])
+def test_a_cards_recipe_says_what_its_budget_is_in_its_own_norm(app, model_id, recipe):
+    # an L2-trained model's radius is a length, not "L∞ ε = 1.5"
+    app.sidebar.selectbox(key="model_id").set_value(model_id).run()
+    assert not app.exception
+    assert recipe in _sidebar_markdown(app)
