@@ -35,7 +35,7 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
     assert ((transfer["SIA"] >= 0) & (transfer["SIA"] <= transfer["clean"])).all()
     captions = " ".join(c.value for c in at.caption)
     # each budget beside its column's label, which names the norm (FGSM's does not, so its budget does)
-    assert "**FGSM** L∞ ε = 25.5/255" in captions and "**CW-L2** ε = 1.5" in captions  # L∞ in 255ths, as the sliders
+    assert "**FGSM** L∞ ε = 25.5/255" in captions and "**CW-L2** ε = 1.5" in captions  # L∞ in 255ths
     assert "L∞ L∞" not in captions and captions.count("Precomputed by") == 2
     takeaways = [m.value for m in at.markdown if m.value.startswith("**Takeaway.**")]
     assert any("SIA training beats standard training on" in t for t in takeaways)
