@@ -128,4 +128,5 @@ def test_explore_and_diagnosis_name_the_attacks_weights_alike(explore):
     diagnosis = open_page("pages/sia_diagnosis.py")
     explore_labels = {explore.slider(key=key).label for key in ("sia_sparsity", "sia_perceptual_weight")}
     diagnosis_labels = {diagnosis.number_input(key=key).label for key in ("diag_sparsity", "diag_perceptual")}
-    assert explore_labels == diagnosis_labels == {"Sparsity weight λ (few attributes)", "Perceptual weight μ (1 − SSIM)"}
+    assert explore_labels == diagnosis_labels == {"Sparsity weight λ (few attributes)",
+                                                  "Perceptual weight μ (1 − SSIM)"}
