@@ -12,6 +12,7 @@ from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
 from sia_app.zoo_view import render_zoo
+from sia_core.attacks import radius_label
 from sia_core.attacks.base import NORMS
 from sia_core.errors import SiaError
 from sia_core.figures import binned_margin_curves, margin_scatter, roc_curves, to_pil
@@ -206,6 +207,6 @@ if cache.remember_run(PSEUDO_RUNS_KEY, f"{keys[pseudo_model]}|{source}|{fit_n}|{
         q1, q2 = st.columns(2)
         q1.metric("Kendall τ: logit margin → pseudo-margin", f"{result.kendall_tau_after:.3f}",
                   f"{result.kendall_tau_after - result.kendall_tau_before:+.3f} from {result.kendall_tau_before:.3f}")
-        q2.metric(f"AUROC at ε = {pseudo.eps:.4f}", f"{result.auroc_after:.3f}",
+        q2.metric(f"AUROC at {radius_label(pseudo.eps, norm)}", f"{result.auroc_after:.3f}",
                   f"{result.auroc_after - result.auroc_before:+.3f} from {result.auroc_before:.3f}")
         st.caption(f"Learned from the {result.source} of {pseudo.fit_split}; evaluated on the N images above.")

@@ -10,6 +10,7 @@ from sia_app import cache
 from sia_app.verdicts import verdict_notes
 from sia_app.worlds import world_of
 from sia_app.explain import explain
+from sia_core.attacks import radius_label
 from sia_core.data.cifar10 import CIFAR10_CLASSES
 from sia_core.data.fashion_mnist import FASHION_MNIST_CLASSES
 from sia_core.figures import estimate_error_figure, margin_scatter, zoo_figure
@@ -81,7 +82,7 @@ def render_zoo(default_world: str) -> None:
     explain(zoo_summary.strip(),
             f"Each filled dot is one of our {len(zoo.entries)} {WORLD_LABELS[world]} models, trained with a different recipe "
             f"and strength, measured on {zoo.config.n} test images: across, its robust accuracy under AutoAttack "
-            f"(ε = {zoo.config.eps:.4g}, {zoo.config.norm}; on the first test images its card names, as the paper's "
+            f"({radius_label(zoo.config.eps, zoo.config.norm)}; on the first test images its card names, as the paper's "
             "points are; where a card has no AutoAttack figure yet, the dot is a square at our margin search's "
             "robust accuracy: input margin > ε); up, how well its free logit margin ranks "
             "images like their input margin (Kendall τ), or how well it flags the non-robust ones (AUROC). The open "

@@ -17,6 +17,7 @@ from typing import Callable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 
+from sia_core.attacks import radius_label
 from sia_core.diagnosis import WEIGHTED_DIAGNOSIS
 from sia_core.features.paper import PAPER_CIFAR10, PAPER_ROBUST_SOURCE
 from sia_core.features.transfer import seed_mean_points, transfer_attack_label, transfer_runs
@@ -887,7 +888,7 @@ def _flags_brittle(world: WorldResults, base: dict) -> ClaimVerdict:
     labels = (np.asarray(entry.input_margins) <= eps).astype(np.int64)
     if labels.min() == labels.max():
         return not_measured(base, f"Every image of {entry.model_id} is {'brittle' if labels[0] else 'robust'} at "
-                                  f"ε = {eps:.4g}, so detection is undefined there.")
+                                  f"{radius_label(eps, world.zoo.config.norm)}, so detection is undefined there.")
     scores = -np.asarray(entry.logit_margins, dtype=np.float64)
     pairs = np.column_stack([labels, scores])
 
@@ -896,7 +897,7 @@ def _flags_brittle(world: WorldResults, base: dict) -> ClaimVerdict:
 
     ours, ci95 = auroc(pairs), bootstrap_ci(pairs, auroc, resamples=1000)
     verdict = level_verdict(ci95, strong=0.8, weak=0.5)
-    why = (f"On {entry.model_id} at ε = {eps:.4g} ({labels.mean():.0%} of {len(labels)} images brittle), the free "
+    why = (f"On {entry.model_id} at {radius_label(eps, world.zoo.config.norm)} ({labels.mean():.0%} of {len(labels)} images brittle), the free "
            f"logit margin flags brittle inputs with AUROC {ours:.3f} (95% CI [{ci95[0]:.3f}, {ci95[1]:.3f}]; chance "
            "0.5): " + {"reproduces": "the free score detects brittle decisions.",
                        "partly": "better than chance, but far from a reliable detector.",

@@ -4,6 +4,7 @@ shipped scorecard holds every claim in the documented schema, written by the com
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -64,6 +65,8 @@ def test_each_world_ships_its_scorecard_in_the_schema(world):
                 assert low > claim["control_value"]
     card = Scorecard.from_json(data)
     assert card.to_json()["claims"] == data["claims"]
+    # radii as the pages' sliders set them: an L∞ ε in 255ths, never "ε = 0.03137"; attacks in words
+    assert not re.search(r"ε = 0\.0\d\d|eps=", " ".join(claim["why"] for claim in data["claims"]))
 
 
 def _ablation(control: list[float], variants: dict[str, list[float]]) -> dict:

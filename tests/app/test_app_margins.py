@@ -42,6 +42,7 @@ def test_margins_page_end_to_end():
     assert not at.exception, at.exception
     labels = [m.label for m in at.metric]
     assert any(label.startswith("Kendall τ: logit margin → pseudo-margin") for label in labels)
+    assert "AUROC at L∞ ε = 16/255" in labels  # the radius as its slider set it
 
     # results live in the cache layer: session state keeps only short keys, however many runs
     assert all(isinstance(key, str) for key in at.session_state["margin_study_runs"])
