@@ -82,8 +82,8 @@ def render_zoo(default_world: str) -> None:
     explain(zoo_summary.strip(),
             f"Each filled dot is one of our {len(zoo.entries)} {WORLD_LABELS[world]} models, trained with a different recipe "
             f"and strength, measured on {zoo.config.n} test images: across, its robust accuracy under AutoAttack "
-            f"({radius_label(zoo.config.eps, zoo.config.norm)}; on the first test images its card names, as the paper's "
-            "points are; where a card has no AutoAttack figure yet, the dot is a square at our margin search's "
+            f"({radius_label(zoo.config.eps, zoo.config.norm)}; on the first test images its card names, as the "
+            "paper's points are; where a card has no AutoAttack figure yet, the dot is a square at our margin search's "
             "robust accuracy: input margin > ε); up, how well its free logit margin ranks "
             "images like their input margin (Kendall τ), or how well it flags the non-robust ones (AUROC). The open "
             "circle above or below is the same model ranked by a learned pseudo-margin instead. The red diamonds are "

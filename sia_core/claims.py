@@ -897,7 +897,8 @@ def _flags_brittle(world: WorldResults, base: dict) -> ClaimVerdict:
 
     ours, ci95 = auroc(pairs), bootstrap_ci(pairs, auroc, resamples=1000)
     verdict = level_verdict(ci95, strong=0.8, weak=0.5)
-    why = (f"On {entry.model_id} at {radius_label(eps, world.zoo.config.norm)} ({labels.mean():.0%} of {len(labels)} images brittle), the free "
+    radius = radius_label(eps, world.zoo.config.norm)
+    why = (f"On {entry.model_id} at {radius} ({labels.mean():.0%} of {len(labels)} images brittle), the free "
            f"logit margin flags brittle inputs with AUROC {ours:.3f} (95% CI [{ci95[0]:.3f}, {ci95[1]:.3f}]; chance "
            "0.5): " + {"reproduces": "the free score detects brittle decisions.",
                        "partly": "better than chance, but far from a reliable detector.",
