@@ -8,8 +8,8 @@ import streamlit as st
 
 # the help of the semantic attack's pixel-budget slider, on every page that has one
 PIXEL_BUDGET_HELP = ("The tiny pixel change allowed on top of the attribute edits: each pixel may move by at most "
-                     "this many 255ths of full brightness (L∞: the largest single-pixel change). 0 leaves the "
-                     "attributes alone.")
+                     "this many 255ths of full brightness (L∞: the largest single-pixel change). At 0 the attack "
+                     "edits the attributes alone, with no pixel change.")
 # the attack's two weights, named alike wherever a page sets them (explore, diagnosis, keypoints)
 SPARSITY_WEIGHT_LABEL = "Sparsity weight λ (few attributes)"
 SPARSITY_WEIGHT_HELP = "Larger values make the attack use fewer attributes, so a failure is easier to trace."
