@@ -12,6 +12,7 @@ from sia_app import cache
 from sia_app.explain import explain
 from sia_app.verdicts import SCORECARD_WORLDS, verdict_and_evidence, verdict_list, verdict_notes, world_claims
 from sia_app.worlds import world_of
+from sia_core.features.transfer import TRANSFER_WEIGHT_DECAY
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_mean_points, transfer_attack_label,
                                transfer_by_radius, transfer_runs)
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, current_test_pixels,
@@ -161,7 +162,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                 + kept_all)
         _render_construction_success(rows, ("d_det_robust", "d_rand_robust"), "robust",
                                      "features_scale_class_success_robust")
-    _render_transfer(block.get("transfer"), dataset_key)
+    _render_transfer(block.get("transfer"), dataset_key, next((row for row in rows if row["set"] == "d_det"), None))
     return True
 
 
@@ -266,13 +267,34 @@ def _row_accuracy(rows: list[dict], kind: str) -> str:
     return "—" if row is None else f"{row['test_accuracy']:.1%}"
 
 
-def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
-    """The transfer study at scale (the paper's Figure 3), when it ran."""
+def _apart_from_the_table(transfer: dict, means: list[dict], det_row: Optional[dict]) -> str:
+    """Why the study's own architecture scores differently on D̂_det in the scatter than in the table above: its
+    copies here train apart, on fewer images and without weight decay (else nothing)."""
+    training = (det_row or {}).get("training") or {}
+    point = next((p for p in means if p["architecture"] == training.get("architecture")), None)
+    if point is None:
+        return ""
+    decay = training.get("weight_decay") or 0.0
+    differs = [f"on the first {transfer['n_train']:,} of its {det_row['n_train']:,} images"
+               if det_row["n_train"] != transfer["n_train"] else f"on {transfer['n_train']:,} of its images",
+               *([("without weight decay" if not TRANSFER_WEIGHT_DECAY else f"with weight decay "
+                  f"{TRANSFER_WEIGHT_DECAY:g}") + f" (the table's: {decay:g})"] if decay != TRANSFER_WEIGHT_DECAY
+                 else []),
+               *([f"for {transfer['config']['epochs']} epochs (the table's: {training['epochs']})"]
+                 if training.get("epochs") != transfer["config"]["epochs"] else [])]
+    return (f" These copies train apart from the table above: {', '.join(differs)}, with no augmentation; so "
+            f"{point['architecture']}'s point here, {point['accuracy_from_det']:.1%}, is not the table's D̂_det "
+            f"score, {det_row['test_accuracy']:.1%}.")
+
+
+def _render_transfer(transfer: Optional[dict], dataset_key: str, det_row: Optional[dict]) -> None:
+    """The transfer study at scale (the paper's Figure 3), when it ran; `det_row` is the table's D̂_det row."""
     if not transfer or not transfer.get("points"):
         return
     runs = transfer_runs(transfer)
+    means = seed_mean_points(runs)
     each = {run["seed"]: run["points"] for run in runs} if len(runs) > 1 else {}
-    st.plotly_chart(transfer_scatter(seed_mean_points(runs), title=f"Transfer from {transfer['source']}, at scale",
+    st.plotly_chart(transfer_scatter(means, title=f"Transfer from {transfer['source']}, at scale",
                                      seeds=each), width="stretch", key="features_scale_transfer")
     seeds = (f" Filled and labelled: the mean of training seeds {', '.join(str(seed) for seed in each)}; hollow: "
              "each seed's own point (the verdict reads the mean, and each seed alone for a full reproduction)."
@@ -282,7 +304,7 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str) -> None:
                f"{transfer['n_train']:,} images of D̂_det (x: accuracy on {transfer['test_n']:,} original test images) "
                f"and, apart, on the same source images with their true labels (y: how often {attack} "
                f"examples of the source fool it, on the first {transfer['config']['attack_n']:,} test images both "
-               f"classify correctly).{seeds} The paper (Figure 3): VGG-16, Inception-v3, ResNet-18, DenseNet and "
+               f"classify correctly).{seeds}{_apart_from_the_table(transfer, means, det_row)} The paper (Figure 3): VGG-16, Inception-v3, ResNet-18, DenseNet and "
                f"ResNet-50 trained on D̂_det from a standard ResNet-50, a rising trend.")
     by_radius = transfer_by_radius(runs)
     if any(len(curve) > 1 for curve in by_radius.values()):

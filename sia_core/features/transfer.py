@@ -22,6 +22,9 @@ from sia_core.scaling import batch_size_for
 from sia_core.validation import non_negative, one_of, positive_int, require
 
 ATTACK_BATCH = 250
+# how every copy trains (on D̂_det and on the true labels alike), apart from the study's own sets (which add weight
+# decay 5e-4): Adam at this rate, one-cycle, no weight decay, no augmentation; the features page says so beside them
+TRANSFER_LEARNING_RATE, TRANSFER_WEIGHT_DECAY = 2e-3, 0.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
 
     if constructed.config.kind != "d_det":
         raise DataError(f"The transfer study trains on D̂_det; this set is {constructed.label}.")
-    training = TrainConfig(epochs=config.epochs, learning_rate=2e-3, seed=config.seed)
+    training = TrainConfig(epochs=config.epochs, learning_rate=TRANSFER_LEARNING_RATE,
+                           weight_decay=TRANSFER_WEIGHT_DECAY, seed=config.seed)
     originals = train_set.subset(constructed.source_indices)
     attacked = test_set.subset(slice(0, config.attack_n))
     attacks = {eps: config.attack(eps) for eps in (config.attack_eps_l2, *config.sensitivity_eps_l2)}

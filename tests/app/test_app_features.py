@@ -169,6 +169,11 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert [trace["name"] for trace in radius["data"]] == ["mlp", "tiny-cnn"]
     assert radius["data"][0]["x"] == [1.0, 2.0, 4.0]  # the tier's further radii around the world's 2.0
     assert any("mean of 2 training seeds" in c.value for c in at.caption)
+    # the study's own architecture scores D̂_det in the scatter and in the table from two trainings: the page says so
+    apart = next(c.value for c in at.caption if "These copies train apart from the table above" in c.value)
+    det = rows["d_det"]
+    assert f"is not the table's D̂_det score, {det['test_accuracy']:.1%}" in apart
+    assert "without weight decay (the table's: 0.0005)" in apart
     takeaway = next(m.value for m in at.markdown if m.value.startswith("**Takeaway.**"))
     # the shipped Fashion-MNIST scorecard's D̂_det verdict closes the takeaway, whatever it is
     from sia_core.claims import VERDICT_WORDS
