@@ -304,8 +304,9 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str, det_row: Option
                f"{transfer['n_train']:,} images of D̂_det (x: accuracy on {transfer['test_n']:,} original test images) "
                f"and, apart, on the same source images with their true labels (y: how often {attack} "
                f"examples of the source fool it, on the first {transfer['config']['attack_n']:,} test images both "
-               f"classify correctly).{seeds}{_apart_from_the_table(transfer, means, det_row)} The paper (Figure 3): VGG-16, Inception-v3, ResNet-18, DenseNet and "
-               f"ResNet-50 trained on D̂_det from a standard ResNet-50, a rising trend.")
+               f"classify correctly).{seeds}{_apart_from_the_table(transfer, means, det_row)} The paper (Figure 3): "
+               "VGG-16, Inception-v3, ResNet-18, DenseNet and ResNet-50 trained on D̂_det from a standard ResNet-50, "
+               "a rising trend.")
     by_radius = transfer_by_radius(runs)
     if any(len(curve) > 1 for curve in by_radius.values()):
         figure = curves(by_radius, {}, title="Transfer success against the attack's radius",
