@@ -23,6 +23,7 @@ from sia_core.features.paper import PAPER_CIFAR10, PAPER_ROBUST_SOURCE
 from sia_core.features.transfer import seed_mean_points, transfer_attack_label, transfer_runs
 from sia_core.rank_statistics import kendall_tau_b, roc_auc
 from sia_core.regions.overlap import random_regions_iou
+from sia_core.robustify.transfer import TRANSFER_COLUMNS
 from sia_core.takeaways import SSIM_FLOOR
 
 Verdict = Literal["reproduces", "partly", "does-not-reproduce", "not-measured"]
@@ -259,7 +260,8 @@ def _transfer_gain(world: WorldResults, base: dict, control_recipe: str) -> Clai
     verdict = gain_verdict(ci95)
     control_value = float(np.mean([control.cells[c].robust_accuracy for c in columns]))
     wins = sum(gain > 0 for gain in gains)
-    why = (f"Over {', '.join(columns)} on {table.n} test images, {sia.model}'s robust accuracy differs from "
+    names = ", ".join(TRANSFER_COLUMNS[c].label if c in TRANSFER_COLUMNS else c for c in columns)  # as the table
+    why = (f"Over {names} on {table.n} test images, {sia.model}'s robust accuracy differs from "
            f"{control.model}'s by {_points(ours)} on average (95% CI {_interval_text(ci95)}; better on {wins} of "
            f"{len(columns)} attacks): " + (
                ("SIA training transfers to attacks it never saw." if control_recipe == "standard" else
@@ -303,10 +305,11 @@ def ablation_variant_label(change: Mapping, config: Mapping) -> str:
     return f"{steps} step{'s' if steps != 1 else ''}, {edits}"
 
 
-def imbalance_ablation_finding(ablation: Mapping) -> str:
+def imbalance_ablation_finding(ablation: Mapping, *, with_listing: bool = True) -> str:
     """What the ablation of SIA augmentation's knobs says, computed from its per-seed numbers: whether the weakest-
     scoring change of SIA closes the gap to the random-attribute control (per-seed differences, bootstrap over
-    seeds) and whether weaker SIA scores higher than the shipped one."""
+    seeds) and whether weaker SIA scores higher than the shipped one. `with_listing` lists every variant's score
+    first (a page that shows the ablation's table leaves it out)."""
     rows, config = ablation["rows"], ablation["config"]
     control = next(row for row in rows if row["method"] == "random-attributes")
     variants = [row for row in rows if row["method"] == "sia"]
@@ -318,24 +321,25 @@ def imbalance_ablation_finding(ablation: Mapping) -> str:
     gain_ci = bootstrap_ci(gain)
     listed = "; ".join(f"{ablation_variant_label(row['change'], config)}: {row['balanced_accuracy']:.1%}"
                        for row in sorted(variants, key=lambda row: row["balanced_accuracy"]))
-    text = f"Why: SIA's knobs changed one at a time over {len(gap)} seeds ({listed}; random attribute edits: " \
-           f"{control['balanced_accuracy']:.1%})."
+    text = (f"Why: SIA's knobs changed one at a time over {len(gap)} seeds ({listed}; random attribute edits: "
+            f"{control['balanced_accuracy']:.1%})." if with_listing else "")
     if best is not shipped and gain_ci[0] > 0:
         text += (f" The weaker the SIA edit, the better ({ablation_variant_label(best['change'], config)} gains "
-                 f"{_points(float(gain.mean()))}, 95% CI {_interval_text(gain_ci)}):")
+                 f"{_points(float(gain.mean()))} over the shipped {ablation_variant_label({}, config)}, 95% CI "
+                 f"{_interval_text(gain_ci)}):")
         text += (" consistent with the loss-maximizing edits turning the rare classes' new images into hard cases "
                  "near other classes rather than more typical ones." if gap_ci[1] < 0 else
                  " at its weakest it no longer trails the random edits.")
     if gap_ci[1] < 0:
-        text += (f" Even the best variant trails random attribute edits by {_points(-float(gap.mean()))[1:]} "
-                 f"(95% CI {_interval_text(gap_ci)}), so no setting we tried makes SIA the better augmentation here.")
+        text += (f" Even the best variant trails random attribute edits ({_points(float(gap.mean()))}, 95% CI "
+                 f"{_interval_text(gap_ci)}), so no setting we tried makes SIA the better augmentation here.")
     elif gap_ci[0] > 0:
-        text += (f" The best variant beats random attribute edits by {_points(float(gap.mean()))[1:]} "
-                 f"(95% CI {_interval_text(gap_ci)}).")
+        text += (f" The best variant beats random attribute edits ({_points(float(gap.mean()))}, 95% CI "
+                 f"{_interval_text(gap_ci)}).")
     else:
         text += (f" The best variant is level with random attribute edits ({_points(float(gap.mean()))}, 95% CI "
                  f"{_interval_text(gap_ci)}).")
-    return text
+    return text.strip()
 
 
 def _roi_roa_differ(world: WorldResults, base: dict) -> ClaimVerdict:
@@ -805,7 +809,7 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
                 + " would not clear the rule: the trend rests on the seeds' mean alone, so it reproduces only partly.")
             if clears else
             "The architectures that the source's examples fool more do not clearly learn more from D̂_det: chance "
-            f"alone often gives an ordering as good ({test}), so the relation does not reproduce here"
+            f"alone often gives an ordering as good ({test})"
             + ("." if tau > 0 else "; there is no trend at all." if tau == 0 else "; the trend points the other way."))
     evidence += (f" In the paper's Figure 3 the source's examples fool its five architectures 60–100% of the time "
                  f"(paper); here {rates.min():.0%}–{rates.max():.0%} at ε {transfer['config']['attack_eps_l2']:g}.")
