@@ -78,7 +78,7 @@ def test_the_lens_pages_state_no_conclusion_their_verdict_does_not_support():
         assert "a random mask of 20% of the pixels does as well" in regions and "does not reproduce here" in regions
     robustify = " ".join(_takeaways(_open("pages/sia_robustify.py")))
     assert "**Does not reproduce here.** At imbalance ratio 100" in robustify
-    assert "**Reproduces.** Over FGSM, PGD-L∞" in robustify  # SIA training transfers on Fashion-MNIST; the table's names
+    assert "**Reproduces.** Over FGSM, PGD-L∞" in robustify  # transfers on Fashion-MNIST, as the table names
     diagnosis = " ".join(_takeaways(_open("pages/sia_diagnosis.py")))
     assert "does not beat pixels alone" in diagnosis and "same pixel budget" in diagnosis
 
