@@ -80,7 +80,7 @@ else:
     verdicts = cache.shipped_scorecard(world)
     if verdicts is not None:  # the conclusion: the scorecard's verdicts against standard training and the control
         transfer_text += " " + " ".join(
-            f"**{VERDICT_WORDS[claim.verdict]}** {claim.why}" for claim in verdicts.claims
+            f"**{VERDICT_WORDS[claim.verdict]}** {claim.lead}" for claim in verdicts.claims
             if claim.id in ("sia-training-transfers", "sia-training-beats-random-attributes"))
     explain(transfer_text,
             f"Each row is one model of the same architecture, trained {len(table.rows)} ways: "

@@ -175,7 +175,7 @@ else:
                 f"it still classified the real CIFAR-10 test images far above chance ({PAPER_CIFAR10['d_det']['test_accuracy']:.1%} "
                 "against 10%, paper), which the authors read as the invisible patterns being real features of the "
                 "classes. Below, one image nudged toward a class you pick."
-                + (f" On Fashion-MNIST here: **{VERDICT_WORDS[d_det.verdict]}** {d_det.why}" if d_det else ""))
+                + (f" On Fashion-MNIST here: **{VERDICT_WORDS[d_det.verdict]}** {d_det.lead}" if d_det else ""))
     dataset, model, index = fmnist_image("tour_features_index", 2)
     target = st.selectbox("Nudge toward", list(model.class_names), index=3, key="tour_features_target")
     image = dataset.images[index:index + 1]

@@ -24,16 +24,18 @@ def world_claims(dataset_spec: str, claim_ids: Iterable[str]) -> list[ClaimVerdi
 
 
 def verdict_notes(dataset_spec: str, claim_ids: Iterable[str], *, measured_only: bool = True) -> str:
-    """"**Does not reproduce here.** why …" for each claim (not-measured ones left out by default)."""
-    return " ".join(f"**{VERDICT_WORDS[claim.verdict]}** {claim.why}" for claim in world_claims(dataset_spec, claim_ids)
+    """"**Does not reproduce here.** why …" for each claim (not-measured ones left out by default): the why's lead,
+    its evidence being the page's own charts and tables."""
+    return " ".join(f"**{VERDICT_WORDS[claim.verdict]}** {claim.lead}"
+                    for claim in world_claims(dataset_spec, claim_ids)
                     if not measured_only or claim.verdict != "not-measured")
 
 
 def verdict_list(dataset_spec: str, labelled_ids: dict[str, str]) -> str:
     """One markdown bullet per measured claim, "- **label: Reproduces.** why", for a section that weighs several
-    claims at once (a run-on paragraph of verdicts is hard to read)."""
+    claims at once (a run-on paragraph of verdicts is hard to read); each the why's lead, as `verdict_notes`."""
     labels = {claim_id: label for label, claim_id in labelled_ids.items()}
-    return "\n".join(f"- **{labels[claim.id]}: {VERDICT_WORDS[claim.verdict]}** {claim.why}"
+    return "\n".join(f"- **{labels[claim.id]}: {VERDICT_WORDS[claim.verdict]}** {claim.lead}"
                      for claim in world_claims(dataset_spec, labelled_ids.values()) if claim.verdict != "not-measured")
 
 
@@ -44,8 +46,7 @@ def verdict_and_evidence(dataset_spec: str, claim_id: str) -> tuple[str, str]:
     claim = verdict_of(dataset_spec, claim_id)
     if claim is None:
         return "", ""
-    lead, _, evidence = claim.why.partition("\n\n")
-    return f"**{VERDICT_WORDS[claim.verdict]}** {lead}", evidence
+    return f"**{VERDICT_WORDS[claim.verdict]}** {claim.lead}", claim.evidence
 
 
 def verdict_of(dataset_spec: str, claim_id: str) -> Optional[ClaimVerdict]:

@@ -59,6 +59,16 @@ class ClaimVerdict:
     why: str
     page: str                  # the lens page that shows it (pages/<name>.py)
 
+    @property
+    def lead(self) -> str:
+        """The why's verdict sentence(s), before its evidence."""
+        return self.why.partition("\n\n")[0]
+
+    @property
+    def evidence(self) -> str:
+        """The numbers behind the verdict, after the why's blank line ("" when it has none)."""
+        return self.why.partition("\n\n")[2]
+
 
 @dataclass(frozen=True)
 class Scorecard:
@@ -566,10 +576,13 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
         if kind == "d_det":  # the JPEG control attacks as D̂_det's construction does
             control = (world.features_at_scale or {}).get("jpeg_control")
             short = success is not None and success < CONSTRUCTION_SUCCESS and row.construction_eps is not None
+            # the controls' evidence after a blank line (ClaimVerdict.evidence): the features page shows it apart
+            controls = []
             if short and (why_short := jpeg_control_sentence(control, row.construction_eps)):
-                kept += f" Why it falls short, a control: {why_short}."
+                controls.append(f"Why it falls short, a control: {why_short}.")
             if exact_pixels := exact_pixels_sentence(control, kind, (world.features_at_scale or {}).get("rows", ())):
-                kept += f" The test set is the JPEG copy too: {exact_pixels}."
+                controls.append(f"The test set is the JPEG copy too: {exact_pixels}.")
+            kept += "\n\n" + " ".join(controls) if controls else ""
         why = (f"Trained on {row.n_train:,} images of the set{_scale_note(row)}, the model scores "
                f"{row.test_accuracy:.1%} on {row.test_n:,} original test images (95% CI [{ci95[0]:.1%}, "
                f"{ci95[1]:.1%}]) against chance {chance:.0%}{relabelled}: "

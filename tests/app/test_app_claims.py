@@ -95,3 +95,15 @@ def test_the_diagnosis_ships_a_run_with_the_joint_attacks_weights_above_zero():
     table = next(frame.value for frame in at.dataframe if "success rate" in frame.value.columns)
     sia = float(table.loc[table["attack"] == "SIA (joint)", "success rate"].iloc[0].rstrip("%")) / 100
     assert sia < 0.5  # the weighted run (the unweighted one fools over 90% of these images)
+
+
+def test_the_features_page_says_each_controls_evidence_once():
+    # a verdict's evidence (after its why's blank line) is the page's own section, not repeated in the verdict's bullet
+    scorecard = json.loads((PROJECT_ROOT / "assets/precomputed/claims-cifar10.json").read_text())
+    d_det = next(claim for claim in scorecard["claims"] if claim["id"] == "d-det-generalizes")
+    at = _open("pages/features.py", dataset="cifar10-subset")
+    text = "\n".join(element.value for element in [*at.markdown, *at.caption])
+    lead, _, evidence = d_det["why"].partition("\n\n")
+    assert lead in text and "Why it falls short, a control: " in evidence  # CIFAR-10 ships its JPEG control
+    control = evidence.split("Why it falls short, a control: ")[1].split(". The test set")[0]
+    assert text.count(control[:80]) == 1  # under its own heading, not again in the verdict's bullet
