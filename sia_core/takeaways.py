@@ -172,8 +172,8 @@ def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, s
         accuracy = test_accuracy[kind]
         ci95 = proportion_ci(accuracy, test_n)
         sentence = (f"Trained only on {labels.get(kind, kind)}, whose labels look wrong to a person, a fresh model "
-                    f"scores {_percent(accuracy)} on the original test images (95% interval {_percent(ci95[0])}–"
-                    f"{_percent(ci95[1])}; chance: {_percent(chance)})")
+                    f"scores {accuracy:.1%} on the original test images (95% interval [{ci95[0]:.1%}, "
+                    f"{ci95[1]:.1%}]; chance: {_percent(chance)})")  # one decimal, as the tables
         above = ci95[0] > chance
         relabelled = (relabelled_accuracy or {}).get(kind)
         learned_instead = ("" if relabelled is None or relabelled <= accuracy else
