@@ -155,10 +155,11 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
         explain(verdict_notes(dataset_key, [ROBUST_SOURCE_CLAIM]),
                 "The control: the same relabelled sets built from the robust model. If the standard model's "
                 "non-robust features are what D̂_det and D̂_rand carry, sets built from a model without them should "
-                "teach much less of the true label (the paper: "
-                f"{PAPER_ROBUST_SOURCE['d_rand']['test_accuracy']:.1%} and "
-                f"{PAPER_ROBUST_SOURCE['d_det']['test_accuracy']:.1%}, against "
-                f"{PAPER_CIFAR10['d_rand']['test_accuracy']:.1%} and {PAPER_CIFAR10['d_det']['test_accuracy']:.1%})."
+                "teach much less of the true label (the paper, on CIFAR-10: D̂_rand "
+                f"{PAPER_ROBUST_SOURCE['d_rand']['test_accuracy']:.1%} and D̂_det "
+                f"{PAPER_ROBUST_SOURCE['d_det']['test_accuracy']:.1%} from the robust model, against "
+                f"{PAPER_CIFAR10['d_rand']['test_accuracy']:.1%} and {PAPER_CIFAR10['d_det']['test_accuracy']:.1%} "
+                "from the standard one)."
                 + kept_all)
         _render_construction_success(rows, ("d_det_robust", "d_rand_robust"), "robust",
                                      "features_scale_class_success_robust")
@@ -320,6 +321,11 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str, det_row: Option
                    f"visibly, and the paper's source and architectures differ from ours too.")
     # the trend's verdict, or why none is drawn (too few architectures), from the scorecard
     verdict, evidence = verdict_and_evidence(dataset_key, TRANSFER_CLAIM)
-    explain(verdict, "Does an architecture that the source's adversarial examples fool more also learn more from "
-            "D̂_det? Kendall τ over the architectures, against the orderings chance gives."
+    explain(verdict, "Each dot is one network architecture. Across: how much it learned from D̂_det, whose labels "
+            "look wrong to a person (its accuracy on the true test labels). Up: how often the source model's "
+            "adversarial examples also fool a copy of it trained normally. The paper's finding is a rising trend: "
+            "an architecture that picks up the source's non-robust features is both fooled by its attacks and able "
+            "to learn from D̂_det. Kendall τ says how well the two orderings of the dots agree (+1 the same order, "
+            "0 unrelated, −1 reversed); p is the share of all orderings of the dots that agree at least as well by "
+            "chance, and our rule asks for p below 0.05."
             + (f"\n\n**The numbers behind the verdict.** {evidence}" if evidence else ""))
