@@ -383,5 +383,6 @@ if cache.remember_run(TRANSFER_RUNS_KEY, transfer_key, just_ran=run_transfer, ke
                                              transfer_epochs, transfer_eps, 500, cache.cached_model(det.source_model),
                                              det, train_set, selection.dataset)
         st.plotly_chart(transfer_scatter([point.to_dict() for point in points],
-                                         title=f"Transfer from {det.source_model}"),
+                                         title=f"Transfer from {det.source_model}",
+                                         chance=1 / selection.dataset.num_classes),
                         width="stretch", key="features_transfer_scatter")

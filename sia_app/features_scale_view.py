@@ -163,7 +163,8 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                 + kept_all)
         _render_construction_success(rows, ("d_det_robust", "d_rand_robust"), "robust",
                                      "features_scale_class_success_robust")
-    _render_transfer(block.get("transfer"), dataset_key, next((row for row in rows if row["set"] == "d_det"), None))
+    _render_transfer(block.get("transfer"), dataset_key, next((row for row in rows if row["set"] == "d_det"), None),
+                     num_classes)
     return True
 
 
@@ -288,7 +289,7 @@ def _apart_from_the_table(transfer: dict, means: list[dict], det_row: Optional[d
             f"score, {det_row['test_accuracy']:.1%}.")
 
 
-def _render_transfer(transfer: Optional[dict], dataset_key: str, det_row: Optional[dict]) -> None:
+def _render_transfer(transfer: Optional[dict], dataset_key: str, det_row: Optional[dict], num_classes: int) -> None:
     """The transfer study at scale (the paper's Figure 3), when it ran; `det_row` is the table's D̂_det row."""
     if not transfer or not transfer.get("points"):
         return
@@ -296,7 +297,8 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str, det_row: Option
     means = seed_mean_points(runs)
     each = {run["seed"]: run["points"] for run in runs} if len(runs) > 1 else {}
     st.plotly_chart(transfer_scatter(means, title=f"Transfer from {transfer['source']}, at scale",
-                                     seeds=each), width="stretch", key="features_scale_transfer")
+                                     seeds=each, chance=1 / num_classes), width="stretch",
+                    key="features_scale_transfer")
     seeds = (f" Filled and labelled: the mean of training seeds {', '.join(str(seed) for seed in each)}; hollow: "
              "each seed's own point (the verdict reads the mean, and each seed alone for a full reproduction)."
              if each else "")

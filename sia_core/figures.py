@@ -172,11 +172,25 @@ def curves(series: dict[str, list[tuple[float, float]]], labels: dict[str, str],
 
 
 def transfer_scatter(points: Sequence[dict], *, title: str,
-                     seeds: Optional[Mapping[int, Sequence[dict]]] = None) -> go.Figure:
+                     seeds: Optional[Mapping[int, Sequence[dict]]] = None, chance: Optional[float] = None) -> go.Figure:
     """One labelled point per architecture: accuracy when trained on D̂_det (x) against transfer success (y); where
-    the points are the mean of several training seeds, each seed's own (seed -> points) as hollow markers."""
+    the points are the mean of several training seeds, each seed's own (seed -> points) as hollow markers, tied to
+    its architecture's mean by a thin line; `chance` (1 / classes) as a dashed vertical line."""
     seeds = seeds or {}
-    figure = go.Figure(go.Scatter(
+    figure = go.Figure()
+    ties_x: list[Optional[float]] = []
+    ties_y: list[Optional[float]] = []
+    for replicate in seeds.values():  # each seed's point to its architecture's mean, so an unlabelled one is placed
+        for mean, own in zip(points, replicate):
+            ties_x += [mean["accuracy_from_det"], own["accuracy_from_det"], None]
+            ties_y += [mean["transfer_success"], own["transfer_success"], None]
+    if ties_x:
+        figure.add_scatter(x=ties_x, y=ties_y, mode="lines", line=dict(color="#b0b7c0", width=1), hoverinfo="skip",
+                           showlegend=False)
+    if chance is not None:
+        figure.add_vline(x=chance, line_dash="dash", line_color="#d62728", annotation_text=f"chance {chance:.0%}",
+                         annotation_position="top right")
+    figure.add_trace(go.Scatter(
         x=[p["accuracy_from_det"] for p in points], y=[p["transfer_success"] for p in points],
         mode="markers+text", text=[p["architecture"] for p in points], textposition="top center",
         marker=dict(size=12, color="#1f4e79"), name=f"mean of {len(seeds)} seeds" if seeds else "",

@@ -160,11 +160,13 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert success["data"][0]["y"] == [entry["rate"] for entry in rows["d_det"]["targeted_success_by_class"]]
     reached = sum(entry["reached"] for entry in rows["d_det"]["targeted_success_by_class"])
     assert any(f"D̂_det: {reached:,} of {at_scale.TIERS['tiny'].relabelled_n:,} attempts" in c.value for c in at.caption)
-    transfer = next(chart for chart in at.get("plotly_chart") if "Transfer from" in chart.proto.spec)
-    assert json.loads(transfer.proto.spec)["data"][0]["text"] == ["mlp", "tiny-cnn"]
+    transfer = json.loads(next(chart for chart in at.get("plotly_chart") if "Transfer from" in chart.proto.spec)
+                          .proto.spec)
+    ties, *points = transfer["data"]
+    assert points[0]["text"] == ["mlp", "tiny-cnn"] and ties["mode"] == "lines"
     # the tiny tier's two training seeds: their mean labelled, each seed's own hollow; the rates at every radius
-    assert [trace["name"] for trace in json.loads(transfer.proto.spec)["data"]] == ["mean of 2 seeds", "seed 0",
-                                                                                    "seed 1"]
+    assert [trace["name"] for trace in points] == ["mean of 2 seeds", "seed 0", "seed 1"]
+    assert [shape["x0"] for shape in transfer["layout"]["shapes"]] == [0.1]  # chance on the page's ten classes
     radius = charts["features_scale_transfer_radius"]
     assert [trace["name"] for trace in radius["data"]] == ["mlp", "tiny-cnn"]
     assert radius["data"][0]["x"] == [1.0, 2.0, 4.0]  # the tier's further radii around the world's 2.0

@@ -220,13 +220,16 @@ def test_the_transfer_scatter_marks_each_seed_with_its_own_shape_beside_the_mean
         return [{"architecture": name, "accuracy_from_det": 0.1 + shift, "transfer_success": 0.2 + shift}
                 for name in ("mlp", "tiny-cnn")]
 
-    figure = transfer_scatter(points(0.0), title="t", seeds={0: points(-0.01), 1: points(0.01)})
-    mean, *seeds = figure.data
+    figure = transfer_scatter(points(0.0), title="t", seeds={0: points(-0.01), 1: points(0.01)}, chance=0.1)
+    ties, mean, *seeds = figure.data
     assert list(mean.x) == [0.1, 0.1] and list(mean.text) == ["mlp", "tiny-cnn"]
     assert [trace.name for trace in seeds] == ["seed 0", "seed 1"]
     assert len({trace.marker.symbol for trace in seeds}) == 2  # the legend tells the seeds apart
-    alone = transfer_scatter(points(0.0), title="t")  # one seed: its points, no legend
-    assert len(alone.data) == 1 and not alone.data[0].showlegend
+    # each seed's point tied to its architecture's mean (an unlabelled hollow marker is placed), not in the legend
+    assert list(ties.x[:3]) == [0.1, pytest.approx(0.09), None] and not ties.showlegend and ties.mode == "lines"
+    assert [shape.x0 for shape in figure.layout.shapes] == [0.1]  # chance, dashed
+    alone = transfer_scatter(points(0.0), title="t")  # one seed: its points, no legend, no ties
+    assert len(alone.data) == 1 and not alone.data[0].showlegend and not alone.layout.shapes
 
 
 def test_d_rand_targets_another_class_uniformly():
