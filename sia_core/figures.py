@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -189,10 +190,10 @@ def transfer_scatter(points: Sequence[dict], *, title: str,
                            showlegend=False)
     if chance is not None:
         figure.add_vline(x=chance, line_dash="dash", line_color="#d62728", annotation_text=f"chance {chance:.0%}",
-                         annotation_position="top right")
+                         annotation_position="bottom right")
     figure.add_trace(go.Scatter(
         x=[p["accuracy_from_det"] for p in points], y=[p["transfer_success"] for p in points],
-        mode="markers+text", text=[p["architecture"] for p in points], textposition="top center",
+        mode="markers", text=[p["architecture"] for p in points],
         marker=dict(size=12, color="#1f4e79"), name=f"mean of {len(seeds)} seeds" if seeds else "",
         showlegend=bool(seeds),
         hovertemplate="%{text}: D̂_det accuracy %{x:.1%}, transfer %{y:.1%}<extra></extra>"))
@@ -205,6 +206,20 @@ def transfer_scatter(points: Sequence[dict], *, title: str,
                                        line=dict(width=2)),
                            hovertemplate="%{text}: D̂_det accuracy %{x:.1%}, transfer %{y:.1%}<extra>seed "
                                          f"{seed}</extra>")
+    # each name on the side of its point away from its seeds' markers (above, below, left or right), over a pale box
+    xs = [p["accuracy_from_det"] for p in [*points, *(q for replicate in seeds.values() for q in replicate)]]
+    ys = [p["transfer_success"] for p in [*points, *(q for replicate in seeds.values() for q in replicate)]]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    sides = {"above": (0, 1), "below": (0, -1), "right": (1, 0), "left": (-1, 0)}
+    for index, point in enumerate(points):
+        offsets = [((own[index]["accuracy_from_det"] - point["accuracy_from_det"]) / span_x,
+                    (own[index]["transfer_success"] - point["transfer_success"]) / span_y) for own in seeds.values()]
+        side = max(sides, key=lambda name: min((math.hypot(0.05 * sides[name][0] - dx, 0.05 * sides[name][1] - dy)
+                                                for dx, dy in offsets), default=1.0))
+        dx, dy = sides[side]
+        figure.add_annotation(x=point["accuracy_from_det"], y=point["transfer_success"], text=point["architecture"],
+                              showarrow=False, xshift=12 * dx, yshift=15 * dy, font=dict(size=11),
+                              xanchor={1: "left", -1: "right", 0: "center"}[dx], bgcolor="rgba(255, 255, 255, 0.8)")
     figure.update_layout(title=title, xaxis_title="test accuracy of the model trained on D̂_det",
                          yaxis_title="transfer success of the source's attack", xaxis_tickformat=".1%",
                          yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=40, b=10))

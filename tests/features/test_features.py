@@ -228,6 +228,11 @@ def test_the_transfer_scatter_marks_each_seed_with_its_own_shape_beside_the_mean
     # each seed's point tied to its architecture's mean (an unlabelled hollow marker is placed), not in the legend
     assert list(ties.x[:3]) == [0.1, pytest.approx(0.09), None] and not ties.showlegend and ties.mode == "lines"
     assert [shape.x0 for shape in figure.layout.shapes] == [0.1]  # chance, dashed
+    # each name beside its mean, on the side away from its seeds' markers: with the seeds above and below, aside
+    upright = [{**point, "transfer_success": point["transfer_success"] + shift} for shift in (-0.05, 0.05)
+               for point in points(0.0)[:1]]
+    apart = transfer_scatter(points(0.0)[:1], title="t", seeds={0: upright[:1], 1: upright[1:]})
+    assert [(note.text, note.yshift, note.xshift != 0) for note in apart.layout.annotations] == [("mlp", 0, True)]
     alone = transfer_scatter(points(0.0), title="t")  # one seed: its points, no legend, no ties
     assert len(alone.data) == 1 and not alone.data[0].showlegend and not alone.layout.shapes
 
