@@ -21,8 +21,8 @@ from sia_core.figures import class_success_bars, curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
 SET_LABELS = {"d": "D (original images)", "d_small": "D (as many images as D̂_R)",
-              "d_matched_nr": "D (as accurate as D̂_NR's model)", **KINDS.labels(),
-              "d_det_robust": "D̂_det, from the robust model", "d_rand_robust": "D̂_rand, from the robust model"}
+              "d_matched_nr": "D (as accurate as D̂_NR)", **KINDS.labels(),
+              "d_det_robust": "D̂_det, robust source", "d_rand_robust": "D̂_rand, robust source"}
 SET_GLOSSARY = (
     "**The training sets**, each made from the original training images by a source model (the paper's names):\n"
     "- **D**: the original images with their true labels, the baseline.\n"
@@ -32,7 +32,9 @@ SET_GLOSSARY = (
     "patterns.\n"
     "- **D̂_rand**: the same, toward a random other class.\n"
     "- **D̂_R**: images that keep only what a *robust* model sees of an image, drawn from a random other image.\n"
-    "- **D̂_NR**: the same for a *standard* model; they look like the image they started from.\n\n"
+    "- **D̂_NR**: the same for a *standard* model; they look like the image they started from.\n"
+    "- **…, robust source**: D̂_det or D̂_rand built by the same attack on the *robust* model instead of the "
+    "standard one (the control).\n\n"
     "A fresh model trains on each set and is scored on the untouched original test images; \"robust\" accuracy is "
     "its accuracy under an L2 attack of the radius named.")
 ROBUST_SOURCE_CLAIM = "robust-source-sets-teach-less"

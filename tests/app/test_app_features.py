@@ -128,8 +128,8 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     table = at.dataframe[0].value.to_dict("records")
     assert [row["trained on"] for row in table] == ["D (original images)", "D̂_det", "D̂_rand",
                                                     "D (as many images as D̂_R)", "D̂_R", "D̂_NR",
-                                                    "D (as accurate as D̂_NR's model)",
-                                                    "D̂_det, from the robust model", "D̂_rand, from the robust model"]
+                                                    "D (as accurate as D̂_NR)",
+                                                    "D̂_det, robust source", "D̂_rand, robust source"]
     assert all("[" in row["test accuracy [95% CI]"] for row in table)
     assert not any("nan" in str(value) for row in table for value in row.values())  # plain rows were built by no one
     # the scores and how each set was built are two tables, so neither runs off a laptop's page
@@ -150,8 +150,8 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert [bar["name"] for bar in success["data"]] == ["D̂_det", "D̂_rand"]
     # and the same for the robust-source control's sets, under its verdict
     assert [bar["name"] for bar in charts["features_scale_class_success_robust"]["data"]] == [
-        "D̂_det, from the robust model", "D̂_rand, from the robust model"]
-    assert any("on the robust source" in c.value and "D̂_det, from the robust model: " in c.value for c in at.caption)
+        "D̂_det, robust source", "D̂_rand, robust source"]
+    assert any("on the robust source" in c.value and "D̂_det, robust source: " in c.value for c in at.caption)
     # the control's sets keep every attempt (the tiny tier's all do), as the paper's construction: the page says so
     assert any("these sets keep every attempt, relabelled with its target" in element.value
                for element in [*at.caption, *at.markdown])
