@@ -63,6 +63,11 @@ def _wait_for_page(page, url: str, path: str, query: str) -> None:
     page.wait_for_timeout(2500)  # the last charts of the page settle
 
 
+# each table's (scroll width, visible width) in pixels: a scroll width above the visible one scrolls sideways
+TABLE_WIDTHS_JS = """() => [...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')]
+    .map(scroller => [scroller.scrollWidth, scroller.clientWidth])"""
+
+
 @pytest.mark.parametrize("world", list(WORLDS))
 def test_every_chart_holds_data_and_every_unreproduced_claim_is_said_on_its_page(world, tmp_path):
     query = WORLDS[world]
@@ -74,6 +79,9 @@ def test_every_chart_holds_data_and_every_unreproduced_claim_is_said_on_its_page
             _wait_for_page(page, url, path, query)
             if path not in CHARTLESS:
                 _check_charts(page.evaluate(CHARTS_JS), f"{world}/{path or 'home'}")
+            if path == "features":  # its tables fit a 1,400-px page: no sideways scroll (the paper's numbers inside)
+                widths = page.evaluate(TABLE_WIDTHS_JS)
+                assert widths and all(scroll <= client + 1 for scroll, client in widths), (world, widths)
             bodies[path] = page.inner_text("body")
     assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")
     for path, body in bodies.items():
