@@ -18,6 +18,7 @@ from sia_app import cache, url_state
 from sia_app.launch import short_spec
 from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.attacks import attack_label, in_255ths
+from sia_core.claims import proportion_ci
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import DATASETS
 from sia_core.data.imagenet import has_unlabelled
@@ -200,6 +201,12 @@ def _selectable_cards(dataset: ImageDataset) -> list[ModelCard]:
     return [c for c in operator if len(c.class_names) == dataset.num_classes] + fits
 
 
+def _interval(rate: float, n: int) -> str:
+    """A rate's 95% interval over its n images, "[66.5, 72.2]" in percent, as the study tables write it."""
+    low, high = proportion_ci(rate, n)
+    return f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
 def render_model_card(card: ModelCard) -> None:
     with st.sidebar.expander("Model card", expanded=True):
         source = card.training.get("source")
@@ -222,25 +229,31 @@ def render_model_card(card: ModelCard) -> None:
             if card.is_keypoints:
                 _render_keypoint_evaluation(card, evaluation)
                 continue
-            lines = [f"Clean accuracy: **{evaluation['clean_accuracy']:.1%}**"]
+            n = int(evaluation["n"])
+            clean = evaluation["clean_accuracy"]
+            lines = [f"Clean accuracy: **{clean:.1%}** {_interval(clean, n)}"]
             if evaluation.get("pgd20_robust_accuracy") is not None:  # AutoAttack, with PGD-20 on the same images
                 gap = evaluation["pgd20_robust_accuracy"] - evaluation["robust_accuracy"]
                 lines.append(f"Robust accuracy ({attack_label(evaluation['attack'], evaluation['eps'])}): "
-                             f"**{evaluation['robust_accuracy']:.1%}**; PGD-20 on the same images "
+                             f"**{evaluation['robust_accuracy']:.1%}** {_interval(evaluation['robust_accuracy'], n)}; "
+                             "PGD-20 on the same images "
                              f"{evaluation['pgd20_robust_accuracy']:.1%}"
                              + (f" ({100 * gap:.1f} points higher: PGD-20 overstates robustness here)" if gap > 0
                                 else " (the same)" if gap == 0 else
                                 f" ({-100 * gap:.1f} points lower: here AutoAttack was the weaker attack)"))
             elif evaluation.get("robust_accuracy") is not None:
                 attack = attack_label(evaluation["attack"], evaluation["eps"], evaluation["steps"])
-                lines.append(f"Robust accuracy ({attack}): **{evaluation['robust_accuracy']:.1%}**")
+                lines.append(f"Robust accuracy ({attack}): **{evaluation['robust_accuracy']:.1%}** "
+                             f"{_interval(evaluation['robust_accuracy'], n)}")
             st.markdown("  \n".join(lines))
             if evaluation.get("measured"):
                 st.caption(f"Measured now (first measured {evaluation['measured']}) by this repo's evaluation code on "
-                           f"the first {evaluation['n']} images of {evaluation['test_set']}.")
+                           f"the first {n:,} images of {evaluation['test_set']}.")
             else:
-                st.caption(f"Measured by this repo's evaluation code on {evaluation['n']} images of "
-                           f"{evaluation['test_set']}.")
+                st.caption(f"Measured by this repo's evaluation code on {n:,} images of {evaluation['test_set']}.")
+        if len(card.evaluations) > 1 and not card.is_keypoints:
+            st.caption("Each measurement is on its own images, named under it, so their numbers differ; the "
+                       "brackets are 95% intervals over those images.")
         if training.get("command"):
             # folded: the command runs to several hundred characters, taller than the rest of the card in a sidebar;
             # text, not st.code (see url_state.publish_view)

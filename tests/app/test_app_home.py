@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -199,6 +200,9 @@ def test_a_robust_models_card_shows_autoattack_with_pgd20_on_the_same_images(app
     text = _sidebar_markdown(app)
     assert "Robust accuracy (AutoAttack at L∞ ε = 25.5/255)" in text and "PGD-20 on the same images" in text
     assert "Recipe: **pgd** (L∞ radius 25.5/255)" in text
+    # every accuracy with its 95% interval over its own images, whose count is written out
+    assert re.search(r"Clean accuracy: \*\*\d+\.\d%\*\* \[\d+\.\d, \d+\.\d\]", text)
+    assert re.search(r"\(AutoAttack at L∞ ε = 25.5/255\): \*\*\d+\.\d%\*\* \[\d+\.\d, \d+\.\d\]", text)
 
 
 @pytest.mark.parametrize("model_id, recipe", [("fmnist-pgd-l2", "Recipe: **pgd-l2** (L2 radius 1.5)"),
