@@ -51,10 +51,10 @@ with st.form("sia_diagnosis_form"):
                             format_func=lambda name: ATTRIBUTES[name].label)
     w1, w2 = st.columns(2)
     sparsity = w1.number_input(SPARSITY_WEIGHT_LABEL, 0.0, 10.0, step=0.1, key="diag_sparsity",
-                               help=f"{SPARSITY_WEIGHT_HELP} Shipped runs: 0, and "
+                               help=f"{SPARSITY_WEIGHT_HELP} The precomputed diagnoses use 0 and "
                                     f"{WEIGHTED_DIAGNOSIS['sparsity_weight']:g}.")
     perceptual = w2.number_input(PERCEPTUAL_WEIGHT_LABEL, 0.0, 50.0, step=0.5, key="diag_perceptual",
-                                 help=f"{PERCEPTUAL_WEIGHT_HELP} Shipped runs: 0, and "
+                                 help=f"{PERCEPTUAL_WEIGHT_HELP} The precomputed diagnoses use 0 and "
                                       f"{WEIGHTED_DIAGNOSIS['perceptual_weight']:g}.")
     run = st.form_submit_button("Run the diagnosis", type="primary")
 
