@@ -7,7 +7,7 @@ import streamlit as st
 
 from sia_app import cache, url_state
 from sia_app.explain import (PERCEPTUAL_WEIGHT_HELP, PERCEPTUAL_WEIGHT_LABEL, PIXEL_BUDGET_HELP, SPARSITY_WEIGHT_HELP,
-                             SPARSITY_WEIGHT_LABEL, explain)
+                             SPARSITY_WEIGHT_LABEL, STEPS_HELP, explain)
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
@@ -41,11 +41,13 @@ names = [a.name for a in applicable_attributes(model.input_shape[0])]
 
 with st.form("sia_diagnosis_form"):
     c1, c2, c3, c4 = st.columns(4)
-    n = c1.slider("Images (N)", 16, 1024, step=16, key="diag_n")
+    n = c1.slider("Images (N)", 16, 1024, step=16, key="diag_n",
+                  help="How many test images the diagnosis attacks: the histograms count over them.")
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞), shared by all attacks", 0.0, 16.0, step=0.5, key="diag_eps",
                         help=PIXEL_BUDGET_HELP)
-    steps = c3.slider("Steps", 5, 60, key="diag_steps")
-    seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed")
+    steps = c3.slider("Steps", 5, 60, key="diag_steps", help=STEPS_HELP)
+    seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed",
+                           help="The seed of the attacks' random starts: the same seed repeats the same run.")
     # one widget per attribute set: a gray world's choice must not carry over as the whole choice in an RGB world
     chosen = st.multiselect("Attributes", names, default=names, key=f"diag_attributes_{len(names)}",
                             format_func=lambda name: ATTRIBUTES[name].label)

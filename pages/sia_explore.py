@@ -12,7 +12,7 @@ import torch
 
 from sia_app import cache, keypoint_view, url_state
 from sia_app.explain import (PERCEPTUAL_WEIGHT_HELP, PERCEPTUAL_WEIGHT_LABEL, PIXEL_BUDGET_HELP, SPARSITY_WEIGHT_HELP,
-                             SPARSITY_WEIGHT_LABEL, explain)
+                             SPARSITY_WEIGHT_LABEL, STEPS_HELP, explain)
 from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
@@ -149,13 +149,15 @@ with st.form("sia_attack_form"):
                             key=f"sia_attack_attributes_{len(names)}",
                             format_func=lambda name: ATTRIBUTES[name].label)
     c1, c2, c3, c4, c5 = st.columns(5)
-    steps = c1.slider("Steps", 5, 100, 30, key="sia_steps")
+    steps = c1.slider("Steps", 5, 100, 30, key="sia_steps", help=STEPS_HELP)
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞)", 0.0, 16.0, 2.0, step=0.5, key="sia_eps",
                         help=PIXEL_BUDGET_HELP)
     sparsity = c3.slider(SPARSITY_WEIGHT_LABEL, 0.0, 2.0, 0.0, step=0.1, key="sia_sparsity", help=SPARSITY_WEIGHT_HELP)
     perceptual = c4.slider(PERCEPTUAL_WEIGHT_LABEL, 0.0, 20.0, step=0.5, key=PERCEPTUAL_KEY,
                            help=PERCEPTUAL_WEIGHT_HELP)
-    early_stop = c5.checkbox("Stop at the first flip", value=False, key="sia_early_stop")
+    early_stop = c5.checkbox("Stop at the first flip", value=False, key="sia_early_stop",
+                             help="Freeze the image at the attack's first success: the first edit along its path "
+                                  "that fools the model, rather than where it ends after every step.")
     # the image's own label is no target: the attack would have nothing to move it to
     targeted = st.selectbox("Goal", ["untargeted"] + [f"target: {name}" for index, name in enumerate(model.class_names)
                                                       if index != label], key="sia_goal")

@@ -130,3 +130,7 @@ def test_explore_and_diagnosis_name_the_attacks_weights_alike(explore):
     diagnosis_labels = {diagnosis.number_input(key=key).label for key in ("diag_sparsity", "diag_perceptual")}
     assert explore_labels == diagnosis_labels == {"Sparsity weight λ (few attributes)",
                                                   "Perceptual weight μ (1 − SSIM)"}
+    # and every setting of the attack says what it does
+    assert explore.slider(key="sia_steps").help == diagnosis.slider(key="diag_steps").help != ""
+    assert explore.checkbox(key="sia_early_stop").help and diagnosis.number_input(key="diag_seed").help
+    assert diagnosis.slider(key="diag_n").help
