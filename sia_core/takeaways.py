@@ -236,11 +236,11 @@ def transfer_takeaway(rows: Sequence[TransferRow], unseen: Sequence[str], labels
     better = [labels.get(column, column) for column, gain in gains.items() if gain > 0.01]
     mean_gain = sum(gains.values()) / len(gains)
     sentence = (f"SIA training beats standard training on {len(better)} of the {len(gains)} pixel attacks it never "
-                f"trained on ({', '.join(better) or 'none'}; {mean_gain * 100:+.0f} points on average)")
+                f"trained on ({', '.join(better) or 'none'}; {mean_gain * 100:+.1f} points on average)")
     control = by_recipe.get("random-attributes")
     if control is not None and "sia" in sia.cells and "sia" in control.cells:
         difference = accuracy(sia, "sia") - accuracy(control, "sia")
-        sentence += (f", and it holds {difference * 100:+.0f} points against SIA itself compared with the same "
+        sentence += (f", and it holds {difference * 100:+.1f} points against SIA itself compared with the same "
                      "attributes drawn at random")
         if n:
             from sia_core.claims import proportion_difference_ci

@@ -135,6 +135,6 @@ def test_the_transfer_takeaway_compares_sia_training_with_any_pixel_adversarial_
     rows = [with_sia("std", "standard", 0.0), with_sia("sia-at", "sia", 0.30), with_sia("rand", "random-attributes",
                                                                                        0.22)]
     wide = transfer_takeaway(rows, ["fgsm", "pgd-linf"], {}, n=50)
-    assert "+8 points against SIA itself" in wide and "which reaches zero: no difference shown" in wide
+    assert "+8.0 points against SIA itself" in wide and "which reaches zero: no difference shown" in wide
     narrow = transfer_takeaway(rows, ["fgsm", "pgd-linf"], {}, n=5000)
-    assert "+8 points against SIA itself" in narrow and "(95% interval [+" in narrow and "reaches zero" not in narrow
+    assert "+8.0 points against SIA itself" in narrow and "(95% interval [+" in narrow and "reaches zero" not in narrow
