@@ -10,8 +10,8 @@ import streamlit as st
 PIXEL_BUDGET_HELP = ("The tiny pixel change allowed on top of the attribute edits: each pixel may move by at most "
                      "this many 255ths of full brightness (L∞: the largest single-pixel change). At 0 the attack "
                      "edits the attributes alone, with no pixel change.")
-STEPS_HELP = ("How many gradient steps the attack takes on the attributes (and pixels): more steps find more "
-              "failures, at more time.")
+STEPS_HELP = ("How many gradient steps the attack takes on the attributes (and pixels): more steps usually find "
+              "more failures, at more time.")
 # the attack's two weights, named alike wherever a page sets them (explore, diagnosis, keypoints)
 SPARSITY_WEIGHT_LABEL = "Sparsity weight λ (few attributes)"
 SPARSITY_WEIGHT_HELP = "Larger values make the attack use fewer attributes, so a failure is easier to trace."

@@ -12,9 +12,8 @@ from sia_app import cache
 from sia_app.explain import explain
 from sia_app.verdicts import SCORECARD_WORLDS, verdict_and_evidence, verdict_list, verdict_notes, world_claims
 from sia_app.worlds import world_of
-from sia_core.features.transfer import TRANSFER_WEIGHT_DECAY
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_mean_points, transfer_attack_label,
-                               transfer_by_radius, transfer_runs)
+                               transfer_by_radius, transfer_runs, transfer_settings)
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, current_test_pixels,
                              exact_pixels_sentence, jpeg_control_sentence)
 from sia_core.figures import class_success_bars, curves, transfer_scatter
@@ -213,31 +212,13 @@ def _render_construction_success(rows: list[dict], kinds: tuple[str, str], sourc
 
 def _render_jpeg_control(control: Optional[dict], eps: float, rows: list[dict]) -> None:
     """The JPEG control, when it ran: the source's network trained on the exact pixels of the same images and on their
-    JPEG re-encoding, each attacked as D̂_det's construction attacks (is the shortfall the data's?)."""
-    sentence = jpeg_control_sentence(control, eps)
-    if not sentence:
+    JPEG re-encoding, each attacked as D̂_det's construction attacks (is the shortfall the data's?); then each
+    trained set's model scored on the exact pixels of test images against their copy. Either part alone, where only
+    it ran (the D̂_det verdict's evidence is these, shown here only)."""
+    if not control:
         return
-    radius = f"{eps:g}"
-    labels = {"exact": "exact pixels", "jpeg": f"JPEG, quality {control['config']['quality']}"}
-    table = []
-    for pixels, arm in control["summary"]["arms"].items():
-        success = arm["targeted_success"][radius]
-        table.append({"trained on": f"{arm['n_train']:,} training images, {labels[pixels]}",
-                      "networks (seeds)": len(arm["seeds"]),
-                      "clean accuracy, same test images": f"{arm['test_accuracy']:.1%} of {arm['test_n']:,}",
-                      f"target reached at ε {radius} [95% CI]": f"{success['rate']:.1%} [{success['ci95'][0]:.1%}, "
-                                                                 f"{success['ci95'][1]:.1%}]",
-                      "each network": ", ".join(f"{rate:.1%}" for rate in
-                                                (arm.get("targeted_success_by_seed") or {}).get(radius, ()))})
-    st.markdown("**Why the construction falls short: the source's training data**")
-    st.dataframe(table, hide_index=True, width="stretch")
-    st.caption(f"The only full CIFAR-10 training split here is a JPEG copy (quality about 75), and JPEG drops fine "
-               f"detail, where a standard network may find non-robust features. A control: {sentence}. Each network "
-               f"is attacked on the same training images, in its own pixels, by the construction's targeted L2 PGD "
-               f"({control['config']['steps']} steps of {control['config']['step_size']:g}, target (y + 1) mod C); "
-               f"intervals: bootstrap over the attacked images. PIL's re-encoding is "
-               f"{control['reencoding_error_to_copy']:.2f}/255 per pixel from the copy (the exact pixels: "
-               f"{control['reencoding_error_to_exact']:.2f}/255). Computed by `{control['command']}`.")
+    if sentence := jpeg_control_sentence(control, eps):
+        _render_jpeg_arms(control, eps, sentence)
     scored, stale = current_test_pixels(control, rows)
     if scored:
         st.dataframe([{"model trained on": SET_LABELS.get(kind, kind),
@@ -266,6 +247,31 @@ def _render_jpeg_control(control: Optional[dict], eps: float, rows: list[dict]) 
                         "interval, so it is not that row's model)." if rebuilt else "."))
 
 
+def _render_jpeg_arms(control: dict, eps: float, sentence: str) -> None:
+    """The control's two arms, exact pixels against their JPEG re-encoding, at the construction's radius."""
+    radius = f"{eps:g}"
+    labels = {"exact": "exact pixels", "jpeg": f"JPEG, quality {control['config']['quality']}"}
+    table = []
+    for pixels, arm in control["summary"]["arms"].items():
+        success = arm["targeted_success"][radius]
+        table.append({"trained on": f"{arm['n_train']:,} training images, {labels[pixels]}",
+                      "networks (seeds)": len(arm["seeds"]),
+                      "clean accuracy, same test images": f"{arm['test_accuracy']:.1%} of {arm['test_n']:,}",
+                      f"target reached at ε {radius} [95% CI]": f"{success['rate']:.1%} [{success['ci95'][0]:.1%}, "
+                                                                 f"{success['ci95'][1]:.1%}]",
+                      "each network": ", ".join(f"{rate:.1%}" for rate in
+                                                (arm.get("targeted_success_by_seed") or {}).get(radius, ()))})
+    st.markdown("**Why the construction falls short: the source's training data**")
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(f"The only full CIFAR-10 training split here is a JPEG copy (quality about 75), and JPEG drops fine "
+               f"detail, where a standard network may find non-robust features. A control: {sentence}. Each network "
+               f"is attacked on the same training images, in its own pixels, by the construction's targeted L2 PGD "
+               f"({control['config']['steps']} steps of {control['config']['step_size']:g}, target (y + 1) mod C); "
+               f"intervals: bootstrap over the attacked images. PIL's re-encoding is "
+               f"{control['reencoding_error_to_copy']:.2f}/255 per pixel from the copy (the exact pixels: "
+               f"{control['reencoding_error_to_exact']:.2f}/255). Computed by `{control['command']}`.")
+
+
 def _row_accuracy(rows: list[dict], kind: str) -> str:
     row = next((row for row in rows if row["set"] == kind), None)
     return "—" if row is None else f"{row['test_accuracy']:.1%}"
@@ -273,20 +279,23 @@ def _row_accuracy(rows: list[dict], kind: str) -> str:
 
 def _apart_from_the_table(transfer: dict, means: list[dict], det_row: Optional[dict]) -> str:
     """Why the study's own architecture scores differently on D̂_det in the scatter than in the table above: its
-    copies here train apart, on fewer images and without weight decay (else nothing)."""
+    copies here train apart, each difference in how read from the two saved runs (else nothing)."""
     training = (det_row or {}).get("training") or {}
     point = next((p for p in means if p["architecture"] == training.get("architecture")), None)
     if point is None:
         return ""
-    decay = training.get("weight_decay") or 0.0
+    settings = transfer_settings(transfer)  # the transfer copies train without augmentation
+    decay, epochs = training.get("weight_decay") or 0.0, training.get("epochs")
     differs = [f"on the first {transfer['n_train']:,} of its {det_row['n_train']:,} images"
                if det_row["n_train"] != transfer["n_train"] else f"on {transfer['n_train']:,} of its images",
-               *([("without weight decay" if not TRANSFER_WEIGHT_DECAY else f"with weight decay "
-                  f"{TRANSFER_WEIGHT_DECAY:g}") + f" (the table's: {decay:g})"] if decay != TRANSFER_WEIGHT_DECAY
-                 else []),
-               *([f"for {transfer['config']['epochs']} epochs (the table's: {training['epochs']})"]
-                 if training.get("epochs") != transfer["config"]["epochs"] else [])]
-    return (f" These copies train apart from the table above: {', '.join(differs)}, with no augmentation; so "
+               *([("without weight decay" if not settings["weight_decay"] else
+                   f"with weight decay {settings['weight_decay']:g}") + f" (the table's: {decay:g})"]
+                 if decay != settings["weight_decay"] else []),
+               *([f"for {settings['epochs']} epochs (the table's: {epochs})"]
+                 if epochs is not None and epochs != settings["epochs"] else []),
+               *(["without augmentation (the table's: " + training["augment"] + ")"]
+                 if training.get("augment", "none") != "none" else [])]
+    return (f" These copies train apart from the table above: {', '.join(differs)}; so "
             f"{point['architecture']}'s point here, {point['accuracy_from_det']:.1%}, is not the table's D̂_det "
             f"score, {det_row['test_accuracy']:.1%}.")
 

@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from sia_app import cache
-from sia_app.explain import SPARSITY_WEIGHT_HELP, SPARSITY_WEIGHT_LABEL, STEPS_HELP, explain
+from sia_app.explain import PIXEL_BUDGET_HELP, SPARSITY_WEIGHT_HELP, SPARSITY_WEIGHT_LABEL, STEPS_HELP, explain
 from sia_app.sidebar import Selection
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.images import decode_image, decode_photo
@@ -136,7 +136,8 @@ def explore(selection: Selection) -> None:
                                 format_func=lambda name: ATTRIBUTES[name].label)
         c1, c2, c3 = st.columns(3)
         steps = c1.slider("Steps", 5, 100, 30, key="kp_steps", help=STEPS_HELP)
-        eps_255 = c2.slider("Pixel budget ε_img (/255, L∞)", 0.0, 16.0, 2.0, step=0.5, key="kp_eps")
+        eps_255 = c2.slider("Pixel budget ε_img (/255, L∞)", 0.0, 16.0, 2.0, step=0.5, key="kp_eps",
+                            help=PIXEL_BUDGET_HELP)
         sparsity = c3.slider(SPARSITY_WEIGHT_LABEL, 0.0, 2.0, 0.0, step=0.1, key="kp_sparsity",
                              help=SPARSITY_WEIGHT_HELP)
         run = st.form_submit_button("Run the attack", type="primary")

@@ -251,9 +251,11 @@ def render_model_card(card: ModelCard) -> None:
                            f"the first {n:,} images of {evaluation['test_set']}.")
             else:
                 st.caption(f"Measured by this repo's evaluation code on {n:,} images of {evaluation['test_set']}.")
-        if len(card.evaluations) > 1 and not card.is_keypoints:
-            st.caption("Each measurement is on its own images, named under it, so their numbers differ; the "
-                       "brackets are 95% intervals over those images.")
+        if card.evaluations and not card.is_keypoints:
+            samples = {(evaluation.get("test_set"), evaluation.get("n")) for evaluation in card.evaluations}
+            st.caption("Brackets: 95% intervals over the images named under each measurement"
+                       + ("; measurements on different images may differ by more than one interval." if len(samples) > 1
+                          else "."))
         if training.get("command"):
             # folded: the command runs to several hundred characters, taller than the rest of the card in a sidebar;
             # text, not st.code (see url_state.publish_view)

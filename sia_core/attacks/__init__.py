@@ -72,11 +72,14 @@ def radius_label(eps: float, norm: str) -> str:
     return f"L∞ ε = {in_255ths(eps)}" if norm == "linf" else f"L2 ε = {eps:.3g}"
 
 
-def attack_label(name: str, eps: float, steps: Optional[int] = None) -> str:
+def attack_label(name: str, eps: Optional[float], steps: Optional[int] = None) -> str:
     """A pixel attack of `ATTACKS` at its budget, in words: "20-step PGD at L∞ ε = 8/255", "AutoAttack at L2 ε =
-    0.5". A name outside the registry (an older card's free text) is kept as written, with its radius."""
+    0.5". A name outside the registry (an older card's free text) is kept as written, with its radius (in 255ths
+    where the name says L∞); a budget that is not a number is left out."""
+    if not isinstance(eps, (int, float)):
+        return ATTACKS[name].label if name in ATTACKS else str(name)
     if name not in ATTACKS:
-        return f"{name} at ε = {eps:.3g}"
+        return f"{name} at " + (radius_label(eps, "linf") if "linf" in str(name).lower() else f"ε = {eps:.3g}")
     traits = ATTACKS[name].traits
     count = f"{steps}-step " if steps and traits["uses_steps"] else ""
     return f"{count}{traits['family']} at {radius_label(eps, traits['norm'])}"

@@ -14,10 +14,10 @@ from sia_core.features.study import (FeatureSetPlan, FeaturesBaseline, FeaturesS
                                      features_study)
 from sia_core.features.transfer import (FeatureTransferConfig, FeatureTransferReport, TransferPoint, made_alike,
                                         seed_mean_points, transfer_attack_label, transfer_by_radius, transfer_runs,
-                                        transfer_study)
+                                        transfer_settings, transfer_study)
 
 __all__ = ["FeatureSetPlan", "FeaturesBaseline", "FeaturesStudyConfig", "FeaturesStudyReport", "features_study", "KINDS", "PAPER_CIFAR10", "PAPER_ROBUST_SOURCE", "ConstructedSet", "ConstructionConfig", "FeatureTrainingConfig", "FeatureTrainingResult",
            "FeatureTransferConfig", "FeatureTransferReport", "TransferPoint",
            "build_constructed_set", "fresh_model", "match_representation", "relabel_targets", "representation_error",
            "made_alike", "seed_mean_points", "train_on_constructed", "transfer_attack_label", "transfer_by_radius",
-           "transfer_runs", "transfer_study"]
+           "transfer_runs", "transfer_settings", "transfer_study"]

@@ -19,12 +19,9 @@ from sia_core.models.architectures import ARCHITECTURES
 from sia_core.models.wrapper import ClassifierWrapper, frozen_eval
 from sia_core.progress import ProgressCallback
 from sia_core.scaling import batch_size_for
-from sia_core.validation import non_negative, one_of, positive_int, require
+from sia_core.validation import non_negative, one_of, positive, positive_int, require
 
 ATTACK_BATCH = 250
-# how every copy trains (on D̂_det and on the true labels alike), apart from the study's own sets (which add weight
-# decay 5e-4): Adam at this rate, one-cycle, no weight decay, no augmentation; the features page says so beside them
-TRANSFER_LEARNING_RATE, TRANSFER_WEIGHT_DECAY = 2e-3, 0.0
 
 
 @dataclass(frozen=True)
@@ -48,9 +45,11 @@ class TransferPoint:
 
 @dataclass(frozen=True)
 class FeatureTransferConfig:
-    """The transfer study's settings: the architectures, their training epochs, and the source model's untargeted
-    L2-PGD attack (radius `attack_eps_l2`, `attack_steps` steps) on the first `attack_n` test images; the same attack
-    at each of `sensitivity_eps_l2` is scored too, beside the study's radius (the study's point stays at its own)."""
+    """The transfer study's settings: the architectures and how each copy trains (on D̂_det and on the true labels
+    alike: Adam at `learning_rate`, one-cycle, `weight_decay`, no augmentation, `epochs` passes), and the source
+    model's untargeted L2-PGD attack (radius `attack_eps_l2`, `attack_steps` steps) on the first `attack_n` test
+    images; the same attack at each of `sensitivity_eps_l2` is scored too, beside the study's radius (the study's
+    point stays at its own)."""
 
     architectures: tuple[str, ...] = ("mlp", "tiny-cnn", "small-cnn")
     epochs: int = 5
@@ -59,6 +58,9 @@ class FeatureTransferConfig:
     attack_n: int = 1000
     seed: int = 0
     sensitivity_eps_l2: tuple[float, ...] = ()
+    # results saved before these two settings were recorded trained at these defaults (`transfer_settings`)
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         require(len(self.architectures) > 0, "architectures: the transfer study needs at least one.")
@@ -70,6 +72,8 @@ class FeatureTransferConfig:
         positive_int("attack_n", self.attack_n)
         for eps in self.sensitivity_eps_l2:
             non_negative("sensitivity_eps_l2", eps)
+        positive("learning_rate", self.learning_rate)
+        non_negative("weight_decay", self.weight_decay)
 
     def attack(self, eps: float) -> PGD:
         """The source's untargeted attack at radius `eps` (the study's, or one of the further radii)."""
@@ -105,8 +109,8 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
 
     if constructed.config.kind != "d_det":
         raise DataError(f"The transfer study trains on D̂_det; this set is {constructed.label}.")
-    training = TrainConfig(epochs=config.epochs, learning_rate=TRANSFER_LEARNING_RATE,
-                           weight_decay=TRANSFER_WEIGHT_DECAY, seed=config.seed)
+    training = TrainConfig(epochs=config.epochs, learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+                           seed=config.seed)
     originals = train_set.subset(constructed.source_indices)
     attacked = test_set.subset(slice(0, config.attack_n))
     attacks = {eps: config.attack(eps) for eps in (config.attack_eps_l2, *config.sensitivity_eps_l2)}
@@ -145,11 +149,16 @@ def transfer_study(source: ClassifierWrapper, constructed: ConstructedSet, train
                                  attack=attacks[config.attack_eps_l2].description, points=tuple(points))
 
 
+def transfer_settings(result: dict) -> dict:
+    """A saved transfer result's settings, each one it predates at its default (as it then ran)."""
+    return {**asdict(FeatureTransferConfig()), **result["config"]}
+
+
 def made_alike(saved: dict, other: dict, ignoring: tuple[str, ...]) -> bool:
     """Whether two saved transfer results (a study or one architecture's part) were made the same way: the same
     source, D̂_det images and settings but those in `ignoring`. A setting one predates counts at its default."""
     def making(result: dict) -> tuple:
-        settings = {**asdict(FeatureTransferConfig()), **result["config"]}
+        settings = transfer_settings(result)
         return (result.get("source"), result.get("n_train"),
                 {key: list(value) if isinstance(value, tuple) else value  # as JSON holds them
                  for key, value in settings.items() if key not in ignoring})
@@ -171,8 +180,8 @@ def transfer_runs(transfer: dict) -> list[dict]:
 def transfer_attack_label(transfer: dict) -> str:
     """The saved study's attack on its source in words ("20-step PGD at L2 ε = 0.5"), from its config: the saved
     `attack` field is the attack's own short description."""
-    config = transfer["config"]
-    return attack_label("pgd-l2", float(config["attack_eps_l2"]), config.get("attack_steps"))
+    config = transfer_settings(transfer)
+    return attack_label("pgd-l2", float(config["attack_eps_l2"]), config["attack_steps"])
 
 
 def seed_mean_points(runs: list[dict]) -> list[dict]:

@@ -242,7 +242,9 @@ def test_an_image_already_misclassified_is_its_own_outcome_not_a_success():
     ("autoattack-l2", 0.5, 100, "AutoAttack at L2 ε = 0.5"),  # its own budgets: no step count
     ("fgsm", 4 / 255, 1, "FGSM at L∞ ε = 4/255"),
     ("cw-l2", 1.0, 30, "30-step Carlini–Wagner at L2 ε = 1"),
-    ("an older card's text", 0.1, None, "an older card's text at ε = 0.1")])
+    ("an older card's text", 0.1, None, "an older card's text at ε = 0.1"),
+    ("PGD-linf eps=0.0314", 0.0314, None, "PGD-linf eps=0.0314 at L∞ ε = 8/255"),
+    ("pgd-linf", None, 20, "PGD (L∞)")])  # a card without its budget: the attack's name alone
 def test_an_attack_at_its_budget_reads_in_words_with_linf_radii_in_255ths(name, eps, steps, words):
     from sia_core.attacks import attack_label
 
