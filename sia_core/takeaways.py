@@ -256,9 +256,10 @@ def transfer_takeaway(rows: Sequence[TransferRow], unseen: Sequence[str], labels
     return sentence + "."
 
 
-def imbalance_takeaway(summary: Sequence[MethodSummary], labels: Mapping[str, str]) -> str:
+def imbalance_takeaway(summary: Sequence[MethodSummary], labels: Mapping[str, str], *, with_gap: bool = True) -> str:
     """Rows of the imbalance study's summary: the best method on balanced accuracy, and where SIA augmentation
-    stands against the best other method (means ± std over seeds)."""
+    stands against the best other method (means ± std over seeds); `with_gap` False leaves SIA's gap to a verdict
+    that follows and states it with its interval."""
     if not summary:
         return ""
     best = max(summary, key=lambda row: row.balanced_accuracy_mean)
@@ -267,9 +268,11 @@ def imbalance_takeaway(summary: Sequence[MethodSummary], labels: Mapping[str, st
                 "classes")
     sia = next((row for row in summary if row.method == "sia"), None)
     others = [row for row in summary if row.method != "sia"]
-    if sia is not None and others and best is not sia:
+    if sia is None or not others or not with_gap:
+        return sentence + "."
+    if best is not sia:
         sentence += f"; SIA augmentation is {(best.balanced_accuracy_mean - sia.balanced_accuracy_mean) * 100:.1f} points behind it"
-    elif sia is not None and others:
+    else:
         runner = max(others, key=lambda row: row.balanced_accuracy_mean)
         gap = sia.balanced_accuracy_mean - runner.balanced_accuracy_mean
         sentence += (f", {gap * 100:.1f} points ahead of {labels.get(runner.method, runner.method)} "

@@ -138,3 +138,19 @@ def test_the_transfer_takeaway_compares_sia_training_with_any_pixel_adversarial_
     assert "+8.0 points against SIA itself" in wide and "which reaches zero: no difference shown" in wide
     narrow = transfer_takeaway(rows, ["fgsm", "pgd-linf"], {}, n=5000)
     assert "+8.0 points against SIA itself" in narrow and "(95% interval [+" in narrow and "reaches zero" not in narrow
+
+
+def test_the_imbalance_takeaway_leaves_sias_gap_to_a_verdict_that_follows():
+    from sia_core.robustify.imbalance import MethodSummary
+    from sia_core.takeaways import imbalance_takeaway
+
+    def row(method: str, balanced: float) -> MethodSummary:
+        return MethodSummary(method, method, 3, balanced, 0.01, balanced - 0.1, 0.01, (balanced,))
+
+    summary = [row("plain", 0.70), row("random-attributes", 0.80), row("sia", 0.64)]
+    labels = {"random-attributes": "Random-attribute augmentation"}
+    alone = imbalance_takeaway(summary, labels)
+    assert alone.startswith("Random-attribute augmentation balances best: 80.0% ± 1.0%")
+    assert alone.endswith("; SIA augmentation is 16.0 points behind it.")
+    before_a_verdict = imbalance_takeaway(summary, labels, with_gap=False)
+    assert before_a_verdict == alone.removesuffix("; SIA augmentation is 16.0 points behind it.") + "."

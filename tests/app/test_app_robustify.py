@@ -47,6 +47,8 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
     assert not any("SIA's knobs changed one at a time" in m.value for m in at.markdown)
     assert any("a separate run from the study above, so its SIA row reads" in c.value for c in at.caption)
     assert any("Does not reproduce here.** At imbalance ratio" in t for t in takeaways)
+    # SIA's gap once, in the verdict with its interval, not also in the sentence before it
+    assert any("balances best" in t and "points behind it" not in t for t in takeaways)
     assert len(at.get("imgs")) >= 1 or any("Images the augmentation added" in s.value for s in at.subheader)
     at.radio(key="robustify_world").set_value("shapes").run()
     assert not at.exception
