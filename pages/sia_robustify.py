@@ -17,7 +17,8 @@ from sia_app.report_button import report_button
 from sia_app.sidebar import require_selection
 from sia_app.verdicts import verdict_and_evidence
 from sia_app.worlds import world_of
-from sia_core.claims import PIXEL_COLUMNS, VERDICT_WORDS, ablation_variant_label, imbalance_ablation_finding
+from sia_core.claims import (PIXEL_COLUMNS, VERDICT_WORDS, ablation_variant_label, imbalance_ablation_finding,
+                             shipped_sia_row)
 from sia_core.errors import SiaError
 from sia_core.figures import accuracy_bars, to_pil
 from sia_core.references import REFERENCES
@@ -158,8 +159,7 @@ else:
                       for row in ablation["rows"]], hide_index=True)
         st.markdown(imbalance_ablation_finding(ablation, with_listing=False))  # the table above lists them
         # a separate run of the study's setting: its SIA row beside the study's, so two near numbers are explained
-        rerun = next(row["balanced_accuracy"] for row in ablation["rows"]
-                     if row["method"] == "sia" and row["variant"] == "shipped")
+        rerun = shipped_sia_row(ablation)["balanced_accuracy"]
         study = next((row.balanced_accuracy_mean for row in result.summary() if row.method == "sia"), None)
         st.caption(f"The shipped study's setting (ρ {ablation['config']['rho']:g}, {ablation['config']['epochs']} "
                    f"passes), mean ± std over seeds; computed by `{ablation['command']}` on {ablation['created']}"
