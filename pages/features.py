@@ -26,7 +26,7 @@ from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.results_io import SavedResult
 from sia_core.takeaways import features_takeaway
-from sia_app.features_scale_view import SET_GLOSSARY, at_scale_block, beside_paper, render_at_scale
+from sia_app.features_scale_view import SET_GLOSSARY, at_scale_block, beside_paper, how_built, render_at_scale
 from sia_app.verdicts import verdict_notes, world_claims
 from sia_app.worlds import world_of
 
@@ -241,9 +241,9 @@ for column, index in zip(st.columns(8), range(min(8, len(test_images)))):
     column.image(to_pil(test_images.images[index], width_px=84), width="stretch",
                  caption=test_images.class_names[int(test_images.labels[index])])
 for constructed in sets.values():
-    metric = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in constructed.metric.items())
-    st.markdown(f"**{constructed.label}** — {counts.get(constructed.config.kind, len(constructed))} images from "
-                f"{constructed.source_model}; {metric}")
+    built = how_built(constructed.metric)
+    st.markdown(f"**{constructed.label}** — {counts.get(constructed.config.kind, len(constructed)):,} images from "
+                f"{constructed.source_model}" + (f"; {built}" if built else ""))
     relabelled = KINDS[constructed.config.kind].traits["relabel"] is not None  # else label and source's agree
     for column, index in zip(st.columns(8), range(min(8, len(constructed)))):
         label = constructed.class_names[int(constructed.labels[index])]

@@ -60,6 +60,18 @@ def _with_paper(row: dict, key: str) -> str:
     return beside_paper(_with_interval(row, key), (row.get("paper") or {}).get(key))
 
 
+def how_built(metric: dict) -> str:
+    """A constructed set's build in words, from its metric: how often the targeted attack reached its target (and
+    whether the set kept only those), or how far the representation matching brought the error down."""
+    if "targeted_success_rate" in metric:
+        return (f"target reached {metric['targeted_success_rate']:.1%}"
+                + (" (kept those)" if "kept" in metric else ""))
+    if "relative_representation_error" in metric:
+        return (f"error {metric.get('relative_representation_error_at_start', float('nan')):.2f} → "
+                f"{metric['relative_representation_error']:.2f}")
+    return ""
+
+
 def at_scale_block(dataset_key: str) -> Optional[dict]:
     """The `features` block of the world's study file, when the study at scale wrote it."""
     world = world_of(dataset_key, SCORECARD_WORLDS)
@@ -81,12 +93,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     # was built
     table, built_table = [], []
     for row in rows:
-        metric = row.get("metric") or {}
-        built = ("—" if not row.get("source") else
-                 f"target reached {metric['targeted_success_rate']:.1%}" + (" (kept those)" if "kept" in metric else "")
-                 if "targeted_success_rate" in metric else
-                 f"error {metric.get('relative_representation_error_at_start', float('nan')):.2f} → "
-                 f"{metric.get('relative_representation_error', float('nan')):.2f}")
+        built = how_built(row.get("metric") or {}) if row.get("source") else "—"
         built_table.append({"set": SET_LABELS.get(row["set"], row["set"]), "N": f"{row['n_train']:,}",
                             "source model": row.get("source") or "— (original images)", "how it was built": built})
         table.append({"trained on": SET_LABELS.get(row["set"], row["set"]),  # N: in the table below

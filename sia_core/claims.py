@@ -822,7 +822,7 @@ def _learning_follows_transfer(world: WorldResults, base: dict) -> ClaimVerdict:
     verdict: Verdict = ("reproduces" if clears and not short else "partly" if clears else "does-not-reproduce")
     # the verdict and its test lead; the numbers behind them follow after a blank line (ClaimVerdict.why)
     lead = ("The architectures that the source's examples fool more learn more from D̂_det, as in the paper "
-            f"({trend_test})" + ("." if not short else "; but on its own " + ", ".join(
+            f"({trend_test})" + ("." if not short else "; but on its own, " + ", ".join(
                 f"seed {seed} (τ = {t:+.2f}, p = {p:.2f})" for seed, t, p in short)
                 + " would not clear the rule: the trend rests on the seeds' mean alone, so it reproduces only partly.")
             if clears else
@@ -860,8 +860,9 @@ def _below_chance_sentence(means: list[dict], n_test: int, num_classes: int) -> 
             if all(proportion_ci(rate, n_test)[0] > chance for rate in relabelled) else
             ", not each above chance, so the relabelling does not explain all of it."))
     spread = [point["accuracy_from_det"] for point in below]
-    return sentence + (" Their x then mixes what they learned of the relabelling (which pulls it below chance) with "
-                       "what they learned of the source's non-robust features (which lifts it)"
+    return sentence + (" Their accuracy on the original labels then mixes what they learned of the relabelling "
+                       "(which pulls it below chance) with what they learned of the source's non-robust features "
+                       "(which lifts it)"
                        + (f", and theirs span only {100 * (max(spread) - min(spread)):.1f} points." if len(below) > 1
                           else "."))
 

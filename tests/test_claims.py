@@ -316,7 +316,7 @@ def test_learning_follows_transfer_reads_the_mean_of_the_seeds_and_reports_the_r
     assert "each the mean of 2 training seeds; one-sided permutation p" in claim.lead
     assert "(τ per seed: +0.67 (seed 0), +1.00 (seed 1))" in claim.evidence
     # seed 0 alone would not clear the rule: the mean clears it, so partly, and the sentence says why
-    assert "on its own seed 0 (τ = +0.67, p = 0.17) would not clear the rule" in claim.why
+    assert "but on its own, seed 0 (τ = +0.67, p = 0.17) would not clear the rule" in claim.why
     assert "rests on the seeds' mean alone, so it reproduces only partly" in claim.why
     assert "net0 60.0% → 6.0%" in claim.why and "net1 70.0% → 8.5%" in claim.why  # the seeds' means
     # both below chance (10%) at 10,000 test images: said, with how little their accuracies differ
