@@ -18,7 +18,7 @@ from sia_app import cache, url_state
 from sia_app.launch import short_spec
 from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.attacks import attack_label, in_255ths
-from sia_core.claims import proportion_ci
+from sia_core.claims import wilson_interval
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import DATASETS
 from sia_core.data.imagenet import has_unlabelled
@@ -202,8 +202,9 @@ def _selectable_cards(dataset: ImageDataset) -> list[ModelCard]:
 
 
 def _interval(rate: float, n: int) -> str:
-    """A rate's 95% interval over its n images, "[66.5, 72.2]" in percent, as the study tables write it."""
-    low, high = proportion_ci(rate, n)
+    """A rate's 95% interval over its n images, "[66.5, 72.2]" in percent, as the study tables write it (Wilson's:
+    a card's 0% robust accuracy keeps its width)."""
+    low, high = wilson_interval(rate, n)
     return f"[{100 * low:.1f}, {100 * high:.1f}]"
 
 

@@ -128,6 +128,16 @@ def proportion_ci(rate: float, n: int, seed: int = 0, resamples: int = BOOTSTRAP
     return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
 
 
+def wilson_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate over n images: unlike redraws at the observed rate (`proportion_ci`), it
+    keeps a width at a rate of 0 or 1 (0 of 1,017 images: [0, 0.38%], not [0, 0])."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 # --- rules --------------------------------------------------------------------------------------------------------
 
 

@@ -418,3 +418,12 @@ def test_the_exact_pixels_sentence_reads_the_paired_interval():
     assert "cannot tell from none" in exact_pixels_sentence(control(-0.01, 0.08), "d_det")
     assert "worse on the exact pixels" in exact_pixels_sentence(control(-0.08, -0.01), "d_det")
     assert exact_pixels_sentence(control(0.03, 0.08), "d_rand") == "" and exact_pixels_sentence(None, "d_det") == ""
+
+
+def test_the_wilson_interval_keeps_a_width_at_zero_and_matches_its_formula():
+    from sia_core.claims import wilson_interval
+
+    low, high = wilson_interval(0.5, 100)
+    assert (low, high) == (pytest.approx(0.40383, abs=1e-5), pytest.approx(0.59617, abs=1e-5))
+    assert wilson_interval(0.0, 1017) == (0.0, pytest.approx(1.96 ** 2 / (1017 + 1.96 ** 2)))  # 0 of n: z²/(n+z²)
+    assert wilson_interval(1.0, 1017)[1] == 1.0 and wilson_interval(1.0, 1017)[0] < 1.0
