@@ -58,7 +58,7 @@ def test_diagnosis_regions_and_margins_open_on_a_result():
     assert len(at.dataframe) == 3 and len(at.dataframe[2].value) == 2
     assert "how it was built" in at.dataframe[1].value.columns
     assert "D (original images)" in list(at.dataframe[0].value["trained on"])
-    assert any("1000 images from fmnist-standard" in m.value for m in at.markdown)
+    assert any("1,000 images from fmnist-standard" in m.value for m in at.markdown)
     assert any(m.value.startswith("**Takeaway.** Trained only on") for m in at.markdown)
     at = _open("pages/margins.py")
     # other settings have no shipped result: the page asks for a run instead of showing a stale one
@@ -94,7 +94,7 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
     headers = [m.value for m in at.markdown if "Kendall τ" in m.value and "Pearson r" in m.value]
     assert [h.split("**")[1] for h in headers] == ["cifar10-standard", "cifar10-robust"] and _precomputed_caption(at)
     at = open_in_cifar10("pages/features.py")
-    assert any("2000 images from cifar10-standard" in m.value for m in at.markdown)
+    assert any("2,000 images from cifar10-standard" in m.value for m in at.markdown)
     assert any("images from cifar10-robust" in m.value for m in at.markdown)
     # the shipped small study's training table (the sliders took its settings), below the study at scale's
     table = next(frame.value for frame in at.dataframe
