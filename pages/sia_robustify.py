@@ -15,10 +15,9 @@ from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.report_button import report_button
 from sia_app.sidebar import require_selection
-from sia_app.verdicts import verdict_and_evidence
+from sia_app.verdicts import verdict_and_evidence, verdict_notes
 from sia_app.worlds import world_of
-from sia_core.claims import (PIXEL_COLUMNS, VERDICT_WORDS, ablation_variant_label, imbalance_ablation_finding,
-                             shipped_sia_row)
+from sia_core.claims import PIXEL_COLUMNS, ablation_variant_label, imbalance_ablation_finding, shipped_sia_row
 from sia_core.errors import SiaError
 from sia_core.figures import accuracy_bars, to_pil
 from sia_core.references import REFERENCES
@@ -78,11 +77,10 @@ else:
         st.caption("1 = identical to the clean image. Attribute edits (a turn, a shift, a new contrast) lower SSIM "
                    "far more than a pixel budget does, even when a person sees the same object.")
     transfer_text = transfer_takeaway(table.rows, [c for c in PIXEL_COLUMNS if c in columns], labels, n=table.n)
-    verdicts = cache.shipped_scorecard(world)
-    if verdicts is not None:  # the conclusion: the scorecard's verdicts against standard training and the control
-        transfer_text += " " + " ".join(
-            f"**{VERDICT_WORDS[claim.verdict]}** {claim.lead}" for claim in verdicts.claims
-            if claim.id in ("sia-training-transfers", "sia-training-beats-random-attributes"))
+    # the conclusion: the scorecard's verdicts against standard training and the control
+    if verdicts := verdict_notes(world, ("sia-training-transfers", "sia-training-beats-random-attributes"),
+                                 measured_only=False):
+        transfer_text += " " + verdicts
     explain(transfer_text,
             f"Each row is one model of the same architecture, trained {len(table.rows)} ways: "
             + "; ".join(f"*{row.recipe}* ({row.model}), {RECIPE_WORDS.get(row.recipe, 'its own recipe')}"

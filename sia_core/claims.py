@@ -280,7 +280,7 @@ def _transfer_gain(world: WorldResults, base: dict, control_recipe: str) -> Clai
     verdict = gain_verdict(ci95)
     control_value = float(np.mean([control.cells[c].robust_accuracy for c in columns]))
     wins = sum(gain > 0 for gain in gains)
-    names = ", ".join(TRANSFER_COLUMNS[c].label if c in TRANSFER_COLUMNS else c for c in columns)  # as the table
+    names = ", ".join(TRANSFER_COLUMNS[column].label for column in columns)  # as the table names them
     why = (f"Over {names} on {table.n} test images, {sia.model}'s robust accuracy differs from "
            f"{control.model}'s by {_points(ours)} on average (95% CI {_interval_text(ci95)}; better on {wins} of "
            f"{len(columns)} attacks): " + (
@@ -597,7 +597,8 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
                 controls.append(f"Why it falls short, a control: {why_short}.")
             if exact_pixels := exact_pixels_sentence(control, kind, (world.features_at_scale or {}).get("rows", ())):
                 controls.append(f"The test set is the JPEG copy too: {exact_pixels}.")
-            kept += "\n\n" + " ".join(controls) if controls else ""
+            if controls:
+                kept += "\n\n" + " ".join(controls)
         why = (f"Trained on {row.n_train:,} images of the set{_scale_note(row)}, the model scores "
                f"{row.test_accuracy:.1%} on {row.test_n:,} original test images (95% CI [{ci95[0]:.1%}, "
                f"{ci95[1]:.1%}]) against chance {chance:.0%}{relabelled}: "
@@ -921,9 +922,10 @@ def _flags_brittle(world: WorldResults, base: dict) -> ClaimVerdict:
         return not_measured(base, f"{world.robust_model} is not in the shipped zoo.")
     eps = world.zoo.config.eps
     labels = (np.asarray(entry.input_margins) <= eps).astype(np.int64)
+    radius = radius_label(eps, world.zoo.config.norm)
     if labels.min() == labels.max():
         return not_measured(base, f"Every image of {entry.model_id} is {'brittle' if labels[0] else 'robust'} at "
-                                  f"{radius_label(eps, world.zoo.config.norm)}, so detection is undefined there.")
+                                  f"{radius}, so detection is undefined there.")
     scores = -np.asarray(entry.logit_margins, dtype=np.float64)
     pairs = np.column_stack([labels, scores])
 
@@ -932,7 +934,6 @@ def _flags_brittle(world: WorldResults, base: dict) -> ClaimVerdict:
 
     ours, ci95 = auroc(pairs), bootstrap_ci(pairs, auroc, resamples=1000)
     verdict = level_verdict(ci95, strong=0.8, weak=0.5)
-    radius = radius_label(eps, world.zoo.config.norm)
     why = (f"On {entry.model_id} at {radius} ({labels.mean():.0%} of {len(labels)} images brittle), the free "
            f"logit margin flags brittle inputs with AUROC {ours:.3f} (95% CI [{ci95[0]:.3f}, {ci95[1]:.3f}]; chance "
            "0.5): " + {"reproduces": "the free score detects brittle decisions.",

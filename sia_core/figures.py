@@ -207,8 +207,8 @@ def transfer_scatter(points: Sequence[dict], *, title: str,
                            hovertemplate="%{text}: D̂_det accuracy %{x:.1%}, transfer %{y:.1%}<extra>seed "
                                          f"{seed}</extra>")
     # each name on the side of its point away from its seeds' markers (above, below, left or right), over a pale box
-    xs = [p["accuracy_from_det"] for p in [*points, *(q for replicate in seeds.values() for q in replicate)]]
-    ys = [p["transfer_success"] for p in [*points, *(q for replicate in seeds.values() for q in replicate)]]
+    everyone = [*points, *(own for replicate in seeds.values() for own in replicate)]
+    xs, ys = [p["accuracy_from_det"] for p in everyone], [p["transfer_success"] for p in everyone]
     span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
     sides = {"above": (0, 1), "below": (0, -1), "right": (1, 0), "left": (-1, 0)}
     for index, point in enumerate(points):
