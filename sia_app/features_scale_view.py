@@ -15,7 +15,7 @@ from sia_app.worlds import world_of
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_mean_points, transfer_attack_label,
                                transfer_by_radius, transfer_runs, transfer_settings)
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, current_test_pixels,
-                             exact_pixels_sentence, jpeg_control_sentence)
+                             exact_pixels_sentence, jpeg_control_sentence, rate_interval)
 from sia_core.figures import class_success_bars, curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
@@ -46,6 +46,8 @@ def _with_interval(row: dict, key: str) -> str:
     value, interval = row.get(key), row.get(f"{key}_ci95")
     if value is None:
         return "—"
+    if interval:  # a 0% stored as [0, 0] reads as certainty; its interval over the images scored
+        interval = rate_interval(value, row.get("robust_n" if key.startswith("robust_") else "test_n") or 0, interval)
     # the interval's ends without their % signs: the column's name says they are percentages, and the table is narrower
     return f"{value:.1%}" + (f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]" if interval else "")
 
@@ -110,7 +112,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                f"{block['paper_architecture']}), sources {block['standard_source']} (standard) and "
                f"{block['robust_source']} (robust), each model scored on {first['test_n']:,} original test images "
                f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
-               "images. " + ("After “paper” in a cell: the paper's number (CIFAR-10, ResNet-50, 50,000 images). "
+               "images (at 0%, the Wilson score interval: redraws at a rate of 0 cannot vary). " + ("After “paper” in a cell: the paper's number (CIFAR-10, ResNet-50, 50,000 images). "
                              if any(row.get("paper") for row in rows) else
                              "The paper's numbers are CIFAR-10's, so none stands beside this world's. ")
                + f"Computed by `{block['command']}` on {block['created']}.")

@@ -123,9 +123,20 @@ def proportion_difference_ci(first: float, first_n: int, second: float, second_n
 
 
 def proportion_ci(rate: float, n: int, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
-    """95% interval of a rate over n images (binomial redraws)."""
+    """95% interval of a rate over n images (binomial redraws). At a rate of 0 or 1 redraws cannot vary, so there
+    it is the Wilson score interval (0 of 1,000 images: [0, 0.38%], not [0, 0])."""
+    if n > 0 and min(rate, 1.0 - rate) * n < 0.5:
+        return wilson_interval(round(rate * n) / n, n)
     draws = _generator(seed).binomial(n, rate, resamples) / n
     return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+
+
+def rate_interval(rate: float, n: int, stored: Optional[Sequence[float]]) -> tuple[float, float]:
+    """A shipped rate's 95% interval: the stored one, unless it has no width at a rate of 0 or 1 (written before
+    `proportion_ci` gave those cells the Wilson interval), where it is `proportion_ci`'s now."""
+    if stored is not None and (stored[1] > stored[0] or n <= 0 or min(rate, 1.0 - rate) * n >= 0.5):
+        return float(stored[0]), float(stored[1])
+    return proportion_ci(rate, n)
 
 
 def wilson_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
+from sia_core.claims import rate_interval
+
 
 def to_pil(image: torch.Tensor, upscale: int = 1, *, width_px: int | None = None) -> Image.Image:
     """A (C, H, W) or (1, C, H, W) tensor in [0, 1] as an 8-bit PIL image, optionally upscaled (nearest): by
@@ -231,7 +233,7 @@ def class_success_bars(series: Mapping[str, Sequence[Mapping]], *, goal: float, 
     (`series`: label -> rows with source_class, rate, rate_ci95), and a dashed line at `goal`."""
     figure = go.Figure()
     for label, rows in series.items():
-        intervals = [row.get("rate_ci95") or (row["rate"], row["rate"]) for row in rows]
+        intervals = [rate_interval(row["rate"], row["attempts"], row.get("rate_ci95")) for row in rows]
         figure.add_bar(x=[row["source_class"] for row in rows], y=[row["rate"] for row in rows], name=label,
                        error_y=dict(type="data", symmetric=False,
                                     array=[high - row["rate"] for row, (_, high) in zip(rows, intervals)],

@@ -427,3 +427,17 @@ def test_the_wilson_interval_keeps_a_width_at_zero_and_matches_its_formula():
     assert (low, high) == (pytest.approx(0.40383, abs=1e-5), pytest.approx(0.59617, abs=1e-5))
     assert wilson_interval(0.0, 1017) == (0.0, pytest.approx(1.96 ** 2 / (1017 + 1.96 ** 2)))  # 0 of n: z²/(n+z²)
     assert wilson_interval(1.0, 1017)[1] == 1.0 and wilson_interval(1.0, 1017)[0] < 1.0
+
+
+def test_a_rate_of_zero_or_one_keeps_an_interval_with_a_width():
+    from sia_core.claims import rate_interval, wilson_interval
+
+    # redraws at a rate of 0 are all 0: the interval of 0 of 1,000 is Wilson's, whose upper end is z²/(n + z²)
+    assert proportion_ci(0.0, 1000) == (0.0, pytest.approx(1.96 ** 2 / (1000 + 1.96 ** 2)))
+    assert proportion_ci(1.0, 6000) == wilson_interval(1.0, 6000) and proportion_ci(1.0, 6000)[0] < 1.0
+    low, high = proportion_ci(0.3, 1000)  # elsewhere, still the binomial redraws
+    assert low < 0.3 < high and (low, high) != pytest.approx(wilson_interval(0.3, 1000), abs=1e-6)
+    # a shipped cell stored as [0, 0] reads with its width; a stored interval with a width is kept as it is
+    assert rate_interval(0.0, 1000, [0.0, 0.0]) == proportion_ci(0.0, 1000)
+    assert rate_interval(0.5, 100, [0.41, 0.6]) == (0.41, 0.6)
+    assert rate_interval(0.0, 1000, [0.0, 0.0])[1] > 0.003

@@ -107,6 +107,8 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
 
     det = next(row for row in at_scale.to_dict("records") if row["trained on"] == "D̂_det")
     assert det["test accuracy [95% CI]"].endswith(f"] · paper {PAPER_CIFAR10['d_det']['test_accuracy']:.1%}")
+    # its robust accuracy is 0 of 1,000 images: stored as [0, 0], read with the width a count of none still has
+    assert det["robust, L2 0.25 [95% CI]"] == "0.0% [0.0, 0.4]"
     # the shipped run's second radius, 0.5, with the paper's number at that radius beside ours (D̂_R: 21.9%)
     d_r = next(row for row in table.to_dict("records") if row["trained on"] == "D̂_R")
     paper_d_r = PAPER_CIFAR10["d_r"]["robust_accuracy_l2_0.5"]
