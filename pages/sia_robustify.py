@@ -61,9 +61,11 @@ else:
     labels = {name: TRANSFER_COLUMNS[name].label for name in columns}
     transfer_rows = [{"model": row.model, "trained with": row.recipe, "clean": row.clean_accuracy,
                       **{labels[name]: row.cells[name].robust_accuracy for name in columns}} for row in table.rows]
-    st.dataframe(transfer_rows, hide_index=True,
-                 column_config={key: st.column_config.NumberColumn(format="percent")
-                                for key in ["clean", *labels.values()]})
+    rates = ["clean", *labels.values()]
+    # on screen in percent with one decimal in every cell (Streamlit's "percent" format wrote 87.04% beside 7%);
+    # the report keeps the rates
+    st.dataframe([{**row, **{key: 100 * row[key] for key in rates}} for row in transfer_rows], hide_index=True,
+                 column_config={key: st.column_config.NumberColumn(format="%.1f%%") for key in rates})
     st.caption(f"Robust accuracy on the first {table.n:,} test images of {table.dataset}: the share "
                "classified correctly before and after the attack. Budgets: "
                + "; ".join(f"**{labels[name]}** {budget}" for name, budget in table.budgets().items()) + ".")

@@ -33,6 +33,13 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
     assert list(transfer["trained with"]) == ["standard", "pgd", "sia", "random-attributes"]
     assert {"clean", "FGSM", "PGD-L∞", "PGD-L2", "CW-L2", "Attributes only", "SIA"} <= set(transfer.columns)
     assert ((transfer["SIA"] >= 0) & (transfer["SIA"] <= transfer["clean"])).all()
+    # every rate in percent with one decimal (Streamlit's "percent" format wrote 87.04% beside 7%)
+    import json
+
+    formats = {name: column["type_config"]["format"]
+               for name, column in json.loads(at.dataframe[0].proto.columns).items() if "type_config" in column}
+    assert set(formats.values()) == {"%.1f%%"} and {"clean", "SIA"} <= set(formats)
+    assert transfer["clean"].between(1, 100).all()  # percent, not a rate
     captions = " ".join(c.value for c in at.caption)
     # each budget beside its column's label, which names the norm (FGSM's does not, so its budget does)
     assert "**FGSM** L∞ ε = 25.5/255" in captions and "**CW-L2** ε = 1.5" in captions  # L∞ in 255ths
