@@ -24,7 +24,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import amplified_perturbation, attack_history_figure, probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
-from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for
+from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for, edits_in_words
 from sia_core.takeaways import attack_takeaway
 
 SLIDER_KEY = "sia_attr_{}"
@@ -120,6 +120,9 @@ def slider_panel() -> None:
             params[attribute.name] = st.slider(f"{attribute.label} ({attribute.unit})" if attribute.unit else attribute.label,
                                                attribute.low, attribute.high, step=attribute.step, key=key,
                                                help=attribute.description)
+        # the log-unit sliders (zoom, contrast, ...) read as the factors they apply
+        edit = edits_in_words(params)
+        st.caption(f"The edit: {edit}." if edit else "No edit: every slider is at its neutral value.")
         st.button("Reset", on_click=reset_sliders, key="sia_reset")
     with torch.inference_mode():
         edited = apply_attributes(image, {name: float(value) for name, value in params.items()})
@@ -220,7 +223,7 @@ elif stored is not None:
     table, actions = st.columns([2, 1])
     # by the sliders' names, with how far each went across its range: what "mostly through" in the takeaway reads
     table.dataframe([{"attribute (slider)": ATTRIBUTES[name].label, "value": round(value, 4),
-                      "share of its range": f"{float(moved[index]):.0%}"}
+                      "reads as": ATTRIBUTES[name].reading(value), "share of its range": f"{float(moved[index]):.0%}"}
                      for index, (name, value) in enumerate(values.items())], hide_index=True, width="stretch")
     actions.button("Load these values into the sliders", on_click=load_into_sliders, args=(values,), key="sia_load")
     buffer = io.BytesIO()

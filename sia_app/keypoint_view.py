@@ -20,7 +20,7 @@ from sia_core.errors import SiaError
 from sia_core.figures import (ZONE_NAMES, amplified_perturbation, heatmap, keypoint_figure, nme_history_figure,
                               to_pil, zone_overlay)
 from sia_core.keypoints.faces import crop_of
-from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for, move_points
+from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for, edits_in_words, move_points
 
 SLIDER_KEY = "kp_attr_{}"
 RESULT_KEY = "kp_attack_result"
@@ -110,6 +110,8 @@ def explore(selection: Selection) -> None:
                 params[attribute.name] = st.slider(
                     f"{attribute.label} ({attribute.unit})" if attribute.unit else attribute.label, attribute.low,
                     attribute.high, step=attribute.step, key=key, help=attribute.description)
+            edit = edits_in_words(params)
+            st.caption(f"The edit: {edit}." if edit else "No edit: every slider is at its neutral value.")
             st.button("Reset", on_click=_reset_sliders, args=(attributes,), key="kp_reset")
         values = {name: torch.tensor([float(value)]) for name, value in params.items()}
         with torch.inference_mode():
@@ -192,7 +194,8 @@ def _attack_result(selection: Selection, stored: dict) -> None:
             "Green circles are the reference landmarks (moved with the image where the attack turned, shifted or "
             "zoomed it); red crosses are the model's points. The attack climbs the NME with the named attributes and "
             "a tiny pixel change; the table lists the attribute values it chose.")
-    st.dataframe([{"attribute": name, "value": round(value, 4)} for name, value in values.items()], hide_index=True)
+    st.dataframe([{"attribute": ATTRIBUTES[name].label, "value": round(value, 4),
+                   "reads as": ATTRIBUTES[name].reading(value)} for name, value in values.items()], hide_index=True)
     st.plotly_chart(nme_history_figure(result.history, result.attribute_names,
                                        {name: ATTRIBUTES[name].label for name in result.attribute_names},
                                        threshold=task.threshold), width="stretch", key="kp_history")

@@ -35,6 +35,7 @@ __all__ = [
     "applicable_attributes",
     "attribute_range",
     "attributes_for",
+    "edits_in_words",
     "gaussian_blur",
     "neutral_params",
     "rotate",
@@ -478,6 +479,21 @@ class Attribute:
         """Project `param` into [low, high]."""
         return torch.clamp(param, self.low, self.high)
 
+    def reading(self, value: float) -> str:
+        """`value` as a person reads the edit: log units as the factor they apply (zoom ×1.05), angles in degrees,
+        lengths in pixels; an additive amount as it is, in pixel values from 0 to 1."""
+        if self.unit == "log-factor":
+            return f"×{math.exp(value):.2f}"
+        if self.unit == "log-exponent":
+            return f"exponent {math.exp(value):.2f}"
+        if self.unit == "deg":
+            return f"{value:+.1f}°"
+        if self.unit == "rad":
+            return f"{math.degrees(value):+.0f}° round the colour wheel"
+        if self.unit == "px":
+            return f"{value:+.2f} px" if self.low < 0 else f"{value:.2f} px"
+        return f"{value:+.3f}"
+
 
 _REGISTRY: tuple[Attribute, ...] = (
     Attribute(
@@ -544,6 +560,14 @@ _REGISTRY: tuple[Attribute, ...] = (
 COMPOSITION_ORDER: tuple[str, ...] = tuple(a.name for a in _REGISTRY)
 ATTRIBUTES: dict[str, Attribute] = {a.name: a for a in _REGISTRY}
 GEOMETRIC_NAMES: tuple[str, ...] = tuple(a.name for a in _REGISTRY if a.kind == "geometric")
+
+
+def edits_in_words(params: Mapping[str, float]) -> str:
+    """The attributes `params` moves away from neutral, each as a person reads it ("Zoom ×1.08 · Rotation +5.0°"),
+    in the registry's order; "" when none moves."""
+    moved = [attribute for attribute in _REGISTRY
+             if attribute.name in params and abs(float(params[attribute.name]) - attribute.neutral) > 1e-9]
+    return " · ".join(f"{attribute.label} {attribute.reading(float(params[attribute.name]))}" for attribute in moved)
 
 
 def applicable_attributes(num_channels: int) -> list[Attribute]:

@@ -380,3 +380,34 @@ def test_the_affine_grid_is_torchs_to_float_rounding_and_exact_at_the_identity(s
     assert ours.shape == torchs.shape and ours.is_contiguous()
     assert torch.allclose(ours, torchs, atol=2e-6, rtol=0)
     assert torch.equal(ours[0], torchs[0])  # the identity lands on the very same floats
+
+
+def test_each_reading_states_the_edit_the_transform_makes() -> None:
+    # contrast: the factor read is the one the spread about the mean is multiplied by
+    x = torch.tensor([0.2, 0.4, 0.6, 0.8], dtype=torch.float64).view(1, 1, 2, 2)
+    value = 0.3
+    spread = ATTRIBUTES["contrast"].fn(x, torch.tensor([value], dtype=torch.float64)).std() / x.std()
+    assert ATTRIBUTES["contrast"].reading(value) == f"×{float(spread):.2f}" == "×1.35"
+    # gamma: the exponent read is the one the pixel values are raised to
+    gamma = ATTRIBUTES["gamma"].fn(torch.full((1, 1, 1, 1), 0.5, dtype=torch.float64),
+                                   torch.tensor([value], dtype=torch.float64))
+    assert ATTRIBUTES["gamma"].reading(value) == f"exponent {math.log(float(gamma)) / math.log(0.5):.2f}"
+    # zoom: at ×2 a bar about the centre is twice as wide
+    bar = torch.zeros(1, 1, 17, 17)
+    bar[..., 6:11] = 1.0  # columns 6-10: 5 px wide, centred on column 8, the image's centre
+    zoomed = ATTRIBUTES["scale"].fn(bar, torch.tensor([math.log(2.0)]))
+    assert ATTRIBUTES["scale"].reading(math.log(2.0)) == "×2.00"
+    assert float(zoomed[0, 0, 8].sum()) == pytest.approx(2 * float(bar[0, 0, 8].sum()), abs=1.0)
+    assert ATTRIBUTES["rotation"].reading(5.0) == "+5.0°" and ATTRIBUTES["hue"].reading(-math.pi / 2) == (
+        "-90° round the colour wheel")
+    assert ATTRIBUTES["translate_x"].reading(-1.5) == "-1.50 px" and ATTRIBUTES["blur"].reading(0.7) == "0.70 px"
+    assert ATTRIBUTES["brightness"].reading(0.1) == "+0.100"
+
+
+def test_the_edit_in_words_names_only_what_moved_in_the_registry_order() -> None:
+    from sia_core.semantics import edits_in_words
+
+    neutral = {name: attribute.neutral for name, attribute in ATTRIBUTES.items()}
+    assert edits_in_words(neutral) == ""
+    moved = {**neutral, "contrast": math.log(0.5), "rotation": 5.0}
+    assert edits_in_words(moved) == "Rotation +5.0° · Contrast ×0.50"

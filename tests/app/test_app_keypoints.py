@@ -38,6 +38,7 @@ def test_explore_draws_landmarks_that_move_with_the_sliders_and_the_attack_repor
     at.slider(key="kp_attr_blur").set_value(1.2)
     at.run()
     assert not at.exception, at.exception
+    assert any(c.value.startswith("The edit: Contrast ×0.61 · Blur ") for c in at.caption)
     assert _nme(at) != before
     at.button(key="kp_reset").click().run()
     assert _nme(at) == before

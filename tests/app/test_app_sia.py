@@ -3,6 +3,7 @@ diagnosis run and render, and a malformed upload gives a clear message."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -39,9 +40,12 @@ def test_sliders_change_the_prediction_shown(explore):
     before = (_metric(explore, "Prediction").value, _metric(explore, "Logit margin").value)
     explore.slider(key="sia_attr_brightness").set_value(0.25)
     explore.slider(key="sia_attr_rotation").set_value(20.0)
+    assert any(c.value == "No edit: every slider is at its neutral value." for c in explore.caption)
     explore.slider(key="sia_attr_scale").set_value(ATTRIBUTES["scale"].high)
     explore.run()
     assert not explore.exception
+    # the log-unit slider reads as the factor it applies
+    assert any(c.value == "The edit: Rotation +20.0° · Zoom ×1.15 · Brightness +0.250." for c in explore.caption)
     after = (_metric(explore, "Prediction").value, _metric(explore, "Logit margin").value)
     assert after != before
     explore.button(key="sia_reset").click().run()
@@ -63,6 +67,9 @@ def test_attack_runs_renders_and_loads_into_sliders(explore):
     assert len(explore.image) >= 5  # the slider view + original, edited, adversarial, amplified delta
     assert len(explore.get("download_button")) == 3  # PNG, parameters, the report
     values = {row["attribute (slider)"]: row["value"] for row in explore.dataframe[0].value.to_dict("records")}
+    readings = {row["attribute (slider)"]: row["reads as"] for row in explore.dataframe[0].value.to_dict("records")}
+    zoom = values[ATTRIBUTES["scale"].label]
+    assert readings[ATTRIBUTES["scale"].label] == f"×{math.exp(zoom):.2f}"  # each value as a person reads it
     # the history's attribute lines are shares of each range, on one axis from -100% to 100%, and the last point of
     # each line is the share the table gives
     import json
