@@ -180,7 +180,7 @@ if run:
                         progress=lambda step, total, info: bar.progress(step / total, text=f"step {step}/{total}"))
         bar.empty()
         st.session_state[RESULT_KEY] = {"image_key": image_key, "model_key": selection.model_key, "result": result,
-                                        "eps": eps_255 / 255, "config": attack.description}
+                                        "eps": eps_255 / 255, "config": attack.description, "steps": steps}
 
 stored = st.session_state.get(RESULT_KEY)
 if stored is not None and (stored["image_key"] != image_key or stored["model_key"] != selection.model_key):
@@ -191,12 +191,17 @@ elif stored is not None:
     predicted_adversarial = int(result.adversarial_logits[0].argmax())
     predicted_edit = int(model.logits(result.edited_images).argmax(1)[0])
     outcome = result.outcome(0)
-    verdict = {"succeeded": "The attack succeeded", "failed": "The attack did not succeed",
+    first_flip = int(result.first_success_step[0])
+    verdict = {"succeeded": "The attack succeeded",
+               "failed": "The attack fooled the model on the way, not at its last step" if first_flip >= 0 else
+               "The attack did not succeed",
                "already-fooled": "Nothing to attack: the model already gets this image wrong"}[outcome]
+    # rounding is asked of a success only: a failed attack has nothing to survive it
+    rounding = (f"survives 8-bit rounding (PNG): **{'yes' if bool(result.success_after_rounding[0]) else 'no'}** · "
+                if outcome == "succeeded" else "")
     st.markdown(f"**{verdict}**: {model.class_names[predicted_clean]} → "
                 f"**{model.class_names[predicted_adversarial]}** · first flip at step "
-                f"{int(result.first_success_step[0]) if int(result.first_success_step[0]) >= 0 else '—'} · "
-                f"survives 8-bit rounding (PNG): **{'yes' if bool(result.success_after_rounding[0]) else 'no'}** · "
+                f"{first_flip if first_flip >= 0 else '—'} · {rounding}"
                 f"largest pixel change from the original {float(result.perturbation_linf[0]) * 255:.1f}/255 "
                 f"(attribute edits and δ together; δ alone ≤ ε_img = {stored['eps'] * 255:.1f}/255) · "
                 f"SSIM to the original: **{float(result.ssim[0]):.3f}** (1 = identical)")
@@ -213,7 +218,7 @@ elif stored is not None:
     takeaway = attack_takeaway(outcome, model.class_names[predicted_clean],
                                model.class_names[predicted_adversarial],
                                ATTRIBUTES[top].label.lower() if top else None, bool(result.success_after_rounding[0]),
-                               float(result.ssim[0]))
+                               float(result.ssim[0]), steps=stored.get("steps"), first_flip_step=first_flip)
     explain(takeaway,
             "Four pictures: the **original**; the **attributes only** (the named edits the attack chose, such as a "
             "little more contrast or a small turn, without the pixel term); the **adversarial** image (those edits "

@@ -481,7 +481,16 @@ class Attribute:
 
     def reading(self, value: float) -> str:
         """`value` as a person reads the edit: log units as the factor they apply (zoom ×1.05), angles in degrees,
-        lengths in pixels; an additive amount as it is, in pixel values from 0 to 1."""
+        lengths in pixels; an amount added to pixel values in 255ths. A value that rounds to neutral
+        reads as neutral ("+0.0°", never "-0.0°": a slider's steps need not land on neutral exactly)."""
+        text, neutral = self._formatted(value), self._formatted(self.neutral)
+        return neutral if text.lstrip("+-") == neutral.lstrip("+-") else text
+
+    def reads_neutral(self, value: float) -> bool:
+        """Whether `value` reads as no edit at the reading's precision."""
+        return self.reading(value) == self._formatted(self.neutral)
+
+    def _formatted(self, value: float) -> str:
         if self.unit == "log-factor":
             return f"×{math.exp(value):.2f}"
         if self.unit == "log-exponent":
@@ -492,7 +501,7 @@ class Attribute:
             return f"{math.degrees(value):+.0f}° round the colour wheel"
         if self.unit == "px":
             return f"{value:+.2f} px" if self.low < 0 else f"{value:.2f} px"
-        return f"{value:+.3f}"
+        return f"{value * 255:+.1f}/255"  # an amount added to pixel values, in 255ths as every pixel budget here
 
 
 _REGISTRY: tuple[Attribute, ...] = (
@@ -564,9 +573,9 @@ GEOMETRIC_NAMES: tuple[str, ...] = tuple(a.name for a in _REGISTRY if a.kind == 
 
 def edits_in_words(params: Mapping[str, float]) -> str:
     """The attributes `params` moves away from neutral, each as a person reads it ("Zoom ×1.08 · Rotation +5.0°"),
-    in the registry's order; "" when none moves."""
+    in the registry's order; "" when none moves (a value that reads as neutral, as zoom ×1.00, has not moved)."""
     moved = [attribute for attribute in _REGISTRY
-             if attribute.name in params and abs(float(params[attribute.name]) - attribute.neutral) > 1e-9]
+             if attribute.name in params and not attribute.reads_neutral(float(params[attribute.name]))]
     return " · ".join(f"{attribute.label} {attribute.reading(float(params[attribute.name]))}" for attribute in moved)
 
 

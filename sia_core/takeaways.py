@@ -44,15 +44,23 @@ def diagnosis_takeaway(dominance: Mapping[str, float], success_rate: Mapping[str
 
 
 def attack_takeaway(outcome: str, clean_class: str, adversarial_class: str, top_attribute: Optional[str],
-                    survives_rounding: bool, ssim: float) -> str:
+                    survives_rounding: bool, ssim: float, *, steps: Optional[int] = None,
+                    first_flip_step: int = -1) -> str:
     """What one attack did (`outcome`: "succeeded", "failed" or "already-fooled", `AttackResult.outcome`); the edit
     is called close to the original only at SSIM >= SSIM_FLOOR (the bar the claims scorecard holds SIA to), and a
-    visible change otherwise."""
+    visible change otherwise. A failed attack that fooled the model on the way (`first_flip_step` >= 0) says so:
+    the search keeps where its path ends, not where it first won; one that never did says what was searched, since
+    `steps` steps finding nothing does not show that nothing exists."""
     if outcome == "already-fooled":
         return (f"The model already calls this image {clean_class}, which is not its label: there is nothing for an "
                 "attack to do. Pick an image it gets right.")
     if outcome != "succeeded":
-        return f"The model held on to {clean_class}: no mix of these attributes within their ranges fooled it."
+        if first_flip_step >= 0:
+            return (f"The attack fooled the model at step {first_flip_step}, but the image where its path ends is "
+                    f"{clean_class} again. Tick *Stop at the first flip* to keep the image that fooled it.")
+        searched = f"this {steps}-step search" if steps else "this search"
+        return (f"The model held on to {clean_class}: {searched} found no mix of these attributes within their "
+                "ranges that fools it. More steps or a larger pixel budget may still find one.")
     how = f", mostly through {top_attribute} (the attribute that went furthest across its range)" if top_attribute \
         else ""
     saved = "and it still works once saved as a PNG" if survives_rounding else "but 8-bit rounding (a PNG) undoes it"

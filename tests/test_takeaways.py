@@ -87,7 +87,11 @@ def test_overlap_attack_and_features_sentences():
     assert "still works once saved" in close and close.startswith("An edit that stays close to the original")
     visible = attack_takeaway("succeeded", "Shirt", "Coat", "hue shift", True, ssim=0.22)
     assert visible.startswith("A visible edit (SSIM 0.22") and "natural" not in visible
-    assert "held on to Shirt" in attack_takeaway("failed", "Shirt", "Shirt", None, False, ssim=1.0)
+    held = attack_takeaway("failed", "Shirt", "Shirt", None, False, ssim=1.0, steps=5)
+    assert held.startswith("The model held on to Shirt: this 5-step search found no mix") and "More steps" in held
+    # fooled on the way, back at the end: the sentence says so, never that nothing fooled it
+    passed = attack_takeaway("failed", "cat", "cat", None, False, ssim=0.9, steps=5, first_flip_step=4)
+    assert "fooled the model at step 4" in passed and "Stop at the first flip" in passed and "held on" not in passed
     already = attack_takeaway("already-fooled", "ship", "ship", None, True, ssim=1.0)
     assert "nothing for an attack to do" in already and "succeed" not in already
     text = features_takeaway({"d_det": 0.45, "d_rand": 0.6, "d_r": 0.8}, {"d_rand": "D̂_rand"}, 10, test_n=1000)
