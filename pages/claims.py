@@ -49,13 +49,15 @@ explain(f"Of {len(card.claims)} claims on {WORLDS[world]}, {counts['reproduces']
         "**paper** the paper's own number where the paper reports one for this metric (its setting differs: larger "
         "models, the full datasets).")
 
+# each verdict beside its numbers, the wide text columns after them: on a laptop's page the first columns show
 st.dataframe([{
-    "verdict": VERDICT_LABELS[claim.verdict], "claim": claim.claim, "paper": REFERENCES[claim.paper].citation(),
-    "metric": claim.metric, "ours": claim.ours, "95% CI": (f"[{claim.ci95[0]:.3f}, {claim.ci95[1]:.3f}]"
-                                                           if claim.ci95 else "—"),
-    "control": claim.control, "control value": claim.control_value, "paper value": claim.paper_value,
+    "verdict": VERDICT_LABELS[claim.verdict], "claim": claim.claim, "ours": claim.ours,
+    "95% CI": f"[{claim.ci95[0]:.3f}, {claim.ci95[1]:.3f}]" if claim.ci95 else "—",
+    "control value": claim.control_value, "paper value": claim.paper_value, "metric": claim.metric,
+    "control": claim.control, "paper": REFERENCES[claim.paper].citation(),
 } for claim in card.claims], hide_index=True, width="stretch",
-    column_config={"ours": st.column_config.NumberColumn(format="%.3f"),
+    column_config={"claim": st.column_config.TextColumn(width="large"),
+                   "ours": st.column_config.NumberColumn(format="%.3f"),
                    "control value": st.column_config.NumberColumn(format="%.3f"),
                    "paper value": st.column_config.NumberColumn("paper value (paper)", format="%.3f")})
 

@@ -72,29 +72,36 @@ if any(shipped.values()):
                    key=lambda row: row.adversarial_accuracy_after)
         control = random_control(all_rows, best.mask)
         defends = verdict_of(selection.dataset_key, "neutralizing-roa-defends")
+        # the delta stays short (a long one is cut off in a third of the page); the control and verdict go below
         columns[1].metric("RoI vs RoA: best deployable neutralization", f"{best.adversarial_accuracy_after:.0%}",
-                          f"from {best.adversarial_accuracy_before:.0%} on attacked images"
-                          + (f"; a random mask of {control.mean_area:.0%} of the pixels: "
-                             f"{control.adversarial_accuracy_after:.0%}"
-                             if control is not None else "")
-                          + (f" · as a defense: {VERDICT_WORDS[defends.verdict].rstrip('.').lower()}"
-                             if defends is not None else ""), delta_color="off",
+                          f"from {best.adversarial_accuracy_before:.0%} on attacked images", delta_color="off",
                           help="RoI: where the model looks. RoA: where an attack changes pixels. Blanking the "
                                "region an attack uses but the model does not need is a possible defense; the number "
                                "is the share of attacked images classified correctly after it, beside a random mask "
                                "of the same area, the control it must beat.")
+        notes = []
+        if control is not None:
+            notes.append(f"its control, a random mask of the same area ({control.mean_area:.0%} of the pixels): "
+                         f"{control.adversarial_accuracy_after:.0%}")
+        if defends is not None:
+            notes.append(f"as a defense: {VERDICT_WORDS[defends.verdict].rstrip('.').lower()}")
+        if notes:
+            text = "; ".join(notes)
+            columns[1].caption(text[0].upper() + text[1:] + ".")
     if shipped["margins"]:
         summary = shipped["margins"].result.summary()
-        detection = (f"AUROC {summary.auroc:.2f} for flagging brittle inputs" if math.isfinite(summary.auroc) else
+        detection = (f"AUROC {summary.auroc:.2f} for brittle inputs at ε {summary.eps * 255:.0f}/255"
+                     if math.isfinite(summary.auroc) else
                      f"every input breaks at ε = {summary.eps * 255:.0f}/255: no brittle-input detection to score")
         columns[2].metric("Margin consistency: Kendall τ", f"{summary.kendall_tau:.2f}", detection, delta_color="off",
                           help="Kendall τ: how alike two rankings are, from -1 to 1 (1: the same order). Here, the "
                                "free logit margin (top score minus the second) against the input margin (the "
                                "smallest change that flips the decision, found by an attack). AUROC: how well the "
                                "logit margin alone picks out the inputs an attack breaks (0.5: chance, 1: perfect).")
-    created = next(stored.created for stored in shipped.values() if stored)
-    st.caption(f"Precomputed by `python scripts/precompute.py` on {created} on the embedded test subset of "
-               f"{selection.card.dataset or 'its dataset'}; each lens's page recomputes it live.")
+    dates = sorted({stored.created for stored in shipped.values() if stored})
+    st.caption(f"Precomputed by `python scripts/precompute.py` on {' and '.join(dates)} on the embedded test subset "
+               f"of {selection.card.dataset or 'its dataset'}; each lens's page recomputes it live (its settings, as "
+               "the margins page's ε, may differ from these).")
 
 # the papers' claims as verdicts, for the world of the chosen model (none for a world without a scorecard)
 scorecard_world = world_of(selection.card.dataset, ("fashion-mnist", "cifar10"))

@@ -25,6 +25,8 @@ def test_the_scorecard_shows_every_claim_with_its_verdict_and_follows_the_world(
     table = at.dataframe[0].value
     assert len(table) >= 12 and table["verdict"].str.contains("does not reproduce").any()
     assert {"ours", "95% CI", "control value", "paper value"} <= set(table.columns)
+    # each verdict beside its numbers, before the wide text columns (which ran them off a laptop's page)
+    assert list(table.columns[:6]) == ["verdict", "claim", "ours", "95% CI", "control value", "paper value"]
     from sia_core.claims import CLAIMS
 
     assert any(f"Of {len(CLAIMS)} claims on Fashion-MNIST" in m.value for m in at.markdown)
@@ -41,7 +43,11 @@ def test_home_summarizes_the_scorecard_with_a_failed_claim():
     metrics = {m.label: m for m in at.metric}
     neutralization = metrics["RoI vs RoA: best deployable neutralization"]
     # the control is named beside, with its area, never the headline
-    assert "a random mask of 20% of the pixels" in neutralization.delta
+    # in a caption under the tile: a long delta is cut off in a third of the page
+    assert "from" in neutralization.delta and "random" not in neutralization.delta
+    assert any("Its control, a random mask of the same area (20% of the pixels): " in c.value and "as a defense: "
+               in c.value for c in at.caption)
+    assert "at ε 8/255" in metrics["Margin consistency: Kendall τ"].delta  # the AUROC's radius, as the margins page
     # a newcomer meets the terms with a gloss: each tile explains its number
     assert all(metric.proto.help for metric in metrics.values())
     assert "Kendall τ: how alike two rankings are" in metrics["Margin consistency: Kendall τ"].proto.help
