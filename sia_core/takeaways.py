@@ -127,9 +127,16 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
         if gain_verdict(ci95) == "reproduces":
             sentence += f", better than {random_mask} ({_percent(control.adversarial_accuracy_after)})"
         else:
-            sentence += (f"; {random_mask} does as well ({_percent(control.adversarial_accuracy_after)}"
-                         f", the difference's 95% interval [{ci95[0] * 100:+.0f}, {ci95[1] * 100:+.0f}] points reaches "
-                         "zero), so neutralization does not reproduce here as a defense")
+            # "does as well" where the control scores at least as much; below it, "no reliable difference", which is
+            # what an interval reaching zero says, whichever side the point estimate lies on
+            interval = f"95% interval [{ci95[0] * 100:+.0f}, {ci95[1] * 100:+.0f}] points"
+            if control.adversarial_accuracy_after >= best.adversarial_accuracy_after:
+                sentence += (f"; {random_mask} does as well ({_percent(control.adversarial_accuracy_after)}, the "
+                             f"difference's {interval} reaches zero)")
+            else:
+                sentence += (f"; {random_mask} scores {_percent(control.adversarial_accuracy_after)}, lower but with "
+                             f"no reliable difference (the difference's {interval} reaches zero)")
+            sentence += ", so neutralization does not reproduce here as a defense"
     return sentence + f"; an attacker who knows the mask brings it back to {_percent(best.adaptive_accuracy)}."
 
 
