@@ -21,7 +21,7 @@ from sia_core.figures import probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES
 from sia_core.regions.neutralization import random_control
-from sia_core.takeaways import NOT_DEPLOYABLE
+from sia_core.takeaways import NOT_DEPLOYABLE, confidence_percent
 
 GALLERY_SIZE = 12
 
@@ -137,7 +137,7 @@ for position, index in enumerate(indices):
     truth = "no human label" if unlabelled else f"true: {dataset.class_names[true_label]}"
     with columns[position % 6]:
         st.image(to_pil(dataset.images[index], width_px=112), width="stretch")
-        st.markdown(f"{mark} **{dataset.class_names[predicted]}** {confidence:.0%}  \n"
+        st.markdown(f"{mark} **{dataset.class_names[predicted]}** {confidence_percent(confidence)}  \n"
                     f"<small>{truth} · #{index}</small>", unsafe_allow_html=True)
 
 st.divider()

@@ -25,7 +25,7 @@ from sia_core.figures import amplified_perturbation, attack_history_figure, prob
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
 from sia_core.semantics import ATTRIBUTES, apply_attributes, attributes_for, edits_in_words
-from sia_core.takeaways import attack_takeaway
+from sia_core.takeaways import attack_takeaway, confidence_percent
 
 SLIDER_KEY = "sia_attr_{}"
 RESULT_KEY = "sia_attack_result"
@@ -131,7 +131,7 @@ def slider_panel() -> None:
     top = torch.topk(logits, 2)
     predicted = int(top.indices[0])
     picture.image(to_pil(edited, width_px=168), caption="edited image", width="stretch")
-    picture.metric("Prediction", model.class_names[predicted], f"{float(probabilities[predicted]):.0%} confident",
+    picture.metric("Prediction", model.class_names[predicted], f"{confidence_percent(float(probabilities[predicted]))} confident",
                    delta_color="off")
     picture.metric("Logit margin (top-1 − top-2)", f"{float(top.values[0] - top.values[1]):.2f}")
     picture.metric(f"p({model.class_names[label]})", f"{float(probabilities[label]):.3f}")

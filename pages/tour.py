@@ -19,7 +19,7 @@ from sia_core.figures import heatmap, margin_scatter, probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.regions.overlap import overlap_metrics
 from sia_core.semantics import ATTRIBUTES, apply_attributes
-from sia_core.takeaways import SSIM_FLOOR, margins_takeaway, overlap_takeaway
+from sia_core.takeaways import SSIM_FLOOR, confidence_percent, margins_takeaway, overlap_takeaway
 
 STEP_KEY = "tour_step"
 FMNIST = "fashion-mnist-subset"
@@ -71,7 +71,7 @@ def hue_step(model_id: str, prompt: str) -> None:
     picture, bars = st.columns([1, 2])
     picture.image(to_pil(edited, width_px=192), caption=f"true: {dataset.class_names[int(dataset.labels[index])]}")
     predicted = int(probabilities.argmax())
-    picture.metric("Prediction", model.class_names[predicted], f"{float(probabilities[predicted]):.0%} confident",
+    picture.metric("Prediction", model.class_names[predicted], f"{confidence_percent(float(probabilities[predicted]))} confident",
                    delta_color="off")
     bars.plotly_chart(probability_bars(probabilities, model.class_names, true_label=int(dataset.labels[index]),
                                        title=f"{model_id}: what it sees"), width="stretch", key=f"tour_{model_id}_bars")

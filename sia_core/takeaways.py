@@ -22,6 +22,16 @@ def _percent(value: float) -> str:
     return f"{value:.0%}"
 
 
+def confidence_percent(probability: float) -> str:
+    """A model's confidence in whole percents, never a rounded certainty: 0.9996 reads ">99%", not "100%" (a wrong
+    answer at "100%" reads as if the model could not be wrong)."""
+    if probability >= 0.995:
+        return "100%" if probability >= 1.0 else ">99%"
+    if probability < 0.005:
+        return "0%" if probability <= 0.0 else "<1%"
+    return f"{probability:.0%}"
+
+
 def strength(tau: float) -> str:
     """How closely a Kendall τ ties two rankings, in words."""
     return "closely" if tau >= 0.7 else "moderately" if tau >= 0.4 else "weakly" if tau >= 0.15 else "hardly"

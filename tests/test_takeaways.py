@@ -162,3 +162,11 @@ def test_the_imbalance_takeaway_leaves_sias_gap_to_a_verdict_that_follows():
     assert alone.endswith("; SIA augmentation is 16.0 points behind it.")
     before_a_verdict = imbalance_takeaway(summary, labels, with_gap=False)
     assert before_a_verdict == alone.removesuffix("; SIA augmentation is 16.0 points behind it.") + "."
+
+
+def test_a_confidence_never_rounds_to_certainty():
+    from sia_core.takeaways import confidence_percent
+
+    assert confidence_percent(0.9996) == ">99%" and confidence_percent(0.994) == "99%"
+    assert confidence_percent(1.0) == "100%" and confidence_percent(0.003) == "<1%" and confidence_percent(0.0) == "0%"
+    assert confidence_percent(0.5) == "50%"
