@@ -75,7 +75,8 @@ else:
     st.plotly_chart(transfer_figure, width="stretch", key="robustify_transfer_chart")
     with st.expander("Mean SSIM of the attacked images"):
         st.dataframe([{"model": row.model, **{labels[name]: row.cells[name].mean_ssim for name in columns}}
-                      for row in table.rows], hide_index=True)
+                      for row in table.rows], hide_index=True,
+                     column_config={label: st.column_config.NumberColumn(format="%.3f") for label in labels.values()})
         st.caption("1 = identical to the clean image. Attribute edits (a turn, a shift, a new contrast) lower SSIM "
                    "far more than a pixel budget does, even when a person sees the same object.")
     transfer_text = transfer_takeaway(table.rows, [c for c in PIXEL_COLUMNS if c in columns], labels, n=table.n)

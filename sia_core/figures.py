@@ -300,13 +300,14 @@ def roc_curves(rocs: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str) ->
 def accuracy_bars(names: Sequence[str], series: dict[str, Sequence[float]], *, title: str,
                   grey: Sequence[str] = ()) -> go.Figure:
     """Grouped accuracy bars in [0, 1], one group per name and one bar per series (those in `grey` drawn grey,
-    e.g. a paper's numbers beside this run's)."""
+    e.g. a paper's numbers beside this run's); the axis in percent, as the tables beside it."""
     figure = go.Figure()
     for series_name, values in series.items():
         figure.add_bar(x=list(names), y=list(values), name=series_name,
-                       marker_color="#bbbbbb" if series_name in grey else None)
-    figure.update_layout(barmode="group", yaxis_range=[0, 1], height=380, margin=dict(l=10, r=10, t=30, b=10),
-                         title=title)
+                       marker_color="#bbbbbb" if series_name in grey else None,
+                       hovertemplate="%{x}: %{y:.1%}<extra>" + series_name + "</extra>")
+    figure.update_layout(barmode="group", yaxis_range=[0, 1], yaxis_tickformat=".0%", yaxis_title="accuracy",
+                         height=380, margin=dict(l=10, r=10, t=30, b=10), title=title)
     return figure
 
 

@@ -40,6 +40,8 @@ def test_the_page_opens_on_both_tables_and_switches_worlds():
                for name, column in json.loads(at.dataframe[0].proto.columns).items() if "type_config" in column}
     assert set(formats.values()) == {"%.1f%%"} and {"clean", "SIA"} <= set(formats)
     assert transfer["clean"].between(1, 100).all()  # percent, not a rate
+    chart = json.loads(next(c for c in at.get("plotly_chart") if c.key == "robustify_transfer_chart").proto.spec)
+    assert chart["layout"]["yaxis"]["title"]["text"] == "accuracy" and chart["layout"]["yaxis"]["tickformat"] == ".0%"
     captions = " ".join(c.value for c in at.caption)
     # each budget beside its column's label, which names the norm (FGSM's does not, so its budget does)
     assert "**FGSM** L∞ ε = 25.5/255" in captions and "**CW-L2** ε = 1.5" in captions  # L∞ in 255ths
