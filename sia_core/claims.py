@@ -973,9 +973,10 @@ def _sample_efficient(world: WorldResults, base: dict) -> ClaimVerdict:
     errors = [abs(estimate - entry.robust_accuracy) for entry in world.zoo.entries for estimate in entry.estimates[size]]
     ours, ci95 = float(np.mean(errors)), bootstrap_ci(errors)
     verdict: Verdict = "reproduces" if ci95[1] < 0.03 else "partly" if ci95[1] < 0.05 else "does-not-reproduce"
-    why = (f"Attacking {size} of {world.zoo.config.n} images and reading the rest from the logit margin misses the "
-           f"fully attacked robust accuracy by {ours:.1%} on average over {len(world.zoo.entries)} models × "
-           f"{world.zoo.config.repeats} draws (95% CI [{ci95[0]:.1%}, {ci95[1]:.1%}]).")
+    why = (f"Attacking {size:,} of {world.zoo.config.n:,} images and reading the rest from the logit margin misses the "
+           f"fully attacked robust accuracy by {ours * 100:.1f} points on average over {len(world.zoo.entries)} "
+           f"models × {world.zoo.config.repeats} draws (95% CI [{ci95[0] * 100:.1f}, {ci95[1] * 100:.1f}] points; "
+           "our rule: the interval's upper end under 3 points reproduces, under 5 partly).")
     return ClaimVerdict(**base, ours=ours, ci95=ci95, control_value=None, verdict=verdict, why=why)
 
 
