@@ -6,6 +6,7 @@ import math
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import torch
 from PIL import Image
@@ -127,9 +128,17 @@ ZONE_COLORS = ("#f0f0f0", "#d62728", "#1f77b4", "#9467bd")  # neither, attacked 
 ZONE_NAMES = ("neither", "attacked only (vulnerable, unimportant)", "important only", "important and attacked")
 
 
+def rgb_colorscale(name: str) -> list[list]:
+    """A named plotly colour scale as explicit rgb() stops. Its hex stops are not all drawn as written in the app:
+    Inferno's first, "#000004", reached Chromium as pink (measured), so an attack map's exact zeros looked brighter
+    than its small effects; the same colour as rgb(0, 0, 4) is drawn black."""
+    return [[position, plotly.colors.label_rgb(plotly.colors.hex_to_rgb(color)) if color.startswith("#") else color]
+            for position, color in plotly.colors.get_colorscale(name)]
+
+
 def heatmap(values: torch.Tensor, *, title: str, zmax: float | None = None, colorscale: str = "Viridis") -> go.Figure:
     """An (H, W) map as a square heatmap; pass `zmax` to share one colour scale between maps."""
-    figure = go.Figure(go.Heatmap(z=values.detach().cpu().numpy(), colorscale=colorscale, zmin=0,
+    figure = go.Figure(go.Heatmap(z=values.detach().cpu().numpy(), colorscale=rgb_colorscale(colorscale), zmin=0,
                                   zmax=zmax if zmax is not None else float(values.max()) or 1.0,
                                   hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>"))
     figure.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10),
