@@ -113,11 +113,11 @@ m3.metric("Attack energy inside the RoI", f"{means['energy_in_roi']:.1%}",
 m4.metric("Spearman of the two maps", f"{means['spearman']:.3f}",
           help="The rank correlation of the two whole maps, pixel by pixel, before any threshold: -1 to 1.")
 explain(overlap_takeaway(means["iou"], means["energy_in_roi"], fraction=fraction),
-        "The left map shows **where the model looks**: pixels whose change moves its decision most (the Region of "
-        "Importance). The next map shows **where an attack puts its effort**: pixels an adversarial attack changes "
-        "to flip the decision (the Region of Attack). The zones picture keeps the top q% of each map and colours "
-        "their overlap. If the attack works mostly *outside* the important region, blanking that outside part "
-        "(neutralization, below) could undo the attack without hurting the model.")
+        "The first map after the image shows **where the model looks**: pixels whose change moves its decision "
+        "most (the Region of Importance). The next map shows **where an attack puts its effort**: pixels an "
+        "adversarial attack changes to flip the decision (the Region of Attack). The zones picture keeps the top "
+        "q% of each map and colours their overlap. If the attack works mostly *outside* the important region, "
+        "blanking that outside part (neutralization, below) could undo the attack without hurting the model.")
 
 # --- the dataset view -----------------------------------------------------------------------------
 st.divider()

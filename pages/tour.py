@@ -126,8 +126,8 @@ elif step == 3:
     try_this("set the pixel budget to 0: the attributes alone must do it. Does the attack still win?")
 elif step == 4:
     st.markdown(f"Where does the model look, and where does an attack act ({REFERENCES['roi-roa'].short()})? "
-                "Bright areas on the left matter to the decision; bright areas on the right are where the attack "
-                "changed the image to effect.")
+                "Bright areas in the middle map (RoI) matter to the decision; bright areas in the right map (RoA) are "
+                "where the attack changed the image to effect; dark is zero in both.")
     dataset, model, index = fmnist_image("tour_regions_index", 5)
     maps = cache.cached_region_maps("fmnist-standard", f"{FMNIST}|None|None", index, "occlusion", "{}",
                                     "effect_weighted", "true", model, dataset.images[index:index + 1],
@@ -169,23 +169,27 @@ elif step == 5:
 else:
     d_det = verdict_of("fashion-mnist", "d-det-generalizes")
     st.markdown(f"{REFERENCES['features'].short()} relabelled images after nudging each one, "
-                "invisibly, toward a new class (in the set they call D̂_det, the next class: (y + 1) mod C for an "
-                "image of class y among C classes), and trained a fresh model only on these 'wrong' labels. In the "
-                "paper "
-                f"it still classified the real CIFAR-10 test images far above chance ({PAPER_CIFAR10['d_det']['test_accuracy']:.1%} "
-                "against 10%, paper), which the authors read as the invisible patterns being real features of the "
-                "classes. Below, one image nudged toward a class you pick."
+                "by a small targeted attack, toward a new class (in the set they call D̂_det, the next class: "
+                "(y + 1) mod C for an image of class y among C classes), and trained a fresh model only on these "
+                "'wrong' labels. In the paper it still classified the real CIFAR-10 test images far above chance "
+                f"({PAPER_CIFAR10['d_det']['test_accuracy']:.1%} against 10%, paper), which the authors read as the "
+                "attack's small patterns being real features of the classes. Below, one image nudged toward a "
+                "class you pick."
                 + (f" On Fashion-MNIST here: **{VERDICT_WORDS[d_det.verdict]}** {d_det.lead}" if d_det else ""))
     dataset, model, index = fmnist_image("tour_features_index", 2)
     target = st.selectbox("Nudge toward", list(model.class_names), index=3, key="tour_features_target")
     image = dataset.images[index:index + 1]
     target_index = torch.tensor([list(model.class_names).index(target)])
-    nudged = PGD(eps=1.0, norm="l2", steps=30, seed=0).perturb(model, image, target_index, target=target_index)
+    nudge = PGD(eps=1.0, norm="l2", steps=30, seed=0)
+    nudged = nudge.perturb(model, image, target_index, target=target_index)
     before, after, bars = st.columns([1, 1, 2])
-    before.image(to_pil(image, width_px=168), caption=f"true: {dataset.class_names[int(dataset.labels[index])]}")
-    after.image(to_pil(nudged, width_px=168),
+    before.image(to_pil(image, width_px=168), caption=f"true: {dataset.class_names[int(dataset.labels[index])]}",
+                 width="stretch")
+    after.image(to_pil(nudged, width_px=168), width="stretch",
                 caption=f"now labelled: {target} (model says {model.class_names[int(model.logits(nudged).argmax())]})")
     bars.plotly_chart(probability_bars(model.predict_proba(nudged)[0], model.class_names,
                                        true_label=int(dataset.labels[index]), title="the model on the nudged image"),
                       width="stretch", key="tour_features_bars")
+    st.caption(f"The nudge: targeted L2 PGD of radius {nudge.eps:g} ({nudge.steps} steps) on a 28×28 image with "
+               "pixels from 0 to 1. Small, but not invisible: on the black background you may see its speckle.")
     try_this("open the Robust vs non-robust features page and train on a whole set of such images.")
