@@ -55,10 +55,10 @@ if st.session_state.get("regions_index", 0) >= len(dataset):  # a link made on a
 index = c1.number_input("Index in the dataset", 0, len(dataset) - 1, key="regions_index")
 roi_method = c2.selectbox("RoI method", ROI_METHODS.names(), key="regions_roi_method",
                           format_func=ROI_METHODS.labels().__getitem__,
-                          help="\n\n".join(ROI_METHODS.descriptions().values()))
+                          help=ROI_METHODS.help_text())
 roa_method = c3.selectbox("RoA method", ROA_METHODS.names(), key="regions_roa_method",
                           format_func=ROA_METHODS.labels().__getitem__,
-                          help="\n\n".join(ROA_METHODS.descriptions().values()))
+                          help=ROA_METHODS.help_text())
 target = c4.selectbox("Explain", ["true", "predicted"] + [str(i) for i in range(model.num_classes)], key="regions_target",
                       format_func=lambda t: t if not t.isdigit() else f"class {model.class_names[int(t)]}")
 roi_options: dict = {}
@@ -135,7 +135,7 @@ with st.form("regions_study_form"):
     n_fit = d2.slider("Held-out images (learn the deployable masks)", 32, 1024, 256, step=32, key="regions_n_fit")
     eps_255 = d3.slider("PGD ε (/255, L∞)", 1.0, 32.0, 8.0, step=1.0, key="regions_eps")
     fill = d4.selectbox("Fill", FILLS.names(), key="regions_fill", format_func=FILLS.labels().__getitem__,
-                        help="What replaces the blanked pixels. " + " ".join(FILLS.descriptions().values()))
+                        help="What replaces the blanked pixels.\n\n" + FILLS.help_text())
     run = st.form_submit_button("Run the study", type="primary")
 config = NeutralizationConfig(n=n, n_fit=n_fit, fraction=fraction, eps_linf=eps_255 / 255, fill=fill)
 config_key = repr(config)  # names every field

@@ -73,6 +73,11 @@ class Registry(Generic[T]):
     def descriptions(self) -> dict[str, str]:
         return {name: entry.description for name, entry in self._entries.items()}
 
+    def help_text(self) -> str:
+        """Each option's label and description, a paragraph each: a selectbox's help, which shows the labels its
+        options are chosen by (descriptions alone read as one contradictory paragraph)."""
+        return "\n\n".join(f"**{entry.label}**: {entry.description}" for entry in self._entries.values())
+
     def build(self, name: str, **options: Any) -> T:
         """The factory of `name`, with its defaults overridden by `options`."""
         return self[name].build(**options)

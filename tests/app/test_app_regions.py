@@ -19,6 +19,11 @@ def test_regions_page_reacts_to_method_and_q_and_runs_the_study():
     # RoI, RoA, zones of one image; the shipped study (class maps, IoU histogram, curve) without a click
     assert len(at.get("plotly_chart")) == 3 + 3 + 1
     assert any("Precomputed by" in c.value for c in at.caption)
+    # each choice's help names its options by the labels they are chosen by
+    from sia_core.regions.neutralization import FILLS
+
+    fill_help = at.selectbox(key="regions_fill").help
+    assert all(f"**{label}**: " in fill_help for label in FILLS.labels().values())
     before = _metrics(at)
     assert set(before) == {"IoU of the regions", "Dice", "Attack energy inside the RoI", "Spearman of the two maps"}
 
