@@ -94,11 +94,15 @@ report_figures: dict = {}
 for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
     summary = summaries[model_id]
     with column:
-        st.markdown(f"**{model_id}** · Kendall τ = **{summary.kendall_tau:.3f}** · "
-                    f"Pearson r = {summary.pearson:.3f}",
+        # the sample and the interval beside τ: the zoo above measures the same model on other images
+        low, high = cache.cached_tau_interval(f"{model_id}|{selection.dataset_key}|{n}|{norm}", study)
+        st.markdown(f"**{model_id}** · Kendall τ = **{summary.kendall_tau:.3f}** [{low:.2f}, {high:.2f}] on the "
+                    f"first {len(study.labels):,} images · Pearson r = {summary.pearson:.3f}",
                     help="Kendall τ: how often two images are ordered the same way by their logit margin and by "
                          "their input margin, from −1 (always reversed) through 0 (no relation) to 1 (always the "
-                         "same). Pearson r: how close the two margins lie to a straight line.")
+                         "same); in brackets its 95% interval, a bootstrap over these images (the zoo above "
+                         "measures on its own images, so its τ may differ). Pearson r: how close the two margins "
+                         "lie to a straight line.")
         figure = margin_scatter(study.input.margins, study.scores.logit_margin, study.correct, study.labels,
                                 dataset.class_names, eps=eps, norm=norm)
         report_figures[f"Margins of {model_id}"] = figure

@@ -19,7 +19,7 @@ import torch
 
 # the engine is imported here, when the server starts, not inside a session: two sessions' first imports race
 from sia_app.launch import LaunchConfig, launch_config
-from sia_core.claims import Scorecard
+from sia_core.claims import Scorecard, kendall_tau_ci
 from sia_core.data.archive import extract_image_archive
 from sia_core.data.base import ImageDataset
 from sia_core.data.imagenet import with_model_labels
@@ -371,6 +371,13 @@ def cached_margin_study(model_id: str, dataset_key: str, n: int, norm: str, _mod
                          progress=progress)
     bar.empty()
     return study
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_tau_interval(study_key: str, _study: MarginStudy) -> tuple[float, float]:
+    """The 95% interval of a margin study's Kendall τ (a bootstrap over its images: about a second at N = 2,000),
+    once per study rather than on every slider move of the page."""
+    return kendall_tau_ci(_study.input.margins.double().numpy(), _study.scores.logit_margin.double().numpy())
 
 
 @st.cache_data(max_entries=64, show_spinner="Finding the image at the margin…")

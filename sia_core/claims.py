@@ -139,6 +139,12 @@ def rate_interval(rate: float, n: int, stored: Optional[Sequence[float]]) -> tup
     return proportion_ci(rate, n)
 
 
+def kendall_tau_ci(first: Sequence[float], second: Sequence[float], resamples: int = 500) -> tuple[float, float]:
+    """95% interval of Kendall's τ-b between two scores of the same images, by a bootstrap over the images."""
+    pairs = np.column_stack([np.asarray(first, dtype=float), np.asarray(second, dtype=float)])
+    return bootstrap_ci(pairs, lambda rows: kendall_tau_b(rows[:, 0], rows[:, 1]), resamples=resamples)
+
+
 def wilson_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a rate over n images: unlike redraws at the observed rate (`proportion_ci`), it
     keeps a width at a rate of 0 or 1 (0 of 1,017 images: [0, 0.38%], not [0, 0])."""
@@ -912,8 +918,7 @@ def _margin_consistent(world: WorldResults, base: dict) -> ClaimVerdict:
     entry = _zoo_entry(world, world.robust_model)
     if entry is None:
         return not_measured(base, f"{world.robust_model} is not in the shipped zoo.")
-    pairs = np.column_stack([entry.input_margins, entry.logit_margins])
-    ci95 = bootstrap_ci(pairs, lambda rows: kendall_tau_b(rows[:, 0], rows[:, 1]), resamples=500)
+    ci95 = kendall_tau_ci(entry.input_margins, entry.logit_margins)
     verdict = level_verdict(ci95, strong=0.5, weak=0.0)
     others = sorted((e.kendall_tau, e.model_id) for e in world.zoo.entries if e.recipe != "standard")
     why = (f"On {entry.model_id}, τ = {entry.kendall_tau:.2f} (95% CI [{ci95[0]:.2f}, {ci95[1]:.2f}]) over "

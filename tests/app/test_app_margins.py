@@ -18,6 +18,13 @@ def test_margins_page_end_to_end():
     assert not at.exception
     headers = [m.value for m in at.markdown if "Kendall τ" in m.value and "Pearson r" in m.value]
     assert len(headers) == 2 and headers[0].startswith("**fmnist-standard**")
+    # τ with its interval and its sample: the zoo measures the same model on other images
+    import re
+
+    for header in headers:
+        tau, low, high = map(float, re.search(r"τ = \*\*([-0-9.]+)\*\* \[([-0-9.]+), ([-0-9.]+)\] on the first 50 "
+                                               r"images", header).groups())
+        assert low <= round(tau, 2) <= high
     assert len(at.get("plotly_chart")) == 3 + 4  # the zoo's three; two scatters, the binned curve, the ROC
 
     def sample_numbers() -> list[str]:
