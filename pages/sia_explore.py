@@ -229,7 +229,8 @@ elif stored is not None:
     # by the sliders' names, with how far each went across its range: what "mostly through" in the takeaway reads
     table.dataframe([{"attribute (slider)": ATTRIBUTES[name].label, "value": round(value, 4),
                       "reads as": ATTRIBUTES[name].reading(value), "share of its range": f"{float(moved[index]):.0%}"}
-                     for index, (name, value) in enumerate(values.items())], hide_index=True, width="stretch")
+                     for index, (name, value) in enumerate(values.items())], hide_index=True, width="stretch",
+                    height="content")  # every attribute in view: an RGB world's 13 rows scrolled out of sight
     actions.button("Load these values into the sliders", on_click=load_into_sliders, args=(values,), key="sia_load")
     buffer = io.BytesIO()
     to_pil(result.images).save(buffer, format="PNG")

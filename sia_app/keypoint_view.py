@@ -195,7 +195,8 @@ def _attack_result(selection: Selection, stored: dict) -> None:
             "zoomed it); red crosses are the model's points. The attack climbs the NME with the named attributes and "
             "a tiny pixel change; the table lists the attribute values it chose.")
     st.dataframe([{"attribute": ATTRIBUTES[name].label, "value": round(value, 4),
-                   "reads as": ATTRIBUTES[name].reading(value)} for name, value in values.items()], hide_index=True)
+                   "reads as": ATTRIBUTES[name].reading(value)} for name, value in values.items()], hide_index=True,
+                 height="content")
     st.plotly_chart(nme_history_figure(result.history, result.attribute_names,
                                        {name: ATTRIBUTES[name].label for name in result.attribute_names},
                                        threshold=task.threshold), width="stretch", key="kp_history")

@@ -111,25 +111,25 @@ def render_zoo(default_world: str) -> None:
                                    torch.tensor(opened.correct), torch.tensor(opened.labels),
                                    CLASS_NAMES[world], eps=zoo.config.eps, norm=zoo.config.norm),
                     width="stretch", key="margins_zoo_scatter")
-    e1, e2 = st.columns(2)
-    e1.markdown(f"**Robust accuracy from a few attacked images** — {zoo.config.repeats} random subsets per size; "
-                "the logit-margin threshold fitted on the subset labels the rest.")
-    e1.plotly_chart(estimate_error_figure({entry.model_id: {size: entry.estimate_error(size) for size in zoo_sizes}
-                                           for entry in zoo.entries}), width="stretch", key="margins_zoo_estimates")
-
+    # the table the whole page wide: beside the estimate chart, half a page hid most of its ten columns
     # "clean" is the zoo's own count on its test images; the card's first evaluation (above the scatter) used others
-    e2.dataframe([{"model": e.model_id, "recipe": e.recipe, f"clean (zoo's {zoo.config.n})": f"{e.clean_accuracy:.1%}",
+    st.dataframe([{"model": e.model_id, "recipe": e.recipe, f"clean (zoo's {zoo.config.n})": f"{e.clean_accuracy:.1%}",
                    "AutoAttack (card)": _autoattack_cell(autoattack.get(e.model_id)),
                    "robust (margin search)": f"{e.robust_accuracy:.1%}", "τ": f"{e.kendall_tau:.3f}",
                    "τ pseudo": f"{e.pseudo_kendall_tau_after:.3f}", "AUROC": _figure(e.auroc),
                    "FPR@95": _figure(e.fpr_at_95_tpr),
                    f"estimate error ({typical_size})": "{:.1%} ± {:.1%}".format(*e.estimate_error(typical_size))}
-                  for e in zoo.entries], hide_index=True, width="stretch", key="margins_zoo_table")
-    e2.caption("Paper (CIFAR-10, ε = 8/255, 10,000 test images, RobustBench's robust accuracy): "
+                  for e in zoo.entries], hide_index=True, width="stretch", key="margins_zoo_table",
+                 column_config={"model": st.column_config.TextColumn(pinned=True)})
+    st.caption("Paper (CIFAR-10, ε = 8/255, 10,000 test images, RobustBench's robust accuracy): "
                + "; ".join(f"{p['model']} τ {p['kendall_tau']:.2f}"
                            + (f" → pseudo-margin {p['pseudo_kendall_tau']:.2f}" if p["pseudo_kendall_tau"] else "")
                            + ("" if p["verified"] else " (from a cell of the authors' notebook, not checked against "
                                                        "the paper)")
                            for p in PAPER_ZOO) + ". AUROC n/a: every image (or none) is non-robust at this ε.")
+    st.markdown(f"**Robust accuracy from a few attacked images** — {zoo.config.repeats} random subsets per size; "
+                "the logit-margin threshold fitted on the subset labels the rest.")
+    st.plotly_chart(estimate_error_figure({entry.model_id: {size: entry.estimate_error(size) for size in zoo_sizes}
+                                           for entry in zoo.entries}), width="stretch", key="margins_zoo_estimates")
     st.caption(f"The zoo was computed by `{zoo_command}` on {zoo_created}, for every model above.")
 

@@ -498,7 +498,7 @@ class Attribute:
         if self.unit == "deg":
             return f"{value:+.1f}°"
         if self.unit == "rad":
-            return f"{math.degrees(value):+.0f}° round the colour wheel"
+            return f"{math.degrees(value):+.0f}°"  # of the colour wheel: the label, "Hue shift", says which turn
         if self.unit == "px":
             return f"{value:+.2f} px" if self.low < 0 else f"{value:.2f} px"
         return f"{value * 255:+.1f}/255"  # an amount added to pixel values, in 255ths as every pixel budget here

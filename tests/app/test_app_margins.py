@@ -26,6 +26,10 @@ def test_margins_page_end_to_end():
                                                r"images", header).groups())
         assert low <= round(tau, 2) <= high
     assert len(at.get("plotly_chart")) == 3 + 4  # the zoo's three; two scatters, the binned curve, the ROC
+    # detection and cost: the numbers a reader compares first lead, so they show on a laptop's page
+    detection = next(frame.value for frame in at.dataframe if "speed-up" in frame.value.columns)
+    assert list(detection.columns[:6]) == ["model", "AUROC", "non-robust share", "robust (attack)",
+                                           "robust (estimate, 50 attacked)", "speed-up"]  # N = 50: all of them
 
     def sample_numbers() -> list[str]:
         return [c.value for c in at.caption if c.value.startswith("input margin")]
