@@ -122,7 +122,8 @@ for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
         adversarial_prediction = int(model_of(model_id).predict_proba(adversarial).argmax())
         right.image(to_pil(adversarial, width_px=140), width="stretch",
                     caption=f"at the margin: {dataset.class_names[adversarial_prediction]}")
-        st.caption(f"input margin {float(study.input.margins[sample]):.4f} · logit margin "
+        margin = float(study.input.margins[sample])
+        st.caption(f"input margin {f'{margin * 255:.2f}/255' if norm == 'linf' else f'{margin:.4f}'} · logit margin "
                    f"{float(study.scores.logit_margin[sample]):.3f} · feature margin "
                    f"{float(study.scores.feature_margin[sample]):.4f}",
                    help="Input margin: the smallest change that flips the decision. Logit margin: the gap between "
@@ -137,7 +138,7 @@ left, right = st.columns(2)
 report_figures["Binned median logit margin"] = binned_margin_curves({
     f"{model_id} (τ = {summaries[model_id].kendall_tau:.2f})": binned_median_curve(study.input.margins,
                                                                                   study.scores.logit_margin)
-    for model_id, study in ready.items()})
+    for model_id, study in ready.items()}, norm=norm)
 report_figures["Detection ROC"] = roc_curves({f"{model_id} (AUROC {detection.auroc:.3f})":
                                               (detection.roc_fpr, detection.roc_tpr)
                                               for model_id, detection in detections.items()},

@@ -262,18 +262,20 @@ def class_success_bars(series: Mapping[str, Sequence[Mapping]], *, goal: float, 
 def margin_scatter(input_margins: torch.Tensor, logit_margins: torch.Tensor, correct: torch.Tensor,
                    labels: torch.Tensor, class_names: Sequence[str], *, eps: float, norm: str) -> go.Figure:
     """Input margin (x) against logit margin (y), one point per image, misclassified in red; each point carries
-    its sample index as `customdata[0]` (what a selection reads) and a dashed line marks eps."""
+    its sample index as `customdata[0]` (what a selection reads) and a dashed line marks eps. An L∞ margin is drawn
+    in 255ths, the unit the ε slider beside it uses; an L2 margin as a length."""
+    scale, unit = (255.0, "L∞, in /255") if norm == "linf" else (1.0, "L2" if norm == "l2" else norm)
     figure = go.Figure()
     for is_correct, color, name in ((True, "#1f4e79", "correct"), (False, "#d62728", "misclassified")):
         members = (correct == is_correct).nonzero().squeeze(1)
         figure.add_scatter(
-            x=input_margins[members].numpy(), y=logit_margins[members].numpy(), mode="markers", name=name,
+            x=input_margins[members].numpy() * scale, y=logit_margins[members].numpy(), mode="markers", name=name,
             marker=dict(color=color, size=5, opacity=0.6),
             customdata=[[int(i), class_names[int(labels[i])]] for i in members],
-            hovertemplate="sample %{customdata[0]} (%{customdata[1]})<br>input margin %{x:.4f}<br>"
-                          "logit margin %{y:.3f}<extra></extra>")
-    figure.add_vline(x=eps, line_dash="dash", line_color="gray")
-    figure.update_layout(xaxis_title=f"input margin ({norm})", yaxis_title="logit margin", height=360,
+            hovertemplate="sample %{customdata[0]} (%{customdata[1]})<br>input margin %{x:.3g}"
+                          + ("/255" if norm == "linf" else "") + "<br>logit margin %{y:.3f}<extra></extra>")
+    figure.add_vline(x=eps * scale, line_dash="dash", line_color="gray")
+    figure.update_layout(xaxis_title=f"input margin ({unit})", yaxis_title="logit margin", height=360,
                          margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.08))
     return figure
 
@@ -282,15 +284,17 @@ def margin_scatter(input_margins: torch.Tensor, logit_margins: torch.Tensor, cor
 _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0)
 
 
-def binned_margin_curves(curves_by_name: dict[str, dict[str, list]]) -> go.Figure:
+def binned_margin_curves(curves_by_name: dict[str, dict[str, list]], norm: Optional[str] = None) -> go.Figure:
     """Median normalized logit margin per input-margin bin with its standard error, one line per model
-    (`curves_by_name`: legend name -> `sia_core.margins.binned_median_curve`'s dict)."""
+    (`curves_by_name`: legend name -> `sia_core.margins.binned_median_curve`'s dict); an L∞ margin in 255ths, as
+    `margin_scatter` draws it."""
+    scale, unit = (255.0, " (L∞, in /255)") if norm == "linf" else (1.0, " (L2)" if norm == "l2" else "")
     figure = go.Figure()
     for name, curve in curves_by_name.items():
-        figure.add_scatter(x=curve["centers"], y=curve["median"], error_y=dict(array=curve["stderr"]),
-                           mode="lines+markers", name=name)
+        figure.add_scatter(x=[center * scale for center in curve["centers"]], y=curve["median"],
+                           error_y=dict(array=curve["stderr"]), mode="lines+markers", name=name)
     figure.update_layout(title="Median logit margin by input margin (5–95% kept)",
-                         xaxis_title="input margin", yaxis_title="normalized logit margin", height=400,
+                         xaxis_title=f"input margin{unit}", yaxis_title="normalized logit margin", height=400,
                          margin=dict(l=10, r=10, t=40, b=10), legend=_LEGEND_BELOW)
     return figure
 

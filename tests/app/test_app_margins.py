@@ -26,6 +26,13 @@ def test_margins_page_end_to_end():
                                                r"images", header).groups())
         assert low <= round(tau, 2) <= high
     assert len(at.get("plotly_chart")) == 3 + 4  # the zoo's three; two scatters, the binned curve, the ROC
+    # an L∞ margin in 255ths, the unit of the ε slider beside it (its line at 2/255)
+    import json
+
+    chart = next(c for c in at.get("plotly_chart") if c.key == "margins_scatter_fmnist-standard")
+    scatter = json.loads(chart.proto.spec)
+    assert scatter["layout"]["xaxis"]["title"]["text"] == "input margin (L∞, in /255)"
+    assert scatter["layout"]["shapes"][0]["x0"] == 2.0
     # detection and cost: the numbers a reader compares first lead, so they show on a laptop's page
     detection = next(frame.value for frame in at.dataframe if "speed-up" in frame.value.columns)
     assert list(detection.columns[:6]) == ["model", "AUROC", "non-robust share", "robust (attack)",
