@@ -87,6 +87,11 @@ def success_rate_bars(rates: dict[str, float], labels: dict[str, str], *, title:
     return figure
 
 
+# a colour per attribute line, more than the default cycle's ten (an RGB world has thirteen), none as dark as the
+# loss's or NME's line
+_ATTRIBUTE_PALETTE = [color for color in plotly.colors.qualitative.Dark24 if color != "#222A2A"]
+
+
 def attack_history_figure(history: dict[str, list[float]], attribute_names: Sequence[str],
                           labels: Optional[Mapping[str, str]] = None,
                           scales: Optional[Mapping[str, float]] = None) -> go.Figure:
@@ -101,17 +106,22 @@ def attack_history_figure(history: dict[str, list[float]], attribute_names: Sequ
                                            "how far each attribute went" if scales else "attribute values"),
                            specs=[[{"secondary_y": True}], [{"secondary_y": False}]])
     steps = list(range(len(history.get("loss", []))))
-    figure.add_scatter(x=steps, y=history.get("loss", []), name="loss (cross-entropy)", row=1, col=1)
+    # one colour per line: the default cycle of ten gave an RGB world's thirteen attributes the loss's colours
+    figure.add_scatter(x=steps, y=history.get("loss", []), name="loss (cross-entropy)", row=1, col=1,
+                       line=dict(color="#222222", width=3))
     figure.add_scatter(x=steps, y=history.get("true_class_probability", []), name="p(true class)", row=1, col=1,
-                       secondary_y=True)
-    for name in attribute_names:
+                       secondary_y=True, line=dict(color="#888888", width=3))
+    palette = _ATTRIBUTE_PALETTE
+    for index, name in enumerate(attribute_names):
         scale = scales.get(name) or 1.0
         figure.add_scatter(x=steps, y=[value / scale for value in history.get(f"attribute/{name}", [])],
-                           name=labels.get(name, name), row=2, col=1, line=dict(dash="dot"))
+                           name=labels.get(name, name), row=2, col=1,
+                           line=dict(dash="dot", color=palette[index % len(palette)]))
     figure.update_layout(height=520, margin=dict(l=10, r=10, t=40, b=10),
                          legend=dict(orientation="h", yanchor="top", y=-0.12))  # below, clear of the titles
     figure.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False)
-    figure.update_yaxes(title_text="p(true class)", range=[0, 1], dtick=0.25, row=1, col=1, secondary_y=True)
+    # a little above 1, so a probability of 1 is a line of its own, not the frame
+    figure.update_yaxes(title_text="p(true class)", range=[0, 1.05], dtick=0.25, row=1, col=1, secondary_y=True)
     figure.update_yaxes(title_text="share of its range" if scales else "value", row=2, col=1,
                         **({"range": [-1.05, 1.05], "tickformat": ".0%"} if scales else {}))
     figure.update_xaxes(title_text="step", row=2, col=1)
@@ -436,12 +446,13 @@ def nme_history_figure(history: Mapping[str, list[float]], attribute_names: Sequ
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                            subplot_titles=("NME from the reference points", "attribute values"))
     steps = list(range(len(history.get("nme", []))))
-    figure.add_scatter(x=steps, y=history.get("nme", []), name="NME", row=1, col=1)
+    figure.add_scatter(x=steps, y=history.get("nme", []), name="NME", row=1, col=1,
+                       line=dict(color="#222222", width=3))
     figure.add_hline(y=threshold, line=dict(dash="dash", color="gray"), annotation_text=f"failure: NME > {threshold:g}",
                      row=1, col=1)
-    for name in attribute_names:
+    for index, name in enumerate(attribute_names):
         figure.add_scatter(x=steps, y=history.get(f"attribute/{name}", []), name=labels.get(name, name), row=2,
-                           col=1, line=dict(dash="dot"))
+                           col=1, line=dict(dash="dot", color=_ATTRIBUTE_PALETTE[index % len(_ATTRIBUTE_PALETTE)]))
     figure.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10))
     figure.update_yaxes(title_text="NME", row=1, col=1)
     figure.update_xaxes(title_text="step", row=2, col=1)

@@ -13,3 +13,15 @@ def test_a_heatmap_sends_its_colour_scale_as_rgb_stops():
     scale = heatmap(torch.rand(4, 4), title="RoA", colorscale="Inferno").data[0].colorscale
     assert scale[0] == (0.0, "rgb(0, 0, 4)") and not any(color.startswith("#") for _, color in scale)
     assert len(scale) == len(plotly.colors.get_colorscale("Inferno"))
+
+
+def test_every_line_of_the_attack_history_has_its_own_colour():
+    from sia_core.figures import attack_history_figure
+    from sia_core.semantics import ATTRIBUTES
+
+    names = list(ATTRIBUTES)  # thirteen, an RGB world's: more than the default cycle of ten
+    history = {"loss": [0.1, 0.5], "true_class_probability": [1.0, 0.4],
+               **{f"attribute/{name}": [0.0, 0.1] for name in names}}
+    figure = attack_history_figure(history, names)
+    colours = [trace.line.color for trace in figure.data]
+    assert len(colours) == len(names) + 2 and len(set(colours)) == len(colours) and None not in colours
