@@ -10,7 +10,7 @@ from sia_app import cache
 from sia_app.verdicts import verdict_notes
 from sia_app.worlds import world_of
 from sia_app.explain import explain
-from sia_core.attacks import radius_label
+from sia_core.attacks import attack_label, radius_label
 from sia_core.data.cifar10 import CIFAR10_CLASSES
 from sia_core.data.fashion_mnist import FASHION_MNIST_CLASSES
 from sia_core.figures import estimate_error_figure, margin_scatter, zoo_figure
@@ -104,7 +104,7 @@ def render_zoo(default_world: str) -> None:
     opened = zoo_by_id[z2.selectbox("Model (or select a dot)", list(zoo_by_id), key="margins_zoo_model")]
     z2.markdown(f"**{opened.model_id}** · {opened.description}  \n"
                 f"card's first evaluation (its own test images, not the zoo's): clean {opened.card_clean_accuracy:.1%}"
-                f", {opened.card_attack} at {opened.card_eps:g}: {opened.card_robust_accuracy:.1%}  \n"
+                f", {attack_label(opened.card_attack, opened.card_eps)}: {opened.card_robust_accuracy:.1%}  \n"
                 f"here: τ **{opened.kendall_tau:.3f}** → pseudo-margin {opened.pseudo_kendall_tau_after:.3f} "
                 f"({opened.pseudo_fit_split})")
     z2.plotly_chart(margin_scatter(torch.tensor(opened.input_margins), torch.tensor(opened.logit_margins),

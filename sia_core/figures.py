@@ -364,9 +364,14 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
                            mode="markers", name="ours, pseudo-margin", hoverinfo="skip",
                            marker=dict(symbol="circle-open", size=11, color="#1f4e79"))
     # a point's x is AutoAttack's robust accuracy where its card has one (`axis`), else the margin search's (squares)
+    shown = [p for p in paper_points if p.get("robust_accuracy") is not None and p.get(score) is not None]
+    every_x = [p["robust_accuracy"] for p in [*ours, *shown]] or [0.0]
+    every_y = [p[score] for p in [*ours, *shown]] + [p["pseudo_kendall_tau_after"] for p in ours
+                                                      if score == "kendall_tau"] or [0.0]
+    x_span, y_span = max(max(every_x) - min(every_x), 0.1), max(max(every_y) - min(every_y), 0.1)
     figure.add_scatter(
         x=[p["robust_accuracy"] for p in ours], y=[p[score] for p in ours], mode="markers+text", name="ours",
-        text=[p["model_id"] for p in ours], textposition="top center",
+        text=[p["model_id"] for p in ours], textposition=_label_sides(ours, score, x_span, y_span),
         marker=dict(size=12, color="#1f4e79", symbol=["circle" if p.get("axis", "margin search") == "AutoAttack"
                                                       else "square" for p in ours]),
         customdata=[[p["model_id"], p["recipe"], p["clean_accuracy"], p.get("axis", "margin search"),
@@ -374,7 +379,6 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
         hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>clean %{customdata[2]:.1%} · robust "
                       "%{x:.1%} (%{customdata[3]})<br>τ %{customdata[4]:.2f} → pseudo-margin "
                       "%{customdata[6]:.2f} · AUROC %{customdata[5]:.3f}<extra></extra>")
-    shown = [p for p in paper_points if p.get("robust_accuracy") is not None and p.get(score) is not None]
     if shown:
         figure.add_scatter(x=[p["robust_accuracy"] for p in shown], y=[p[score] for p in shown], mode="markers+text",
                            name="paper (CIFAR-10, ε = 8/255)", text=[p["model"] for p in shown],
@@ -383,9 +387,25 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
     axes = {p.get("axis", "margin search") for p in ours}
     across = ("AutoAttack" if axes == {"AutoAttack"} else "our margin search" if axes == {"margin search"} else
               "AutoAttack; squares: our margin search")
+    # room around the points for their names: at the plot's edge a name was cut ("far10-standard")
     figure.update_layout(xaxis_title=f"robust accuracy ({across})", yaxis_title=label, xaxis_tickformat=".0%",
+                         xaxis_range=[min(every_x) - 0.2 * x_span, max(every_x) + 0.2 * x_span],
+                         yaxis_range=[min(every_y) - 0.15 * y_span, max(every_y) + 0.15 * y_span],
                          height=420, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.08))
     return figure
+
+
+def _label_sides(points: Sequence[dict], score: str, x_span: float, y_span: float) -> list[str]:
+    """Where each point's name goes: above it, unless a neighbour is close (within 8% of the spans), when the left
+    one's name goes up-left and the right one's up-right, so the two names do not print over each other."""
+    sides = ["top center"] * len(points)
+    order = sorted(range(len(points)), key=lambda i: points[i]["robust_accuracy"])
+    for left, right in zip(order, order[1:]):
+        close = (points[right]["robust_accuracy"] - points[left]["robust_accuracy"] < 0.08 * x_span
+                 and abs(points[right][score] - points[left][score]) < 0.08 * y_span)
+        if close:
+            sides[left], sides[right] = "top left", "top right"
+    return sides
 
 
 def estimate_error_figure(errors: dict[str, dict[int, tuple[float, float]]], *, reference: float = 0.02) -> go.Figure:
