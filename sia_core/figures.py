@@ -366,12 +366,19 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
     # a point's x is AutoAttack's robust accuracy where its card has one (`axis`), else the margin search's (squares)
     shown = [p for p in paper_points if p.get("robust_accuracy") is not None and p.get(score) is not None]
     every_x = [p["robust_accuracy"] for p in [*ours, *shown]] or [0.0]
-    every_y = [p[score] for p in [*ours, *shown]] + [p["pseudo_kendall_tau_after"] for p in ours
-                                                      if score == "kendall_tau"] or [0.0]
+    pseudo = [(p["robust_accuracy"], p["pseudo_kendall_tau_after"]) for p in ours if score == "kendall_tau"]
+    every_y = [p[score] for p in [*ours, *shown]] + [y for _, y in pseudo] or [0.0]
     x_span, y_span = max(max(every_x) - min(every_x), 0.1), max(max(every_y) - min(every_y), 0.1)
+    # room around the points for their names (at the plot's edge a name was cut: "far10-standard"), and each name
+    # placed where it covers no other name or marker (a cluster of Fashion-MNIST's robust models printed over itself)
+    x_range = (min(every_x) - 0.3 * x_span, max(every_x) + 0.3 * x_span)
+    y_range = (min(every_y) - 0.15 * y_span, max(every_y) + 0.15 * y_span)
+    named = [(p["robust_accuracy"], p[score]) for p in ours] + [(p["robust_accuracy"], p[score]) for p in shown]
+    sides = place_labels(named, [p["model_id"] for p in ours] + [p["model"] for p in shown], x_range, y_range,
+                         obstacles=pseudo)
     figure.add_scatter(
         x=[p["robust_accuracy"] for p in ours], y=[p[score] for p in ours], mode="markers+text", name="ours",
-        text=[p["model_id"] for p in ours], textposition=_label_sides(ours, score, x_span, y_span),
+        text=[p["model_id"] for p in ours], textposition=sides[:len(ours)],
         marker=dict(size=12, color="#1f4e79", symbol=["circle" if p.get("axis", "margin search") == "AutoAttack"
                                                       else "square" for p in ours]),
         customdata=[[p["model_id"], p["recipe"], p["clean_accuracy"], p.get("axis", "margin search"),
@@ -382,29 +389,67 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
     if shown:
         figure.add_scatter(x=[p["robust_accuracy"] for p in shown], y=[p[score] for p in shown], mode="markers+text",
                            name="paper (CIFAR-10, ε = 8/255)", text=[p["model"] for p in shown],
-                           textposition="bottom center", marker=dict(symbol="diamond", size=11, color="#d62728"),
+                           textposition=sides[len(ours):], marker=dict(symbol="diamond", size=11, color="#d62728"),
                            hovertemplate="paper: %{text}<br>robust %{x:.1%} · " + score + " %{y:.2f}<extra></extra>")
     axes = {p.get("axis", "margin search") for p in ours}
     across = ("AutoAttack" if axes == {"AutoAttack"} else "our margin search" if axes == {"margin search"} else
               "AutoAttack; squares: our margin search")
-    # room around the points for their names: at the plot's edge a name was cut ("far10-standard")
+    # accuracy ticks from 0 only: the room left of 0% is for names, not a negative accuracy
+    ticks = [tick / 10 for tick in range(0, 11, 2) if x_range[0] <= tick / 10 <= x_range[1]]
     figure.update_layout(xaxis_title=f"robust accuracy ({across})", yaxis_title=label, xaxis_tickformat=".0%",
-                         xaxis_range=[min(every_x) - 0.2 * x_span, max(every_x) + 0.2 * x_span],
-                         yaxis_range=[min(every_y) - 0.15 * y_span, max(every_y) + 0.15 * y_span],
+                         xaxis_range=list(x_range), yaxis_range=list(y_range), xaxis_tickvals=ticks,
                          height=420, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.08))
     return figure
 
 
-def _label_sides(points: Sequence[dict], score: str, x_span: float, y_span: float) -> list[str]:
-    """Where each point's name goes: above it, unless a neighbour is close (within 8% of the spans), when the left
-    one's name goes up-left and the right one's up-right, so the two names do not print over each other."""
-    sides = ["top center"] * len(points)
-    order = sorted(range(len(points)), key=lambda i: points[i]["robust_accuracy"])
-    for left, right in zip(order, order[1:]):
-        close = (points[right]["robust_accuracy"] - points[left]["robust_accuracy"] < 0.08 * x_span
-                 and abs(points[right][score] - points[left][score]) < 0.08 * y_span)
-        if close:
-            sides[left], sides[right] = "top left", "top right"
+# where a name may go beside its marker, in the order tried: plotly's textposition and the box's offset from the
+# marker's centre (in units of the box's width and height, and of the marker's radius)
+_LABEL_SPOTS = (("top center", -0.5, 0.0, 0, 1), ("bottom center", -0.5, -1.0, 0, -1),
+                ("middle right", 0.0, -0.5, 1, 0), ("middle left", -1.0, -0.5, -1, 0),
+                ("top right", 0.0, 0.0, 1, 1), ("top left", -1.0, 0.0, -1, 1),
+                ("bottom right", 0.0, -1.0, 1, -1), ("bottom left", -1.0, -1.0, -1, -1))
+
+
+def place_labels(points: Sequence[tuple[float, float]], names: Sequence[str], x_range: tuple[float, float],
+                 y_range: tuple[float, float], *, obstacles: Sequence[tuple[float, float]] = (),
+                 size_px: tuple[float, float] = (480.0, 300.0), char_px: float = 6.6, line_px: float = 14.0,
+                 marker_px: float = 8.0) -> list[str]:
+    """A textposition per named point, chosen greedily so that names overlap neither each other nor any marker
+    (`points` and `obstacles`, in data units) and stay inside the plot: each name takes the first spot of
+    `_LABEL_SPOTS` that is free, else the one that overlaps least. The plot's size in pixels is an estimate
+    (`size_px`), as is a character's width: enough to keep names apart, not to typeset them."""
+    (x0, x1), (y0, y1) = x_range, y_range
+    width, height = size_px
+
+    def to_px(x: float, y: float) -> tuple[float, float]:
+        return (x - x0) / ((x1 - x0) or 1.0) * width, (y - y0) / ((y1 - y0) or 1.0) * height
+
+    def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    half = marker_px / 2
+    taken = [(px - half, py - half, px + half, py + half)
+             for px, py in (to_px(x, y) for x, y in [*points, *obstacles])]
+    sides = []
+    for (x, y), name in zip(points, names):
+        px, py = to_px(x, y)
+        box_w, box_h = len(name) * char_px, line_px
+        best, best_cost = _LABEL_SPOTS[0], math.inf
+        for spot in _LABEL_SPOTS:
+            _, fx, fy, sx, sy = spot
+            left, bottom = px + fx * box_w + sx * (half + 2), py + fy * box_h + sy * (half + 2)
+            box = (left, bottom, left + box_w, bottom + box_h)
+            outside = (max(0.0, -box[0]) + max(0.0, box[2] - width)) * box_h + (
+                max(0.0, -box[1]) + max(0.0, box[3] - height)) * box_w
+            cost = sum(overlap(box, other) for other in taken) + outside
+            if cost < best_cost:
+                best, best_cost = spot, cost
+            if cost == 0:
+                break
+        _, fx, fy, sx, sy = best
+        left, bottom = px + fx * box_w + sx * (half + 2), py + fy * box_h + sy * (half + 2)
+        taken.append((left, bottom, left + box_w, bottom + box_h))
+        sides.append(best[0])
     return sides
 
 

@@ -317,4 +317,5 @@ def zoo_takeaway(models: int, least_consistent: str, tau_before: float, tau_afte
               "not a verdict)")
     return (f"Across {models} models, Kendall τ runs from {tau_range[0]:.2f} to {tau_range[1]:.2f}. The least "
             f"consistent is {least_consistent} (τ = {tau_before:.2f}); {rescue}. Attacking only {size} images and "
-            f"reading the rest off the logit margin estimates robust accuracy within {error:.1%} on average.")
+            f"reading the rest off the logit margin estimates robust accuracy within {error * 100:.1f} points on "
+            "average.")

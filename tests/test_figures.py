@@ -25,3 +25,16 @@ def test_every_line_of_the_attack_history_has_its_own_colour():
     figure = attack_history_figure(history, names)
     colours = [trace.line.color for trace in figure.data]
     assert len(colours) == len(names) + 2 and len(set(colours)) == len(colours) and None not in colours
+
+
+def test_names_are_placed_apart_and_inside_the_plot():
+    from sia_core.figures import place_labels
+
+    # two models side by side: their names cannot both sit above their markers
+    sides = place_labels([(0.50, 0.50), (0.53, 0.50)], ["model-one", "model-two"], (0.0, 1.0), (0.0, 1.0))
+    assert sides[0] != sides[1]
+    # a point at the top right corner: its name goes below or left, inside the plot
+    corner = place_labels([(0.99, 0.99)], ["a-long-model-name"], (0.0, 1.0), (0.0, 1.0))[0]
+    assert corner.startswith("bottom") and not corner.endswith("right")
+    # alone in the middle: above it
+    assert place_labels([(0.5, 0.5)], ["alone"], (0.0, 1.0), (0.0, 1.0)) == ["top center"]

@@ -99,7 +99,7 @@ def test_the_zoo_refuses_bad_configs_and_sets():
 
 def test_the_takeaway_says_whether_the_pseudo_margin_rescues_the_weakest():
     rescued = zoo_takeaway(9, "fmnist-x", 0.31, 0.57, (0.31, 0.8), (100, 0.012))
-    assert "fmnist-x (τ = 0.31)" in rescued and "within 1.2%" in rescued
+    assert "fmnist-x (τ = 0.31)" in rescued and "within 1.2 points" in rescued
     assert "gives τ = 0.57 on it (one fit, without an interval, so not a verdict)" in rescued
     assert "τ = 0.30 on it, about the same (one fit, without an interval, so not a verdict)" in zoo_takeaway(
         9, "fmnist-x", 0.31, 0.30, (0.31, 0.8), (100, 0.012))
