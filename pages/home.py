@@ -52,7 +52,7 @@ if selection.card.is_keypoints:
     st.stop()
 probabilities, accuracy = cache.cached_predictions(selection.model_key, selection.dataset_key, model, dataset)
 st.subheader(f"{model.model_id} on {dataset.name}")
-st.caption(f"{dataset.source}. Accuracy of this model on these {len(dataset)} images, computed in this run: "
+st.caption(f"{dataset.source}. Accuracy of this model on these {len(dataset):,} images, computed in this run: "
            f"**{accuracy:.1%}**.")
 
 # one headline number per lens, from the results shipped for this model (scripts/precompute.py)
@@ -99,7 +99,8 @@ if any(shipped.values()):
                                "smallest change that flips the decision, found by an attack). AUROC: how well the "
                                "logit margin alone picks out the inputs an attack breaks (0.5: chance, 1: perfect).")
     dates = sorted({stored.created for stored in shipped.values() if stored})
-    st.caption(f"Precomputed by `python scripts/precompute.py` on {' and '.join(dates)} on the embedded test subset "
+    when = dates[0] if len(dates) == 1 else f"{', '.join(dates[:-1])} and {dates[-1]}"
+    st.caption(f"Precomputed by `python scripts/precompute.py` on {when} on the embedded test subset "
                f"of {selection.card.dataset or 'its dataset'}; each lens's page recomputes it live (its settings, as "
                "the margins page's ε, may differ from these).")
 

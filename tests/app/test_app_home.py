@@ -39,7 +39,7 @@ def test_home_renders_model_card_and_predictions(app):
     text = _markdown(app)
     assert "Semantic Image Attack" in text and "Margin consistency" in text
     assert text.count("true: ") == 12
-    assert any("Accuracy of this model on these 2500 images" in c.value for c in app.caption)
+    assert any("Accuracy of this model on these 2,500 images" in c.value for c in app.caption)
     # the scorecard's sentence counts every claim once: its parts add up to the whole
     import re
 
@@ -66,7 +66,7 @@ def test_switching_to_shapes_offers_only_shapes_models(app):
     shapes_models = {card.id for card in list_model_cards() if card.dataset == "shapes"}
     assert set(models.options) == shapes_models and {"shapes-standard", "shapes-spurious-hue"} <= shapes_models
     assert "**shapes-standard**" in _sidebar_markdown(app)
-    assert any("2000 images" in c.value for c in app.caption)
+    assert any("2,000 images" in c.value for c in app.caption)
 
 
 def test_missing_folder_gives_a_clear_message_and_keeps_working(app):
