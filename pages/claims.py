@@ -55,7 +55,7 @@ st.dataframe([{
     "95% CI": f"[{claim.ci95[0]:.3f}, {claim.ci95[1]:.3f}]" if claim.ci95 else "—",
     "control value": claim.control_value, "paper value": claim.paper_value, "metric": claim.metric,
     "control": claim.control, "paper": REFERENCES[claim.paper].citation(),
-} for claim in card.claims], hide_index=True, width="stretch",
+} for claim in card.claims], hide_index=True, width="stretch", placeholder="—",
     column_config={"claim": st.column_config.TextColumn(width="large"),
                    "ours": st.column_config.NumberColumn(format="%.3f"),
                    "control value": st.column_config.NumberColumn(format="%.3f"),
