@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
+import math
+
 import streamlit as st
 
 from sia_app import cache, url_state
@@ -72,6 +74,7 @@ keys = {model_id: f"{model_id}|{selection.dataset_key}|{n}|{norm}" for model_id 
 ready = {model_id: cache.cached_margin_study(model_id, selection.dataset_key, n, norm, model_of(model_id),
                                              dataset)
          for model_id in chosen if cache.remember_run(STUDY_RUNS_KEY, keys[model_id], just_ran=run)}
+live = set(ready)  # computed in this session, not read from the shipped studies
 if not ready:  # the shipped studies for these settings, if there are, so the page opens on a result
     shipped = {model_id: cache.precomputed("margins", model_id, selection.dataset_key, {"n": n, "norm": norm})
                for model_id in chosen}
@@ -94,15 +97,17 @@ report_figures: dict = {}
 for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
     summary = summaries[model_id]
     with column:
-        # the sample and the interval beside τ: the zoo above measures the same model on other images
-        low, high = cache.cached_tau_interval(f"{model_id}|{selection.dataset_key}|{n}|{norm}", study)
-        st.markdown(f"**{model_id}** · Kendall τ = **{summary.kendall_tau:.3f}** [{low:.2f}, {high:.2f}] on the "
+        # the sample and the interval beside τ: the zoo above measures the same model on a sample of its own size
+        source = "live" if model_id in live else "shipped"
+        low, high = cache.cached_tau_interval(f"{model_id}|{selection.dataset_key}|{n}|{norm}|{source}", study)
+        interval = f" [{low:.2f}, {high:.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
+        st.markdown(f"**{model_id}** · Kendall τ = **{summary.kendall_tau:.3f}**{interval} on the "
                     f"first {len(study.labels):,} images · Pearson r = {summary.pearson:.3f}",
                     help="Kendall τ: how often two images are ordered the same way by their logit margin and by "
                          "their input margin, from −1 (always reversed) through 0 (no relation) to 1 (always the "
                          "same); in brackets its 95% interval, a bootstrap over these images (the zoo above "
-                         "measures on its own images, so its τ may differ). Pearson r: how close the two margins "
-                         "lie to a straight line.")
+                         "measures τ over its own number of images, so the two may differ). Pearson r: how close "
+                         "the two margins lie to a straight line.")
         figure = margin_scatter(study.input.margins, study.scores.logit_margin, study.correct, study.labels,
                                 dataset.class_names, eps=eps, norm=norm)
         report_figures[f"Margins of {model_id}"] = figure

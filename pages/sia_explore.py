@@ -131,7 +131,8 @@ def slider_panel() -> None:
     top = torch.topk(logits, 2)
     predicted = int(top.indices[0])
     picture.image(to_pil(edited, width_px=168), caption="edited image", width="stretch")
-    picture.metric("Prediction", model.class_names[predicted], f"{confidence_percent(float(probabilities[predicted]))} confident",
+    confidence = confidence_percent(float(probabilities[predicted]))
+    picture.metric("Prediction", model.class_names[predicted], f"{confidence} confident",
                    delta_color="off")
     picture.metric("Logit margin (top-1 − top-2)", f"{float(top.values[0] - top.values[1]):.2f}")
     picture.metric(f"p({model.class_names[label]})", f"{float(probabilities[label]):.3f}")
@@ -180,7 +181,8 @@ if run:
                         progress=lambda step, total, info: bar.progress(step / total, text=f"step {step}/{total}"))
         bar.empty()
         st.session_state[RESULT_KEY] = {"image_key": image_key, "model_key": selection.model_key, "result": result,
-                                        "eps": eps_255 / 255, "config": attack.description, "steps": steps}
+                                        "eps": eps_255 / 255, "config": attack.description, "steps": steps,
+                                        "target": None if target is None else model.class_names[int(target[0])]}
 
 stored = st.session_state.get(RESULT_KEY)
 if stored is not None and (stored["image_key"] != image_key or stored["model_key"] != selection.model_key):
@@ -193,8 +195,8 @@ elif stored is not None:
     outcome = result.outcome(0)
     first_flip = int(result.first_success_step[0])
     verdict = {"succeeded": "The attack succeeded",
-               "failed": "The attack fooled the model on the way, not at its last step" if first_flip >= 0 else
-               "The attack did not succeed",
+               "failed": ("The attack " + ("reached its target" if stored.get("target") else "fooled the model")
+                          + " on the way, not at its last step") if first_flip >= 0 else "The attack did not succeed",
                "already-fooled": "Nothing to attack: the model already gets this image wrong"}[outcome]
     # rounding is asked of a success only: a failed attack has nothing to survive it
     rounding = (f"survives 8-bit rounding (PNG): **{'yes' if bool(result.success_after_rounding[0]) else 'no'}** · "
@@ -218,7 +220,8 @@ elif stored is not None:
     takeaway = attack_takeaway(outcome, model.class_names[predicted_clean],
                                model.class_names[predicted_adversarial],
                                ATTRIBUTES[top].label.lower() if top else None, bool(result.success_after_rounding[0]),
-                               float(result.ssim[0]), steps=stored.get("steps"), first_flip_step=first_flip)
+                               float(result.ssim[0]), steps=stored.get("steps"), first_flip_step=first_flip,
+                               target_class=stored.get("target"))
     explain(takeaway,
             "Four pictures: the **original**; the **attributes only** (the named edits the attack chose, such as a "
             "little more contrast or a small turn, without the pixel term); the **adversarial** image (those edits "

@@ -71,7 +71,8 @@ def hue_step(model_id: str, prompt: str) -> None:
     picture, bars = st.columns([1, 2])
     picture.image(to_pil(edited, width_px=192), caption=f"true: {dataset.class_names[int(dataset.labels[index])]}")
     predicted = int(probabilities.argmax())
-    picture.metric("Prediction", model.class_names[predicted], f"{confidence_percent(float(probabilities[predicted]))} confident",
+    confidence = confidence_percent(float(probabilities[predicted]))
+    picture.metric("Prediction", model.class_names[predicted], f"{confidence} confident",
                    delta_color="off")
     bars.plotly_chart(probability_bars(probabilities, model.class_names, true_label=int(dataset.labels[index]),
                                        title=f"{model_id}: what it sees"), width="stretch", key=f"tour_{model_id}_bars")

@@ -112,9 +112,10 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                f"{block['paper_architecture']}), sources {block['standard_source']} (standard) and "
                f"{block['robust_source']} (robust), each model scored on {first['test_n']:,} original test images "
                f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
-               "images (at 0%, the Wilson score interval: redraws at a rate of 0 cannot vary). " + ("After “paper” in a cell: the paper's number (CIFAR-10, ResNet-50, 50,000 images). "
-                             if any(row.get("paper") for row in rows) else
-                             "The paper's numbers are CIFAR-10's, so none stands beside this world's. ")
+               "images (at 0%, the Wilson score interval: redraws at a rate of 0 cannot vary). "
+               + ("After “paper” in a cell: the paper's number (CIFAR-10, ResNet-50, 50,000 images). "
+                  if any(row.get("paper") for row in rows) else
+                  "The paper's numbers are CIFAR-10's, so none stands beside this world's. ")
                + f"Computed by `{block['command']}` on {block['created']}.")
     planned = block.get("planned") or [kind for kind in SET_LABELS if kind not in ("d_det_robust", "d_rand_robust")]
     missing = [SET_LABELS.get(kind, kind) for kind in planned if kind not in {row["set"] for row in rows}]

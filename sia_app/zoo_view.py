@@ -118,7 +118,8 @@ def render_zoo(default_world: str) -> None:
                    "robust (margin search)": f"{e.robust_accuracy:.1%}", "τ": f"{e.kendall_tau:.3f}",
                    "τ pseudo": f"{e.pseudo_kendall_tau_after:.3f}", "AUROC": _figure(e.auroc),
                    "FPR@95": _figure(e.fpr_at_95_tpr),
-                   f"estimate error ({typical_size})": "{:.1%} ± {:.1%}".format(*e.estimate_error(typical_size))}
+                   f"estimate error ({typical_size}, points)": "{:.1f} ± {:.1f}".format(
+                       *(100 * value for value in e.estimate_error(typical_size)))}
                   for e in zoo.entries], hide_index=True, width="stretch", key="margins_zoo_table",
                  column_config={"model": st.column_config.TextColumn(pinned=True)})
     st.caption("Paper (CIFAR-10, ε = 8/255, 10,000 test images, RobustBench's robust accuracy): "

@@ -11,8 +11,6 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from sia_core.claims import rate_interval
-
 
 def to_pil(image: torch.Tensor, upscale: int = 1, *, width_px: int | None = None) -> Image.Image:
     """A (C, H, W) or (1, C, H, W) tensor in [0, 1] as an 8-bit PIL image, optionally upscaled (nearest): by
@@ -111,12 +109,11 @@ def attack_history_figure(history: dict[str, list[float]], attribute_names: Sequ
                        line=dict(color="#222222", width=3))
     figure.add_scatter(x=steps, y=history.get("true_class_probability", []), name="p(true class)", row=1, col=1,
                        secondary_y=True, line=dict(color="#888888", width=3))
-    palette = _ATTRIBUTE_PALETTE
     for index, name in enumerate(attribute_names):
         scale = scales.get(name) or 1.0
         figure.add_scatter(x=steps, y=[value / scale for value in history.get(f"attribute/{name}", [])],
                            name=labels.get(name, name), row=2, col=1,
-                           line=dict(dash="dot", color=palette[index % len(palette)]))
+                           line=dict(dash="dot", color=_ATTRIBUTE_PALETTE[index % len(_ATTRIBUTE_PALETTE)]))
     figure.update_layout(height=520, margin=dict(l=10, r=10, t=40, b=10),
                          legend=dict(orientation="h", yanchor="top", y=-0.12))  # below, clear of the titles
     figure.update_yaxes(title_text="loss", row=1, col=1, secondary_y=False)
@@ -250,6 +247,8 @@ def transfer_scatter(points: Sequence[dict], *, title: str,
 def class_success_bars(series: Mapping[str, Sequence[Mapping]], *, goal: float, title: str) -> go.Figure:
     """Grouped bars of a rate per true class with its 95% interval, one group per class and one bar per series
     (`series`: label -> rows with source_class, rate, rate_ci95), and a dashed line at `goal`."""
+    from sia_core.claims import rate_interval  # here: claims reads every study's modules, figures none of them
+
     figure = go.Figure()
     for label, rows in series.items():
         intervals = [rate_interval(row["rate"], row["attempts"], row.get("rate_ci95")) for row in rows]
@@ -394,8 +393,10 @@ def zoo_figure(points: Sequence[dict], paper_points: Sequence[dict], *, score: s
     axes = {p.get("axis", "margin search") for p in ours}
     across = ("AutoAttack" if axes == {"AutoAttack"} else "our margin search" if axes == {"margin search"} else
               "AutoAttack; squares: our margin search")
-    # accuracy ticks from 0 only: the room left of 0% is for names, not a negative accuracy
-    ticks = [tick / 10 for tick in range(0, 11, 2) if x_range[0] <= tick / 10 <= x_range[1]]
+    # accuracy ticks from 0 only (the room left of 0% is for names, not a negative accuracy), at a step the range
+    # holds several of: a cluster between 45% and 55% gets 5-point ticks, not none
+    step = next(step for step in (0.05, 0.1, 0.2, 0.25) if (x_range[1] - x_range[0]) / step <= 8)
+    ticks = [round(index * step, 4) for index in range(int(1 / step) + 1) if x_range[0] <= index * step <= x_range[1]]
     figure.update_layout(xaxis_title=f"robust accuracy ({across})", yaxis_title=label, xaxis_tickformat=".0%",
                          xaxis_range=list(x_range), yaxis_range=list(y_range), xaxis_tickvals=ticks,
                          height=420, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.08))
@@ -432,43 +433,50 @@ def place_labels(points: Sequence[tuple[float, float]], names: Sequence[str], x_
              for px, py in (to_px(x, y) for x, y in [*points, *obstacles])]
     sides = []
     for (x, y), name in zip(points, names):
-        px, py = to_px(x, y)
-        box_w, box_h = len(name) * char_px, line_px
-        best, best_cost = _LABEL_SPOTS[0], math.inf
-        for spot in _LABEL_SPOTS:
-            _, fx, fy, sx, sy = spot
-            left, bottom = px + fx * box_w + sx * (half + 2), py + fy * box_h + sy * (half + 2)
-            box = (left, bottom, left + box_w, bottom + box_h)
-            outside = (max(0.0, -box[0]) + max(0.0, box[2] - width)) * box_h + (
-                max(0.0, -box[1]) + max(0.0, box[3] - height)) * box_w
+        centre, size = to_px(x, y), (len(name) * char_px, line_px)
+        best, best_cost = _LABEL_SPOTS[0][0], math.inf
+        for side, *_ in _LABEL_SPOTS:
+            box = label_box(centre, size, side, marker_px)
+            outside = (max(0.0, -box[0]) + max(0.0, box[2] - width)) * size[1] + (
+                max(0.0, -box[1]) + max(0.0, box[3] - height)) * size[0]
             cost = sum(overlap(box, other) for other in taken) + outside
             if cost < best_cost:
-                best, best_cost = spot, cost
+                best, best_cost = side, cost
             if cost == 0:
                 break
-        _, fx, fy, sx, sy = best
-        left, bottom = px + fx * box_w + sx * (half + 2), py + fy * box_h + sy * (half + 2)
-        taken.append((left, bottom, left + box_w, bottom + box_h))
-        sides.append(best[0])
+        taken.append(label_box(centre, size, best, marker_px))
+        sides.append(best)
     return sides
+
+
+def label_box(centre: tuple[float, float], size: tuple[float, float], side: str,
+              marker_px: float = 8.0) -> tuple[float, float, float, float]:
+    """The box (left, bottom, right, top, in pixels, y up) a name of `size` takes at `side` of a marker centred at
+    `centre`: `place_labels`' model of where plotly's textposition puts it."""
+    _, fx, fy, sx, sy = next(spot for spot in _LABEL_SPOTS if spot[0] == side)
+    gap = marker_px / 2 + 2
+    left, bottom = centre[0] + fx * size[0] + sx * gap, centre[1] + fy * size[1] + sy * gap
+    return left, bottom, left + size[0], bottom + size[1]
 
 
 def estimate_error_figure(errors: dict[str, dict[int, tuple[float, float]]], *, reference: float = 0.02) -> go.Figure:
     """The sample-efficient estimate's absolute error against the full attack (mean ± std over repeated subsets) by
     the number of attacked images, one line per model (`errors`: name -> size -> (mean, std)), and the paper's
     2-point reference line."""
+    # in points: the error is a difference of two accuracies (as the zoo's takeaway and its claim state it)
     figure = go.Figure()
     for name, by_size in errors.items():
         sizes = sorted(by_size)
-        figure.add_scatter(x=sizes, y=[by_size[s][0] for s in sizes], error_y=dict(array=[by_size[s][1] for s in sizes]),
-                           mode="lines+markers", name=name)
-    figure.add_hline(y=reference, line_dash="dash", line_color="gray",
-                     annotation_text=f"{reference:.0%} reference", annotation_position="bottom left")
+        figure.add_scatter(x=sizes, y=[100 * by_size[s][0] for s in sizes],
+                           error_y=dict(array=[100 * by_size[s][1] for s in sizes]), mode="lines+markers", name=name,
+                           hovertemplate="%{x:,} attacked: %{y:.1f} points<extra>" + name + "</extra>")
+    figure.add_hline(y=100 * reference, line_dash="dash", line_color="gray",
+                     annotation_text=f"{100 * reference:g}-point reference", annotation_position="bottom left")
     # the log axis ticked at the sizes measured, not at plotly's 2-5-10 pattern (which hides 10 and 1000)
     measured = sorted({size for by_size in errors.values() for size in by_size})
     figure.update_layout(xaxis=dict(title="images attacked", type="log", tickvals=measured,
                                     ticktext=[f"{size:,}" for size in measured]),
-                         yaxis_title="|estimate − full attack|", yaxis_tickformat=".0%", height=380,
+                         yaxis_title="|estimate − full attack| (points)", height=380,
                          margin=dict(l=10, r=10, t=10, b=10))
     return figure
 

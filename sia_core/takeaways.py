@@ -23,12 +23,12 @@ def _percent(value: float) -> str:
 
 
 def confidence_percent(probability: float) -> str:
-    """A model's confidence in whole percents, never a rounded certainty: 0.9996 reads ">99%", not "100%" (a wrong
-    answer at "100%" reads as if the model could not be wrong)."""
-    if probability >= 0.995:
-        return "100%" if probability >= 1.0 else ">99%"
+    """A model's confidence in whole percents, never a certainty: 0.9996 (or a saturated 1.0) reads ">99%", not
+    "100%" (a wrong answer at "100%" reads as if the model could not be wrong)."""
+    if probability >= 0.995:  # a float32 softmax saturates to exactly 1.0: still not a certainty
+        return ">99%"
     if probability < 0.005:
-        return "0%" if probability <= 0.0 else "<1%"
+        return "<1%"
     return f"{probability:.0%}"
 
 
@@ -55,20 +55,26 @@ def diagnosis_takeaway(dominance: Mapping[str, float], success_rate: Mapping[str
 
 def attack_takeaway(outcome: str, clean_class: str, adversarial_class: str, top_attribute: Optional[str],
                     survives_rounding: bool, ssim: float, *, steps: Optional[int] = None,
-                    first_flip_step: int = -1) -> str:
+                    first_flip_step: int = -1, target_class: Optional[str] = None) -> str:
     """What one attack did (`outcome`: "succeeded", "failed" or "already-fooled", `AttackResult.outcome`); the edit
     is called close to the original only at SSIM >= SSIM_FLOOR (the bar the claims scorecard holds SIA to), and a
-    visible change otherwise. A failed attack that fooled the model on the way (`first_flip_step` >= 0) says so:
-    the search keeps where its path ends, not where it first won; one that never did says what was searched, since
-    `steps` steps finding nothing does not show that nothing exists."""
+    visible change otherwise. A failed attack that won on the way (`first_flip_step` >= 0: the label left, or
+    `target_class` reached) says so: the search keeps where its path ends, not where it first won; one that never
+    did says what was searched, since `steps` steps finding nothing does not show that nothing exists."""
     if outcome == "already-fooled":
         return (f"The model already calls this image {clean_class}, which is not its label: there is nothing for an "
                 "attack to do. Pick an image it gets right.")
     if outcome != "succeeded":
+        won = f"reached its target, {target_class}," if target_class else "fooled the model"
         if first_flip_step >= 0:
-            return (f"The attack fooled the model at step {first_flip_step}, but the image where its path ends is "
-                    f"{clean_class} again. Tick *Stop at the first flip* to keep the image that fooled it.")
+            return (f"The attack {won} at step {first_flip_step}, but the image where its path ends is "
+                    f"{adversarial_class}. Tick *Stop at the first flip* to keep the image that "
+                    + ("reached it." if target_class else "fooled it."))
         searched = f"this {steps}-step search" if steps else "this search"
+        if target_class:  # a targeted search that missed may still have left the label: say where it ended
+            return (f"The attack did not reach {target_class}: {searched} found no mix of these attributes within "
+                    f"their ranges that does, and the image where its path ends is {adversarial_class}. More steps "
+                    "or a larger pixel budget may still find one.")
         return (f"The model held on to {clean_class}: {searched} found no mix of these attributes within their "
                 "ranges that fools it. More steps or a larger pixel budget may still find one.")
     how = f", mostly through {top_attribute} (the attribute that went furthest across its range)" if top_attribute \
@@ -137,10 +143,13 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
         if gain_verdict(ci95) == "reproduces":
             sentence += f", better than {random_mask} ({_percent(control.adversarial_accuracy_after)})"
         else:
-            # "does as well" where the control scores at least as much; below it, "no reliable difference", which is
-            # what an interval reaching zero says, whichever side the point estimate lies on
+            # the control's side in the interval's words: better where the whole interval is below zero; "as well"
+            # where it reaches zero with the control ahead; "no reliable difference" where it reaches zero below it
             interval = f"95% interval [{ci95[0] * 100:+.0f}, {ci95[1] * 100:+.0f}] points"
-            if control.adversarial_accuracy_after >= best.adversarial_accuracy_after:
+            if ci95[1] < 0:
+                sentence += (f"; {random_mask} does better ({_percent(control.adversarial_accuracy_after)}, the "
+                             f"difference's {interval})")
+            elif control.adversarial_accuracy_after >= best.adversarial_accuracy_after:
                 sentence += (f"; {random_mask} does as well ({_percent(control.adversarial_accuracy_after)}, the "
                              f"difference's {interval} reaches zero)")
             else:

@@ -30,9 +30,15 @@ def test_every_line_of_the_attack_history_has_its_own_colour():
 def test_names_are_placed_apart_and_inside_the_plot():
     from sia_core.figures import place_labels
 
-    # two models side by side: their names cannot both sit above their markers
+    # two models side by side: their names cannot both sit above their markers, and their boxes do not meet
+    from sia_core.figures import label_box
+
     sides = place_labels([(0.50, 0.50), (0.53, 0.50)], ["model-one", "model-two"], (0.0, 1.0), (0.0, 1.0))
+    width, height = 480.0, 300.0  # place_labels' default estimate of the plot, in pixels
+    first, second = (label_box((x * width, 0.5 * height), (9 * 6.6, 14.0), side)
+                     for x, side in zip((0.50, 0.53), sides))
     assert sides[0] != sides[1]
+    assert first[2] <= second[0] or second[2] <= first[0] or first[3] <= second[1] or second[3] <= first[1]
     # a point at the top right corner: its name goes below or left, inside the plot
     corner = place_labels([(0.99, 0.99)], ["a-long-model-name"], (0.0, 1.0), (0.0, 1.0))[0]
     assert corner.startswith("bottom") and not corner.endswith("right")

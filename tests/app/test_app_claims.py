@@ -81,8 +81,10 @@ def test_the_lens_pages_state_no_conclusion_their_verdict_does_not_support():
     if scorecard["neutralizing-roa-defends"] == "reproduces":
         assert "better than a random mask of 20% of the pixels" in regions and "does not" not in regions
     else:  # the takeaway and the scorecard agree: no better than its random control of the same area
-        assert ("a random mask of 20% of the pixels does as well" in regions or "lower but with no reliable "
-                "difference" in regions) and "does not reproduce here" in regions
+        assert any(phrase in regions for phrase in ("a random mask of 20% of the pixels does as well",
+                                                    "a random mask of 20% of the pixels does better",
+                                                    "lower but with no reliable difference"))
+        assert "does not reproduce here" in regions
     robustify = " ".join(_takeaways(_open("pages/sia_robustify.py")))
     assert "**Does not reproduce here.** At imbalance ratio 100" in robustify
     assert "**Reproduces.** Over FGSM, PGD-L∞" in robustify  # transfers on Fashion-MNIST, as the table names
