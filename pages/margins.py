@@ -160,7 +160,11 @@ explain(takeaway,
         "(high Kendall τ) the free number can stand in for the expensive one. The ROC curve asks how well the "
         "logit margin alone picks out the inputs an attack within ε breaks (the dots left of the dashed line).")
 st.markdown("**Detection and cost** — the logit margin needs one forward pass; the input margin needs an attack per "
-            "image (DeepFool in the chosen norm, then a walk along the decision boundary that shrinks the flip).")
+            "image (DeepFool in the chosen norm, then a walk along the decision boundary that shrinks the flip). "
+            "Detection treats the inputs an attack within ε flips as the ones to catch: AUROC is the chance that the "
+            "logit margin ranks a brittle input below a robust one; AUPR the area under precision (flagged inputs "
+            "that are brittle) against recall (brittle inputs flagged); FPR @ 95% TPR the share of robust inputs "
+            "flagged by mistake once 95% of the brittle ones are caught.")
 # the columns a reader compares first (detection, the two robust accuracies, the speed-up) before the details, so
 # they show on a laptop's page; the attacked count in the header when the models share it, not in every cell
 attacked = {summary.estimate_attacked_samples for summary in summaries.values()}
