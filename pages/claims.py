@@ -57,8 +57,12 @@ st.dataframe([{
     "control": claim.control, "paper": REFERENCES[claim.paper].citation(),
 } for claim in card.claims], hide_index=True, width="stretch", placeholder="—",
     column_config={"claim": st.column_config.TextColumn(width="large"),
-                   "ours": st.column_config.NumberColumn(format="%.3f"),
-                   "control value": st.column_config.NumberColumn(format="%.3f"),
+                   "ours": st.column_config.NumberColumn(
+                       format="%.3f", help="The claim's metric as measured here (see the metric column): for a gain "
+                                           "over the control, the difference itself, not a level."),
+                   "control value": st.column_config.NumberColumn(
+                       format="%.3f", help="The control's own level on the same metric's scale (for a gain: what "
+                                           "the control scores, which ours is measured against)."),
                    "paper value": st.column_config.NumberColumn("paper value (paper)", format="%.3f")})
 
 st.subheader("Why, claim by claim")

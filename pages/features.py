@@ -337,10 +337,10 @@ if results:
         takeaway = " ".join((takeaway, verdict_notes(selection.dataset_key, claim_ids.values()))).strip()
     explain(takeaway,
             "Each set was made from the training images by a source model. **D̂_rand / D̂_det**: every image is "
-            "nudged by an imperceptible attack toward a new class and *relabelled* as that class, so to a person the "
+            "nudged by a small targeted attack toward a new class and *relabelled* as that class, so to a person the "
             "labels look wrong. **D̂_R**: images that keep only what a robust model sees; **D̂_NR**: what a standard "
             "model sees. A fresh model trains on each set and is tested on the untouched original test images: if "
-            "it scores well above chance after training on 'wrong' labels, the attack's invisible patterns are real, "
+            "it scores well above chance after training on 'wrong' labels, the attack's small patterns are real, "
             "predictive features of the class.")
     report_button(lambda: PageReport(
         "Robust vs non-robust features", takeaway,

@@ -201,8 +201,9 @@ elif stored is not None:
     # rounding is asked of a success only: a failed attack has nothing to survive it
     rounding = (f"survives 8-bit rounding (PNG): **{'yes' if bool(result.success_after_rounding[0]) else 'no'}** · "
                 if outcome == "succeeded" else "")
+    aimed = f" (target: {stored['target']})" if stored.get("target") else ""
     st.markdown(f"**{verdict}**: {model.class_names[predicted_clean]} → "
-                f"**{model.class_names[predicted_adversarial]}** · first flip at step "
+                f"**{model.class_names[predicted_adversarial]}**{aimed} · first flip at step "
                 f"{first_flip if first_flip >= 0 else '—'} · {rounding}"
                 f"largest pixel change from the original {float(result.perturbation_linf[0]) * 255:.1f}/255 "
                 f"(attribute edits and δ together; δ alone ≤ ε_img = {stored['eps'] * 255:.1f}/255) · "

@@ -25,9 +25,9 @@ SET_LABELS = {"d": "D (original images)", "d_small": "D (as many images as D̂_R
 SET_GLOSSARY = (
     "**The training sets**, each made from the original training images by a source model (the paper's names):\n"
     "- **D**: the original images with their true labels, the baseline.\n"
-    "- **D̂_det**: each image nudged by a small, invisible targeted attack toward the *next* class, (y + 1) mod C "
+    "- **D̂_det**: each image nudged by a small targeted attack (hard to see) toward the *next* class, (y + 1) mod C "
     "(true class y of C classes; the last wraps to the first), and relabelled with it. Every label is wrong for "
-    "what a person sees, so a model can learn the true classes from it only through the attack's invisible "
+    "what a person sees, so a model can learn the true classes from it only through the attack's small "
     "patterns.\n"
     "- **D̂_rand**: the same, toward a random other class.\n"
     "- **D̂_R**: images that keep only what a *robust* model sees of an image, drawn from a random other image.\n"

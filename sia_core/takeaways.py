@@ -209,13 +209,15 @@ def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, s
                     f"scores {accuracy:.1%} on the original test images (95% interval [{ci95[0]:.1%}, "
                     f"{ci95[1]:.1%}]; chance: {_percent(chance)})")  # one decimal, as the tables
         above = ci95[0] > chance
+        # wholly below chance is a finding of its own: the model learned something that points away from the truth
+        side = "below chance" if ci95[1] < chance else "not above chance"
         relabelled = (relabelled_accuracy or {}).get(kind)
         learned_instead = ("" if relabelled is None or relabelled <= accuracy else
                            f", and {_percent(relabelled)} on the (y + 1) mod C labels: it learned the relabelling, "
                            "which the images' robust features teach")
         if kind in decided_elsewhere:
             sentences.append(sentence + (": above chance in this run" if above else
-                                         f": not above chance in this run{learned_instead}")
+                                         f": {side} in this run{learned_instead}")
                              + "; the study at scale above holds the verdict.")
             continue
         verdict = (verdicts or {}).get(kind) or gain_verdict(ci95, above=chance)
@@ -226,7 +228,7 @@ def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, s
                                          if verdict == "partly" else
                                          ": above chance, but the paper's result does not reproduce here."))
         else:
-            sentences.append(sentence + f": not above chance{learned_instead}, so the paper's result does not "
+            sentences.append(sentence + f": {side}{learned_instead}, so the paper's result does not "
                                         "reproduce in this run.")
     return " ".join(sentences)
 

@@ -121,7 +121,11 @@ def test_overlap_attack_and_features_sentences():
     assert "does not reproduce" in below and "carry the label" not in below and "relabelling" not in below
     # where the study at scale holds the verdict, the live run's sentence draws none
     live = features_takeaway({"d_det": 0.064}, {"d_det": "D̂_det"}, 10, test_n=972, decided_elsewhere={"d_det"})
-    assert "not above chance in this run" in live and "reproduce" not in live and "study at scale" in live
+    # its whole interval below chance: said as below, not as "not above"
+    assert "below chance in this run" in live and "not above" not in live and "reproduce" not in live
+    assert "study at scale" in live
+    reaching = features_takeaway({"d_det": 0.09}, {"d_det": "D̂_det"}, 10, test_n=972, decided_elsewhere={"d_det"})
+    assert "not above chance in this run" in reaching  # its interval holds chance
     # just above chance on few images: the interval reaches chance, so it does not count either
     assert "does not reproduce" in features_takeaway({"d_det": 0.14}, {}, 10, test_n=50)
     # the scorecard's verdict on the shipped study weighs more than the interval alone (e.g. t drawn from all classes)

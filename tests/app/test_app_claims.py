@@ -75,7 +75,7 @@ def test_the_lens_pages_state_no_conclusion_their_verdict_does_not_support():
     assert "learned the relabelling" in det and "alone carry the label" not in det
     # the page's small run of D̂_det is below chance: said of this run, with what it learned instead, and no verdict
     # beside the study at scale's (which says partly)
-    assert "not above chance in this run, and" in features and "the study at scale above holds the verdict" in features
+    assert "below chance in this run, and" in features and "the study at scale above holds the verdict" in features
     assert "does not reproduce in this run" not in features
     regions = " ".join(_takeaways(_open("pages/regions.py")))
     if scorecard["neutralizing-roa-defends"] == "reproduces":
