@@ -139,7 +139,8 @@ baselines_figure = success_rate_bars(report.success_rate, BASELINES.labels(), ti
 st.plotly_chart(baselines_figure, width="stretch", key="diag_baselines")
 mean_ssim = report.mean_ssim_of_successes()  # empty for a result saved before SSIM was recorded
 success_table = [{"attack": BASELINES[k].label, "success rate": f"{v:.1%}",  # a percentage, as on the chart
-                  **({"mean SSIM of successes": round(mean_ssim[k], 3) if mean_ssim.get(k) is not None else None}
+                  **({"mean SSIM of successes (as attacked)": round(mean_ssim[k], 3)
+                      if mean_ssim.get(k) is not None else None}
                      if mean_ssim else {}),
                   "what it may change": BASELINES[k].description}
                  for k, v in report.success_rate.items()]
@@ -161,8 +162,10 @@ if mean_ssim:
                "1 = identical). A line that stays high to the right fools the model with images that still look like "
                "the original.")
     at_floor = {k: points[0][1] for k, points in report.success_vs_ssim((SSIM_FLOOR,), aligned=aligned).items()}
-    explain(perceptual_takeaway(at_floor, mean_ssim, BASELINES.labels(), SSIM_FLOOR,
-                                report.fooled_at_floor_difference(SSIM_FLOOR, aligned=aligned)),
+    # the mean SSIM on the same footing as the curve and the share above it: geometry undone when the toggle is on
+    explain(perceptual_takeaway(at_floor, report.mean_ssim_of_successes(aligned=aligned), BASELINES.labels(),
+                                SSIM_FLOOR, report.fooled_at_floor_difference(SSIM_FLOOR, aligned=aligned),
+                                aligned=aligned),
             "Succeeding is not the whole story: an attack that fools the model by changing the picture a lot is "
             "less telling than one whose image still looks like the original. **SSIM** (structural similarity) "
             "compares the two images patch by patch (brightness, contrast and structure): 1 means identical, lower "
@@ -170,8 +173,8 @@ if mean_ssim:
             "attack, how many images it still fooled with an image above the bar. SSIM punishes geometric edits "
             "hard (a small turn or a shift of a pixel or two moves every edge), even where a person sees the same "
             "object, while a tiny pixel change barely lowers it: so pixel-only PGD's line usually stays flat almost "
-            "to 1 and the attribute attacks' lines start low. The *Perceptual weight μ* on the explore page makes the "
-            "attack trade success for SSIM.")
+            "to 1, and the attribute attacks' lines start low unless the toggle undoes their turns and shifts. "
+            "The *Perceptual weight μ* on the explore page makes the attack trade success for SSIM.")
     ssim_figures = (("Success against SSIM", ssim_figure),)
 else:
     st.info("This precomputed result was saved before SSIM was recorded; run the diagnosis to see it.")

@@ -143,11 +143,13 @@ class DiagnosisReport:
         order = torch.argsort(self.sensitivity, descending=True).tolist()
         return [self.attribute_names[k] for k in order]
 
-    def mean_ssim_of_successes(self) -> dict[str, Optional[float]]:
-        """Per attack, the mean SSIM of the images it fooled the model with (None where none succeeded)."""
+    def mean_ssim_of_successes(self, *, aligned: bool = False) -> dict[str, Optional[float]]:
+        """Per attack, the mean SSIM of the images it fooled the model with (None where none succeeded); after
+        undoing the geometry when `aligned` (and recorded), as `similarity`."""
+        similarity = self.similarity(aligned)
         means: dict[str, Optional[float]] = {}
         for name, success in self.attack_success.items():
-            fooled = self.attack_ssim[name][success]
+            fooled = similarity[name][success]
             means[name] = float(fooled.mean()) if len(fooled) else None
         return means
 

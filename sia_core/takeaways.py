@@ -235,13 +235,16 @@ def features_takeaway(test_accuracy: Mapping[str, float], labels: Mapping[str, s
 
 def perceptual_takeaway(success_at_floor: Mapping[str, float], mean_ssim: Mapping[str, Optional[float]],
                         labels: Mapping[str, str], floor: float,
-                        difference: Optional[tuple[float, tuple[float, float]]] = None) -> str:
+                        difference: Optional[tuple[float, tuple[float, float]]] = None, *,
+                        aligned: bool = False) -> str:
     """How much of the joint attack's success survives an SSIM floor, against pixels alone; with `difference` (the
-    joint attack's share minus PGD's and its 95% interval) the verdict of the claims scorecard's rule."""
+    joint attack's share minus PGD's and its 95% interval) the verdict of the claims scorecard's rule. `aligned`:
+    every SSIM here was measured after undoing the attack's turns, shifts and zoom, and the sentence says so."""
     if "sia" not in success_at_floor:
         return ""
-    sentence = (f"Counting only images with SSIM ≥ {floor:.2f} to their original, the joint attack still fools "
-                f"{_percent(success_at_floor['sia'])} of the images")
+    undone = " (each attack's geometry undone)" if aligned else ""
+    sentence = (f"Counting only images with SSIM ≥ {floor:.2f} to their original{undone}, the joint attack still "
+                f"fools {_percent(success_at_floor['sia'])} of the images")
     if "pgd" in success_at_floor:
         sentence += f" ({labels.get('pgd', 'pgd')}: {_percent(success_at_floor['pgd'])})"
     sentence += "."

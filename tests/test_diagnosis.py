@@ -130,3 +130,15 @@ def test_pgd_is_also_run_at_the_radius_that_matches_sias_mean_ssim():
     # the radius found gives images at most as close as SIA's, and the bisection gets near its target
     assert matched_ssim <= sia_ssim + 1e-6 or report.matched_pgd_eps == 4 / 255
     assert report.success_rate["pgd"] <= float(report.matched_pgd_success.float().mean())  # a larger radius
+
+
+def test_the_mean_ssim_of_successes_follows_the_geometry_choice():
+    # the shipped CIFAR-10 diagnosis: SIA's turns and shifts lower plain SSIM, so undoing them raises the mean
+    from sia_core.paths import PRECOMPUTED_DIR
+    from sia_core.results_io import load_result
+
+    report = load_result(PRECOMPUTED_DIR / "diagnosis-cifar10-standard.json.gz").result
+    plain, undone = report.mean_ssim_of_successes(), report.mean_ssim_of_successes(aligned=True)
+    fooled = report.attack_success["sia"]
+    assert undone["sia"] == pytest.approx(float(report.attack_ssim_aligned["sia"][fooled].mean()))
+    assert plain["sia"] == pytest.approx(float(report.attack_ssim["sia"][fooled].mean())) and undone["sia"] > plain["sia"]

@@ -21,6 +21,9 @@ def test_perceptual_reports_success_above_the_ssim_floor():
                     "images (pixel-only PGD: 11%). Its successful images keep a mean SSIM of 0.33.")
     assert perceptual_takeaway({"sia": 0.0}, {"sia": None}, {}, 0.9).endswith("fools 0% of the images.")
     assert perceptual_takeaway({}, {}, {}, 0.9) == ""
+    # with the geometry undone, every SSIM in the sentence is that SSIM, and it says so
+    undone = perceptual_takeaway({"sia": 0.9}, {"sia": 0.81}, {}, 0.5, aligned=True)
+    assert "SSIM ≥ 0.50 to their original (each attack's geometry undone)" in undone and "mean SSIM of 0.81" in undone
     loses = perceptual_takeaway({"sia": 0.02, "pgd": 0.11}, {"sia": 0.33}, {}, 0.9, (-0.09, (-0.13, -0.05)))
     assert "does not beat pixels alone" in loses and "does not reproduce here" in loses
     wins = perceptual_takeaway({"sia": 0.3, "pgd": 0.1}, {"sia": 0.95}, {}, 0.9, (0.2, (0.15, 0.25)))

@@ -115,7 +115,7 @@ def test_diagnosis_renders_its_histograms():
     assert "Most harmful one at a time" in text
     assert "**Takeaway.**" in text and ("leads the joint attack" in text or "No joint attack succeeded" in text)
     assert "Counting only images with SSIM ≥ 0.90" in text
-    assert "mean SSIM of successes" in at.dataframe[0].value.columns
+    assert "mean SSIM of successes (as attacked)" in at.dataframe[0].value.columns
     at.selectbox(key="diag_scope").set_value("Trouser").run()
     assert not at.exception and len(at.get("plotly_chart")) == 4
     assert [type(key) for key in at.session_state["sia_diagnosis_runs"]] == [str]  # the report stays in the cache
