@@ -141,4 +141,5 @@ def test_the_mean_ssim_of_successes_follows_the_geometry_choice():
     plain, undone = report.mean_ssim_of_successes(), report.mean_ssim_of_successes(aligned=True)
     fooled = report.attack_success["sia"]
     assert undone["sia"] == pytest.approx(float(report.attack_ssim_aligned["sia"][fooled].mean()))
-    assert plain["sia"] == pytest.approx(float(report.attack_ssim["sia"][fooled].mean())) and undone["sia"] > plain["sia"]
+    assert plain["sia"] == pytest.approx(float(report.attack_ssim["sia"][fooled].mean()))
+    assert undone["sia"] > plain["sia"]
