@@ -17,7 +17,8 @@ from sia_app.report_button import report_button
 from sia_app.sidebar import require_selection
 from sia_app.verdicts import verdict_and_evidence, verdict_notes
 from sia_app.worlds import world_of
-from sia_core.claims import PIXEL_COLUMNS, ablation_variant_label, imbalance_ablation_finding, shipped_sia_row
+from sia_core.claims import (PIXEL_COLUMNS, ablation_control_row, ablation_variant_label, imbalance_ablation_finding,
+                             shipped_sia_row)
 from sia_core.errors import SiaError
 from sia_core.figures import accuracy_bars, to_pil
 from sia_core.references import REFERENCES
@@ -162,8 +163,7 @@ else:
         # a separate run of the study's setting: its SIA and control rows beside the study's, so near numbers that
         # differ are explained
         reruns = {"sia": shipped_sia_row(ablation)["balanced_accuracy"],
-                  "random-attributes": next(row["balanced_accuracy"] for row in ablation["rows"]
-                                            if row["method"] == "random-attributes")}
+                  "random-attributes": ablation_control_row(ablation)["balanced_accuracy"]}
         studied = {row.method: row.balanced_accuracy_mean for row in result.summary() if row.method in reruns}
         pairs = [f"{label} {reruns[method]:.1%} where the study's reads {studied[method]:.1%}"
                  for method, label in (("sia", "SIA"), ("random-attributes", "random edits")) if method in studied]

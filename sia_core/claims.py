@@ -125,7 +125,7 @@ def proportion_difference_ci(first: float, first_n: int, second: float, second_n
 def proportion_ci(rate: float, n: int, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
     """95% interval of a rate over n images (binomial redraws). At a rate of 0 or 1 redraws cannot vary, so there
     it is the Wilson score interval (0 of 1,000 images: [0, 0.38%], not [0, 0])."""
-    if n > 0 and min(rate, 1.0 - rate) * n < 0.5:
+    if _redraws_cannot_vary(rate, n):
         return wilson_interval(round(rate * n) / n, n)
     draws = _generator(seed).binomial(n, rate, resamples) / n
     return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
@@ -134,9 +134,14 @@ def proportion_ci(rate: float, n: int, seed: int = 0, resamples: int = BOOTSTRAP
 def rate_interval(rate: float, n: int, stored: Optional[Sequence[float]]) -> tuple[float, float]:
     """A shipped rate's 95% interval: the stored one, unless it has no width at a rate of 0 or 1 (written before
     `proportion_ci` gave those cells the Wilson interval), where it is `proportion_ci`'s now."""
-    if stored is not None and (stored[1] > stored[0] or n <= 0 or min(rate, 1.0 - rate) * n >= 0.5):
+    if stored is not None and (stored[1] > stored[0] or not _redraws_cannot_vary(rate, n)):
         return float(stored[0]), float(stored[1])
     return proportion_ci(rate, n)
+
+
+def _redraws_cannot_vary(rate: float, n: int) -> bool:
+    """Whether the count behind a rate over n images is 0 or n, where binomial redraws all give the same rate."""
+    return n > 0 and min(rate, 1.0 - rate) * n < 0.5
 
 
 def kendall_tau_ci(first: Sequence[float], second: Sequence[float], resamples: int = 500) -> tuple[float, float]:
@@ -347,13 +352,18 @@ def shipped_sia_row(ablation: Mapping) -> Mapping:
     return next(row for row in ablation["rows"] if row["method"] == "sia" and row["variant"] == "shipped")
 
 
+def ablation_control_row(ablation: Mapping) -> Mapping:
+    """The ablation's row of the random-attribute control, the method every SIA variant is measured against."""
+    return next(row for row in ablation["rows"] if row["method"] == "random-attributes")
+
+
 def imbalance_ablation_finding(ablation: Mapping, *, with_listing: bool = True) -> str:
     """What the ablation of SIA augmentation's knobs says, computed from its per-seed numbers: whether the weakest-
     scoring change of SIA closes the gap to the random-attribute control (per-seed differences, bootstrap over
     seeds) and whether weaker SIA scores higher than the shipped one. `with_listing` lists every variant's score
     first (a page that shows the ablation's table leaves it out)."""
     rows, config = ablation["rows"], ablation["config"]
-    control = next(row for row in rows if row["method"] == "random-attributes")
+    control = ablation_control_row(ablation)
     variants = [row for row in rows if row["method"] == "sia"]
     shipped = shipped_sia_row(ablation)
     best = max(variants, key=lambda row: row["balanced_accuracy"])

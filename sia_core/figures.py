@@ -273,7 +273,7 @@ def margin_scatter(input_margins: torch.Tensor, logit_margins: torch.Tensor, cor
     """Input margin (x) against logit margin (y), one point per image, misclassified in red; each point carries
     its sample index as `customdata[0]` (what a selection reads) and a dashed line marks eps. An L∞ margin is drawn
     in 255ths, the unit the ε slider beside it uses; an L2 margin as a length."""
-    scale, unit = (255.0, "L∞, in /255") if norm == "linf" else (1.0, "L2" if norm == "l2" else norm)
+    scale, unit = _margin_units(norm)
     figure = go.Figure()
     for is_correct, color, name in ((True, "#1f4e79", "correct"), (False, "#d62728", "misclassified")):
         members = (correct == is_correct).nonzero().squeeze(1)
@@ -284,7 +284,7 @@ def margin_scatter(input_margins: torch.Tensor, logit_margins: torch.Tensor, cor
             hovertemplate="sample %{customdata[0]} (%{customdata[1]})<br>input margin %{x:.3g}"
                           + ("/255" if norm == "linf" else "") + "<br>logit margin %{y:.3f}<extra></extra>")
     figure.add_vline(x=eps * scale, line_dash="dash", line_color="gray")
-    figure.update_layout(xaxis_title=f"input margin ({unit})", yaxis_title="logit margin", height=360,
+    figure.update_layout(xaxis_title=f"input margin{unit}", yaxis_title="logit margin", height=360,
                          margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.08))
     return figure
 
@@ -293,11 +293,16 @@ def margin_scatter(input_margins: torch.Tensor, logit_margins: torch.Tensor, cor
 _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0)
 
 
+def _margin_units(norm: Optional[str]) -> tuple[float, str]:
+    """How an input margin in `norm` is drawn: L∞ in 255ths, the unit of the pages' ε sliders; L2 as a length."""
+    return (255.0, " (L∞, in /255)") if norm == "linf" else (1.0, " (L2)") if norm == "l2" else (1.0, "")
+
+
 def binned_margin_curves(curves_by_name: dict[str, dict[str, list]], norm: Optional[str] = None) -> go.Figure:
     """Median normalized logit margin per input-margin bin with its standard error, one line per model
     (`curves_by_name`: legend name -> `sia_core.margins.binned_median_curve`'s dict); an L∞ margin in 255ths, as
     `margin_scatter` draws it."""
-    scale, unit = (255.0, " (L∞, in /255)") if norm == "linf" else (1.0, " (L2)" if norm == "l2" else "")
+    scale, unit = _margin_units(norm)
     figure = go.Figure()
     for name, curve in curves_by_name.items():
         figure.add_scatter(x=[center * scale for center in curve["centers"]], y=curve["median"],

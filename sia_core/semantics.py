@@ -486,10 +486,6 @@ class Attribute:
         text, neutral = self._formatted(value), self._formatted(self.neutral)
         return neutral if text.lstrip("+-") == neutral.lstrip("+-") else text
 
-    def reads_neutral(self, value: float) -> bool:
-        """Whether `value` reads as no edit at the reading's precision."""
-        return self.reading(value) == self._formatted(self.neutral)
-
     def _formatted(self, value: float) -> str:
         if self.unit == "log-factor":
             return f"×{math.exp(value):.2f}"
@@ -574,9 +570,10 @@ GEOMETRIC_NAMES: tuple[str, ...] = tuple(a.name for a in _REGISTRY if a.kind == 
 def edits_in_words(params: Mapping[str, float]) -> str:
     """The attributes `params` moves away from neutral, each as a person reads it ("Zoom ×1.08 · Rotation +5.0°"),
     in the registry's order; "" when none moves (a value that reads as neutral, as zoom ×1.00, has not moved)."""
-    moved = [attribute for attribute in _REGISTRY
-             if attribute.name in params and not attribute.reads_neutral(float(params[attribute.name]))]
-    return " · ".join(f"{attribute.label} {attribute.reading(float(params[attribute.name]))}" for attribute in moved)
+    readings = ((attribute, attribute.reading(float(params[attribute.name]))) for attribute in _REGISTRY
+                if attribute.name in params)
+    return " · ".join(f"{attribute.label} {text}" for attribute, text in readings
+                      if text != attribute.reading(attribute.neutral))
 
 
 def applicable_attributes(num_channels: int) -> list[Attribute]:
