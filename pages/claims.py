@@ -23,9 +23,10 @@ PAGE_TITLES = {"sia_diagnosis": "Semantic attack: diagnosis", "sia_robustify": "
 
 require_app_frame("pages/claims.py")
 st.title("Do the papers' claims hold here?")
-st.caption("Each claim of the four papers, measured on this app's shipped models and data against the control it "
-           "must beat, with a 95% confidence interval. The verdict comes from a rule written beside each claim: a "
-           "gain whose interval reaches zero does not reproduce. Numbers marked \"paper\" are the paper's own.")
+st.caption("Each claim of the four papers, and two tests of our own that they suggest, measured on this app's "
+           "shipped models and data against the control it must beat, with a 95% confidence interval. The verdict "
+           "comes from a rule given with each claim's why: a gain whose interval reaches zero does not reproduce. "
+           "Numbers marked \"paper\" are the paper's own, shown only on the dataset the paper measured them on.")
 selection = require_selection()
 
 available = [world for world in WORLDS if cache.shipped_scorecard(world) is not None]
@@ -43,18 +44,21 @@ for column, verdict in zip(st.columns(len(VERDICTS)), VERDICTS):
     column.metric(VERDICT_LABELS[verdict], counts[verdict])
 explain(f"Of {len(card.claims)} claims on {WORLDS[world]}, {counts['reproduces']} reproduce here, "
         f"{counts['partly']} partly, {counts['does-not-reproduce']} do not, and {counts['not-measured']} "
-        f"{'is' if counts['not-measured'] == 1 else 'are'} not measured yet (the table says why).",
-        "**ours** is the number measured here; **95% CI** its interval (bootstrap over images, or over seeds where "
-        "a study has seeds; a binomial redraw where only rates ship); **control** the number it must beat; "
-        "**paper** the paper's own number where the paper reports one for this metric (its setting differs: larger "
-        "models, the full datasets).")
+        f"{'is' if counts['not-measured'] == 1 else 'are'} not measured here (the table says why).",
+        "**ours** is the number measured here; **95% CI** its interval over the test images (a bootstrap, or a "
+        "binomial redraw where only rates ship), or over training seeds where the why says so: it leaves out "
+        "training-seed variance unless the why says otherwise; **control** the number it must beat; **paper** the "
+        "paper's own number where the paper reports one for this metric on this world's dataset, and **paper "
+        "setting** where it comes from (the paper's models are larger, its datasets full).")
 
 # each verdict beside its numbers, the wide text columns after them: on a laptop's page the first columns show
 st.dataframe([{
     "verdict": VERDICT_LABELS[claim.verdict], "claim": claim.claim, "ours": claim.ours,
     "95% CI": f"[{claim.ci95[0]:.3f}, {claim.ci95[1]:.3f}]" if claim.ci95 else "—",
     "control value": claim.control_value, "paper value": claim.paper_value, "metric": claim.metric,
-    "control": claim.control, "paper": REFERENCES[claim.paper].citation(),
+    "control": claim.control, "paper setting": claim.paper_setting,
+    "paper": REFERENCES[claim.paper].citation() if claim.paper_states_it else
+    f"our test, after {REFERENCES[claim.paper].citation()}",
 } for claim in card.claims], hide_index=True, width="stretch", placeholder="—",
     column_config={"claim": st.column_config.TextColumn(width="large"),
                    "ours": st.column_config.NumberColumn(
@@ -69,8 +73,9 @@ st.subheader("Why, claim by claim")
 for claim in card.claims:
     with st.expander(f"{VERDICT_LABELS[claim.verdict]} — {claim.claim}"):
         st.markdown(claim.why)
-        st.caption(f"Claim of {REFERENCES[claim.paper].short()}. Shown on the page "
-                   f"“{PAGE_TITLES.get(claim.page, claim.page)}”.")
+        source = (f"Claim of {REFERENCES[claim.paper].short()}." if claim.paper_states_it else
+                  f"Our test, which {REFERENCES[claim.paper].short()} suggests but does not state.")
+        st.caption(f"{source} Shown on the page “{PAGE_TITLES.get(claim.page, claim.page)}”.")
         st.page_link(f"pages/{claim.page}.py", label=f"Open {PAGE_TITLES.get(claim.page, claim.page)}")
 st.caption(f"Computed by `{card.command}` on {card.created} from the shipped results.")
 render_references(tuple(dict.fromkeys(claim.paper for claim in card.claims)))

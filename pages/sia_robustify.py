@@ -33,7 +33,8 @@ LAST_LIVE_KEY = "robustify_last_live_run"  # (world, config fields) of the last 
 RECIPE_WORDS = {"standard": "on clean images only", "pgd": "on PGD attacks (Madry et al.)",
                 "fgsm-rs": "on FGSM attacks from a random start (Wong et al.)",
                 "sia": "on SIA attacks for half of each batch",
-                "random-attributes": "the control: on the same attributes drawn at random with the same pixel noise"}
+                "random-attributes": "the control: on the same attributes drawn at random, with uniform (not "
+                                     "adversarial) pixel noise of the same size"}
 
 require_app_frame("pages/sia_robustify.py")
 st.title("Semantic attack — robustify")

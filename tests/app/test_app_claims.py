@@ -31,9 +31,15 @@ def test_the_scorecard_shows_every_claim_with_its_verdict_and_follows_the_world(
 
     assert any(f"Of {len(CLAIMS)} claims on Fashion-MNIST" in m.value for m in at.markdown)
     assert len(at.expander) >= 12  # one "why" per claim
+    # the paper's numbers are CIFAR-10's: none beside Fashion-MNIST's, and a test of our own is not the paper's
+    assert table["paper value"].isna().all() and table["paper setting"].str.startswith("CIFAR-10").any()
+    ours = table[table["claim"].str.startswith("The region a model looks at")]["paper"].iloc[0]
+    assert ours.startswith("our test, after ")
+    assert any(c.value.startswith("Our test, which ") and "suggests but does not state" in c.value for c in at.caption)
     at = _open("pages/claims.py", dataset="cifar10-subset")
     assert at.radio(key="claims_world").value == "cifar10"
     assert any("on CIFAR-10" in m.value for m in at.markdown)
+    assert at.dataframe[0].value["paper value"].notna().sum() >= 5
 
 
 def test_home_summarizes_the_scorecard_with_a_failed_claim():
