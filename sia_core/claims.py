@@ -25,7 +25,7 @@ from sia_core.features.transfer import seed_mean_points, transfer_attack_label, 
 from sia_core.rank_statistics import kendall_tau_b, roc_auc
 from sia_core.regions.overlap import random_regions_iou
 from sia_core.robustify.transfer import TRANSFER_COLUMNS
-from sia_core.takeaways import SSIM_FLOOR
+from sia_core.takeaways import ROBUST_MODEL_LINE, SSIM_FLOOR
 
 Verdict = Literal["reproduces", "partly", "does-not-reproduce", "not-measured"]
 VERDICTS: tuple[Verdict, ...] = ("reproduces", "partly", "does-not-reproduce", "not-measured")
@@ -36,7 +36,6 @@ BOOTSTRAP_RESAMPLES = 2000
 # paper reports none and keeps every attempt): below it the set keeps only the images the source could move, a
 # selection the scorecard names
 CONSTRUCTION_SUCCESS = 0.95
-ROBUST_MODEL_LINE = 0.20  # a zoo model counts as robust when it keeps this share of images under the zoo's attack
 WEAK_CONSISTENCY = 0.5  # our line for a "weakly consistent" model: logit margin τ below it (the paper's DI0: 0.28)
 SMALL_COUNT = 10  # fewer images than this on one side of a rate: a difference's interval is Newcombe's, not redraws
 NEAR_ZERO_ROBUST = 0.05  # our line for the paper's "≈ 0" robust accuracy of D̂_NR's model

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sia_core.robustify import MethodSummary, TransferRow
 
 SSIM_FLOOR = 0.9  # "looks like the original": the bar the claims scorecard holds the semantic attack to
+ROBUST_MODEL_LINE = 0.20  # a zoo model counts as robust when it keeps this share of images under the zoo's attack
 PIXEL_ADVERSARIAL_RECIPES = ("pgd", "fgsm-rs", "pgd-l2", "trades")  # adversarial training on pixel attacks
 
 
@@ -320,10 +321,14 @@ def imbalance_takeaway(summary: Sequence[MethodSummary], labels: Mapping[str, st
 
 
 def zoo_takeaway(models: int, least_consistent: str, tau_before: float, tau_after: float, tau_range: tuple[float, float],
-                 estimate_error_at: tuple[int, float]) -> str:
+                 estimate_error_at: tuple[int, float], robust_models: Optional[int] = None) -> str:
     """What the zoo says: how consistent the models are, the weakest one and what the pseudo-margin does for it,
-    and how few attacked images the estimate needs."""
+    and how few attacked images the estimate needs (its error averaged over the `robust_models` robust ones where
+    given, as the claim judges it: on a model no attack leaves robust an estimate near zero is right for free)."""
     size, error = estimate_error_at
+    over = ("" if robust_models is None else
+            f" over the {robust_models} robust model{'s' if robust_models != 1 else ''} (at least "
+            f"{ROBUST_MODEL_LINE:.0%} robust accuracy)")
     # one fit either way, without an interval: the sentence reports the number and draws no verdict from it
     change = ("" if tau_after > tau_before + 0.02 else ", about the same" if tau_after > tau_before - 0.02 else
               ", lower")
@@ -332,4 +337,4 @@ def zoo_takeaway(models: int, least_consistent: str, tau_before: float, tau_afte
     return (f"Across {models} models, Kendall τ runs from {tau_range[0]:.2f} to {tau_range[1]:.2f}. The least "
             f"consistent is {least_consistent} (τ = {tau_before:.2f}); {rescue}. Attacking only {size} images and "
             f"reading the rest off the logit margin estimates robust accuracy within {error * 100:.1f} points on "
-            "average.")
+            f"average{over}.")

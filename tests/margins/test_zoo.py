@@ -147,3 +147,11 @@ def test_the_estimate_figure_ticks_its_log_axis_at_the_sizes_measured():
     assert figure.layout.xaxis.type == "log"
     assert list(figure.layout.xaxis.tickvals) == [10, 30, 100, 1000]
     assert list(figure.layout.xaxis.ticktext) == ["10", "30", "100", "1,000"]
+
+
+def test_the_zoo_takeaway_says_over_which_models_it_averaged_the_estimates_error():
+    from sia_core.takeaways import zoo_takeaway
+
+    said = zoo_takeaway(9, "fmnist-x", 0.5, 0.55, (0.5, 0.8), (100, 0.037), robust_models=6)
+    assert "within 3.7 points on average over the 6 robust models (at least 20% robust accuracy)." in said
+    assert zoo_takeaway(9, "fmnist-x", 0.5, 0.55, (0.5, 0.8), (100, 0.012)).endswith("1.2 points on average.")
