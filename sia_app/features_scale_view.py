@@ -339,8 +339,9 @@ def _render_transfer(transfer: Optional[dict], dataset_key: str, det_row: Option
                         key="features_scale_transfer_radius")
         st.caption(f"The same untargeted attack of the source at more radii, scored on each architecture's standard "
                    f"model (mean of {len(runs)} training seed{'s' if len(runs) > 1 else ''}). The study's point uses "
-                   f"ε {transfer['config']['attack_eps_l2']:g}, where the paper's Figure 3 reads 60–100% (paper); "
-                   f"this shows how our rates grow with the attack's size. Larger radii change the images more "
+                   f"ε {transfer['config']['attack_eps_l2']:g}, where the transfer axis of the paper's Figure 3 spans "
+                   f"roughly 60–100% (paper); this shows how our rates grow with the attack's size. Larger radii "
+                   f"change the images more "
                    f"visibly, and the paper's source and architectures differ from ours too.")
     # the trend's verdict, or why none is drawn (too few architectures), from the scorecard
     verdict, evidence = verdict_and_evidence(dataset_key, TRANSFER_CLAIM)
