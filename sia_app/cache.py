@@ -22,6 +22,7 @@ from sia_app.launch import LaunchConfig, launch_config
 from sia_core.claims import Scorecard, kendall_tau_ci
 from sia_core.data.archive import extract_image_archive
 from sia_core.data.base import ImageDataset
+from sia_core.data.folders import matched_to_classes
 from sia_core.data.imagenet import with_model_labels
 from sia_core.diagnosis import DiagnosisConfig, DiagnosisReport, diagnose
 from sia_core.errors import SiaError
@@ -98,6 +99,14 @@ def cached_model_labelled(dataset_key: str, model_key: str, _dataset: ImageDatas
     predictions = _model.logits(_dataset.images, progress=progress).argmax(1)
     bar.empty()
     return with_model_labels(_dataset, predictions)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_class_matched(dataset_key: str, class_names: tuple[str, ...],
+                         _dataset: ImageDataset) -> tuple[ImageDataset, Optional[str]]:
+    """A folder's dataset with its labels in the model's class order where the names match (`matched_to_classes`),
+    and the warning where they do not; shared read-only, keyed by the dataset and the model's class names."""
+    return matched_to_classes(_dataset, class_names)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

@@ -357,6 +357,12 @@ def render_sidebar() -> Optional[Selection]:
     if dataset.image_shape != model.input_shape:
         dataset = cache.cached_resized(dataset_key, model.input_shape, dataset)
         dataset_key = f"{dataset_key}|{'x'.join(map(str, model.input_shape))}"
+    if not card.is_keypoints:  # a folder's classes sort by name: renumbered to the model's order where names match
+        matched, mismatch = cache.cached_class_matched(dataset_key, tuple(model.class_names), dataset)
+        if matched is not dataset:
+            dataset, dataset_key = matched, f"{dataset_key}|classes:{model_key}"
+        if mismatch:
+            st.sidebar.warning(mismatch)
     if card.is_keypoints and dataset.keypoints is None:  # face crops: the model's own points are the reference
         dataset = cache.cached_model_keypoints(dataset_key, model_key, dataset, model)
         dataset_key = f"{dataset_key}|points:{model_key}"

@@ -13,6 +13,7 @@ from typing import Literal, Optional, Sequence
 
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import load_dataset, resolve_dataset
+from sia_core.data.folders import matched_to_classes
 from sia_core.data.imagenet import has_unlabelled, with_model_labels
 from sia_core.errors import ConfigError, SiaError
 from sia_core.models.registry import LoadedModel, ModelCard, load_model_and_card, with_dataset_class_names
@@ -89,6 +90,7 @@ def resolve(model_spec: str | Path, data_spec: Optional[str] = None, *, options:
     if has_unlabelled(test_set):  # photos no class names: the model's own prediction is their reference label
         test_set = with_model_labels(test_set, loaded.model.logits(test_set.images).argmax(1).cpu())
     loaded = with_dataset_class_names(loaded, test_set.class_names)
+    test_set, _ = matched_to_classes(test_set, tuple(loaded.card.class_names))  # a folder's sorted classes, reordered
     require_fit(loaded.model, test_set)
     train_set = None if train_split == "none" else training_split(
         dataset_spec, data_dir, image_shape=loaded.model.input_shape, required=train_split == "required")

@@ -5,6 +5,7 @@ Both return the one `ImageDataset` type; images are resized to the model's input
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -126,3 +127,28 @@ def load_npz(path: str | Path, *, n: Optional[int] = None) -> ImageDataset:
             raise DataError(f"{path}: float images must lie in [0, 1].")
     return ImageDataset(name=f"npz-{path.stem}", images=tensor, labels=torch.from_numpy(labels.astype(np.int64)),
                         class_names=class_names, source=f"{len(labels)} images from {path.name}")
+
+
+def _class_key(name: str) -> str:
+    """A class name as folders may spell it: "T-shirt/top", "t-shirt-top" and "T_shirt top" are one class."""
+    return "".join(character for character in name.lower() if character.isalnum())
+
+
+def matched_to_classes(dataset: ImageDataset, class_names: tuple[str, ...]) -> tuple[ImageDataset, Optional[str]]:
+    """`dataset` with its labels in the order of a model's `class_names`, and a warning where that cannot be done.
+
+    A folder's classes are its sub-folders in sorted order, which need not be the model's output order
+    ("Bag" sorts before "Trouser"): where the names are the model's (up to case and punctuation), the labels are
+    renumbered to the model's order and the names become the model's. Where they differ, the labels stay in sorted
+    order, read position by position, and the warning says so."""
+    ours, theirs = [_class_key(name) for name in dataset.class_names], [_class_key(name) for name in class_names]
+    if ours == theirs or len(ours) != len(theirs):
+        return dataset, None
+    if sorted(ours) == sorted(theirs) and len(set(theirs)) == len(theirs):
+        order = torch.tensor([theirs.index(key) for key in ours], dtype=torch.int64)
+        labels = torch.where(dataset.labels >= 0, order[dataset.labels.clamp(min=0)], dataset.labels)
+        return dataclasses.replace(dataset, labels=labels, class_names=tuple(class_names)), None
+    shown = ", ".join(f"{folder} → {name}" for folder, name in list(zip(dataset.class_names, class_names))[:3])
+    return dataset, (f"The folder's class names are not the model's, so its classes are read by position, in "
+                     f"sorted order ({shown}, …). Name the sub-folders after the model's classes "
+                     f"({', '.join(class_names[:4])}, …) to match them by name.")

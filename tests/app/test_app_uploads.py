@@ -112,3 +112,19 @@ def test_a_folder_whose_class_count_no_model_has_says_what_to_do(home):
     at = _upload_folder("cats_dogs.zip", _folder_zip(2, 32))
     warnings = " ".join(w.value for w in at.sidebar.warning)
     assert "classifies 2 classes" in warnings and "shipped models have" in warnings
+
+
+def test_a_folder_named_after_the_models_classes_is_matched_by_name_and_one_that_is_not_says_so(home):
+    at = _upload_folder("my_photos.zip", _folder_zip(10, 32))  # class0 … class9: not CIFAR-10's names
+    assert any("read by position" in w.value for w in at.sidebar.warning)
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    names = ("truck", "airplane", "Ship", "automobile", "bird", "cat", "deer", "dog", "frog", "horse")
+    with zipfile.ZipFile(buffer, "w") as archive, zipfile.ZipFile(io.BytesIO(_folder_zip(10, 32))) as plain:
+        for member in plain.namelist():
+            k, rest = member.removeprefix("class").split("/", 1)
+            archive.writestr(f"{names[int(k)]}/{rest}", plain.read(member))
+    named = _upload_folder("named.zip", buffer.getvalue())
+    assert not any("read by position" in w.value for w in named.sidebar.warning)

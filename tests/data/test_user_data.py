@@ -117,3 +117,38 @@ def test_zips_that_break_a_limit_are_refused_and_write_nothing(tmp_path, members
 def test_not_a_zip_is_refused(tmp_path):
     with pytest.raises(DataError, match="not a readable .zip"):
         extract_image_archive(b"PK\x03\x04 broken", tmp_path)
+
+
+def test_a_folders_classes_are_renumbered_to_the_models_order_by_name(tmp_path):
+    from sia_core.data.folders import matched_to_classes
+    from sia_core.resolve import resolve
+
+    model_order = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+    # folder names as people write them: no slash in a folder name, any case and punctuation
+    _folder(tmp_path, {"t-shirt-top": 1, "trouser": 1, "Pullover": 1, "dress": 1, "coat": 1, "sandal": 1,
+                       "shirt": 1, "sneaker": 1, "bag": 1, "ankle_boot": 1}, size=(28, 28))
+    folder = load_image_folder(tmp_path, image_shape=(1, 28, 28))
+    assert folder.class_names[0] == "Pullover"  # sorted: capitals first, then "ankle_boot", "bag", ...
+    matched, warning = matched_to_classes(folder, model_order)
+    assert warning is None and matched.class_names == model_order
+    # every image keeps its class: its new label names the folder it came from
+    folder_to_model = {"t-shirt-top": "T-shirt/top", "trouser": "Trouser", "Pullover": "Pullover", "dress": "Dress",
+                       "coat": "Coat", "sandal": "Sandal", "shirt": "Shirt", "sneaker": "Sneaker", "bag": "Bag",
+                       "ankle_boot": "Ankle boot"}
+    assert [matched.class_names[new] for new in matched.labels] == [
+        folder_to_model[folder.class_names[old]] for old in folder.labels]
+    assert folder.labels.tolist() == list(range(10))  # the shared dataset is not changed
+    subject = resolve("fmnist-standard", f"imagefolder:{tmp_path}")
+    assert subject.test_set.class_names == model_order
+    assert subject.test_set.class_names[subject.test_set.labels[folder.class_names.index("bag")]] == "Bag"
+
+
+def test_a_folder_whose_names_are_not_the_models_is_read_by_position_and_says_so(tmp_path):
+    from sia_core.data.folders import matched_to_classes
+
+    _folder(tmp_path, {"apples": 1, "pears": 1})
+    folder = load_image_folder(tmp_path)
+    same, warning = matched_to_classes(folder, ("cat", "dog"))
+    assert same is folder and "read by position" in warning and "apples → cat" in warning
+    assert matched_to_classes(folder, ("apples", "pears")) == (folder, None)
