@@ -16,6 +16,7 @@ from sia_app.verdicts import verdict_of
 from sia_app.worlds import world_of
 from sia_core.claims import VERDICT_WORDS
 from sia_core.data.images import decode_image
+from sia_core.data.imagenet import human_labelled
 from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
 from sia_core.references import REFERENCES
@@ -52,8 +53,18 @@ if selection.card.is_keypoints:
     st.stop()
 probabilities, accuracy = cache.cached_predictions(selection.model_key, selection.dataset_key, model, dataset)
 st.subheader(f"{model.model_id} on {dataset.name}")
-st.caption(f"{dataset.source}. Accuracy of this model on these {len(dataset):,} images, computed in this run: "
-           f"**{accuracy:.1%}**.")
+labelled = human_labelled(dataset)
+if len(labelled) == len(dataset):
+    st.caption(f"{dataset.source}. Accuracy of this model on these {len(dataset):,} images, computed in this run: "
+               f"**{accuracy:.1%}**.")
+else:  # photos labelled by the model's own prediction would be right by construction: counted apart
+    human = ~dataset.attributes["label_is_prediction"]
+    right = int((probabilities.argmax(1)[human] == dataset.labels[human]).sum())
+    st.caption(f"{dataset.source}. Accuracy of this model on the {len(labelled):,} of these {len(dataset):,} images "
+               f"with a human label, computed in this run: **{right} of {len(labelled):,}**"
+               + (f" ({right / len(labelled):.0%})" if len(labelled) else "") + f"; the other "
+               f"{len(dataset) - len(labelled):,} take the model's own prediction as their label, so they are not "
+               "counted.")
 
 # one headline number per lens, from the results shipped for this model (scripts/precompute.py)
 shipped = {kind: cache.shipped_result(kind, selection.model_key) for kind in ("diagnosis", "regions", "margins")}

@@ -70,6 +70,15 @@ def with_model_labels(dataset: ImageDataset, predictions: torch.Tensor) -> Image
                         attributes={**dataset.attributes, "label_is_prediction": missing}, source=dataset.source)
 
 
+def human_labelled(dataset: ImageDataset) -> ImageDataset:
+    """The images whose reference label a person gave: an accuracy over the others, which take the model's own
+    prediction as their label (`with_model_labels`), would count each as correct by construction."""
+    by_prediction = dataset.attributes.get("label_is_prediction")
+    if by_prediction is None or not bool(by_prediction.any()):
+        return dataset
+    return dataset.subset(torch.nonzero(~by_prediction).flatten())
+
+
 SYNSETS_IN_TIMM = "timm/data/_info/imagenet_synsets.txt"  # timm (Apache-2.0), installed --no-deps: a data file
 
 

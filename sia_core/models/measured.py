@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from sia_core.data.base import ImageDataset
+from sia_core.data.imagenet import human_labelled
 from sia_core.evaluation import evaluate
 from sia_core.models.registry import LoadedModel, ModelCard
 from sia_core.progress import ProgressCallback
@@ -29,7 +30,8 @@ def user_folder() -> Path:
 
 
 def _card_path(model_id: str, dataset_key: str, n: int, folder: Path) -> Path:
-    key = hashlib.sha256(f"{model_id}|{dataset_key}|{n}".encode()).hexdigest()[:20]
+    # "human labels": cards measured before photos labelled by the model were left out are measured again
+    key = hashlib.sha256(f"{model_id}|{dataset_key}|{n}|human labels".encode()).hexdigest()[:20]
     return folder / "measured-cards" / f"{key}.json"
 
 
@@ -46,10 +48,17 @@ def measured_card(loaded: LoadedModel, dataset: ImageDataset, dataset_key: str, 
     except (OSError, ValueError, KeyError, TypeError):
         evaluation = None  # not measured yet, or an unreadable file: measure again
     if evaluation is None:
-        report = evaluate(loaded.model, dataset, n=n, progress=progress)
+        # photos labelled by the model's own prediction would count as correct by construction: left out
+        labelled = human_labelled(dataset)
+        if len(labelled) == 0:
+            return loaded.card  # no image carries a person's label: nothing to measure accuracy on
+        report = evaluate(loaded.model, labelled, n=n, progress=progress)
         evaluation = {"test_set": dataset.name, "test_source": dataset.source, "n": report.n,
                       "clean_accuracy": round(report.clean_accuracy, 4), "robust_accuracy": None,
                       "measured": time.strftime("%Y-%m-%d %H:%M")}
+        if len(labelled) < len(dataset):
+            evaluation["note"] = (f"on the {len(labelled):,} of {len(dataset):,} images with a human label; the others "
+                                  "take the model's own prediction as their label")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"model": loaded.model.model_id, "dataset": dataset_key,

@@ -212,3 +212,13 @@ def test_a_cards_recipe_says_what_its_budget_is_in_its_own_norm(app, model_id, r
     app.sidebar.selectbox(key="model_id").set_value(model_id).run()
     assert not app.exception
     assert recipe in _sidebar_markdown(app)
+
+
+def test_photos_labelled_by_the_models_prediction_are_not_counted_in_its_accuracy(app):
+    app.sidebar.selectbox(key="dataset_choice").set_value("imagenet-photos").run()
+    assert not app.exception, app.exception
+    caption = next(c.value for c in app.caption if "Accuracy of this model" in c.value)
+    assert "on the 3 of these 8 images with a human label" in caption and "are not counted" in caption
+    # the sidebar's measured card the same: its n is the labelled photos
+    card = _sidebar_markdown(app)
+    assert "Clean accuracy" in card and "75.0%" not in card

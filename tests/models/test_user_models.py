@@ -136,3 +136,23 @@ def test_shape_and_normalization_parsing():
         parse_floats("0.1,0.2", 3, "mean")
     with pytest.raises(CheckpointError, match="> 0"):
         parse_floats("0", 1, "std")
+
+
+def test_a_measured_card_counts_only_the_images_a_person_labelled(tmp_path):
+    from sia_core.data.base import ImageDataset
+    from sia_core.data.imagenet import with_model_labels
+    from sia_core.models.measured import measured_card
+    from sia_core.models.registry import load_model_and_card
+
+    loaded = load_model_and_card("fmnist-standard")
+    images = torch.rand(6, 1, 28, 28)
+    predictions = loaded.model.logits(images).argmax(1)
+    # two photos with a person's label, both wrong; four labelled by the model's own prediction
+    wrong = (predictions[:2] + 1) % 10
+    dataset = ImageDataset(name="photos", images=images, labels=torch.cat([wrong, torch.full((4,), -1)]),
+                           class_names=loaded.model.class_names, source="six photos")
+    labelled = with_model_labels(dataset, predictions)
+    card = measured_card(loaded, labelled, "photos", folder=tmp_path)
+    evaluation = card.evaluations[0]
+    assert evaluation["n"] == 2 and evaluation["clean_accuracy"] == 0.0  # not 4 of 6 right by construction
+    assert "2 of 6 images with a human label" in evaluation["note"]
