@@ -22,7 +22,7 @@ from sia_core.figures import probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES
 from sia_core.regions.neutralization import random_control
-from sia_core.takeaways import NOT_DEPLOYABLE, confidence_percent
+from sia_core.takeaways import NOT_DEPLOYABLE, confidence_percent, leading_attributes
 
 GALLERY_SIZE = 12
 
@@ -72,9 +72,13 @@ if any(shipped.values()):
     columns = st.columns(3)
     if shipped["diagnosis"]:
         report = shipped["diagnosis"].result
-        leader = max(report.by_attribute(report.dominance).items(), key=lambda item: item[1])
-        columns[0].metric("Semantic attack: the leading attribute", ATTRIBUTES[leader[0]].label,
-                          f"leads {leader[1]:.0%} of successful attacks", delta_color="off",
+        dominance = report.by_attribute(report.dominance)
+        leaders = leading_attributes(dominance) if max(dominance.values(), default=0) > 0 else []
+        successes = round(report.success_rate.get("sia", 0.0) * report.n)
+        columns[0].metric("Semantic attack: the leading attribute" + ("s" if len(leaders) > 1 else ""),
+                          " & ".join(ATTRIBUTES[name].label for name in leaders) or "none",
+                          f"{'each leads' if len(leaders) > 1 else 'leads'} {dominance[leaders[0]]:.0%} of "
+                          f"{successes} successful attacks" if leaders else "no attack succeeded", delta_color="off",
                           help="The attack edits named attributes (brightness, hue, a turn...) together with a tiny "
                                "pixel change; this is the attribute it moved furthest in most of its successes.")
     if shipped["regions"]:

@@ -121,7 +121,8 @@ right.plotly_chart(dominance_figure, width="stretch", key="diag_dominance")
 right.caption("After the joint attack, the attribute that moved furthest (relative to its range) in each successful "
               "attack.")
 
-takeaway = diagnosis_takeaway(report.by_attribute(report.dominance), report.success_rate, labels)
+takeaway = diagnosis_takeaway(report.by_attribute(report.dominance), report.success_rate, labels,
+                              successes=round(report.success_rate.get("sia", 0.0) * report.n))
 explain(takeaway,
         ("Every image here had its landmarks placed within the failure threshold before the attack. **(a)** pushes "
          "one attribute at a time (say, only brightness) as far as its range allows in the direction that hurts the "

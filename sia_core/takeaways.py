@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sia_core.robustify import MethodSummary, TransferRow
 
 SSIM_FLOOR = 0.9  # "looks like the original": the bar the claims scorecard holds the semantic attack to
+SMALL_SAMPLE = 20  # fewer successful attacks than this: a ranking of attributes is said to be a glimpse
 ROBUST_MODEL_LINE = 0.20  # a zoo model counts as robust when it keeps this share of images under the zoo's attack
 PIXEL_ADVERSARIAL_RECIPES = ("pgd", "fgsm-rs", "pgd-l2", "trades")  # adversarial training on pixel attacks
 
@@ -38,15 +39,30 @@ def strength(tau: float) -> str:
     return "closely" if tau >= 0.7 else "moderately" if tau >= 0.4 else "weakly" if tau >= 0.15 else "hardly"
 
 
+def leading_attributes(dominance: Mapping[str, float]) -> list[str]:
+    """The attributes that moved furthest in the most successful attacks: more than one where they tie."""
+    top = max(dominance.values())
+    return [name for name, share in dominance.items() if share > 0 and abs(share - top) < 1e-6]
+
+
 def diagnosis_takeaway(dominance: Mapping[str, float], success_rate: Mapping[str, float],
-                       labels: Mapping[str, str]) -> str:
-    """Which attribute leads the successful joint attacks, and how the attack compares with pixels alone."""
+                       labels: Mapping[str, str], successes: Optional[int] = None) -> str:
+    """Which attribute leads the successful joint attacks (attributes that tie share the lead), out of how many
+    successes where `successes` is given, and how the attack compares with pixels alone."""
     if not dominance or max(dominance.values()) <= 0:
         return "No joint attack succeeded at this budget: no attribute breaks this model here."
-    leader = max(dominance, key=dominance.__getitem__)
-    sentence = (f"{labels.get(leader, leader)} leads the joint attack: it is the attribute that moved furthest in "
-                f"{_percent(dominance[leader])} of the successful attacks (one attribute at a time, the ranking can "
+    leaders = leading_attributes(dominance)
+    share = dominance[leaders[0]]
+    count = ("" if successes is None else
+             f" ({round(share * successes)} of {successes})")
+    named = " and ".join(labels.get(name, name) for name in leaders)
+    sentence = ((f"{named} leads the joint attack: it is the attribute that moved furthest in " if len(leaders) == 1
+                 else f"{named} share the lead of the joint attack: each is the attribute that moved furthest in ")
+                + f"{_percent(share)}{count} of the successful attacks (one attribute at a time, the ranking can "
                 "differ: that is the sensitivity histogram).")
+    if successes is not None and successes < SMALL_SAMPLE:
+        sentence += (f" With {successes} successful attack{'s' if successes != 1 else ''}, this ranking is a glimpse, "
+                     "not a finding: more images give it weight.")
     if "sia" in success_rate and "pgd" in success_rate:
         sentence += (f" With the attributes the attack succeeds on {_percent(success_rate['sia'])} of the images, "
                      f"against {_percent(success_rate['pgd'])} for pixels alone at the same pixel budget (the "

@@ -15,6 +15,16 @@ def test_diagnosis_names_the_dominant_attribute_and_compares_with_pixels():
     assert "No joint attack succeeded" in diagnosis_takeaway({"hue": 0.0}, {}, {})
 
 
+def test_diagnosis_names_every_attribute_that_ties_for_the_lead_and_counts_few_successes():
+    tied = diagnosis_takeaway({"shift_y": 2 / 6, "contrast": 2 / 6, "zoom": 1 / 6, "hue": 1 / 6}, {},
+                              {"shift_y": "Shift down", "contrast": "Contrast"}, successes=6)
+    assert tied.startswith("Shift down and Contrast share the lead of the joint attack: each is the attribute that "
+                           "moved furthest in 33% (2 of 6) of the successful attacks")
+    assert "With 6 successful attacks, this ranking is a glimpse, not a finding" in tied
+    many = diagnosis_takeaway({"hue": 0.61, "brightness": 0.39}, {}, {}, successes=200)
+    assert "61% (122 of 200)" in many and "glimpse" not in many
+
+
 def test_perceptual_reports_success_above_the_ssim_floor():
     text = perceptual_takeaway({"sia": 0.02, "pgd": 0.11}, {"sia": 0.3257, "pgd": 0.99}, {"pgd": "pixel-only PGD"}, 0.9)
     assert text == ("Counting only images with SSIM ≥ 0.90 to their original, the joint attack still fools 2% of the "
