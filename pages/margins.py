@@ -94,12 +94,14 @@ summaries = {model_id: study.summary(eps=eps) for model_id, study in ready.items
 report_figures: dict = {}
 
 # --- scatter per model, side by side ------------------------------------------------------------------
+tau_intervals: dict[str, tuple[float, float]] = {}
 for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
     summary = summaries[model_id]
     with column:
         # the sample and the interval beside τ: the zoo above measures the same model on a sample of its own size
         source = "live" if model_id in live else "shipped"
         low, high = cache.cached_tau_interval(f"{model_id}|{selection.dataset_key}|{n}|{norm}|{source}", study)
+        tau_intervals[model_id] = (low, high)
         interval = f" [{low:.2f}, {high:.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
         st.markdown(f"**{model_id}** · Kendall τ = **{summary.kendall_tau:.3f}**{interval} on the "
                     f"first {len(study.labels):,} images · Pearson r = {summary.pearson:.3f}",
@@ -144,14 +146,17 @@ report_figures["Binned median logit margin"] = binned_margin_curves({
     f"{model_id} (τ = {summaries[model_id].kendall_tau:.2f})": binned_median_curve(study.input.margins,
                                                                                   study.scores.logit_margin)
     for model_id, study in ready.items()}, norm=norm)
-report_figures["Detection ROC"] = roc_curves({f"{model_id} (AUROC {detection.auroc:.3f})":
+report_figures["Detection ROC"] = roc_curves({(f"{model_id} (AUROC {detection.auroc:.3f})"
+                                               if math.isfinite(detection.auroc) else
+                                               f"{model_id} (no AUROC: every input or none breaks within ε)"):
                                               (detection.roc_fpr, detection.roc_tpr)
                                               for model_id, detection in detections.items()},
                                              title="Detecting non-robust inputs with the negative logit margin")
 left.plotly_chart(report_figures["Binned median logit margin"], width="stretch", key="margins_curve")
 right.plotly_chart(report_figures["Detection ROC"], width="stretch", key="margins_roc")
 takeaway = " ".join(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share,
-                                      n=summary.n, eps=summary.eps, norm=norm)
+                                      n=summary.n, eps=summary.eps, norm=norm,
+                                      tau_interval=tau_intervals.get(model_id))
                     for model_id, summary in summaries.items())
 explain(takeaway,
         "Each dot is one test image. Across: its **input margin**, the smallest change (found by an attack) that "

@@ -180,14 +180,21 @@ FEW_BRITTLE_INPUTS = 30  # our line: below it, one misranked input moves the AUR
 
 
 def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_share: float,
-                     n: Optional[int] = None, eps: Optional[float] = None, norm: Optional[str] = None) -> str:
+                     n: Optional[int] = None, eps: Optional[float] = None, norm: Optional[str] = None,
+                     tau_interval: Optional[tuple[float, float]] = None) -> str:
     """How the free logit margin ranks and flags inputs; `n` and `eps` name the sample and radius, so two numbers of
     one model from different studies (the zoo's 1,000 images, the page's N) can be told apart. An L∞ radius (`norm`
-    "linf") is written in 255ths, as the page's slider sets it."""
+    "linf") is written in 255ths, as the page's slider sets it. Where τ's 95% interval (`tau_interval`) reaches
+    zero, no strength of the tie is claimed: the sample cannot tell it from no relation."""
     on = f" on {n:,} images" if n else ""
     radius = "ε" if eps is None else radius_label(eps, norm) if norm in ("linf", "l2") else f"ε = {eps:.3g}"
-    ranks = (f"For {model}{on}, the free logit margin ranks inputs {strength(kendall_tau)} like their distance to the "
-             f"decision boundary (Kendall τ = {kendall_tau:.2f})")
+    if tau_interval is not None and math.isfinite(tau_interval[0]) and tau_interval[0] <= 0:
+        ranks = (f"For {model}{on}, Kendall τ between the free logit margin and the distance to the decision "
+                 f"boundary is {kendall_tau:.2f}, but its 95% interval [{tau_interval[0]:.2f}, {tau_interval[1]:.2f}] "
+                 "reaches zero: this sample cannot tell the tie from no relation (more images would)")
+    else:
+        ranks = (f"For {model}{on}, the free logit margin ranks inputs {strength(kendall_tau)} like their distance to "
+                 f"the decision boundary (Kendall τ = {kendall_tau:.2f})")
     if not math.isfinite(auroc):  # every input breaks within ε, or none does: nothing to detect
         return ranks + (f"; at this ε {_percent(non_robust_share)} of the inputs break, so there is no brittle-input "
                         "detection to score (choose another ε).")

@@ -88,6 +88,13 @@ def test_margins_words_follow_tau():
     assert "within L2 ε = 0.25 breaks" in margins_takeaway("m", 0.8, 0.98, 0.5, n=300, eps=0.25, norm="l2")
 
 
+def test_margins_claim_no_strength_for_a_tau_whose_interval_reaches_zero():
+    few = margins_takeaway("efficientnet-lite0", 0.571, float("nan"), 1.0, n=8, tau_interval=(-0.04, 1.0))
+    assert "moderately" not in few and "[-0.04, 1.00] reaches zero" in few and "cannot tell the tie" in few
+    sure = margins_takeaway("m", 0.571, 0.9, 0.5, n=300, tau_interval=(0.5, 0.64))
+    assert "ranks inputs moderately like" in sure
+
+
 def test_overlap_attack_and_features_sentences():
     assert "mostly outside" in overlap_takeaway(0.1, 0.3) and "mostly where" in overlap_takeaway(0.5, 0.7)
     # beside chance: 36% of the effect in a region of 20% of the image is more than a blind attack puts there
