@@ -150,9 +150,9 @@ def newcombe_difference_interval(first: float, first_n: int, second: float, seco
             difference + math.hypot(first_high - first, second - second_low))
 
 
-def seed_mean_interval(values: Sequence[float]) -> tuple[float, float]:
-    """95% t-interval of the mean of a few per-seed values (fewer than two: undefined). A bootstrap over three seeds
-    can only return their smallest and largest value, too narrow to judge a gain by."""
+def mean_t_interval(values: Sequence[float]) -> tuple[float, float]:
+    """95% t-interval of the mean of a few values, per seed or per image (fewer than two: undefined). A bootstrap
+    over three seeds can only return their smallest and largest value, too narrow to judge a gain by."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 2:
         return (math.nan, math.nan)
@@ -427,7 +427,7 @@ def _sia_augmentation(world: WorldResults, base: dict) -> ClaimVerdict:
     seeds = sorted({run.seed for run in report.runs if run.method == "sia"})
     differences = [by_seed[("sia", seed)] - by_seed[(best.method, seed)] for seed in seeds
                    if (best.method, seed) in by_seed]
-    ours, ci95 = float(np.mean(differences)), seed_mean_interval(differences)
+    ours, ci95 = float(np.mean(differences)), mean_t_interval(differences)
     verdict = gain_verdict(ci95)
     why = (f"At imbalance ratio {report.config.rho:g}, SIA augmentation reaches "
            f"{summary['sia'].balanced_accuracy_mean:.1%} balanced accuracy against {best.balanced_accuracy_mean:.1%} for "
@@ -469,9 +469,9 @@ def imbalance_ablation_finding(ablation: Mapping, *, with_listing: bool = True) 
     shipped = shipped_sia_row(ablation)
     best = max(variants, key=lambda row: row["balanced_accuracy"])
     gap = np.subtract(best["balanced_accuracy_per_seed"], control["balanced_accuracy_per_seed"])
-    gap_ci = seed_mean_interval(gap)
+    gap_ci = mean_t_interval(gap)
     gain = np.subtract(best["balanced_accuracy_per_seed"], shipped["balanced_accuracy_per_seed"])
-    gain_ci = seed_mean_interval(gain)
+    gain_ci = mean_t_interval(gain)
     listed = "; ".join(f"{ablation_variant_label(row['change'], config)}: {row['balanced_accuracy']:.1%}"
                        for row in sorted(variants, key=lambda row: row["balanced_accuracy"]))
     text = (f"Why: SIA's knobs changed one at a time over {len(gap)} seeds ({listed}; random attribute edits: "

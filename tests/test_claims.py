@@ -462,12 +462,12 @@ def test_a_difference_of_rates_with_a_small_count_gets_newcombes_interval():
 
 
 def test_a_gain_over_a_few_seeds_is_judged_by_a_t_interval_and_never_from_one_seed():
-    from sia_core.claims import seed_mean_interval
+    from sia_core.claims import mean_t_interval
 
-    low, high = seed_mean_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2 df) = 4.303
+    low, high = mean_t_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2 df) = 4.303
     assert (low, high) == pytest.approx((2 - 4.3027 / 3 ** 0.5, 2 + 4.3027 / 3 ** 0.5), abs=1e-3)
     assert low < 1.0 and high > 3.0  # wider than the seeds' own range, where a bootstrap stops at it
-    one = seed_mean_interval([0.004])
+    one = mean_t_interval([0.004])
     assert gain_verdict(one) == "not-measured" and level_verdict(one, strong=0.5, weak=0.0) == "not-measured"
 
 

@@ -71,12 +71,14 @@ class KeypointRegionsReport:
     nme_before: float
     nme_after: float
     attack_success_rate: float
+    failed_before: float = float("nan")  # share already past the threshold before the attack
 
     def to_dict(self) -> dict:
         return {"model": self.model_id, "dataset": self.dataset, "n": self.n, "fraction": self.fraction,
                 "eps": self.eps, "steps": self.steps, **{k: round(v, 4) for k, v in self.metrics.means().items()},
                 "random_mask_iou": round(self.random_iou, 4), "nme_before": round(self.nme_before, 4),
-                "nme_after": round(self.nme_after, 4), "attack_success_rate": round(self.attack_success_rate, 4)}
+                "nme_after": round(self.nme_after, 4), "attack_success_rate": round(self.attack_success_rate, 4),
+                "failed_before": round(self.failed_before, 4)}
 
 
 def keypoint_regions_study(model: KeypointWrapper, images: torch.Tensor, reference: torch.Tensor, *, dataset: str = "",
@@ -97,4 +99,5 @@ def keypoint_regions_study(model: KeypointWrapper, images: torch.Tensor, referen
     return KeypointRegionsReport(model_id=model.model_id, dataset=dataset, n=len(images), fraction=fraction, eps=eps,
                                  steps=steps, metrics=overlap_metrics(importance, attack.maps, fraction),
                                  random_iou=random_mask_iou(fraction), nme_before=float(before.mean()),
-                                 nme_after=float(after.mean()), attack_success_rate=result.success_rate)
+                                 nme_after=float(after.mean()), attack_success_rate=result.success_rate,
+                                 failed_before=float((before > task.threshold).float().mean()))

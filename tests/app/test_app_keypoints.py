@@ -64,7 +64,12 @@ def test_diagnosis_and_regions_run_on_keypoint_models(dataset, model):
     assert not regions.exception
     regions.button(key="kp_regions_run").click().run()
     assert not regions.exception, regions.exception
-    assert any("IoU" in m.value and "random masks" in m.value for m in regions.markdown)
+    summary = next(m.value for m in regions.markdown if "IoU" in m.value and "random masks" in m.value)
+    # a t-interval, the share of the effect inside the RoI, and the failures before the attack beside after
+    assert "95% CI [" in summary and "of its effect lands inside the RoI" in summary and "were before it" in summary
+    table = regions.dataframe[0].value
+    assert "energy_in_roi" not in table.columns and "effect inside RoI" in table.columns
+    assert table["attack"].iloc[0].endswith("8/255")
 
 
 @pytest.mark.parametrize("page", ["pages/margins.py", "pages/features.py", "pages/home.py"])
