@@ -193,6 +193,14 @@ elif stored is not None:
     predicted_adversarial = int(result.adversarial_logits[0].argmax())
     predicted_edit = int(model.logits(result.edited_images).argmax(1)[0])
     outcome = result.outcome(0)
+    if outcome == "already-fooled":
+        # a search from a wrong answer has nothing to find: its pictures, table and loss curve would read as an attack
+        explain(attack_takeaway(outcome, model.class_names[predicted_clean], model.class_names[predicted_adversarial],
+                                None, False, float(result.ssim[0])),
+                "The attack moves an image away from the class the model gets right. This image's label is "
+                f"{model.class_names[label]} and the model already answers {model.class_names[predicted_clean]}, so "
+                "there is no right answer to attack: choose another image (the index above) and run it again.")
+        st.stop()  # nothing of this page follows the attack's result
     first_flip = int(result.first_success_step[0])
     verdict = {"succeeded": "The attack succeeded",
                "failed": ("The attack " + ("reached its target" if stored.get("target") else "fooled the model")

@@ -143,3 +143,18 @@ def test_explore_and_diagnosis_name_the_attacks_weights_alike(explore):
     assert explore.slider(key="sia_steps").help == diagnosis.slider(key="diag_steps").help != ""
     assert explore.checkbox(key="sia_early_stop").help and diagnosis.number_input(key="diag_seed").help
     assert diagnosis.slider(key="diag_n").help
+
+
+def test_an_image_the_model_already_gets_wrong_shows_no_attack_result(explore):
+    from sia_core.resolve import resolve
+
+    subject = resolve("fmnist-standard", "fashion-mnist-subset", n=200)
+    wrong = int(((subject.model.logits(subject.test_set.images).argmax(1) != subject.test_set.labels)
+                 .nonzero()[0]).item())
+    explore.number_input(key="sia_index").set_value(wrong).run()
+    explore.slider(key="sia_steps").set_value(5)
+    next(b for b in explore.button if b.label == "Run the attack").click().run()
+    assert not explore.exception, explore.exception
+    text = "\n".join(m.value for m in explore.markdown)
+    assert "nothing for an attack to do" in text and "**The attack" not in text
+    assert not explore.dataframe and "sia_history" not in [c.key for c in explore.get("plotly_chart")]
