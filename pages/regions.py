@@ -126,8 +126,12 @@ SMALLEST_STUDY = 64  # the sliders' least: 32 images to learn the deployable mas
 if len(dataset) < SMALLEST_STUDY:
     st.info(f"The dataset-level study learns its masks on held-out images and evaluates them on others: it needs at "
             f"least {SMALLEST_STUDY} images, and {dataset.name} has {len(dataset)}. The one-image panel above works "
-            "on each of them; for the study, upload a .zip of your photos in the sidebar (\"Upload an image "
-            "folder\": one sub-folder per class), or start the app with `--data imagefolder:PATH`.")
+            "on each of them; for the study, "
+            + ("start the app with `--data imagenet-folder:PATH`, a folder of your photos in sub-folders named by "
+               "ImageNet class or WordNet id (an uploaded .zip must have one folder per class of a model here, and "
+               "this model has 1,000)." if selection.model.num_classes > 100 else
+               "upload a .zip of your photos in the sidebar (\"Upload an image folder\": one sub-folder per class), "
+               "or start the app with `--data imagefolder:PATH`."))
     st.stop()
 with st.form("regions_study_form"):
     d1, d2, d3, d4 = st.columns(4)

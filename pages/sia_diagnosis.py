@@ -132,8 +132,8 @@ explain(takeaway,
          "only brightness) as far as its range allows in the direction that hurts the model, and measures how much "
          "the probability of the true class drops") + ": a tall bar is an attribute the model is sensitive to. **(b)** "
         "runs the full attack (all attributes plus a tiny pixel change) and, for each image it fools, records which "
-        "attribute moved furthest: the share of wins each attribute leads. Choose a class in *Scope* to see one "
-        "class only.")
+        "attribute moved furthest: the share of wins each attribute leads."
+        + (" Choose a class in *Scope* to see one class only." if len(report.class_names) > 1 else ""))
 
 st.subheader("Attack success at the same pixel budget")
 baselines_figure = success_rate_bars(report.success_rate, BASELINES.labels(), title="Success rate (ours)")
@@ -174,8 +174,9 @@ if mean_ssim:
             "attack, how many images it still fooled with an image above the bar. SSIM punishes geometric edits "
             "hard (a small turn or a shift of a pixel or two moves every edge), even where a person sees the same "
             "object, while a tiny pixel change barely lowers it: so pixel-only PGD's line usually stays flat almost "
-            "to 1, and the attribute attacks' lines start low unless the toggle undoes their turns and shifts. "
-            "The *Perceptual weight μ* on the explore page makes the attack trade success for SSIM.")
+            "to 1, and the attribute attacks' lines start low unless the toggle undoes their turns and shifts."
+            + ("" if keypoints else
+               " The *Perceptual weight μ* on the explore page makes the attack trade success for SSIM."))
     ssim_figures = (("Success against SSIM", ssim_figure),)
 else:
     st.info("This precomputed result was saved before SSIM was recorded; run the diagnosis to see it.")

@@ -211,7 +211,9 @@ def _interval(rate: float, n: int) -> str:
 def render_model_card(card: ModelCard) -> None:
     with st.sidebar.expander("Model card", expanded=True):
         source = card.training.get("source")
-        st.markdown(f"**{card.id}** · `{card.architecture}`" + ("" if source else f" · trained on **{card.dataset}**"))
+        pretrained = bool(source) or str(card.training.get("recipe", "")).startswith("pretrained")
+        st.markdown(f"**{card.id}**" + (f" · `{card.architecture}`" if card.architecture != card.id else "")
+                    + ("" if pretrained else f" · trained on **{card.dataset}**"))
         if card.description:
             st.caption(card.description)
         training = card.training
@@ -222,10 +224,17 @@ def render_model_card(card: ModelCard) -> None:
             eps = training.get("eps")
             detail = ("" if not meaning or not isinstance(eps, (int, float)) else
                       f" ({meaning} {eps:g})" if meaning.startswith("L2") else f" ({meaning} {in_255ths(eps)})")
-            st.markdown(f"Recipe: **{recipe}**{detail}, {training.get('epochs')} epochs, seed {training.get('seed')}")
+            # a pretrained model's card has no epochs or seed of ours: said only where they were recorded
+            run = "".join(f", {text}" for text in (
+                f"{training['epochs']} epochs" if training.get("epochs") is not None else "",
+                f"seed {training['seed']}" if training.get("seed") is not None else "") if text)
+            st.markdown(f"Recipe: **{recipe}**{detail}{run}")
         if source:
-            st.markdown(f"Input {'×'.join(map(str, card.input_shape))}, {len(card.class_names)} classes "
-                        f"(names {training.get('class_names')}), mean {list(card.mean)}, std {list(card.std)}")
+            names = training.get("class_names")
+            named = (" (named by the dataset)" if names == "from the dataset" else
+                     " (numbered until a dataset names them)" if names == "numbered" else "")
+            st.markdown(f"Input {'×'.join(map(str, card.input_shape))}, {len(card.class_names):,} classes{named}, "
+                        f"normalized by mean {[round(m, 3) for m in card.mean]}, std {[round(v, 3) for v in card.std]}")
         for evaluation in card.evaluations:
             if card.is_keypoints:
                 _render_keypoint_evaluation(card, evaluation)
@@ -260,7 +269,7 @@ def render_model_card(card: ModelCard) -> None:
         if training.get("command"):
             # folded: the command runs to several hundred characters, taller than the rest of the card in a sidebar;
             # text, not st.code (see url_state.publish_view)
-            with st.expander("The command that trained it"):
+            with st.expander("The command that wrote this card" if pretrained else "The command that trained it"):
                 st.caption(f"`{portable_command(training['command'])}`")
 
 

@@ -60,8 +60,12 @@ def render_zoo(default_world: str) -> None:
     if not worlds:
         st.info("No zoo is shipped in this copy; `python scripts/precompute.py zoo` computes it.")
         return
+    own = world_of(default_world, worlds)
+    if own is None:  # the ImageNet photos, a keypoint world, a user's folder: say whose zoo this is
+        st.caption(f"No zoo ships for this dataset: these are the zoos of {' and '.join(map(WORLD_LABELS.get, worlds))}"
+                   ", models trained here with different recipes; your model's own margins are below.")
     if st.session_state.get("margins_zoo_world") not in worlds:
-        st.session_state["margins_zoo_world"] = world_of(default_world, worlds) or worlds[0]
+        st.session_state["margins_zoo_world"] = own or worlds[0]
     world = (st.radio("Zoo of", worlds, horizontal=True, key="margins_zoo_world", format_func=WORLD_LABELS.get)
              if len(worlds) > 1 else worlds[0])
     shipped = cache.shipped_zoo(world)

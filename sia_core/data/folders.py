@@ -36,6 +36,8 @@ def _below_single_wrappers(folder: Path, depth: int = 3) -> Path:
         entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
         if len(entries) != 1 or not entries[0].is_dir():
             break
+        if any(f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES for f in entries[0].iterdir()):
+            break  # a folder of images is a class folder (the only one), not a wrapper
         folder = entries[0]
     return folder
 

@@ -87,3 +87,11 @@ def test_the_diagnosis_page_opens_on_the_shipped_keypoint_result_and_it_names_hu
     faces = open_world("pages/sia_diagnosis.py", "face-photos", "mtcnn-onet")
     assert any("Precomputed by" in c.value for c in faces.caption)
     assert "model’s own points" in "\n".join(m.value for m in faces.markdown)
+
+
+def test_a_pretrained_models_card_says_no_epochs_or_seed_of_ours():
+    at = open_world("pages/home.py", "face-photos", "mtcnn-onet")
+    card = "\n".join(m.value for m in at.sidebar.markdown)
+    assert "None" not in card and "trained on **face-photos**" not in card
+    assert "Recipe: **pretrained" in card
+    assert any(e.label == "The command that wrote this card" for e in at.sidebar.expander)

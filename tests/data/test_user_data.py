@@ -62,8 +62,10 @@ def test_a_folder_zipped_inside_its_own_folder_is_looked_through_splits_included
 @pytest.mark.parametrize("classes", [{"only": 3}, {}])
 def test_image_folder_with_one_class_or_none_is_refused(tmp_path, classes):
     _folder(tmp_path, classes)
-    with pytest.raises(DataError, match="at least two class folders"):
+    with pytest.raises(DataError, match="at least two class folders") as refused:
         load_image_folder(tmp_path)
+    # the one class folder is named as found, not looked through as a wrapper ("found: none")
+    assert ("found: only" in str(refused.value)) == bool(classes)
 
 
 def test_npz_nhwc_and_nchw_give_the_same_images(tmp_path):
