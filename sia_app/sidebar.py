@@ -67,6 +67,7 @@ class Selection:
 
 UPLOADS_KEY = "_uploaded_datasets"   # this session's unpacked uploads, as specs (the images stay in the cache)
 UPLOAD_ERROR_KEY = "_upload_error"
+UPLOAD_NAMES_KEY = "_uploaded_dataset_names"  # spec -> the archive's file name, for the dataset box
 CUSTOM_WEIGHTS_KEY = "_custom_weights"  # {"card", "name", "data"}: the user's weights file, kept across pages
 LAST_GOOD_KEY = "_last_good_dataset"  # (choice, root, n) of the last dataset that loaded: the fallback on an error
 MAX_UPLOADS = 3
@@ -84,7 +85,9 @@ def _dataset_label(choice: str) -> str:
     if choice in DATASETS:
         return DATASETS[choice].label
     if choice in st.session_state.get(UPLOADS_KEY, []):
-        return f"Uploaded: {Path(choice.partition(':')[2]).name[:12]}…"
+        # the archive's own name where the session recorded it (the folder is named by the archive's digest)
+        named = st.session_state.get(UPLOAD_NAMES_KEY, {}).get(choice)
+        return f"Uploaded: {named or Path(choice.partition(':')[2]).name[:12] + '…'}"
     return f"Yours: {short_spec(choice)}"
 
 
@@ -100,13 +103,23 @@ def _unpack_upload() -> None:
     try:
         folder = cache.cached_uploaded_folder(cache.digest(data), data)
         # its layout is checked now, and said under the file's name (loaded as the sidebar loads it: one cache entry)
-        cache.cached_dataset(f"imagefolder:{folder}", None, DATASETS["imagefolder"].traits.get("app_test_n"))
+        dataset = cache.cached_dataset(f"imagefolder:{folder}", None, DATASETS["imagefolder"].traits.get("app_test_n"))
     except SiaError as error:
         # the unpacked folder's server path means nothing to the user: the archive's name stands for it
         message = str(error).replace(folder, "the archive") if folder else str(error)
         st.session_state[UPLOAD_ERROR_KEY] = f"{upload.name}: {message}"
         return
+    cards = [ModelCard.from_dict(data) for data in cache.cached_model_cards()] + _operator_cards()
+    counts = sorted({len(card.class_names) for card in cards if not card.is_keypoints})
+    if dataset.num_classes not in counts:
+        # selecting it would blank the page (no model to run) and hide what the user computed: it stays unselected
+        st.session_state[UPLOAD_ERROR_KEY] = (
+            f"{upload.name}: it has {dataset.num_classes} class folders, and the models here classify "
+            f"{', '.join(f'{count:,}' for count in counts)} classes. Add or merge class folders to match one of "
+            "them, or start the app with a model of your own (`--model`, see the README). Nothing else changed.")
+        return
     spec = f"imagefolder:{folder}"
+    st.session_state[UPLOAD_NAMES_KEY] = {**st.session_state.get(UPLOAD_NAMES_KEY, {}), spec: upload.name}
     uploads = [s for s in st.session_state.get(UPLOADS_KEY, []) if s != spec] + [spec]
     st.session_state[UPLOADS_KEY] = uploads[-MAX_UPLOADS:]
     st.session_state["dataset_choice"] = st.session_state[PERSISTED_PREFIX + "dataset_choice"] = spec
@@ -335,12 +348,13 @@ def render_sidebar() -> Optional[Selection]:
     cards = _selectable_cards(dataset)
     if not cards:
         url_state.forget_link_choices()
-        counts = sorted({len(data["class_names"]) for data in cache.cached_model_cards()})
+        counts = sorted({len(card.class_names) for card in map(ModelCard.from_dict, cache.cached_model_cards())
+                         if card.is_keypoints == is_keypoint_data(dataset)})  # a keypoint model classifies nothing
         st.sidebar.warning(f"No {'keypoint ' if is_keypoint_data(dataset) else ''}model here classifies "
                            f"{dataset.num_classes} classes ({dataset.name}); the shipped models have "
-                           f"{', '.join(map(str, counts))}. Choose another dataset, upload a folder with as many "
-                           "classes as one of them, or start the app with a model of your own (`--model`, see the "
-                           "README).")
+                           f"{', '.join(f'{count:,}' for count in counts)}. Choose another dataset, upload a "
+                           "folder with as many classes as one of them, or start the app with a model of your own "
+                           "(`--model`, see the README).")
         return None
     ids = [card.id for card in cards]
     operator = [i for i, card in enumerate(cards) if card.training.get("source")]

@@ -108,10 +108,17 @@ def test_a_refused_folder_names_the_archive_not_a_server_path_and_stays_unselect
     assert not str(at.session_state["dataset_choice"]).startswith("imagefolder:")
 
 
-def test_a_folder_whose_class_count_no_model_has_says_what_to_do(home):
+def test_a_folder_whose_class_count_no_model_has_says_what_to_do_and_stays_unselected(home):
     at = _upload_folder("cats_dogs.zip", _folder_zip(2, 32))
-    warnings = " ".join(w.value for w in at.sidebar.warning)
-    assert "classifies 2 classes" in warnings and "shipped models have" in warnings
+    errors = " ".join(e.value for e in at.sidebar.error)
+    assert errors.startswith("cats_dogs.zip: it has 2 class folders") and "10" in errors and "Nothing else" in errors
+    # selected, it would have blanked the page and hidden what the user had computed
+    assert not str(at.session_state["dataset_choice"]).startswith("imagefolder:")
+
+
+def test_an_uploaded_folder_is_named_by_its_archive_in_the_dataset_box(home):
+    at = _upload_folder("my_photos.zip", _folder_zip(10, 32))
+    assert "Uploaded: my_photos.zip" in at.sidebar.selectbox(key="dataset_choice").options
 
 
 def test_a_folder_named_after_the_models_classes_is_matched_by_name_and_one_that_is_not_says_so(home):
