@@ -68,7 +68,7 @@ class Selection:
 UPLOADS_KEY = "_uploaded_datasets"   # this session's unpacked uploads, as specs (the images stay in the cache)
 UPLOAD_ERROR_KEY = "_upload_error"
 UPLOAD_NAMES_KEY = "_uploaded_dataset_names"  # spec -> the archive's file name, for the dataset box
-CUSTOM_WEIGHTS_KEY = "_custom_weights"  # {"card", "name", "data"}: the user's weights file, kept across pages
+CUSTOM_WEIGHTS_KEY = url_state.UPLOADED_WEIGHTS_KEY  # {"card", "name", "data"}: the user's weights, across pages
 LAST_GOOD_KEY = "_last_good_dataset"  # (choice, root, n) of the last dataset that loaded: the fallback on an error
 MAX_UPLOADS = 3
 

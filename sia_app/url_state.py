@@ -22,6 +22,8 @@ PAGE_KEYS = "_url_page_keys"  # the current page's fields, published with the si
 SHARE_OPEN_KEY = "share_link_open"  # the "Copy link to this view" expander's state
 SIDEBAR_FIELDS = ("dataset_choice", "model_id")
 LINK_CHOICES_KEY = "_url_link_choices"  # the sidebar's values as a link gave them, until checked against the choices
+# the sidebar's uploaded weights ({"card", "name", "data"}): kept in the session, never in a link
+UPLOADED_WEIGHTS_KEY = "_custom_weights"
 MAX_VALUE_LENGTH = 200  # no widget value is longer; a longer one is a broken or hostile link, never parsed
 
 
@@ -135,3 +137,7 @@ def publish_view() -> None:
                        "address, named in the link below; other settings open at their defaults. The copy button is at "
                        "the right of the box.")
             st.code(share_link(), language=None, wrap_lines=True)
+            if weights := st.session_state.get(UPLOADED_WEIGHTS_KEY):
+                # the file stays in this session: a link cannot carry it, so whoever opens it gets the shipped model
+                st.warning(f"Your weights ({weights['name']}) stay in this session: the link opens the shipped "
+                           f"weights of {weights['card']}, so its results will differ. Share the file with the link.")

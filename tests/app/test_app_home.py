@@ -222,3 +222,12 @@ def test_photos_labelled_by_the_models_prediction_are_not_counted_in_its_accurac
     # the sidebar's measured card the same: its n is the labelled photos
     card = _sidebar_markdown(app)
     assert "Clean accuracy" in card and "75.0%" not in card
+
+
+def test_a_share_link_made_with_uploaded_weights_says_it_opens_the_shipped_ones(app):
+    weights = (PROJECT_ROOT / "assets" / "models" / "fmnist-robust" / "weights.safetensors").read_bytes()
+    app.file_uploader(key="custom_weights").upload("mine.safetensors", weights, "application/octet-stream").run()
+    app.session_state["share_link_open"] = True
+    app.run()
+    assert not app.exception, app.exception
+    assert any("Your weights (mine.safetensors) stay in this session" in w.value for w in app.sidebar.warning)
