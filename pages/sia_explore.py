@@ -41,7 +41,10 @@ render_references(('sia', 'pgd'))
 
 url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7), PERCEPTUAL_KEY: url_state.number(0.0, 20.0),
                           "sia_image_source": url_state.choice(IMAGE_SOURCES), UPLOAD_ID_KEY: url_state.sha256_hex,
-                          **{SLIDER_KEY.format(name): url_state.finite for name in ATTRIBUTES}})
+                          **{SLIDER_KEY.format(name): url_state.finite for name in ATTRIBUTES},
+                          # a keypoint world's image and sliders, kept in the link the same way
+                          "kp_index": url_state.integer(0, 10**7),
+                          **{keypoint_view.SLIDER_KEY.format(name): url_state.finite for name in ATTRIBUTES}})
 st.session_state.setdefault(PERCEPTUAL_KEY, 0.0)
 selection = require_selection()
 if selection.card.is_keypoints:  # the keypoint worlds: landmarks over the image instead of class probabilities

@@ -121,3 +121,12 @@ def test_every_dataset_spec_maps_to_its_world():
     assert world_of("cifar10-subset", worlds) == world_of("cifar10:/data/c", worlds) == "cifar10"
     assert world_of("fashion-mnist-subset", worlds) == world_of("fashion-mnist", worlds) == "fashion-mnist"
     assert world_of("shapes", worlds) == "shapes" and world_of("mnist:/x", worlds) is None and world_of("", worlds) is None
+
+
+def test_a_link_restores_a_keypoint_worlds_sliders_and_keeps_them_in_the_url():
+    at = _open({"dataset_choice": "shapes-keypoints", "model_id": "shapes-keypoints-spurious-hue",
+                "kp_attr_rotation": "5", "kp_attr_brightness": "0.1", "kp_index": "3"}, "pages/sia_explore.py")
+    assert at.slider(key="kp_attr_rotation").value == 5 and at.slider(key="kp_attr_brightness").value == 0.1
+    assert at.number_input(key="kp_index").value == 3
+    at.slider(key="kp_attr_rotation").set_value(-4).run()
+    assert at.query_params["kp_attr_rotation"] == "-4"
