@@ -153,8 +153,19 @@ if cache.remember_run(STUDY_RUNS_KEY, f"{selection.model_key}|{selection.dataset
 else:  # the shipped result for these settings, if there is one, so the page opens on a result
     stored = cache.precomputed("regions", selection.model_key, selection.dataset_key, config)
     if stored is None:
+        shipped = cache.shipped_result("regions", selection.model_key)
+        # the shipped study is for one set of settings: say which differ, so the page's q slider (shared with the
+        # one-image panel above) does not seem to have thrown it away
+        differ = [] if shipped is None or shipped.dataset_key != selection.dataset_key else [
+            f"{label} {shown(getattr(shipped.config, field))}" for field, label, shown in (
+                ("fraction", "q", lambda value: f"{value:.0%}"), ("n", "evaluation images", str),
+                ("n_fit", "held-out images", str), ("eps_linf", "ε", lambda value: f"{value * 255:g}/255"),
+                ("fill", "fill", lambda value: FILLS.labels().get(value, value)))
+            if getattr(shipped.config, field) != getattr(config, field)]
         st.info("Run the study to see class-averaged maps, the IoU histogram and the neutralization table "
-                "(a progress bar shows the time left). It uses occlusion RoI and effect-weighted PGD RoA.")
+                "(a progress bar shows the time left). It uses occlusion RoI and effect-weighted PGD RoA."
+                + (f" A precomputed study ships for this model with {', '.join(differ)}: set "
+                   f"{'that' if len(differ) == 1 else 'those'} to see it without running." if differ else ""))
         st.stop()
     report = stored.result
     cache.precomputed_note(stored)

@@ -28,6 +28,8 @@ def test_regions_page_reacts_to_method_and_q_and_runs_the_study():
     assert set(before) == {"IoU of the regions", "Dice", "Attack energy inside the RoI", "Spearman of the two maps"}
 
     at.slider(key="regions_q").set_value(40).run()
+    # the shipped study is at q 20%: the page says which setting to set back, rather than dropping it silently
+    assert any("A precomputed study ships for this model with q 20%: set that" in i.value for i in at.info)
     after_q = _metrics(at)
     assert after_q["IoU of the regions"] != before["IoU of the regions"]
     assert after_q["Spearman of the two maps"] == before["Spearman of the two maps"]  # q does not touch the maps
