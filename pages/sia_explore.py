@@ -269,7 +269,8 @@ elif stored is not None:
     report_button(lambda: PageReport(
         f"Semantic Image Attack on one image: {selection.card.id}", takeaway,
         figures=(("The attack, step by step", history_figure), ("After the attack", probabilities_figure)),
-        tables=(("Attribute values found", [{"attribute": name, "value": round(value, 6)}
+        tables=(("Attribute values found", [{"attribute": ATTRIBUTES[name].label, "value": round(value, 6),
+                                            "reads as": ATTRIBUTES[name].reading(value)}
                                            for name, value in values.items()]),),
         card=selection.card.to_dict(), parameters=parameters, references=("sia", "pgd")),
         name="sia-attack", key="sia_report")

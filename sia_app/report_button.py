@@ -14,5 +14,6 @@ def report_button(make: Callable[[], PageReport], *, name: str, key: str) -> Non
     st.download_button("Download the report (HTML, PNG, CSV)", data=lambda: make().to_zip(),
                        file_name=f"sia-explorer-{name}.zip", mime="application/zip", key=key,
                        help="A self-contained HTML file with the figures (interactive), the numbers, the model card, "
-                            "the parameters, the references and the command to reproduce; a PNG of each figure and "
-                            "a CSV of each table.")
+                            "the parameters, the references and, for a study, the command that reproduces it (one "
+                            "image's attack has its parameters instead); a PNG of each figure and a CSV of each "
+                            "table.")
