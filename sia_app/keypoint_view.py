@@ -196,12 +196,14 @@ def _attack_result(selection: Selection, stored: dict) -> None:
             "Green circles are the reference landmarks (moved with the image where the attack turned, shifted or "
             "zoomed it); red crosses are the model's points. The attack climbs the NME with the named attributes and "
             "a tiny pixel change; the table lists the attribute values it chose.")
+    # with how far each went across its range: what "moved furthest" in the takeaway reads
     st.dataframe([{"attribute": ATTRIBUTES[name].label, "value": round(value, 4),
-                   "reads as": ATTRIBUTES[name].reading(value)} for name, value in values.items()], hide_index=True,
-                 height="content")
+                   "reads as": ATTRIBUTES[name].reading(value), "share of its range": f"{float(magnitudes[index]):.0%}"}
+                  for index, (name, value) in enumerate(values.items())], hide_index=True, height="content")
     st.plotly_chart(nme_history_figure(result.history, result.attribute_names,
                                        {name: ATTRIBUTES[name].label for name in result.attribute_names},
-                                       threshold=task.threshold), width="stretch", key="kp_history")
+                                       threshold=task.threshold, scales=result.attribute_reach()),
+                    width="stretch", key="kp_history")
     buffer = io.BytesIO()
     to_pil(result.images).save(buffer, format="PNG")
     parameters = {"model": selection.model_key, "attack": stored["config"], "attributes": values,

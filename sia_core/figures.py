@@ -516,22 +516,30 @@ def keypoint_figure(image: torch.Tensor, points: Mapping[str, torch.Tensor], poi
 
 
 def nme_history_figure(history: Mapping[str, list[float]], attribute_names: Sequence[str],
-                       labels: Optional[Mapping[str, str]] = None, threshold: float = 0.1) -> go.Figure:
-    """A keypoint attack's steps: the mean NME (with the failure threshold) and each attribute's value."""
+                       labels: Optional[Mapping[str, str]] = None, threshold: float = 0.1,
+                       scales: Optional[Mapping[str, float]] = None) -> go.Figure:
+    """A keypoint attack's steps: the mean NME (with the failure threshold) and each attribute's value, as a signed
+    share of its range where `scales` (each attribute's largest reach) is given, as `attack_history_figure` draws
+    them: degrees, pixels and log-factors on one axis fairly."""
     from plotly.subplots import make_subplots
 
-    labels = labels or {}
+    labels, scales = labels or {}, scales or {}
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                           subplot_titles=("NME from the reference points", "attribute values"))
+                           subplot_titles=("NME from the reference points",
+                                           "how far each attribute went" if scales else "attribute values"))
     steps = list(range(len(history.get("nme", []))))
     figure.add_scatter(x=steps, y=history.get("nme", []), name="NME", row=1, col=1,
                        line=dict(color="#222222", width=3))
     figure.add_hline(y=threshold, line=dict(dash="dash", color="gray"), annotation_text=f"failure: NME > {threshold:g}",
                      row=1, col=1)
     for index, name in enumerate(attribute_names):
-        figure.add_scatter(x=steps, y=history.get(f"attribute/{name}", []), name=labels.get(name, name), row=2,
-                           col=1, line=dict(dash="dot", color=_ATTRIBUTE_PALETTE[index % len(_ATTRIBUTE_PALETTE)]))
+        scale = scales.get(name) or 1.0
+        figure.add_scatter(x=steps, y=[value / scale for value in history.get(f"attribute/{name}", [])],
+                           name=labels.get(name, name), row=2, col=1,
+                           line=dict(dash="dot", color=_ATTRIBUTE_PALETTE[index % len(_ATTRIBUTE_PALETTE)]))
     figure.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10))
     figure.update_yaxes(title_text="NME", row=1, col=1)
+    figure.update_yaxes(title_text="share of its range" if scales else "value", row=2, col=1,
+                        **({"range": [-1.05, 1.05], "tickformat": ".0%"} if scales else {}))
     figure.update_xaxes(title_text="step", row=2, col=1)
     return figure

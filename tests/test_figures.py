@@ -44,3 +44,14 @@ def test_names_are_placed_apart_and_inside_the_plot():
     assert corner.startswith("bottom") and not corner.endswith("right")
     # alone in the middle: above it
     assert place_labels([(0.5, 0.5)], ["alone"], (0.0, 1.0), (0.0, 1.0)) == ["top center"]
+
+
+def test_a_keypoint_attacks_history_draws_each_attribute_as_a_share_of_its_range():
+    from sia_core.figures import nme_history_figure
+
+    history = {"nme": [0.05, 0.2], "attribute/rotation": [0.0, 15.0], "attribute/shift_x": [0.0, -2.0]}
+    figure = nme_history_figure(history, ["rotation", "shift_x"], threshold=0.1,
+                                scales={"rotation": 30.0, "shift_x": 4.0})
+    lines = {trace.name: list(trace.y) for trace in figure.data}
+    assert lines["rotation"] == [0.0, 0.5] and lines["shift_x"] == [0.0, -0.5]  # degrees and pixels on one scale
+    assert figure.layout.yaxis2.tickformat == ".0%" and figure.layout.yaxis2.title.text == "share of its range"
