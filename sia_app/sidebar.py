@@ -326,7 +326,8 @@ def _custom_weights(card: ModelCard) -> Optional[tuple[LoadedModel, str]]:
                                            name)
     except SiaError as error:
         st.session_state.pop(CUSTOM_WEIGHTS_KEY, None)  # nor does an earlier file come back on the next page
-        st.sidebar.error(f"{name}: {error} Keeping the shipped weights of {card.id}.")
+        said = str(error) if name in str(error) else f"{name}: {error}"  # the file named once
+        st.sidebar.error(f"{said} Keeping the shipped weights of {card.id}.")
         return None
     st.session_state[CUSTOM_WEIGHTS_KEY] = {"card": card.id, "name": name, "data": data}
     return loaded, name

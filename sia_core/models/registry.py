@@ -16,7 +16,7 @@ import json
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 
@@ -143,9 +143,12 @@ def read_state_dict(path: Path, name: Optional[str] = None) -> dict[str, torch.T
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any decoding failure is the user's file, not our bug
-        raise CheckpointError(f"Could not read checkpoint {name}: it is not a valid "
-                              f"{'safetensors' if path.suffix == '.safetensors' else 'PyTorch weights-only'} file "
-                              f"({type(error).__name__}).") from error
+        # a whole pickled model is the usual cause: its code would have to be imported, which is never done here
+        raise CheckpointError(f"Could not read {name}: it is not a valid "
+                              f"{'safetensors' if path.suffix == '.safetensors' else 'PyTorch weights-only'} file. "
+                              "Save the weights alone: torch.save(model.state_dict(), 'weights.pt') or safetensors' "
+                              "save_file(model.state_dict(), 'weights.safetensors'); a whole pickled model is not "
+                              "read.") from error
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -175,11 +178,27 @@ def build_model(card: ModelCard, state: Optional[dict[str, torch.Tensor]] = None
         try:
             network.load_state_dict(state, strict=True)
         except RuntimeError as error:
-            first_line = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
-            raise CheckpointError(f"The weights do not fit the {card.architecture} architecture of {card.id!r}: "
-                                  f"{first_line}") from error
+            raise CheckpointError(f"These weights do not fit the {card.architecture} architecture "
+                                  f"({card.input_shape[0]}×{card.input_shape[1]}×{card.input_shape[2]} input, "
+                                  f"{len(card.class_names)} classes): {_weights_mismatch(network, state)}") from error
     wrapper.eval()
     return wrapper.to(device or default_device())
+
+
+def _weights_mismatch(network: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> str:
+    """What differs between a network's tensors and a file's, in a sentence: missing and extra names, or the first
+    tensor whose shape differs (as "3×3×5×5 here, 32×1×5×5 in the file")."""
+    expected = network.state_dict()
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        parts = ([f"{len(missing)} tensor{'s' if len(missing) != 1 else ''} missing (first: {missing[0]})"]
+                 if missing else []) + ([f"{len(extra)} it does not have (first: {extra[0]})"] if extra else [])
+        return " and ".join(parts) + ": they were saved from another architecture."
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            return (f"{key} is {'×'.join(map(str, tensor.shape))} here and {'×'.join(map(str, state[key].shape))} "
+                    "in the file: the same architecture at another size (input channels, width or classes).")
+    return "the file's tensors do not load into it."
 
 
 _NOT_IN_AN_ID = ("/", "\\", "..", ":")

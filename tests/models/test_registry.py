@@ -81,10 +81,14 @@ def test_corrupt_safetensors(tmp_path, content, message):
 def test_wrong_shaped_checkpoint_names_the_architecture(saved, tmp_path):
     rgb_card = ModelCard(**{**CARD.__dict__, "input_shape": (3, 32, 32), "mean": (0.5,) * 3, "std": (0.2,) * 3})
     state = read_state_dict(saved[1] / "unit" / WEIGHTS_FILE)
-    with pytest.raises(CheckpointError, match="do not fit the tiny-cnn architecture"):
+    with pytest.raises(CheckpointError, match="do not fit the tiny-cnn architecture") as wrong_size:
         build_model(rgb_card, state)
-    with pytest.raises(CheckpointError, match="do not fit"):
+    # the tensor that differs, in shapes a person reads, not PyTorch's message
+    assert "here and" in str(wrong_size.value) and "in the file" in str(wrong_size.value)
+    assert "torch.Size" not in str(wrong_size.value)
+    with pytest.raises(CheckpointError, match="do not fit") as other:
         build_model(CARD, {"features.0.weight": torch.zeros(1)})
+    assert "missing (first: " in str(other.value) and "another architecture" in str(other.value)
 
 
 def test_missing_and_malformed_cards(saved):
