@@ -75,8 +75,8 @@ class PageReport:
         if self.command:
             parts.append(f"<h2>Reproduce</h2><pre>{html.escape(self.command)}</pre>")
         if self.card:
-            parts.append("<h2>Model card</h2><pre>" + html.escape(json.dumps(self.card, indent=2, default=str))
-                         + "</pre>")
+            parts.append("<h2>Model card</h2><pre>" + html.escape(json.dumps(card_for_report(self.card), indent=2,
+                                                                              default=str)) + "</pre>")
         if self.references:
             items = "".join(f"<li>{html.escape(_plain(REFERENCES[key]))} <a href='{REFERENCES[key].url}'>"
                             f"arXiv:{REFERENCES[key].arxiv}</a></li>" for key in self.references)
@@ -126,3 +126,22 @@ def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def card_for_report(card: Mapping[str, Any]) -> dict:
+    """A model card as a report shows it: commands as anyone can re-run them (no paths of the machine that trained
+    it) and without the per-epoch history, which only the training log needs."""
+    from sia_core.models.cards import portable_command
+
+    shown = dict(card)
+    if isinstance(card.get("training"), Mapping):
+        training = {key: value for key, value in card["training"].items() if key != "history"}
+        if isinstance(training.get("command"), str):
+            training["command"] = portable_command(training["command"])
+        shown["training"] = training
+    if isinstance(card.get("evaluations"), (list, tuple)):
+        shown["evaluations"] = [{**evaluation, **({"command": portable_command(evaluation["command"])}
+                                                  if isinstance(evaluation.get("command"), str) else {})}
+                                if isinstance(evaluation, Mapping) else evaluation
+                                for evaluation in card["evaluations"]]
+    return shown

@@ -81,3 +81,15 @@ def test_the_exported_png_draws_each_trace_in_its_own_colour():
     saturated = pixels[(pixels.max(1).astype(int) - pixels.min(1)) > 60] // 32
     colours, counts = np.unique(saturated, axis=0, return_counts=True)
     assert (counts > 200).sum() >= len(names), dict(zip(map(tuple, colours), counts))
+
+
+def test_a_reports_model_card_has_portable_commands_and_no_epoch_history():
+    import json
+
+    from sia_core.report import PageReport
+    from tests.conftest import PROJECT_ROOT
+
+    card = json.loads((PROJECT_ROOT / "assets" / "models" / "fmnist-robust" / "card.json").read_text())
+    assert "/usr/share/datasets" in card["training"]["command"] and card["training"].get("history")
+    page = PageReport("t", card=card).to_html(created="now")
+    assert "--data-dir /usr/share" not in page and '"history"' not in page and "--data-dir" in page
