@@ -89,7 +89,7 @@ def test_a_reports_model_card_has_portable_commands_and_no_epoch_history():
     from sia_core.report import PageReport
     from tests.conftest import PROJECT_ROOT
 
-    card = json.loads((PROJECT_ROOT / "assets" / "models" / "fmnist-robust" / "card.json").read_text())
-    assert "/usr/share/datasets" in card["training"]["command"] and card["training"].get("history")
+    card = json.loads((PROJECT_ROOT / "assets" / "models" / "cifar10-standard" / "card.json").read_text())
+    assert "../shared/data" in card["training"]["command"] and card["training"].get("history")
     page = PageReport("t", card=card).to_html(created="now")
-    assert "--data-dir /usr/share" not in page and '"history"' not in page and "--data-dir" in page
+    assert "--data-dir ../shared" not in page and '"history"' not in page and "--data-dir $CIFAR10_DIR" in page
