@@ -164,9 +164,10 @@ if mean_ssim:
                "the original.")
     at_floor = {k: points[0][1] for k, points in report.success_vs_ssim((SSIM_FLOOR,), aligned=aligned).items()}
     # the mean SSIM on the same footing as the curve and the share above it: geometry undone when the toggle is on
-    explain(perceptual_takeaway(at_floor, report.mean_ssim_of_successes(aligned=aligned), BASELINES.labels(),
-                                SSIM_FLOOR, report.fooled_at_floor_difference(SSIM_FLOOR, aligned=aligned),
-                                aligned=aligned),
+    perceptual = perceptual_takeaway(at_floor, report.mean_ssim_of_successes(aligned=aligned), BASELINES.labels(),
+                                     SSIM_FLOOR, report.fooled_at_floor_difference(SSIM_FLOOR, aligned=aligned),
+                                     aligned=aligned)
+    explain(perceptual,
             "Succeeding is not the whole story: an attack that fools the model by changing the picture a lot is "
             "less telling than one whose image still looks like the original. **SSIM** (structural similarity) "
             "compares the two images patch by patch (brightness, contrast and structure): 1 means identical, lower "
@@ -178,6 +179,7 @@ if mean_ssim:
             + ("" if keypoints else
                " The *Perceptual weight μ* on the explore page makes the attack trade success for SSIM."))
     ssim_figures = (("Success against SSIM", ssim_figure),)
+    takeaway += " " + perceptual  # the report carries the comparison the first takeaway points to
 else:
     st.info("This precomputed result was saved before SSIM was recorded; run the diagnosis to see it.")
 report_button(lambda: PageReport(
@@ -185,9 +187,11 @@ report_button(lambda: PageReport(
     figures=(("Sensitivity", sensitivity_figure), ("Dominance", dominance_figure), ("Baselines", baselines_figure),
              *ssim_figures),
     tables=(("Attack success at the same pixel budget", success_table),
-            ("Sensitivity and dominance", [{"attribute": a, "sensitivity": round(float(s), 4),
-                                            "dominance": round(float(d), 4)} for a, s, d in
-                                           zip(report.attribute_names, report.sensitivity, report.dominance)])),
+            ("Sensitivity and dominance", [{"attribute": labels.get(a, a), "sensitivity (drop in p(true class))"
+                                            if not keypoints else "sensitivity (rise in NME)": round(float(s), 4),
+                                            "dominance (share of successes it leads)": round(float(d), 4)}
+                                           for a, s, d in zip(report.attribute_names, report.sensitivity,
+                                                              report.dominance)])),
     card=selection.card.to_dict(), parameters={"scope": scope, **config.__dict__, "dataset": report.dataset},
     references=("sia", "fgsm", "pgd"),
     command=f"python -m sia_core sia {selection.model_arguments} --n {config.n} --eps-linf {config.eps_linf:.6g} "
