@@ -87,6 +87,14 @@ labels = {name: ATTRIBUTES[name].label for name in report.attribute_names}  # th
 judged = (f"images whose landmarks it places within the failure threshold (NME against the "
           f"{'model’s own points' if report.reference == 'model prediction' else 'true landmarks'})"
           if keypoints else "correctly classified images")
+by_prediction = dataset.attributes.get("label_is_prediction")
+if not keypoints and by_prediction is not None and len(report.sample_indices) and report.dataset == dataset.name \
+        and int(report.sample_indices.max()) < len(dataset):
+    # photos without a person's label take the model's prediction as theirs: "correct" by construction, said so
+    guessed = int(by_prediction[report.sample_indices].sum())
+    if guessed:
+        judged += (f" ({guessed} of them labelled by the model's own prediction, so correct by construction: the "
+                   "attack pushes them away from it)")
 st.markdown(f"**{report.model_id}** on {report.n} {judged} of {report.dataset}; "
             f"ε_img = {report.eps_linf * 255:.1f}/255, {report.steps} steps. Most harmful one at a time "
             "(sensitivity): "

@@ -231,3 +231,10 @@ def test_a_share_link_made_with_uploaded_weights_says_it_opens_the_shipped_ones(
     app.run()
     assert not app.exception, app.exception
     assert any("Your weights (mine.safetensors) stay in this session" in w.value for w in app.sidebar.warning)
+
+
+def test_the_diagnosis_says_which_photos_were_correct_by_construction(app):
+    app.sidebar.selectbox(key="dataset_choice").set_value("imagenet-photos").run()
+    app.switch_page("pages/sia_diagnosis.py").run()
+    assert not app.exception, app.exception
+    assert any("labelled by the model's own prediction, so correct by construction" in m.value for m in app.markdown)
