@@ -156,11 +156,28 @@ def cached_measured_card(model_key: str, dataset_key: str, _loaded: LoadedModel,
     return card
 
 
+UPLOADS_ROOT = Path(tempfile.gettempdir()) / "sia-explorer-uploads"
+
+
+def upload_folder_name(file_name: str) -> str:
+    """An archive's name as the folder it unpacks into (letters, digits, '-', '_', '.'; at most 60): the dataset
+    box and captions show it, where the digest above it would mean nothing."""
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(file_name).name)[:60].strip("._")
+    return stem or "upload"
+
+
+def uploaded_archive_name(spec: str) -> Optional[str]:
+    """The archive name of an uploaded folder's spec (imagefolder:<uploads>/<digest>/<name>), else None."""
+    kind, _, path = spec.partition(":")
+    folder = Path(path)
+    return folder.name if kind == "imagefolder" and folder.parent.parent == UPLOADS_ROOT else None
+
+
 @st.cache_resource(max_entries=8, show_spinner="Checking and unpacking the archive…")
-def cached_uploaded_folder(archive_digest: str, _data: bytes) -> str:
+def cached_uploaded_folder(archive_digest: str, file_name: str, _data: bytes) -> str:
     """An uploaded .zip of an image folder, checked against the archive limits and unpacked into a server
-    temporary folder named by its digest (the same upload is unpacked once)."""
-    destination = Path(tempfile.gettempdir()) / "sia-explorer-uploads" / archive_digest
+    temporary folder named by its digest and its name (the same upload is unpacked once)."""
+    destination = UPLOADS_ROOT / archive_digest / upload_folder_name(file_name)
     if not destination.is_dir():
         extract_image_archive(_data, destination)
     return str(destination)

@@ -67,7 +67,6 @@ class Selection:
 
 UPLOADS_KEY = "_uploaded_datasets"   # this session's unpacked uploads, as specs (the images stay in the cache)
 UPLOAD_ERROR_KEY = "_upload_error"
-UPLOAD_NAMES_KEY = "_uploaded_dataset_names"  # spec -> the archive's file name, for the dataset box
 CUSTOM_WEIGHTS_KEY = url_state.UPLOADED_WEIGHTS_KEY  # {"card", "name", "data"}: the user's weights, across pages
 LAST_GOOD_KEY = "_last_good_dataset"  # (choice, root, n) of the last dataset that loaded: the fallback on an error
 MAX_UPLOADS = 3
@@ -84,10 +83,10 @@ def _said_from_link(what: str, wanted: str, instead: str) -> None:
 def _dataset_label(choice: str) -> str:
     if choice in DATASETS:
         return DATASETS[choice].label
+    if (archive := cache.uploaded_archive_name(choice)) is not None:  # read off the spec: no session state
+        return f"Uploaded: {archive}"
     if choice in st.session_state.get(UPLOADS_KEY, []):
-        # the archive's own name where the session recorded it (the folder is named by the archive's digest)
-        named = st.session_state.get(UPLOAD_NAMES_KEY, {}).get(choice)
-        return f"Uploaded: {named or Path(choice.partition(':')[2]).name[:12] + '…'}"
+        return f"Uploaded: {Path(choice.partition(':')[2]).name[:12]}…"
     return f"Yours: {short_spec(choice)}"
 
 
@@ -101,7 +100,7 @@ def _unpack_upload() -> None:
     data = upload.getvalue()
     folder = ""
     try:
-        folder = cache.cached_uploaded_folder(cache.digest(data), data)
+        folder = cache.cached_uploaded_folder(cache.digest(data), upload.name, data)
         # its layout is checked now, and said under the file's name (loaded as the sidebar loads it: one cache entry)
         dataset = cache.cached_dataset(f"imagefolder:{folder}", None, DATASETS["imagefolder"].traits.get("app_test_n"))
     except SiaError as error:
@@ -119,7 +118,6 @@ def _unpack_upload() -> None:
             "them, or start the app with a model of your own (`--model`, see the README). Nothing else changed.")
         return
     spec = f"imagefolder:{folder}"
-    st.session_state[UPLOAD_NAMES_KEY] = {**st.session_state.get(UPLOAD_NAMES_KEY, {}), spec: upload.name}
     uploads = [s for s in st.session_state.get(UPLOADS_KEY, []) if s != spec] + [spec]
     st.session_state[UPLOADS_KEY] = uploads[-MAX_UPLOADS:]
     st.session_state["dataset_choice"] = st.session_state[PERSISTED_PREFIX + "dataset_choice"] = spec
@@ -346,6 +344,10 @@ def render_sidebar() -> Optional[Selection]:
     # a shared link names the dataset and model: seeded once a session, then checked against the choices below
     url_state.seed_from_url({key: str for key in url_state.SIDEBAR_FIELDS}, scope="sidebar")
     dataset, dataset_key = _load_dataset(page_changed)
+    if (archive := cache.uploaded_archive_name(str(st.session_state.get("dataset_choice")))):
+        # the unpacked folder's server path means nothing to the user: the archive's name stands for it
+        dataset = dataclasses.replace(dataset, source=f"{len(dataset):,} images of {dataset.num_classes} classes "
+                                                      f"from your upload {archive}")
     cards = _selectable_cards(dataset)
     if not cards:
         url_state.forget_link_choices()

@@ -119,6 +119,10 @@ def test_a_folder_whose_class_count_no_model_has_says_what_to_do_and_stays_unsel
 def test_an_uploaded_folder_is_named_by_its_archive_in_the_dataset_box(home):
     at = _upload_folder("my_photos.zip", _folder_zip(10, 32))
     assert "Uploaded: my_photos.zip" in at.sidebar.selectbox(key="dataset_choice").options
+    at.switch_page("pages/home.py").run()
+    assert not at.exception, at.exception
+    caption = next(c.value for c in at.caption if "Accuracy of this model" in c.value)
+    assert caption.startswith("20 images of 10 classes from your upload my_photos.zip") and "/tmp" not in caption
 
 
 def test_a_folder_named_after_the_models_classes_is_matched_by_name_and_one_that_is_not_says_so(home):
