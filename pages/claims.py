@@ -60,14 +60,18 @@ st.dataframe([{
     "paper": REFERENCES[claim.paper].citation() if claim.paper_states_it else
     f"our test, after {REFERENCES[claim.paper].citation()}",
 } for claim in card.claims], hide_index=True, width="stretch", placeholder="—",
+    height="content",  # every claim in view: 16 rows had scrolled inside the table
     column_config={"claim": st.column_config.TextColumn(width="large"),
+                   "paper setting": st.column_config.TextColumn(width="large"),
                    "ours": st.column_config.NumberColumn(
                        format="%.3f", help="The claim's metric as measured here (see the metric column): for a gain "
                                            "over the control, the difference itself, not a level."),
                    "control value": st.column_config.NumberColumn(
                        format="%.3f", help="The control's own level on the same metric's scale (for a gain: what "
                                            "the control scores, which ours is measured against)."),
-                   "paper value": st.column_config.NumberColumn("paper value (paper)", format="%.3f")})
+                   "paper value": st.column_config.NumberColumn(
+                       format="%.3f", help="The paper's own number for this metric, on this world's dataset only "
+                                           "(see paper setting).")})
 
 st.subheader("Why, claim by claim")
 for claim in card.claims:

@@ -22,7 +22,7 @@ from sia_core.figures import probability_bars, to_pil
 from sia_core.references import REFERENCES
 from sia_core.semantics import ATTRIBUTES
 from sia_core.regions.neutralization import random_control
-from sia_core.takeaways import NOT_DEPLOYABLE, confidence_percent, leading_attributes
+from sia_core.takeaways import NOT_DEPLOYABLE, confidence_percent, leading_attributes, listed
 
 GALLERY_SIZE = 12
 
@@ -75,10 +75,13 @@ if any(shipped.values()):
         dominance = report.by_attribute(report.dominance)
         leaders = leading_attributes(dominance) if max(dominance.values(), default=0) > 0 else []
         successes = round(report.success_rate.get("sia", 0.0) * report.n)
-        columns[0].metric("Semantic attack: the leading attribute" + ("s" if len(leaders) > 1 else ""),
-                          " & ".join(ATTRIBUTES[name].label for name in leaders) or "none",
-                          f"{'each leads' if len(leaders) > 1 else 'leads'} {dominance[leaders[0]]:.0%} of "
-                          f"{successes} successful attacks" if leaders else "no attack succeeded", delta_color="off",
+        # tied leaders: the first as the tile's value (a third of the page cuts a longer one), the others named
+        columns[0].metric("Semantic attack: the leading attribute",
+                          ATTRIBUTES[leaders[0]].label + (f" +{len(leaders) - 1}" if len(leaders) > 1 else "")
+                          if leaders else "none",
+                          (f"tied with {listed([ATTRIBUTES[name].label for name in leaders[1:]])}: each "
+                           if len(leaders) > 1 else "") + f"leads {dominance[leaders[0]]:.0%} of {successes} "
+                          "successful attacks" if leaders else "no attack succeeded", delta_color="off",
                           help="The attack edits named attributes (brightness, hue, a turn...) together with a tiny "
                                "pixel change; this is the attribute it moved furthest in most of its successes.")
     if shipped["regions"]:

@@ -146,12 +146,15 @@ report_figures["Binned median logit margin"] = binned_margin_curves({
     f"{model_id} (τ = {summaries[model_id].kendall_tau:.2f})": binned_median_curve(study.input.margins,
                                                                                   study.scores.logit_margin)
     for model_id, study in ready.items()}, norm=norm)
-report_figures["Detection ROC"] = roc_curves({(f"{model_id} (AUROC {detection.auroc:.3f})"
-                                               if math.isfinite(detection.auroc) else
-                                               f"{model_id} (no AUROC: every input or none breaks within ε)"):
+# a model with no AUROC (every input, or none, breaks within ε) has no curve to draw: the title says so
+undefined = [model_id for model_id, detection in detections.items() if not math.isfinite(detection.auroc)]
+report_figures["Detection ROC"] = roc_curves({f"{model_id} (AUROC {detection.auroc:.3f})":
                                               (detection.roc_fpr, detection.roc_tpr)
-                                              for model_id, detection in detections.items()},
-                                             title="Detecting non-robust inputs with the negative logit margin")
+                                              for model_id, detection in detections.items()
+                                              if math.isfinite(detection.auroc)},
+                                             title="Detecting non-robust inputs with the negative logit margin"
+                                                   + (f" (no curve for {', '.join(undefined)}: every input, or "
+                                                      "none, breaks within ε)" if undefined else ""))
 left.plotly_chart(report_figures["Binned median logit margin"], width="stretch", key="margins_curve")
 right.plotly_chart(report_figures["Detection ROC"], width="stretch", key="margins_roc")
 takeaway = " ".join(margins_takeaway(model_id, summary.kendall_tau, summary.auroc, summary.non_robust_share,

@@ -263,7 +263,8 @@ def regions(selection: Selection) -> None:
     explain(f"Over {report.n} images the top-{fraction:.0%} RoI and RoA overlap with IoU {summary['iou']:.3f}"
             + interval + f"; two random masks of that area would overlap {report.random_iou:.3f}. "
             + ("The attack leans toward where the landmark prediction looks (the overlap's interval lies above the "
-               "random control)" if above else "The overlap's interval does not clear the random control")
+               "random control)" if above else "The overlap's interval does not clear the random control"
+               if math.isfinite(low) else "With one image there is no interval to hold against the random control")
             + f", and {inside:.0%} of its effect lands inside the RoI"
             + (", so most of it lands elsewhere." if inside < 0.5 else ".")
             + f" The attack behind the RoA raised the mean NME from {summary['nme_before']:.3f} to "

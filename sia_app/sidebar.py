@@ -19,6 +19,7 @@ from sia_app.launch import short_spec
 from sia_app.navigation import CURRENT_PAGE_KEY
 from sia_core.attacks import attack_label, in_255ths
 from sia_core.claims import wilson_interval
+from sia_core.data.archive import ArchiveLimits
 from sia_core.data.base import ImageDataset
 from sia_core.data.catalog import DATASETS
 from sia_core.data.imagenet import has_unlabelled
@@ -146,8 +147,10 @@ def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
                                      placeholder=entry.traits.get("path_placeholder", "")) or None
         _keep(key)
     with st.sidebar.expander("Upload an image folder (.zip)"):
+        # the server's upload limit is the one a user meets first (the archive's own limits are wider)
+        limit = min(int(st.get_option("server.maxUploadSize")), ArchiveLimits().max_archive_bytes // 2**20)
         st.caption("A .zip of <class name>/<image files> folders, at least two classes; any image size (resized to "
-                   "the model's input). Limits: 200 MB, 20,000 files, 4096×4096 pixels an image.")
+                   f"the model's input). Limits: {limit} MB a file, 20,000 images, 4096×4096 pixels an image.")
         st.file_uploader("Image folder archive", type=["zip"], key="dataset_zip", on_change=_unpack_upload)
     if st.session_state.get(UPLOAD_ERROR_KEY):
         st.sidebar.error(st.session_state[UPLOAD_ERROR_KEY])
@@ -268,8 +271,12 @@ def render_model_card(card: ModelCard) -> None:
                              f"{_interval(evaluation['robust_accuracy'], n)}")
             st.markdown("  \n".join(lines))
             if evaluation.get("measured"):
+                # the photos labelled by the model's own prediction are left out: the note says which were counted
+                on = (f"the {n:,} images of {evaluation['test_set']} with a human label (the others take the "
+                      "model's own prediction as their label)" if evaluation.get("note") else
+                      f"the first {n:,} images of {evaluation['test_set']}")
                 st.caption(f"Measured now (first measured {evaluation['measured']}) by this repo's evaluation code on "
-                           f"the first {n:,} images of {evaluation['test_set']}.")
+                           f"{on}.")
             else:
                 st.caption(f"Measured by this repo's evaluation code on {n:,} images of {evaluation['test_set']}.")
         if card.evaluations and not card.is_keypoints:

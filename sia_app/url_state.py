@@ -137,7 +137,12 @@ def publish_view() -> None:
                        "address, named in the link below; other settings open at their defaults. The copy button is at "
                        "the right of the box.")
             st.code(share_link(), language=None, wrap_lines=True)
-            if weights := st.session_state.get(UPLOADED_WEIGHTS_KEY):
+            if str(st.session_state.get("dataset_choice", "")).startswith("imagefolder:") and \
+                    "sia-explorer-uploads" in str(st.session_state.get("dataset_choice")):
+                st.warning("Your uploaded image folder stays in this session: whoever opens the link gets the "
+                           "default dataset instead, and is told so.")
+            weights = st.session_state.get(UPLOADED_WEIGHTS_KEY)
+            if weights and weights.get("card") == st.session_state.get("model_id"):  # the model in view
                 # the file stays in this session: a link cannot carry it, so whoever opens it gets the shipped model
                 st.warning(f"Your weights ({weights['name']}) stay in this session: the link opens the shipped "
                            f"weights of {weights['card']}, so its results will differ. Share the file with the link.")

@@ -7,6 +7,7 @@ The CLI, the app's cache layer and `scripts/precompute.py` all call it; none of 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional, Sequence
@@ -90,10 +91,15 @@ def resolve(model_spec: str | Path, data_spec: Optional[str] = None, *, options:
     if has_unlabelled(test_set):  # photos no class names: the model's own prediction is their reference label
         test_set = with_model_labels(test_set, loaded.model.logits(test_set.images).argmax(1).cpu())
     loaded = with_dataset_class_names(loaded, test_set.class_names)
-    test_set, _ = matched_to_classes(test_set, tuple(loaded.card.class_names))  # a folder's sorted classes, reordered
+    # a folder's classes sort by name: renumbered to the model's order, both splits alike
+    test_set, mismatch = matched_to_classes(test_set, tuple(loaded.card.class_names))
+    if mismatch:
+        print(f"note: {mismatch}", file=sys.stderr)
     require_fit(loaded.model, test_set)
     train_set = None if train_split == "none" else training_split(
         dataset_spec, data_dir, image_shape=loaded.model.input_shape, required=train_split == "required")
+    if train_set is not None:
+        train_set, _ = matched_to_classes(train_set, tuple(loaded.card.class_names))
     return Subject(loaded=loaded, test_set=test_set, dataset_spec=dataset_spec, train_set=train_set)
 
 

@@ -39,6 +39,12 @@ def strength(tau: float) -> str:
     return "closely" if tau >= 0.7 else "moderately" if tau >= 0.4 else "weakly" if tau >= 0.15 else "hardly"
 
 
+def listed(items: Sequence[str]) -> str:
+    """Items as a sentence lists them: "A", "A and B", "A, B and C"."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
 def leading_attributes(dominance: Mapping[str, float]) -> list[str]:
     """The attributes that moved furthest in the most successful attacks: more than one where they tie."""
     top = max(dominance.values())
@@ -55,7 +61,7 @@ def diagnosis_takeaway(dominance: Mapping[str, float], success_rate: Mapping[str
     share = dominance[leaders[0]]
     count = ("" if successes is None else
              f" ({round(share * successes)} of {successes})")
-    named = " and ".join(labels.get(name, name) for name in leaders)
+    named = listed([labels.get(name, name) for name in leaders])
     sentence = ((f"{named} leads the joint attack: it is the attribute that moved furthest in " if len(leaders) == 1
                  else f"{named} share the lead of the joint attack: each is the attribute that moved furthest in ")
                 + f"{_percent(share)}{count} of the successful attacks (one attribute at a time, the ranking can "
@@ -188,10 +194,14 @@ def margins_takeaway(model: str, kendall_tau: float, auroc: float, non_robust_sh
     zero, no strength of the tie is claimed: the sample cannot tell it from no relation."""
     on = f" on {n:,} images" if n else ""
     radius = "ε" if eps is None else radius_label(eps, norm) if norm in ("linf", "l2") else f"ε = {eps:.3g}"
-    if tau_interval is not None and math.isfinite(tau_interval[0]) and tau_interval[0] <= 0:
+    low, high = tau_interval if tau_interval is not None else (math.nan, math.nan)
+    if math.isfinite(low) and math.isfinite(high) and low <= 0 <= high:
         ranks = (f"For {model}{on}, Kendall τ between the free logit margin and the distance to the decision "
-                 f"boundary is {kendall_tau:.2f}, but its 95% interval [{tau_interval[0]:.2f}, {tau_interval[1]:.2f}] "
-                 "reaches zero: this sample cannot tell the tie from no relation (more images would)")
+                 f"boundary is {kendall_tau:.2f}, but its 95% interval [{low:.2f}, {high:.2f}] reaches zero: this "
+                 "sample cannot tell the two rankings' agreement from none (more images would)")
+    elif math.isfinite(high) and high < 0:
+        ranks = (f"For {model}{on}, the free logit margin ranks inputs against their distance to the decision "
+                 f"boundary (Kendall τ = {kendall_tau:.2f}, 95% interval [{low:.2f}, {high:.2f}], wholly below zero)")
     else:
         ranks = (f"For {model}{on}, the free logit margin ranks inputs {strength(kendall_tau)} like their distance to "
                  f"the decision boundary (Kendall τ = {kendall_tau:.2f})")

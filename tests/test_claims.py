@@ -547,6 +547,23 @@ def test_an_undefined_interval_draws_no_verdict():
     assert "interval is undefined" in card["robust-models-are-margin-consistent"].why
 
 
+def test_the_scorecard_draws_no_verdict_from_any_claims_undefined_interval():
+    import types
+
+    from sia_core.claims import scorecard
+
+    # the imbalance study over one seed: its t-interval is undefined, and no guard of its own catches it
+    run = types.SimpleNamespace
+    report = run(config=run(rho=100), runs=[run(method="sia", seed=0, balanced_accuracy=0.7),
+                                           run(method="plain", seed=0, balanced_accuracy=0.6)],
+                 summary=lambda: [run(method="sia", balanced_accuracy_mean=0.7, label="SIA"),
+                                  run(method="plain", balanced_accuracy_mean=0.6, label="Plain")])
+    world = dataclasses.replace(_zoo_world([{"id": "robust", "robust": 0.4, "estimates": [0.4] * 10}]),
+                                imbalance=report)
+    claim = scorecard(world).by_id()["sia-augmentation-rare-classes"]
+    assert claim.verdict == "not-measured" and "interval is undefined" in claim.why  # not "does not reproduce"
+
+
 def test_a_paper_number_shows_only_on_the_dataset_it_was_measured_on():
     spec = next(spec for spec in CLAIMS if spec.id == "d-det-generalizes")
     assert spec.base("cifar10")["paper_value"] == pytest.approx(0.437)

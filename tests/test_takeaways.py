@@ -90,9 +90,13 @@ def test_margins_words_follow_tau():
 
 def test_margins_claim_no_strength_for_a_tau_whose_interval_reaches_zero():
     few = margins_takeaway("efficientnet-lite0", 0.571, float("nan"), 1.0, n=8, tau_interval=(-0.04, 1.0))
-    assert "moderately" not in few and "[-0.04, 1.00] reaches zero" in few and "cannot tell the tie" in few
+    assert "moderately" not in few and "[-0.04, 1.00] reaches zero" in few
+    assert "cannot tell the two rankings' agreement from none" in few
     sure = margins_takeaway("m", 0.571, 0.9, 0.5, n=300, tau_interval=(0.5, 0.64))
     assert "ranks inputs moderately like" in sure
+    reversed_ = margins_takeaway("m", -0.5, 0.2, 0.5, n=300, tau_interval=(-0.7, -0.3))
+    assert "reaches zero" not in reversed_ and "against their distance" in reversed_
+    assert "wholly below zero" in reversed_
 
 
 def test_overlap_attack_and_features_sentences():

@@ -140,9 +140,9 @@ def matched_to_classes(dataset: ImageDataset, class_names: tuple[str, ...]) -> t
     """`dataset` with its labels in the order of a model's `class_names`, and a warning where that cannot be done.
 
     A folder's classes are its sub-folders in sorted order, which need not be the model's output order
-    ("Bag" sorts before "Trouser"): where the names are the model's (up to case and punctuation), the labels are
-    renumbered to the model's order and the names become the model's. Where they differ, the labels stay in sorted
-    order, read position by position, and the warning says so."""
+    ("Bag" sorts before "Trouser"): where the names are the model's (up to case and punctuation) in another order,
+    the labels are renumbered to the model's order and the names become the model's; in the same order nothing
+    changes. Where they differ, the labels are read position by position, and the warning says so."""
     ours, theirs = [_class_key(name) for name in dataset.class_names], [_class_key(name) for name in class_names]
     if ours == theirs or len(ours) != len(theirs):
         return dataset, None
@@ -150,7 +150,8 @@ def matched_to_classes(dataset: ImageDataset, class_names: tuple[str, ...]) -> t
         order = torch.tensor([theirs.index(key) for key in ours], dtype=torch.int64)
         labels = torch.where(dataset.labels >= 0, order[dataset.labels.clamp(min=0)], dataset.labels)
         return dataclasses.replace(dataset, labels=labels, class_names=tuple(class_names)), None
-    shown = ", ".join(f"{folder} → {name}" for folder, name in list(zip(dataset.class_names, class_names))[:3])
-    return dataset, (f"The folder's class names are not the model's, so its classes are read by position, in "
-                     f"sorted order ({shown}, …). Name the sub-folders after the model's classes "
-                     f"({', '.join(class_names[:4])}, …) to match them by name.")
+    shown = ", ".join(f"{ours} → {name}" for ours, name in list(zip(dataset.class_names, class_names))[:3])
+    advice = (" Name the classes (an image folder's sub-folders) after the model's "
+              f"({', '.join(class_names[:4])}, …) to match them by name." if len(set(theirs)) == len(theirs) else "")
+    return dataset, (f"The dataset's class names are not the model's, so its classes are read by position, in "
+                     f"order ({shown}, …).{advice}")

@@ -57,8 +57,8 @@ def measured_card(loaded: LoadedModel, dataset: ImageDataset, dataset_key: str, 
                       "clean_accuracy": round(report.clean_accuracy, 4), "robust_accuracy": None,
                       "measured": time.strftime("%Y-%m-%d %H:%M")}
         if len(labelled) < len(dataset):
-            evaluation["note"] = (f"on the {len(labelled):,} of {len(dataset):,} images with a human label; the others "
-                                  "take the model's own prediction as their label")
+            evaluation["note"] = (f"the {len(labelled):,} of {len(dataset):,} images of {dataset.name} with a human "
+                                  "label (the others take the model's own prediction as their label)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"model": loaded.model.model_id, "dataset": dataset_key,

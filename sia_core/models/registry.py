@@ -172,8 +172,8 @@ def build_model(card: ModelCard, state: Optional[dict[str, torch.Tensor]] = None
     wrapper = ClassifierWrapper(network, mean=card.mean, std=card.std, input_shape=card.input_shape,
                                 class_names=card.class_names, model_id=card.id)
     if state is not None:
-        # accept both the wrapper's keys ("network.features.0.weight") and the bare network's
-        state = {key.removeprefix("network."): value for key, value in state.items()
+        # accept the wrapper's keys ("network.features.0.weight"), the bare network's and DataParallel's ("module.")
+        state = {key.removeprefix("module.").removeprefix("network."): value for key, value in state.items()
                  if key not in ("mean", "std")}
         try:
             network.load_state_dict(state, strict=True)
@@ -192,7 +192,7 @@ def _weights_mismatch(network: torch.nn.Module, state: Mapping[str, torch.Tensor
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
         parts = ([f"{len(missing)} tensor{'s' if len(missing) != 1 else ''} missing (first: {missing[0]})"]
-                 if missing else []) + ([f"{len(extra)} it does not have (first: {extra[0]})"] if extra else [])
+                 if missing else []) + ([f"{len(extra)} extra (first: {extra[0]})"] if extra else [])
         return " and ".join(parts) + ": they were saved from another architecture."
     for key, tensor in expected.items():
         if tuple(state[key].shape) != tuple(tensor.shape):

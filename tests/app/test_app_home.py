@@ -219,9 +219,13 @@ def test_photos_labelled_by_the_models_prediction_are_not_counted_in_its_accurac
     assert not app.exception, app.exception
     caption = next(c.value for c in app.caption if "Accuracy of this model" in c.value)
     assert "on the 3 of these 8 images with a human label" in caption and "are not counted" in caption
+    # the shipped diagnosis has two attributes tied for the lead: the tile names both, not one
+    leading = next(m for m in app.metric if m.label == "Semantic attack: the leading attribute")
+    assert leading.value.endswith(" +1") and leading.delta.startswith("tied with ")
     # the sidebar's measured card the same: its n is the labelled photos
     card = _sidebar_markdown(app)
-    assert "Clean accuracy" in card and "75.0%" not in card
+    assert "Clean accuracy: **33.3%**" in card and "75.0%" not in card
+    assert any("the 3 images of imagenet-photos with a human label" in c.value for c in app.sidebar.caption)
 
 
 def test_a_share_link_made_with_uploaded_weights_says_it_opens_the_shipped_ones(app):
@@ -231,6 +235,10 @@ def test_a_share_link_made_with_uploaded_weights_says_it_opens_the_shipped_ones(
     app.run()
     assert not app.exception, app.exception
     assert any("Your weights (mine.safetensors) stay in this session" in w.value for w in app.sidebar.warning)
+    # after another model is chosen, the warning follows whether that model runs on the uploaded weights
+    app.sidebar.selectbox(key="model_id").set_value("fmnist-robust").run()
+    uploaded_in_view = any(s.value.startswith("Using uploaded weights") for s in app.sidebar.success)
+    assert any("stay in this session" in w.value for w in app.sidebar.warning) == uploaded_in_view
 
 
 def test_the_diagnosis_says_which_photos_were_correct_by_construction(app):

@@ -154,3 +154,16 @@ def test_a_folder_whose_names_are_not_the_models_is_read_by_position_and_says_so
     same, warning = matched_to_classes(folder, ("cat", "dog"))
     assert same is folder and "read by position" in warning and "apples → cat" in warning
     assert matched_to_classes(folder, ("apples", "pears")) == (folder, None)
+
+
+def test_the_training_split_of_a_folder_is_renumbered_as_its_test_split(tmp_path):
+    from sia_core.resolve import resolve
+
+    for split in ("train", "test"):
+        _folder(tmp_path / split, {name: 2 for name in ("ankle_boot", "bag", "coat", "dress", "pullover", "sandal",
+                                                        "shirt", "sneaker", "t-shirt-top", "trouser")}, size=(28, 28))
+    subject = resolve("fmnist-standard", f"imagefolder:{tmp_path}", train_split="required")
+    train, test = subject.train_set, subject.test_set
+    assert train.class_names == test.class_names == subject.model.class_names
+    # the first loaded image of each split comes from "ankle_boot": label 9 in the model's order, in both
+    assert int(train.labels[0]) == int(test.labels[0]) == subject.model.class_names.index("Ankle boot")

@@ -89,6 +89,9 @@ def test_wrong_shaped_checkpoint_names_the_architecture(saved, tmp_path):
     with pytest.raises(CheckpointError, match="do not fit") as other:
         build_model(CARD, {"features.0.weight": torch.zeros(1)})
     assert "missing (first: " in str(other.value) and "another architecture" in str(other.value)
+    # weights saved from DataParallel carry "module." before every name: they load as they are
+    state = read_state_dict(saved[1] / "unit" / WEIGHTS_FILE)
+    build_model(CARD, {f"module.{key}": value for key, value in state.items()})
 
 
 def test_missing_and_malformed_cards(saved):

@@ -155,4 +155,4 @@ def test_a_measured_card_counts_only_the_images_a_person_labelled(tmp_path):
     card = measured_card(loaded, labelled, "photos", folder=tmp_path)
     evaluation = card.evaluations[0]
     assert evaluation["n"] == 2 and evaluation["clean_accuracy"] == 0.0  # not 4 of 6 right by construction
-    assert "2 of 6 images with a human label" in evaluation["note"]
+    assert "the 2 of 6 images of photos with a human label" in evaluation["note"]
