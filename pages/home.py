@@ -116,9 +116,17 @@ if any(shipped.values()):
                                "free logit margin (top score minus the second) against the input margin (the "
                                "smallest change that flips the decision, found by an attack). AUROC: how well the "
                                "logit margin alone picks out the inputs an attack breaks (0.5: chance, 1: perfect).")
+        study = shipped["margins"].result
+        low, high = cache.cached_tau_interval(f"{selection.model_key}|home|shipped", study)
+        notes = [] if not (math.isfinite(low) and math.isfinite(high)) else [
+            f"Kendall τ's 95% interval over its {len(study.labels):,} images: [{low:.2f}, {high:.2f}]"
+            + (", which reaches zero: this sample shows no relation" if low <= 0 <= high else "")]
         if not scored:  # the reason in a caption: a long delta is cut off in a third of the page
-            columns[2].caption(f"Every input breaks at ε = {summary.eps * 255:.0f}/255 (or none does): no "
-                               "brittle-input detection to score.")
+            notes.append(f"every input breaks at ε = {summary.eps * 255:.0f}/255 (or none does): no brittle-input "
+                         "detection to score")
+        if notes:
+            text = "; ".join(notes)
+            columns[2].caption(text[0].upper() + text[1:] + ".")
     dates = sorted({stored.created for stored in shipped.values() if stored})
     when = dates[0] if len(dates) == 1 else f"{', '.join(dates[:-1])} and {dates[-1]}"
     st.caption(f"Precomputed by `python scripts/precompute.py` on {when} on the embedded test subset "

@@ -222,6 +222,8 @@ def test_photos_labelled_by_the_models_prediction_are_not_counted_in_its_accurac
     # the shipped diagnosis has two attributes tied for the lead: the tile names both, not one
     leading = next(m for m in app.metric if m.label == "Semantic attack: the leading attribute")
     assert leading.value.endswith(" +1") and leading.delta.startswith("tied with ")
+    # τ over 8 photos: its interval is said under the tile, and that it reaches zero
+    assert any("95% interval over its 8 images" in c.value and "reaches zero" in c.value for c in app.caption)
     # the sidebar's measured card the same: its n is the labelled photos
     card = _sidebar_markdown(app)
     assert "Clean accuracy: **33.3%**" in card and "75.0%" not in card

@@ -88,7 +88,8 @@ def test_the_cifar10_world_opens_on_its_shipped_results():
     # every input breaks at 8/255 here: the tile's delta stays short (a long one was cut off) and says why below
     tau_tile = next(m for m in at.metric if m.label == "Margin consistency: Kendall τ")
     assert tau_tile.delta == "AUROC n/a at ε 8/255"
-    assert any(c.value.startswith("Every input breaks at ε = 8/255") for c in at.caption)
+    assert any("; every input breaks at ε = 8/255" in c.value
+               and c.value.startswith("Kendall τ's 95% interval over its ") for c in at.caption)
     at = open_in_cifar10("pages/sia_diagnosis.py")
     assert len(at.get("plotly_chart")) == 4 and _precomputed_caption(at)
     assert any("**cifar10-standard** on 256 correctly classified images" in m.value for m in at.markdown)
