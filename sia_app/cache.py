@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -180,7 +181,26 @@ def cached_uploaded_folder(archive_digest: str, file_name: str, _data: bytes) ->
     destination = UPLOADS_ROOT / archive_digest / upload_folder_name(file_name)
     if not destination.is_dir():
         extract_image_archive(_data, destination)
+        prune_uploaded_folders(keep=destination.parent)
     return str(destination)
+
+
+KEEP_UPLOADED_FOLDERS = 50  # unpacked archives kept on the server; older ones go (a session re-uploads to reopen)
+
+
+def prune_uploaded_folders(keep: Path, limit: int = KEEP_UPLOADED_FOLDERS) -> None:
+    """Remove all but the newest `limit` unpacked archives (never `keep`, the one just unpacked): each can hold up
+    to a gigabyte, and they had piled up without end. Only 64-hex-digit folders under the uploads root are touched."""
+    def modified(folder: Path) -> float:
+        try:
+            return folder.stat().st_mtime
+        except FileNotFoundError:  # another session pruned it meanwhile
+            return float("inf")
+
+    folders = sorted((folder for folder in UPLOADS_ROOT.iterdir() if folder.is_dir() and len(folder.name) == 64
+                      and all(c in "0123456789abcdef" for c in folder.name) and folder != keep), key=modified)
+    for old in folders[:max(0, len(folders) - (limit - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading your weights…")

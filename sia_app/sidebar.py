@@ -160,8 +160,11 @@ def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
         st.session_state[LAST_GOOD_KEY] = (name, root, n)
         return dataset, f"{name}|{root}|{n}"
     except SiaError as error:
+        archive = cache.uploaded_archive_name(name)  # a pruned upload: said by its name, not its server path
+        said = (f"Your upload {archive} is no longer kept on the server; upload it again to reopen it." if archive
+                and not Path(name.partition(":")[2]).is_dir() else str(error))
         name, root, n = st.session_state.get(LAST_GOOD_KEY, (DEFAULT_DATASET, None, None))
-        st.sidebar.error(f"{error} Keeping {_dataset_label(name)}.")
+        st.sidebar.error(f"{said} Keeping {_dataset_label(name)}.")
         return cache.cached_dataset(name, root, n), f"{name}|{root}|{n}"
 
 

@@ -139,3 +139,22 @@ def test_a_folder_named_after_the_models_classes_is_matched_by_name_and_one_that
             archive.writestr(f"{names[int(k)]}/{rest}", plain.read(member))
     named = _upload_folder("named.zip", buffer.getvalue())
     assert not any("read by position" in w.value for w in named.sidebar.warning)
+
+
+def test_unpacked_folders_are_pruned_to_the_newest_and_never_the_one_just_unpacked(tmp_path, monkeypatch):
+    import os
+
+    from sia_app import cache
+
+    monkeypatch.setattr(cache, "UPLOADS_ROOT", tmp_path)
+    folders = []
+    for index in range(5):
+        folder = tmp_path / f"{index:064x}"
+        (folder / "photos").mkdir(parents=True)
+        os.utime(folder, (1000 + index, 1000 + index))
+        folders.append(folder)
+    (tmp_path / "not-a-digest").mkdir()
+    cache.prune_uploaded_folders(keep=folders[0], limit=3)
+    # the two newest others and the one just unpacked stay; nothing outside the digest names is touched
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [folders[0].name, folders[3].name, folders[4].name, "not-a-digest"])
