@@ -7,10 +7,11 @@ import streamlit as st
 import torch
 
 from sia_app import cache
-from sia_app.verdicts import verdict_notes
+from sia_app.verdicts import verdict_list, world_claims
 from sia_app.worlds import world_of
 from sia_app.explain import explain
 from sia_core.attacks import attack_label, radius_label
+from sia_core.claims import VERDICT_WORDS
 from sia_core.data.cifar10 import CIFAR10_CLASSES
 from sia_core.data.fashion_mnist import FASHION_MNIST_CLASSES
 from sia_core.figures import estimate_error_figure, margin_scatter, zoo_figure
@@ -83,9 +84,17 @@ def render_zoo(default_world: str) -> None:
                                weakest.pseudo_kendall_tau_after, (min(taus), max(taus)),
                                (typical_size, sum(e.estimate_error(typical_size)[0] for e in judged) / len(judged)),
                                robust_models=len(judged) if len(judged) < len(zoo.entries) else None)
-    # the zoo is the study behind the margins claims: its verdicts close the takeaway
-    zoo_summary += " " + verdict_notes(world, ("robust-models-are-margin-consistent", "logit-margin-flags-brittle-inputs",
-                                               "sample-efficient-robust-accuracy"))
+    # the zoo is the study behind the margins claims: their verdicts close the takeaway in a line, their whys (long:
+    # they pushed the chart below a laptop's fold) in an expander under it
+    claims = {"Margin-consistent": "robust-models-are-margin-consistent",
+              "Flags brittle inputs": "logit-margin-flags-brittle-inputs",
+              "Sample-efficient estimate": "sample-efficient-robust-accuracy"}
+    judged_claims = [claim for claim in world_claims(world, claims.values()) if claim.verdict != "not-measured"]
+    labels = {claim_id: label for label, claim_id in claims.items()}
+    if judged_claims:
+        zoo_summary += " The scorecard: " + "; ".join(
+            f"{labels[claim.id].lower()}: **{VERDICT_WORDS[claim.verdict].rstrip('.').lower()}**"
+            for claim in judged_claims) + " (why, below)."
     explain(zoo_summary.strip(),
             f"Each filled dot is one of our {len(zoo.entries)} {WORLD_LABELS[world]} models, trained with a different recipe "
             f"and strength, measured on {zoo.config.n} test images: across, its robust accuracy under AutoAttack "
@@ -97,6 +106,9 @@ def render_zoo(default_world: str) -> None:
             "the paper's robust CIFAR-10 models (ε = 8/255, much larger networks): "
             + ("the same dataset, " if world == "cifar10" else "another dataset, shown ")
             + "for the shape of the claim, not for its numbers. Select a dot to open that model's scatter.")
+    if judged_claims:
+        with st.expander("Why: the scorecard on these claims"):
+            st.markdown(verdict_list(world, claims))
     z1, z2 = st.columns([3, 2])
     zoo_score = z2.radio("Vertical axis", ["kendall_tau", "auroc"], horizontal=True, key="margins_zoo_score",
                          format_func={"kendall_tau": "Kendall τ", "auroc": "AUROC"}.get)

@@ -78,6 +78,9 @@ def test_the_zoo_opens_without_a_click_and_a_model_opens_its_scatter():
     zoo = ZOO_MODELS["fashion-mnist"]
     takeaway = next(m.value for m in at.markdown if m.value.startswith("**Takeaway.** Across"))
     assert f"Across {len(zoo)} models" in takeaway
+    # the three claims' verdicts in one line, their whys folded under it (they had pushed the chart down a screen)
+    assert "The scorecard: margin-consistent: **" in takeaway and "(why, below)" in takeaway
+    assert any(e.label == "Why: the scorecard on these claims" for e in at.expander)
     table = next(d for d in at.dataframe if "τ pseudo" in d.value.columns).value
     assert list(table["model"]) == list(zoo)
     assert any(c.value.startswith("The zoo was computed by `python scripts/precompute.py`") for c in at.caption)

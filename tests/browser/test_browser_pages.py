@@ -42,7 +42,9 @@ def test_pages_open_on_results_links_restore_views_and_reports_download(tmp_path
         opened = next(model for model in ZOO if card_line.inner_text(timeout=60_000).startswith(model + " "))
         other = next(model for model in reversed(ZOO) if model != opened)
         ours = page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").nth(len(ZOO) + 1)
-        box = ours.locator("path.point").nth(ZOO.index(other)).bounding_box()
+        dot = ours.locator("path.point").nth(ZOO.index(other))
+        dot.scroll_into_view_if_needed(timeout=30_000)  # the takeaway above may push the chart below the fold
+        box = dot.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_function("model => [...document.querySelectorAll('[data-testid=stMarkdownContainer] p')]"
                                ".some(p => p.innerText.includes('here: τ') && p.innerText.startsWith(model + ' '))",
