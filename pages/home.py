@@ -16,7 +16,7 @@ from sia_app.verdicts import verdict_of
 from sia_app.worlds import world_of
 from sia_core.claims import VERDICT_WORDS
 from sia_core.data.images import decode_image
-from sia_core.data.imagenet import human_labelled
+from sia_core.data.imagenet import labelled_by_prediction
 from sia_core.errors import SiaError
 from sia_core.figures import probability_bars, to_pil
 from sia_core.references import REFERENCES
@@ -53,17 +53,17 @@ if selection.card.is_keypoints:
     st.stop()
 probabilities, accuracy = cache.cached_predictions(selection.model_key, selection.dataset_key, model, dataset)
 st.subheader(f"{model.model_id} on {dataset.name}")
-labelled = human_labelled(dataset)
-if len(labelled) == len(dataset):
+human = ~labelled_by_prediction(dataset)
+labelled = int(human.sum())
+if labelled == len(dataset):
     st.caption(f"{dataset.source}. Accuracy of this model on these {len(dataset):,} images, computed in this run: "
                f"**{accuracy:.1%}**.")
 else:  # photos labelled by the model's own prediction would be right by construction: counted apart
-    human = ~dataset.attributes["label_is_prediction"]
     right = int((probabilities.argmax(1)[human] == dataset.labels[human]).sum())
-    st.caption(f"{dataset.source}. Accuracy of this model on the {len(labelled):,} of these {len(dataset):,} images "
-               f"with a human label, computed in this run: **{right} of {len(labelled):,}**"
-               + (f" ({right / len(labelled):.0%})" if len(labelled) else "") + f"; the other "
-               f"{len(dataset) - len(labelled):,} take the model's own prediction as their label, so they are not "
+    st.caption(f"{dataset.source}. Accuracy of this model on the {labelled:,} of these {len(dataset):,} images "
+               f"with a human label, computed in this run: **{right} of {labelled:,}**"
+               + (f" ({right / labelled:.0%})" if labelled else "") + f"; the other "
+               f"{len(dataset) - labelled:,} take the model's own prediction as their label, so they are not "
                "counted.")
 
 # one headline number per lens, from the results shipped for this model (scripts/precompute.py)
@@ -73,8 +73,8 @@ if any(shipped.values()):
     if shipped["diagnosis"]:
         report = shipped["diagnosis"].result
         dominance = report.by_attribute(report.dominance)
-        leaders = leading_attributes(dominance) if max(dominance.values(), default=0) > 0 else []
-        successes = round(report.success_rate.get("sia", 0.0) * report.n)
+        leaders = leading_attributes(dominance)  # none where no joint attack succeeded
+        successes = report.joint_successes
         # tied leaders: the first as the tile's value (a third of the page cuts a longer one), the others named
         columns[0].metric("Semantic attack: the leading attribute",
                           ATTRIBUTES[leaders[0]].label + (f" +{len(leaders) - 1}" if len(leaders) > 1 else "")
@@ -162,7 +162,7 @@ for position, index in enumerate(indices):
     predicted = int(probabilities[index].argmax())
     confidence = float(probabilities[index, predicted])
     true_label = int(dataset.labels[index])
-    unlabelled = bool(dataset.attributes.get("label_is_prediction", torch.zeros(len(dataset), dtype=torch.bool))[index])
+    unlabelled = bool(labelled_by_prediction(dataset)[index])
     mark = "·" if unlabelled else ":green[✓]" if predicted == true_label else ":red[✗]"
     truth = "no human label" if unlabelled else f"true: {dataset.class_names[true_label]}"
     with columns[position % 6]:

@@ -12,6 +12,7 @@ from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
+from sia_core.data.imagenet import labelled_by_prediction
 from sia_core.diagnosis import BASELINES, WEIGHTED_DIAGNOSIS, DiagnosisConfig
 from sia_core.errors import SiaError
 from sia_core.figures import attribute_bars, success_rate_bars, success_vs_ssim_figure
@@ -87,11 +88,10 @@ labels = {name: ATTRIBUTES[name].label for name in report.attribute_names}  # th
 judged = (f"images whose landmarks it places within the failure threshold (NME against the "
           f"{'model’s own points' if report.reference == 'model prediction' else 'true landmarks'})"
           if keypoints else "correctly classified images")
-by_prediction = dataset.attributes.get("label_is_prediction")
-if not keypoints and by_prediction is not None and len(report.sample_indices) and report.dataset == dataset.name \
+if not keypoints and len(report.sample_indices) and report.dataset == dataset.name \
         and int(report.sample_indices.max()) < len(dataset):
     # photos without a person's label take the model's prediction as theirs: "correct" by construction, said so
-    guessed = int(by_prediction[report.sample_indices].sum())
+    guessed = int(labelled_by_prediction(dataset)[report.sample_indices].sum())
     if guessed:
         judged += (f" ({guessed} of them labelled by the model's own prediction, so correct by construction: the "
                    "attack pushes them away from it)")
@@ -130,7 +130,7 @@ right.caption("After the joint attack, the attribute that moved furthest (relati
               "attack.")
 
 takeaway = diagnosis_takeaway(report.by_attribute(report.dominance), report.success_rate, labels,
-                              successes=round(report.success_rate.get("sia", 0.0) * report.n))
+                              successes=report.joint_successes)
 explain(takeaway,
         ("Every image here had its landmarks placed within the failure threshold before the attack. **(a)** pushes "
          "one attribute at a time (say, only brightness) as far as its range allows in the direction that hurts the "

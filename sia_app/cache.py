@@ -20,6 +20,7 @@ import torch
 
 # the engine is imported here, when the server starts, not inside a session: two sessions' first imports race
 from sia_app.launch import LaunchConfig, launch_config
+from sia_app.uploads import is_digest, modified_time
 from sia_core.claims import Scorecard, kendall_tau_ci
 from sia_core.data.archive import extract_image_archive
 from sia_core.data.base import ImageDataset
@@ -104,10 +105,12 @@ def cached_model_labelled(dataset_key: str, model_key: str, _dataset: ImageDatas
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def cached_class_matched(dataset_key: str, class_names: tuple[str, ...],
-                         _dataset: ImageDataset) -> tuple[ImageDataset, Optional[str]]:
-    """A folder's dataset with its labels in the model's class order where the names match (`matched_to_classes`),
-    and the warning where they do not; shared read-only, keyed by the dataset and the model's class names."""
-    return matched_to_classes(_dataset, class_names)
+                         _dataset: ImageDataset) -> tuple[Optional[ImageDataset], Optional[str]]:
+    """A folder's dataset with its labels in the model's class order where the names match (`matched_to_classes`;
+    None where nothing changed), and the warning where they do not; shared read-only, keyed by the dataset and the
+    model's class names."""
+    matched, mismatch = matched_to_classes(_dataset, class_names)
+    return (None if matched is _dataset else matched), mismatch
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -191,14 +194,8 @@ KEEP_UPLOADED_FOLDERS = 50  # unpacked archives kept on the server; older ones g
 def prune_uploaded_folders(keep: Path, limit: int = KEEP_UPLOADED_FOLDERS) -> None:
     """Remove all but the newest `limit` unpacked archives (never `keep`, the one just unpacked): each can hold up
     to a gigabyte, and they had piled up without end. Only 64-hex-digit folders under the uploads root are touched."""
-    def modified(folder: Path) -> float:
-        try:
-            return folder.stat().st_mtime
-        except FileNotFoundError:  # another session pruned it meanwhile
-            return float("inf")
-
-    folders = sorted((folder for folder in UPLOADS_ROOT.iterdir() if folder.is_dir() and len(folder.name) == 64
-                      and all(c in "0123456789abcdef" for c in folder.name) and folder != keep), key=modified)
+    folders = sorted((folder for folder in UPLOADS_ROOT.iterdir()
+                      if folder.is_dir() and is_digest(folder.name) and folder != keep), key=modified_time)
     for old in folders[:max(0, len(folders) - (limit - 1))]:
         shutil.rmtree(old, ignore_errors=True)
 

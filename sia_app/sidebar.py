@@ -395,7 +395,7 @@ def render_sidebar() -> Optional[Selection]:
         dataset_key = f"{dataset_key}|{'x'.join(map(str, model.input_shape))}"
     if not card.is_keypoints:  # a folder's classes sort by name: renumbered to the model's order where names match
         matched, mismatch = cache.cached_class_matched(dataset_key, tuple(model.class_names), dataset)
-        if matched is not dataset:
+        if matched is not None:
             dataset, dataset_key = matched, f"{dataset_key}|classes:{model_key}"
         if mismatch:
             st.sidebar.warning(mismatch)

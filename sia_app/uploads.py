@@ -16,6 +16,11 @@ KEEP = 200  # the newest uploads kept; older ones drop out (their links then say
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
+def is_digest(name: str) -> bool:
+    """Whether a file or folder name is a SHA-256 digest: the only names the uploads' folders read or remove."""
+    return _DIGEST.fullmatch(name) is not None
+
+
 def uploads_folder() -> Path:
     return user_folder() / "uploads"
 
@@ -30,13 +35,13 @@ def keep_upload(data: bytes) -> str:
         partial = path.with_suffix(f".partial-{os.getpid()}-{threading.get_ident()}")  # one per session's thread
         partial.write_bytes(data)
         partial.replace(path)
-        kept = sorted((p for p in folder.iterdir() if _DIGEST.fullmatch(p.name)), key=_modified)
+        kept = sorted((p for p in folder.iterdir() if is_digest(p.name)), key=modified_time)
         for old in kept[:-KEEP]:
             old.unlink(missing_ok=True)
     return digest
 
 
-def _modified(path: Path) -> float:
+def modified_time(path: Path) -> float:
     """A kept upload's modification time; one that another session pruned meanwhile sorts last (nothing to drop)."""
     try:
         return path.stat().st_mtime

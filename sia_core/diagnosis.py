@@ -134,6 +134,11 @@ class DiagnosisReport:
     # clean images, where the data has no landmarks)
     reference: str = "labels"
 
+    @property
+    def joint_successes(self) -> int:
+        """How many of the n images the joint (SIA) attack fooled: the count the dominance shares are over."""
+        return round(self.success_rate.get("sia", 0.0) * self.n)
+
     def by_attribute(self, values: torch.Tensor) -> dict[str, float]:
         """One of the per-attribute tensors (sensitivity, dominance, ...) as attribute name -> value."""
         return {name: float(value) for name, value in zip(self.attribute_names, values)}

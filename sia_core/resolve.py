@@ -7,7 +7,7 @@ The CLI, the app's cache layer and `scripts/precompute.py` all call it; none of 
 from __future__ import annotations
 
 import dataclasses
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional, Sequence
@@ -21,6 +21,7 @@ from sia_core.models.registry import LoadedModel, ModelCard, load_model_and_card
 from sia_core.models.user_models import ModelOptions
 from sia_core.models.wrapper import ClassifierWrapper, require_fit
 
+logger = logging.getLogger(__name__)
 ImageShape = tuple[int, int, int]
 # whether a study needs the training split: not at all, where there is one (else None), or always (else an error)
 TrainSplit = Literal["none", "optional", "required"]
@@ -94,7 +95,7 @@ def resolve(model_spec: str | Path, data_spec: Optional[str] = None, *, options:
     # a folder's classes sort by name: renumbered to the model's order, both splits alike
     test_set, mismatch = matched_to_classes(test_set, tuple(loaded.card.class_names))
     if mismatch:
-        print(f"note: {mismatch}", file=sys.stderr)
+        logger.warning(mismatch)
     require_fit(loaded.model, test_set)
     train_set = None if train_split == "none" else training_split(
         dataset_spec, data_dir, image_shape=loaded.model.input_shape, required=train_split == "required")

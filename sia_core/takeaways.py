@@ -46,8 +46,9 @@ def listed(items: Sequence[str]) -> str:
 
 
 def leading_attributes(dominance: Mapping[str, float]) -> list[str]:
-    """The attributes that moved furthest in the most successful attacks: more than one where they tie."""
-    top = max(dominance.values())
+    """The attributes that moved furthest in the most successful attacks: more than one where they tie, none where
+    no attack succeeded."""
+    top = max(dominance.values(), default=0.0)
     return [name for name, share in dominance.items() if share > 0 and abs(share - top) < 1e-6]
 
 

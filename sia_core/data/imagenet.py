@@ -70,13 +70,17 @@ def with_model_labels(dataset: ImageDataset, predictions: torch.Tensor) -> Image
                         attributes={**dataset.attributes, "label_is_prediction": missing}, source=dataset.source)
 
 
+def labelled_by_prediction(dataset: ImageDataset) -> torch.Tensor:
+    """Per image: does its reference label come from the model's own prediction (`with_model_labels`)? All False for
+    a dataset whose labels a person gave."""
+    return dataset.attributes.get("label_is_prediction", torch.zeros(len(dataset), dtype=torch.bool))
+
+
 def human_labelled(dataset: ImageDataset) -> ImageDataset:
     """The images whose reference label a person gave: an accuracy over the others, which take the model's own
     prediction as their label (`with_model_labels`), would count each as correct by construction."""
-    by_prediction = dataset.attributes.get("label_is_prediction")
-    if by_prediction is None or not bool(by_prediction.any()):
-        return dataset
-    return dataset.subset(torch.nonzero(~by_prediction).flatten())
+    by_prediction = labelled_by_prediction(dataset)
+    return dataset.subset(torch.nonzero(~by_prediction).flatten()) if bool(by_prediction.any()) else dataset
 
 
 SYNSETS_IN_TIMM = "timm/data/_info/imagenet_synsets.txt"  # timm (Apache-2.0), installed --no-deps: a data file

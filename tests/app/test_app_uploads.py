@@ -40,7 +40,7 @@ def test_kept_uploads_come_back_by_digest_and_nothing_else_is_read(home, monkeyp
     later = [uploads.keep_upload(_png(seed)) for seed in (1, 2)]
     assert uploads.kept_upload(digest) is None and all(uploads.kept_upload(d) for d in later)  # the oldest went
     # another session may prune a file between the listing and its stat: it sorts last, and nothing raises
-    assert uploads._modified(home / "uploads" / digest) == float("inf")
+    assert uploads.modified_time(home / "uploads" / digest) == float("inf")
     assert not list((home / "uploads").glob("*.partial*"))  # the scratch files were all renamed into place
 
 
