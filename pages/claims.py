@@ -12,7 +12,7 @@ from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
 from sia_app.worlds import world_of
-from sia_core.claims import VERDICTS
+from sia_core.claims import VERDICTS, readable_numbers
 from sia_core.references import REFERENCES
 
 WORLDS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
@@ -45,17 +45,26 @@ for column, verdict in zip(st.columns(len(VERDICTS)), VERDICTS):
 explain(f"Of {len(card.claims)} claims on {WORLDS[world]}, {counts['reproduces']} reproduce here, "
         f"{counts['partly']} partly, {counts['does-not-reproduce']} do not, and {counts['not-measured']} "
         f"{'is' if counts['not-measured'] == 1 else 'are'} not measured here (the table says why).",
-        "**ours** is the number measured here; **95% CI** its interval over the test images (a bootstrap, or a "
-        "binomial redraw where only rates ship), or over training seeds where the why says so: it leaves out "
+        "Numbers read as in the whys: shares in percent, gains in percentage points (pts), scores (IoU, Kendall τ, "
+        "AUROC) as decimals. **ours** is the number measured here; **95% CI** its interval over the test images "
+        "(a bootstrap, or a binomial redraw where only rates ship), or over training seeds where the why says so: "
+        "it leaves out "
         "training-seed variance unless the why says otherwise; **control** the number it must beat; **paper** the "
         "paper's own number where the paper reports one for this metric on this world's dataset, and **paper "
         "setting** where it comes from (the paper's models are larger, its datasets full).")
 
-# each verdict beside its numbers, the wide text columns after them: on a laptop's page the first columns show
+# each verdict beside its numbers, the wide text columns after them: on a laptop's page the first columns show.
+# Numbers read as in the whys (shares in percent, gains in points, scores as decimals), so they are text
+NUMBER_HELP = {
+    "ours": "The claim's metric as measured here (see the metric column): for a gain over the control, the "
+            "difference itself in percentage points (pts), not a level.",
+    "95% CI": "The 95% interval of ours, on its scale.",
+    "control value": "The control's own level on the metric's scale (for a gain: what the control scores, which "
+                     "ours is measured against).",
+    "paper value": "The paper's own number for this metric, on this world's dataset only (see paper setting).",
+}
 st.dataframe([{
-    "verdict": VERDICT_LABELS[claim.verdict], "claim": claim.claim, "ours": claim.ours,
-    "95% CI": f"[{claim.ci95[0]:.3f}, {claim.ci95[1]:.3f}]" if claim.ci95 else "—",
-    "control value": claim.control_value, "paper value": claim.paper_value, "metric": claim.metric,
+    "verdict": VERDICT_LABELS[claim.verdict], "claim": claim.claim, **readable_numbers(claim), "metric": claim.metric,
     "control": claim.control, "paper setting": claim.paper_setting,
     "paper": REFERENCES[claim.paper].citation() if claim.paper_states_it else
     f"our test, after {REFERENCES[claim.paper].citation()}",
@@ -63,15 +72,7 @@ st.dataframe([{
     height="content",  # every claim in view: 16 rows had scrolled inside the table
     column_config={"claim": st.column_config.TextColumn(width="large"),
                    "paper setting": st.column_config.TextColumn(width="large"),
-                   "ours": st.column_config.NumberColumn(
-                       format="%.3f", help="The claim's metric as measured here (see the metric column): for a gain "
-                                           "over the control, the difference itself, not a level."),
-                   "control value": st.column_config.NumberColumn(
-                       format="%.3f", help="The control's own level on the same metric's scale (for a gain: what "
-                                           "the control scores, which ours is measured against)."),
-                   "paper value": st.column_config.NumberColumn(
-                       format="%.3f", help="The paper's own number for this metric, on this world's dataset only "
-                                           "(see paper setting).")})
+                   **{column: st.column_config.TextColumn(help=text) for column, text in NUMBER_HELP.items()}})
 
 st.subheader("Why, claim by claim")
 for claim in card.claims:

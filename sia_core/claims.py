@@ -39,6 +39,9 @@ WEAK_CONSISTENCY = 0.5  # our line for a "weakly consistent" model: logit margin
 SMALL_COUNT = 10  # fewer images than this on one side of a rate: a difference's interval is Newcombe's, not redraws
 NEAR_ZERO_ROBUST = 0.05  # our line for the paper's "≈ 0" robust accuracy of D̂_NR's model
 PIXEL_COLUMNS = ("fgsm", "pgd-linf", "pgd-l2", "cw-l2")  # the transfer table's attacks SIA training never saw
+# how a claim's numbers read: a share (an accuracy, a rate) in percent; a gain, a difference of two shares, in signed
+# points; an error between two shares in points; a score (IoU, Kendall τ, AUROC) and a score's gain as decimals
+Scale = Literal["share", "gain", "points", "score", "score-gain"]
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,7 @@ class ClaimSpec:
     paper_setting: str = ""
     paper_world: str = "cifar10"   # the one world whose dataset the paper's number is measured on
     paper_states_it: bool = True
+    scale: Scale = "share"
 
     def base(self, world: str) -> dict:
         """The claim's fields before measuring on `world`: the paper's number only where it is on the world's dataset
@@ -1194,30 +1198,33 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               "SIA reaches a higher attack success rate than baseline attacks.",
               f"share of images fooled with SSIM ≥ {SSIM_FLOOR} (geometry undone), SIA minus PGD (same pixel budget); "
               "and success rate, SIA minus PGD at the radius that matches SIA's mean SSIM",
-              "pixel-only PGD at the same L∞ budget, and at SIA's mean SSIM", "sia_diagnosis", _sia_matched_ssim),
+              "pixel-only PGD at the same L∞ budget, and at SIA's mean SSIM", "sia_diagnosis", _sia_matched_ssim,
+              scale="gain"),
     ClaimSpec("sia-training-transfers", "sia",
               "Adversarial training on SIA images improves robustness to other gradient-based attacks.",
               "robust accuracy under FGSM, PGD-L∞, PGD-L2 and CW-L2, SIA-AT minus standard training (mean)",
               "standard training, same architecture", "sia_robustify",
-              partial(_transfer_gain, control_recipe="standard")),
+              partial(_transfer_gain, control_recipe="standard"), scale="gain"),
     ClaimSpec("sia-training-beats-random-attributes", "sia",
               "The transfer comes from training against the attack, not from varied pictures.",
               "robust accuracy under the pixel attacks, SIA-AT minus the random-attribute control (mean)",
               "the same attribute ranges drawn at random, with uniform (not adversarial) pixel noise of SIA's budget",
-              "sia_robustify", partial(_transfer_gain, control_recipe="random-attributes"), paper_states_it=False),
+              "sia_robustify", partial(_transfer_gain, control_recipe="random-attributes"), paper_states_it=False,
+              scale="gain"),
     ClaimSpec("sia-augmentation-rare-classes", "sia",
               "SIA augmentation of under-represented classes beats re-balancing and augmentation baselines.",
               "balanced test accuracy, SIA augmentation minus the best baseline (per seed)",
               "the best of plain, re-weighting, over-sampling and random-attribute augmentation", "sia_robustify",
-              _sia_augmentation),
+              _sia_augmentation, scale="gain"),
     ClaimSpec("roi-and-roa-differ", "roi-roa",
               "The region a model looks at and the region an attack changes overlap only partly.",
               "mean IoU of the top-q RoI and RoA masks", "two random masks of the same area", "regions",
-              _roi_roa_differ, paper_states_it=False),
+              _roi_roa_differ, paper_states_it=False, scale="score"),
     ClaimSpec("neutralizing-roa-defends", "roi-roa",
               "Blocking the vulnerable-but-unimportant region is a post-hoc defense.",
               "accuracy on attacked images, dataset-level RoA mask minus a random mask of the same area",
-              "a random mask of the same area (q of the pixels)", "regions", _neutralization),
+              "a random mask of the same area (q of the pixels)", "regions", _neutralization,
+              scale="gain"),
     ClaimSpec("d-det-generalizes", "features",
               "A model trained on D̂_det (labels wrong for every robust feature) generalizes to the original test set.",
               "test accuracy on the original test set", "chance (1 / classes)", "features",
@@ -1234,7 +1241,7 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               "Standard training on D̂_R (robust features only) gives robustness.",
               "L2 robust accuracy at the study's radius (the paper's: ε 0.25 on CIFAR-10), trained on D̂_R minus "
               "trained on as many original images",
-              "the same network on the same number of original images", "features", _d_r_robust,
+              "the same network on the same number of original images", "features", _d_r_robust, scale="gain",
               # the paper's difference: Table 7's D̂_R row minus standard training, both on all 50,000 images
               paper_value=(PAPER_CIFAR10["d_r"]["robust_accuracy_l2_0.25"]
                            - PAPER_CIFAR10["d"]["robust_accuracy_l2_0.25"]),
@@ -1250,28 +1257,29 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               "D̂_rand and D̂_det built from a robust model teach far less of the true label than those built from a "
               "standard model.",
               "D̂_rand's test accuracy, built from the robust model minus from the standard model",
-              "the same set built from the standard model", "features", _robust_source_control,
+              "the same set built from the standard model", "features", _robust_source_control, scale="gain",
               paper_value=PAPER_ROBUST_SOURCE["d_rand"]["test_accuracy"] - PAPER_CIFAR10["d_rand"]["test_accuracy"],
               paper_setting="CIFAR-10, ResNet-50: D̂_rand built from a robust model minus from a standard one "
                             "(Tables 9 and 1)"),
     ClaimSpec("d-det-learning-follows-transfer", "features",
               "Architectures that the source's adversarial examples fool more learn more from D̂_det.",
               "Kendall τ over architectures between transfer success and test accuracy after training on D̂_det",
-              "τ = 0 (no relation; exact permutation test)", "features", _learning_follows_transfer),
+              "τ = 0 (no relation; exact permutation test)", "features", _learning_follows_transfer,
+              scale="score"),
     ClaimSpec("robust-models-are-margin-consistent", "margins",
               "Robust models are margin-consistent: the logit margin ranks inputs like the input margin.",
               "Kendall τ between input and logit margins (the world's robust model)", "τ = 0 (no relation)",
-              "margins", _margin_consistent, paper_value=0.82,
+              "margins", _margin_consistent, paper_value=0.82, scale="score",
               paper_setting="CIFAR-10, L∞ 8/255: AD10, an adversarially trained ResNet-18 (the authors' notebook)"),
     ClaimSpec("logit-margin-flags-brittle-inputs", "margins",
               "The free logit margin detects non-robust (brittle) inputs.",
               "AUROC of the negative logit margin for input margin ≤ ε", "chance (AUROC 0.5)", "margins",
-              _flags_brittle, paper_value=0.9786,
+              _flags_brittle, paper_value=0.9786, scale="score",
               paper_setting="CIFAR-10, L∞ 8/255: AD10, an adversarially trained ResNet-18 (the authors' notebook)"),
     ClaimSpec("pseudo-margin-raises-tau", "margins",
               "A learned pseudo-margin restores consistency for weakly consistent models.",
               "Kendall τ after minus before, on the zoo's least consistent model", "the logit margin's τ", "margins",
-              _pseudo_margin, paper_value=0.58 - 0.28,
+              _pseudo_margin, paper_value=0.58 - 0.28, scale="score-gain",
               paper_setting="CIFAR-10, L∞ 8/255: DI0, a weakly consistent WRN-28-4, τ 0.28 → 0.58 (the authors' "
                             "notebook)"),
     ClaimSpec("sample-efficient-robust-accuracy", "margins",
@@ -1279,7 +1287,7 @@ CLAIMS: tuple[ClaimSpec, ...] = (
               "logit margin.",
               "mean |estimate − fully attacked robust accuracy| with about 100 attacked images, over the zoo's "
               "robust models",
-              "the fully attacked robust accuracy", "margins", _sample_efficient),
+              "the fully attacked robust accuracy", "margins", _sample_efficient, scale="points"),
 )
 
 
@@ -1315,3 +1323,32 @@ def scorecard(world: WorldResults, command: str = "", created: str = "") -> Scor
             claim = dataclasses.replace(claim, why=lead + note + blank + evidence)
         claims.append(claim)
     return Scorecard(world=world.world, claims=tuple(claims), command=command, created=created)
+
+
+SCALES: dict[str, Scale] = {spec.id: spec.scale for spec in CLAIMS}
+
+
+def _number(value: float, scale: Scale) -> str:
+    if scale == "share":
+        text = f"{value:.1%}"
+    elif scale in ("gain", "points"):
+        text = f"{100 * value:{'+' if scale == 'gain' else ''}.1f}"
+    else:
+        text = f"{value:{'+' if scale == 'score-gain' else ''}.2f}"
+    return text.replace("-", "−")  # the whys' minus sign
+
+
+def readable_numbers(claim: ClaimVerdict) -> dict[str, Optional[str]]:
+    """The claim's ours, interval, control and paper values as a reader meets them in its why: shares in percent,
+    gains and errors in percentage points, scores as decimals (None where a value is missing). A gain's control is
+    the control's own share, so it reads in percent."""
+    scale = SCALES.get(claim.id, "score")
+    unit = " pts" if scale in ("gain", "points") else ""
+    level: Scale = "share" if scale in ("gain", "points") else "score" if scale == "score-gain" else scale
+    return {
+        "ours": None if claim.ours is None else _number(claim.ours, scale) + unit,
+        "95% CI": None if claim.ci95 is None else
+        f"[{_number(claim.ci95[0], scale)}, {_number(claim.ci95[1], scale)}]{unit}",
+        "control value": None if claim.control_value is None else _number(claim.control_value, level),
+        "paper value": None if claim.paper_value is None else _number(claim.paper_value, scale) + unit,
+    }

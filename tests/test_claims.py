@@ -607,3 +607,34 @@ def test_d_dets_evidence_says_what_the_same_network_scores_under_the_transfer_re
     assert "scores 8.9% and 9.0% at 2 seeds, below chance" in below and "depends on the recipe" in below
     assert "depends on the recipe" not in _recipe_sensitivity(block([0.156, 0.141]), 10)
     assert _recipe_sensitivity({"architecture": "tiny-cnn"}, 10) == ""
+
+
+def test_the_table_reads_each_number_as_its_why_does():
+    # shares in percent, gains and errors in points, scores as decimals: the table had shown 0.165 where the why
+    # said 16.5%
+    from sia_core.claims import SCALES, ClaimVerdict, readable_numbers
+
+    assert set(SCALES) == {spec.id for spec in CLAIMS}
+    checked = 0
+    for world in ("cifar10", "fashion-mnist"):
+        card = Scorecard.from_json(json.loads((PRECOMPUTED_DIR / f"claims-{world}.json").read_text()))
+        for claim in card.claims:
+            numbers = readable_numbers(claim)
+            if claim.ours is None:
+                assert numbers["ours"] is None and numbers["95% CI"] is None
+                continue
+            scale = SCALES[claim.id]
+            assert numbers["ours"].endswith({"share": "%", "gain": " pts", "points": " pts"}.get(scale, ""))
+            if scale in ("share", "gain", "points"):  # the same digits as the why gives
+                assert re.sub(r"[+−%pts ]", "", numbers["ours"]) in claim.why, (claim.id, numbers["ours"])
+                checked += 1
+    assert checked >= 20
+    gain = ClaimVerdict(id="d-r-gives-robustness", paper="features", claim="", metric="", control="", ours=0.101,
+                        ci95=(0.06, 0.141), control_value=0.246, paper_value=0.4371, verdict="reproduces", why="",
+                        page="features")
+    assert readable_numbers(gain) == {"ours": "+10.1 pts", "95% CI": "[+6.0, +14.1] pts", "control value": "24.6%",
+                                      "paper value": "+43.7 pts"}
+    tau = dataclasses.replace(gain, id="pseudo-margin-raises-tau", ours=-0.17, ci95=(-0.2, -0.1), control_value=0.73,
+                              paper_value=0.3)
+    assert readable_numbers(tau) == {"ours": "−0.17", "95% CI": "[−0.20, −0.10]", "control value": "0.73",
+                                     "paper value": "+0.30"}

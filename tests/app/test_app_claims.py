@@ -27,6 +27,10 @@ def test_the_scorecard_shows_every_claim_with_its_verdict_and_follows_the_world(
     assert {"ours", "95% CI", "control value", "paper value"} <= set(table.columns)
     # each verdict beside its numbers, before the wide text columns (which ran them off a laptop's page)
     assert list(table.columns[:6]) == ["verdict", "claim", "ours", "95% CI", "control value", "paper value"]
+    # each number as its why gives it: a share in percent, a gain in points (not a fraction to three decimals)
+    det = table[table["claim"].str.startswith("A model trained on D̂_det")].iloc[0]
+    assert det["ours"].endswith("%") and det["95% CI"].endswith("%]") and det["control value"] == "10.0%"
+    assert table["ours"].str.endswith(" pts").sum() >= 5
     from sia_core.claims import CLAIMS
 
     assert any(f"Of {len(CLAIMS)} claims on Fashion-MNIST" in m.value for m in at.markdown)
