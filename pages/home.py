@@ -52,7 +52,7 @@ if selection.card.is_keypoints:
     keypoint_view.home(selection)
     st.stop()
 probabilities, accuracy = cache.cached_predictions(selection.model_key, selection.dataset_key, model, dataset)
-st.subheader(f"{model.model_id} on {dataset.name}")
+st.subheader(f"{model.model_id} on {dataset.title}")
 human = ~labelled_by_prediction(dataset)
 labelled = int(human.sum())
 if labelled == len(dataset):

@@ -30,6 +30,7 @@ from sia_core.takeaways import attack_takeaway, confidence_percent
 SLIDER_KEY = "sia_attr_{}"
 RESULT_KEY = "sia_attack_result"
 PERCEPTUAL_KEY = "sia_perceptual_weight"
+LONG_CLASS_NAME = 14  # characters a prediction tile shows whole in a third of a laptop's page
 IMAGE_SOURCES = ("Dataset image", "Upload")
 UPLOAD_ID_KEY = "sia_upload_id"  # the kept upload a link names (sia_app.uploads)
 
@@ -45,11 +46,11 @@ url_state.seed_from_url({"sia_index": url_state.integer(0, 10**7), PERCEPTUAL_KE
                           # a keypoint world's image and sliders, kept in the link the same way
                           "kp_index": url_state.integer(0, 10**7),
                           **{keypoint_view.SLIDER_KEY.format(name): url_state.finite for name in ATTRIBUTES}})
-st.session_state.setdefault(PERCEPTUAL_KEY, 0.0)
 selection = require_selection()
 if selection.card.is_keypoints:  # the keypoint worlds: landmarks over the image instead of class probabilities
     keypoint_view.explore(selection)
     st.stop()
+st.session_state.setdefault(PERCEPTUAL_KEY, 0.0)  # after the keypoint branch: its links need no classifier weight
 model, dataset = selection.model, selection.dataset
 attributes = attributes_for(model.input_shape)  # ranges in pixels sized to this model's images
 for attribute in attributes:  # a link, or another model's sliders, may hold values outside these ranges
@@ -120,9 +121,8 @@ def slider_panel() -> None:
         for attribute in attributes:
             key = SLIDER_KEY.format(attribute.name)
             st.session_state.setdefault(key, attribute.neutral)
-            params[attribute.name] = st.slider(f"{attribute.label} ({attribute.unit})" if attribute.unit else attribute.label,
-                                               attribute.low, attribute.high, step=attribute.step, key=key,
-                                               help=attribute.description)
+            params[attribute.name] = st.slider(attribute.slider_label, attribute.low, attribute.high,
+                                               step=attribute.step, key=key, help=attribute.description)
         # the log-unit sliders (zoom, contrast, ...) read as the factors they apply
         edit = edits_in_words(params)
         st.caption(f"The edit: {edit}." if edit else "No edit: every slider is at its neutral value.")
@@ -137,6 +137,8 @@ def slider_panel() -> None:
     confidence = confidence_percent(float(probabilities[predicted]))
     picture.metric("Prediction", model.class_names[predicted], f"{confidence} confident",
                    delta_color="off")
+    if len(model.class_names[predicted]) > LONG_CLASS_NAME:  # a tile a third of the page wide cuts it with "…"
+        picture.caption(f"Predicted: {model.class_names[predicted]}")
     picture.metric("Logit margin (top-1 − top-2)", f"{float(top.values[0] - top.values[1]):.2f}")
     picture.metric(f"p({model.class_names[label]})", f"{float(probabilities[label]):.3f}")
     bars.plotly_chart(probability_bars(probabilities, model.class_names, true_label=label,

@@ -62,7 +62,7 @@ def hue_step(model_id: str, prompt: str) -> None:
     dataset = cache.cached_dataset("shapes", None, SHAPES_N)
     model = cache.cached_model(model_id)
     index = st.slider("Image", 0, 49, 0, key=f"tour_{model_id}_index")
-    hue = st.slider(f"{ATTRIBUTES['hue'].label} (rad)", ATTRIBUTES["hue"].low, ATTRIBUTES["hue"].high, 0.0,
+    hue = st.slider(ATTRIBUTES['hue'].slider_label, ATTRIBUTES["hue"].low, ATTRIBUTES["hue"].high, 0.0,
                     step=ATTRIBUTES["hue"].step, key=f"tour_{model_id}_hue")
     image = dataset.images[index:index + 1]
     with torch.inference_mode():

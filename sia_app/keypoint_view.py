@@ -109,9 +109,8 @@ def explore(selection: Selection) -> None:
             for attribute in attributes:
                 key = SLIDER_KEY.format(attribute.name)
                 st.session_state.setdefault(key, attribute.neutral)
-                params[attribute.name] = st.slider(
-                    f"{attribute.label} ({attribute.unit})" if attribute.unit else attribute.label, attribute.low,
-                    attribute.high, step=attribute.step, key=key, help=attribute.description)
+                params[attribute.name] = st.slider(attribute.slider_label, attribute.low, attribute.high,
+                                                   step=attribute.step, key=key, help=attribute.description)
             edit = edits_in_words(params)
             st.caption(f"The edit: {edit}." if edit else "No edit: every slider is at its neutral value.")
             st.button("Reset", on_click=_reset_sliders, args=(attributes,), key="kp_reset")
@@ -293,7 +292,7 @@ def home(selection: Selection) -> None:
     """The home page's view of a keypoint model: its error on these images, and a few of them with their points."""
     model, dataset = selection.model, selection.dataset
     task = model.task
-    st.subheader(f"{model.model_id} on {dataset.name}")
+    st.subheader(f"{model.model_id} on {dataset.title}")
     count = min(len(dataset), 500)
     with torch.inference_mode():
         predicted = model.points(dataset.images[:count])

@@ -232,7 +232,7 @@ def render_model_card(card: ModelCard) -> None:
         st.markdown(f"**{card.id}**" + (f" · `{card.architecture}`" if card.architecture != card.id else "")
                     + ("" if pretrained else f" · trained on **{card.dataset}**"))
         if card.description:
-            st.caption(card.description)
+            st.caption(card.readable_description)
         training = card.training
         if training and not source:
             recipe = training.get("recipe", "?")

@@ -16,6 +16,7 @@ from sia_core.data.cifar10 import CIFAR10_CLASSES
 from sia_core.data.fashion_mnist import FASHION_MNIST_CLASSES
 from sia_core.figures import estimate_error_figure, margin_scatter, zoo_figure
 from sia_core.margins import PAPER_ZOO, ZOO_MODELS
+from sia_core.models.registry import in_notation
 from sia_core.takeaways import ROBUST_MODEL_LINE, zoo_takeaway
 
 WORLD_LABELS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
@@ -121,7 +122,7 @@ def render_zoo(default_world: str) -> None:
     if st.session_state.get("margins_zoo_model") not in zoo_by_id:  # the first view, or another world's model
         st.session_state["margins_zoo_model"] = weakest.model_id
     opened = zoo_by_id[z2.selectbox("Model (or select a dot)", list(zoo_by_id), key="margins_zoo_model")]
-    z2.markdown(f"**{opened.model_id}** · {opened.description}  \n"
+    z2.markdown(f"**{opened.model_id}** · {in_notation(opened.description)}  \n"
                 f"card's first evaluation (its own test images, not the zoo's): clean {opened.card_clean_accuracy:.1%}"
                 f", {attack_label(opened.card_attack, opened.card_eps)}: {opened.card_robust_accuracy:.1%}  \n"
                 f"here: τ **{opened.kendall_tau:.3f}** → pseudo-margin {opened.pseudo_kendall_tau_after:.3f} "

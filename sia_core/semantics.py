@@ -467,6 +467,14 @@ class Attribute:
         """Whether the range is a length in pixels, tuned at 28 and 32 px, that `for_image` scales."""
         return self.unit == "px"
 
+    @property
+    def slider_label(self) -> str:
+        """The label of a slider that moves this attribute in its own units, the units in words (the edit's reading,
+        "×1.05" or "+30°", is said beside it)."""
+        words = {"log-factor": "log of the factor", "log-exponent": "log of the exponent", "deg": "degrees",
+                 "rad": "radians", "px": "pixels"}.get(self.unit, self.unit)
+        return f"{self.label} ({words})" if words else self.label
+
     def for_image(self, image_shape: ImageShape) -> Attribute:
         """This attribute with its range and slider step fitted to images of `image_shape` ((C, H, W) or
         (N, C, H, W)): pixel ranges times `pixel_scale` (1 up to 32 px, H / 32 beyond), others unchanged."""

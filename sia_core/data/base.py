@@ -80,6 +80,14 @@ class ImageDataset:
         return int(self.labels.shape[0])
 
     @property
+    def title(self) -> str:
+        """The name for a heading: a user's folder or file by its own name, not the id's kind prefix."""
+        for prefix, kind in (("imagefolder-", "the folder"), ("npz-", "the file")):
+            if self.name.startswith(prefix):
+                return f"{kind} “{self.name[len(prefix):]}”"
+        return self.name
+
+    @property
     def num_classes(self) -> int:
         return len(self.class_names)
 

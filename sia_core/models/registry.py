@@ -70,6 +70,11 @@ class ModelCard:
         require(self.task != "keypoints" or len(self.point_names) > 0, "A keypoint model's card names its points.")
 
     @property
+    def readable_description(self) -> str:
+        """The description in the notation the pages use (L∞ ε 0.1, not the command line's "L-inf eps 0.1")."""
+        return in_notation(self.description)
+
+    @property
     def is_keypoints(self) -> bool:
         return self.task == "keypoints"
 
@@ -103,6 +108,13 @@ class ModelCard:
     def headline(self) -> dict[str, Any] | None:
         """The first evaluation on the card, the one shown in the app's sidebar."""
         return self.evaluations[0] if self.evaluations else None
+
+
+def in_notation(text: str) -> str:
+    """Free text from a training command (ASCII, as typed) in the notation the pages use: L∞ and ε."""
+    for typed, shown in (("L-inf eps ", "L∞ ε "), ("L2 eps ", "L2 ε "), ("L-inf ", "L∞ "), (", beta ", ", β ")):
+        text = text.replace(typed, shown)
+    return text
 
 
 def read_card(folder: Path) -> ModelCard:

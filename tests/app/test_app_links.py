@@ -130,3 +130,4 @@ def test_a_link_restores_a_keypoint_worlds_sliders_and_keeps_them_in_the_url():
     assert at.number_input(key="kp_index").value == 3
     at.slider(key="kp_attr_rotation").set_value(-4).run()
     assert at.query_params["kp_attr_rotation"] == "-4"
+    assert "sia_perceptual_weight" not in at.query_params  # the classifier's attack weight has no place here

@@ -48,7 +48,7 @@ def test_a_keypoint_world_goes_through_explore_diagnosis_and_regions(world, tmp_
         page.wait_for_selector("text=Failure threshold", timeout=240_000)
         metric = page.locator("[data-testid=stMetric]").filter(has_text="NME").first
         before = metric.inner_text()
-        _slider(page, "Contrast (log-factor)", "Home")  # the lowest contrast: the points move
+        _slider(page, "Contrast (log of the factor)", "Home")  # the lowest contrast: the points move
         page.wait_for_function("([b]) => !document.body.innerText.includes(b)", arg=[before], timeout=120_000)
         _slider(page, "Steps", "Home")
         page.get_by_role("button", name="Run the attack", exact=True).click(timeout=120_000)

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from sia_core.data.archive import ArchiveLimits, extract_image_archive
+from sia_core.data.fashion_mnist import load_embedded_subset
 from sia_core.data.folders import load_image_folder, load_npz
 from sia_core.errors import DataError
 
@@ -48,6 +49,12 @@ def test_image_folder_partial_load_keeps_every_class_and_grayscale(tmp_path):
 def test_image_folder_without_shape_takes_the_first_images_size(tmp_path):
     _folder(tmp_path, {"a": 1, "b": 1}, size=(50, 20))
     assert load_image_folder(tmp_path).images.shape == (2, 3, 20, 50)
+
+
+def test_a_users_folder_is_titled_by_its_own_name_and_a_shipped_set_by_its_id(tmp_path):
+    _folder(tmp_path / "my_photos", {"cat": 1, "dog": 1})
+    assert load_image_folder(tmp_path / "my_photos").title == "the folder “my_photos”"  # not "imagefolder-my_photos"
+    assert load_embedded_subset().title == "fashion-mnist-test-subset"
 
 
 def test_a_folder_zipped_inside_its_own_folder_is_looked_through_splits_included(tmp_path):

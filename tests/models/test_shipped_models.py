@@ -158,3 +158,12 @@ def test_autoattack_on_a_card_is_never_weaker_than_pgd20_on_the_same_images():
         assert entry["gap_vs_pgd20_points"] == pytest.approx(
             100 * (entry["pgd20_robust_accuracy"] - entry["robust_accuracy"]), abs=0.02)
         assert entry["command"].startswith("python -m sia_core evaluate") and "--attack autoattack" in entry["command"]
+
+
+def test_a_cards_description_reads_in_the_pages_notation():
+    # the recorded command's text is ASCII ("L-inf eps 0.1"); the pages write L∞ and ε
+    from sia_core.models.registry import in_notation
+
+    assert in_notation("TRADES at L-inf eps 0.1, beta 6 (5 KL steps).") == "TRADES at L∞ ε 0.1, β 6 (5 KL steps)."
+    for card in list_model_cards():
+        assert "L-inf" not in card.readable_description and " eps " not in card.readable_description, card.id
