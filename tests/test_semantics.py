@@ -420,7 +420,8 @@ def test_the_edit_in_words_names_only_what_moved_in_the_registry_order() -> None
 def test_slider_labels_say_their_units_in_words():
     # "Zoom (log-factor)" and "Hue shift (rad)" were codes, not words a newcomer reads
     assert ATTRIBUTES["scale"].slider_label == "Zoom (log of the factor)"
-    assert ATTRIBUTES["hue"].slider_label == "Hue shift (radians)" and ATTRIBUTES["brightness"].slider_label == "Brightness"
+    assert ATTRIBUTES["hue"].slider_label == "Hue shift (radians)"
+    assert ATTRIBUTES["brightness"].slider_label == "Brightness"
     for attribute in ATTRIBUTES.values():
         assert attribute.unit not in ("log-factor", "log-exponent", "rad", "deg", "px") or \
             f"({attribute.unit})" not in attribute.slider_label

@@ -53,7 +53,8 @@ def test_image_folder_without_shape_takes_the_first_images_size(tmp_path):
 
 def test_a_users_folder_is_titled_by_its_own_name_and_a_shipped_set_by_its_id(tmp_path):
     _folder(tmp_path / "my_photos", {"cat": 1, "dog": 1})
-    assert load_image_folder(tmp_path / "my_photos").title == "the folder “my_photos”"  # not "imagefolder-my_photos"
+    # not "imagefolder-my_photos"
+    assert load_image_folder(tmp_path / "my_photos").title == "the folder “my_photos”"
     assert load_embedded_subset().title == "fashion-mnist-test-subset"
 
 
