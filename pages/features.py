@@ -30,7 +30,7 @@ from sia_app.features_scale_view import SET_GLOSSARY, at_scale_block, beside_pap
 from sia_app.verdicts import verdict_notes, world_claims
 from sia_app.worlds import world_of
 
-SETS_KEY = "feature_sets"  # kind -> how to fetch its set from the cache (a few strings; the images stay there)
+SETS_KEY = "feature_sets"  # dataset key -> kind -> how to fetch its set from the cache (a few strings)
 TRAINING_RUNS_KEY = "feature_training_runs"
 TRANSFER_RUNS_KEY = "feature_transfer_runs"
 SHIPPED_SETTINGS_KEY = "features_shipped_settings"  # the dataset whose shipped training settings the sliders took
@@ -91,7 +91,9 @@ for key, default in (("features_std", standard), ("features_robust", robust)):
         st.session_state[key] = default
 source_ids = {"standard": c1.selectbox("Standard source model (D̂_rand, D̂_det, D̂_NR)", ids, key="features_std"),
               "robust": c2.selectbox("Robust source model (D̂_R)", ids, key="features_robust")}
-set_refs: dict[str, dict] = st.session_state.setdefault(SETS_KEY, {})
+# per dataset: a set built on one dataset, trained on and scored against another's test images, would read as the
+# other's result (Shapes and CIFAR-10 share a shape)
+set_refs: dict[str, dict] = st.session_state.setdefault(SETS_KEY, {}).setdefault(selection.dataset_key, {})
 
 
 def training_split(dataset_name: str, image_shape: tuple[int, int, int]) -> Optional[ImageDataset]:
@@ -185,11 +187,13 @@ if build:
 with load_tab:
     path = st.text_input("Path of a .npz written by `python -m sia_core features build`", key="features_path")
     if st.button("Load", key="features_load") and path:
-        file = Path(path).expanduser().resolve()
-        # the file's time and size join the key, so a rebuilt file is read again rather than served stale
-        modified_ns, size = (file.stat().st_mtime_ns, file.stat().st_size) if file.is_file() else (0, 0)
         try:
+            file = Path(path).expanduser().resolve()
+            # the file's time and size join the key, so a rebuilt file is read again rather than served stale
+            modified_ns, size = (file.stat().st_mtime_ns, file.stat().st_size) if file.is_file() else (0, 0)
             loaded = cache.cached_constructed_file(str(file), modified_ns, size)
+        except OSError as error:  # a path this server may not read
+            st.error(f"Could not read {path}: {error.strerror or error}.")
         except SiaError as error:
             st.error(str(error))
         else:

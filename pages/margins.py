@@ -58,6 +58,12 @@ def model_of(model_id: str) -> ClassifierWrapper:
     return selection.model if model_id == selection.card.id else cache.cached_model(model_id)
 
 
+def cache_key_of(model_id: str) -> str:
+    """The key a model's studies are cached under, shared by sessions: its model's id (an operator's model carries
+    its weights' digest there), never the card's id alone."""
+    return model_of(model_id).model_id
+
+
 # the sidebar's model first, then a shipped one to compare it with
 shipped_pair = [model_id for model_id in ids if model_id.endswith(("-standard", "-robust"))]
 defaults = list(dict.fromkeys(i for i in (selection.card.id, *shipped_pair) if i in ids))[:2]
@@ -70,9 +76,9 @@ with st.form("margins_form"):
     norm = c3.radio("Norm", list(NORMS), horizontal=True, key="margins_norm")
     run = st.form_submit_button("Compute the margins", type="primary")
 
-keys = {model_id: f"{model_id}|{selection.dataset_key}|{n}|{norm}" for model_id in chosen}
-ready = {model_id: cache.cached_margin_study(model_id, selection.dataset_key, n, norm, model_of(model_id),
-                                             dataset)
+keys = {model_id: f"{cache_key_of(model_id)}|{selection.dataset_key}|{n}|{norm}" for model_id in chosen}
+ready = {model_id: cache.cached_margin_study(cache_key_of(model_id), selection.dataset_key, n, norm,
+                                             model_of(model_id), dataset)
          for model_id in chosen if cache.remember_run(STUDY_RUNS_KEY, keys[model_id], just_ran=run)}
 live = set(ready)  # computed in this session, not read from the shipped studies
 if not ready:  # the shipped studies for these settings, if there are, so the page opens on a result
@@ -124,8 +130,8 @@ for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
                    caption=f"#{sample}: {dataset.class_names[int(study.labels[sample])]}, predicted "
                            f"{dataset.class_names[int(study.scores.predictions[sample])]}")
         adversarial = (study.input.adversarial_images[sample] if len(study.input.adversarial_images) else  # shipped
-                       cache.cached_adversarial_at_margin(model_id, selection.dataset_key, int(sample), norm,
-                                                          model_of(model_id), dataset.images[sample]))
+                       cache.cached_adversarial_at_margin(cache_key_of(model_id), selection.dataset_key, int(sample),
+                                                          norm, model_of(model_id), dataset.images[sample]))
         adversarial_prediction = int(model_of(model_id).predict_proba(adversarial).argmax())
         right.image(to_pil(adversarial, width_px=140), width="stretch",
                     caption=f"at the margin: {dataset.class_names[adversarial_prediction]}")
@@ -227,8 +233,8 @@ fit_n = p3.slider("Held-out images", 50, 1000, 200, step=50, key="margins_pseudo
 learn = st.button("Learn the pseudo-margin", key="margins_pseudo_run")
 if cache.remember_run(PSEUDO_RUNS_KEY, f"{keys[pseudo_model]}|{source}|{fit_n}|{eps}", just_ran=learn, keep=1):
     try:
-        pseudo = cache.cached_pseudo_margin_study(pseudo_model, selection.dataset_key, n, norm, source, fit_n, eps,
-                                                  model_of(pseudo_model), dataset, ready[pseudo_model],
+        pseudo = cache.cached_pseudo_margin_study(cache_key_of(pseudo_model), selection.dataset_key, n, norm, source,
+                                                  fit_n, eps, model_of(pseudo_model), dataset, ready[pseudo_model],
                                                   (cards.get(pseudo_model) or selection.card).dataset)
     except SiaError as error:
         st.error(str(error))

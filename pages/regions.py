@@ -15,7 +15,7 @@ from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import require_selection
-from sia_core.claims import proportion_difference_ci
+from sia_core.claims import mask_gain_ci
 from sia_core.errors import SiaError
 from sia_core.figures import ZONE_NAMES, curves, heatmap, histogram, to_pil, zone_overlay
 from sia_core.references import REFERENCES
@@ -191,8 +191,7 @@ def _against_random(row) -> str:
     control = random_control(report.rows, row.mask)
     if control is None:
         return "—"
-    low, high = proportion_difference_ci(row.adversarial_accuracy_after, report.n,
-                                         control.adversarial_accuracy_after, report.n)
+    low, high = mask_gain_ci(row, control, report.n)
     gain = row.adversarial_accuracy_after - control.adversarial_accuracy_after
     return f"{gain * 100:+.1f} [{low * 100:+.1f}, {high * 100:+.1f}]"
 

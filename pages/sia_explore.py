@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sia_app.preload  # noqa: F401  (first: a session that opens a fresh server waits here for its imports)
-import math
 import io
 import json
+import math
+import secrets
 
 import streamlit as st
 import torch
@@ -88,7 +89,7 @@ if source == "Upload":
 else:
     left, right = st.columns([3, 1])
     if right.button("Random image", key="sia_random"):
-        st.session_state["sia_index"] = int(torch.randint(len(dataset), (1,)))
+        st.session_state["sia_index"] = secrets.randbelow(len(dataset))  # not the global generator sessions share
     index = left.number_input("Index in the dataset", 0, len(dataset) - 1, key="sia_index", step=1)
     image, label = dataset.images[index:index + 1], int(dataset.labels[index])
     image_key = f"{selection.dataset_key}|{index}"

@@ -69,9 +69,14 @@ def cached_loaded_model(model_id: str) -> LoadedModel:
     if operator_model is not None:
         options = operator_model.options
         loaded = _cached_load(operator_model.spec, json.dumps(options.to_dict(), sort_keys=True), options)
-        # the dataset the operator named with the model is its own: the lenses that need a training split read it
-        card = dataclasses.replace(loaded.card, dataset=operator_model.data or "")
-        return LoadedModel(loaded.model, card)
+        # the dataset the operator named with the model is its own: the lenses that need a training split read it.
+        # Named by its spec, the key the sidebar finds it by: a folder's card.json may name it anything, a shipped
+        # model's id included, whose caches it would then share
+        card = dataclasses.replace(loaded.card, id=operator_model.spec, dataset=operator_model.data or "")
+        model = loaded.model
+        if not model.model_id.startswith(operator_model.spec):
+            model = model.with_model_id(operator_model.spec)
+        return LoadedModel(model, card)
     if ":" in model_id:
         raise SiaError(f"{model_id!r} is not a model this server was started with.")
     return _cached_load(model_id, "{}", ModelOptions())

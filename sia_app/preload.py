@@ -5,6 +5,9 @@ initialized module (pandas under plotly). `sia_app/serve.py` imports this on its
 starts; app.py and every page import it first, so a session that arrives early waits on this module's import
 lock until everything is loaded (and on hosts that run app.py directly, such as tests, the first session imports
 it). st.dataframe converts through pandas and pyarrow.
+
+Left to first use, as they cost seconds of every start for one world: torchvision (the ImageNet world's class names,
+MTCNN's face finder), scikit-image and scipy (the face photos; a few statistics).
 """
 
 from __future__ import annotations
@@ -21,9 +24,21 @@ import safetensors.torch  # noqa: F401
 import torch  # noqa: F401
 from PIL import Image, ImageOps  # noqa: F401
 
-import sia_app.cache  # noqa: F401  (imports the whole engine)
+import sia_app.cache  # noqa: F401  (imports most of the engine)
+import sia_app.explain  # noqa: F401
+import sia_app.features_scale_view  # noqa: F401
 import sia_app.references  # noqa: F401
+import sia_app.report_button  # noqa: F401
 import sia_app.sidebar  # noqa: F401
+import sia_app.verdicts  # noqa: F401
+import sia_app.worlds  # noqa: F401
+import sia_app.zoo_view  # noqa: F401
+import sia_core.data.images  # noqa: F401
+import sia_core.figures  # noqa: F401
+import sia_core.keypoints.models  # noqa: F401  (the model loaders import these on first use)
+import sia_core.keypoints.shapes  # noqa: F401
+import sia_core.models.efficientnet_lite  # noqa: F401
+import sia_core.report  # noqa: F401
 
 from sia_core.runtime import keep_freed_memory_for_reuse  # noqa: E402
 

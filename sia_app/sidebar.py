@@ -390,6 +390,12 @@ def render_sidebar() -> Optional[Selection]:
         return None
     model, model_key = loaded.model, loaded.model.model_id
     cli_model = model_id
+    # the user's weights before the data is fitted to the model: photos without a label take the prediction of the
+    # model that will be attacked, not the shipped weights' (and are cached under its key)
+    custom = (_custom_weights(card) if not card.training.get("source") and card.architecture in ARCHITECTURES
+              else None)
+    if custom is not None:
+        model, model_key = custom[0].model, custom[0].model.model_id
     if dataset.image_shape != model.input_shape:
         dataset = cache.cached_resized(dataset_key, model.input_shape, dataset)
         dataset_key = f"{dataset_key}|{'x'.join(map(str, model.input_shape))}"
@@ -415,9 +421,8 @@ def render_sidebar() -> Optional[Selection]:
         except SiaError as error:
             st.sidebar.error(f"Could not measure {model_id} on {dataset.name}: {error}")
             card = loaded.card
-    elif card.architecture in ARCHITECTURES and (custom := _custom_weights(card)) is not None:
+    elif custom is not None:
         uploaded, name = custom
-        model, model_key = uploaded.model, uploaded.model.model_id
         cli_model = f"{card.id} --weights {Path(name).name}"
         st.sidebar.success(f"Using uploaded weights: {name} ({model_key})")
         # its own card, measured now: the shipped card's recipe and accuracies were the shipped weights'. The card

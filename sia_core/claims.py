@@ -136,6 +136,28 @@ def proportion_difference_ci(first: float, first_n: int, second: float, second_n
     return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
 
 
+def paired_rate_difference_ci(first: Sequence[int], second: Sequence[int], first_rate: float, second_rate: float,
+                              n: int, seed: int = 0) -> tuple[float, float]:
+    """95% interval of first − second for two rates over the same n images: a bootstrap over the images of their
+    per-image differences where both ship them (0/1 each; the pairing removes the images both get right or both
+    wrong from the noise), else `proportion_difference_ci` from the rates. With fewer than 10 images that differ
+    between the two, redraws undercover, so it is the unpaired Newcombe interval, which is wider."""
+    if len(first) != n or len(second) != n or n == 0:
+        return proportion_difference_ci(first_rate, n, second_rate, n, seed=seed)
+    differences = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
+    if np.count_nonzero(differences) < SMALL_COUNT:
+        return newcombe_difference_interval(first_rate, n, second_rate, n)
+    return bootstrap_ci(differences, seed=seed)
+
+
+def mask_gain_ci(row, control, n: int) -> tuple[float, float]:
+    """95% interval of a neutralization mask's accuracy on attacked images minus its random control's (rows of a
+    regions study, `sia_core.regions.neutralization.NeutralizationRow`), paired where the study ships per-image
+    results."""
+    return paired_rate_difference_ci(row.adversarial_correct_after, control.adversarial_correct_after,
+                                     row.adversarial_accuracy_after, control.adversarial_accuracy_after, n)
+
+
 def _smaller_count(rate: float, n: int) -> float:
     """The fewer of the images counted and not counted in a rate over n images."""
     return min(rate, 1.0 - rate) * n
@@ -539,8 +561,9 @@ def _roi_roa_differ(world: WorldResults, base: dict) -> ClaimVerdict:
 
 def _neutralization(world: WorldResults, base: dict) -> ClaimVerdict:
     # rule: accuracy on attacked images after blanking the dataset-level RoA mask minus after blanking a random mask
-    # of the same area, q of the pixels (binomial bootstrap over the n images); reproduces when the interval is above
-    # zero. A study without that control (before 2026-12-06) has only the oracle's-area random mask, which is smaller
+    # of the same area, q of the pixels (a paired bootstrap over the n images where per-image results ship, else a
+    # binomial one); reproduces when the interval is above zero. A study without that control (before 2026-12-06)
+    # has only the oracle's-area random mask, which is smaller
     report = world.regions.get(world.standard_model)
     if report is None:
         return not_measured(base, f"No regions study ships for {world.standard_model}.")
@@ -551,14 +574,15 @@ def _neutralization(world: WorldResults, base: dict) -> ClaimVerdict:
     if roa is None or random is None:
         return not_measured(base, "The shipped regions study has no dataset or random mask row.")
     ours = roa.adversarial_accuracy_after - random.adversarial_accuracy_after
-    ci95 = proportion_difference_ci(roa.adversarial_accuracy_after, report.n, random.adversarial_accuracy_after,
-                                    report.n)
+    ci95 = mask_gain_ci(roa, random, report.n)
+    paired = (f", paired over the same {report.n} images" if len(roa.adversarial_correct_after) == report.n
+              and len(random.adversarial_correct_after) == report.n else "")
     verdict = gain_verdict(ci95)
     cost = roa.clean_accuracy_before - roa.clean_accuracy_after
     why = (f"Blanking the dataset-level RoA mask ({roa.mean_area:.0%} of the pixels) leaves "
            f"{roa.adversarial_accuracy_after:.1%} of attacked images correct, a random mask of "
            f"{random.mean_area:.0%} of the pixels {random.adversarial_accuracy_after:.1%} ({_points(ours)}, 95% CI "
-           f"{_interval_text(ci95)}), and costs {cost * 100:.1f} points of clean accuracy: "
+           f"{_interval_text(ci95)}{paired}), and costs {cost * 100:.1f} points of clean accuracy: "
            + ("the RoA mask is a better defense than chance." if verdict == "reproduces" else
               "the RoA mask is not measurably better a defense than a random one here (the interval reaches "
               "zero).") + " Our rule: the interval above zero reproduces.")

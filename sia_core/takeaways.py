@@ -147,7 +147,7 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
     """The deployable mask that recovers most adversarial accuracy, judged against the random mask of its area
     by the claims scorecard's rule (the gain's 95% interval must clear zero), and what an attacker who knows it
     does."""
-    from sia_core.claims import gain_verdict, proportion_difference_ci
+    from sia_core.claims import gain_verdict, mask_gain_ci
 
     deployable = [row for row in rows if row.mask not in NOT_DEPLOYABLE]
     if not deployable:
@@ -162,7 +162,7 @@ def neutralization_takeaway(rows: Sequence[NeutralizationRow], labels: Mapping[s
 
     control = random_control(rows, best.mask)
     if control is not None:
-        ci95 = proportion_difference_ci(best.adversarial_accuracy_after, n, control.adversarial_accuracy_after, n)
+        ci95 = mask_gain_ci(best, control, n)
         random_mask = f"a random mask of {_percent(control.mean_area)} of the pixels"
         if gain_verdict(ci95) == "reproduces":
             sentence += f", better than {random_mask} ({_percent(control.adversarial_accuracy_after)})"

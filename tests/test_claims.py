@@ -638,3 +638,27 @@ def test_the_table_reads_each_number_as_its_why_does():
                               paper_value=0.3)
     assert readable_numbers(tau) == {"ours": "−0.17", "95% CI": "[−0.20, −0.10]", "control value": "0.73",
                                      "paper value": "+0.30"}
+
+
+def test_a_masks_gain_over_its_control_is_paired_over_the_same_images():
+    from sia_core.claims import newcombe_difference_interval, paired_rate_difference_ci
+
+    rng = np.random.default_rng(0)
+    control = (rng.random(256) < 0.5).astype(int)
+    mask = control.copy()
+    flipped = rng.choice(np.flatnonzero(control == 0), 15, replace=False)
+    mask[flipped] = 1  # the mask rescues 15 images the control loses, and loses none it keeps
+    rate, control_rate = mask.mean(), control.mean()
+    paired = paired_rate_difference_ci(tuple(mask), tuple(control), rate, control_rate, 256)
+    unpaired = proportion_difference_ci(rate, 256, control_rate, 256)
+    # the images both get right or both wrong carry no noise: narrower, and here clear of zero where the rates alone
+    # are not
+    assert paired[0] > 0 > unpaired[0] and paired[1] - paired[0] < unpaired[1] - unpaired[0]
+    assert paired[0] <= rate - control_rate <= paired[1]
+    # a study without per-image results: the rates' interval, as before
+    assert paired_rate_difference_ci((), (), rate, control_rate, 256) == unpaired
+    # fewer than 10 images that differ: redraws undercover, so Newcombe's unpaired interval
+    few = control.copy()
+    few[flipped[:5]] = 1
+    assert paired_rate_difference_ci(tuple(few), tuple(control), few.mean(), control_rate, 256) == \
+        newcombe_difference_interval(few.mean(), 256, control_rate, 256)

@@ -152,15 +152,23 @@ class ConstructedSet:
     def load(cls, path: str | Path) -> "ConstructedSet":
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                meta = json.loads(archive["meta"].tobytes().decode())
-                arrays = {key: archive[key] for key in ("images", "labels", "original_labels", "source_indices",
-                                                         "start_indices")}
-                reached = archive["reached"] if "reached" in archive.files else None  # sets saved before it: none
-        except (OSError, KeyError, ValueError) as error:
-            raise DataError(f"{path} is not a constructed dataset saved by SIA Explorer ({error}).") from error
-        if meta.get("format") != FORMAT_VERSION:
-            raise DataError(f"{path} has format {meta.get('format')}, expected {FORMAT_VERSION}.")
+            return cls._read(path)
+        except DataError:
+            raise
+        except Exception as error:  # a user's file: any way it is broken (empty, not a zip, odd JSON) is their data's
+            raise DataError(f"{path.name} is not a constructed dataset saved by SIA Explorer "
+                            f"({type(error).__name__}: {error}).") from error
+
+    @classmethod
+    def _read(cls, path: Path) -> "ConstructedSet":
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(archive["meta"].tobytes().decode())
+            arrays = {key: archive[key] for key in ("images", "labels", "original_labels", "source_indices",
+                                                     "start_indices")}
+            reached = archive["reached"] if "reached" in archive.files else None  # sets saved before it: none
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise DataError(f"{path.name} has format {found}, expected {FORMAT_VERSION}.")
         return cls(config=ConstructionConfig(**_renamed_budget(meta["config"])), source_model=meta["source_model"],
                    images=torch.from_numpy(arrays["images"].astype(np.float32)),
                    labels=torch.from_numpy(arrays["labels"]).long(),

@@ -285,7 +285,7 @@ def load_with_weights(card: ModelCard, weights: bytes, suffix: str,
         path.write_bytes(weights)
         state = clean_state_dict(read_state_dict(path, file_name))
     digest = hashlib.sha256(weights).hexdigest()
-    card = ModelCard(**{**card.__dict__, "id": f"{card.id} + uploaded weights {digest[:8]}", "evaluations": ()})
+    card = ModelCard(**{**card.__dict__, "id": f"{card.id} + uploaded weights {digest[:16]}", "evaluations": ()})
     return LoadedModel(freeze_for_inference(build_model(card, state, device)), card)
 
 

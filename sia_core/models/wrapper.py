@@ -86,8 +86,16 @@ class ClassifierWrapper(nn.Module):
         """
         if len(class_names) != self.num_classes:
             raise ValueError(f"need {self.num_classes} class names, one per logit, got {len(class_names)}")
+        return self._rewrapped(tuple(class_names), self.model_id)
+
+    def with_model_id(self, model_id: str) -> "ClassifierWrapper":
+        """A wrapper around the same network under another id (the id keys shared caches), as safe as
+        `with_class_names`."""
+        return self._rewrapped(self.class_names, model_id)
+
+    def _rewrapped(self, class_names: Sequence[str], model_id: str) -> "ClassifierWrapper":
         renamed = ClassifierWrapper(self.network, mean=self.mean.flatten().tolist(), std=self.std.flatten().tolist(),
-                                    input_shape=self.input_shape, class_names=class_names, model_id=self.model_id)
+                                    input_shape=self.input_shape, class_names=class_names, model_id=model_id)
         renamed.register_buffer("mean", self.mean)  # the same tensors, already on this model's device
         renamed.register_buffer("std", self.std)
         renamed.training = self.training  # the wrapper's own flag: the network's flags are shared

@@ -168,9 +168,14 @@ class NeutralizationRow:
     clean_accuracy_before: float
     clean_accuracy_after: float
     adaptive_accuracy: float
+    # 1 where the evaluation image, attacked then masked, is classified correctly: the masks score the same images,
+    # so a mask's gain over its control is paired (empty in a study from before 2026-12-07)
+    adversarial_correct_after: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
-        return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in self.__dict__.items()}
+        """The row's rates (its per-image results are left to the results file)."""
+        return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in self.__dict__.items()
+                if key != "adversarial_correct_after"}
 
 
 RANDOM_CONTROLS = ("random", "random_q")
@@ -222,14 +227,18 @@ def _maps(model: ClassifierWrapper, images: torch.Tensor, labels: torch.Tensor, 
     return map_batches(maps_of, len(labels), batch_size_for(images.shape, batch_size))
 
 
+def _correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: which images the model classifies correctly."""
+    size = batch_size_for(images.shape, max(len(images), 1))
+    with torch.no_grad():
+        return torch.cat([model(images[i:i + size].to(labels.device)).argmax(1) == labels[i:i + size]
+                          for i in range(0, len(images), size)] or [torch.zeros(0, dtype=torch.bool)]).cpu()
+
+
 def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     if len(images) == 0:
         return float("nan")  # the mean of nothing, as before batching
-    size = batch_size_for(images.shape, len(images))
-    with torch.no_grad():
-        correct = torch.cat([model(images[i:i + size].to(labels.device)).argmax(1) == labels[i:i + size]
-                             for i in range(0, len(images), size)])
-    return float(correct.float().mean())
+    return float(_correct(model, images, labels).float().mean())
 
 
 def _adaptive_accuracy(attack: PGD, model: ClassifierWrapper, mask: Mask, fill: str,
@@ -302,10 +311,12 @@ def neutralization_study(model: ClassifierWrapper, dataset: ImageDataset,
             adversarial_masks, clean_masks = resolve(mask, x_adv), resolve(mask, x)
             adaptive_accuracy = _adaptive_accuracy(PGD(eps=config.eps_linf, steps=config.attack_steps, seed=config.seed),
                                                    model, mask, config.fill, channel_mean, x, device_y)
+            correct_after = _correct(model, fill_images(x_adv, adversarial_masks, config.fill, channel_mean), device_y)
             rows.append(NeutralizationRow(
                 mask=kind, mean_area=float(adversarial_masks.float().mean()),
                 adversarial_accuracy_before=adversarial_before,
-                adversarial_accuracy_after=_accuracy(model, fill_images(x_adv, adversarial_masks, config.fill, channel_mean), device_y),
+                adversarial_accuracy_after=float(correct_after.float().mean()) if len(correct_after) else float("nan"),
+                adversarial_correct_after=tuple(int(c) for c in correct_after),
                 clean_accuracy_before=clean_before,
                 clean_accuracy_after=_accuracy(model, fill_images(x, clean_masks, config.fill, channel_mean), device_y),
                 adaptive_accuracy=adaptive_accuracy))

@@ -64,7 +64,8 @@ def test_features_page_loads_a_saved_set_and_trains_on_it(saved_det, tmp_path):
     at.text_input(key="features_path").set_value(str(tmp_path / "missing.npz"))
     at.button(key="features_load").click().run()
     assert not at.exception and any("not a constructed dataset" in e.value for e in at.error)
-    assert all(ref["how"] == "file" for ref in at.session_state["feature_sets"].values())  # keys, not images
+    # keys, not images, and per dataset
+    assert all(ref["how"] == "file" for refs in at.session_state["feature_sets"].values() for ref in refs.values())
 
 
 @pytest.mark.skipif(not default_fashion_mnist_root().is_dir(),

@@ -248,3 +248,4 @@ def test_the_diagnosis_says_which_photos_were_correct_by_construction(app):
     app.switch_page("pages/sia_diagnosis.py").run()
     assert not app.exception, app.exception
     assert any("labelled by the model's own prediction, so correct by construction" in m.value for m in app.markdown)
+

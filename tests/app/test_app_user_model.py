@@ -96,3 +96,37 @@ def test_a_model_that_does_not_load_is_a_message_and_the_shipped_ones_stay(lenet
     assert "did not load" in errors and "needs a GPU cluster" in errors
     assert at.sidebar.selectbox(key="model_id").value == "fmnist-standard"
     st.cache_resource.clear()
+
+
+def test_a_model_folder_whose_card_names_a_shipped_id_is_its_own_model(tmp_path, monkeypatch):
+    # the sidebar finds operator models by spec: a folder's card.json had named the model, so picking it loaded the
+    # shipped model of that id (or none), and their results shared every cache
+    import shutil
+
+    import torch
+
+    from sia_app import cache
+
+    folder = tmp_path / "my_model"
+    shutil.copytree(PROJECT_ROOT / "assets" / "models" / "fmnist-robust", folder)
+    card = json.loads((folder / "card.json").read_text())
+    (folder / "card.json").write_text(json.dumps({**card, "id": "fmnist-standard"}))
+    config = tmp_path / "sia_explorer.toml"
+    config.write_text(f'[[model]]\nspec = "folder:{folder}"\ndata = "fashion-mnist-subset"\n')
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    st.cache_resource.clear()
+    try:
+        loaded = cache.cached_loaded_model(f"folder:{folder}")
+        assert loaded.card.id == loaded.model.model_id == f"folder:{folder}"
+        x = torch.rand(4, 1, 28, 28)
+        with torch.inference_mode():
+            assert torch.equal(loaded.model.logits(x), cache.cached_model("fmnist-robust").logits(x))
+            assert not torch.equal(loaded.model.logits(x), cache.cached_model("fmnist-standard").logits(x))
+        at = _app()
+        at.sidebar.selectbox(key="model_id").set_value(f"folder:{folder}").run()
+        assert not at.exception, at.exception
+        options = at.sidebar.selectbox(key="model_id").options  # labels: the folder by its name
+        assert "folder:my_model" in options and options.count("fmnist-standard") == 1
+    finally:
+        st.cache_resource.clear()

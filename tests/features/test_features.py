@@ -5,6 +5,7 @@ robust accuracy at ε = 0 is its clean accuracy, the transfer study, and configs
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from sia_core.features import (KINDS, ConstructedSet, ConstructionConfig, build_
                                seed_mean_points, train_on_constructed, transfer_by_radius, transfer_runs,
                                transfer_study, FeatureTrainingConfig, FeatureTransferConfig)
 from sia_core.features.build import representation_error_curve
+from sia_core.features.constructed import FORMAT_VERSION
 from tests.conftest import make_wrapper
 
 
@@ -129,6 +131,26 @@ def test_bad_files_give_clear_errors(tmp_path):
         ConstructedSet.load(bad)
     with pytest.raises(ConfigError, match="Unknown constructed-set kind 'd_x'"):
         ConstructionConfig(kind="d_x")
+
+
+
+def _saved_with_meta(path, meta) -> None:
+    arrays = {key: np.zeros(2, dtype=np.int64) for key in ("labels", "original_labels", "source_indices",
+                                                             "start_indices")}
+    np.savez(path, images=np.zeros((2, 1, 4, 4), np.float16), meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+             **arrays)
+
+
+def test_any_broken_file_is_a_clear_error_never_a_traceback(tmp_path):
+    # a visitor names the file: empty, not a zip, a JSON list, a config key this version lacks
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    _saved_with_meta(tmp_path / "list.npz", [1, 2])
+    _saved_with_meta(tmp_path / "key.npz", {"format": FORMAT_VERSION, "config": {"kind": "d_det", "colour": 3},
+                                            "source_model": "m", "class_names": ["a", "b"]})
+    for name in ("empty", "corrupt", "list", "key"):
+        with pytest.raises(DataError):
+            ConstructedSet.load(tmp_path / f"{name}.npz")
 
 
 @pytest.mark.parametrize("options", [dict(kind="d"), dict(n=0), dict(n=-5), dict(n=2.5), dict(eps_l2=0.0),

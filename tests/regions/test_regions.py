@@ -132,6 +132,10 @@ def test_neutralizing_roa_minus_roi_beats_a_random_mask_on_fmnist_standard():
     at_table = NeutralizationConfig().curve_fractions.index(report.fraction)
     for kind, row in rows.items():
         assert report.curve[kind][at_table] == pytest.approx((row.mean_area, row.adversarial_accuracy_after))
+        # each image's result ships, for a paired interval against the control: it averages to the rate
+        assert len(row.adversarial_correct_after) == report.n
+        assert sum(row.adversarial_correct_after) / report.n == pytest.approx(row.adversarial_accuracy_after)
+        assert "adversarial_correct_after" not in row.to_dict()
     assert report.overlap_means["iou"] == pytest.approx(float(report.iou_per_image.mean()))
 
 
