@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -61,8 +62,11 @@ def measured_card(loaded: LoadedModel, dataset: ImageDataset, dataset_key: str, 
                                   "label (the others take the model's own prediction as their label)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"model": loaded.model.model_id, "dataset": dataset_key,
-                                        "evaluation": evaluation}, indent=2) + "\n")
+            # whole or not at all: two sessions measuring the same model at once each write their own file first
+            written = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            written.write_text(json.dumps({"model": loaded.model.model_id, "dataset": dataset_key,
+                                           "evaluation": evaluation}, indent=2) + "\n")
+            os.replace(written, path)
         except OSError:
             pass  # a read-only home still gets the card, measured again next time
     return ModelCard(**{**loaded.card.__dict__, "evaluations": (evaluation,)})
