@@ -113,16 +113,20 @@ def show_imbalance(report: ImbalanceReport, *, key: str, with_gap: bool = True) 
     """The study's table, per-class chart and takeaway (SIA's gap left to a verdict that follows, `with_gap`
     False); returns (figure, table rows, takeaway)."""
     config, counts, summary = report.config, report.counts, report.summary()
+    def spread(mean: float, std: float, seeds: int) -> str:  # one seed measures no spread: none is written
+        return f"{mean:.1%} ± {std:.1%}" if seeds > 1 else f"{mean:.1%}"
+
     rows = [{"method": method_labels.get(row.method, row.method), "seeds": row.seeds,
-             "balanced accuracy": f"{row.balanced_accuracy_mean:.1%} ± {row.balanced_accuracy_std:.1%}",
-             "minority classes": f"{row.minority_accuracy_mean:.1%} ± {row.minority_accuracy_std:.1%}"}
+             "balanced accuracy": spread(row.balanced_accuracy_mean, row.balanced_accuracy_std, row.seeds),
+             "minority classes": spread(row.minority_accuracy_mean, row.minority_accuracy_std, row.seeds)}
             for row in summary]
     st.dataframe(rows, hide_index=True)
     minority = ", ".join(report.class_names[c] for c in report.minority_classes)
     st.caption(f"Long-tailed {report.dataset}: ρ = {config.rho:g}, {sum(counts):,} training images "
                f"({counts[0]:,} of the largest class down to {counts[-1]:,}); the test set stays balanced. "
                f"{config.epochs} passes over the long-tailed set for every method (the same number of steps); "
-               f"mean ± std over {config.seeds} seeds. Minority classes: {minority}.")
+               + (f"mean ± std over {config.seeds} seeds" if config.seeds > 1 else
+                  "one seed, so no spread is measured") + f". Minority classes: {minority}.")
     names = [f"{name} ({count})" for name, count in zip(report.class_names, counts)]
     figure = accuracy_bars(names, {method_labels.get(row.method, row.method): list(row.per_class_accuracy_mean)
                                    for row in summary}, title="Per-class test accuracy (mean over seeds)")
@@ -201,8 +205,8 @@ with st.form("robustify_live_form"):
     methods = st.multiselect("Methods", list(method_labels), default=list(method_labels), format_func=method_labels.get,
                              key="robustify_live_methods")
     seeds = st.slider("Seeds", 1, 3, 1, key="robustify_live_seeds")
-    st.caption("A progress bar shows the time left as it runs. To stop a run, press Stop at the top right of the page; "
-               "the last run that finished stays on the page.")
+    st.caption("A progress bar shows how far it is as it runs. To stop a run, press Stop beside it; the last run "
+               "that finished stays on the page.")
     start = st.form_submit_button("Run", type="primary")
 live_config = None
 if methods:
@@ -219,6 +223,8 @@ else:  # the last run that finished (a stopped run never gets here, so a rerun d
     target = (last[0], ImbalanceConfig(**last[1])) if last else None
 if target is not None:
     target_world, target_config = target
+    if start:  # any click reruns the page, which stops this run at its next step: the header's Stop is hidden
+        st.button("Stop", key="robustify_live_stop", help="Stops this run; the last run that finished stays.")
     try:
         live = cache.cached_imbalance_study(target_world, repr(target_config), target_config)
     except SiaError as error:

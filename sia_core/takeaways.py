@@ -337,6 +337,11 @@ def imbalance_takeaway(summary: Sequence[MethodSummary], labels: Mapping[str, st
     if not summary:
         return ""
     best = max(summary, key=lambda row: row.balanced_accuracy_mean)
+    if best.seeds < 2:  # no spread measured: the numbers, and no ranking drawn from them
+        return (f"On one seed, {labels.get(best.method, best.method)} scores highest: "
+                f"{best.balanced_accuracy_mean:.1%} balanced accuracy, {best.minority_accuracy_mean:.1%} on the "
+                "minority classes. One seed measures no spread, so this is a glimpse, not a ranking: run 3 seeds to "
+                "see whether the order holds.")
     sentence = (f"{labels.get(best.method, best.method)} balances best: {best.balanced_accuracy_mean:.1%} ± "
                 f"{best.balanced_accuracy_std:.1%} balanced accuracy, {best.minority_accuracy_mean:.1%} on the minority "
                 "classes")

@@ -199,6 +199,12 @@ def test_the_imbalance_takeaway_leaves_sias_gap_to_a_verdict_that_follows():
     assert alone.endswith("; SIA augmentation is 16.0 points behind it.")
     before_a_verdict = imbalance_takeaway(summary, labels, with_gap=False)
     assert before_a_verdict == alone.removesuffix("; SIA augmentation is 16.0 points behind it.") + "."
+    # one seed measures no spread: no "± 0.0%", and no ranking ("best", "behind") drawn from it
+    one = [MethodSummary(r.method, r.label, 1, r.balanced_accuracy_mean, 0.0, r.minority_accuracy_mean, 0.0,
+                         r.per_class_accuracy_mean) for r in summary]
+    glimpse = imbalance_takeaway(one, labels)
+    assert glimpse.startswith("On one seed, Random-attribute augmentation scores highest: 80.0% balanced accuracy")
+    assert "±" not in glimpse and "behind" not in glimpse and "a glimpse, not a ranking" in glimpse
 
 
 def test_a_confidence_never_rounds_to_certainty():

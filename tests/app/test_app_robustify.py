@@ -92,7 +92,11 @@ def test_a_live_imbalance_run_draws_its_own_table():
     tables = at.dataframe
     live = tables[-1].value
     assert list(live["method"]) == ["Plain training", "Class re-weighting"]
-    assert any(t.value.startswith("**Takeaway.**") and "balances best" in t.value for t in at.markdown)
+    # one seed (the default): no spread written, and no ranking drawn from it
+    assert any(t.value.startswith("**Takeaway.** On one seed,") and "a glimpse" in t.value for t in at.markdown)
+    assert "±" not in live["balanced accuracy"].iloc[0]
+    # the header's Stop is hidden (toolbarMode minimal): a Stop button beside the run
+    assert any(b.label == "Stop" for b in at.button)
     # another interaction reruns the page: the finished run stays, from the cache, with its settings named
     at.radio(key="robustify_world").set_value("shapes").run()
     assert not at.exception and list(at.dataframe[-1].value["method"]) == ["Plain training", "Class re-weighting"]
