@@ -13,12 +13,13 @@ from sia_app.report_button import report_button
 from sia_app.navigation import require_app_frame
 from sia_app.references import render_references
 from sia_app.sidebar import compatible_cards, require_selection
+from sia_app.worlds import world_of
 from sia_app.zoo_view import render_zoo
 from sia_core.attacks import radius_label
 from sia_core.attacks.base import NORMS
 from sia_core.errors import SiaError
 from sia_core.figures import binned_margin_curves, margin_scatter, roc_curves, to_pil
-from sia_core.margins import PSEUDO_INPUTS, binned_median_curve, detection_metrics
+from sia_core.margins import PSEUDO_INPUTS, ZOO_MODELS, binned_median_curve, detection_metrics
 from sia_core.models.wrapper import ClassifierWrapper
 from sia_core.references import REFERENCES
 from sia_core.report import PageReport
@@ -101,6 +102,15 @@ report_figures: dict = {}
 
 # --- scatter per model, side by side ------------------------------------------------------------------
 tau_intervals: dict[str, tuple[float, float]] = {}
+zoo_world = world_of(selection.card.dataset, tuple(ZOO_MODELS))
+zoo_shipped = cache.shipped_zoo(zoo_world) if zoo_world else None
+in_zoo = [model_id for model_id in ready if zoo_shipped and any(entry.model_id == model_id
+                                                                 for entry in zoo_shipped.result.entries)]
+if in_zoo and zoo_shipped.result.config.n != n:
+    # the same model's τ twice on one page: the zoo's (which the scorecard judges) and this sample's
+    st.caption(f"The zoo above measures {' and '.join(in_zoo)} on {zoo_shipped.result.config.n:,} test images, and "
+               f"the scorecard's verdict reads that; here τ is over the first {n:,}, so the two can differ within "
+               "their intervals, and this one draws no verdict.")
 for column, (model_id, study) in zip(st.columns(len(ready)), ready.items()):
     summary = summaries[model_id]
     with column:

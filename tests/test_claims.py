@@ -302,6 +302,17 @@ def test_learning_follows_transfer_by_an_exact_permutation_test(learned, verdict
     assert "1 of the 4 architectures (net" in claim.why and "span only" not in claim.why
 
 
+def test_a_trend_among_architectures_none_above_chance_reproduces_only_partly():
+    # the claim is that they learn more: a perfect order of scores all below chance shows no learning of the labels
+    from sia_core.claims import scorecard
+
+    claim = scorecard(_transfer_world([0.6, 0.7, 0.8, 0.9], [0.02, 0.03, 0.05, 0.07]), command="t",
+                      created="d").by_id()["d-det-learning-follows-transfer"]
+    assert claim.ours == pytest.approx(1.0) and "p = 0.04 over 24 orderings" in claim.why
+    assert claim.verdict == "partly" and "but none beats chance (10%; paper: 25–50%)" in claim.lead
+    assert "learn more from D̂_det" not in claim.lead
+
+
 def test_learning_follows_transfer_reads_the_mean_of_the_seeds_and_reports_the_radii_unjudged():
     from sia_core.claims import scorecard
 

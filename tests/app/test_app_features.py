@@ -195,7 +195,7 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert any(m.value == f"**Takeaway.** **{VERDICT_WORDS[trend['verdict']]}** {lead}" for m in at.markdown)
     # the lead: the verdict, its test, its rule and any change of rule after the result; the numbers folded away
     assert len(lead.split()) < 130 and "Kendall τ" in lead and "transfer success of the examples" in evidence
-    assert "Our rule:" in lead and "We added the per-seed half on 2026-12-06" in lead
+    assert "Our rule:" in lead and "The per-seed half (2026-12-06)" in lead
     assert any(m.value.endswith(f"**The numbers behind the verdict.** {evidence}") for m in at.markdown)
     # the expander says what the axes and the test mean in plain words; the paper's numbers are named CIFAR-10's
     assert any(m.value.startswith("Each dot is one network architecture. Across:") for m in at.markdown)

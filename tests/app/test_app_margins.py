@@ -25,6 +25,9 @@ def test_margins_page_end_to_end():
         tau, low, high = map(float, re.search(r"τ = \*\*([-0-9.]+)\*\* \[([-0-9.]+), ([-0-9.]+)\] on the first 50 "
                                                r"images", header).groups())
         assert low <= round(tau, 2) <= high
+    # the zoo above measures the same models on its own 1,000 images, and the scorecard reads those: said here
+    assert any("The zoo above measures fmnist-standard and fmnist-robust on 1,000 test images" in c.value
+               and "draws no verdict" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 3 + 4  # the zoo's three; two scatters, the binned curve, the ROC
     # an L∞ margin in 255ths, the unit of the ε slider beside it (its line at 2/255)
     import json
