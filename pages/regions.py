@@ -49,7 +49,7 @@ model, dataset = selection.model, selection.dataset
 
 # --- one image ----------------------------------------------------------------------------------
 st.subheader("One image")
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4 = st.columns([0.8, 1.2, 1.2, 0.8])  # the methods' names are the longest: "Effect-weighted perturbation"
 if st.session_state.get("regions_index", 0) >= len(dataset):  # a link made on a larger dataset
     st.session_state["regions_index"] = 0
 index = c1.number_input("Index in the dataset", 0, len(dataset) - 1, key="regions_index")
@@ -59,8 +59,10 @@ roi_method = c2.selectbox("RoI method", ROI_METHODS.names(), key="regions_roi_me
 roa_method = c3.selectbox("RoA method", ROA_METHODS.names(), key="regions_roa_method",
                           format_func=ROA_METHODS.labels().__getitem__,
                           help=ROA_METHODS.help_text())
-target = c4.selectbox("Explain", ["true", "predicted"] + [str(i) for i in range(model.num_classes)], key="regions_target",
-                      format_func=lambda t: t if not t.isdigit() else f"class {model.class_names[int(t)]}")
+target = c4.selectbox("Explain the class", ["true", "predicted"] + [str(i) for i in range(model.num_classes)],
+                      key="regions_target", help="Whose score the maps explain: the image's true class, the model's "
+                                                 "prediction, or a class you choose.",
+                      format_func=lambda t: f"{t} class" if not t.isdigit() else f"class {model.class_names[int(t)]}")
 roi_options: dict = {}
 layers = conv_layer_names(model) if ROI_METHODS[roi_method].traits.get("needs_conv_layer") else []
 if layers:  # a model without one gets the method's own clear error below

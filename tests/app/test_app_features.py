@@ -93,6 +93,8 @@ def test_the_shipped_sets_say_whose_they_are_when_other_sources_are_chosen():
     at.switch_page("pages/features.py").run()
     assert not at.exception
     assert not any("These are the shipped sets" in i.value for i in at.info)  # the shipped study's own sources
+    # D̂_det by default: the transfer study below needs it, and D̂_rand had led a newcomer to "build D̂_det first"
+    assert at.selectbox(key="features_kind").value == "d_det"
     at.selectbox(key="features_std").set_value("fmnist-sia-at").run()
     assert not at.exception
     note = next(i.value for i in at.info if "These are the shipped sets" in i.value)
