@@ -48,7 +48,7 @@ from sia_core.regions.importance import default_cam_layer
 from sia_core.regions.panel import region_panel
 from sia_core.resolve import test_split, training_split
 from sia_core.results_io import SavedResult, load_result
-from sia_core.robustify import ImbalanceConfig, ImbalanceReport, run_imbalance_study
+from sia_core.robustify import IMBALANCE_METHODS, ImbalanceConfig, ImbalanceReport, run_imbalance_study
 
 
 def cached_launch_config() -> LaunchConfig:
@@ -138,7 +138,7 @@ def cached_face_detector():
 def cached_keypoint_panel(model_key: str, image_key: str, fraction: float, eps: float, steps: int,
                           _model: KeypointWrapper, _image: torch.Tensor, _reference: torch.Tensor):
     """RoI and RoA of one image of a keypoint model (`sia_core.keypoints.regions`)."""
-    bar, progress = _progress_bar("Computing the maps…", _stage)
+    bar, progress = _progress_bar("Computing the maps…", _stage, even_steps=False)
     panel = keypoint_region_panel(_model, _image, _reference, fraction=fraction, eps=eps, steps=steps,
                                   progress=progress)
     bar.empty()
@@ -148,7 +148,7 @@ def cached_keypoint_panel(model_key: str, image_key: str, fraction: float, eps: 
 @st.cache_data(max_entries=4, show_spinner=False)
 def cached_keypoint_regions(model_key: str, dataset_key: str, n: int, fraction: float, eps: float, steps: int,
                             _model: KeypointWrapper, _dataset: ImageDataset) -> KeypointRegionsReport:
-    bar, progress = _progress_bar("Mapping RoI and RoA over the images…", _stage)
+    bar, progress = _progress_bar("Mapping RoI and RoA over the images…", _stage, even_steps=False)
     report = keypoint_regions_study(_model, _dataset.images[:n], _dataset.keypoints[:n], dataset=_dataset.name,
                                     fraction=fraction, eps=eps, steps=steps, progress=progress)
     bar.empty()
@@ -318,7 +318,7 @@ def cached_region_maps(model_key: str, dataset_key: str, index: int, roi_method:
     """RoI and RoA maps of one image, keyed by strings; the top-q threshold is applied outside, so moving
     the q slider never recomputes them."""
     explained: str | int = int(target) if target.isdigit() else target
-    bar, progress = _progress_bar("Computing the maps…", lambda step, total, info: info["stage"])
+    bar, progress = _progress_bar("Computing the maps…", lambda step, total, info: info["stage"], even_steps=False)
     panel = region_panel(_model, _image, label, roi_method=roi_method, roa_method=roa_method, target=explained,
                          roi_options=json.loads(roi_options_json), progress=progress)
     bar.empty()
@@ -348,18 +348,22 @@ def remember_run(state_key: str, run_key: str, *, just_ran: bool, keep: int = 4)
     return run_key in runs
 
 
-def _progress_bar(text: str, describe: Callable[[int, int, dict], str]) -> tuple[Any, ProgressCallback]:
+def _progress_bar(text: str, describe: Callable[[int, int, dict], str], *,
+                  even_steps: bool = True) -> tuple[Any, ProgressCallback]:
     """A progress bar drawn inside a cached function (so a hit replays it, instantly) and the engine callback
-    that moves it; `describe(step, total, info)` writes its text, followed by the time left as measured so far on
-    this machine (no promise made in advance)."""
-    bar = st.progress(0.0, text=f"{text} (the time left shows after the first step)")
+    that moves it; `describe(step, total, info)` writes its text, followed by the time so far and, for steps of
+    about one length (`even_steps`: batches of images), the time left as measured so far on this machine. Stages
+    of unequal length (an attack per attribute, then the joint one) promise no time left: a "9 s left" held for
+    minutes reads as a hang."""
+    bar = st.progress(0.0, text=f"{text} (the time left shows after the first step)" if even_steps else
+                      f"{text} (its steps differ in length, so it shows the time so far, not the time left)")
     started = time.perf_counter()
 
     def report(step: int, total: int, info: dict) -> None:
         elapsed = time.perf_counter() - started
         left = elapsed / max(step, 1) * (total - step)
-        bar.progress(step / total, text=f"{describe(step, total, info)} · {elapsed:.0f} s so far, about "
-                                        f"{left:.0f} s left")
+        bar.progress(step / total, text=f"{describe(step, total, info)} · {elapsed:.0f} s so far"
+                                        + (f", about {left:.0f} s left" if even_steps else ""))
     return bar, report
 
 
@@ -368,7 +372,7 @@ def _images_done(step: int, total: int, info: dict) -> str:
 
 
 def _stage(step: int, total: int, info: dict) -> str:
-    return f"{info['stage']} ({step}/{total})"
+    return f"{step} of {total} steps done (the last: {info['stage']})"
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -376,7 +380,7 @@ def cached_neutralization_study(model_key: str, dataset_key: str, config_key: st
                                 _dataset: ImageDataset, _config: NeutralizationConfig) -> RegionsReport:
     """The RoI vs RoA study and neutralization table (`sia_core.regions.neutralization`), keyed by
     `config_key`, a string that names every field of `_config`."""
-    bar, progress = _progress_bar("Running…", _stage)
+    bar, progress = _progress_bar("Running…", _stage, even_steps=False)
     report = neutralization_study(_model, _dataset, _config, progress=progress)
     bar.empty()
     return report
@@ -388,8 +392,10 @@ def cached_imbalance_study(world: str, config_key: str, _config: ImbalanceConfig
     `config_key`, a string naming every field."""
     train_set = cached_train_split(world)
     test_set = test_split(world)
+    labels = IMBALANCE_METHODS.labels()
     bar, progress = _progress_bar("Training…", lambda step, total, info: (
-        f"{info['method']}, seed {info['seed']} done ({step}/{total} runs)"))
+        f"{step} of {total} runs done (the last: {labels.get(info['method'], info['method'])}, seed {info['seed']})"),
+        even_steps=False)
     report = run_imbalance_study(train_set, test_set, _config, progress=progress)
     bar.empty()
     return report
@@ -399,7 +405,7 @@ def cached_imbalance_study(world: str, config_key: str, _config: ImbalanceConfig
 def cached_diagnosis(model_key: str, dataset_key: str, config_key: str, _model: ClassifierWrapper,
                      _dataset: ImageDataset, _config: DiagnosisConfig) -> DiagnosisReport:
     """The SIA diagnosis (`sia_core.diagnosis`) without the joint attack's images, keyed by `config_key`."""
-    bar, progress = _progress_bar("Diagnosing…", _stage)
+    bar, progress = _progress_bar("Diagnosing…", _stage, even_steps=False)
     report = diagnose(_model, _dataset, _config, progress=progress)
     bar.empty()
     return dataclasses.replace(report, joint=None)  # the per-image attack results are not shown: keep the entry small

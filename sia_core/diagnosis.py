@@ -292,7 +292,7 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         per_sample_sensitivity[:, k] = change
         sensitivity[k] = change.mean() if len(change) else 0.0
         sensitivity_success[k] = torch.cat([r.success for r in parts]).float().mean() if parts else 0.0
-        tick(f"sensitivity: {name}")
+        tick(f"sensitivity to {ATTRIBUTES[name].label.lower()}")  # the sliders' names, not the code's
 
     success_rate: dict[str, float] = {}
     attack_success: dict[str, torch.Tensor] = {}
@@ -307,7 +307,7 @@ def diagnose(model: ClassifierWrapper, dataset: ImageDataset, config: DiagnosisC
         success_rate[baseline] = float(attack_success[baseline].float().mean())
         if baseline == "sia":
             joint = concatenate_results(parts)
-        tick(baseline)
+        tick(BASELINES[baseline].label)
 
     assert joint is not None
     matched_eps, matched_success, matched_ssim = _pgd_at_matched_ssim(
