@@ -30,11 +30,15 @@ st.caption("Attack many correctly classified images and count which attributes b
            "a paper's.")
 render_references(('sia', 'fgsm', 'pgd'))
 
+# the link keeps every setting of the run, so whoever opens it runs the same diagnosis (the attribute choice has
+# one widget per attribute set: gray and colour worlds)
+ATTRIBUTE_KEYS = {f"diag_attributes_{len(applicable_attributes(channels))}" for channels in (1, 3)}
 url_state.seed_from_url({"diag_n": url_state.integer(16, 1024), "diag_eps": url_state.number(0.0, 16.0),
                           "diag_steps": url_state.integer(5, 60), "diag_sparsity": url_state.number(0.0, 10.0),
-                          "diag_perceptual": url_state.number(0.0, 50.0)})
+                          "diag_perceptual": url_state.number(0.0, 50.0), "diag_seed": url_state.integer(0, 10_000),
+                          **{key: url_state.choices(list(ATTRIBUTES)) for key in sorted(ATTRIBUTE_KEYS)}})
 for key, default in (("diag_n", 256), ("diag_eps", 2.0), ("diag_steps", 30), ("diag_sparsity", 0.0),
-                     ("diag_perceptual", 0.0)):
+                     ("diag_perceptual", 0.0), ("diag_seed", 0)):
     st.session_state.setdefault(key, default)
 selection = require_selection()
 model, dataset = selection.model, selection.dataset
@@ -47,11 +51,15 @@ with st.form("sia_diagnosis_form"):
     eps_255 = c2.slider("Pixel budget ε_img (/255, L∞), shared by all attacks", 0.0, 16.0, step=0.5, key="diag_eps",
                         help=PIXEL_BUDGET_HELP)
     steps = c3.slider("Steps", 5, 60, key="diag_steps", help=STEPS_HELP)
-    seed = c4.number_input("Seed", 0, 10_000, 0, key="diag_seed",
+    seed = c4.number_input("Seed", 0, 10_000, key="diag_seed",
                            help="The seed of the attacks' random starts: the same seed repeats the same run.")
     # one widget per attribute set: a gray world's choice must not carry over as the whole choice in an RGB world
-    chosen = st.multiselect("Attributes", names, default=names, key=f"diag_attributes_{len(names)}",
-                            format_func=lambda name: ATTRIBUTES[name].label)
+    attributes_key = f"diag_attributes_{len(names)}"
+    if attributes_key not in st.session_state:
+        st.session_state[attributes_key] = names
+    elif any(name not in names for name in st.session_state[attributes_key]):  # a link from another world
+        st.session_state[attributes_key] = [name for name in st.session_state[attributes_key] if name in names]
+    chosen = st.multiselect("Attributes", names, key=attributes_key, format_func=lambda name: ATTRIBUTES[name].label)
     w1, w2 = st.columns(2)
     sparsity = w1.number_input(SPARSITY_WEIGHT_LABEL, 0.0, 10.0, step=0.1, key="diag_sparsity",
                                help=f"{SPARSITY_WEIGHT_HELP} The precomputed diagnoses use 0 and "
@@ -78,7 +86,8 @@ else:  # the shipped result for these settings, if there is one, so the page ope
     stored = (cache.precomputed("diagnosis", selection.model_key, selection.dataset_key, config)
               or cache.precomputed("diagnosis-weighted", selection.model_key, selection.dataset_key, config))
     if stored is None:
-        st.info("Set N, the pixel budget and the steps, then run the diagnosis (a progress bar shows the time left).")
+        st.info("No precomputed diagnosis for these settings: press **Run the diagnosis** to compute it (a progress "
+                "bar shows how far it is).")
         st.stop()
     report = stored.result
     cache.precomputed_note(stored)

@@ -67,6 +67,17 @@ def choice(options: Sequence[str]) -> Parser:
     return parse
 
 
+def choices(options: Sequence[str]) -> Parser:
+    """Several of `options`, comma-separated in the link (a multiselect's value)."""
+    def parse(text: str) -> list[str]:
+        chosen = [item for item in text.split(",") if item]
+        unknown = [item for item in chosen if item not in options]
+        if unknown or not chosen:
+            raise ValueError(f"{unknown!r} are not among the choices")
+        return chosen
+    return parse
+
+
 def seed_from_url(fields: Mapping[str, Parser], *, scope: str = "") -> None:
     """Copy the link's values of `fields` into session state, once per session and page (or `scope`). A page calls
     it before the sidebar, which then keeps these fields in the URL."""
@@ -112,7 +123,8 @@ def publish(keys: Sequence[str]) -> None:
         value = st.session_state.get(key)
         if value is None:
             continue
-        text = f"{value:.6g}" if isinstance(value, float) else str(value)
+        text = (f"{value:.6g}" if isinstance(value, float) else ",".join(map(str, value))
+                if isinstance(value, (list, tuple)) else str(value))
         if st.query_params.get(key) != text:
             st.query_params[key] = text
 
@@ -134,8 +146,10 @@ def publish_view() -> None:
     with st.sidebar.expander("Copy link to this view", key=SHARE_OPEN_KEY, on_change="rerun") as share:
         if share.open:
             st.caption("Opens this page with the same dataset and model, and the settings this page keeps in the "
-                       "address, named in the link below; other settings open at their defaults. The copy button is at "
-                       "the right of the box.")
+                       "address, named in the link below; other settings open at their defaults. A result computed "
+                       "here is not carried: the page opens on the shipped result for these settings where one "
+                       "ships, else asks to run it again (the same seed gives the same numbers). The copy button is "
+                       "at the right of the box.")
             st.code(share_link(), language=None, wrap_lines=True)
             if str(st.session_state.get("dataset_choice", "")).startswith("imagefolder:") and \
                     "sia-explorer-uploads" in str(st.session_state.get("dataset_choice")):

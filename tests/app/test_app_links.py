@@ -42,6 +42,20 @@ def test_a_link_restores_the_sliders_of_the_semantic_attack():
     assert at.slider(key="sia_perceptual_weight").value == 7.5 and not at.warning
 
 
+def test_a_diagnosis_link_carries_every_setting_of_its_run_and_says_the_result_is_not_carried():
+    # the seed and the attributes were left out, so the link's run could not be the sender's
+    at = _open({"diag_n": "64", "diag_seed": "3", "diag_attributes_8": "brightness,rotation"},
+               "pages/sia_diagnosis.py")
+    assert at.slider(key="diag_n").value == 64 and at.number_input(key="diag_seed").value == 3
+    assert at.multiselect(key="diag_attributes_8").value == ["brightness", "rotation"]
+    assert any(i.value.startswith("No precomputed diagnosis for these settings") for i in at.info)
+    assert at.query_params["diag_seed"] in ("3", ["3"])  # kept in the address for the next link
+    assert at.query_params["diag_attributes_8"] in ("brightness,rotation", ["brightness,rotation"])
+    at.session_state[SHARE_OPEN_KEY] = True
+    at.run()
+    assert any("A result computed here is not carried" in c.value for c in at.sidebar.caption)
+
+
 def test_a_bad_or_foreign_link_is_ignored_not_a_crash():
     at = _open({"model_id": "../../etc/passwd", "dataset_choice": "python:evil.py:Run", "regions_index": "999999",
                 "regions_q": "500", "regions_roi_method": "nonsense"}, "pages/regions.py")
