@@ -61,14 +61,15 @@ def fmnist_image(key: str, default: int):
 def hue_step(model_id: str, prompt: str) -> None:
     dataset = cache.cached_dataset("shapes", None, SHAPES_N)
     model = cache.cached_model(model_id)
-    index = st.slider("Image", 0, 49, 0, key=f"tour_{model_id}_index")
-    hue = st.slider(ATTRIBUTES['hue'].slider_label, ATTRIBUTES["hue"].low, ATTRIBUTES["hue"].high, 0.0,
-                    step=ATTRIBUTES["hue"].step, key=f"tour_{model_id}_hue")
+    # the sliders beside the picture, not above it: on a laptop's screen the prediction stays in view while dragging
+    picture, bars = st.columns([1, 2])
+    index = bars.slider("Image", 0, 49, 0, key=f"tour_{model_id}_index")
+    hue = bars.slider(ATTRIBUTES['hue'].slider_label, ATTRIBUTES["hue"].low, ATTRIBUTES["hue"].high, 0.0,
+                      step=ATTRIBUTES["hue"].step, key=f"tour_{model_id}_hue")
     image = dataset.images[index:index + 1]
     with torch.inference_mode():
         edited = apply_attributes(image, {"hue": hue})
     probabilities = model.predict_proba(edited)[0]
-    picture, bars = st.columns([1, 2])
     picture.image(to_pil(edited, width_px=192), caption=f"true: {dataset.class_names[int(dataset.labels[index])]}")
     predicted = int(probabilities.argmax())
     confidence = confidence_percent(float(probabilities[predicted]))
