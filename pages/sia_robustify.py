@@ -205,8 +205,8 @@ with st.form("robustify_live_form"):
     methods = st.multiselect("Methods", list(method_labels), default=list(method_labels), format_func=method_labels.get,
                              key="robustify_live_methods")
     seeds = st.slider("Seeds", 1, 3, 1, key="robustify_live_seeds")
-    st.caption("A progress bar shows how far it is as it runs. To stop a run, press Stop beside it; the last run "
-               "that finished stays on the page.")
+    st.caption("A progress bar shows how far it is as it runs. To stop a run, press the Stop button that appears "
+               "above the bar; the last run that finished stays on the page.")
     start = st.form_submit_button("Run", type="primary")
 live_config = None
 if methods:
