@@ -52,10 +52,11 @@ def try_this(prompt: str) -> None:
     st.info(f"**Try this:** {prompt}")
 
 
-def fmnist_image(key: str, default: int):
-    """The embedded Fashion-MNIST subset, the standard model and an image index chosen with a slider."""
+def fmnist_image(key: str, default: int, where=st):
+    """The embedded Fashion-MNIST subset, the standard model and an image index chosen with a slider (drawn in
+    `where`, a column, so a step's controls share one row and its picture stays in a laptop's view)."""
     dataset, model = cache.cached_dataset(FMNIST), cache.cached_model("fmnist-standard")
-    return dataset, model, st.slider("Image", 0, 99, default, key=key)
+    return dataset, model, where.slider("Image", 0, 99, default, key=key)
 
 
 def hue_step(model_id: str, prompt: str) -> None:
@@ -85,9 +86,9 @@ if step == 0:
                 "trained on Fashion-MNIST (28×28 photos of clothes, ten classes). It is right about nine times "
                 "in ten. Robustness asks: how easily can a small, harmless-looking change make it wrong?")
     dataset, model = cache.cached_dataset(FMNIST), cache.cached_model("fmnist-standard")
-    index = st.slider("Image", 0, len(dataset) - 1, 7, key="tour_meet_index")
-    probabilities = model.predict_proba(dataset.images[index:index + 1])[0]
     picture, bars = st.columns([1, 2])
+    index = bars.slider("Image", 0, len(dataset) - 1, 7, key="tour_meet_index")  # beside the picture, in view
+    probabilities = model.predict_proba(dataset.images[index:index + 1])[0]
     picture.image(to_pil(dataset.images[index], width_px=168),
                   caption=f"true: {dataset.class_names[int(dataset.labels[index])]}")
     bars.plotly_chart(probability_bars(probabilities, model.class_names, true_label=int(dataset.labels[index])),
@@ -107,8 +108,9 @@ elif step == 3:
                 "(brightness, contrast, rotation, …) and a tiny pixel change together, for the edit that fools the "
                 "model. Each change is a natural one (a brighter or turned photo, not noise); whether the whole "
                 "edit still looks like the original is another matter, and the SSIM below measures it.")
-    dataset, model, index = fmnist_image("tour_attack_index", 11)
-    eps = st.slider("Pixel budget (/255)", 0.0, 8.0, 2.0, step=0.5, key="tour_attack_eps")
+    pick, budget = st.columns(2)
+    dataset, model, index = fmnist_image("tour_attack_index", 11, pick)
+    eps = budget.slider("Pixel budget (/255)", 0.0, 8.0, 2.0, step=0.5, key="tour_attack_eps")
     image, label = dataset.images[index:index + 1], dataset.labels[index:index + 1]
     result = SemanticAttack(steps=20, eps_linf=eps / 255, seed=0)(model, image, label)
     before, after, bars = st.columns([1, 1, 2])
@@ -178,8 +180,9 @@ else:
                 "attack's small patterns being real features of the classes. Below, one image nudged toward a "
                 "class you pick."
                 + (f" On Fashion-MNIST here: **{VERDICT_WORDS[d_det.verdict]}** {d_det.lead}" if d_det else ""))
-    dataset, model, index = fmnist_image("tour_features_index", 2)
-    target = st.selectbox("Nudge toward", list(model.class_names), index=3, key="tour_features_target")
+    pick, toward = st.columns(2)
+    dataset, model, index = fmnist_image("tour_features_index", 2, pick)
+    target = toward.selectbox("Nudge toward", list(model.class_names), index=3, key="tour_features_target")
     image = dataset.images[index:index + 1]
     target_index = torch.tensor([list(model.class_names).index(target)])
     nudge = PGD(eps=1.0, norm="l2", steps=30, seed=0)
