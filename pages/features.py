@@ -186,8 +186,14 @@ if build:
     set_refs[kind]["key"] = cache.constructed_set_key(set_refs[kind]["config_key"], model_id,
                                                       set_refs[kind]["train_name"])
 with load_tab:
-    path = st.text_input("Path of a .npz written by `python -m sia_core features build`", key="features_path")
-    if st.button("Load", key="features_load") and path:
+    if cache.cached_launch_config().server_paths:
+        path = st.text_input("Path of a .npz written by `python -m sia_core features build`", key="features_path")
+        load = st.button("Load", key="features_load")
+    else:
+        path, load = "", False
+        st.info("This server reads no path its visitors type (it was started with --no-server-paths): build the "
+                "sets here, or load a saved one on your own copy of SIA Explorer.")
+    if load and path:
         try:
             file = Path(path).expanduser().resolve()
             # the file's time and size join the key, so a rebuilt file is read again rather than served stale

@@ -37,6 +37,9 @@ class LaunchConfig:
     models: tuple[OperatorModel, ...] = ()
     datasets: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # what could not be read, shown in the sidebar instead of a crash
+    # whether a visitor may type a path on this server (a dataset folder, a saved set): off for a shared server,
+    # where it would let anyone read image folders and probe which paths exist
+    server_paths: bool = True
 
     def model(self, spec: str) -> Optional[OperatorModel]:
         return next((model for model in self.models if model.spec == spec), None)
@@ -87,13 +90,19 @@ def read_config_file(path: Path) -> LaunchConfig:
     base = path.expanduser().resolve().parent
     models = tuple(_from_table(table, base) for table in document.get("model", ()))
     datasets = tuple(_rebased(str(table["spec"]), base) for table in document.get("data", ()) if "spec" in table)
-    return LaunchConfig(models, datasets)
+    server_paths = document.get("server_paths", True)
+    if not isinstance(server_paths, bool):
+        raise SiaError(f"server_paths in {path.name} must be true or false, got {server_paths!r}.")
+    return LaunchConfig(models, datasets, server_paths=server_paths)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamlit run app.py --", add_help=False, exit_on_error=False)
     add_model_arguments(parser, required=False)
     parser.add_argument("--config", help=f"a {CONFIG_FILE} listing models and datasets")
+    parser.add_argument("--no-server-paths", action="store_true",
+                        help="visitors choose among the embedded data, uploads and the operator's datasets, and type "
+                             "no path on this server (for a shared server)")
     return parser
 
 
@@ -104,6 +113,7 @@ def parse_launch(argv: Sequence[str], *, cwd: Path, environ: Mapping[str, str]) 
     models: list[OperatorModel] = []
     datasets: list[str] = []
     config_path: Optional[Path] = None
+    server_paths = True
     try:
         args, unknown = _parser().parse_known_args(list(argv))
         if unknown:
@@ -119,6 +129,7 @@ def parse_launch(argv: Sequence[str], *, cwd: Path, environ: Mapping[str, str]) 
         elif args.data:
             datasets.append(_rebased(args.data, cwd))
         config_path = Path(args.config) if args.config else None
+        server_paths = not args.no_server_paths
     except (argparse.ArgumentError, SiaError) as error:
         problems.append(f"The command-line arguments could not be read: {error}")
     if config_path is None and environ.get(CONFIG_ENV):
@@ -130,10 +141,11 @@ def parse_launch(argv: Sequence[str], *, cwd: Path, environ: Mapping[str, str]) 
             from_file = read_config_file(config_path if config_path.is_absolute() else cwd / config_path)
             models.extend(from_file.models)
             datasets.extend(from_file.datasets)
+            server_paths = server_paths and from_file.server_paths  # either may turn them off
         except SiaError as error:
             problems.append(str(error))
     datasets = [spec for spec in dict.fromkeys([m.data for m in models if m.data] + datasets)]
-    return LaunchConfig(tuple(models), tuple(datasets), tuple(problems))
+    return LaunchConfig(tuple(models), tuple(datasets), tuple(problems), server_paths=server_paths)
 
 
 def launch_config_files(argv: Sequence[str], cwd: Optional[Path] = None,

@@ -126,7 +126,9 @@ def _unpack_upload() -> None:
 
 def _load_dataset(page_changed: bool) -> tuple[ImageDataset, str]:
     config = cache.cached_launch_config()
-    choices = list(dict.fromkeys([*config.datasets, *DATASETS.names(), *st.session_state.get(UPLOADS_KEY, [])]))
+    # on a server that reads no visitor's path, the entries that ask for one are left out (the operator's own stay)
+    offered = [name for name in DATASETS.names() if config.server_paths or "path_label" not in DATASETS[name].traits]
+    choices = list(dict.fromkeys([*config.datasets, *offered, *st.session_state.get(UPLOADS_KEY, [])]))
     _restore("dataset_choice", page_changed)
     if (wanted := st.session_state.get("dataset_choice")) not in choices:
         st.session_state["dataset_choice"] = choices[0] if config.datasets else DEFAULT_DATASET

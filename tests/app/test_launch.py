@@ -62,3 +62,37 @@ def test_short_spec_keeps_the_file_name_only():
     assert short_spec("python:pkg.models:Net") == "python:pkg.models:Net"
     assert short_spec("fmnist-standard") == "fmnist-standard"
     assert short_spec(str(Path("/x/y"))) == "/x/y"
+
+
+def test_a_shared_server_can_turn_off_the_paths_its_visitors_type(tmp_path):
+    assert parse_launch([], cwd=tmp_path, environ={}).server_paths  # a local copy: on, as before
+    assert not parse_launch(["--no-server-paths"], cwd=tmp_path, environ={}).server_paths
+    (tmp_path / CONFIG_FILE).write_text('server_paths = false\n[[data]]\nspec = "imagefolder:photos"\n')
+    from_file = parse_launch([], cwd=tmp_path, environ={})
+    assert not from_file.server_paths and from_file.datasets == (f"imagefolder:{tmp_path / 'photos'}",)
+    (tmp_path / CONFIG_FILE).write_text('server_paths = "no"\n')
+    assert any("server_paths" in problem for problem in parse_launch([], cwd=tmp_path, environ={}).problems)
+
+
+def test_with_server_paths_off_no_page_asks_for_a_path(tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import PROJECT_ROOT
+
+    config = tmp_path / "sia_explorer.toml"
+    config.write_text("server_paths = false\n")
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
+        at.run()
+        assert not at.exception, at.exception
+        choices = at.sidebar.selectbox(key="dataset_choice").options
+        assert "Image folder (one sub-folder per class)" not in choices and "NumPy .npz file" not in choices
+        assert "CIFAR-10 test subset (embedded)" in choices and not at.sidebar.text_input
+        at.switch_page("pages/features.py").run()
+        assert not at.exception and not [t for t in at.text_input if t.key == "features_path"]
+        assert any("reads no path its visitors type" in i.value for i in at.info)
+    finally:
+        st.cache_resource.clear()
