@@ -59,14 +59,19 @@ with st.form("sia_diagnosis_form"):
         st.session_state[attributes_key] = names
     elif any(name not in names for name in st.session_state[attributes_key]):  # a link from another world
         st.session_state[attributes_key] = [name for name in st.session_state[attributes_key] if name in names]
-    chosen = st.multiselect("Attributes", names, key=attributes_key, format_func=lambda name: ATTRIBUTES[name].label)
-    w1, w2 = st.columns(2)
-    sparsity = w1.number_input(SPARSITY_WEIGHT_LABEL, 0.0, 10.0, step=0.1, key="diag_sparsity",
-                               help=f"{SPARSITY_WEIGHT_HELP} The precomputed diagnoses use 0 and "
-                                    f"{WEIGHTED_DIAGNOSIS['sparsity_weight']:g}.")
-    perceptual = w2.number_input(PERCEPTUAL_WEIGHT_LABEL, 0.0, 50.0, step=0.5, key="diag_perceptual",
-                                 help=f"{PERCEPTUAL_WEIGHT_HELP} The precomputed diagnoses use 0 and "
-                                      f"{WEIGHTED_DIAGNOSIS['perceptual_weight']:g}.")
+    # folded: every attribute and zero weights by default, and open they filled a laptop's screen, the charts below it
+    changed = (len(st.session_state[attributes_key]) < len(names) or st.session_state.get("diag_sparsity")
+               or st.session_state.get("diag_perceptual"))
+    with st.expander(f"Attributes ({len(st.session_state[attributes_key])} of {len(names)}) and the joint attack's "
+                     "weights", expanded=bool(changed)):
+        chosen = st.multiselect("Attributes", names, key=attributes_key, format_func=lambda name: ATTRIBUTES[name].label)
+        w1, w2 = st.columns(2)
+        sparsity = w1.number_input(SPARSITY_WEIGHT_LABEL, 0.0, 10.0, step=0.1, key="diag_sparsity",
+                                   help=f"{SPARSITY_WEIGHT_HELP} The precomputed diagnoses use 0 and "
+                                        f"{WEIGHTED_DIAGNOSIS['sparsity_weight']:g}.")
+        perceptual = w2.number_input(PERCEPTUAL_WEIGHT_LABEL, 0.0, 50.0, step=0.5, key="diag_perceptual",
+                                     help=f"{PERCEPTUAL_WEIGHT_HELP} The precomputed diagnoses use 0 and "
+                                          f"{WEIGHTED_DIAGNOSIS['perceptual_weight']:g}.")
     run = st.form_submit_button("Run the diagnosis", type="primary")
 
 if not chosen:  # an empty choice is not "all of them": say so rather than run on every attribute
