@@ -64,7 +64,8 @@ with st.form("sia_diagnosis_form"):
                or st.session_state.get("diag_perceptual"))
     with st.expander(f"Attributes ({len(st.session_state[attributes_key])} of {len(names)}) and the joint attack's "
                      "weights", expanded=bool(changed)):
-        chosen = st.multiselect("Attributes", names, key=attributes_key, format_func=lambda name: ATTRIBUTES[name].label)
+        chosen = st.multiselect("Attributes", names, key=attributes_key,
+                                format_func=lambda name: ATTRIBUTES[name].label)
         w1, w2 = st.columns(2)
         sparsity = w1.number_input(SPARSITY_WEIGHT_LABEL, 0.0, 10.0, step=0.1, key="diag_sparsity",
                                    help=f"{SPARSITY_WEIGHT_HELP} The precomputed diagnoses use 0 and "
