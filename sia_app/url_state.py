@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from sia_app import cache
 from sia_app.navigation import CURRENT_PAGE_KEY
 
 Parser = Callable[[str], Any]
@@ -151,8 +152,7 @@ def publish_view() -> None:
                        "ships, else asks to run it again (the same seed gives the same numbers). The copy button is "
                        "at the right of the box.")
             st.code(share_link(), language=None, wrap_lines=True)
-            if str(st.session_state.get("dataset_choice", "")).startswith("imagefolder:") and \
-                    "sia-explorer-uploads" in str(st.session_state.get("dataset_choice")):
+            if cache.uploaded_archive_name(str(st.session_state.get("dataset_choice", ""))) is not None:
                 st.warning("Your uploaded image folder stays in this session: whoever opens the link gets the "
                            "default dataset instead, and is told so.")
             weights = st.session_state.get(UPLOADED_WEIGHTS_KEY)

@@ -142,12 +142,17 @@ def paired_rate_difference_ci(first: Sequence[int], second: Sequence[int], first
     per-image differences where both ship them (0/1 each; the pairing removes the images both get right or both
     wrong from the noise), else `proportion_difference_ci` from the rates. With fewer than 10 images that differ
     between the two, redraws undercover, so it is the unpaired Newcombe interval, which is wider."""
-    if len(first) != n or len(second) != n or n == 0:
+    if not per_image_pairs(first, second, n):
         return proportion_difference_ci(first_rate, n, second_rate, n, seed=seed)
     differences = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
     if np.count_nonzero(differences) < SMALL_COUNT:
         return newcombe_difference_interval(first_rate, n, second_rate, n)
     return bootstrap_ci(differences, seed=seed)
+
+
+def per_image_pairs(first: Sequence[int], second: Sequence[int], n: int) -> bool:
+    """Whether two rates over the same n images ship each image's result (so their difference is paired)."""
+    return n > 0 and len(first) == n and len(second) == n
 
 
 def mask_gain_ci(row, control, n: int) -> tuple[float, float]:
@@ -575,8 +580,8 @@ def _neutralization(world: WorldResults, base: dict) -> ClaimVerdict:
         return not_measured(base, "The shipped regions study has no dataset or random mask row.")
     ours = roa.adversarial_accuracy_after - random.adversarial_accuracy_after
     ci95 = mask_gain_ci(roa, random, report.n)
-    paired = (f", paired over the same {report.n} images" if len(roa.adversarial_correct_after) == report.n
-              and len(random.adversarial_correct_after) == report.n else "")
+    paired = (f", paired over the same {report.n} images" if per_image_pairs(
+        roa.adversarial_correct_after, random.adversarial_correct_after, report.n) else "")
     verdict = gain_verdict(ci95)
     cost = roa.clean_accuracy_before - roa.clean_accuracy_after
     why = (f"Blanking the dataset-level RoA mask ({roa.mean_area:.0%} of the pixels) leaves "
