@@ -179,3 +179,17 @@ def test_discovery_finds_the_known_configs():
     found = {name.rsplit(".", 1)[1] for name in discovered_configs()}
     assert {"FGSM", "PGD", "DeepFool", "SemanticAttack", "TrainConfig", "NeutralizationConfig", "ShapesConfig",
             "LocalizedAttackMap", "Occlusion", "InputMarginEstimator"} <= found, found
+
+
+def test_every_config_accepts_its_own_defaults():
+    """A config whose every field has a default is made with them: the defaults pass the config's own checks."""
+    made = []
+    for qualified in sorted(discovered_configs()):
+        module, name = qualified.rsplit(".", 1)
+        cls = getattr(importlib.import_module(module), name)
+        fields = [field for field in dataclasses.fields(cls) if field.init]
+        if all(field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+               for field in fields):
+            cls()
+            made.append(name)
+    assert {"SemanticAttack", "NeutralizationConfig", "Occlusion", "GradCAM", "DiagnosisConfig"} <= set(made), made

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from sia_core.models.registry import list_model_cards
+from sia_core.models.registry import list_model_cards, load_model_and_card
 from tests.conftest import PROJECT_ROOT
 
 TIMEOUT = 120
@@ -143,7 +145,14 @@ def test_valid_image_upload_shows_probabilities(app):
     Image.new("L", (50, 50), 30).save(buffer, format="PNG")
     app.file_uploader(key="home_upload").upload("shirt.png", buffer.getvalue(), "image/png").run()
     assert not app.exception and not app.error
-    assert len(app.get("plotly_chart")) == 1
+    charts = app.get("plotly_chart")
+    assert len(charts) == 1
+    bars = json.loads(charts[0].proto.spec)["data"][0]
+    # a uniform grey resizes to the same grey: the bars are the shipped model's probabilities of that image
+    model = load_model_and_card("fmnist-standard").model
+    expected = model.predict_proba(torch.full((1, 1, 28, 28), 30 / 255))[0]
+    assert bars["y"] == list(model.class_names)
+    assert bars["x"] == pytest.approx(expected.tolist(), abs=1e-5) and sum(bars["x"]) == pytest.approx(1, abs=1e-4)
 
 
 def test_bad_weights_upload_keeps_the_shipped_model(app):

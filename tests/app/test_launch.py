@@ -44,6 +44,10 @@ spec = "imagefolder:photos"
     assert config.model("torchvision:resnet18") is second and config.model("python:elsewhere.py:X") is None
     # the environment variable names a file elsewhere; the command line's --config wins over both
     assert parse_launch([], cwd=tmp_path, environ={CONFIG_ENV: str(folder / CONFIG_FILE)}).models == config.models
+    other = tmp_path / "other.toml"
+    other.write_text('[[model]]\nspec = "torchvision:resnet50"\n')
+    chosen = parse_launch(["--config", str(other)], cwd=folder, environ={CONFIG_ENV: str(folder / CONFIG_FILE)})
+    assert [model.spec for model in chosen.models] == ["torchvision:resnet50"]
 
 
 def test_unreadable_input_becomes_problems_not_exceptions(tmp_path):

@@ -174,9 +174,13 @@ def test_training_on_a_constructed_set_reports_original_test_accuracy(separable)
     assert result.robust_accuracy == result.test_accuracy  # a radius-0 attack changes nothing
     assert result.epoch_test_accuracy[-1] == clean  # the curve's last point is the final model on these 60 images
     det = build_constructed_set(source, data, ConstructionConfig(kind="d_det", n=40, eps_l2=0.5, steps=5))
-    _, det_result = train_on_constructed(det.as_dataset(), test_set, FeatureTrainingConfig(
+    det_model, det_result = train_on_constructed(det.as_dataset(), test_set, FeatureTrainingConfig(
         architecture="mlp", epochs=1, eval_eps_l2=0.5, eval_steps=3, eval_n=20), kind="d_det")
-    assert det_result.relabelled_test_accuracy is not None and det_result.eps == 0.5
+    predictions = det_model.logits(test_set.images).argmax(1)
+    # against the relabelling (y + 1) mod C on every test image, and a prediction can match y or y + 1, not both
+    relabelled = float((predictions == (test_set.labels + 1) % test_set.num_classes).float().mean())
+    assert det_result.relabelled_test_accuracy == relabelled and det_result.eps == 0.5
+    assert det_result.relabelled_test_accuracy + det_result.test_accuracy <= 1.0
 
 
 @pytest.mark.parametrize("options", [dict(architecture="resnet"), dict(epochs=0), dict(learning_rate=0.0),

@@ -91,7 +91,10 @@ def test_wrong_shaped_checkpoint_names_the_architecture(saved, tmp_path):
     assert "missing (first: " in str(other.value) and "another architecture" in str(other.value)
     # weights saved from DataParallel carry "module." before every name: they load as they are
     state = read_state_dict(saved[1] / "unit" / WEIGHTS_FILE)
-    build_model(CARD, {f"module.{key}": value for key, value in state.items()})
+    plain = build_model(CARD, state)
+    prefixed = build_model(CARD, {f"module.{key}": value for key, value in state.items()})
+    x = torch.rand(2, *CARD.input_shape, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(prefixed.eval()(x), plain.eval()(x))
 
 
 def test_missing_and_malformed_cards(saved):

@@ -82,6 +82,13 @@ def test_sia_training_buys_pixel_robustness_that_its_random_control_does_not():
         assert CARDS[f"{world}-random-attributes"].training["recipe"] == "random-attributes"
         assert sia["attack"] == control["attack"] == "pgd-linf" and sia["eps"] == control["eps"]
         assert sia["clean_accuracy"] >= 0.9 and sia["robust_accuracy"] > control["robust_accuracy"] + 0.15
+        # and the weights still do what their cards say: measured again on 300 test images (the cards' 0.20 vs 0.01
+        # on Fashion-MNIST and 0.89 vs 0.29 on Shapes, over all their test images)
+        data = load_dataset("fashion-mnist-subset" if world == "fmnist" else "shapes").subset(slice(0, 300))
+        attack = PGD(eps=sia["eps"], steps=sia["steps"], seed=0)
+        robust = {model_id: evaluate(load_model(model_id), data, attack=attack).robust_accuracy
+                  for model_id in (f"{world}-sia-at", f"{world}-random-attributes")}
+        assert robust[f"{world}-sia-at"] > robust[f"{world}-random-attributes"] + 0.1, robust
 
 
 def test_cards_meet_the_targets():

@@ -225,12 +225,6 @@ def test_configs_refuse_bad_values(config: type, options: dict) -> None:
         config(**options)
 
 
-@pytest.mark.parametrize("config", [EffectWeightedMap, MinimalPerturbationMap, LocalizedAttackMap,
-                                    NeutralizationConfig])
-def test_default_configs_construct(config: type) -> None:
-    assert config() == config()
-
-
 def test_a_dataset_too_small_for_the_held_out_split_is_refused():
     with pytest.raises(ConfigError, match="n_fit"):
         neutralization_study(boundary_reader(), _boundary_dataset(16), NeutralizationConfig(n=8, n_fit=16))
