@@ -555,6 +555,29 @@ def sia_seconds_keypoints() -> dict[str, float]:
     return seconds
 
 
+def diagnosis_seconds_cifar10() -> dict[str, float]:
+    """The diagnosis page's default run (256 images, 2/255, 30 steps, every attribute) on cifar10-standard and the
+    embedded CIFAR-10 subset, on one thread, once (it takes minutes): its CPU time in all and per part (the 13
+    one-attribute searches, the four attacks, PGD's search for SIA's SSIM), and its wall time."""
+    from sia_core import resolve as resolver
+    from sia_core.diagnosis import DiagnosisConfig, diagnose
+
+    subject = resolver.resolve("cifar10-standard", "cifar10-subset")
+    marks: list[tuple[str, float]] = []
+    with _one_thread():
+        started, wall = time.thread_time(), time.perf_counter()
+        diagnose(subject.loaded.model, subject.test_set, DiagnosisConfig(),
+                 progress=lambda done, total, info: marks.append((info.get("stage", ""), time.thread_time())))
+        seconds, wall = time.thread_time() - started, time.perf_counter() - wall
+    ends = [end for _, end in marks]
+    costs = [end - start for start, end in zip([started, *ends], ends)]
+    search = sum(cost for (stage, _), cost in zip(marks, costs) if stage.startswith("sensitivity"))
+    matched = costs[-1]
+    return {"diagnosis_seconds_cifar10": seconds, "diagnosis_seconds_cifar10_one_attribute_searches": search,
+            "diagnosis_seconds_cifar10_attacks": seconds - search - matched,
+            "diagnosis_seconds_cifar10_pgd_at_sias_ssim": matched, "diagnosis_seconds_cifar10_wall": wall}
+
+
 BENCHMARKS = {
     "predict_latency_ms": predict_latency_ms,
     "app_ready_seconds": app_ready_seconds,
@@ -581,6 +604,7 @@ BENCHMARKS = {
     "margin_tightness_vs_fab": margin_tightness_vs_fab,  # per model and norm: tightness, share, speed-up
     "slider_update_ms_keypoints": slider_update_ms_keypoints,  # O-Net and the Shapes keypoint model
     "sia_seconds_keypoints": sia_seconds_keypoints,  # the same two
+    "diagnosis_seconds_cifar10": diagnosis_seconds_cifar10,  # in all and per part, one thread
 }
 # `--only 224` / `--only lite0` run these
 GROUPS = {"224": [name for name in BENCHMARKS if name.endswith("_224")],

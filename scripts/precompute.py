@@ -276,7 +276,7 @@ def cifar10_summary(dataset_key: str) -> None:
                               "zoo": zoo_entries, "paper": list(PAPER_ZOO)}
     if (fills := stored("regions-fills", "cifar10-standard")) is not None:
         summary["regions"] = {"model": "cifar10-standard", "config": dataclasses.asdict(fills.config),
-                              "fills": {fill: {"neutralization": [dataclasses.asdict(row) for row in rows]}
+                              "fills": {fill: {"neutralization": [row.to_dict() for row in rows]}
                                         for fill, rows in fills.result.rows.items()}}
     diagnoses = {model_id: found.result.to_dict()
                  for model_id in CIFAR10_MODELS for found in [stored("diagnosis", model_id)] if found is not None}

@@ -12,7 +12,7 @@ import torch
 from sia_core.attacks import PGD
 from sia_core.attacks.semantic import SemanticAttack
 from sia_core.data.base import ImageDataset
-from sia_core.diagnosis import BASELINES, MATCH_HALVINGS, SSIM_THRESHOLDS, DiagnosisConfig, diagnose, select_correct
+from sia_core.diagnosis import BASELINES, MATCH_TOLERANCE, SSIM_THRESHOLDS, DiagnosisConfig, diagnose, select_correct
 from sia_core.errors import ConfigError, SiaError
 from sia_core.results_io import decode, encode
 from tests.attacks.test_semantic_attack import brightness_model
@@ -129,14 +129,43 @@ def test_pgd_is_also_run_at_the_radius_that_matches_sias_mean_ssim():
     matched_ssim = float(report.matched_pgd_ssim.mean())
     assert report.matched_pgd_eps is not None and report.matched_pgd_eps > 4 / 255  # PGD at 4/255 is far closer
     assert len(report.matched_pgd_success) == report.n == len(report.matched_pgd_ssim)
-    # the radius found gives images at most as close as SIA's, and the bisection gets near its target: one
-    # bisection interval smaller, PGD's images are closer than SIA's
-    assert sia_ssim - 0.02 < matched_ssim <= sia_ssim
+    # the radius found gives images at most as close as SIA's, and within the tolerance of its SSIM
+    assert sia_ssim - MATCH_TOLERANCE <= matched_ssim <= sia_ssim
+    # what the report holds is PGD at that radius, recomputed here
     x, y = data.images[report.sample_indices], data.labels[report.sample_indices]
-    interval = (1 - config.eps_linf) / 2 ** MATCH_HALVINGS
-    closer = PGD(eps=report.matched_pgd_eps - interval, norm="linf", steps=config.steps, seed=config.seed)(model, x, y)
-    assert float(closer.ssim.mean()) > sia_ssim
+    again = PGD(eps=report.matched_pgd_eps, norm="linf", steps=config.steps, seed=config.seed)(model, x, y)
+    assert torch.equal(again.success, report.matched_pgd_success)
+    torch.testing.assert_close(again.ssim, report.matched_pgd_ssim)
     assert report.success_rate["pgd"] <= float(report.matched_pgd_success.float().mean())  # a larger radius
+
+
+@pytest.mark.parametrize("exponent", [1.0, 2.0, 3.0])
+def test_the_matched_radius_search_finds_a_power_law_crossing_in_few_runs(exponent: float, monkeypatch):
+    """A stand-in PGD whose images' 1 − SSIM is 0.3·radius^exponent: the search lands in the band below the target
+    within a few runs, from the budget's point alone."""
+    import sia_core.diagnosis as diagnosis
+
+    runs = []
+
+    def fake_batches(attack, model, x, y, batch_size):
+        runs.append(attack.eps)
+        deficit = min(0.3 * attack.eps ** exponent, 1.0)
+        return [type("Result", (), {"success": torch.zeros(len(x), dtype=torch.bool),
+                                    "ssim": torch.full((len(x),), 1 - deficit)})()]
+
+    monkeypatch.setattr(diagnosis, "_batched", fake_batches)
+    config = DiagnosisConfig(eps_linf=2 / 255)
+    budget_ssim = 1 - 0.3 * (2 / 255) ** exponent
+    x, y = torch.zeros(4, 1, 2, 2), torch.zeros(4, dtype=torch.long)
+    eps, _, similarity = diagnosis._pgd_at_matched_ssim(None, x, y, config, 0.8,
+                                                        (torch.zeros(4, dtype=torch.bool), torch.full((4,), budget_ssim)))
+    assert 0.8 - MATCH_TOLERANCE <= float(similarity.mean()) <= 0.8
+    assert eps == pytest.approx((0.2 / 0.3) ** (1 / exponent), rel=0.05) and len(runs) <= 4, runs
+    # the budget's own PGD is already as far as SIA's: it is the answer, with no run
+    runs.clear()
+    assert diagnosis._pgd_at_matched_ssim(None, x, y, config, 0.99, (torch.zeros(4, dtype=torch.bool),
+                                                                     torch.full((4,), 0.95)))[0] == 2 / 255
+    assert runs == []
 
 
 def test_the_mean_ssim_of_successes_follows_the_geometry_choice():
