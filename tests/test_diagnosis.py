@@ -157,8 +157,8 @@ def test_the_matched_radius_search_finds_a_power_law_crossing_in_few_runs(expone
     config = DiagnosisConfig(eps_linf=2 / 255)
     budget_ssim = 1 - 0.3 * (2 / 255) ** exponent
     x, y = torch.zeros(4, 1, 2, 2), torch.zeros(4, dtype=torch.long)
-    eps, _, similarity = diagnosis._pgd_at_matched_ssim(None, x, y, config, 0.8,
-                                                        (torch.zeros(4, dtype=torch.bool), torch.full((4,), budget_ssim)))
+    budget = (torch.zeros(4, dtype=torch.bool), torch.full((4,), budget_ssim))
+    eps, _, similarity = diagnosis._pgd_at_matched_ssim(None, x, y, config, 0.8, budget)
     assert 0.8 - MATCH_TOLERANCE <= float(similarity.mean()) <= 0.8
     assert eps == pytest.approx((0.2 / 0.3) ** (1 / exponent), rel=0.05) and len(runs) <= 4, runs
     # the budget's own PGD is already as far as SIA's: it is the answer, with no run

@@ -43,6 +43,25 @@ def test_the_shipped_files_record_their_command_and_settings():
     assert sum(f.stat().st_size for f in files) < 5_000_000  # a few MB at most
 
 
+@pytest.mark.parametrize("model_id, dataset", [("fmnist-standard", "fashion-mnist-subset"),
+                                               ("mtcnn-onet", "face-photos")])
+def test_a_shipped_diagnosis_is_what_the_current_code_computes(model_id: str, dataset: str):
+    """Rerun at its recorded settings, a shipped diagnosis comes out the same: a change to the attacks that forgets
+    `scripts/precompute.py` fails here (the keypoint files had gone stale that way, unseen)."""
+    from sia_core.diagnosis import diagnose
+    from sia_core.resolve import resolve
+
+    saved = load_result(PRECOMPUTED_DIR / f"diagnosis-{model_id}.json.gz")
+    subject = resolve(model_id, dataset)
+    again, shipped = diagnose(subject.model, subject.test_set, saved.config), saved.result
+    assert torch.equal(again.sample_indices, shipped.sample_indices)
+    for attack, success in shipped.attack_success.items():
+        assert torch.equal(again.attack_success[attack], success), attack
+    torch.testing.assert_close(again.sensitivity, shipped.sensitivity, atol=1e-4, rtol=1e-3)
+    assert again.matched_pgd_eps == pytest.approx(shipped.matched_pgd_eps)
+    assert torch.equal(again.matched_pgd_success, shipped.matched_pgd_success)
+
+
 def test_diagnosis_regions_and_margins_open_on_a_result():
     at = _open("pages/sia_diagnosis.py")
     assert len(at.get("plotly_chart")) == 4 and _precomputed_caption(at)  # the shipped files carry SSIM
