@@ -388,7 +388,7 @@ def _pgd_at_matched_ssim(model: ClassifierWrapper, x: torch.Tensor, y: torch.Ten
 
     if float(at_budget[1].mean()) <= target_ssim:  # PGD at the pixel budget is already as visible as SIA
         return (config.eps_linf, *at_budget)
-    aim = 1 - (target_ssim - MATCH_TOLERANCE / 2)
+    aim = 1 - (target_ssim - MATCH_TOLERANCE / 2)  # the 1 − SSIM aimed at: the accepted band's middle
     closer = [(config.eps_linf, 1 - float(at_budget[1].mean()))]  # radii whose images are closer than the target
     farther: Optional[tuple[float, float]] = None  # the smallest radius found that reaches the target
     best = None
@@ -397,7 +397,7 @@ def _pgd_at_matched_ssim(model: ClassifierWrapper, x: torch.Tensor, y: torch.Ten
         if farther is None:
             # two closer points give the line; at first, a perturbation's variance: 1 − SSIM about ∝ radius²
             guess = (_log_log_radius(*closer[-2:], aim) if len(closer) > 1 else None) or low * math.sqrt(
-                aim / max(closer[0][1], 1e-6))
+                aim / max(closer[-1][1], 1e-6))
             eps = min(max(1.2 * guess, 1.5 * low), 1.0)
         else:
             high = farther[0]
