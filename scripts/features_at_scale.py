@@ -3,6 +3,7 @@ world's training split, a fresh network trained on each and on as many original 
 original test set with its 95% interval. One script for every tier; the stages resume where a run stopped:
 
     .venv/bin/python scripts/features_at_scale.py plan  --world cifar10            # throughput and success, first
+    .venv/bin/python scripts/features_at_scale.py success --world cifar10 --n 500 --source FOLDER  # another source
     nohup .venv/bin/python scripts/features_at_scale.py run --world cifar10 --tier cpu --only d_det,d_rand,d &
     .venv/bin/python scripts/features_at_scale.py write --world cifar10 --tier cpu   # -> assets/precomputed/
 
@@ -241,6 +242,25 @@ def splits(world: World, model: ClassifierWrapper, test_n: Optional[int] = None
     train = resolver.training_split(world.data, image_shape=model.input_shape, required=True)
     test = resolver.test_split(world.data, image_shape=model.input_shape, n=test_n)
     return train, test
+
+
+def source_success(world_name: str, n: int, source_spec: Optional[str]) -> dict:
+    """D̂_det's construction (targeted L2 PGD at the world's radius, step 0.1, the cpu tier's steps, target y + 1)
+    against a source model on the first `n` training images: its targeted success with its 95% interval, so another
+    source (e.g. one trained longer: `python -m sia_core train ... --out FOLDER`) can be weighed before a rebuild."""
+    world, tier = WORLDS[world_name], TIERS["cpu"]
+    model = source(source_spec or world.standard, world)
+    train, _ = splits(world, model)
+    x, y = train.images[:n], train.labels[:n]
+    target = (y + 1) % train.num_classes
+    attack = PGD(eps=world.eps_l2, norm="l2", steps=tier.pgd_steps, step_size=0.1, random_start=False)
+    started = time.perf_counter()
+    reached = torch.cat([attack(model, x[i:i + tier.build_batch], y[i:i + tier.build_batch],
+                                target=target[i:i + tier.build_batch]).success.cpu()
+                         for i in range(0, len(x), tier.build_batch)])
+    return {"source": source_spec or world.standard, "n": len(x), "eps_l2": world.eps_l2, "steps": tier.pgd_steps,
+            **_rate_with_interval("targeted_success", reached.numpy()),
+            "seconds": round(time.perf_counter() - started, 1)}
 
 
 def plan(world_name: str, n: int) -> None:
@@ -923,7 +943,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     keep_freed_memory_for_reuse()  # fewer page faults per training and attack step
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("plan", "estimate", "run", "build", "write", "export", "import",
-                                           "jpeg-control"),
+                                           "jpeg-control", "success"),
                         help="build: only the constructed sets of --only (resuming), no training: e.g. to save again "
                              "the set of a stage finished on another machine, so `write` counts its success per class")
     parser.add_argument("--out", help="export: the folder for the two files; import: the folder holding them")
@@ -932,7 +952,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--work", help="the folder of the stages (default: $SIA_EXPLORER_HOME/features-WORLD-TIER)")
     parser.add_argument("--only", help=f"stages, comma-separated, from {', '.join((*STAGES, TRANSFER))} (default: "
                                        "the tier's stages, then the transfer study)")
-    parser.add_argument("--n", type=int, default=200, help="plan: images measured")
+    parser.add_argument("--n", type=int, default=200, help="plan, success: images measured")
+    parser.add_argument("--source", help="success: the source model (a shipped id or a model folder; default: the "
+                                         "world's standard model)")
     parser.add_argument("--seeds", help="run: the transfer study's training seeds to run here, e.g. 1 (default: the "
                                         "tier's; seed 0's is the headline)")
     parser.add_argument("--arms", help="jpeg-control: the networks to train here, e.g. exact:0,jpeg:0 (default: "
@@ -940,6 +962,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.action == "plan":
         plan(args.world, args.n)
+        return
+    if args.action == "success":
+        print(json.dumps(source_success(args.world, args.n, args.source)))
         return
     if args.action == "estimate":
         print(json.dumps(estimate(args.world, args.tier), indent=1))

@@ -392,3 +392,23 @@ def test_the_device_wrapper_runs_the_tier_within_its_budget_and_returns_the_expo
     bundle = json.loads((out / "features-results.json").read_text())
     assert {"d", "d_det", "d_rand", "d_r", "d_nr", "transfer"} <= set(bundle)
     assert (out / "features-weights.tar").stat().st_size > 0
+
+
+def test_source_success_is_the_share_of_images_sent_to_their_target(at_scale, capsys):
+    """`success` attacks as D̂_det's construction does; its rate is recomputed here from the attack's images."""
+    from sia_core import resolve as resolver
+
+    world = at_scale.WORLDS["shapes"]
+    at_scale.main(["success", "--world", "shapes", "--n", "12", "--source", "shapes-robust"])
+    measured = json.loads(capsys.readouterr().out)
+    model = resolver.resolve("shapes-robust", world.data, n=1).model
+    train = resolver.training_split(world.data, image_shape=model.input_shape, required=True)
+    x, y = train.images[:12], train.labels[:12]
+    target = (y + 1) % train.num_classes
+    images = at_scale.PGD(eps=world.eps_l2, norm="l2", steps=at_scale.TIERS["cpu"].pgd_steps, step_size=0.1,
+                          random_start=False).perturb(model, x, y, target=target)
+    expected = float((model.logits(images).argmax(1).cpu() == target).float().mean())
+    assert measured["source"] == "shapes-robust" and measured["n"] == 12 and measured["eps_l2"] == world.eps_l2
+    assert measured["targeted_success"] == pytest.approx(expected)
+    low, high = measured["targeted_success_ci95"]
+    assert low <= measured["targeted_success"] <= high
