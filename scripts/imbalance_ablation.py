@@ -2,12 +2,11 @@
 passes) with SIA's variants changed one knob at a time, beside the random-attribute control, over SEEDS seeds:
 
     .venv/bin/python scripts/imbalance_ablation.py 3   # -> assets/precomputed/imbalance-ablation-fashion-mnist.json
-                                                       #    (about 4 min on one thread; the page and scorecard read it)
+                                                       #    (about 7 min on one thread; the page and scorecard read it)
 
 - "shipped": 5 SIA steps, pixel budget 4/255, variants made once half-way through training;
 - "attributes-only": the same without the pixel term (is it the pixel noise?);
 - "one-step": a single SIA step (are the variants too hard?);
-- "late": variants made at 80% of training (against a better model) instead of 50%;
 - "one-step-attributes-only": the weakest, one step on the attributes alone (both knobs that helped, together).
 The random-attribute control runs once per seed (it does not depend on SIA's knobs).
 """
@@ -19,6 +18,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -32,6 +33,7 @@ VARIANTS = {"shipped": {}, "attributes-only": {"sia_eps_linf": 0.0}, "one-step":
 
 def main() -> None:
     seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    torch.set_num_threads(1)  # as `precompute.py imbalance`: training's sums depend on the thread count
     train_set, test_set = training_split("fashion-mnist", required=True), test_split("fashion-mnist")
     rows = []
     for name, change in VARIANTS.items():

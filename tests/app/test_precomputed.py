@@ -178,3 +178,45 @@ def test_results_round_trip_and_unknown_types_are_refused(tmp_path):
         load_result(tmp_path / "plain.json.gz")
     with pytest.raises(DataError, match="does not match this version"):
         decode({"__result__": "DiagnosisConfig", "fields": {"no_such_field": 1}})
+
+
+def test_the_imbalance_ablation_and_the_imbalance_study_agree():
+    """The ablation's "shipped" variant is the study's setting, so its seeds must score what the study's file says:
+    one of the two files regenerated without the other (both had predated the SIA numerics once) fails here."""
+    import dataclasses
+
+    study = load_result(PRECOMPUTED_DIR / "imbalance-fashion-mnist.json.gz")
+    ablation = json.loads((PRECOMPUTED_DIR / "imbalance-ablation-fashion-mnist.json").read_text())
+    config = {key: value for key, value in ablation["config"].items() if key not in ("seeds", "methods")}
+    assert config == {key: value for key, value in dataclasses.asdict(study.config).items()
+                      if key not in ("seeds", "methods")}
+    shipped_rows = [row for row in ablation["rows"] if row["variant"] == "shipped"]
+    assert {row["method"] for row in shipped_rows} == {"random-attributes", "sia"}
+    for row in shipped_rows:
+        runs = sorted((run for run in study.result.runs if run.method == row["method"]), key=lambda run: run.seed)
+        assert len(runs) == row["seeds"] == len(row["balanced_accuracy_per_seed"])
+        assert [run.balanced_accuracy for run in runs] == row["balanced_accuracy_per_seed"], row["method"]
+
+
+def test_the_shipped_imbalance_study_is_what_the_current_code_computes():
+    """SIA augmentation's first seed, rerun at the shipped settings, scores what the shipped file says per class
+    (about 40 s on one thread): a change to SIA that forgets `scripts/precompute.py imbalance` fails here."""
+    import dataclasses
+
+    from sia_core.resolve import test_split, training_split
+    from sia_core.robustify import run_imbalance_study
+
+    train_set = training_split("fashion-mnist")
+    if train_set is None:
+        pytest.skip("Fashion-MNIST's training split is not on this machine")
+    saved = load_result(PRECOMPUTED_DIR / "imbalance-fashion-mnist.json.gz")
+    config = dataclasses.replace(saved.config, seeds=1, methods=("sia",))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the file is written on one thread; two sum the gradients in another order
+    try:
+        again = run_imbalance_study(train_set, test_split("fashion-mnist"), config)
+    finally:
+        torch.set_num_threads(threads)
+    shipped = next(run for run in saved.result.runs if run.method == "sia" and run.seed == 0)
+    assert again.runs[0].train_images == shipped.train_images
+    assert again.runs[0].per_class_accuracy == pytest.approx(shipped.per_class_accuracy, abs=1e-6)
