@@ -17,6 +17,16 @@ from sia_core.results_io import RESULT_TYPES, SavedResult, decode, encode, load_
 from tests.conftest import PROJECT_ROOT
 
 
+@pytest.fixture
+def one_thread():
+    """The studies that train are written on one thread (`scripts/precompute.py`): two sum the gradients in another
+    order, which moved a class of the imbalance study by 5 points."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _open(page: str) -> AppTest:
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300)
     at.run()
@@ -198,7 +208,7 @@ def test_the_imbalance_ablation_and_the_imbalance_study_agree():
         assert [run.balanced_accuracy for run in runs] == row["balanced_accuracy_per_seed"], row["method"]
 
 
-def test_the_shipped_imbalance_study_is_what_the_current_code_computes():
+def test_the_shipped_imbalance_study_is_what_the_current_code_computes(one_thread):
     """SIA augmentation's first seed, rerun at the shipped settings, scores what the shipped file says per class
     (about 40 s on one thread): a change to SIA that forgets `scripts/precompute.py imbalance` fails here."""
     import dataclasses
@@ -211,12 +221,28 @@ def test_the_shipped_imbalance_study_is_what_the_current_code_computes():
         pytest.skip("Fashion-MNIST's training split is not on this machine")
     saved = load_result(PRECOMPUTED_DIR / "imbalance-fashion-mnist.json.gz")
     config = dataclasses.replace(saved.config, seeds=1, methods=("sia",))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the file is written on one thread; two sum the gradients in another order
-    try:
-        again = run_imbalance_study(train_set, test_split("fashion-mnist"), config)
-    finally:
-        torch.set_num_threads(threads)
+    again = run_imbalance_study(train_set, test_split("fashion-mnist"), config)
     shipped = next(run for run in saved.result.runs if run.method == "sia" and run.seed == 0)
     assert again.runs[0].train_images == shipped.train_images
     assert again.runs[0].per_class_accuracy == pytest.approx(shipped.per_class_accuracy, abs=1e-6)
+
+
+def test_the_shipped_fashion_mnist_features_study_is_what_the_current_code_computes(one_thread):
+    """The features page's Fashion-MNIST study, rerun at its recorded settings (about 40 s on one thread), trains
+    the same models: the file had gone stale against the construction's changes of 12-04, unseen."""
+    from sia_core.features import features_study
+    from sia_core.resolve import resolve_group, training_split
+
+    saved = load_result(PRECOMPUTED_DIR / "features-fmnist-standard.json.gz")
+    first, group = resolve_group(tuple(dict.fromkeys(saved.config.sources.values())), "fashion-mnist-subset")
+    train_set = training_split("fashion-mnist", image_shape=first.model.input_shape)
+    if train_set is None:
+        pytest.skip("Fashion-MNIST's training split is not on this machine")
+    again = features_study({loaded.card.id: loaded.model for loaded in group}, train_set, first.test_set,
+                           saved.config)
+    shipped = saved.result
+    assert again.counts == shipped.counts and again.training.keys() == shipped.training.keys()
+    for kind, result in shipped.training.items():
+        assert result.test_accuracy_ci95 is not None, kind  # written with its interval
+        for name in ("test_accuracy", "robust_accuracy", "relabelled_test_accuracy"):
+            assert getattr(again.training[kind], name) == pytest.approx(getattr(result, name), abs=1e-6), (kind, name)
