@@ -19,12 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sia_core.resolve import test_split, training_split  # noqa: E402
 from sia_core.robustify import ImbalanceConfig, run_imbalance_study  # noqa: E402
+from sia_core.runtime import one_thread  # noqa: E402
 
 SHIPPED = ImbalanceConfig(rho=100.0, n_max=1000, seeds=1, epochs=20, methods=("random-attributes", "sia"))
 VARIANTS = {"shipped": {}, "attributes-only": {"sia_eps_linf": 0.0}, "one-step": {"sia_steps": 1},
@@ -33,7 +32,16 @@ VARIANTS = {"shipped": {}, "attributes-only": {"sia_eps_linf": 0.0}, "one-step":
 
 def main() -> None:
     seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    torch.set_num_threads(1)  # as `precompute.py imbalance`: training's sums depend on the thread count
+    with one_thread():  # as `precompute.py imbalance`: training's sums depend on the thread count
+        rows = _rows(seeds)
+    out = Path(__file__).resolve().parent.parent / "assets/precomputed/imbalance-ablation-fashion-mnist.json"
+    out.write_text(json.dumps({"command": f"python scripts/imbalance_ablation.py {seeds}",
+                               "created": time.strftime("%Y-%m-%d"), "config": dataclasses.asdict(SHIPPED),
+                               "variants": VARIANTS, "rows": rows}, indent=1) + "\n")
+
+
+def _rows(seeds: int) -> list[dict]:
+    """One row per variant and method: the means over the seeds, and each seed's balanced accuracy."""
     train_set, test_set = training_split("fashion-mnist", required=True), test_split("fashion-mnist")
     rows = []
     for name, change in VARIANTS.items():
@@ -49,10 +57,7 @@ def main() -> None:
                          "per_class_accuracy": list(row.per_class_accuracy_mean)})
         print(f"{name}: {time.perf_counter() - started:.0f} s " + ", ".join(
             f"{row.method} {row.balanced_accuracy_mean:.3f}" for row in report.summary()), file=sys.stderr, flush=True)
-    out = Path(__file__).resolve().parent.parent / "assets/precomputed/imbalance-ablation-fashion-mnist.json"
-    out.write_text(json.dumps({"command": f"python scripts/imbalance_ablation.py {seeds}",
-                               "created": time.strftime("%Y-%m-%d"), "config": dataclasses.asdict(SHIPPED),
-                               "variants": VARIANTS, "rows": rows}, indent=1) + "\n")
+    return rows
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ live on a click. Re-run after retraining a model:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import gzip
 import json
@@ -50,7 +49,7 @@ from sia_core.resolve import resolve, resolve_group, test_split, training_split 
 from sia_core.results_io import SavedResult, decode, load_result, save_result  # noqa: E402
 from sia_core.robustify import (ImbalanceConfig, ImbalanceReport, MethodRun, TransferCell, TransferConfig,  # noqa: E402
                                 TransferRow, TransferTable, run_imbalance_study, transfer_table)
-from sia_core.runtime import keep_freed_memory_for_reuse  # noqa: E402
+from sia_core.runtime import keep_freed_memory_for_reuse, one_thread  # noqa: E402
 from sia_core.semantics import applicable_attributes  # noqa: E402
 
 COMMAND = "python scripts/precompute.py"
@@ -111,18 +110,6 @@ LENSES = ("features", "diagnosis", "regions", "margins", "transfer", *(f"transfe
 # first 2,000 images; the face photos' reference points are O-Net's own)
 KEYPOINT_PAGES = (("shapes-keypoints", 2000, ("shapes-keypoints", "shapes-keypoints-spurious-hue")),
                   ("face-photos", None, ("mtcnn-onet",)))
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Training's sums depend on the thread count (two threads moved a class of the imbalance study by 5 points):
-    the studies that train are written on one thread, as their tests rerun them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _save(kind: str, model_id: str, config, result, started: float, dataset_key: str = DATASET_KEY) -> None:
@@ -237,10 +224,12 @@ def features(dataset_spec: str, dataset_key: str, config: FeaturesStudyConfig, t
         print(f"features skipped: no training split for {train_spec}", file=sys.stderr)
         return
     started = time.perf_counter()
-    with _one_thread():
+    with one_thread():
         report = features_study({loaded.card.id: loaded.model for loaded in group}, train_set, first.test_set, config,
                                 progress=_progress("features"))
     _save("features", group[0].card.id, config, report, started, dataset_key)
+
+
 def cifar10_summary(dataset_key: str) -> None:
     """assets/precomputed/cifar10-study.json: the four studies' headline numbers from the files above, each beside
     the paper's (labelled "paper"), and the models' cards; a file that is missing is reported as missing."""
@@ -337,7 +326,7 @@ def imbalance() -> None:
     each augmentation made (a few per minority class, seed 0)."""
     started = time.perf_counter()
     config = ImbalanceConfig(**IMBALANCE)
-    with _one_thread():
+    with one_thread():
         report = run_imbalance_study(training_split("fashion-mnist", required=True), test_split("fashion-mnist"),
                                      config, progress=_progress("imbalance"))
     _save("imbalance", "fashion-mnist", config, report, started, "fashion-mnist|None|None")

@@ -11,10 +11,12 @@ attack).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import sys
+from typing import Iterator
 
 # mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -43,3 +45,19 @@ def keep_freed_memory_for_reuse() -> bool:
     return all(mallopt(option, value) == 1 for option, value in ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
                                                                  (_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES),
                                                                  (_M_TOP_PAD, TOP_PAD_BYTES)))
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread inside the block, then as before. A training run's sums depend on the thread
+    count (two threads moved a class of the imbalance study by 5 points), so the scripts write the studies that
+    train on one thread, and the tests that rerun them do the same. Process-wide: for scripts and tests, never for
+    the server, whose sessions share the process."""
+    import torch  # here, not at the top: the entry points set malloc's thresholds before torch allocates
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -1,4 +1,5 @@
-"""The allocator setting the entry points apply: freed activation-sized blocks are reused, not faulted back in."""
+"""The process-wide settings of `sia_core.runtime`: freed activation-sized blocks are reused, not faulted back in;
+a block that holds torch to one thread."""
 
 from __future__ import annotations
 
@@ -57,3 +58,16 @@ def test_the_setting_is_applied_once_per_process():
     first = keep_freed_memory_for_reuse()
     assert keep_freed_memory_for_reuse() is first
     assert first == (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc")
+
+
+def test_one_thread_holds_torch_to_one_thread_and_restores_the_count():
+    import torch
+
+    from sia_core.runtime import one_thread
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"):
+        with one_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")  # restored on the way out of an error too
+    assert torch.get_num_threads() == before

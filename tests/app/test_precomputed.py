@@ -10,6 +10,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from sia_core import runtime
 from sia_core.diagnosis import DiagnosisConfig
 from sia_core.errors import DataError
 from sia_core.paths import PRECOMPUTED_DIR
@@ -19,12 +20,9 @@ from tests.conftest import PROJECT_ROOT
 
 @pytest.fixture
 def one_thread():
-    """The studies that train are written on one thread (`scripts/precompute.py`): two sum the gradients in another
-    order, which moved a class of the imbalance study by 5 points."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """The studies that train are written on one thread, as `scripts/precompute.py` writes them."""
+    with runtime.one_thread():
+        yield
 
 
 def _open(page: str) -> AppTest:
