@@ -7,7 +7,6 @@ Each lens adds its keys here. Not timed tests: run it on a quiet machine and quo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -24,20 +23,9 @@ import torch  # noqa: E402
 from sia_core.data.base import ImageDataset  # noqa: E402
 from sia_core.data.catalog import load_dataset  # noqa: E402
 from sia_core.models.registry import load_model  # noqa: E402
-from sia_core.runtime import keep_freed_memory_for_reuse  # noqa: E402
+from sia_core.runtime import keep_freed_memory_for_reuse, one_thread  # noqa: E402
 
 DEFAULT_MODEL = "fmnist-standard"
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Torch on the calling thread alone, so that the thread's CPU time is the computation's whole cost."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def median_ms(function, repeats: int, warmup: int = 20) -> float:
@@ -262,7 +250,7 @@ def sia_step_cost_ratio_vs_pgd() -> dict[str, float]:
     sia(model, x, y), pgd(model, x, y)  # warm-up
     cpu: dict[str, list[float]] = {"sia": [], "pgd": []}
     wall: dict[str, list[float]] = {"sia": [], "pgd": []}
-    with _one_thread():
+    with one_thread():  # the thread's CPU time is then the computation's whole cost
         for _ in range(9):  # interleaved, so drift in machine load hits both alike
             for name, attack in (("sia", sia), ("pgd", pgd)):
                 started, started_cpu = time.perf_counter(), time.thread_time()
@@ -564,7 +552,7 @@ def diagnosis_seconds_cifar10() -> dict[str, float]:
 
     subject = resolver.resolve("cifar10-standard", "cifar10-subset")
     marks: list[tuple[str, float]] = []
-    with _one_thread():
+    with one_thread():  # the thread's CPU time is then the computation's whole cost
         started, wall = time.thread_time(), time.perf_counter()
         diagnose(subject.loaded.model, subject.test_set, DiagnosisConfig(),
                  progress=lambda done, total, info: marks.append((info.get("stage", ""), time.thread_time())))

@@ -3,6 +3,7 @@ that made them, and the files read back without pickle (an unknown type is refus
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -191,8 +192,6 @@ def test_results_round_trip_and_unknown_types_are_refused(tmp_path):
 def test_the_imbalance_ablation_and_the_imbalance_study_agree():
     """The ablation's "shipped" variant is the study's setting, so its seeds must score what the study's file says:
     one of the two files regenerated without the other (both had predated the SIA numerics once) fails here."""
-    import dataclasses
-
     study = load_result(PRECOMPUTED_DIR / "imbalance-fashion-mnist.json.gz")
     ablation = json.loads((PRECOMPUTED_DIR / "imbalance-ablation-fashion-mnist.json").read_text())
     config = {key: value for key, value in ablation["config"].items() if key not in ("seeds", "methods")}
@@ -209,8 +208,6 @@ def test_the_imbalance_ablation_and_the_imbalance_study_agree():
 def test_the_shipped_imbalance_study_is_what_the_current_code_computes(one_thread):
     """SIA augmentation's first seed, rerun at the shipped settings, scores what the shipped file says per class
     (about 40 s on one thread): a change to SIA that forgets `scripts/precompute.py imbalance` fails here."""
-    import dataclasses
-
     from sia_core.resolve import test_split, training_split
     from sia_core.robustify import run_imbalance_study
 
