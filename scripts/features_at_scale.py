@@ -296,16 +296,30 @@ def plan(world_name: str, n: int) -> None:
     print(json.dumps({"training_ms_per_image_epoch": round(1000 * (time.perf_counter() - started) / (4 * n), 3)}))
 
 
+# an H200's datasheet: dense bfloat16 tensor throughput and memory bandwidth, for the floors no run can beat
+H200_PEAK_BF16_FLOPS = 989e12
+H200_MEMORY_BYTES_PER_SECOND = 4.8e12
+
+
 def estimate(world_name: str, tier_name: str) -> dict:
-    """The tier's work in counted FLOPs (torch's FLOP counter on one forward pass; a backward costs about two), and
-    the hours it takes at a few sustained rates: an estimate to plan a run, not a measurement."""
+    """The tier's work in counted FLOPs (torch's FLOP counter on one forward pass; a backward costs about two) and
+    counted activation bytes, the minutes it takes at a few sustained rates, and the two floors of an H200 (its peak
+    throughput, its memory bandwidth): an estimate to plan a run, not a measurement."""
     from torch.utils.flop_counter import FlopCounterMode
 
     world, tier = WORLDS[world_name], tier_of(world_name, tier_name)
     model = source(world.standard, world)
-    with FlopCounterMode(display=False) as counter:
-        model.logits(torch.zeros(1, *model.input_shape))
+    activations = []  # each leaf module's output: written once and read once per pass
+    hooks = [module.register_forward_hook(lambda _m, _i, out: activations.append(out.numel()))
+             for module in model.modules() if not list(module.children())]
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model.logits(torch.zeros(1, *model.input_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
     forward = counter.get_total_flops()
+    bytes_per_image_step = 3 * 2 * 2 * sum(activations)  # forward + backward, write + read, two bytes in bfloat16
     built = [stage for stage in tier.stages if stage not in PLAIN]
     relabelled = [stage for stage in built if base_kind(stage) in RELABELLED]
     passes = {f"{' + '.join(relabelled)} (targeted PGD)": sum(map(tier.relabelled_n_of, relabelled)) * tier.pgd_steps,
@@ -322,9 +336,13 @@ def estimate(world_name: str, tier_name: str) -> dict:
                   2 * len(tier.transfer_architectures) * len(tier.transfer_seeds) * tier.transfer_n
                   * tier.transfer_training_epochs}
     total = 3 * forward * sum(passes.values())  # forward + backward
+    moved = bytes_per_image_step * sum(passes.values())
     return {"world": world_name, "tier": tier_name, "forward_flops_per_image": forward,
-            "image_steps": passes, "total_pflop": round(total / 1e15, 2),
-            "minutes_at_sustained_tflops": {rate: round(total / (rate * 1e12) / 60, 1) for rate in (50, 100, 200)}}
+            "activation_bytes_per_image_step": bytes_per_image_step,
+            "image_steps": passes, "total_pflop": round(total / 1e15, 2), "activation_terabytes": round(moved / 1e12),
+            "minutes_at_sustained_tflops": {rate: round(total / (rate * 1e12) / 60, 1) for rate in (50, 100, 200)},
+            "h200_floor_minutes": {"peak bfloat16 throughput": round(total / H200_PEAK_BF16_FLOPS / 60, 2),
+                                   "memory bandwidth": round(moved / H200_MEMORY_BYTES_PER_SECOND / 60, 2)}}
 
 
 def _save_json(path: Path, payload: dict) -> None:

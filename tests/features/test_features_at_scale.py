@@ -132,6 +132,11 @@ def test_the_estimate_counts_the_tiers_work_and_scales_with_its_size(at_scale):
     assert gpu["total_pflop"] > tiny["total_pflop"] >= 0
     minutes = gpu["minutes_at_sustained_tflops"]
     assert minutes[50] == pytest.approx(2 * minutes[100], abs=0.15)  # twice the rate, half the time (0.1 min rounding)
+    # every activation of a pass is at least the input image, written and read in two bytes, in three passes
+    assert gpu["activation_bytes_per_image_step"] > 12 * 3 * 32 * 32
+    floors = gpu["h200_floor_minutes"]
+    assert floors["peak bfloat16 throughput"] == pytest.approx(minutes[50] * 50 / 989, abs=0.01)
+    assert 0 < floors["memory bandwidth"] < minutes[50]  # the planning rate is slower than either floor
 
 
 def test_export_and_import_carry_every_result_and_weight(at_scale, finished, tmp_path):
