@@ -244,19 +244,21 @@ def splits(world: World, model: ClassifierWrapper, test_n: Optional[int] = None
     return train, test
 
 
-def source_success(world_name: str, n: int, source_spec: Optional[str]) -> dict:
+def source_success(world_name: str, n: int, source_spec: Optional[str], split: str = "train") -> dict:
     """D̂_det's construction (targeted L2 PGD at the world's radius, step 0.1, the cpu tier's steps, target y + 1)
     against a source model on the first `n` training images: its targeted success with its 95% interval, so another
-    source (e.g. one trained longer: `python -m sia_core train ... --out FOLDER`) can be weighed before a rebuild."""
+    source (e.g. one trained longer: `python -m sia_core train ... --out FOLDER`) can be weighed before a rebuild.
+    `split="test"` runs it on images the source never trained on, to see whether fitting them is what resists."""
     world, tier = WORLDS[world_name], TIERS["cpu"]
     model = source(source_spec or world.standard, world)
-    train, _ = splits(world, model)
-    x, y = train.images[:n], train.labels[:n]
-    target = (y + 1) % train.num_classes
+    images = dict(zip(("train", "test"), splits(world, model)))[split]
+    x, y = images.images[:n], images.labels[:n]
+    target = (y + 1) % images.num_classes
     attack = PGD(eps=world.eps_l2, norm="l2", steps=tier.pgd_steps, step_size=0.1, random_start=False)
     started = time.perf_counter()
     reached = attack(model, x, y, target=target).success.cpu()  # the attack chunks the images itself
-    return {"source": source_spec or world.standard, "n": len(x), "eps_l2": world.eps_l2, "steps": tier.pgd_steps,
+    return {"source": source_spec or world.standard, "split": split, "n": len(x), "eps_l2": world.eps_l2,
+            "steps": tier.pgd_steps,
             **_rate_with_interval("targeted_success", reached.numpy()),
             "seconds": round(time.perf_counter() - started, 1)}
 
@@ -971,6 +973,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="plan, success: images measured")
     parser.add_argument("--source", help="success: the source model (a shipped id or a model folder; default: the "
                                          "world's standard model)")
+    parser.add_argument("--split", choices=("train", "test"), default="train",
+                        help="success: the images attacked (test: ones the source never trained on)")
     parser.add_argument("--seeds", help="run: the transfer study's training seeds to run here, e.g. 1 (default: the "
                                         "tier's; seed 0's is the headline)")
     parser.add_argument("--arms", help="jpeg-control: the networks to train here, e.g. exact:0,jpeg:0 (default: "
@@ -980,7 +984,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         plan(args.world, args.n)
         return
     if args.action == "success":
-        print(json.dumps(source_success(args.world, args.n, args.source)))
+        print(json.dumps(source_success(args.world, args.n, args.source, args.split)))
         return
     if args.action == "estimate":
         print(json.dumps(estimate(args.world, args.tier), indent=1))

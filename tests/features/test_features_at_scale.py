@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "features_at_scale.py"
 
@@ -399,21 +400,27 @@ def test_the_device_wrapper_runs_the_tier_within_its_budget_and_returns_the_expo
     assert (out / "features-weights.tar").stat().st_size > 0
 
 
-def test_source_success_is_the_share_of_images_sent_to_their_target(at_scale, capsys):
-    """`success` attacks as D̂_det's construction does; its rate is recomputed here from the attack's images."""
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_source_success_is_the_share_of_images_sent_to_their_target(at_scale, capsys, split):
+    """`success` attacks as D̂_det's construction does, on the split asked for; its rate is recomputed here from the
+    attack's images."""
     from sia_core import resolve as resolver
 
     world = at_scale.WORLDS["shapes"]
-    at_scale.main(["success", "--world", "shapes", "--n", "12", "--source", "shapes-robust"])
+    at_scale.main(["success", "--world", "shapes", "--n", "12", "--source", "shapes-robust", "--split", split])
     measured = json.loads(capsys.readouterr().out)
     model = resolver.resolve("shapes-robust", world.data, n=1).model
-    train = resolver.training_split(world.data, image_shape=model.input_shape, required=True)
-    x, y = train.images[:12], train.labels[:12]
-    target = (y + 1) % train.num_classes
+    splits = {"train": resolver.training_split(world.data, image_shape=model.input_shape, required=True),
+              "test": resolver.test_split(world.data, image_shape=model.input_shape)}
+    assert not torch.equal(splits["train"].images[:12], splits["test"].images[:12])  # so the split is seen
+    images = splits[split]
+    x, y = images.images[:12], images.labels[:12]
+    target = (y + 1) % images.num_classes
     images = at_scale.PGD(eps=world.eps_l2, norm="l2", steps=at_scale.TIERS["cpu"].pgd_steps, step_size=0.1,
                           random_start=False).perturb(model, x, y, target=target)
     expected = float((model.logits(images).argmax(1).cpu() == target).float().mean())
     assert measured["source"] == "shapes-robust" and measured["n"] == 12 and measured["eps_l2"] == world.eps_l2
+    assert measured["split"] == split
     assert measured["targeted_success"] == pytest.approx(expected)
     low, high = measured["targeted_success_ci95"]
     assert low <= measured["targeted_success"] <= high
