@@ -164,7 +164,9 @@ PAPER_ROWS = {"d": PAPER_CIFAR10["d"], "d_small": None, "d_rand": PAPER_CIFAR10[
               "d_rand_robust": {**PAPER_ROBUST_SOURCE["d_rand"], "source": "Table 9"}}
 
 WORLDS = {
-    "cifar10": World(standard="cifar10-standard", robust="cifar10-robust-l2", data=f"cifar10:{CIFAR10_JPEG}",
+    # the standard source trained until D̂_det's targeted attack succeeds on 95% of the images tried (the shipped
+    # sets came from cifar10-standard, 77%; each row names the source it was built from)
+    "cifar10": World(standard="cifar10-standard-long", robust="cifar10-robust-l2", data=f"cifar10:{CIFAR10_JPEG}",
                      eps_l2=0.5, architecture="resnet9-slim", augment="crop-flip", eval_eps_l2=(0.25, 0.5),
                      study_file="cifar10-study.json", paper=PAPER_ROWS),
     # no paper numbers on Fashion-MNIST; its radius is our choice (see `plan`: the tiny CNN needs a larger one)
