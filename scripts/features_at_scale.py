@@ -253,7 +253,8 @@ def source_success(world_name: str, n: int, source_spec: Optional[str], split: s
     `split="test"` runs it on images the source never trained on, to see whether fitting them is what resists."""
     world, tier = WORLDS[world_name], TIERS["cpu"]
     model = source(source_spec or world.standard, world)
-    images = dict(zip(("train", "test"), splits(world, model)))[split]
+    train, test = splits(world, model)
+    images = train if split == "train" else test
     x, y = images.images[:n], images.labels[:n]
     target = (y + 1) % images.num_classes
     attack = PGD(eps=world.eps_l2, norm="l2", steps=tier.pgd_steps, step_size=0.1, random_start=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -430,8 +431,6 @@ def test_the_cifar10_worlds_source_sends_nearly_every_image_to_its_target(at_sca
     """The standard source the CIFAR-10 world builds D̂_det from was trained until D̂_det's targeted attack
     succeeds on 95.9% of the first 1,000 training images (README); the first 100 must clear 90%, where the shipped
     sets' source, cifar10-standard, reaches 78% (on the first 500)."""
-    import os
-
     if not os.environ.get("SIA_CIFAR10_DIR"):
         pytest.skip("$SIA_CIFAR10_DIR is unset (tests/conftest.py sets it to ../shared/data/cifar10-jpg when present)")
     at_scale.main(["success", "--world", "cifar10", "--n", "100"])
