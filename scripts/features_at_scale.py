@@ -779,7 +779,8 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
     if control.is_file():
         study["features"][JPEG_CONTROL] = json.loads(control.read_text())
     elif before.get("tier") == tier_name and JPEG_CONTROL in before:
-        study["features"][JPEG_CONTROL] = before[JPEG_CONTROL]
+        study["features"][JPEG_CONTROL] = rescore_replaced_models(world_name, tier_name, work, before[JPEG_CONTROL],
+                                                                  sorted(fresh))
     _save_json(path, study)
     return path
 
@@ -830,7 +831,8 @@ def _rate_with_interval(key: str, flags: np.ndarray) -> dict:
 
 
 def _trained_models_on_exact_pixels(world_name: str, tier_name: str, work: Path, exact_test: ImageDataset,
-                                    test: ImageDataset, copy: torch.Tensor) -> dict[str, dict]:
+                                    test: ImageDataset, copy: torch.Tensor,
+                                    kinds: tuple[str, ...] = STAGES) -> dict[str, dict]:
     """Each trained set's model (weights/<stage>.safetensors) scored on the exact pixels of the test images at hand
     and on the JPEG copy of the same images, paired by image: does the copy, which every row is scored on, hide
     features a model learned (D̂_det's non-robust ones, say)? Each model's accuracy on the tier's whole test split
@@ -841,7 +843,7 @@ def _trained_models_on_exact_pixels(world_name: str, tier_name: str, work: Path,
     world, tier = WORLDS[world_name], tier_of(world_name, tier_name)
     tier_test = test.subset(slice(0, tier.test_n)) if tier.test_n else test
     scored = {}
-    for kind in STAGES:
+    for kind in kinds:
         weights = work / "weights" / f"{kind}.safetensors"
         if not weights.is_file():
             continue
@@ -860,6 +862,34 @@ def _trained_models_on_exact_pixels(world_name: str, tier_name: str, work: Path,
         log(f"{JPEG_CONTROL}: {kind}'s model: {scored[kind]['exact']:.1%} on exact pixels, "
             f"{scored[kind]['copy']:.1%} on the copy")
     return scored
+
+
+def rescore_replaced_models(world_name: str, tier_name: str, work: Path, control: dict, replaced: list[str]) -> dict:
+    """The JPEG control `write` keeps from the study file, with the exact-pixel scores of the sets whose rows `work`
+    replaces made again from their weights here: the kept scores are of the models the replaced rows had. A replaced
+    set without weights here, or without the exact pixels at hand, loses its score (listed as not scored), so no
+    score of one model stands beside another model's row."""
+    if not replaced:
+        return control
+    here = tuple(kind for kind in replaced if (work / "weights" / f"{kind}.safetensors").is_file())
+    rescored = {}
+    if here and world_name == "cifar10" and EXACT_CIFAR10.is_dir():
+        _, exact_test, places = _exact_cifar10()
+        test = resolver.test_split(WORLDS[world_name].data, image_shape=(3, 32, 32))
+        rescored = _trained_models_on_exact_pixels(world_name, tier_name, work, exact_test, test,
+                                                   test.images[torch.from_numpy(places)], kinds=here)
+    scores = {**{kind: scored for kind, scored in (control.get("test_pixels") or {}).items() if kind not in replaced},
+              **rescored}
+    log(f"{JPEG_CONTROL}: exact-pixel scores made again for {', '.join(rescored) or 'no set'}; "
+        f"dropped for {', '.join(kind for kind in replaced if kind not in rescored) or 'no set'}")
+    updated = {**control, "test_pixels": {kind: scores[kind] for kind in STAGES if kind in scores},
+               "test_pixels_not_scored": [kind for kind in STAGES if kind not in scores]}
+    if rescored:
+        updated["test_pixels_rescored"] = {"sets": [kind for kind in STAGES if kind in rescored],
+                                           "created": time.strftime("%Y-%m-%d"),
+                                           "command": f"python scripts/features_at_scale.py write --world {world_name} "
+                                                      f"--tier {tier_name}"}
+    return updated
 
 
 def jpeg_control(world_name: str, tier_name: str, work: Path, arms: Optional[str]) -> Path:

@@ -121,6 +121,17 @@ def test_the_script_trains_both_arms_resumes_and_reaches_the_study_file(at_scale
     (tmp_path / "cifar10-study.json").write_text(json.dumps({"margins": {"kept": True}}))
     study = json.loads(at_scale.write("cifar10", "tiny", work, "command").read_text())
     assert study["features"]["jpeg_control"]["summary"] == report["summary"]
+    # rows a later run replaced: write keeps the control but scores the replaced sets' models again from the weights
+    # here, and drops the score of a replaced set whose weights are not here; the others' stay as they were
+    kept = {**report, "test_pixels": {"d_det": {**scored["d_det"], "exact": 0.99}, "d_rand": {"exact": 0.5},
+                                      "d_nr": {"exact": 0.4}}}
+    updated = at_scale.rescore_replaced_models("cifar10", "tiny", work, kept, ["d_det", "d_rand"])
+    assert [updated["test_pixels"]["d_det"][key] for key in ("exact", "copy", "whole_test_accuracy")] == [
+        scored["d_det"][key] for key in ("exact", "copy", "whole_test_accuracy")]
+    assert list(updated["test_pixels"]) == ["d_det", "d_nr"] and updated["test_pixels"]["d_nr"] == {"exact": 0.4}
+    assert "d_rand" in updated["test_pixels_not_scored"] and "d_det" not in updated["test_pixels_not_scored"]
+    assert updated["test_pixels_rescored"]["sets"] == ["d_det"] and updated["summary"] == report["summary"]
+    assert at_scale.rescore_replaced_models("cifar10", "tiny", work, kept, []) is kept
 
 
 def test_a_seed_only_one_arm_finished_waits_and_unequal_samples_are_refused():
