@@ -107,10 +107,15 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                  column_config={"trained on": st.column_config.TextColumn(pinned=True)})
     st.dataframe(built_table, hide_index=True, column_config={"set": st.column_config.TextColumn(pinned=True)})
     first = rows[0]
+    # each row names its source: a set rebuilt from a new source stands beside ones built from the old until rebuilt
+    sources: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("source"):
+            sources.setdefault(row["source"], []).append(SET_LABELS.get(row["set"], row["set"]))
     st.caption(f"{block['tier'].upper()} tier (ran on {first.get('device', 'cpu')}): {block['architecture']} "
-               f"(the paper: "
-               f"{block['paper_architecture']}), sources {block['standard_source']} (standard) and "
-               f"{block['robust_source']} (robust), each model scored on {first['test_n']:,} original test images "
+               f"(the paper: {block['paper_architecture']}); source models: "
+               + "; ".join(f"{source} ({', '.join(sets)})" for source, sets in sources.items())
+               + f". Each model scored on {first['test_n']:,} original test images "
                f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
                "images (at 0%, the Wilson score interval: redraws at a rate of 0 cannot vary). "
                + ("After “paper” in a cell: the paper's number (CIFAR-10, ResNet-50, 50,000 images). "
@@ -228,7 +233,9 @@ def _render_jpeg_control(control: Optional[dict], eps: float, rows: list[dict]) 
     if not control:
         return
     if sentence := jpeg_control_sentence(control, eps):
-        _render_jpeg_arms(control, eps, sentence)
+        det = next((row for row in rows if row["set"] == "d_det"), {})
+        success = (det.get("metric") or {}).get("targeted_success_rate")
+        _render_jpeg_arms(control, eps, sentence, short=success is not None and success < CONSTRUCTION_SUCCESS)
     scored, stale = current_test_pixels(control, rows)
     if scored:
         st.dataframe([{"model trained on": SET_LABELS.get(kind, kind),
@@ -257,8 +264,9 @@ def _render_jpeg_control(control: Optional[dict], eps: float, rows: list[dict]) 
                         "interval, so it is not that row's model)." if rebuilt else "."))
 
 
-def _render_jpeg_arms(control: dict, eps: float, sentence: str) -> None:
-    """The control's two arms, exact pixels against their JPEG re-encoding, at the construction's radius."""
+def _render_jpeg_arms(control: dict, eps: float, sentence: str, short: bool) -> None:
+    """The control's two arms, exact pixels against their JPEG re-encoding, at the construction's radius (`short`:
+    D̂_det's source fell short of the construction's goal, which the control then helps explain)."""
     radius = f"{eps:g}"
     labels = {"exact": "exact pixels", "jpeg": f"JPEG, quality {control['config']['quality']}"}
     table = []
@@ -271,7 +279,9 @@ def _render_jpeg_arms(control: dict, eps: float, sentence: str) -> None:
                                                                  f"{success['ci95'][1]:.1%}]",
                       "each network": ", ".join(f"{rate:.1%}" for rate in
                                                 (arm.get("targeted_success_by_seed") or {}).get(radius, ()))})
-    st.markdown("**Why the construction falls short: the source's training data**")
+    st.markdown("**Why the construction falls short: the source's training data**" if short else
+                f"**The source's training data: exact pixels against their JPEG copy** ({control['config']['epochs']} "
+                f"epochs of {control['config']['architecture']}, {control['config']['augment']})")
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(f"The only full CIFAR-10 training split here is a JPEG copy (quality about 75), and JPEG drops fine "
                f"detail, where a standard network may find non-robust features. A control: {sentence}. Each network "

@@ -163,6 +163,13 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
                for element in [*at.caption, *at.markdown])
     assert success["layout"]["shapes"][0]["y0"] == 0.95
     rows = {row["set"]: row for row in at_scale.rows("shapes", tmp_path / "work")}
+    # the caption names every source model with the sets built from it
+    from sia_app.features_scale_view import SET_LABELS
+
+    caption = next(c.value for c in at.caption if "tier (ran on" in c.value)
+    for source in {row["source"] for row in rows.values() if row["source"]}:
+        sets = ", ".join(SET_LABELS[kind] for kind, row in rows.items() if row["source"] == source)
+        assert f"{source} ({sets})" in caption
     assert success["data"][0]["y"] == [entry["rate"] for entry in rows["d_det"]["targeted_success_by_class"]]
     reached = sum(entry["reached"] for entry in rows["d_det"]["targeted_success_by_class"])
     assert any(f"D̂_det: {reached:,} of {at_scale.TIERS['tiny'].relabelled_n:,} attempts" in c.value for c in at.caption)
