@@ -316,8 +316,11 @@ def _custom_weights(card: ModelCard) -> Optional[tuple[LoadedModel, str]]:
     kept = st.session_state.get(CUSTOM_WEIGHTS_KEY)
     kept = kept if kept is not None and kept["card"] == card.id else None
     with st.sidebar.expander("Use your own weights", expanded=kept is not None):
+        # the server's upload limit, said before a user meets it (float16 weights load into the float32 network)
         st.caption(f"A state_dict for the `{card.architecture}` architecture of {card.id} "
-                   "(.safetensors, or .pt/.pth loaded with weights_only=True).")
+                   "(.safetensors, or .pt/.pth loaded with weights_only=True), at most "
+                   f"{int(st.get_option('server.maxUploadSize'))} MB, the server's upload limit (saved in float16, "
+                   "weights take half the space).")
         upload = st.file_uploader("Weights file", type=["safetensors", "pt", "pth"], key="custom_weights",
                                   on_change=_forget_removed_weights)
         if upload is None and kept is not None:

@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+import streamlit as st
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -172,6 +173,8 @@ def test_uploaded_weights_get_their_own_card_and_follow_the_user_to_the_margins_
     # not the shipped fmnist-standard's card: no recipe, and the accuracy measured on these weights now
     assert "uploaded weights" in card and "Recipe: **standard**" not in card and "Clean accuracy" in card
     assert any(c.value.startswith("Uploaded weights in the") for c in app.sidebar.caption)
+    limit = int(st.get_option("server.maxUploadSize"))
+    assert any(f"at most {limit} MB, the server's upload limit" in c.value for c in app.sidebar.caption)
     assert any(s.value.startswith("Using uploaded weights: mine.safetensors") for s in app.sidebar.success)
     app.switch_page("pages/margins.py").run()
     assert not app.exception

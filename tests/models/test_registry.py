@@ -172,5 +172,15 @@ def test_uploaded_weights_source_builds_the_card_with_those_weights(saved, tmp_p
     torch.testing.assert_close(loaded(x), model(x))
     assert not torch.allclose(other(x), model(x))
     assert loaded.model_id.startswith("unit + uploaded weights ")
+    # the same weights in float16 (half the bytes, as the sidebar suggests under the upload limit) load into the
+    # float32 network, close to the full-precision model
+    from safetensors.torch import load, save
+
+    half = save({name: tensor.half() if tensor.is_floating_point() else tensor
+                 for name, tensor in load(weights).items()})
+    assert len(half) < 0.6 * len(weights)
+    from_half = MODEL_SOURCES.build("weights", card=CARD, weights=half, suffix=".safetensors").model
+    assert next(from_half.network.parameters()).dtype == torch.float32
+    torch.testing.assert_close(from_half(x), model(x), atol=1e-2, rtol=1e-2)
     with pytest.raises(CheckpointError, match="not a valid safetensors file"):
         MODEL_SOURCES.build("weights", card=CARD, weights=b"\x00" * 32, suffix=".safetensors")
