@@ -304,6 +304,12 @@ def _apart_from_the_table(transfer: dict, means: list[dict], det_row: Optional[d
     point = next((p for p in means if p["architecture"] == training.get("architecture")), None)
     if point is None:
         return ""
+    if det_row.get("source") and transfer.get("source") and det_row["source"] != transfer["source"]:
+        # the set was rebuilt from another source after this study ran: not the same images, let alone the recipe
+        return (f" These copies trained on the D̂_det set built from {transfer['source']}, which the table's D̂_det "
+                f"row, built from {det_row['source']}, has since replaced; so {point['architecture']}'s point here, "
+                f"{point['accuracy_from_det']:.1%}, is not comparable with the table's D̂_det score, "
+                f"{det_row['test_accuracy']:.1%}.")
     settings = transfer_settings(transfer)  # the transfer copies train without augmentation
     decay, epochs = training.get("weight_decay") or 0.0, training.get("epochs")
     differs = [f"on the first {transfer['n_train']:,} of its {det_row['n_train']:,} images"

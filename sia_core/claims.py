@@ -816,9 +816,13 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
 
 def _recipe_sensitivity(block: Mapping, num_classes: int) -> str:
     """What the transfer stage's copies of the study's own network score on D̂_det (their recipe differs: the first
-    images of the set, no weight decay): training choices the row's interval, over test images, leaves out."""
+    images of the set, no weight decay): training choices the row's interval, over test images, leaves out. Nothing
+    where the transfer study trained on a D̂_det built from another source than the row's (a set rebuilt since)."""
     transfer, architecture = block.get("transfer"), block.get("architecture")
     if not transfer or not architecture:
+        return ""
+    det = next((row for row in block.get("rows", ()) if row["set"] == "d_det"), {})
+    if det.get("source") and transfer.get("source") and det["source"] != transfer["source"]:
         return ""
     scores = [(run["seed"], point["accuracy_from_det"]) for run in transfer_runs(transfer)
               for point in run["points"] if point["architecture"] == architecture]

@@ -618,6 +618,12 @@ def test_d_dets_evidence_says_what_the_same_network_scores_under_the_transfer_re
     assert "scores 8.9% and 9.0% at 2 seeds, below chance" in below and "depends on the recipe" in below
     assert "depends on the recipe" not in _recipe_sensitivity(block([0.156, 0.141]), 10)
     assert _recipe_sensitivity({"architecture": "tiny-cnn"}, 10) == ""
+    # a transfer study that trained on a D̂_det built from another source than the row's says nothing of the row's
+    rebuilt = block([0.0895, 0.0901])
+    rebuilt["transfer"]["source"], rebuilt["rows"] = "old-source", [{"set": "d_det", "source": "new-source"}]
+    assert _recipe_sensitivity(rebuilt, 10) == ""
+    rebuilt["rows"][0]["source"] = "old-source"
+    assert "below chance" in _recipe_sensitivity(rebuilt, 10)
 
 
 def test_the_table_reads_each_number_as_its_why_does():

@@ -211,3 +211,15 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert any("(the paper, on CIFAR-10: D̂_rand 25.2% and D̂_det 5.8% from the robust model" in m.value
                for m in at.markdown)
     sia_app.cache.shipped_study.clear()
+
+
+def test_the_scatter_says_its_d_det_was_another_sources_once_the_row_was_rebuilt():
+    from sia_app.features_scale_view import _apart_from_the_table
+
+    means = [{"architecture": "resnet9-slim", "accuracy_from_det": 0.09}]
+    det_row = {"set": "d_det", "source": "new-source", "n_train": 26_000, "test_accuracy": 0.412,
+               "training": {"architecture": "resnet9-slim", "weight_decay": 5e-4, "epochs": 20, "augment": "none"}}
+    transfer = {"source": "old-source", "n_train": 20_000}
+    said = _apart_from_the_table(transfer, means, det_row)
+    assert "built from old-source, which the table's D̂_det row, built from new-source, has since replaced" in said
+    assert "9.0%, is not comparable with the table's D̂_det score, 41.2%" in said
