@@ -767,6 +767,8 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
                          "standard_source": world.standard, "robust_source": world.robust,
                          "planned": list(tier_of(world_name, tier_name).stages),
                          "rows": [merged[kind] for kind in STAGES if kind in merged]}
+    if earlier := earlier_source_rows(before if before.get("tier") == tier_name else {}, kept, fresh):
+        study["features"]["earlier_source_rows"] = earlier
     transfer = work / "results" / f"{TRANSFER}.json"
     if transfer.is_file():
         # seed 0's study is the headline; the other seeds' finished ones ride along, to show the training's spread
@@ -783,6 +785,19 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
                                                                   sorted(fresh))
     _save_json(path, study)
     return path
+
+
+def earlier_source_rows(before: dict, kept: dict[str, dict], fresh: dict[str, dict]) -> list[dict]:
+    """The rows a rebuild from another source model replaced, kept beside the new ones (with those kept before, one
+    per set and source): what the source changes is itself a result, so a rebuild does not erase it."""
+    earlier = {(row["set"], row["source"]): row for row in before.get("earlier_source_rows", [])}
+    for kind, row in fresh.items():
+        old = kept.get(kind)
+        if old is not None and old.get("source") and row.get("source") and old["source"] != row["source"]:
+            earlier[kind, old["source"]] = old
+    # a set rebuilt from a source it had before: the row is the current one, not an earlier one
+    current = {(kind, row.get("source")) for kind, row in {**kept, **fresh}.items()}
+    return [row for key, row in earlier.items() if key not in current]
 
 
 JPEG_CONTROL = "jpeg_control"

@@ -15,7 +15,7 @@ from sia_app.worlds import world_of
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_mean_points, transfer_attack_label,
                                transfer_by_radius, transfer_runs, transfer_settings)
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, current_test_pixels,
-                             exact_pixels_sentence, jpeg_control_sentence, rate_interval)
+                             earlier_source_sentence, exact_pixels_sentence, jpeg_control_sentence, rate_interval)
 from sia_core.figures import class_success_bars, curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
@@ -122,6 +122,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
                   if any(row.get("paper") for row in rows) else
                   "The paper's numbers are CIFAR-10's, so none stands beside this world's. ")
                + f"Computed by `{block['command']}` on {block['created']}.")
+    _render_earlier_sources(block)
     planned = block.get("planned") or [kind for kind in SET_LABELS if kind not in ("d_det_robust", "d_rand_robust")]
     missing = [SET_LABELS.get(kind, kind) for kind in planned if kind not in {row["set"] for row in rows}]
     if missing:
@@ -182,6 +183,30 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     _render_transfer(block.get("transfer"), dataset_key, next((row for row in rows if row["set"] == "d_det"), None),
                      num_classes)
     return True
+
+
+def _render_earlier_sources(block: dict) -> None:
+    """The sets a rebuild from another source model replaced, each beside its current row: the same construction
+    from two sources (how often each source's attack reached its target, and what its set taught)."""
+    current = {row["set"]: row for row in block["rows"]}
+    pairs = [(old, current[old["set"]]) for old in block.get("earlier_source_rows") or () if old["set"] in current]
+    if not pairs:
+        return
+    table = []
+    for old, new in pairs:
+        for row, when in ((new, "now"), (old, "earlier")):
+            reached = (row.get("metric") or {}).get("targeted_success_rate")
+            table.append({"set": SET_LABELS.get(row["set"], row["set"]), "source model": f"{row['source']} ({when})",
+                          "target reached": "—" if reached is None else f"{reached:.1%}",
+                          "N": f"{row['n_train']:,}", "test accuracy [95% CI]": _with_paper(row, "test_accuracy"),
+                          "on (y + 1) mod C": ("—" if row.get("relabelled_test_accuracy") is None else
+                                               f"{row['relabelled_test_accuracy']:.1%}")})
+    st.markdown("**The same sets from an earlier source model**")
+    st.dataframe(table, hide_index=True, width="stretch")
+    replaced = dict.fromkeys(old["set"] for old, _ in pairs)
+    st.caption(" ".join(f"{SET_LABELS.get(kind, kind)}: {said}" for kind in replaced
+                        if (said := earlier_source_sentence(block, kind)))
+               + " Each set is built by the same construction from the training images; only the source differs.")
 
 
 def _render_construction_success(rows: list[dict], kinds: tuple[str, str], source_role: str, key: str) -> None:

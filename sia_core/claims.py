@@ -763,6 +763,8 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
                    f", short of the {CONSTRUCTION_SUCCESS:.0%} we aim for{_class_range(row.by_class)}; the set keeps "
                    "those, so it holds only the images this source could move (our choice: the paper keeps every "
                    "attempt)."))
+        if earlier := earlier_source_sentence(world.features_at_scale, kind):
+            kept += f" {earlier}"
         if kind == "d_det":  # the JPEG control attacks as D̂_det's construction does
             control = (world.features_at_scale or {}).get("jpeg_control")
             short = success is not None and success < CONSTRUCTION_SUCCESS and row.construction_eps is not None
@@ -812,6 +814,30 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
               "above chance, with the caveat below." if verdict == "partly" else
               "at this scale the set does not teach the true labels, so the claim does not reproduce here.") + caveat)
     return ClaimVerdict(**base, ours=result.test_accuracy, ci95=ci95, control_value=chance, verdict=verdict, why=why)
+
+
+def earlier_source_sentence(block: Optional[Mapping], kind: str) -> str:
+    """How the set `kind` built by the same construction from an earlier source model (a row a rebuild replaced)
+    scored against the current row, with the difference's 95% interval; "" where no earlier source's row is kept."""
+    rows = {row["set"]: row for row in (block or {}).get("rows", ())}
+    current = rows.get(kind)
+    if current is None:
+        return ""
+    said = []
+    for old in (block or {}).get("earlier_source_rows", ()):
+        if old["set"] != kind or old.get("test_n") is None:
+            continue
+        ci95 = proportion_difference_ci(current["test_accuracy"], current["test_n"], old["test_accuracy"],
+                                        old["test_n"])
+        reached = (old.get("metric") or {}).get("targeted_success_rate")
+        said.append(f"An earlier source, {old['source']},"
+                    + (f" whose attack reached the target on {reached:.1%} of the attempts," if reached is not None
+                       else "")
+                    + f" built this set by the same construction ({old['n_train']:,} images), which taught "
+                    f"{old['test_accuracy']:.1%}; this source's scores "
+                    f"{_points(current['test_accuracy'] - old['test_accuracy'])} against it "
+                    f"(95% CI {_interval_text(ci95)}).")
+    return " ".join(said)
 
 
 def _recipe_sensitivity(block: Mapping, num_classes: int) -> str:

@@ -679,3 +679,24 @@ def test_a_masks_gain_over_its_control_is_paired_over_the_same_images():
     few[flipped[:5]] = 1
     assert paired_rate_difference_ci(tuple(few), tuple(control), few.mean(), control_rate, 256) == \
         newcombe_difference_interval(few.mean(), 256, control_rate, 256)
+
+
+def test_a_set_rebuilt_from_another_source_is_weighed_against_the_earlier_sources():
+    from sia_core.claims import earlier_source_sentence
+
+    now = {**_row("d_det", 0.04, 0.0), "source": "fitted", "test_n": 10_000}
+    before = {**_row("d_det", 0.165, 0.0), "source": "first", "test_n": 10_000, "n_train": 20_117,
+              "metric": {"targeted_success_rate": 0.774, "kept": 20_117}}
+    block = {"tier": "cpu", "rows": [now], "earlier_source_rows": [before]}
+    said = earlier_source_sentence(block, "d_det")
+    assert said.startswith("An earlier source, first, whose attack reached the target on 77.4% of the attempts, "
+                           "built this set by the same construction (20,117 images), which taught 16.5%")
+    assert "this source's scores -12.5 points against it (95% CI [-13." in said
+    assert earlier_source_sentence(block, "d_rand") == "" == earlier_source_sentence({"rows": [now]}, "d_det")
+    # the scorecard's D̂_det verdict carries it
+    from sia_core.claims import scorecard
+
+    world = _scale_world([{**now, "relabelled_test_accuracy": 0.6}])
+    world = dataclasses.replace(world, features_at_scale={**world.features_at_scale, "earlier_source_rows": [before]})
+    verdict = scorecard(world, command="test", created="2026-12-07").by_id()["d-det-generalizes"]
+    assert verdict.verdict == "does-not-reproduce" and said in verdict.why

@@ -122,6 +122,10 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     monkeypatch.setattr(at_scale, "PRECOMPUTED", shipped)
     monkeypatch.setitem(at_scale.WORLDS, "shapes", at_scale.dataclasses.replace(
         at_scale.WORLDS["shapes"], study_file="fashion-mnist-study.json"))
+    # a D̂_det row built earlier from another source: the rebuild keeps it beside the new one
+    det = next(row for row in at_scale.rows("shapes", tmp_path / "work") if row["set"] == "d_det")
+    earlier = {**det, "source": "an-earlier-source", "test_accuracy": 0.5, "test_accuracy_ci95": [0.4, 0.6]}
+    (shipped / "fashion-mnist-study.json").write_text(json.dumps({"features": {"tier": "tiny", "rows": [earlier]}}))
     at_scale.write("shapes", "tiny", tmp_path / "work", "python scripts/features_at_scale.py run --world shapes")
     monkeypatch.setattr(sia_app.cache, "PRECOMPUTED_DIR", shipped)
     sia_app.cache.shipped_study.clear()
@@ -145,6 +149,12 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
     assert built["D̂_det"]["how it was built"].startswith("target reached")
     assert built["D (original images)"]["source model"] == "— (original images)"
     assert not any("nan" in str(value) for row in built.values() for value in row.values())
+    # the earlier source's D̂_det beside the current one, and what the difference is
+    assert any(m.value == "**The same sets from an earlier source model**" for m in at.markdown)
+    compared = next(frame.value for frame in at.dataframe if "target reached" in frame.value.columns)
+    assert list(compared["source model"]) == [f"{det['source']} (now)", "an-earlier-source (earlier)"]
+    assert any(c.value.startswith("D̂_det: An earlier source, an-earlier-source, whose attack reached the target on")
+               for c in at.caption)
     # the sets' names are defined before the first table uses them, (y + 1) mod C included
     glossary = next(e for e in at.expander if e.label == "What D, D̂_det, D̂_rand, D̂_R and D̂_NR are")
     assert "(y + 1) mod C" in glossary.markdown[0].value and "random other class" in glossary.markdown[0].value

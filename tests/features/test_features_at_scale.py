@@ -262,6 +262,29 @@ def test_write_keeps_the_rows_of_stages_finished_elsewhere_at_the_same_tier(at_s
         assert [row["set"] for row in study["features"]["rows"]] == [s for s in at_scale.STAGES if s in by_set]
 
 
+def test_a_row_rebuilt_from_another_source_keeps_the_earlier_one_beside_it(at_scale, finished, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setattr(at_scale, "PRECOMPUTED", tmp_path)
+    monkeypatch.setitem(at_scale.WORLDS, "shapes", at_scale.dataclasses.replace(at_scale.WORLDS["shapes"],
+                                                                                  study_file="shapes-study.json"))
+    source = json.loads((finished / "results" / "d_det.json").read_text())["source"]
+    old = {"set": "d_det", "source": "an-earlier-source", "n_train": 9, "test_accuracy": 0.16}
+    same = {"set": "d_rand", "source": source, "n_train": 8, "test_accuracy": 0.5}
+    (tmp_path / "shapes-study.json").write_text(json.dumps({"features": {"tier": "tiny", "rows": [old, same]}}))
+    partial = at_scale.work_dir("shapes", "tiny", str(tmp_path / "partial"))
+    for name in ("d_det", "d_rand"):
+        (partial / "results" / f"{name}.json").write_text((finished / "results" / f"{name}.json").read_text())
+    for _ in range(2):  # written again, nothing more is kept
+        study = json.loads(at_scale.write("shapes", "tiny", partial, "python ...").read_text())["features"]
+        assert study["earlier_source_rows"] == [old]  # the same source's row is simply replaced
+        assert {row["set"]: row["source"] for row in study["rows"]} == {"d_det": source, "d_rand": source}
+    # rebuilt once more from the earlier source: that row is the current one again, no longer an earlier one
+    back = json.loads((partial / "results" / "d_det.json").read_text())
+    (partial / "results" / "d_det.json").write_text(json.dumps({**back, "source": "an-earlier-source"}))
+    study = json.loads(at_scale.write("shapes", "tiny", partial, "python ...").read_text())["features"]
+    assert [(row["set"], row["source"]) for row in study["earlier_source_rows"]] == [("d_det", source)]
+
+
 def test_the_transfer_study_waits_for_a_finished_d_det_set_but_not_for_its_training(at_scale, finished, tmp_path,
                                                                                      capsys):
     built = at_scale.ConstructedSet.load(finished / "sets" / "d_det.npz")
