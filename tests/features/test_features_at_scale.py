@@ -452,7 +452,7 @@ def test_source_success_is_the_share_of_images_sent_to_their_target(at_scale, ca
 
 def test_the_cifar10_worlds_source_sends_nearly_every_image_to_its_target(at_scale, capsys):
     """The standard source the CIFAR-10 world builds D̂_det from was trained until D̂_det's targeted attack
-    succeeds on 95.9% of the first 1,000 training images (README); the first 100 must clear 90%, where the shipped
+    succeeds on 95.9% of the first 1,000 training images (README); the first 100 must clear 90%, where the earlier
     sets' source, cifar10-standard, reaches 78% (on the first 500)."""
     if not os.environ.get("SIA_CIFAR10_DIR"):
         pytest.skip("$SIA_CIFAR10_DIR is unset (tests/conftest.py sets it to ../shared/data/cifar10-jpg when present)")
