@@ -111,10 +111,11 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     sources: dict[str, list[str]] = {}
     for row in rows:
         if row.get("source"):
-            sources.setdefault(row["source"], []).append(SET_LABELS.get(row["set"], row["set"]))
+            label = SET_LABELS.get(row["set"], row["set"]).replace(", robust source", " (robust source)")
+            sources.setdefault(row["source"], []).append(label)
     st.caption(f"{block['tier'].upper()} tier (ran on {first.get('device', 'cpu')}): {block['architecture']} "
                f"(the paper: {block['paper_architecture']}); source models: "
-               + "; ".join(f"{source} ({', '.join(sets)})" for source, sets in sources.items())
+               + "; ".join(f"{source} for {_and_list(sets)}" for source, sets in sources.items())
                + f". Each model scored on {first['test_n']:,} original test images "
                f"(robust accuracy on the first {first['robust_n']:,}, L2 PGD-20); intervals: 95%, over the test "
                "images (at 0%, the Wilson score interval: redraws at a rate of 0 cannot vary). "
@@ -183,6 +184,10 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     _render_transfer(block.get("transfer"), dataset_key, next((row for row in rows if row["set"] == "d_det"), None),
                      num_classes)
     return True
+
+
+def _and_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _render_earlier_sources(block: dict) -> None:

@@ -178,8 +178,9 @@ def test_the_study_at_scale_shows_its_rows_intervals_curve_and_verdicts(tmp_path
 
     caption = next(c.value for c in at.caption if "tier (ran on" in c.value)
     for source in {row["source"] for row in rows.values() if row["source"]}:
-        sets = ", ".join(SET_LABELS[kind] for kind, row in rows.items() if row["source"] == source)
-        assert f"{source} ({sets})" in caption
+        sets = [SET_LABELS[kind].replace(", robust source", " (robust source)") for kind, row in rows.items()
+                if row["source"] == source]
+        assert f"{source} for {', '.join(sets[:-1])} and {sets[-1]}" in caption
     assert success["data"][0]["y"] == [entry["rate"] for entry in rows["d_det"]["targeted_success_by_class"]]
     reached = sum(entry["reached"] for entry in rows["d_det"]["targeted_success_by_class"])
     assert any(f"D̂_det: {reached:,} of {at_scale.TIERS['tiny'].relabelled_n:,} attempts" in c.value for c in at.caption)
