@@ -15,7 +15,8 @@ from sia_app.worlds import world_of
 from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_mean_points, transfer_attack_label,
                                transfer_by_radius, transfer_runs, transfer_settings)
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, current_test_pixels,
-                             earlier_source_sentence, exact_pixels_sentence, jpeg_control_sentence, rate_interval)
+                             earlier_source_sentence, exact_pixels_sentence, jpeg_control_sentence, rate_interval,
+                             transfer_built_from_another_source)
 from sia_core.figures import class_success_bars, curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
@@ -334,7 +335,7 @@ def _apart_from_the_table(transfer: dict, means: list[dict], det_row: Optional[d
     point = next((p for p in means if p["architecture"] == training.get("architecture")), None)
     if point is None:
         return ""
-    if det_row.get("source") and transfer.get("source") and det_row["source"] != transfer["source"]:
+    if transfer_built_from_another_source(transfer, det_row):
         # the set was rebuilt from another source after this study ran: not the same images, let alone the recipe
         return (f" These copies trained on the D̂_det set built from {transfer['source']}, which the table's D̂_det "
                 f"row, built from {det_row['source']}, has since replaced; so {point['architecture']}'s point here, "

@@ -840,6 +840,12 @@ def earlier_source_sentence(block: Optional[Mapping], kind: str) -> str:
     return " ".join(said)
 
 
+def transfer_built_from_another_source(transfer: Mapping, det_row: Mapping) -> bool:
+    """Whether the transfer study trained on a D̂_det built from another source than the row's (a set rebuilt
+    since)."""
+    return bool(det_row.get("source") and transfer.get("source") and det_row["source"] != transfer["source"])
+
+
 def _recipe_sensitivity(block: Mapping, num_classes: int) -> str:
     """What the transfer stage's copies of the study's own network score on D̂_det (their recipe differs: the first
     images of the set, no weight decay): training choices the row's interval, over test images, leaves out. Nothing
@@ -848,7 +854,7 @@ def _recipe_sensitivity(block: Mapping, num_classes: int) -> str:
     if not transfer or not architecture:
         return ""
     det = next((row for row in block.get("rows", ()) if row["set"] == "d_det"), {})
-    if det.get("source") and transfer.get("source") and det["source"] != transfer["source"]:
+    if transfer_built_from_another_source(transfer, det):
         return ""
     scores = [(run["seed"], point["accuracy_from_det"]) for run in transfer_runs(transfer)
               for point in run["points"] if point["architecture"] == architecture]
