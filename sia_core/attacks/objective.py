@@ -16,6 +16,9 @@ from sia_core.keypoints.task import KeypointObjective  # noqa: F401  (the keypoi
 
 class Objective(Protocol):
     task: str
+    # True where the loss is flat (a zero gradient) at outputs that meet the reference: an error norm at 0, as a
+    # keypoint model attacked against its own prediction is; a gradient attack then has to start off the reference
+    flat_at_reference: bool
 
     def loss(self, outputs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """(N,) what an untargeted attack raises (a targeted one lowers it towards `goal`)."""
@@ -34,6 +37,7 @@ class Objective(Protocol):
 @dataclass(frozen=True)
 class ClassificationObjective:
     task: str = "classification"
+    flat_at_reference: bool = False
 
     def loss(self, outputs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(outputs, goal, reduction="none")

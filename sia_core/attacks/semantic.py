@@ -98,7 +98,8 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
         random_init: start the attributes uniformly at random in their ranges (seeded).
         optimize_attributes: False keeps the attributes at their start (with random_init: the
             "random attributes + PGD" control).
-        seed: seeds random_init.
+        seed: seeds random_init, and the start one attribute step off the image where the task's loss is flat
+            there (a keypoint model at its own prediction: `Objective.flat_at_reference`).
 
     Call: ``SemanticAttack()(model, x, y, target=None, progress=None)`` with x (N, C, H, W) in
     [0, 1]; returns a `SemanticAttackResult`.
@@ -176,25 +177,31 @@ class SemanticAttack(AttackBase[SemanticAttackResult]):
         return SemanticAttackResult(**result.__dict__, attribute_names=names, attribute_values=alpha.detach().cpu(),
                                     edited_images=edited.detach().cpu(), first_success_step=first_success.cpu())
 
-    def _initial_alpha(self, names: Sequence[str], n: int, x: torch.Tensor) -> torch.Tensor:
+    def _initial_alpha(self, names: Sequence[str], n: int, x: torch.Tensor, flat_at_start: bool) -> torch.Tensor:
         low, high = _bounds(names, x)
-        if not self.random_init:
+        if not self.random_init and not (flat_at_start and self.optimize_attributes):
             return torch.zeros(n, len(names), device=x.device, dtype=x.dtype)
         generator = torch.Generator().manual_seed(self.seed if self.seed is not None else 0)
         uniform = torch.rand(n, len(names), generator=generator).to(x.device, x.dtype)
-        return low + uniform * (high - low)
+        if self.random_init:
+            return low + uniform * (high - low)
+        # a loss flat at the unedited image (a keypoint model at its own prediction) has no gradient to climb: start
+        # one attribute step away, in a seeded random direction, instead of leaving it to float noise (which a
+        # bit-reproducible CPU does not supply, and the attack then never moves)
+        start = (2 * uniform - 1) * self.attribute_step * (high - low)
+        return torch.max(torch.min(start, high), low)
 
     def _climb(self, model: ClassifierWrapper, x: torch.Tensor, y: torch.Tensor, target: Optional[torch.Tensor],
                names: tuple[str, ...], progress: Optional[ProgressCallback]):
         n = x.shape[0]
         low, high = _bounds(names, x)
         width = high - low
-        alpha = self._initial_alpha(names, n, x)
+        task = objective_of(model)  # cross-entropy for classifiers, NME for keypoint models
+        alpha = self._initial_alpha(names, n, x, task.flat_at_reference and target is None)
         delta = torch.zeros_like(x)
         pixel_step = self.pixel_step if self.pixel_step is not None else self.eps_linf / 4
         warmup_steps = int(round(self.steps * self.warmup_fraction))
         goal, sign = (target, -1.0) if target is not None else (y, 1.0)
-        task = objective_of(model)  # cross-entropy for classifiers, NME for keypoint models
         first_success = torch.full((n,), -1, dtype=torch.long, device=x.device)
         history: dict[str, list[float]] = {}
         move_attributes = self.optimize_attributes and len(names) > 0

@@ -56,7 +56,12 @@ def test_the_shipped_files_record_their_command_and_settings():
                                                ("mtcnn-onet", "face-photos")])
 def test_a_shipped_diagnosis_is_what_the_current_code_computes(model_id: str, dataset: str):
     """Rerun at its recorded settings, a shipped diagnosis comes out the same: a change to the attacks that forgets
-    `scripts/precompute.py` fails here (the keypoint files had gone stale that way, unseen)."""
+    `scripts/precompute.py` fails here (the keypoint files had gone stale that way, unseen).
+
+    The same up to float rounding, which differs between CPUs (their kernels sum in other orders): a gradient
+    attack that normalizes its step turns a last-bit difference into another path, so a borderline image may
+    flip. The images drawn are exact; each attack's success rate holds within two images in a hundred, and the
+    images it fools agree on 95% or more; the sensitivities hold to within 5% of the largest."""
     from sia_core.diagnosis import diagnose
     from sia_core.resolve import resolve
 
@@ -65,10 +70,13 @@ def test_a_shipped_diagnosis_is_what_the_current_code_computes(model_id: str, da
     again, shipped = diagnose(subject.model, subject.test_set, saved.config), saved.result
     assert torch.equal(again.sample_indices, shipped.sample_indices)
     for attack, success in shipped.attack_success.items():
-        assert torch.equal(again.attack_success[attack], success), attack
-    torch.testing.assert_close(again.sensitivity, shipped.sensitivity, atol=1e-4, rtol=1e-3)
-    assert again.matched_pgd_eps == pytest.approx(shipped.matched_pgd_eps)
-    assert torch.equal(again.matched_pgd_success, shipped.matched_pgd_success)
+        rerun = again.attack_success[attack]
+        assert rerun.float().mean().item() == pytest.approx(success.float().mean().item(), abs=0.02), attack
+        assert (rerun == success).float().mean().item() >= 0.95, attack
+    torch.testing.assert_close(again.sensitivity, shipped.sensitivity, rtol=0.0,
+                               atol=0.05 * shipped.sensitivity.abs().max().item())
+    assert again.matched_pgd_eps == pytest.approx(shipped.matched_pgd_eps, rel=0.1)
+    assert (again.matched_pgd_success == shipped.matched_pgd_success).float().mean().item() >= 0.95
 
 
 def test_diagnosis_regions_and_margins_open_on_a_result():
@@ -212,8 +220,12 @@ def test_the_imbalance_ablation_and_the_imbalance_study_agree():
 
 
 def test_the_shipped_imbalance_study_is_what_the_current_code_computes(one_thread):
-    """SIA augmentation's first seed, rerun at the shipped settings, scores what the shipped file says per class
-    (about 40 s on one thread): a change to SIA that forgets `scripts/precompute.py imbalance` fails here."""
+    """SIA augmentation's first seed, rerun at the shipped settings, lands among the shipped seeds (about 40 s on one
+    thread): a change to SIA that forgets `scripts/precompute.py imbalance` fails here.
+
+    Not to the last digit: twenty epochs of training amplify the float rounding that differs between CPUs into
+    what a reseed changes, so the rerun is held to what the shipped seeds vary by: its mean accuracy within one
+    point of the first seed's, each class within the shipped seeds' range widened by five points."""
     from sia_core.resolve import test_split, training_split
     from sia_core.robustify import run_imbalance_study
 
@@ -222,15 +234,21 @@ def test_the_shipped_imbalance_study_is_what_the_current_code_computes(one_threa
         pytest.skip("Fashion-MNIST's training split is not on this machine")
     saved = load_result(PRECOMPUTED_DIR / "imbalance-fashion-mnist.json.gz")
     config = dataclasses.replace(saved.config, seeds=1, methods=("sia",))
-    again = run_imbalance_study(train_set, test_split("fashion-mnist"), config)
-    shipped = next(run for run in saved.result.runs if run.method == "sia" and run.seed == 0)
-    assert again.runs[0].train_images == shipped.train_images
-    assert again.runs[0].per_class_accuracy == pytest.approx(shipped.per_class_accuracy, abs=1e-6)
+    again = run_imbalance_study(train_set, test_split("fashion-mnist"), config).runs[0]
+    shipped = [run for run in saved.result.runs if run.method == "sia"]
+    first = next(run for run in shipped if run.seed == 0)
+    assert again.train_images == first.train_images
+    mean = sum(again.per_class_accuracy) / len(again.per_class_accuracy)
+    assert mean == pytest.approx(sum(first.per_class_accuracy) / len(first.per_class_accuracy), abs=0.01)
+    for c, accuracy in enumerate(again.per_class_accuracy):
+        seeds = [run.per_class_accuracy[c] for run in shipped]
+        assert min(seeds) - 0.05 <= accuracy <= max(seeds) + 0.05, (c, accuracy, seeds)
 
 
 def test_the_shipped_fashion_mnist_features_study_is_what_the_current_code_computes(one_thread):
-    """The features page's Fashion-MNIST study, rerun at its recorded settings (about 40 s on one thread), trains
-    the same models: the file had gone stale against the construction's changes of 12-04, unseen."""
+    """The features page's Fashion-MNIST study, rerun at its recorded settings (about 40 s on one thread), builds
+    the same sets and trains models that score within the file's intervals: the file had gone stale against the
+    construction's changes of 12-04, unseen."""
     from sia_core.features import features_study
     from sia_core.resolve import resolve_group, training_split
 
@@ -243,7 +261,12 @@ def test_the_shipped_fashion_mnist_features_study_is_what_the_current_code_compu
                            saved.config)
     shipped = saved.result
     assert again.counts == shipped.counts and again.training.keys() == shipped.training.keys()
+    # training amplifies the float rounding that differs between CPUs: each score is held to its shipped 95% interval
     for kind, result in shipped.training.items():
         assert result.test_accuracy_ci95 is not None, kind  # written with its interval
         for name in ("test_accuracy", "robust_accuracy", "relabelled_test_accuracy"):
-            assert getattr(again.training[kind], name) == pytest.approx(getattr(result, name), abs=1e-6), (kind, name)
+            interval, value = getattr(result, f"{name}_ci95"), getattr(again.training[kind], name)
+            if interval is None:  # a score this set has none of (D̂_R's relabelled accuracy)
+                assert value is None and getattr(result, name) is None, (kind, name)
+            else:
+                assert interval[0] <= value <= interval[1], (kind, name, value, interval)

@@ -98,6 +98,31 @@ def test_pgd_and_sia_climb_the_nme_of_a_keypoint_model_and_judge_success_by_its_
     assert bool(sia.success) == bool(model.task.errors(model.points(sia.images), reference) > 0.1)
 
 
+def test_at_its_own_prediction_a_keypoint_model_has_no_gradient_so_sia_starts_one_seeded_step_off(astronaut_face):
+    """The NME is exactly 0 at the model's own points, and so is its gradient: an attack started there never moves
+    (on a CPU whose forward passes repeat bit for bit, there is no rounding noise to push it). SIA starts one
+    attribute step away, in a direction its seed fixes, and a classifier's start stays the unedited image."""
+    from sia_core.attacks import SemanticAttack
+    from sia_core.attacks.objective import objective_of
+    from sia_core.semantics import attribute_range
+
+    model, crop, reference = astronaut_face
+    x = crop.clone().requires_grad_(True)
+    error = objective_of(model).loss(model(x), reference)
+    assert error.item() == 0.0 and not torch.autograd.grad(error.sum(), x)[0].any()
+    names = ("brightness", "hue")
+    runs = [SemanticAttack(steps=0, eps_linf=0.0, attributes=names, seed=seed)(model, crop, reference)
+            for seed in (0, 0, 1)]
+    assert torch.equal(runs[0].attribute_values, runs[1].attribute_values)  # seeded
+    assert not torch.equal(runs[0].attribute_values, runs[2].attribute_values)
+    for k, name in enumerate(names):
+        low, high = attribute_range(name, crop.shape)
+        start = runs[0].attribute_values[0, k].item()
+        assert 0 < abs(start) <= 0.1 * (high - low) + 1e-6  # one attribute step (0.1 of the range) at most
+    classifier = SemanticAttack(steps=0, eps_linf=0.0)
+    assert classifier._initial_alpha(names, 1, crop, flat_at_start=False).eq(0).all()
+
+
 def test_a_geometric_edit_moves_the_reference_with_the_face_so_following_it_is_no_success(astronaut_face):
     """Shifting the face moves its landmarks: a model that follows is right, and the attack is judged against the
     moved points, not the old ones."""
