@@ -246,11 +246,18 @@ def splits(world: World, model: ClassifierWrapper, test_n: Optional[int] = None
     return train, test
 
 
-def source_success(world_name: str, n: int, source_spec: Optional[str], split: str = "train") -> dict:
+def source_success(world_name: str, n: int, source_spec: Optional[str], split: str = "train",
+                   work: Optional[Path] = None, to: Optional[str] = None) -> dict:
     """D̂_det's construction (targeted L2 PGD at the world's radius, step 0.1, the cpu tier's steps, target y + 1)
     against a source model on the first `n` training images: its targeted success with its 95% interval, so another
     source (e.g. one trained longer: `python -m sia_core train ... --out FOLDER`) can be weighed before a rebuild.
-    `split="test"` runs it on images the source never trained on, to see whether fitting them is what resists."""
+    `split="test"` runs it on images the source never trained on, to see whether fitting them is what resists.
+
+    `to`: another model the same images are shown to (a stage whose weights `work` holds, e.g. d: the model trained
+    on the original images, or a shipped id or model folder): on the images both classify correctly when clean, how
+    many it sends to the target too, and how many it misclassifies. D̂_det teaches only if what the attack plants
+    for the target is read as the target by models other than the source (the paper's Figure 3 ties D̂_det's
+    accuracy to transfer), so a source whose examples do not transfer is a source whose D̂_det cannot teach."""
     world, tier = WORLDS[world_name], TIERS["cpu"]
     model = source(source_spec or world.standard, world)
     train, test = splits(world, model)
@@ -259,11 +266,71 @@ def source_success(world_name: str, n: int, source_spec: Optional[str], split: s
     target = (y + 1) % images.num_classes
     attack = PGD(eps=world.eps_l2, norm="l2", steps=tier.pgd_steps, step_size=0.1, random_start=False)
     started = time.perf_counter()
-    reached = attack(model, x, y, target=target).success.cpu()  # the attack chunks the images itself
-    return {"source": source_spec or world.standard, "split": split, "n": len(x), "eps_l2": world.eps_l2,
-            "steps": tier.pgd_steps,
-            **_rate_with_interval("targeted_success", reached.numpy()),
-            "seconds": round(time.perf_counter() - started, 1)}
+    found = attack(model, x, y, target=target)  # the attack chunks the images itself
+    measured = {"source": source_spec or world.standard, "split": split, "n": len(x), "eps_l2": world.eps_l2,
+                "steps": tier.pgd_steps, **_rate_with_interval("targeted_success", found.success.cpu().numpy())}
+    if to is not None:
+        receiver = _receiving_model(world_name, to, work, test)
+        with torch.no_grad():
+            clean, shown = (receiver.logits(batch, batch_size=512).argmax(1).cpu() for batch in (x, found.images))
+            source_clean = found.clean_logits.argmax(1).cpu()
+        counted = ((clean == y) & (source_clean == y)).numpy()
+        measured["transfer"] = {"to": to, "to_model": _receiver_description(world_name, to, work),
+                                "counted": int(counted.sum()),
+                                **_rate_with_interval("targeted", (shown == target).numpy()[counted]),
+                                **_rate_with_interval("fooled", (shown != y).numpy()[counted])}
+    return {**measured, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _receiver_description(world_name: str, to: str, work: Optional[Path]) -> str:
+    """Which model `to` named, in words a reader of the study file can place."""
+    if to not in STAGES:
+        return to
+    stage = (work or work_dir(world_name, "cpu", None)) / "results" / f"{to}.json"
+    n_train = (json.loads(stage.read_text()).get("result") or {}).get("n_train") if stage.is_file() else None
+    trained_on = f" {n_train:,}" if n_train else ""
+    architecture = WORLDS[world_name].architecture
+    if to == "d":
+        return f"{architecture} trained on{trained_on} original images with their true labels, the D row's model"
+    return f"{architecture} trained on the {to} stage's set{trained_on}"
+
+
+def record_source_transfer(world_name: str, measured: dict, command: str) -> Path:
+    """`success --to --save`: the measurement into the world's study file, under features.source_transfer (one entry
+    per source, split, image count and receiving model, so a stage trained again replaces its entry), with its
+    command and date."""
+    world = WORLDS[world_name]
+    if world.study_file is None or "transfer" not in measured:
+        raise SystemExit(f"--save records a transfer (--to) into a study file; the {world_name} world has "
+                         + ("none." if world.study_file is None else "one, but nothing was shown to another model."))
+    path = PRECOMPUTED / world.study_file
+    study = json.loads(path.read_text()) if path.is_file() else {"dataset": world.data}
+    features = study.setdefault("features", {})
+    def key(entry: dict) -> tuple:
+        return entry["source"], entry["split"], entry["n"], entry["transfer"]["to"]
+
+    entry = {**measured, "command": command, "created": time.strftime("%Y-%m-%d")}
+    features["source_transfer"] = [*(old for old in features.get("source_transfer", ()) if key(old) != key(entry)),
+                                   entry]
+    _save_json(path, study)
+    return path
+
+
+def _receiving_model(world_name: str, to: str, work: Optional[Path], test: ImageDataset) -> ClassifierWrapper:
+    """The model `success --to` shows the source's images to: a stage's trained weights in `work` (normalized by the
+    test split of the tier that trained it, as the stage's model was), else a shipped id or model folder."""
+    world = WORLDS[world_name]
+    if to in STAGES:
+        folder = work or work_dir(world_name, "cpu", None)
+        weights, finished = folder / "weights" / f"{to}.safetensors", folder / "results" / f"{to}.json"
+        if not weights.is_file() or not finished.is_file():
+            raise SystemExit(f"{weights} is missing: run the {to} stage first, or name a model instead.")
+        tier = tier_of(world_name, json.loads(finished.read_text())["tier"])  # the tier that trained it
+        model = fresh_model(f"{world_name}-trained-on-{to}", world.architecture,
+                            test.subset(slice(0, tier.test_n)) if tier.test_n else test, seed=0)
+        _load_weights(model, weights)
+        return model.eval()
+    return source(to, world)
 
 
 def plan(world_name: str, n: int) -> None:
@@ -777,6 +844,8 @@ def write(world_name: str, tier_name: str, work: Path, command: str) -> Path:
             and (other := work / "results" / f"{transfer_name(seed)}.json").is_file()]}
     elif before.get("tier") == tier_name and "transfer" in before:
         study["features"]["transfer"] = before["transfer"]
+    if "source_transfer" in before:  # `success --to --save`'s measurements, of sources rather than of this tier
+        study["features"]["source_transfer"] = before["source_transfer"]
     control = work / "results" / f"{JPEG_CONTROL}.json"
     if control.is_file():
         study["features"][JPEG_CONTROL] = json.loads(control.read_text())
@@ -1021,6 +1090,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="plan, success: images measured")
     parser.add_argument("--source", help="success: the source model (a shipped id or a model folder; default: the "
                                          "world's standard model)")
+    parser.add_argument("--to", help="success: also show the attack's images to this model (a stage whose weights "
+                                     "--work holds, e.g. d, or a shipped id or model folder): targeted transfer")
+    parser.add_argument("--save", action="store_true",
+                        help="success --to: record the measurement in the world's study file (features.source_transfer)")
     parser.add_argument("--split", choices=("train", "test"), default="train",
                         help="success: the images attacked (test: ones the source never trained on)")
     parser.add_argument("--seeds", help="run: the transfer study's training seeds to run here, e.g. 1 (default: the "
@@ -1032,7 +1105,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         plan(args.world, args.n)
         return
     if args.action == "success":
-        print(json.dumps(source_success(args.world, args.n, args.source, args.split)))
+        measured = source_success(args.world, args.n, args.source, args.split, Path(args.work) if args.work else None,
+                                  args.to)
+        print(json.dumps(measured))
+        if args.save:
+            command = " ".join(["python scripts/features_at_scale.py", *(argv if argv is not None else sys.argv[1:])])
+            print(record_source_transfer(args.world, measured, command))
         return
     if args.action == "estimate":
         print(json.dumps(estimate(args.world, args.tier), indent=1))

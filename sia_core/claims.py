@@ -776,6 +776,8 @@ def _constructed_accuracy(world: WorldResults, base: dict, kind: str) -> ClaimVe
                 controls.append(f"The test set is the JPEG copy too: {exact_pixels}.")
             if recipe := _recipe_sensitivity(world.features_at_scale or {}, world.num_classes):
                 controls.append(recipe)
+            if transfer := source_transfer_sentence(world.features_at_scale):
+                controls.append(transfer)
             if controls:
                 kept += "\n\n" + " ".join(controls)
         why = (f"Trained on {row.n_train:,} images of the set{_scale_note(row)}, the model scores "
@@ -838,6 +840,42 @@ def earlier_source_sentence(block: Optional[Mapping], kind: str) -> str:
                     f"{_points(current['test_accuracy'] - old['test_accuracy'])} against it "
                     f"(95% CI {_interval_text(ci95)}).")
     return " ".join(said)
+
+
+def source_transfer_sentence(block: Optional[Mapping]) -> str:
+    """Whether D̂_det's source plants what another network reads as the target: its construction's targeted examples
+    on held-out test images, shown to a network trained on the original images (`features_at_scale.py success --to
+    --save`), beside an earlier source's shown to the same network, with the difference's 95% interval; "" where the
+    current source was not measured so."""
+    block = block or {}
+    det = next((row for row in block.get("rows", ()) if row["set"] == "d_det"), None)
+    measured = [entry for entry in block.get("source_transfer", ()) if entry.get("split") == "test"
+                and entry.get("transfer", {}).get("counted")]
+    current = next((entry for entry in measured if det is not None and entry["source"] == det.get("source")), None)
+    if current is None:
+        return ""
+    shown = current["transfer"]
+
+    def sent(entry: Mapping) -> str:
+        ci95 = entry["transfer"]["targeted_ci95"]
+        return f"{entry['transfer']['targeted']:.1%} (95% CI [{ci95[0]:.1%}, {ci95[1]:.1%}])"
+
+    said = (f"Does this source plant what other networks read? Its construction's targeted examples of "
+            f"{current['n']:,} test images (none trained on), shown to a second network ({shown['to_model']}), "
+            f"send {sent(current)} of the {shown['counted']:,} that both classify correctly to the target, where the "
+            f"source itself sends {current['targeted_success']:.1%} there.")
+    for other in measured:
+        if other["source"] == current["source"] or other["transfer"].get("to_model") != shown.get("to_model"):
+            continue
+        ci95 = proportion_difference_ci(shown["targeted"], shown["counted"], other["transfer"]["targeted"],
+                                        other["transfer"]["counted"])
+        follows = ("its examples carry less of what another network reads as the target" if ci95[1] < 0 else
+                   "its examples carry more of what another network reads as the target" if ci95[0] > 0 else
+                   "the interval cannot tell the two apart")
+        said += (f" {other['source']}'s examples ({other['targeted_success']:.1%} on itself) send {sent(other)}; "
+                 f"this source's {_points(shown['targeted'] - other['transfer']['targeted'])} against them (95% CI "
+                 f"{_interval_text(ci95)}): {follows}.")
+    return said
 
 
 def transfer_built_from_another_source(transfer: Mapping, det_row: Mapping) -> bool:

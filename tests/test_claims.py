@@ -700,3 +700,37 @@ def test_a_set_rebuilt_from_another_source_is_weighed_against_the_earlier_source
     world = dataclasses.replace(world, features_at_scale={**world.features_at_scale, "earlier_source_rows": [before]})
     verdict = scorecard(world, command="test", created="2026-12-07").by_id()["d-det-generalizes"]
     assert verdict.verdict == "does-not-reproduce" and said in verdict.why
+
+
+def test_how_well_each_sources_examples_transfer_is_weighed_with_the_difference_and_its_interval():
+    """The construction's targeted examples, shown to a network trained on the original images: the current source's
+    rate beside an earlier source's on the same network, the difference with its interval, and what follows from
+    the interval's side of zero; nothing where the current source was not measured or the network differs."""
+    from sia_core.claims import proportion_difference_ci, scorecard, source_transfer_sentence
+
+    def measured(source: str, success: float, targeted: float, counted: int, to_model: str = "net on d") -> dict:
+        return {"source": source, "split": "test", "n": 1000, "targeted_success": success,
+                "transfer": {"to_model": to_model, "counted": counted, "targeted": targeted,
+                             "targeted_ci95": [targeted - 0.01, targeted + 0.01]}}
+
+    now = {**_row("d_det", 0.04, 0.0), "source": "fitted", "test_n": 10_000}
+    block = {"rows": [now], "source_transfer": [measured("first", 0.778, 0.10, 792), measured("fitted", 0.96, 0.042,
+                                                                                              786)]}
+    said = source_transfer_sentence(block)
+    assert "send 4.2% (95% CI [3.2%, 5.2%]) of the 786 that both classify correctly" in said
+    assert "where the source itself sends 96.0% there" in said and "(net on d)" in said
+    low, high = proportion_difference_ci(0.042, 786, 0.10, 792)
+    assert high < 0 and f"this source's -5.8 points against them (95% CI [{low * 100:+.1f}, {high * 100:+.1f}]" in said
+    assert said.endswith("its examples carry less of what another network reads as the target.")
+    close = {**block, "source_transfer": [measured("first", 0.778, 0.045, 792), block["source_transfer"][1]]}
+    assert source_transfer_sentence(close).endswith("the interval cannot tell the two apart.")
+    elsewhere = {**block, "source_transfer": [measured("first", 0.778, 0.10, 792, "another net"),
+                                              block["source_transfer"][1]]}
+    assert "first" not in source_transfer_sentence(elsewhere) and source_transfer_sentence(elsewhere)
+    assert source_transfer_sentence({**block, "source_transfer": block["source_transfer"][:1]}) == ""
+    # the scorecard's D̂_det verdict carries it, among the controls
+    world = _scale_world([{**now, "relabelled_test_accuracy": 0.6}])
+    world = dataclasses.replace(world, features_at_scale={**world.features_at_scale,
+                                                          "source_transfer": block["source_transfer"]})
+    verdict = scorecard(world, command="test", created="2026-12-07").by_id()["d-det-generalizes"]
+    assert said in verdict.why.split("\n\n", 1)[1]

@@ -123,6 +123,28 @@ def test_write_puts_the_rows_under_the_features_key_and_keeps_the_rest(at_scale,
     assert len(study["features"]["rows"]) == len(at_scale.STAGES)
 
 
+def test_a_saved_source_transfer_lands_in_the_study_file_once_and_write_keeps_it(at_scale, finished, tmp_path,
+                                                                                  monkeypatch, capsys):
+    """`success --to d --save` records the measurement (with its command and the receiving model in words) under
+    features.source_transfer; measured again it replaces its entry, and `write` keeps it."""
+    monkeypatch.setattr(at_scale, "PRECOMPUTED", tmp_path)
+    monkeypatch.setitem(at_scale.WORLDS, "shapes", at_scale.dataclasses.replace(at_scale.WORLDS["shapes"],
+                                                                                  study_file="shapes-study.json"))
+    argv = ["success", "--world", "shapes", "--n", "8", "--split", "test", "--to", "d", "--work", str(finished),
+            "--save"]
+    at_scale.main(argv)
+    measured = json.loads(capsys.readouterr().out.splitlines()[0])
+    at_scale.main(argv)
+    entries = json.loads((tmp_path / "shapes-study.json").read_text())["features"]["source_transfer"]
+    assert len(entries) == 1 and entries[0]["transfer"] == measured["transfer"]
+    assert entries[0]["command"] == "python scripts/features_at_scale.py " + " ".join(argv)
+    assert "the D row's model" in entries[0]["transfer"]["to_model"] and 0 <= entries[0]["transfer"]["targeted"] <= 1
+    study = json.loads(at_scale.write("shapes", "tiny", finished, "cmd").read_text())
+    assert study["features"]["source_transfer"] == entries
+    with pytest.raises(SystemExit, match="nothing was shown"):
+        at_scale.main(["success", "--world", "shapes", "--n", "4", "--save"])
+
+
 def test_unknown_stages_are_refused_with_the_choices(at_scale, tmp_path):
     with pytest.raises(SystemExit, match="Unknown stages"):
         at_scale.main(["run", "--world", "shapes", "--tier", "tiny", "--work", str(tmp_path), "--only", "d_x"])
@@ -448,6 +470,34 @@ def test_source_success_is_the_share_of_images_sent_to_their_target(at_scale, ca
     assert measured["targeted_success"] == pytest.approx(expected)
     low, high = measured["targeted_success_ci95"]
     assert low <= measured["targeted_success"] <= high
+
+
+def test_source_success_to_another_model_counts_the_images_it_sends_to_the_target_too(at_scale, capsys, tmp_path):
+    """`success --to` shows the source's targeted images to a second model: on the images both classify correctly
+    when clean, the share it sends to the target (recomputed here) and the share it gets wrong; a stage without
+    weights in --work is refused with a message."""
+    from sia_core import resolve as resolver
+
+    world = at_scale.WORLDS["shapes"]
+    at_scale.main(["success", "--world", "shapes", "--n", "12", "--source", "shapes-robust", "--split", "test",
+                   "--to", "shapes-standard"])
+    measured = json.loads(capsys.readouterr().out)
+    source = resolver.resolve("shapes-robust", world.data, n=1).model
+    receiver = resolver.resolve("shapes-standard", world.data, n=1).model
+    test = resolver.test_split(world.data, image_shape=source.input_shape)
+    x, y = test.images[:12], test.labels[:12]
+    target = (y + 1) % test.num_classes
+    images = at_scale.PGD(eps=world.eps_l2, norm="l2", steps=at_scale.TIERS["cpu"].pgd_steps, step_size=0.1,
+                          random_start=False).perturb(source, x, y, target=target)
+    counted = (receiver.logits(x).argmax(1).cpu() == y) & (source.logits(x).argmax(1).cpu() == y)
+    shown = receiver.logits(images).argmax(1).cpu()
+    transfer = measured["transfer"]
+    assert transfer["to"] == "shapes-standard" and transfer["counted"] == int(counted.sum()) > 0
+    assert transfer["targeted"] == pytest.approx(float((shown == target)[counted].float().mean()))
+    assert transfer["fooled"] == pytest.approx(float((shown != y)[counted].float().mean()))
+    assert transfer["targeted"] <= transfer["fooled"]  # sent to the target is one way of being fooled
+    with pytest.raises(SystemExit, match="run the d stage first"):
+        at_scale.main(["success", "--world", "shapes", "--n", "4", "--to", "d", "--work", str(tmp_path / "empty")])
 
 
 def test_the_cifar10_worlds_source_sends_nearly_every_image_to_its_target(at_scale, capsys):
