@@ -1093,7 +1093,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--to", help="success: also show the attack's images to this model (a stage whose weights "
                                      "--work holds, e.g. d, or a shipped id or model folder): targeted transfer")
     parser.add_argument("--save", action="store_true",
-                        help="success --to: record the measurement in the world's study file (features.source_transfer)")
+                        help="success --to: record the measurement in the world's study file "
+                             "(features.source_transfer)")
     parser.add_argument("--split", choices=("train", "test"), default="train",
                         help="success: the images attacked (test: ones the source never trained on)")
     parser.add_argument("--seeds", help="run: the transfer study's training seeds to run here, e.g. 1 (default: the "
