@@ -16,7 +16,7 @@ from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_m
                                transfer_by_radius, transfer_runs, transfer_settings)
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, current_test_pixels,
                              earlier_source_sentence, exact_pixels_sentence, jpeg_control_sentence, rate_interval,
-                             transfer_built_from_another_source)
+                             source_transfer_sentence, transfer_built_from_another_source)
 from sia_core.figures import class_success_bars, curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
@@ -160,6 +160,7 @@ def render_at_scale(dataset_key: str, num_classes: int) -> bool:
     _render_construction_success(rows, ("d_det", "d_rand"), "standard", "features_scale_class_success")
     if relabelled is not None:
         _render_jpeg_control(block.get("jpeg_control"), relabelled["eps_l2"], rows)
+        _render_source_transfer(block)
     robust_rows = [row for row in rows if row["set"] in ("d_det_robust", "d_rand_robust")]
     if robust_rows:
         metrics = [row.get("metric") or {} for row in robust_rows]
@@ -293,6 +294,35 @@ def _render_jpeg_control(control: Optional[dict], eps: float, rows: list[dict]) 
                       + ("its set was" if len(rebuilt) == 1 else "their sets were")
                       + " rebuilt (each reloaded model's accuracy on all test images lies outside its row's "
                         "interval, so it is not that row's model)." if rebuilt else "."))
+
+
+def _render_source_transfer(block: dict) -> None:
+    """Each measured source's targeted examples (D̂_det's construction, on held-out test images) shown to one second
+    network: how often the source moves itself to the target, how often the same images move the other network
+    there, and what the source's D̂_det taught where it built one (the D̂_det verdict's evidence, shown here only)."""
+    measured = sorted((entry for entry in block.get("source_transfer") or () if entry.get("split") == "test"
+                       and entry.get("transfer", {}).get("counted")), key=lambda entry: entry["targeted_success"])
+    sentence = source_transfer_sentence(block)
+    if not measured or not sentence:
+        return
+    taught = {row["source"]: f"{row['test_accuracy']:.1%} (N {row['n_train']:,})"
+              for row in (*block.get("earlier_source_rows", ()), *block["rows"])
+              if row["set"] == "d_det" and row.get("source")}
+
+    def rate(value: float, ci95) -> str:
+        return f"{value:.1%} [{ci95[0]:.1%}, {ci95[1]:.1%}]"
+
+    st.markdown("**Do the source's examples move another network?**")
+    st.dataframe([{"source model": entry["source"],
+                   "target reached on itself [95% CI]": rate(entry["targeted_success"], entry["targeted_success_ci95"]),
+                   "on the second network [95% CI]": rate(entry["transfer"]["targeted"],
+                                                          entry["transfer"]["targeted_ci95"]),
+                   "misleads it [95% CI]": rate(entry["transfer"]["fooled"], entry["transfer"]["fooled_ci95"]),
+                   "images counted": f"{entry['transfer']['counted']:,}",
+                   "its D̂_det taught": taught.get(entry["source"], "—")}
+                  for entry in measured], hide_index=True, width="stretch")
+    st.caption(f"{sentence} Why it is measured: D̂_det can teach the true labels only through features that other "
+               "networks read too.")
 
 
 def _render_jpeg_arms(control: dict, eps: float, sentence: str, short: bool) -> None:

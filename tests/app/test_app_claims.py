@@ -129,3 +129,12 @@ def test_the_features_page_says_each_controls_evidence_once():
     control = (evidence.split(short)[1].split(". The test set")[0] if short in evidence else
                evidence.removeprefix("The test set is the JPEG copy too: "))
     assert text.count(control[:80]) == 1  # under its own heading, not again in the verdict's bullet
+    # the sources' transfer, the evidence's last part: its own table and caption, said once
+    transfer = "Does this source plant what other networks read?"
+    assert transfer in evidence and text.count(transfer) == 1
+    assert "**Do the source's examples move another network?**" in text
+    table = next(frame.value for frame in at.dataframe if "on the second network [95% CI]" in frame.value.columns)
+    block = json.loads((PROJECT_ROOT / "assets/precomputed/cifar10-study.json").read_text())["features"]
+    assert sorted(table["source model"]) == sorted(entry["source"] for entry in block["source_transfer"])
+    det = next(row for row in block["rows"] if row["set"] == "d_det")
+    assert f"{det['test_accuracy']:.1%} (N {det['n_train']:,})" in list(table["its D̂_det taught"])
