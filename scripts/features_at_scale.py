@@ -255,9 +255,9 @@ def source_success(world_name: str, n: int, source_spec: Optional[str], split: s
 
     `to`: another model the same images are shown to (a stage whose weights `work` holds, e.g. d: the model trained
     on the original images, or a shipped id or model folder): on the images both classify correctly when clean, how
-    many it sends to the target too, and how many it misclassifies. D̂_det teaches only if what the attack plants
-    for the target is read as the target by models other than the source (the paper's Figure 3 ties D̂_det's
-    accuracy to transfer), so a source whose examples do not transfer is a source whose D̂_det cannot teach."""
+    many it sends to the target too, and how many it misclassifies. D̂_det teaches the true labels only through what
+    the attack plants for the target and models other than the source read as the target too (the paper's Figure 3
+    ties D̂_det's accuracy to transfer across architectures; this measures it across sources)."""
     world, tier = WORLDS[world_name], TIERS["cpu"]
     model = source(source_spec or world.standard, world)
     train, test = splits(world, model)
@@ -306,6 +306,7 @@ def record_source_transfer(world_name: str, measured: dict, command: str) -> Pat
     path = PRECOMPUTED / world.study_file
     study = json.loads(path.read_text()) if path.is_file() else {"dataset": world.data}
     features = study.setdefault("features", {})
+
     def key(entry: dict) -> tuple:
         return entry["source"], entry["split"], entry["n"], entry["transfer"]["to"]
 
