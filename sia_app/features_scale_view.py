@@ -300,11 +300,15 @@ def _render_source_transfer(block: dict) -> None:
     """Each measured source's targeted examples (D̂_det's construction, on held-out test images) shown to one second
     network: how often the source moves itself to the target, how often the same images move the other network
     there, and what the source's D̂_det taught where it built one (the D̂_det verdict's evidence, shown here only)."""
-    measured = sorted((entry for entry in block.get("source_transfer") or () if entry.get("split") == "test"
-                       and entry.get("transfer", {}).get("counted")), key=lambda entry: entry["targeted_success"])
     sentence = source_transfer_sentence(block)
-    if not measured or not sentence:
+    if not sentence:
         return
+    det = next(row for row in block["rows"] if row["set"] == "d_det")  # the sentence speaks of its source
+    measured = [entry for entry in block["source_transfer"] if entry.get("split") == "test"
+                and entry.get("transfer", {}).get("counted")]
+    shown_to = next(entry["transfer"]["to_model"] for entry in measured if entry["source"] == det["source"])
+    measured = sorted((entry for entry in measured if entry["transfer"]["to_model"] == shown_to),
+                      key=lambda entry: entry["targeted_success"])  # one second network, as the sentence compares
     taught = {row["source"]: f"{row['test_accuracy']:.1%} (N {row['n_train']:,})"
               for row in (*block.get("earlier_source_rows", ()), *block["rows"])
               if row["set"] == "d_det" and row.get("source")}
