@@ -270,29 +270,16 @@ def source_success(world_name: str, n: int, source_spec: Optional[str], split: s
     measured = {"source": source_spec or world.standard, "split": split, "n": len(x), "eps_l2": world.eps_l2,
                 "steps": tier.pgd_steps, **_rate_with_interval("targeted_success", found.success.cpu().numpy())}
     if to is not None:
-        receiver = _receiving_model(world_name, to, work, test)
+        receiver, described = _receiving_model(world_name, to, work, test)
         with torch.no_grad():
             clean, shown = (receiver.logits(batch, batch_size=512).argmax(1).cpu() for batch in (x, found.images))
             source_clean = found.clean_logits.argmax(1).cpu()
         counted = ((clean == y) & (source_clean == y)).numpy()
-        measured["transfer"] = {"to": to, "to_model": _receiver_description(world_name, to, work),
+        measured["transfer"] = {"to": to, "to_model": described,
                                 "counted": int(counted.sum()),
                                 **_rate_with_interval("targeted", (shown == target).numpy()[counted]),
                                 **_rate_with_interval("fooled", (shown != y).numpy()[counted])}
     return {**measured, "seconds": round(time.perf_counter() - started, 1)}
-
-
-def _receiver_description(world_name: str, to: str, work: Optional[Path]) -> str:
-    """Which model `to` named, in words a reader of the study file can place."""
-    if to not in STAGES:
-        return to
-    stage = (work or work_dir(world_name, "cpu", None)) / "results" / f"{to}.json"
-    n_train = (json.loads(stage.read_text()).get("result") or {}).get("n_train") if stage.is_file() else None
-    trained_on = f" {n_train:,}" if n_train else ""
-    architecture = WORLDS[world_name].architecture
-    if to == "d":
-        return f"{architecture} trained on{trained_on} original images with their true labels, the D row's model"
-    return f"{architecture} trained on the {to} stage's set{trained_on}"
 
 
 def record_source_transfer(world_name: str, measured: dict, command: str) -> Path:
@@ -317,21 +304,28 @@ def record_source_transfer(world_name: str, measured: dict, command: str) -> Pat
     return path
 
 
-def _receiving_model(world_name: str, to: str, work: Optional[Path], test: ImageDataset) -> ClassifierWrapper:
-    """The model `success --to` shows the source's images to: a stage's trained weights in `work` (normalized by the
-    test split of the tier that trained it, as the stage's model was), else a shipped id or model folder."""
+def _receiving_model(world_name: str, to: str, work: Optional[Path], test: ImageDataset
+                     ) -> tuple[ClassifierWrapper, str]:
+    """The model `success --to` shows the source's images to, and which it is in words a reader of the study file can
+    place: a stage's trained weights in `work` (normalized by the test split of the tier that trained it, as the
+    stage's model was), else a shipped id or model folder."""
     world = WORLDS[world_name]
-    if to in STAGES:
-        folder = work or work_dir(world_name, "cpu", None)
-        weights, finished = folder / "weights" / f"{to}.safetensors", folder / "results" / f"{to}.json"
-        if not weights.is_file() or not finished.is_file():
-            raise SystemExit(f"{weights} is missing: run the {to} stage first, or name a model instead.")
-        tier = tier_of(world_name, json.loads(finished.read_text())["tier"])  # the tier that trained it
-        model = fresh_model(f"{world_name}-trained-on-{to}", world.architecture,
-                            test.subset(slice(0, tier.test_n)) if tier.test_n else test, seed=0)
-        _load_weights(model, weights)
-        return model.eval()
-    return source(to, world)
+    if to not in STAGES:
+        return source(to, world), to
+    folder = work or work_dir(world_name, "cpu", None)
+    weights, finished = folder / "weights" / f"{to}.safetensors", folder / "results" / f"{to}.json"
+    if not weights.is_file() or not finished.is_file():
+        raise SystemExit(f"{weights} is missing: run the {to} stage first, or name a model instead.")
+    stage = json.loads(finished.read_text())
+    tier = tier_of(world_name, stage["tier"])  # the tier that trained it
+    model = fresh_model(f"{world_name}-trained-on-{to}", world.architecture,
+                        test.subset(slice(0, tier.test_n)) if tier.test_n else test, seed=0)
+    _load_weights(model, weights)
+    n_train = (stage.get("result") or {}).get("n_train")
+    trained_on = f" {n_train:,}" if n_train else ""
+    described = (f"{world.architecture} trained on{trained_on} original images with their true labels, the D row's "
+                 "model" if to == "d" else f"{world.architecture} trained on the {to} stage's set{trained_on}")
+    return model.eval(), described
 
 
 def plan(world_name: str, n: int) -> None:

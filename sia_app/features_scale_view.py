@@ -16,7 +16,8 @@ from sia_core.features import (KINDS, PAPER_CIFAR10, PAPER_ROBUST_SOURCE, seed_m
                                transfer_by_radius, transfer_runs, transfer_settings)
 from sia_core.claims import (CONSTRUCTION_SUCCESS, class_extremes, class_pair, current_test_pixels,
                              earlier_source_sentence, exact_pixels_sentence, jpeg_control_sentence, rate_interval,
-                             source_transfer_sentence, transfer_built_from_another_source)
+                             source_transfer_compared, source_transfer_sentence,
+                             transfer_built_from_another_source)
 from sia_core.figures import class_success_bars, curves, transfer_scatter
 from sia_core.takeaways import features_takeaway
 
@@ -300,15 +301,10 @@ def _render_source_transfer(block: dict) -> None:
     """Each measured source's targeted examples (D̂_det's construction, on held-out test images) shown to one second
     network: how often the source moves itself to the target, how often the same images move the other network
     there, and what the source's D̂_det taught where it built one (the D̂_det verdict's evidence, shown here only)."""
-    sentence = source_transfer_sentence(block)
-    if not sentence:
+    compared = source_transfer_compared(block)  # one second network, as the sentence compares
+    if not compared:
         return
-    det = next(row for row in block["rows"] if row["set"] == "d_det")  # the sentence speaks of its source
-    measured = [entry for entry in block["source_transfer"] if entry.get("split") == "test"
-                and entry.get("transfer", {}).get("counted")]
-    shown_to = next(entry["transfer"]["to_model"] for entry in measured if entry["source"] == det["source"])
-    measured = sorted((entry for entry in measured if entry["transfer"]["to_model"] == shown_to),
-                      key=lambda entry: entry["targeted_success"])  # one second network, as the sentence compares
+    measured = sorted(compared, key=lambda entry: entry["targeted_success"])
     taught = {row["source"]: f"{row['test_accuracy']:.1%} (N {row['n_train']:,})"
               for row in (*block.get("earlier_source_rows", ()), *block["rows"])
               if row["set"] == "d_det" and row.get("source")}
@@ -325,8 +321,8 @@ def _render_source_transfer(block: dict) -> None:
                    "images counted": f"{entry['transfer']['counted']:,}",
                    "its D̂_det taught": taught.get(entry["source"], "—")}
                   for entry in measured], hide_index=True, width="stretch")
-    st.caption(f"{sentence} Why it is measured: D̂_det can teach the true labels only through features that other "
-               "networks read too.")
+    st.caption(f"{source_transfer_sentence(block)} Why it is measured: D̂_det can teach the true labels only through "
+               "features that other networks read too.")
 
 
 def _render_jpeg_arms(control: dict, eps: float, sentence: str, short: bool) -> None:

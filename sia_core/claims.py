@@ -842,18 +842,30 @@ def earlier_source_sentence(block: Optional[Mapping], kind: str) -> str:
     return " ".join(said)
 
 
-def source_transfer_sentence(block: Optional[Mapping]) -> str:
-    """Whether D̂_det's source plants what another network reads as the target: its construction's targeted examples
-    on held-out test images, shown to a network trained on the original images (`features_at_scale.py success --to
-    --save`), beside an earlier source's shown to the same network, with the difference's 95% interval; "" where the
-    current source was not measured so."""
+def source_transfer_compared(block: Optional[Mapping]) -> list[Mapping]:
+    """The `features_at_scale.py success --to --save` measurements on held-out test images that weigh D̂_det's
+    source: its own first, then the other sources' shown to the same second network; [] where the current source
+    was not measured so."""
     block = block or {}
     det = next((row for row in block.get("rows", ()) if row["set"] == "d_det"), None)
     measured = [entry for entry in block.get("source_transfer", ()) if entry.get("split") == "test"
                 and entry.get("transfer", {}).get("counted")]
     current = next((entry for entry in measured if det is not None and entry["source"] == det.get("source")), None)
     if current is None:
+        return []
+    return [current, *(entry for entry in measured if entry["source"] != current["source"]
+                       and entry["transfer"].get("to_model") == current["transfer"].get("to_model"))]
+
+
+def source_transfer_sentence(block: Optional[Mapping]) -> str:
+    """Whether D̂_det's source plants what another network reads as the target: its construction's targeted examples
+    on held-out test images, shown to a network trained on the original images, beside other sources' shown to the
+    same network, with the difference's 95% interval (`source_transfer_compared`); "" where the current source was
+    not measured so."""
+    compared = source_transfer_compared(block)
+    if not compared:
         return ""
+    current, others = compared[0], compared[1:]
     shown = current["transfer"]
 
     def sent(entry: Mapping) -> str:
@@ -864,9 +876,7 @@ def source_transfer_sentence(block: Optional[Mapping]) -> str:
             f"{current['n']:,} test images (none trained on), shown to a second network ({shown['to_model']}), "
             f"send {sent(current)} of the {shown['counted']:,} that both classify correctly to the target, where the "
             f"source itself sends {current['targeted_success']:.1%} there.")
-    for other in measured:
-        if other["source"] == current["source"] or other["transfer"].get("to_model") != shown.get("to_model"):
-            continue
+    for other in others:
         ci95 = proportion_difference_ci(shown["targeted"], shown["counted"], other["transfer"]["targeted"],
                                         other["transfer"]["counted"])
         follows = ("its examples carry less of what another network reads as the target" if ci95[1] < 0 else
